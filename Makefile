@@ -1,0 +1,31 @@
+# phasekit: `make demo` (main job), `make test` (test suite), `make bench` (benchmarks).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.phasekit-installed
+
+.PHONY: demo test test-slow bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python scripts/phase_diagram.py --preset quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/phase_sweep.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache
