@@ -90,7 +90,8 @@ def _all_finite(tree) -> jax.Array:
 def _validate_data(data):
     sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree_util.tree_leaves(data)}
     if None in sizes or len(sizes) != 1:
-        raise ValueError(f"data: all leaves need the same leading sample axis, got sizes {sizes}")
+        raise ValueError(f"data: all leaves (e.g. x and y) need the same number of samples "
+                         f"along axis 0, got sizes {sorted(sizes, key=str)}")
     return sizes.pop()
 
 
@@ -102,12 +103,14 @@ class _State(NamedTuple):
     converged: jax.Array
     diverged: jax.Array
     key: jax.Array
+    scale: jax.Array
 
 
 def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.GradientTransformation,
         *, steps: int, n_records: int = 100, schedule: str = "log", record_at=None,
         observe: Callable[[Params], dict] | None = None, stop_loss=None, stop_rel_loss=None,
-        batch_size: int | None = None, key=None, loss_takes_key: bool = False) -> Trajectory:
+        batch_size: int | None = None, key=None, loss_takes_key: bool = False,
+        lr_backoff=None) -> Trajectory:
     """Train ``params`` for at most ``steps`` updates; see the module docstring.
 
     Args:
@@ -122,12 +125,16 @@ def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gradient
         (may be traced). Checked on the step's (full- or mini-batch) loss.
       batch_size: minibatch SGD: each step draws ``batch_size`` samples without replacement.
       key: PRNG key for minibatches and ``loss_takes_key`` losses.
+      lr_backoff: the original authors' safeguard: whenever a step's loss is higher than the
+        previous step's, multiply all later updates by this factor (e.g. 0.5). None: off.
     Returns:
       :class:`Trajectory`.
     """
     n = _validate_data(data)
     if batch_size is not None and not (isinstance(batch_size, int) and 0 < batch_size <= n):
         raise ValueError(f"batch_size: must be an integer in [1, {n}], got {batch_size!r}")
+    if lr_backoff is not None and not (isinstance(lr_backoff, (int, float)) and 0 < lr_backoff < 1):
+        raise ValueError(f"lr_backoff: must be in (0, 1), got {lr_backoff!r}")
     if (batch_size is not None or loss_takes_key) and key is None:
         raise ValueError("key: a PRNG key is needed for minibatches / stochastic losses")
     rec = np.asarray(record_steps(steps, n_records, schedule) if record_at is None else record_at)
@@ -158,21 +165,25 @@ def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gradient
         loss, grads = jax.value_and_grad(batch_loss)(s.params, batch, k_loss)
         bad = ~(jnp.isfinite(loss) & _all_finite(grads))
         converged = ~bad & (loss <= threshold)
+        scale = s.scale
+        if lr_backoff is not None:
+            scale = jnp.where(loss > s.loss, scale * lr_backoff, scale)
         updates, opt_state = optimizer.update(grads, s.opt_state, s.params)
+        updates = jax.tree_util.tree_map(lambda u: scale.astype(u.dtype) * u, updates)
         new_params = optax.apply_updates(s.params, updates)
         bad = bad | ~_all_finite(new_params)
         move = ~(bad | converged)
         keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(move, a, b), new, old)
         return _State(keep(new_params, s.params), keep(opt_state, s.opt_state),
                       s.step + move.astype(s.step.dtype), jnp.where(bad, s.loss, loss),
-                      converged, bad, key)
+                      converged, bad, key, scale)
 
     def segment(s: _State, target):
         s = jax.lax.while_loop(lambda s: (s.step < target) & ~s.converged & ~s.diverged, one_step, s)
         return s, (full_loss(s.params, s.key), observe(s.params))
 
     s0 = _State(params, optimizer.init(params), jnp.zeros((), jnp.int32), loss0,
-                jnp.zeros((), bool), ~jnp.isfinite(loss0), key)
+                jnp.zeros((), bool), ~jnp.isfinite(loss0), key, jnp.ones((), loss0.dtype))
     s, (losses, obs) = jax.lax.scan(segment, s0, jnp.asarray(rec, jnp.int32))
     return Trajectory(jnp.asarray(rec), losses, obs, s.params, s.step, loss0, s.converged, s.diverged)
 

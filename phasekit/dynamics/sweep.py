@@ -1,0 +1,265 @@
+"""Grid sweeps: vmapped, chunked, sharded over devices, stored atomically, resumable.
+
+    ds = sweep.run(fn, {"gamma": [...], "gamma_prime": [...], "width": [...], "seed": range(4)},
+                   static=("width",), store="results/pd")
+
+``fn(point, key) -> dict[str, array]`` computes one grid point: ``point`` maps axis name to
+its value, a traced scalar for the vmapped axes and a Python value for ``static`` axes (those
+that change array shapes, like width). Points sharing static values form a group; a group
+is ``jax.vmap``-ed over its points in chunks of ``chunk_size`` (memory bound), each chunk
+sharded over all local devices along the run axis (``jax.sharding``).
+
+Reliability:
+- Each finished chunk is written to ``store`` as its own file (temp file + atomic rename);
+  rerunning the same call skips finished points, so a sweep killed at any moment resumes with
+  nothing lost, and the result equals an uninterrupted run bit for bit on the same machine.
+- Each point's PRNG key is ``fold_in(key(base_seed), hash(coordinates of key_axes))``: growing
+  the grid never changes existing points.
+- ``shard=(i, n)`` (CLI ``--shard i/n``) computes every n-th point only, so many processes or
+  hosts fill one store; with ``jax.distributed`` the default is (process_index, process_count).
+
+Returns an ``xarray.Dataset`` whose dims are the axes (plus each output's own dims), with the
+config and the package version in ``attrs``; points not computed (other shards) are NaN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
+
+import phasekit
+
+Point = tuple
+
+
+def _canonical(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"axes: boolean coordinate {value!r} is not supported")
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{float(value):.12g}"
+
+
+def point_hash(names: Sequence[str], values: Sequence) -> int:
+    """Stable 31-bit hash of named coordinates (independent of the grid they sit in)."""
+    text = ",".join(f"{n}={_canonical(v)}" for n, v in sorted(zip(names, values)))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(t) for t in text.split("/"))
+    except ValueError:
+        raise ValueError(f"shard: expected 'i/n', got {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"shard: need 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def _check_axes(axes: Mapping[str, Sequence], static: Sequence[str]) -> dict[str, np.ndarray]:
+    if not axes:
+        raise ValueError("axes: need at least one axis")
+    out = {}
+    for name, values in axes.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"axes: axis names must be identifiers, got {name!r}")
+        arr = np.asarray(values)
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"axes: {name!r} needs a non-empty 1-D list of values")
+        if len({_canonical(v) for v in arr}) != arr.size:
+            raise ValueError(f"axes: {name!r} has repeated values")
+        out[name] = arr
+    for s in static:
+        if s not in out:
+            raise ValueError(f"static: {s!r} is not an axis")
+    return out
+
+
+class _Store:
+    """A directory of chunk files ``chunk-*.npz`` plus ``meta.json``."""
+
+    def __init__(self, path, meta: dict):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        meta_path = self.path / "meta.json"
+        if meta_path.exists():
+            old = json.loads(meta_path.read_text())
+            for field in ("axes", "static", "key_axes", "base_seed", "config"):
+                if old.get(field) != meta.get(field):
+                    raise ValueError(
+                        f"store: {self.path} holds a sweep with a different {field} "
+                        f"({old.get(field)!r} != {meta.get(field)!r}); use another store")
+        else:
+            self._atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
+
+    def _atomic_write(self, path: Path, write):
+        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def chunks(self):
+        for p in sorted(self.path.glob("chunk-*.npz")):
+            with np.load(p) as z:
+                yield {k: z[k] for k in z.files}
+
+    def write(self, coords: dict[str, np.ndarray], outputs: dict[str, np.ndarray]):
+        arrays = {f"coord__{k}": v for k, v in coords.items()} | {f"out__{k}": v for k, v in outputs.items()}
+        name = f"chunk-{uuid.uuid4().hex}.npz"
+        self._atomic_write(self.path / name, lambda f: np.savez(f, **arrays))
+
+
+def _mesh_sharding():
+    devices = jax.local_devices()
+    return len(devices), NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
+
+
+def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
+        static: Sequence[str] = (), store=None, chunk_size: int = 128, key_axes=None,
+        base_seed: int = 0, shard: tuple[int, int] | str | None = None, config: dict | None = None,
+        dims: Mapping[str, Sequence[str]] | None = None, coords: Mapping | None = None,
+        progress: bool = True, desc: str = "sweep") -> xr.Dataset:
+    """Evaluate ``fn`` at every grid point; see the module docstring.
+
+    Args:
+      fn: ``(point: dict, key) -> dict[str, array]``; outputs must have the same shapes in
+        every static group.
+      axes: ordered mapping axis name -> values (the Dataset's dims, in this order).
+      static: axes passed to ``fn`` as Python values (each value compiles its own program).
+      store: directory for resumable results (None: in memory only).
+      chunk_size: runs per vmapped call (rounded up to a multiple of the device count).
+      key_axes: axes that feed the per-point key (default: all). E.g. ("width", "seed") gives
+        every (gamma, gamma') the same unit-scale init, so scale is the only difference.
+      shard: (i, n) or "i/n": compute only points whose flat grid index is i mod n.
+      config: JSON-able description of everything else that determines the results; stored and
+        checked on resume.
+      dims / coords: names and coordinates of each output's own axes, e.g.
+        ``dims={"loss": ("record",)}, coords={"record": steps}``.
+    """
+    static = tuple(static)
+    axes = _check_axes(axes, static)
+    names = list(axes)
+    key_axes = tuple(names if key_axes is None else key_axes)
+    if any(k not in axes for k in key_axes):
+        raise ValueError(f"key_axes: {key_axes} must be axes of {names}")
+    if not (isinstance(chunk_size, int) and chunk_size > 0):
+        raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
+    if isinstance(shard, str):
+        shard = parse_shard(shard)
+    if shard is None and jax.process_count() > 1:
+        shard = (jax.process_index(), jax.process_count())
+    config = json.loads(json.dumps(config or {}))
+    meta = {"axes": names, "static": list(static), "key_axes": list(key_axes),
+            "base_seed": base_seed, "config": config, "version": phasekit.__version__}
+
+    grid = list(itertools.product(*(axes[n] for n in names)))
+    canon = [tuple(_canonical(v) for v in p) for p in grid]
+    results: dict[tuple, dict[str, np.ndarray]] = {}
+    st = _Store(store, meta) if store is not None else None
+    if st is not None:
+        wanted = set(canon)
+        for chunk in st.chunks():
+            cvals = [chunk[f"coord__{n}"] for n in names]
+            outs = {k[5:]: v for k, v in chunk.items() if k.startswith("out__")}
+            for j in range(len(cvals[0])):
+                c = tuple(_canonical(cv[j]) for cv in cvals)
+                if c in wanted:
+                    results[c] = {k: v[j] for k, v in outs.items()}
+
+    mine = [i for i in range(len(grid)) if shard is None or i % shard[1] == shard[0]]
+    groups: dict[tuple, list[int]] = {}
+    for i in mine:
+        groups.setdefault(tuple(_canonical(grid[i][names.index(s)]) for s in static), []).append(i)
+
+    n_dev, sharding = _mesh_sharding()
+    dyn = [n for n in names if n not in static]
+    base_key = jax.random.key(base_seed)
+    hashes = np.array([point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid], np.uint32)
+    # Chunks are cut from each group's full point list (not from its pending points), so a
+    # resumed sweep evaluates exactly the batches an uninterrupted one would: same shapes, same
+    # neighbours, same bits.
+    plan = []
+    for members in groups.values():
+        size = -(-min(chunk_size, len(members)) // n_dev) * n_dev
+        for start in range(0, len(members), size):
+            idx = members[start:start + size]
+            if any(canon[i] not in results for i in idx):
+                plan.append((members[0], idx, size))
+    compiled = {}
+    with tqdm(total=len(plan), desc=desc, disable=not progress, unit="chunk") as bar:
+        for first, idx, size in plan:
+            svals = {s: grid[first][names.index(s)].item() for s in static}
+            ckey = (tuple(svals.items()), size)
+            if ckey not in compiled:
+                compiled[ckey] = jax.jit(lambda dv, keys, svals=svals: jax.vmap(
+                    lambda d, k: fn({**svals, **d}, k))(dv, keys))
+            padded = idx + [idx[-1]] * (size - len(idx))
+            dvals = {n: jax.device_put(np.asarray([grid[i][names.index(n)] for i in padded],
+                                                  axes[n].dtype), sharding) for n in dyn}
+            keys = jax.device_put(jax.vmap(jax.random.fold_in, (None, 0))(base_key, hashes[padded]), sharding)
+            outs = compiled[ckey](dvals, keys)
+            if not isinstance(outs, dict):
+                raise ValueError("fn: must return a dict of arrays")
+            outs = {k: np.asarray(v)[: len(idx)] for k, v in outs.items()}
+            if st is not None:
+                st.write({n: np.asarray([grid[i][names.index(n)] for i in idx]) for n in names}, outs)
+            for j, i in enumerate(idx):
+                results.setdefault(canon[i], {k: v[j] for k, v in outs.items()})
+            bar.update(1)
+    return _dataset(axes, names, canon, results, meta, dims or {}, coords or {})
+
+
+def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
+    shape = tuple(len(axes[n]) for n in names)
+    example = next(iter(results.values()), {})
+    complete = len(results) >= len(canon) and all(c in results for c in canon)
+    data_vars = {}
+    for var, ex in example.items():
+        ex = np.asarray(ex)
+        extra = tuple(dims.get(var, [f"{var}_dim{i}" for i in range(ex.ndim)]))
+        if len(extra) != ex.ndim:
+            raise ValueError(f"dims: {var!r} has {ex.ndim} own axes, got names {extra}")
+        dtype = ex.dtype if complete else np.result_type(ex.dtype, np.float32)
+        arr = np.full(shape + ex.shape, np.nan if not complete else 0, dtype)
+        for flat, c in enumerate(canon):
+            if c in results:
+                arr[np.unravel_index(flat, shape)] = results[c][var]
+        data_vars[var] = (tuple(names) + extra, arr)
+    ds = xr.Dataset(data_vars, coords={n: axes[n] for n in names} | dict(coords))
+    ds.attrs.update(config=json.dumps(meta["config"]), phasekit_version=meta["version"],
+                    key_axes=json.dumps(meta["key_axes"]), base_seed=meta["base_seed"],
+                    complete=int(complete))
+    return ds
+
+
+def save(ds: xr.Dataset, path) -> Path:
+    """Write a Dataset to netCDF4 (h5netcdf) atomically; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    ds.to_netcdf(tmp, engine="h5netcdf")
+    os.replace(tmp, path)
+    return path
+
+
+def load(path) -> xr.Dataset:
+    """Load a Dataset written by :func:`save` (fully into memory)."""
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()

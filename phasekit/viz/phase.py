@@ -1,0 +1,113 @@
+"""Figures of the phase diagram (book Fig 7.3-7.6) from a phase-diagram Dataset."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+
+from phasekit.theory import regimes
+
+REGIME_COLORS = {"linear": "#2166ac", "critical": "#4d4d4d", "condensed": "#b2182b"}
+
+def s_w_heatmap(ds, ax=None, annotate: bool = True):
+    """Heat map of S_w over (gamma', gamma) with the theoretical boundary (line) and the
+    empirical boundary (stars, zero crossings of S_w along gamma), like book Fig 7.5."""
+    ax = ax or plt.subplots(figsize=(6.4, 5.2), constrained_layout=True)[1]
+    gp, g = ds["gamma_prime"].values, ds["gamma"].values
+    s = ds["S_w"].transpose("gamma", "gamma_prime").values
+    lim = max(np.nanmax(np.abs(s)), 1e-3) if np.isfinite(s).any() else 1.0
+    mesh = ax.pcolormesh(_edges(gp), _edges(g), s, cmap="RdBu_r",
+                         norm=TwoSlopeNorm(0.0, -lim, lim), shading="flat")
+    plt.colorbar(mesh, ax=ax, label=r"$S_w$ = d log RD* / d log m")
+    if annotate:
+        poor = ds["S_w_poor_fit"].transpose("gamma", "gamma_prime").values
+        for i, gi in enumerate(g):
+            for j, gpj in enumerate(gp):
+                if np.isfinite(s[i, j]):
+                    ax.text(gpj, gi, f"{s[i, j]:+.2f}" + ("?" if poor[i, j] else ""), ha="center",
+                            va="center", fontsize=7, color="k" if abs(s[i, j]) < 0.6 * lim else "w")
+    line = np.linspace(_edges(gp)[0], _edges(gp)[-1], 200)
+    ax.plot(line, regimes.boundary_curve(line), "k-", lw=2, label="theoretical boundary")
+    bg = ds["boundary_gamma"].values
+    ax.plot(gp, bg, "*", color="gold", mec="k", ms=14, label="empirical boundary (S_w = 0)")
+    ax.set_xlim(_edges(gp)[0], _edges(gp)[-1])
+    ax.set_ylim(_edges(g)[0], _edges(g)[-1])
+    ax.set_xlabel(r"$\gamma'$  ($\kappa' = m^{-\gamma'}$)")
+    ax.set_ylabel(r"$\gamma$  ($\kappa = m^{-\gamma}$)")
+    ax.text(0.03, 0.97, "condensed", transform=ax.transAxes, va="top", color=REGIME_COLORS["condensed"],
+            fontweight="bold")
+    ax.text(0.97, 0.03, "linear", transform=ax.transAxes, ha="right", color=REGIME_COLORS["linear"],
+            fontweight="bold")
+    widths = ds["width"].values
+    ax.set_title(f"Phase diagram: scaling exponent $S_w$ (m = {widths.min()}..{widths.max()})")
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    return ax
+
+def _edges(c):
+    c = np.asarray(c, float)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
+
+def rd_vs_width(ds, points, axes=None):
+    """RD* against width m in log-log for chosen (gamma, gamma', label) points (book Fig 7.4):
+    each seed as a dot, the seed geometric mean as a line with the fitted slope S_w."""
+    if axes is None:
+        fig, axes = plt.subplots(1, len(points), figsize=(3.6 * len(points), 3.4), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    m = ds["width"].values
+    for ax, (g, gp, label) in zip(axes, points):
+        p = ds.sel(gamma=g, gamma_prime=gp, method="nearest")
+        kind = str(p["regime_theory"].values)
+        color = REGIME_COLORS[kind]
+        rd = p["rd_star"].transpose("width", "seed").values
+        ok = p["converged"].transpose("width", "seed").values.astype(bool)
+        for s in range(rd.shape[1]):
+            ax.loglog(m[ok[:, s]], rd[ok[:, s], s], "o", color=color, alpha=0.35, ms=4)
+            if (~ok[:, s]).any():
+                ax.loglog(m[~ok[:, s]], rd[~ok[:, s], s], "x", color="k", ms=5)
+        gm = p["rd_star_geomean"].values
+        ax.loglog(m, gm, "-", color=color, lw=2)
+        ax.set_title(f"{label}\n$\\gamma$={float(p.gamma):.2f}, $\\gamma'$={float(p.gamma_prime):.2f}: "
+                     f"$S_w$={float(p.S_w):+.2f}", fontsize=9)
+        ax.set_xlabel("width m")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("RD* = |θ_w(T) - θ_w(0)| / |θ_w(0)|")
+    return axes
+
+def neuron_scatter(panels, axes=None):
+    """Orientation/amplitude of every neuron at init (grey) and at the end (colour), book
+    Fig 7.3 / 7.6. ``panels``: list of dicts with keys title, regime, angle0, amp0, angle, amp
+    and xlabel (angles in [-pi, pi) for 1-D input, projections for high-dim input)."""
+    if axes is None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.4), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for ax, p in zip(axes, panels):
+        top = max(np.max(p["amp0"]), np.max(p["amp"]))
+        ax.scatter(p["angle0"], p["amp0"] / top, s=6, c="0.6", label="initial", alpha=0.6, lw=0)
+        ax.scatter(p["angle"], p["amp"] / top, s=8, c=REGIME_COLORS.get(p["regime"], "C3"),
+                   label="final", alpha=0.8, lw=0)
+        ax.set_title(p["title"], fontsize=9)
+        ax.set_xlabel(p.get("xlabel", r"orientation $\Omega_k$"))
+        ax.set_ylim(-0.03, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(r"amplitude $A_k$ / max $A$")
+    axes[0].legend(fontsize=8, loc="upper left")
+    return axes
+
+def fits(panels, axes=None):
+    """Network outputs on a fine grid after training for 1-D data, one curve per panel
+    (``panels``: dicts with title, regime, x, f, x_train, y_train)."""
+    if axes is None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.0), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for ax, p in zip(axes, panels):
+        ax.plot(p["x"], p["f"], color=REGIME_COLORS.get(p["regime"], "C0"), lw=2, label="network")
+        ax.plot(p["x_train"], p["y_train"], "ko", ms=5, label="data")
+        ax.set_title(p["title"], fontsize=9)
+        ax.set_xlabel("x")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return axes

@@ -1,0 +1,132 @@
+"""Condensation measures (spec 02, book ch. 8-9): cosine matrices, direction counts, merging."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from phasekit.dynamics import condensation as cond
+from phasekit.dynamics import train
+from phasekit.models import two_layer as tl
+from phasekit.theory import embedding as emb
+
+
+def test_cosine_matrix_definition_and_layouts():
+    u = jax.random.normal(jax.random.key(0), (7, 4))
+    D = cond.cosine_similarity_matrix(u)
+    ref = (u @ u.T) / np.outer(np.linalg.norm(u, axis=1), np.linalg.norm(u, axis=1))
+    np.testing.assert_allclose(D, ref, atol=1e-6)
+    np.testing.assert_allclose(jnp.diag(D), 1.0, atol=1e-6)
+    # invariant to positive rescaling of a neuron, sign flips its row and column
+    scale = jnp.array([3.0, 1, 1, 0.1, 1, 1, -1])[:, None]
+    D2 = cond.cosine_similarity_matrix(scale * u)
+    s = jnp.sign(scale[:, 0])
+    np.testing.assert_allclose(D2, D * s[:, None] * s[None, :], atol=1e-6)
+    # neuron outputs over a batch h [n, m] (neuron axis last) and flax conv kernels [kh, kw, c_in, c_out]
+    h = jax.random.normal(jax.random.key(1), (30, 5))
+    np.testing.assert_allclose(cond.cosine_similarity_matrix(h, neuron_axis=-1),
+                               cond.cosine_similarity_matrix(h.T), atol=1e-6)
+    k = jax.random.normal(jax.random.key(2), (3, 3, 2, 6))
+    flat = np.stack([np.asarray(k[..., c]).ravel() for c in range(6)])
+    np.testing.assert_allclose(cond.cosine_similarity_matrix(k, neuron_axis=-1),
+                               cond.cosine_similarity_matrix(flat), atol=1e-6)
+
+
+def _planted(k, m=60, d=6, noise=0.05, seed=0, signs=False):
+    kd, kl, kn, ka, ks = jax.random.split(jax.random.key(seed), 5)
+    centers = jax.random.normal(kd, (k, d))
+    labels = jnp.arange(m) % k  # every cluster populated
+    labels = jax.random.permutation(kl, labels)
+    norms = jax.random.uniform(ka, (m, 1), minval=0.5, maxval=2.0)
+    u = norms * centers[labels] / jnp.linalg.norm(centers[labels], axis=1, keepdims=True)
+    if signs:
+        u = u * jnp.where(jnp.arange(m) % 2 == 0, 1.0, -1.0)[:, None]
+    return u + noise * jax.random.normal(kn, (m, d)), labels
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8])
+def test_condensed_directions_recovers_planted_clusters(k):
+    u, labels = _planted(k, seed=k)
+    r = cond.condensed_directions(u, threshold=0.9)
+    assert int(r.n_directions) == k and int(r.effective_width) == k
+    assert int(r.n_active) == 60 and int(r.n_dead) == 0 and int(r.n_negligible) == 0
+    # same partition as the planted one (labels up to renaming)
+    pairs = {(int(a), int(b)) for a, b in zip(r.labels, labels)}
+    assert len(pairs) == k
+    # leading-eigenvector order makes every cluster a contiguous block
+    order = cond.leading_eigenvector_order(cond.cosine_similarity_matrix(u))
+    runs = np.count_nonzero(np.diff(np.asarray(labels)[np.asarray(order)]) != 0) + 1
+    assert k > 3 or runs == k
+
+
+def test_odd_lines_negligible_and_dead_reported_apart():
+    u, _ = _planted(3, signs=True, seed=1)
+    r = cond.condensed_directions(u, odd=True)
+    assert int(r.n_directions) == 3 and int(r.effective_width) == 6
+    assert int(cond.condensed_directions(u).n_directions) == 6
+    amp = jnp.linalg.norm(u, axis=1).at[:4].set(1e-5)
+    dead = jnp.zeros(60, bool).at[4:9].set(True)
+    r = cond.condensed_directions(u, amp, dead, odd=True)
+    assert (int(r.n_negligible), int(r.n_dead), int(r.n_active)) == (4, 5, 51)
+    assert np.all(np.asarray(r.labels[:4]) == -1) and np.all(np.asarray(r.labels[4:9]) == -2)
+    # jit/vmap over seeds
+    us = jnp.stack([_planted(k, seed=k)[0] for k in (2, 4)])
+    np.testing.assert_array_equal(jax.jit(jax.vmap(cond.condensed_directions))(us).n_directions, [2, 4])
+
+
+def test_dead_relu_neurons_detected():
+    x = jax.random.uniform(jax.random.key(0), (40, 1), minval=-1, maxval=1)
+    p = {"a": jnp.ones(3), "w": jnp.array([[1.0], [1.0], [0.5]]), "b": jnp.array([0.0, -2.0, 0.1])}
+    np.testing.assert_array_equal(cond.dead_neurons(tl.preactivation(p, x)), [False, True, False])
+
+
+def test_tanh_initial_condensation_two_opposite_blocks():
+    """Fig 8.10 setup (5-50-1 tanh, n = 80, small init gamma = 2, GD): at the end of the
+    initial plateau (loss still >= 0.9 L0) the input weights form two opposite blocks."""
+    x = jax.random.uniform(jax.random.key(1), (80, 5), minval=-4, maxval=2)
+    y = jnp.sum(3.5 * jnp.sin(5 * x + 1), axis=1)
+    s = 50.0**-2
+    p0 = tl.rescale(tl.init(jax.random.key(0), 50, 5), s, s)
+    loss = train.mse(tl.apply, activation="tanh")
+    traj = train.run(loss, p0, (x, y), optax.sgd(0.05), steps=55, n_records=2)
+    assert float(traj.loss[-1]) >= 0.9 * float(traj.loss0)
+
+    def block_stats(p):
+        D = np.asarray(cond.cosine_similarity_matrix(tl.input_weights(p)))
+        v = np.linalg.eigh(D)[1][:, -1]
+        A, B = v >= 0, v < 0
+        return D[np.ix_(A, A)].mean(), D[np.ix_(B, B)].mean(), D[np.ix_(A, B)].mean(), A.sum()
+
+    inA, inB, across, size = block_stats(traj.params)
+    assert inA > 0.9 and inB > 0.9 and across < -0.9 and 5 <= size <= 45
+    assert block_stats(p0)[0] < 0.9  # not there at initialization
+
+
+@pytest.mark.parametrize("outputs", [None, 3])
+def test_merge_condensed_undoes_splitting(outputs):
+    with jax.enable_x64(True):
+        narrow = tl.init(jax.random.key(4), 4, 2, dtype=jnp.float64)
+        if outputs:
+            narrow["a"] = jax.random.normal(jax.random.key(5), (4, outputs), jnp.float64)
+        wide = emb.embed_to_width(narrow, 11, alphas=[0.3, 0.6, 0.5, 0.25, 0.7, 0.4, 0.5])
+        wide = emb.equal_split(wide, 0, 2, 3)
+        x = jax.random.normal(jax.random.key(6), (100, 2), jnp.float64)
+        merged, rep = cond.merge_condensed(wide, x, "relu")
+        assert (rep.width_before, rep.width_after) == (13, 4)
+        for key in narrow:
+            np.testing.assert_allclose(merged[key], narrow[key], rtol=1e-12, atol=1e-14)
+        assert rep.max_abs_diff < 1e-12 and rep.prediction_agreement == 1.0
+        # tanh: exact too (equal input weights within each group)
+        merged_t, rep_t = cond.merge_condensed(wide, x, "tanh")
+        assert rep_t.width_after == 4 and rep_t.max_abs_diff < 1e-12
+
+
+def test_merge_condensed_relu_same_direction_different_norms():
+    """ReLU is positively homogeneous: neurons on one ray merge exactly whatever their norms."""
+    with jax.enable_x64(True):
+        w = jnp.array([[1.0], [2.0], [0.5], [-1.0]])
+        p = {"a": jnp.array([1.0, -0.3, 2.0, 0.7]), "w": w, "b": jnp.array([0.2, 0.4, 0.1, 0.3])}
+        x = jnp.linspace(-2, 2, 50)[:, None]
+        merged, rep = cond.merge_condensed(p, x)
+        assert rep.width_after == 2 and rep.max_abs_diff < 1e-12

@@ -1,0 +1,118 @@
+"""Embedding principle (spec 02, book ch. 9): splitting embeddings are critical embeddings.
+
+For neuron j split into (w_j, alpha a_j) and (w_j, (1-alpha) a_j):
+- the output function is unchanged for every input (float64, exact up to rounding);
+- grad L = 0 at theta  =>  grad L = 0 at the embedded point;
+- the numbers of negative, zero and positive Hessian eigenvalues do not decrease.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from phasekit.dynamics import train
+from phasekit.models import mlp
+from phasekit.models import two_layer as tl
+from phasekit.theory import embedding as emb
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _x(n=50, d=3, seed=7):
+    return jax.random.normal(jax.random.key(seed), (n, d), jnp.float64)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.2, -1.3, 2.0])
+@pytest.mark.parametrize("outputs", [None, 3])
+def test_split_two_layer_keeps_output(x64, alpha, outputs):
+    p = tl.init(jax.random.key(0), 5, 3, dtype=jnp.float64)
+    if outputs:
+        p["a"] = jax.random.normal(jax.random.key(1), (5, outputs), jnp.float64)
+    x = _x()
+    q = emb.split_neuron(p, 0, 2, alpha)
+    assert q["w"].shape == (6, 3) and q["a"].shape[0] == 6
+    np.testing.assert_array_equal(q["w"][5], p["w"][2])
+    np.testing.assert_allclose(q["a"][2] + q["a"][5], p["a"][2], rtol=1e-14)
+    for act in ("relu", "tanh"):
+        np.testing.assert_allclose(tl.apply(q, x, act), tl.apply(p, x, act), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+def test_split_deep_mlp_any_hidden_layer(x64, layer):
+    p = mlp.init(jax.random.key(3), [3, 6, 5, 4, 2], dtype=jnp.float64)
+    x = _x()
+    q = emb.split_neuron(p, layer, 1, 0.7)
+    assert emb.hidden_width(q, layer) == emb.hidden_width(p, layer) + 1
+    np.testing.assert_allclose(mlp.apply(q, x, "tanh"), mlp.apply(p, x, "tanh"), rtol=1e-12, atol=1e-13)
+    width = emb.hidden_width(p, layer) + 4
+    wide = emb.embed_to_width(p, width, layer=layer, alphas=[0.3, -0.5, 1.5, 0.5])
+    assert emb.hidden_width(wide, layer) == width
+    np.testing.assert_allclose(mlp.apply(wide, x, "tanh"), mlp.apply(p, x, "tanh"), rtol=1e-12, atol=1e-13)
+
+
+def test_equal_split_gives_a_over_k(x64):
+    p = tl.init(jax.random.key(0), 3, 2, dtype=jnp.float64)
+    q = emb.equal_split(p, 0, 1, 4)
+    assert q["a"].shape == (6,)
+    copies = [1, 3, 4, 5]
+    np.testing.assert_allclose(q["a"][jnp.array(copies)], p["a"][1] / 4, rtol=1e-14)
+    np.testing.assert_array_equal(q["w"][jnp.array(copies)], jnp.tile(p["w"][1], (4, 1)))
+    x = _x(d=2)
+    np.testing.assert_allclose(tl.apply(q, x, "relu"), tl.apply(p, x, "relu"), rtol=1e-12, atol=1e-13)
+
+
+def test_bad_layer_and_index_name_the_field():
+    p = tl.init(jax.random.key(0), 3, 2)
+    with pytest.raises(ValueError, match="layer"):
+        emb.split_neuron(p, 1, 0)
+    with pytest.raises(ValueError, match="index"):
+        emb.split_neuron(p, 0, 3)
+    with pytest.raises(ValueError, match="width"):
+        emb.embed_to_width(p, 2)
+
+
+@pytest.fixture(scope="module")
+def width2_critical_point():
+    """A trained width-2 tanh net on 1-D data, polished to |grad|_1 < 1e-12 (float64)."""
+    with jax.enable_x64(True):
+        x = jnp.linspace(-1, 1, 20)[:, None]
+        y = jnp.exp(-4 * x[:, 0] ** 2) + 0.5 * x[:, 0]
+        loss = train.mse(tl.apply, activation="tanh")
+        p = tl.rescale(tl.init(jax.random.key(2), 2, 1, dtype=jnp.float64), 0.5, 0.5)
+        p = train.run(loss, p, (x, y), optax.adam(0.01), steps=5000, n_records=2).params
+        p = emb.refine_critical_point(loss, p, (x, y))
+        return loss, p, (x, y)
+
+
+def test_critical_point_maps_to_critical_point(x64, width2_critical_point):
+    loss, p, data = width2_critical_point
+    g0 = float(emb.criticality(loss, p, data, ord=1))
+    assert g0 < 1e-12
+    for alpha in (0.5, 0.25, -2.0):
+        q = emb.split_neuron(p, 0, 1, alpha)
+        assert abs(float(loss(q, data) - loss(p, data))) < 1e-14
+        # grads of the copies: alpha g_j, (1-alpha) g_j for w; g for a: bounded by (1+|alpha|+|1-alpha|) g0
+        assert float(emb.criticality(loss, q, data, ord=1)) < 1e-11
+    # a non-critical point stays non-critical (the check can fail)
+    p_off = jax.tree_util.tree_map(lambda v: v + 0.05, p)
+    assert float(emb.criticality(loss, emb.split_neuron(p_off, 0, 0, 0.5), data)) > 1e-3
+
+
+def test_hessian_counts_do_not_decrease(x64, width2_critical_point):
+    loss, p, data = width2_critical_point
+    counts = [emb.embedding_report(loss, p, p, data, tol=1e-10)["narrow"]]
+    for width in (3, 4):
+        wide = emb.embed_to_width(p, width, alphas=0.3)
+        counts.append(emb.embedding_report(loss, p, wide, data, tol=1e-10)["wide"])
+    for key in ("n_negative", "n_zero", "n_positive"):
+        seq = [c[key] for c in counts]
+        assert seq == sorted(seq), (key, seq)
+    assert [sum(c[k] for k in ("n_negative", "n_zero", "n_positive")) for c in counts] == [6, 9, 12]
+    # splitting a minimum with 0 < alpha < 1 creates a saddle direction here (book: 0 -> 1 -> 2)
+    assert counts[0]["n_negative"] == 0 and counts[2]["n_negative"] >= 1

@@ -1,0 +1,206 @@
+"""phasekit.theory.hessian: dense vs iterative agreement, Hutchinson/SLQ identities, book numbers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from phasekit.models import mlp, toys
+from phasekit.theory import hessian as hs
+
+
+def _mse(p, x, y):
+    return 0.5 * jnp.mean(jnp.sum((mlp.apply(p, x, activation="tanh") - y) ** 2, axis=1))
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    """A 3-5-4-2 tanh MLP (M = 54) on 20 random points, float64, with its dense Hessian."""
+    with jax.enable_x64(True):
+        p = mlp.init(jax.random.key(0), [3, 5, 4, 2], dtype=jnp.float64)
+        x = jax.random.normal(jax.random.key(1), (20, 3), jnp.float64)
+        y = jax.random.normal(jax.random.key(2), (20, 2), jnp.float64)
+        H = np.asarray(hs.hessian(_mse, p, x, y))
+    return p, x, y, H, np.linalg.eigvalsh(H)
+
+
+def test_dense_hessian_is_symmetric_and_matches_finite_differences_of_the_gradient(small_net):
+    p, x, y, H, _ = small_net
+    with jax.enable_x64(True):
+        theta, unravel = ravel_pytree(p)
+        g = lambda t: ravel_pytree(jax.grad(_mse)(unravel(t), x, y))[0]
+        e = 1e-6
+        fd = np.stack([(g(theta.at[i].add(e)) - g(theta.at[i].add(-e))) / (2 * e) for i in (0, 17, 53)])
+    np.testing.assert_allclose(H, H.T, atol=1e-12)
+    np.testing.assert_allclose(fd, H[[0, 17, 53]], atol=1e-7)
+
+
+def test_hvp_equals_dense_hessian_times_v_also_when_accumulated_over_minibatches(small_net):
+    p, x, y, H, _ = small_net
+    with jax.enable_x64(True):
+        v = jax.tree_util.tree_map(lambda a: jax.random.normal(jax.random.key(3), a.shape, a.dtype), p)
+        vf = np.asarray(ravel_pytree(v)[0])
+        hv = np.asarray(ravel_pytree(hs.hvp(_mse, p, v, x, y))[0])
+        batched = np.asarray(hs.hessian_matvec(_mse, p, x, y, batch_size=7)(vf))  # 7 + 7 + rest 6
+    np.testing.assert_allclose(hv, H @ vf, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(batched, H @ vf, rtol=1e-10, atol=1e-12)
+
+
+def test_lanczos_top5_and_bottom5_equal_eigh_of_the_dense_hessian(small_net):
+    p, x, y, H, ev = small_net
+    with jax.enable_x64(True):
+        vals, vecs = hs.top_eigenpairs(_mse, p, x, y, k=5, num_steps=30)
+        bottom = np.asarray(hs.bottom_eigenvalues(_mse, p, x, y, k=5))
+        U = np.asarray(jax.vmap(lambda t: ravel_pytree(t)[0])(vecs))  # Ritz vectors, [5, M]
+        vals = np.asarray(vals)
+    np.testing.assert_allclose(vals, ev[::-1][:5], rtol=1e-6)
+    np.testing.assert_allclose(bottom, ev[:5], rtol=1e-6)
+    np.testing.assert_allclose(H @ U.T, U.T * vals, atol=1e-6)  # H u = lambda u
+    np.testing.assert_allclose(U @ U.T, np.eye(5), atol=1e-8)
+
+
+def test_lanczos_survives_breakdown_on_a_low_rank_hessian():
+    """L = 1/2 |A theta|^2 with rank(A) = 2 in M = 6: Lanczos hits an invariant subspace early."""
+    with jax.enable_x64(True):
+        A = jax.random.normal(jax.random.key(0), (2, 6), jnp.float64)
+        loss = lambda t: 0.5 * jnp.sum((A @ t) ** 2)
+        vals = np.asarray(hs.top_eigenvalues(loss, jnp.ones(6, jnp.float64), k=3))
+        expected = np.sort(np.linalg.eigvalsh(np.asarray(A.T @ A)))[::-1][:3]
+    np.testing.assert_allclose(vals, expected, atol=1e-10)
+    assert np.all(np.isfinite(vals))
+
+
+def test_hutchinson_trace_is_within_three_standard_errors_of_the_exact_trace(small_net):
+    p, x, y, H, _ = small_net
+    with jax.enable_x64(True):
+        est, se = hs.trace(_mse, p, x, y, num_probes=64, key=jax.random.key(5))
+        est_batched, _ = hs.trace(_mse, p, x, y, num_probes=64, key=jax.random.key(5), probe_batch=16)
+    # Rademacher variance: 2 sum_{i != j} H_ij^2, so the standard error is known in closed form
+    exact_se = np.sqrt(2 * (np.sum(H**2) - np.sum(np.diag(H) ** 2)) / 64)
+    assert abs(est - np.trace(H)) < 3 * se
+    assert 0.5 * exact_se < se < 2 * exact_se
+    np.testing.assert_allclose(est_batched, est, rtol=1e-12)
+
+
+def test_slq_density_integrates_to_one_and_its_mean_is_trace_over_m(small_net):
+    p, x, y, H, ev = small_net
+    M = H.shape[0]
+    with jax.enable_x64(True):
+        key = jax.random.key(7)
+        nodes, weights = hs.spectral_density(_mse, p, x, y, num_probes=8, num_steps=M, key=key)
+        hutch, se = hs.trace(_mse, p, x, y, num_probes=8, key=key)
+        grid = np.linspace(ev[0] - 1, ev[-1] + 1, 4001)
+        rho = np.asarray(hs.broaden(nodes, weights, jnp.asarray(grid), sigma=0.05))
+        nodes, weights, hutch, se = (np.asarray(a) for a in (nodes, weights, hutch, se))
+    dt = grid[1] - grid[0]
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.sum(rho) * dt, 1.0, atol=1e-6)
+    slq_mean = np.mean(np.sum(weights * nodes, axis=1))
+    np.testing.assert_allclose(slq_mean, hutch / M, rtol=1e-10)  # same probes: exact identity
+    np.testing.assert_allclose(np.sum(grid * rho) * dt, slq_mean, atol=1e-6)
+    assert abs(slq_mean - np.trace(H) / M) < 3 * se / M
+    # M Lanczos steps: the quadrature nodes that carry weight are exact eigenvalues
+    heavy = nodes[0][weights[0] > 1e-10]
+    assert heavy.size > 10
+    assert np.min(np.abs(heavy[:, None] - ev[None, :]), axis=1).max() < 1e-8
+
+
+def test_power_iteration_converges_to_lambda_max_of_a_psd_hessian():
+    with jax.enable_x64(True):
+        lam = jnp.array([5.0, 3.0, 1.0, 0.5], jnp.float64)
+        loss = lambda t: 0.5 * jnp.sum(lam * t**2)
+        rq = hs.power_iteration(loss, jnp.zeros(4, jnp.float64), num_iters=80)
+    np.testing.assert_allclose(rq[-1], 5.0, rtol=1e-10)
+    assert abs(rq[0] - 5.0) > 1e-3  # the start vector is not already the eigenvector
+
+
+def test_one_one_one_cross_entropy_hessian_at_origin_is_indefinite():
+    """L(w1, w2) = -log sigmoid(w2 sigmoid(w1)) at x = 1, label 1: H(0, 0) = [[0, -1/8], [-1/8, 1/16]]."""
+    with jax.enable_x64(True):
+        def loss(w, x, y):
+            f = toys.one_one_one_apply(w, x, hidden="sigmoid", output="sigmoid")
+            return -jnp.mean(y * jnp.log(f) + (1 - y) * jnp.log1p(-f))
+
+        H = hs.hessian(loss, jnp.zeros(2, jnp.float64), jnp.ones(1), jnp.ones(1))
+        counts = hs.eigen_counts(jnp.linalg.eigvalsh(H), 1e-12)
+    np.testing.assert_allclose(H, [[0.0, -1 / 8], [-1 / 8, 1 / 16]], atol=1e-14)
+    assert tuple(int(c) for c in counts) == (1, 0, 1)
+
+
+def test_one_one_one_mse_hessian_is_indefinite_wherever_w2_is_nonzero():
+    """MSE 1/2 (w2 s(w1) - 0)^2, s = sigmoid: det H = -s' w2^2 s^2 (s + s') < 0 for w2 != 0."""
+    with jax.enable_x64(True):
+        loss = lambda w: 0.5 * toys.one_one_one_apply(w, jnp.ones(1))[0] ** 2
+        W = jax.random.uniform(jax.random.key(0), (50, 2), jnp.float64, -4, 4)
+        dets = jax.vmap(lambda w: jnp.linalg.det(hs.hessian(loss, w)))(W)
+        s = jax.nn.sigmoid(W[:, 0])
+        ds = s * (1 - s)
+        np.testing.assert_allclose(dets, -ds * W[:, 1] ** 2 * s**2 * (s + ds), rtol=1e-9)
+        assert np.all(dets < 0)
+        assert abs(float(jnp.linalg.det(hs.hessian(loss, jnp.array([1.0, 0.0]))))) < 1e-15
+
+
+def test_eigen_counts_are_stable_across_the_spectral_gap():
+    """Teacher = student: zero residuals, H = J^T J / n has rank n, so M - n eigenvalues are 0."""
+    with jax.enable_x64(True):
+        p = mlp.init(jax.random.key(0), [2, 6, 1], dtype=jnp.float64)  # M = 25
+        x = jax.random.normal(jax.random.key(1), (8, 2), jnp.float64)
+        y = mlp.apply(p, x, activation="tanh")
+        loss = lambda p: 0.5 * jnp.mean((mlp.apply(p, x, activation="tanh") - y) ** 2)
+        ev = np.linalg.eigvalsh(np.asarray(hs.hessian(loss, p)))
+    zero_scale, gap_top = np.sort(np.abs(ev))[25 - 8 - 1], np.sort(np.abs(ev))[25 - 8]
+    assert gap_top / zero_scale > 1e6
+    for tol in np.geomspace(10 * zero_scale, gap_top / 10, 7):
+        assert tuple(int(c) for c in hs.eigen_counts(ev, tol)) == (0, 17, 8)
+    assert int(hs.eigen_counts(ev, 2 * gap_top)[1]) > 17  # past the gap the count moves
+    with pytest.raises(ValueError, match="tol"):
+        hs.eigen_counts(ev, -1.0)
+
+
+def test_gauss_newton_part_plus_residual_part_is_the_mse_hessian():
+    with jax.enable_x64(True):
+        p = mlp.init(jax.random.key(0), [2, 5, 2], dtype=jnp.float64)  # M = 27
+        x = jax.random.normal(jax.random.key(1), (6, 2), jnp.float64)
+        y = jax.random.normal(jax.random.key(2), (6, 2), jnp.float64)
+        apply = lambda p, x: mlp.apply(p, x, activation="tanh")
+        G, R = hs.mse_hessian_parts(apply, p, x, y)
+        H = hs.hessian(_mse, p, x, y)
+        J = jax.jacrev(lambda t: apply(ravel_pytree(p)[1](t), x).reshape(-1))(ravel_pytree(p)[0])
+        v = jax.tree_util.tree_map(jnp.ones_like, p)
+        gv = ravel_pytree(hs.gauss_newton_vp(apply, p, v, x))[0]
+        _, R_interp = hs.mse_hessian_parts(apply, p, x, apply(p, x))
+        G, R, H, J, gv, R_interp = (np.asarray(a) for a in (G, R, H, J, gv, R_interp))
+        v = np.asarray(ravel_pytree(v)[0])
+    np.testing.assert_allclose(G + R, H, atol=1e-12)
+    np.testing.assert_allclose(gv, G @ v, atol=1e-12)
+    assert np.linalg.eigvalsh(G).min() > -1e-12  # PSD
+    assert np.abs(R).max() > 1e-3  # nonzero residuals away from interpolation ...
+    np.testing.assert_allclose(R_interp, 0.0, atol=1e-12)  # ... and zero at interpolation
+    ntk = np.linalg.eigvalsh(np.asarray(J @ J.T) / 6)  # NTK Gram / n: the nonzero spectrum of G
+    np.testing.assert_allclose(np.linalg.eigvalsh(G)[-12:], ntk, atol=1e-10)
+
+
+def test_top_eigenvalue_is_jittable_and_vmaps_over_seeds():
+    x = jax.random.normal(jax.random.key(1), (16, 2))
+    y = jnp.sin(x[:, :1])
+
+    @jax.jit
+    @jax.vmap
+    def sharpness(key):
+        p = mlp.init(key, [2, 8, 1])
+        return hs.top_eigenvalues(_mse, p, x, y, k=2, key=key), jnp.linalg.eigvalsh(hs.hessian(_mse, p, x, y))
+
+    top, ev = sharpness(jax.random.split(jax.random.key(0), 3))
+    np.testing.assert_allclose(top, ev[:, ::-1][:, :2], rtol=1e-4)
+    assert np.ptp(np.asarray(top[:, 0])) > 1e-3  # the seeds give different nets
+
+
+def test_bad_arguments_raise_value_errors_naming_the_field(small_net):
+    p, x, y, _, _ = small_net
+    with pytest.raises(ValueError, match="k"):
+        hs.top_eigenvalues(_mse, p, x, y, k=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        hs.hessian_matvec(_mse, p, x, y, batch_size=21)
+    with pytest.raises(ValueError, match="num_probes"):
+        hs.trace(_mse, p, x, y, num_probes=1)

@@ -1,0 +1,100 @@
+"""phasekit.theory.landscape: filter normalization, slices on quadratics, Feng-Tu flatness, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from phasekit.models import mlp, toys, two_layer
+from phasekit.theory import landscape as ls
+
+A = jnp.array([[3.0, 1.0], [1.0, 2.0]])
+C = jnp.array([0.5, -1.0])
+
+
+def _quadratic(theta, c0):
+    """L = c0 + c.theta + theta^T A theta / 2: every slice is an exact parabola."""
+    return c0 + C @ theta + 0.5 * theta @ A @ theta
+
+
+def test_filter_normalized_direction_has_the_block_norms_of_the_parameters():
+    p = mlp.init(jax.random.key(0), [3, 4, 2], bias_std=1.0)
+    d = ls.random_direction(jax.random.key(1), p)
+    for layer_d, layer_p in zip(d, p):
+        np.testing.assert_allclose(jnp.linalg.norm(layer_d["w"], axis=0), jnp.linalg.norm(layer_p["w"], axis=0), rtol=1e-5)
+        np.testing.assert_array_equal(layer_d["b"], 0.0)  # biases ignored (Li et al.)
+    # the direction's own scale is irrelevant; each neuron gets its own factor
+    raw = ls.random_direction(jax.random.key(1), p, normalization=None)
+    again = ls.filter_normalize(jax.tree_util.tree_map(lambda a: 7.0 * a, raw), p)
+    np.testing.assert_allclose(again[0]["w"], d[0]["w"], rtol=1e-5)
+    assert not np.allclose(d[0]["w"] / raw[0]["w"], (d[0]["w"] / raw[0]["w"])[0, 0])
+    # two_layer: neurons along axis 0 of w [m, d]; 1-D a, b normalized as whole leaves
+    q = two_layer.init(jax.random.key(2), width=5, input_dim=3)
+    e = ls.random_direction(jax.random.key(3), q, axis=0, ignore_1d=False)
+    np.testing.assert_allclose(jnp.linalg.norm(e["w"], axis=1), jnp.linalg.norm(q["w"], axis=1), rtol=1e-5)
+    np.testing.assert_allclose(jnp.linalg.norm(e["a"]), jnp.linalg.norm(q["a"]), rtol=1e-5)
+    with pytest.raises(ValueError, match="normalization"):
+        ls.random_direction(jax.random.key(0), p, normalization="unit")
+
+
+def test_slices_and_interpolation_of_a_quadratic_are_exact_parabolas():
+    theta, d1, d2 = jnp.array([0.3, -0.2]), jnp.array([1.0, 0.5]), jnp.array([-0.4, 1.0])
+    a, b = jnp.linspace(-2, 2, 5), jnp.linspace(-1, 1, 3)
+    g = C + A @ theta
+    parabola = lambda d, s: _quadratic(theta, 1.0) + s * (g @ d) + 0.5 * s**2 * (d @ A @ d)
+    np.testing.assert_allclose(ls.slice_1d(_quadratic, theta, d1, a, 1.0), parabola(d1, a), rtol=1e-5)
+    S = ls.slice_2d(_quadratic, theta, d1, d2, a, b, 1.0)
+    assert S.shape == (5, 3)
+    np.testing.assert_allclose(S[:, 1], parabola(d1, a), rtol=1e-5)
+    np.testing.assert_allclose(S[2, :], parabola(d2, b), rtol=1e-5)
+    np.testing.assert_allclose(S[4, 2], _quadratic(theta + 2 * d1 + d2, 1.0), rtol=1e-5)
+    other = theta + d2
+    curve = ls.interpolate(_quadratic, theta, other, jnp.array([0.0, 1.0, 2.0]), 1.0)
+    np.testing.assert_allclose(curve, [_quadratic(theta, 1.0), _quadratic(other, 1.0), _quadratic(theta + 2 * d2, 1.0)], rtol=1e-5)
+
+
+def test_direction_flatness_on_a_quadratic_matches_the_closed_form():
+    """At the minimum, L = L0 + lambda s^2 / 2 along an eigenvector: F = 2 sqrt(2 (e - 1) L0 / lambda)."""
+    lam, vecs = np.linalg.eigh(np.asarray(A))
+    theta_min = -jnp.linalg.solve(A, C)
+    L0 = 1.0 - 0.5 * C @ jnp.linalg.solve(A, C)  # = 0.5875 > 0
+    for i in range(2):
+        d = 3.0 * jnp.asarray(vecs[:, i])  # the length of d does not matter
+        F = ls.direction_flatness(_quadratic, theta_min, d, 1.0, max_step=3.0)
+        np.testing.assert_allclose(F, 2 * np.sqrt(2 * (np.e - 1) * L0 / lam[i]), rtol=1e-5)
+    sharp, flat = (ls.direction_flatness(_quadratic, theta_min, jnp.asarray(vecs[:, i]), 1.0, max_step=3.0) for i in (1, 0))
+    assert sharp < flat
+    assert ls.direction_flatness(_quadratic, theta_min, jnp.asarray(vecs[:, 0]), 1.0, max_step=0.1) == np.inf
+
+
+def test_layer_gradient_norms_vanish_for_sigmoid_with_xavier_but_not_relu_with_he():
+    """Course notes: 10-layer MLP, MSE: |dL/dW_1| / |dL/dW_10| ~ 1e-6 (sigmoid, Xavier), O(0.1) (ReLU, He)."""
+    x = jax.random.normal(jax.random.key(1), (32, 8))
+    y = jnp.sin(x[:, 0])
+    sizes = [8] + [32] * 9 + [1]
+
+    @jax.jit
+    def norms(key):
+        out = []
+        for act, scheme in (("sigmoid", "xavier"), ("relu", "he")):
+            loss = lambda p: 0.5 * jnp.mean((mlp.apply(p, x, activation=act) - y) ** 2)
+            out.append(ls.layer_gradient_norms(loss, mlp.init(key, sizes, scheme=scheme)))
+        g = jax.grad(loss)(mlp.init(key, sizes, scheme="he"))  # by hand, for the ReLU + He net
+        return out + [jnp.stack([jnp.linalg.norm(layer["w"]) for layer in g])]
+
+    sig, relu, by_hand = norms(jax.random.key(0))
+    np.testing.assert_allclose(relu, by_hand, rtol=1e-6)
+    assert sig[0] / sig[-1] < 1e-4
+    assert relu[0] / relu[-1] > 1e-2
+
+
+def test_eigenvalues_on_grid_find_the_negative_curvature_of_the_one_one_one_net():
+    """Cross-entropy, sigmoid hidden and output, x = 1, label 1: eig H(0, 0) = (1 -+ sqrt 17) / 32."""
+    def loss(w):
+        return -jnp.log(toys.one_one_one_apply(w, jnp.ones(1), output="sigmoid")[0])
+
+    grid = jnp.stack(jnp.meshgrid(jnp.linspace(-2, 2, 5), jnp.linspace(-2, 2, 5), indexing="ij"), axis=-1)
+    ev = ls.eigenvalues_on_grid(loss, grid)
+    assert ev.shape == (5, 5, 2)
+    np.testing.assert_allclose(ev[2, 2], [(1 - np.sqrt(17)) / 32, (1 + np.sqrt(17)) / 32], rtol=1e-5)
+    assert np.all(ev[..., 1] >= ev[..., 0])

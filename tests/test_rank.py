@@ -1,0 +1,175 @@
+"""Model rank (book ch. 10): the numerical rank of the tangent functions equals the closed forms."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from phasekit.models import conv1d, toys, two_layer
+from phasekit.theory import optimistic as opt
+from phasekit.theory.rank import model_rank, tangent_rank_profile
+
+RNG = np.random.default_rng(0)
+X2 = RNG.standard_normal((60, 2))
+ENTRIES = jnp.asarray([(i, j) for i in range(4) for j in range(4)])
+
+
+def tanh_net(p, x):
+    return two_layer.apply(p, x, "tanh")
+
+
+def fixed_bias_pair(p, x):
+    """f = a1 tanh(w1.x + 1) + a2 tanh(w2.x + 1): the bias is fixed, only a, w are parameters."""
+    return two_layer.apply({**p, "b": jnp.ones(2)}, x, "tanh")
+
+
+def assert_rank(res, expected):
+    assert res.rank == expected, (res.rank, res.singular_values)
+    assert res.gap > 1e6          # the rank is unambiguous, not a tolerance artefact
+
+
+def test_linear_model_rank_is_number_of_params():
+    # f = x . theta: tangent functions are the k coordinates, independent at every theta
+    assert_rank(model_rank(toys.linear_apply, jnp.asarray(RNG.standard_normal(5)), RNG.standard_normal((40, 5))),
+                opt.linear(5))
+
+
+@pytest.mark.parametrize("theta, expected", [([0.3, -1.2, 0.7, 1.1], 3), ([0.3, -1.2, 0.0, 0.0], 2)])
+def test_f_nl_rank(theta, expected):
+    # f_NL = t0 + t1 x1 + t2 t3 x2: d/dt2 = t3 x2, d/dt3 = t2 x2 vanish together only at t2 = t3 = 0
+    assert_rank(model_rank(toys.f_nl_apply, jnp.asarray(theta), X2), expected)
+    assert opt.f_nl(theta[2] * theta[3]) == expected
+
+
+def test_fixed_bias_tanh_pair_q1_rank3_q2_q3_rank4():
+    abar, wbar = 1.3, jnp.asarray([0.7, -0.4])
+    w_other = jnp.asarray([-1.1, 0.5])
+    q1 = {"a": jnp.asarray([0.3 * abar, 0.7 * abar]), "w": jnp.stack([wbar, wbar])}
+    q2 = {"a": jnp.asarray([abar, 0.0]), "w": jnp.stack([wbar, w_other])}
+    q3 = {"a": jnp.asarray([0.0, abar]), "w": jnp.stack([w_other, wbar])}
+    target = abar * jnp.tanh(X2 @ wbar + 1)
+    for p, r in [(q1, 3), (q2, 4), (q3, 4)]:
+        np.testing.assert_allclose(fixed_bias_pair(p, X2), target, atol=1e-6)   # all on the target set
+        assert_rank(model_rank(fixed_bias_pair, p, X2), r)
+
+
+@pytest.mark.parametrize("r", [1, 2, 3, 4])
+def test_matrix_factorization_rank_2rd_minus_r2(r):
+    target = RNG.standard_normal((4, r)) @ RNG.standard_normal((r, 4))
+    p = opt.matrix_factorization_point(target)
+    np.testing.assert_allclose(p["A"] @ p["B"], target, atol=1e-10)
+    if r < 4:
+        res = model_rank(toys.matrix_factorization_apply, p, ENTRIES)
+    else:   # 16 = all entries: the function space itself is full, and the warning says so
+        with pytest.warns(UserWarning, match="saturated"):
+            res = model_rank(toys.matrix_factorization_apply, p, ENTRIES)
+    assert_rank(res, opt.matrix_factorization(4, r))
+    assert [opt.matrix_factorization(4, k) for k in (1, 2, 3, 4)] == [7, 12, 15, 16]
+
+
+@pytest.mark.parametrize("k, d, m", [(1, 1, 4), (2, 3, 10), (3, 2, 25), (4, 3, 12)])
+def test_two_layer_teacher_in_wider_student_rank_k_d_plus_1(k, d, m):
+    teacher = two_layer.init(jax.random.key(10 * k + d), k, d, bias=False)
+    student = opt.two_layer_point(teacher, m)
+    x = RNG.standard_normal((300, d))
+    np.testing.assert_allclose(tanh_net(student, x), tanh_net(teacher, x), atol=1e-6)
+    assert_rank(model_rank(tanh_net, student, x), opt.two_layer(k, d))
+    assert opt.two_layer(k, d) < m * (d + 1)           # far below the parameter count
+
+
+def test_two_layer_with_bias_rank_k_d_plus_2():
+    teacher = two_layer.init(jax.random.key(3), 2, 2, bias=True)
+    x = RNG.standard_normal((300, 2))
+    assert_rank(model_rank(tanh_net, opt.two_layer_point(teacher, 9), x), opt.two_layer(2, 2, bias=True))
+
+
+def test_rank_invariant_to_point_set_once_saturated():
+    teacher = two_layer.init(jax.random.key(5), 3, 2, bias=False)
+    student = opt.two_layer_point(teacher, 8)
+    for f, p, d in [(tanh_net, student, 2), (toys.f_nl_apply, jnp.asarray([0.1, 0.2, 0.3, 0.4]), 2)]:
+        a = model_rank(f, p, RNG.standard_normal((200, d)))
+        b = model_rank(f, p, 3 * RNG.uniform(-1, 1, (500, d)))
+        assert a.rank == b.rank and a.gap > 1e6 and b.gap > 1e6
+
+
+def test_sketch_agrees_with_dense():
+    teacher = two_layer.init(jax.random.key(6), 3, 3, bias=False)
+    student = opt.two_layer_point(teacher, 40)
+    x = RNG.standard_normal((400, 3))
+    dense = model_rank(tanh_net, student, x, method="dense")
+    sketch = model_rank(tanh_net, student, x, method="sketch", sketch_start=4, block_size=64)
+    assert sketch.method == "sketch" and sketch.singular_values.size < dense.singular_values.size
+    assert sketch.rank == dense.rank == 12
+    np.testing.assert_allclose(sketch.singular_values[:12], dense.singular_values[:12], rtol=1e-8)
+
+
+def test_block_size_does_not_change_the_singular_values():
+    p = two_layer.init(jax.random.key(7), 5, 2, bias=True)
+    a = model_rank(tanh_net, p, X2, block_size=7)
+    b = model_rank(tanh_net, p, X2, block_size=60)
+    np.testing.assert_allclose(a.singular_values, b.singular_values, rtol=1e-10, atol=1e-13)
+
+
+def test_profile_saturates_at_model_rank():
+    n, ranks = tangent_rank_profile(toys.f_nl_apply, jnp.asarray([0.3, -1.2, 0.7, 1.1]), X2[:6])
+    np.testing.assert_array_equal(ranks, np.minimum(n, 3))
+
+
+def test_warns_when_points_too_few():
+    teacher = two_layer.init(jax.random.key(8), 3, 2, bias=False)
+    with pytest.warns(UserWarning, match="saturated"):
+        res = model_rank(tanh_net, teacher, X2[:5])
+    assert res.rank == 5
+
+
+def test_random_features_rank_is_number_of_distinct_features():
+    # Ex. 20: only a trained, f = sum_k a_k tanh(w_k x): rank = number of distinct features
+    w = jnp.asarray([[0.5], [0.5], [1.3], [-0.7], [1.3]])
+    f = lambda a, x: two_layer.apply({"a": a, "w": w}, x, "tanh")
+    assert_rank(model_rank(f, jnp.ones(5), RNG.standard_normal((100, 1))), 3)
+
+
+# 1-D conv nets of Fig 10.3: teacher kernel [0.6, 0.8, 1] over x in R^5, output weights 1
+TEACHER = {"kernel": jnp.asarray([[0.6, 0.8, 1.0]]), "a": jnp.ones((1, 3))}
+
+
+def _unshared(p):
+    return {"kernel": jnp.repeat(p["kernel"][:, None, :], p["a"].shape[1], 1), "a": p["a"]}
+
+
+def _fully_connected(p):
+    rows = [jnp.zeros(5).at[i:i + 3].set(p["kernel"][0]) for i in range(3)]
+    return {"a": p["a"][0], "w": jnp.stack(rows)}
+
+
+@pytest.mark.parametrize("wider", [1, 3])
+def test_conv1d_ranks_at_teacher_match_table_10_1(wider):
+    x = RNG.standard_normal((200, 5))
+    target = conv1d.apply(TEACHER, x)
+    cases = [(conv1d.apply, TEACHER, opt.cnn(5, 3, ndim=1)),
+             (conv1d.apply, _unshared(TEACHER), opt.cnn_no_sharing(5, 3, ndim=1)),
+             (tanh_net, _fully_connected(TEACHER), opt.fully_connected(5, 3, ndim=1))]
+    for f, p, expected in cases:
+        p = opt.embed_in_wider(p, wider * jax.tree_util.tree_leaves(p)[0].shape[0])
+        np.testing.assert_allclose(f(p, x), target, atol=1e-6)
+        assert_rank(model_rank(f, p, x), expected)
+    assert [c[2] for c in cases] == [6, 12, 18]
+
+
+def test_table_10_1_numbers():
+    # MNIST-like: d = 28, s = 3, one kernel, m_null = 0 (book Table 10.1)
+    assert opt.cnn_no_sharing(28, 3) == 6760
+    assert opt.fully_connected(28, 3) == 530660
+    assert opt.cnn(28, 3) == 9 + 26**2          # the book prints 709 k; s^2 + (d+1-s)^2 gives 685
+    assert opt.cnn_no_sharing(28, 3, k=2, m_null=3) == 10 * (2 * 676 - 3)
+
+
+def test_bad_input_names_the_field():
+    with pytest.raises(ValueError, match="rtol"):
+        model_rank(toys.f_nl_apply, jnp.ones(4), X2, rtol=2.0)
+    with pytest.raises(ValueError, match="method"):
+        model_rank(toys.f_nl_apply, jnp.ones(4), X2, method="qr")
+    with pytest.raises(ValueError, match="r:"):
+        opt.matrix_factorization(4, 5)
+    with pytest.raises(ValueError, match="width"):
+        opt.two_layer_point(two_layer.init(jax.random.key(0), 3, 2), 2)

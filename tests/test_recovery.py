@@ -1,0 +1,85 @@
+"""The recovery experiment: small-init GD fits a target from its optimistic sample size (book ch. 10)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from phasekit.dynamics import recovery as rec
+from phasekit.models import toys
+from phasekit.theory import optimistic as opt
+
+
+def test_matrix_completion_transition_at_2rd_minus_r2():
+    # d = 4: R = 7 (rank 1), 12 (rank 2). Below R the observed entries cannot pin the target
+    # down (no seed recovers it); from R on, small-init GD recovers it.
+    d = 4
+    targets = rec.low_rank_matrices(jax.random.key(0), d, [1, 2])
+    R1, R2 = opt.matrix_factorization(d, 1), opt.matrix_factorization(d, 2)
+    ns = [R1 - 1, R1, R1 + 1, R2 - 1, R2, R2 + 2]
+    conds = {"target": targets[jnp.asarray([0, 0, 0, 1, 1, 1])], "n": jnp.asarray(ns)}
+    res = rec.recovery(*rec.matrix_completion_task(d), init_stds=[1e-6], lrs=[0.5, 1.0, 2.0],
+                       n_seeds=8, steps=20000, key=jax.random.key(1), conditions=conds, stop_loss=1e-12)
+    err = np.asarray(res.test_error)[:, 0]               # [conditions, seeds]
+    assert np.all(np.asarray(res.train_loss) < 1e-8)     # every run interpolates its samples
+    mean, median, recovered = err.mean(-1), np.median(err, -1), (err < 1e-2).mean(-1)
+    # rank 1: high at 6 (no seed recovers), an order of magnitude lower from 7 on
+    assert mean[0] > 0.2 and recovered[0] == 0
+    assert mean[1] < 0.1 * mean[0] and mean[2] < 0.2 * mean[0] and recovered[1] >= 0.75
+    # rank 2: no seed recovers at 11; recovery starts at 12 (not every seed: small-init GD
+    # can land on another rank-2 interpolant); low by 14
+    assert mean[3] > 0.2 and recovered[3] == 0
+    assert recovered[4] > 0 and median[4] < 0.25 * median[3]
+    assert mean[5] < 0.1
+
+
+def test_f_nl_needs_two_samples_for_span_1_x1_linear_needs_three():
+    # Fig 10.1: f* = 1 + x1. f_NL recovers it from 2 samples (t2 t3 stays ~0 from small init),
+    # the linear model f_L = t0 + t1 x1 + t2 x2 needs 3.
+    x_test = jax.random.normal(jax.random.key(2), (500, 2))
+    target = lambda x, c: c["coef"][0] + x @ c["coef"][1:]
+    conds = {"coef": jnp.asarray([[1.0, 1.0, 0.0]] * 3), "n": jnp.asarray([1, 2, 3])}
+    f_l = lambda t, x: t[0] + x @ t[1:]
+    errs = {}
+    for name, apply_fn, n_params in [("L", f_l, 3), ("NL", toys.f_nl_apply, 4)]:
+        task = rec.regression_task(apply_fn, lambda k, m=n_params: jax.random.normal(k, (m,)), target,
+                                   lambda k, n: jax.random.normal(k, (n, 2)), 3, x_test)
+        res = rec.recovery(*task, init_stds=[1e-4], lrs=[0.1, 0.3], n_seeds=6, steps=20000,
+                           key=jax.random.key(3), conditions=conds, stop_loss=1e-14)
+        errs[name] = np.median(np.asarray(res.test_error)[:, 0], -1)
+    assert errs["L"][1] > 1e-2 and errs["L"][2] < 1e-6
+    assert errs["NL"][0] > 1e-2 and errs["NL"][1] < 1e-6
+
+
+def test_best_lr_is_kept_and_diverged_runs_are_skipped():
+    # one-parameter least squares f = t x on x = 1, y = 1: t - 1 shrinks by (1 - lr) per step,
+    # so lr = 3 overflows to inf within 200 steps and lr = 0.9 beats lr = 0.1
+    task = rec.regression_task(lambda t, x: t[0] * x[:, 0], lambda k: jnp.zeros(1), lambda x, c: x[:, 0],
+                               lambda k, n: jnp.ones((n, 1)), 1, jnp.ones((4, 1)))
+    res = rec.recovery(*task, init_stds=[1.0, 0.0], lrs=[0.1, 0.9, 3.0], n_seeds=2, steps=200,
+                       key=jax.random.key(0), conditions={"n": jnp.asarray([1])})
+    assert np.all(np.asarray(res.diverged)[..., 2]) and not np.any(np.asarray(res.diverged)[..., :2])
+    np.testing.assert_allclose(res.lr, 0.9)
+    assert np.all(np.asarray(res.test_error) < 1e-20)
+    assert np.all(np.asarray(res.test_error_all)[..., 0] > 1e-20)
+
+
+def test_generic_observation_sets_have_full_tangent_rank():
+    d = 4
+    targets = rec.low_rank_matrices(jax.random.key(4), d, [1, 2, 3])
+    sample = jax.jit(rec.matrix_completion_task(d).sample_fn)
+    rank_on = jax.jit(rec._tangent_rank_on)
+    for t, r in zip(targets, (1, 2, 3)):
+        R = opt.matrix_factorization(d, r)
+        np.testing.assert_allclose(np.linalg.svd(np.asarray(t), compute_uv=False)[r:], 0, atol=1e-5)
+        for n in (R - 1, R):
+            _, _, w = sample(jax.random.key(n), {"target": t, "n": n})
+            assert int(w.sum()) == n and int(rank_on(t, w)) == min(n, R)
+
+
+def test_bad_arguments_name_the_field():
+    task = rec.matrix_completion_task(4)
+    with pytest.raises(ValueError, match="select"):
+        rec.recovery(*task, init_stds=[1e-3], lrs=[1.0], n_seeds=1, steps=1, key=jax.random.key(0), select="x")
+    with pytest.raises(ValueError, match="lrs"):
+        rec.recovery(*task, init_stds=[1e-3], lrs=[-1.0], n_seeds=1, steps=1, key=jax.random.key(0))

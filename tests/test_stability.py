@@ -1,0 +1,61 @@
+"""phasekit.dynamics.stability: the GD stability threshold 2 / lr, sharpness stored with the run."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from phasekit.dynamics import stability, train
+from phasekit.models import mlp
+from phasekit.theory import hessian as hs
+
+LAM = 4.0  # curvature of the quadratic: threshold lr = 2 / LAM = 0.5
+
+
+def _quadratic(x, data):
+    return 0.5 * LAM * x[0] ** 2 + 0.0 * jnp.sum(data)
+
+
+def test_gd_on_a_quadratic_converges_below_two_over_lambda_and_diverges_above():
+    """x_t = (1 - lr lambda)^t x_0 exactly, so L_t = (1 - lr lambda)^(2t) L_0; sharpness = lambda."""
+    lrs = jnp.array([0.9, 0.99, 1.01, 1.1]) * 2 / LAM
+    traj = jax.jit(jax.vmap(lambda lr: stability.track_sharpness(
+        _quadratic, jnp.ones(1), jnp.zeros((3, 1)), optax.sgd(lr), steps=200, every=40)))(lrs)
+    np.testing.assert_array_equal(traj.step[0], np.arange(0, 201, 40))
+    np.testing.assert_allclose(traj.observables["sharpness"], LAM, rtol=1e-6)
+    factor = (1 - np.asarray(lrs, np.float64) * LAM) ** 2
+    expected = 0.5 * LAM * factor[:, None] ** np.arange(0, 201, 40)[None, :]
+    np.testing.assert_allclose(traj.loss, expected, rtol=1e-3, atol=1e-30)
+    final = np.asarray(traj.loss[:, -1])
+    assert np.all(final[:2] < 1e-3 * 0.5 * LAM) and np.all(final[2:] > 2.0 * 0.5 * LAM)
+    np.testing.assert_array_equal(np.asarray(lrs) < stability.stability_threshold(LAM), [True, True, False, False])
+
+
+def test_tracked_sharpness_equals_the_dense_hessian_top_eigenvalue_on_the_fixed_subset():
+    x = jax.random.normal(jax.random.key(1), (24, 2))
+    y = jnp.sin(2 * x[:, 0])
+    p0 = mlp.init(jax.random.key(0), [2, 8, 1])
+    loss = train.mse(mlp.apply, activation="tanh")
+    traj = jax.jit(lambda p: stability.track_sharpness(
+        loss, p, (x, y), optax.sgd(0.1), steps=60, every=20, subset=10, num_steps=30))(p0)
+    top = jax.jit(lambda p, data: jnp.linalg.eigvalsh(hs.hessian(loss, p, data))[-1])
+    sub = stability.fixed_subset((x, y), 10)
+    dense = [top(p, sub) for p in (p0, traj.params)]
+    sharp = np.asarray(traj.observables["sharpness"])
+    assert sharp.shape == (4,)
+    np.testing.assert_allclose(sharp[[0, -1]], dense, rtol=1e-4)
+    full = top(p0, (x, y))
+    assert abs(full - dense[0]) > 1e-3 * full  # the subset is a real restriction of the data
+
+
+def test_late_sharpness_ratio_divides_by_two_over_lr():
+    s = np.array([[1.0, 2.0, 3.0, 5.0], [1.0, 1.0, 1.0, 1.0]])
+    np.testing.assert_allclose(stability.late_sharpness_ratio(s, [0.4, 1.0], fraction=0.5), [0.8, 0.5])
+
+
+def test_bad_record_interval_and_subset_raise():
+    with pytest.raises(ValueError, match="every"):
+        stability.track_sharpness(_quadratic, jnp.ones(1), jnp.zeros((3, 1)), optax.sgd(0.1), steps=10, every=3)
+    with pytest.raises(ValueError, match="subset"):
+        stability.fixed_subset(jnp.zeros((3, 1)), 5)
