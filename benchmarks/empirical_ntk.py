@@ -1,6 +1,7 @@
 """Empirical NTK throughput: phasekit's implementations vs neural-tangents and a naive baseline.
 
-Model: 8-512-512-1 ReLU MLP, 256 inputs, NTK Theta(x, x) [256, 256] traced over the output.
+Model: 8-512-512-1 ReLU MLP, 256 inputs, NTK Theta(x, x) [256, 256] traced over the output
+(``phasekit.models.mlp``, and the same network as a Flax linen module).
 Baselines measured in the same run:
   naive        ``jax.jacrev`` of the full batch, then J J^T (current JAX)
   neural-tangents 0.6.5 ``empirical_ntk_fn`` (jacobian contraction, NTK-vector products,
@@ -106,6 +107,20 @@ def main():
         times[f"phasekit {impl}"] = median_time(fn, params, x, reps=args.reps)
         err = float(jnp.linalg.norm(fn(params, x) - ref) / jnp.linalg.norm(ref))
         print(f"  phasekit {impl:<10s} relative difference to naive: {err:.1e}")
+    # the same network as a Flax linen module (structured through nn.intercept_methods)
+    import flax.linen as nn
+
+    class DenseNet(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for _ in range(2):
+                x = nn.relu(nn.Dense(args.width)(x))
+            return nn.Dense(1)(x)[:, 0]
+
+    net = DenseNet()
+    variables = net.init(jax.random.key(0), x)
+    fn = jax.jit(functools.partial(ntk.empirical_ntk, net.apply, implementation="structured"))
+    times["phasekit structured (Flax)"] = median_time(fn, variables, x, reps=args.reps)
     nt_times = neural_tangents_times(args.nt_python, args.n, args.input_dim, args.width, args.reps)
     for name, t in (nt_times or {}).items():
         times[f"neural-tangents {name}"] = t

@@ -148,7 +148,9 @@ def main(argv=None):
 
     # baseline: PyTorch double-backprop power iteration in its own interpreter
     torch_row = None
-    if args.torch_python:
+    if args.torch_python and not os.access(args.torch_python, os.X_OK):
+        print(f"torch baseline skipped: {args.torch_python} is not an executable python")
+    elif args.torch_python:
         with tempfile.TemporaryDirectory() as tmp:
             npz = os.path.join(tmp, "problem.npz")
             arrays = {"x": np.asarray(x), "labels": np.asarray(labels)}

@@ -22,6 +22,7 @@ import time
 
 import jax
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 
 def _net(width, d, key):
@@ -45,7 +46,7 @@ def _case(name):
     t = time.perf_counter()
     if name.startswith("baseline"):
         with jax.enable_x64(True):
-            theta, unravel = jax.flatten_util.ravel_pytree(jax.tree_util.tree_map(lambda a: a.astype(np.float64), p))
+            theta, unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a.astype(np.float64), p))
             one = lambda th, xi: f(unravel(th), xi[None])[0]
             J = np.asarray(jax.vmap(jax.grad(one), (None, 0))(theta, x))
             s = np.linalg.svd(J, compute_uv=False)

@@ -17,9 +17,9 @@ matplotlib.use("Agg")
 import jax
 import numpy as np
 import xarray as xr
-from sklearn.datasets import load_digits
 
 import phasekit
+from phasekit.data import tabular
 from phasekit.dynamics import stability, train
 from phasekit.models import mlp
 from phasekit.viz import landscape as viz
@@ -42,10 +42,9 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
 
     # data: digits pixels in [0, 1], centred; one-hot targets
-    x, labels = load_digits(return_X_y=True)
-    x = (x[: cfg["n_train"]] / 16.0).astype(np.float32)
+    x, labels = tabular.digits(cfg["n_train"], scale="unit")
     x = x - x.mean(0)
-    y = np.eye(10, dtype=np.float32)[labels[: cfg["n_train"]]]
+    y = np.eye(10, dtype=np.float32)[labels]
 
     # model and loss
     params = mlp.init(jax.random.key(cfg["seed"]), cfg["sizes"], scheme="lecun")

@@ -20,10 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import xarray as xr
-from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import phasekit
+from phasekit.data import tabular
 from phasekit.dynamics import train
 from phasekit.models import mlp
 from phasekit.theory import hessian, landscape
@@ -52,9 +52,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
 
     # data
-    x, labels = load_digits(return_X_y=True)
-    x_tr, x_te, l_tr, l_te = train_test_split((x / 16.0).astype(np.float32), labels, test_size=0.2,
-                                              random_state=cfg["seed"])
+    x, labels = tabular.digits(scale="unit")
+    x_tr, x_te, l_tr, l_te = train_test_split(x, labels, test_size=0.2, random_state=cfg["seed"])
     data_tr, data_te = (jnp.asarray(x_tr), jnp.asarray(l_tr)), (jnp.asarray(x_te), jnp.asarray(l_te))
 
     # model: one init shared by both runs

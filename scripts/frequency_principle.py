@@ -374,7 +374,7 @@ def parity(cfg, out: Path):
     files = _save(ds, out, "parity", fig)
     print(f"parity: d = {d}, {n_train} training points, {sizes} tanh, Adam {lr}, {cfg['steps']} steps, {cfg['seeds']} seeds")
     print(f"  train accuracy {np.round(train_acc, 3).tolist()}, test accuracy {np.round(test_acc, 3).tolist()}")
-    print(f"  network power by degree (seed 0): {np.round(np.asarray(power[0]), 4).tolist()}")
+    print("  network power by degree (seed 0): " + " ".join(f"{v:.2g}" for v in np.asarray(power[0])))
     return files
 
 

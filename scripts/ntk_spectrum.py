@@ -100,8 +100,8 @@ def main(argv=None):
     print(f"NTK of a two-layer ReLU net on {cfg['n_grid']} grid points of [-1, 1] ({elapsed:.1f} s); "
           f"||empirical - analytic|| / ||analytic|| = {kernel_error:.3g} at m = {m}")
     for name, s in spectra.items():
-        print(f"  {name:>20s}: top eigenvalues {np.round(np.asarray(s.eigenvalues[:5]), 3).tolist()}, "
-              f"frequencies {np.round(np.asarray(s.frequency[:8]), 2).tolist()}, "
+        print(f"  {name:>20s}: top eigenvalues {', '.join(f'{v:.3g}' for v in np.asarray(s.eigenvalues[:5]))}; "
+              f"their frequencies {', '.join(f'{v:.2g}' for v in np.asarray(s.frequency[:5]))}; "
               f"Spearman(index, frequency) over the top {N_RANKED} = {rank_corr[name]:.2f}")
     print(f"saved {nc}\n      {png}")
 

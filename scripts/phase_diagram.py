@@ -39,9 +39,9 @@ from phasekit.viz import phase as viz
 
 GAMMAS = tuple(np.round(np.arange(0.0, 2.01, 0.25), 2))
 PRESETS = {
-    # the demo: book 1-D data, coarse grid, widths spanning 1.8 decades, 3 seeds
+    # the demo: book 1-D data, coarse grid, widths spanning 2 decades, 4 seeds
     "quick": dict(gammas=GAMMAS, gamma_primes=(-1.0, -0.5, 0.0, 0.5, 1.0),
-                  widths=(100, 400, 1600, 6400), seeds=3, max_steps=10_000),
+                  widths=(100, 300, 1000, 3000, 10000), seeds=4, max_steps=20_000),
     # book Fig 7.5: finer grid, widths 1000..40000
     "paper": dict(gammas=tuple(np.round(np.arange(0.0, 2.01, 0.125), 3)),
                   gamma_primes=tuple(np.round(np.arange(-1.0, 1.01, 0.25), 2)),

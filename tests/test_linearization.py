@@ -29,8 +29,8 @@ def test_gd_on_linearized_model_follows_closed_form():
     run = jax.jit(lambda p: train.run(train.mse(f_lin), p, (X, Y), optax.sgd(lr), steps=steps, record_at=times,
                                       observe=lambda q: {"train": f_lin(q, X), "test": f_lin(q, GRID)}))
     traj = run(params)
-    pred = na.predict_gd_mse(ntk.empirical_ntk(f, params, X), Y, f(params, X), lr, times,
-                             ntk.empirical_ntk(f, params, GRID, X), f0_test=f(params, GRID))
+    pred = jax.jit(lambda p: na.predict_gd_mse(ntk.empirical_ntk(f, p, X), Y, f(p, X), lr, times,
+                                               ntk.empirical_ntk(f, p, GRID, X), f0_test=f(p, GRID)))(params)
     assert pred.train.shape == (len(times), 3) and pred.test.shape == (len(times), 41)
     np.testing.assert_allclose(pred.train, traj.observables["train"], atol=2e-5)
     np.testing.assert_allclose(pred.test, traj.observables["test"], atol=2e-5)
@@ -40,21 +40,29 @@ def test_gd_on_linearized_model_follows_closed_form():
 def test_closed_form_limits():
     """t -> inf: f -> y on train and kernel regression f0 + K(X,x) K^-1 (y - f0) on test;
     gradient flow = GD for a small learning rate; a zero mode grows like lr t / n."""
-    key1, key2 = jax.random.split(jax.random.key(3))
-    a = jax.random.normal(key1, (5, 5))
-    kernel = a @ a.T + 0.5 * jnp.eye(5)
-    cross = jax.random.normal(key2, (3, 5))
-    y, f0 = jnp.arange(5.0), jnp.ones(5)
-    late = na.predict_gd_mse(kernel, y, f0, 0.1, 1e6, cross, f0_test=jnp.zeros(3))
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(5, 5)).astype(np.float32)
+    kernel = a @ a.T + 0.5 * np.eye(5, dtype=np.float32)
+    cross = rng.normal(size=(3, 5)).astype(np.float32)
+    y, f0 = np.arange(5.0, dtype=np.float32), np.ones(5, np.float32)
+
+    @jax.jit
+    def cases():
+        times = jnp.array([500.0, 5000.0])
+        return (na.predict_gd_mse(kernel, y, f0, 0.1, 1e6, cross, f0_test=jnp.zeros(3)),
+                na.predict_gd_mse(kernel, y, f0, 1e-4, times).train,
+                na.predict_gd_mse(kernel, y, f0, 1e-4, times, flow=True).train,
+                na.predict_gd_mse(jnp.diag(jnp.array([2.0, 0.0])), jnp.ones(2), jnp.zeros(2), 0.1, 10.0,
+                                  jnp.array([[0.0, 1.0]])))
+
+    late, gd, flow, null = cases()
     np.testing.assert_allclose(late.train, y, atol=1e-4)
-    np.testing.assert_allclose(late.test, cross @ jnp.linalg.solve(kernel, y - f0), rtol=1e-4, atol=1e-4)
-    gd = na.predict_gd_mse(kernel, y, f0, 1e-4, jnp.array([500.0, 5000.0]))
-    flow = na.predict_gd_mse(kernel, y, f0, 1e-4, jnp.array([500.0, 5000.0]), flow=True)
-    np.testing.assert_allclose(gd.train, flow.train, rtol=1e-3)
-    u = jnp.array([1.0, -1.0]) / jnp.sqrt(2.0)              # null direction of a rank-1 kernel
-    null_kernel = jnp.outer(jnp.array([1.0, 1.0]), jnp.array([1.0, 1.0]))
-    test = na.predict_gd_mse(null_kernel, 2 * u, jnp.zeros(2), 0.1, 10.0, jnp.ones((1, 2))).test
-    np.testing.assert_allclose(test, jnp.zeros((1,)), atol=1e-6)   # K(X, x) has no null component
+    np.testing.assert_allclose(late.test, cross @ np.linalg.solve(kernel, y - f0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gd, flow, rtol=1e-3)
+    # kernel diag(2, 0), n = 2: mode 1 never moves on train; the test point coupled to it by
+    # Theta(X, x) = (0, 1) gets Theta^-1 (1 - S_t) -> lr t / n = 0.5 times the residual 1
+    np.testing.assert_allclose(null.train, [1.0 - (1.0 - 0.1) ** 10, 0.0], rtol=1e-5)
+    np.testing.assert_allclose(null.test, [0.5], rtol=1e-5)
     with pytest.raises(ValueError, match="ntk_train_train"):
         na.predict_gd_mse(jnp.ones((3, 2)), y, f0, 0.1, 1.0)
     with pytest.raises(ValueError, match="y"):

@@ -37,53 +37,58 @@ class FlaxMLP(nn.Module):
         return nn.Dense(3)(jnp.tanh(nn.Dense(10)(h)))
 
 
-X1 = jax.random.normal(jax.random.key(1), (7, 3))
-X2 = jax.random.normal(jax.random.key(2), (5, 3))
+X1 = np.random.default_rng(1).normal(size=(7, 3)).astype(np.float32)
+X2 = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
 
 
-def _models():
+@functools.cache
+def model(name):
+    """(apply_fn, params, x1, x2) of the test models (params from one jitted init each)."""
     key = jax.random.key(0)
-    images1 = jax.random.normal(jax.random.key(3), (5, 6, 6, 1))
-    images2 = jax.random.normal(jax.random.key(4), (4, 6, 6, 1))
+    if name == "mlp":
+        return (functools.partial(mlp.apply, activation="tanh", residual=True),
+                jax.jit(lambda k: mlp.init(k, [3, 8, 8, 2], gamma=0.5))(key), X1, X2)
+    if name == "two_layer":
+        return (functools.partial(two_layer.apply, alpha=4.0),
+                jax.jit(lambda k: two_layer.rescale(two_layer.init(k, 32, 3), 0.5, 2.0))(key), X1, X2)
+    if name == "cnn":
+        images = jax.random.normal(jax.random.key(3), (9, 6, 6, 1))
+        return cnn.apply, jax.jit(lambda k: cnn.init(k, (6, 6, 1), features=3))(key), images[:5], images[5:]
     flax_mlp = FlaxMLP()
-    return {
-        "mlp": (functools.partial(mlp.apply, activation="tanh", residual=True),
-                mlp.init(key, [3, 8, 8, 2], gamma=0.5), X1, X2),
-        "two_layer": (functools.partial(two_layer.apply, alpha=4.0),
-                      two_layer.rescale(two_layer.init(key, 32, 3), 0.5, 2.0), X1, X2),
-        "cnn": (cnn.apply, cnn.init(key, (6, 6, 1), features=3), images1, images2),
-        "flax": (flax_mlp.apply, flax_mlp.init(key, X1), X1, X2),
-    }
+    return flax_mlp.apply, jax.jit(flax_mlp.init)(key, X1), X1, X2
 
 
-MODELS = _models()
+MODELS = ("mlp", "two_layer", "cnn", "flax")
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", MODELS)
 def test_all_implementations_equal_jacrev_contraction(name):
     """Theta(x1, x2) = J1 J2^T to 1e-5 (float32): every implementation, traced and untraced,
-    in blocks of 3 samples or not, and with x2 = x1."""
-    apply_fn, params, x1, x2 = MODELS[name]
+    in blocks of 3 samples or not (on the MLP), and with x2 = x1. The CNN (a conv layer) cannot be
+    structured: 'structured' raises ValueError and 'auto' falls back to the Jacobian."""
+    apply_fn, params, x1, x2 = model(name)
     structurable = name in ("mlp", "two_layer", "flax")
     impls = ("jacobian", "ntvp", "structured") if structurable else ("jacobian", "ntvp")
-    untraced = apply_fn(params, x1).ndim == 2
+    variants = name == "mlp"             # blocks and untraced outputs: same code for every model
     trace = lambda k: jnp.einsum("ijcc->ij", k) if k.ndim == 4 else k
 
     @jax.jit
     def kernels(params):
-        out = {"ref": jacrev_ntk(apply_fn, params, x1, x2), "ref_sym": jacrev_ntk(apply_fn, params, x1, x1),
-               "auto": ntk.empirical_ntk(apply_fn, params, x1, x2)}
+        out = {"ref": jacrev_ntk(apply_fn, params, x1, x2), "auto": ntk.empirical_ntk(apply_fn, params, x1, x2)}
+        if structurable:
+            out["ref_sym"] = jacrev_ntk(apply_fn, params, x1, x1)
         for impl in impls:
             out[impl] = ntk.empirical_ntk(apply_fn, params, x1, x2, implementation=impl)
-            out[impl + " sym"] = ntk.empirical_ntk(apply_fn, params, x1, implementation=impl)
-            if impl != "jacobian":          # blocks: ntvp covers the generic path, structured its own
+            if impl == "structured":        # x2 = None reuses the factors of x1 (its own path)
+                out[impl + " sym"] = ntk.empirical_ntk(apply_fn, params, x1, implementation=impl)
+            if variants and impl != "jacobian":   # blocks: ntvp covers the generic path, structured its own
                 out[impl + " blocks"] = ntk.empirical_ntk(apply_fn, params, x1, x2, implementation=impl, batch_size=3)
-            if untraced:
+            if variants:
                 out[impl + " untraced"] = ntk.empirical_ntk(apply_fn, params, x1, x2, implementation=impl, trace_axes=())
         return out
 
     got = kernels(params)
-    ref, ref_sym = got.pop("ref"), trace(got.pop("ref_sym"))
+    ref, ref_sym = got.pop("ref"), trace(got.pop("ref_sym", jnp.zeros(())))
     for label, kernel in got.items():
         want = ref if label.endswith("untraced") else ref_sym if label.endswith("sym") else trace(ref)
         assert kernel.shape == want.shape, label
@@ -109,7 +114,7 @@ def test_vmap_over_seeds_and_jit():
 
 
 def test_bad_arguments_name_the_field():
-    f, params, _, _ = MODELS["mlp"]
+    f, params, _, _ = model("mlp")
     with pytest.raises(ValueError, match="implementation"):
         ntk.empirical_ntk(f, params, X1, implementation="fast")
     with pytest.raises(ValueError, match="trace_axes"):
@@ -122,7 +127,7 @@ def test_bad_arguments_name_the_field():
 
 def test_linearize_is_first_order_taylor():
     """f_lin(theta0) = f(theta0); f_lin is affine in theta; f - f_lin = O(|dtheta|^2)."""
-    f, params, x, _ = MODELS["mlp"]
+    f, params, x, _ = model("mlp")
     direction = jax.tree_util.tree_map(lambda p: jnp.full_like(p, 0.1), params)
 
     @jax.jit
@@ -203,3 +208,15 @@ def test_top_ntk_eigenfunctions_have_the_lowest_frequencies():
         assert np.median(freq[:5]) < np.median(freq[5:15]) < np.median(freq[15:30])
         ranks = np.argsort(np.argsort(freq[:30]))
         assert np.corrcoef(ranks, np.arange(30))[0, 1] > 0.8    # rank correlation
+
+
+def test_cnn_reads_its_architecture_and_checks_inputs():
+    """cnn.apply: [n, 6, 6, 1] -> [n]; wrong channel count or architecture -> ValueError naming the field."""
+    apply_fn, variables, x, _ = model("cnn")
+    assert apply_fn(variables, x).shape == (x.shape[0],)
+    with pytest.raises(ValueError, match="x"):
+        cnn.apply(variables, jnp.ones((2, 6, 6, 2)))
+    with pytest.raises(ValueError, match="features"):
+        cnn.apply(variables, x, features=5)
+    with pytest.raises(ValueError, match="input_shape"):
+        cnn.init(jax.random.key(0), (6, 6))

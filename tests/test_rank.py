@@ -7,7 +7,7 @@ import pytest
 
 from phasekit.models import conv1d, toys, two_layer
 from phasekit.theory import optimistic as opt
-from phasekit.theory.rank import model_rank, tangent_rank_profile
+from phasekit.theory.rank import model_rank, optimistic_sample_size, tangent_rank_profile
 
 RNG = np.random.default_rng(0)
 X2 = RNG.standard_normal((60, 2))
@@ -64,7 +64,7 @@ def test_matrix_factorization_rank_2rd_minus_r2(r):
         with pytest.warns(UserWarning, match="saturated"):
             res = model_rank(toys.matrix_factorization_apply, p, ENTRIES)
     assert_rank(res, opt.matrix_factorization(4, r))
-    assert [opt.matrix_factorization(4, k) for k in (1, 2, 3, 4)] == [7, 12, 15, 16]
+    assert [optimistic_sample_size("matrix_factorization", d=4, r=k) for k in (1, 2, 3, 4)] == [7, 12, 15, 16]
 
 
 @pytest.mark.parametrize("k, d, m", [(1, 1, 4), (2, 3, 10), (3, 2, 25), (4, 3, 12)])
@@ -108,6 +108,17 @@ def test_block_size_does_not_change_the_singular_values():
     a = model_rank(tanh_net, p, X2, block_size=7)
     b = model_rank(tanh_net, p, X2, block_size=60)
     np.testing.assert_allclose(a.singular_values, b.singular_values, rtol=1e-10, atol=1e-13)
+
+
+def test_vector_output_rows_are_point_output_pairs():
+    # f(x) = x W, W in R^{3 x 2}: the 6 tangent functions e_i x_j are independent -> rank 6,
+    # with N * 2 rows; dense and sketch (with a padded last block) agree
+    x = RNG.standard_normal((25, 3))
+    f = lambda W, x: x @ W
+    for kw in ({}, {"method": "sketch", "block_size": 7, "sketch_start": 2}):
+        res = model_rank(f, jnp.asarray(RNG.standard_normal((3, 2))), x, **kw)
+        assert res.n_points == 50 and res.n_params == 6
+        assert_rank(res, 6)
 
 
 def test_profile_saturates_at_model_rank():
@@ -171,5 +182,7 @@ def test_bad_input_names_the_field():
         model_rank(toys.f_nl_apply, jnp.ones(4), X2, method="qr")
     with pytest.raises(ValueError, match="r:"):
         opt.matrix_factorization(4, 5)
+    with pytest.raises(ValueError, match="model"):
+        optimistic_sample_size("resnet", d=3)
     with pytest.raises(ValueError, match="width"):
         opt.two_layer_point(two_layer.init(jax.random.key(0), 3, 2), 2)

@@ -337,3 +337,17 @@ def plateau_ends(loss, flat: float = 0.02, min_records: int = 3) -> np.ndarray:
         if f and not nxt and length >= min_records - 1:
             ends.append(i + 1)
     return np.asarray(ends, int)
+
+
+def loss_spectrum(losses, bins: int = 200, log10_range: tuple[float, float] = (-5.0, 0.0)):
+    """Book Fig 9.5: the distribution of log10(loss) over all records (and seeds) of one width.
+
+    A plateau is many records at one loss value, so plateaus shared across widths show up as
+    bright bins at the same abscissa. losses: any shape (e.g. [seeds, records], linear
+    schedule). Returns (edges [bins + 1], p [bins]) with p_i / sum p (NaN/inf records dropped;
+    records outside the range are clipped into the end bins).
+    """
+    logl = np.log10(np.asarray(losses, np.float64).ravel())
+    logl = np.clip(logl[np.isfinite(logl)], *log10_range)
+    counts, edges = np.histogram(logl, bins=bins, range=log10_range)
+    return edges, counts / max(counts.sum(), 1)

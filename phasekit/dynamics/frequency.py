@@ -51,7 +51,8 @@ def dft_frequencies(x) -> np.ndarray:
 
     x: [n] or [n, 1] sorted uniform grid (x_j = x_0 + j dx). On [-pi, pi) bin k is frequency k.
     """
-    x = np.asarray(x, dtype=np.float64).reshape(-1) if np.ndim(x) == 2 and np.shape(x)[1] == 1 else np.asarray(x, np.float64)
+    x = np.asarray(x, np.float64)
+    x = x[:, 0] if x.ndim == 2 and x.shape[1] == 1 else x
     if x.ndim != 1 or x.size < 2:
         raise ValueError(f"x: need a 1-D grid of at least 2 points, got shape {np.shape(x)}")
     dx = np.diff(x)
@@ -127,7 +128,8 @@ def sine_series(x, freqs, amplitudes=None):
 
     x: [n] or [n, 1];  freqs, amplitudes: [J] (amplitudes default 1).  Returns (f [n], f' [n]).
     """
-    x = jnp.asarray(x).reshape(-1) if jnp.ndim(x) == 2 and jnp.shape(x)[1] == 1 else jnp.asarray(x)
+    x = jnp.asarray(x)
+    x = x[:, 0] if x.ndim == 2 and x.shape[1] == 1 else x
     k = jnp.asarray(freqs, x.dtype)
     a = jnp.ones_like(k) if amplitudes is None else jnp.asarray(amplitudes, x.dtype)
     if k.shape != a.shape or k.ndim != 1:

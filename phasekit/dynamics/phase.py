@@ -51,17 +51,20 @@ def relative_distance(theta_w_t, theta_w_0):
     return jnp.sqrt(sq(diff) / sq(theta_w_0))
 
 
-def scaling_exponent(widths, rd, valid=None, min_r2: float = 0.9):
+def scaling_exponent(widths, rd, valid=None, max_residual: float = 0.25):
     """S_w as the least-squares slope of log RD* against log m.
 
     Args:
       widths: [W] widths m.
       rd: [..., W] RD* values (e.g. averaged over seeds); leading axes are fitted separately.
       valid: optional [..., W] mask of usable points (e.g. converged runs); need >= 2 per fit.
-      min_r2: fits with coefficient of determination below this are flagged ``poor_fit``.
+      max_residual: fits whose residual standard deviation in log RD exceeds this (RD* is not a
+        power law of m over the widths) are flagged ``poor_fit``. (R^2 is reported too, but it
+        is meaningless near the critical line where the slope is ~0.)
     Returns:
       dict of arrays [...]: ``slope`` (S_w), ``stderr`` (its standard error, NaN with 2
-      points), ``r2``, ``n`` (points used), ``poor_fit`` (bool).
+      points), ``r2``, ``n`` (points used), ``poor_fit`` (bool: < 2 points, or residual std
+      above ``max_residual``).
     """
     logm = np.log(np.asarray(widths, float))
     logr = np.log(np.asarray(rd, float))
@@ -77,10 +80,11 @@ def scaling_exponent(widths, rd, valid=None, min_r2: float = 0.9):
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = np.where(k >= 2, sxy / sxx, np.nan)
         resid = np.maximum(syy - slope * sxy, 0.0)
-        stderr = np.where(k >= 3, np.sqrt(resid / np.maximum(k - 2, 1) / sxx), np.nan)
+        resid_std = np.sqrt(resid / np.maximum(k - 2, 1))
+        stderr = np.where(k >= 3, resid_std / np.sqrt(sxx), np.nan)
         r2 = np.where(syy > 0, 1.0 - resid / syy, 1.0)
     return {"slope": slope, "stderr": stderr, "r2": r2, "n": k,
-            "poor_fit": (k < 2) | (np.nan_to_num(r2, nan=0.0) < min_r2)}
+            "poor_fit": (k < 2) | ((k >= 3) & ~(resid_std <= max_residual))}
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,8 @@ class PhaseConfig:
     seeds: number of seeds per point; rel_tol: stop when R_S <= rel_tol * R_S(theta_0);
     max_steps: step cap (runs reaching it are flagged); eta: lr = eta / curvature bound;
     lr_backoff: step-size factor applied whenever the loss rises; antisymmetric: the authors'
-    anti-symmetric init (f(theta_0) = 0, so the init scale does not add an output offset).
+    anti-symmetric init (f(theta_0) = 0, so the init scale does not add an output offset);
+    chunk_size, batching: how runs are grouped on a device (:func:`phasekit.dynamics.sweep.run`).
     """
 
     gammas: tuple = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -107,7 +112,8 @@ class PhaseConfig:
     lr_backoff: float = 0.5
     n_records: int = 40
     base_seed: int = 0
-    chunk_size: int = 16
+    chunk_size: int = 64
+    batching: str = "auto"
 
     def __post_init__(self):
         for name in ("gammas", "gamma_primes", "widths"):
@@ -131,8 +137,11 @@ class PhaseConfig:
             if not ok:
                 raise ValueError(f"{name}: invalid value {getattr(self, name)!r}")
 
-    def to_dict(self):
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+    def to_dict(self, execution: bool = True):
+        """JSON-able fields; ``execution=False`` leaves out chunk_size and batching, which
+        decide how runs are scheduled, not what they compute."""
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return d if execution else {k: v for k, v in d.items() if k not in ("chunk_size", "batching")}
 
 
 def learning_rate(params, x, y, activation="relu", alpha=1.0, eta: float = 0.25):
@@ -219,9 +228,9 @@ def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=N
             "width": np.asarray(cfg.widths, int), "seed": np.arange(cfg.seeds)}
     ds = sweep.run(point, axes, static=("width",), store=store, chunk_size=cfg.chunk_size,
                    key_axes=("width", "seed"), base_seed=cfg.base_seed, shard=shard,
-                   config=cfg.to_dict() | {"data_hash": _data_hash(x, y)},
+                   config=cfg.to_dict(execution=False) | {"data_hash": _data_hash(x, y)},
                    dims={"rd": ("record",), "loss": ("record",)}, coords={"record": steps},
-                   progress=progress, desc="phase diagram")
+                   batching=cfg.batching, progress=progress, desc="phase diagram")
     ds = ds.assign_coords(step=("record", steps))
     ds = add_scaling_exponent(ds)
     ds.attrs["wall_time_s"] = time.perf_counter() - t0

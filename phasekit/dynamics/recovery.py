@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from phasekit.dynamics import train
@@ -129,8 +130,9 @@ class Task(NamedTuple):
 
 
 def regression_task(apply_fn: Callable, init_fn: Callable, target_fn: Callable, sample_x: Callable,
-                    n_max: int, x_test: jax.Array) -> Task:
-    """Fit y = f*(x) from the first n of n_max sampled inputs; test error = mean (f - f*)^2 on x_test.
+                    n_max: int, x_test: jax.Array, relative: bool = False) -> Task:
+    """Fit y = f*(x) from the first n of n_max sampled inputs; test error = mean (f - f*)^2 on x_test
+    (divided by mean f*^2 with ``relative=True``).
 
     ``target_fn(x, condition) -> [n]`` (e.g. reads ``condition["coef"]``), ``sample_x(key, n_max)
     -> [n_max, d]``; conditions carry ``"n"`` (samples used) plus what ``target_fn`` reads.
@@ -141,7 +143,9 @@ def regression_task(apply_fn: Callable, init_fn: Callable, target_fn: Callable, 
         return x, target_fn(x, cond), first_n_mask(cond["n"], n_max)
 
     def test_error_fn(params, cond):
-        return jnp.mean((apply_fn(params, x_test) - target_fn(x_test, cond)) ** 2)
+        y = target_fn(x_test, cond)
+        err = jnp.mean((apply_fn(params, x_test) - y) ** 2)
+        return err / jnp.mean(y**2) if relative else err
 
     return Task(masked_mse(apply_fn), init_fn, sample_fn, test_error_fn)
 
@@ -209,3 +213,15 @@ def matrix_completion_task(d: int, generic: bool = True) -> Task:
         return jnp.sum((params["A"] @ params["B"] - cond["target"]) ** 2) / jnp.sum(cond["target"] ** 2)
 
     return Task(masked_mse(toys.matrix_factorization_apply), init_fn, sample_fn, test_error_fn)
+
+
+def transition(n_values, errors, threshold: float):
+    """Empirical recovery threshold: the smallest n from which the error stays <= threshold.
+
+    ``n_values``: [K] increasing sample sizes; ``errors``: [..., K] (e.g. mean over seeds).
+    Returns [...] (float; nan where the error never settles below the threshold).
+    """
+    n_values, errors = np.asarray(n_values), np.asarray(errors, dtype=float)
+    ok = np.flip(np.logical_and.accumulate(np.flip(errors <= threshold, -1), -1), -1)
+    first = np.argmax(ok, -1)
+    return np.where(ok.any(-1), n_values[first].astype(float), np.nan)

@@ -80,11 +80,12 @@ def sharpness_vs_lr(loss_fn: Callable, params, data, lrs, *, steps: int, every: 
 
     Returns a :class:`train.Trajectory` with a leading [L] axis (``observables["sharpness"]: [L, R]``).
     """
-    def one(lr):
+    def one(lr, params, data, key):
         return track_sharpness(loss_fn, params, data, optax.sgd(lr), steps=steps, every=every,
                                subset=subset, num_steps=num_steps, key=key)
 
-    return jax.jit(jax.vmap(one))(jnp.asarray(lrs))
+    key = jax.random.key(0) if key is None else key
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))(jnp.asarray(lrs), params, data, key)
 
 
 def late_sharpness_ratio(sharpness, lrs, fraction: float = 0.25):

@@ -6,8 +6,10 @@
 ``fn(point, key) -> dict[str, array]`` computes one grid point: ``point`` maps axis name to
 its value, a traced scalar for the vmapped axes and a Python value for ``static`` axes (those
 that change array shapes, like width). Points sharing static values form a group; a group
-is ``jax.vmap``-ed over its points in chunks of ``chunk_size`` (memory bound), each chunk
-sharded over all local devices along the run axis (``jax.sharding``).
+runs in chunks of ``chunk_size`` points (memory bound), one compiled program per chunk
+shape, each chunk sharded over all local devices along the run axis (``jax.sharding``,
+``shard_map``); on each device the runs are ``jax.vmap``-ed (accelerators) or ``lax.map``-ped
+(CPU), see :func:`batched`.
 
 Reliability:
 - Each finished chunk is written to ``store`` as its own file (temp file + atomic rename);
@@ -126,16 +128,36 @@ class _Store:
         self._atomic_write(self.path / name, lambda f: np.savez(f, **arrays))
 
 
-def _mesh_sharding():
-    devices = jax.local_devices()
-    return len(devices), NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
+def _mesh():
+    return Mesh(np.array(jax.local_devices()), ("runs",))
+
+
+def batched(fn: Callable, how: str = "auto", mesh: Mesh | None = None) -> Callable:
+    """``fn(*args)`` of one run -> a function of stacked runs (leading axis), sharded over
+    ``mesh``'s "runs" axis.
+
+    how: "vmap" (one vectorized program: best on accelerators, where a batch of runs fills
+    the device), "map" (``lax.map``: runs one after another inside one compiled program;
+    best on CPU, where a single run already saturates the cache and vectorizing runs only
+    adds memory traffic, and where each run stops at its own step instead of waiting for the
+    slowest run of its batch), "auto" ("map" on CPU, "vmap" elsewhere).
+    """
+    if how == "auto":
+        how = "map" if jax.default_backend() == "cpu" else "vmap"
+    if how not in ("vmap", "map"):
+        raise ValueError(f"batching: 'auto', 'vmap' or 'map', got {how!r}")
+    local = jax.vmap(fn) if how == "vmap" else (lambda *a: jax.lax.map(lambda t: fn(*t), a))
+    if mesh is None or mesh.size == 1:
+        return local
+    spec = PartitionSpec("runs")
+    return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
 
 
 def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         static: Sequence[str] = (), store=None, chunk_size: int = 128, key_axes=None,
         base_seed: int = 0, shard: tuple[int, int] | str | None = None, config: dict | None = None,
         dims: Mapping[str, Sequence[str]] | None = None, coords: Mapping | None = None,
-        progress: bool = True, desc: str = "sweep") -> xr.Dataset:
+        batching: str = "auto", progress: bool = True, desc: str = "sweep") -> xr.Dataset:
     """Evaluate ``fn`` at every grid point; see the module docstring.
 
     Args:
@@ -152,6 +174,7 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         checked on resume.
       dims / coords: names and coordinates of each output's own axes, e.g.
         ``dims={"loss": ("record",)}, coords={"record": steps}``.
+      batching: how a chunk's runs share a device: "vmap", "map" or "auto" (see :func:`batched`).
     """
     static = tuple(static)
     axes = _check_axes(axes, static)
@@ -188,7 +211,10 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     for i in mine:
         groups.setdefault(tuple(_canonical(grid[i][names.index(s)]) for s in static), []).append(i)
 
-    n_dev, sharding = _mesh_sharding()
+    mesh = _mesh()
+    n_dev, sharding = mesh.size, NamedSharding(mesh, PartitionSpec("runs"))
+    if batching not in ("auto", "vmap", "map"):
+        raise ValueError(f"batching: 'auto', 'vmap' or 'map', got {batching!r}")
     dyn = [n for n in names if n not in static]
     base_key = jax.random.key(base_seed)
     hashes = np.array([point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid], np.uint32)
@@ -208,8 +234,8 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
             svals = {s: grid[first][names.index(s)].item() for s in static}
             ckey = (tuple(svals.items()), size)
             if ckey not in compiled:
-                compiled[ckey] = jax.jit(lambda dv, keys, svals=svals: jax.vmap(
-                    lambda d, k: fn({**svals, **d}, k))(dv, keys))
+                compiled[ckey] = jax.jit(batched(lambda d, k, svals=svals: fn({**svals, **d}, k),
+                                                 batching, mesh))
             padded = idx + [idx[-1]] * (size - len(idx))
             dvals = {n: jax.device_put(np.asarray([grid[i][names.index(n)] for i in padded],
                                                   axes[n].dtype), sharding) for n in dyn}

@@ -52,7 +52,8 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, implementation: st
       trace_axes: axes of the per-example output ``out`` summed over (the kernel is
         ``sum_c J_c J_c^T``); default: all of them. ``()`` keeps every output axis.
       batch_size: compute in blocks of at most ``batch_size`` samples of x1 and x2 (memory is
-        then bounded by one block; the result is the same).
+        then bounded by one block; the result is the same). ``structured`` runs its forward and
+        backward passes in such blocks; its per-layer Gram products are the output's size.
     Returns:
       [n1, n2, *kept, *kept]: kept = the output axes not traced ([n1, n2] by default).
     """
@@ -64,7 +65,7 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, implementation: st
     x2 = x1 if same else x2
     out_shape = jax.eval_shape(apply_fn, params, x1[:1]).shape[1:]
     traced = _normalize_axes(trace_axes, len(out_shape))
-    probe = _dense_structure(apply_fn, params, x1)
+    probe = _dense_structure(apply_fn, params, x1) if implementation in ("auto", "structured") else None
     if implementation == "structured" and probe is None:
         raise ValueError(
             "implementation: 'structured' needs a dense model it can structure "
@@ -239,8 +240,8 @@ def _flax_dense_probe(module, variables, x):
                           context.module.variables["params"]["kernel"]))
         return out
 
-    with nn.intercept_methods(record):
-        jax.eval_shape(module.apply, variables, x)
+    with nn.intercept_methods(record):          # a fresh function: a cached trace would skip `record`
+        jax.eval_shape(lambda v, xx: module.apply(v, xx), variables, x)
     kernels = [k for *_, k in found]
     n_dense = sum(k.size + (k.shape[-1] if bias else 0) for (_, _, bias, k) in found)
     n_params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(variables))
@@ -266,9 +267,9 @@ def _flax_dense_probe(module, variables, x):
     return shapes, biases, run
 
 
-def _dense_factors(probe, params, x, out_ndim: int):
+def _dense_factors(probe, params, x):
     """Layer inputs h_l [n, fan_in] and sensitivities delta_l = df/dz_l [n, *out, fan_out]."""
-    shapes, biases, run = probe(params, x)
+    shapes, _, run = probe(params, x)
     eps0 = [jnp.zeros(s, x.dtype) for s in shapes]
     out, vjp, inputs = jax.vjp(run, eps0, has_aux=True)
     k = max(math.prod(out.shape[1:]), 1)
@@ -277,15 +278,15 @@ def _dense_factors(probe, params, x, out_ndim: int):
     basis = jnp.broadcast_to(jnp.eye(k, dtype=out.dtype)[:, None, :], (k, out.shape[0], k))
     deltas = jax.vmap(lambda c: vjp(c.reshape(out.shape))[0])(basis)        # each [k, n, fan_out]
     deltas = [jnp.moveaxis(d, 0, 1).reshape((d.shape[1],) + out.shape[1:] + d.shape[2:]) for d in deltas]
-    return inputs, deltas, biases
+    return inputs, deltas
 
 
 def _structured(probe, params, x1, x2, out_ndim: int, traced, batch_size):
     def factors(x):
         if batch_size is None or x.shape[0] <= batch_size:
-            return _dense_factors(probe, params, x, out_ndim)[:2]
+            return _dense_factors(probe, params, x)
         chunks, n = _chunks(x, batch_size)
-        hs, ds = jax.lax.map(lambda c: _dense_factors(probe, params, c, out_ndim)[:2], chunks)
+        hs, ds = jax.lax.map(lambda c: _dense_factors(probe, params, c), chunks)
         merge = lambda a: a.reshape((-1,) + a.shape[2:])[:n]
         return [merge(h) for h in hs], [merge(d) for d in ds]
 

@@ -50,7 +50,16 @@ def predict_gd_mse(ntk_train_train, y, f0, lr, t, ntk_test_train=None, *, f0_tes
       flow: gradient flow exp(-lr Theta t / n) instead of discrete GD (I - lr Theta / n)^t.
     Returns:
       :class:`GDPrediction` with leading time axis [T] (absent when ``t`` is a scalar).
+      All times share one eigen-decomposition; to query times later without redoing it,
+      use :func:`gd_mse_predictor`.
     """
+    return gd_mse_predictor(ntk_train_train, y, f0, lr, ntk_test_train, f0_test=f0_test, flow=flow)(t)
+
+
+def gd_mse_predictor(ntk_train_train, y, f0, lr, ntk_test_train=None, *, f0_test=None,
+                     flow: bool = False):
+    """``t -> GDPrediction`` of :func:`predict_gd_mse`, with Theta = V diag(lam) V^T computed
+    once (the residual y - f0 and Theta(X, x) V are projected once too)."""
     n = ntk_train_train.shape[0]
     if ntk_train_train.shape != (n, n):
         raise ValueError(f"ntk_train_train: expected [n, n], got {ntk_train_train.shape}")
@@ -60,28 +69,32 @@ def predict_gd_mse(ntk_train_train, y, f0, lr, t, ntk_test_train=None, *, f0_tes
         raise ValueError(f"ntk_test_train: expected [n_test, {n}], got {ntk_test_train.shape}")
     lam, v = jnp.linalg.eigh(ntk_train_train)
     lam = jnp.clip(lam, 0.0)
-    t = jnp.asarray(t, lam.dtype)
-    ts = t.reshape(-1, 1)                                                    # [T, 1]
     rate = lr * lam / n
-    # 1 - S_t per mode, with expm1/log1p so that slow modes keep their precision
-    if flow:
-        grown = -jnp.expm1(-rate * ts)
-    else:
-        stable = rate < 1.0
-        log_step = jnp.log1p(-jnp.where(stable, rate, 0.0))
-        grown = jnp.where(stable, -jnp.expm1(ts * log_step), 1.0 - (1.0 - rate) ** ts)
-    null = lam <= 0.0                                                        # (1 - S_t) / lam -> lr t / n
-    gain = jnp.where(null, lr * ts / n, grown / jnp.where(null, 1.0, lam))  # Theta^{-1} (1 - S_t)
-
-    r0 = (v.T @ (y - f0).reshape(n, -1))                                    # residual modes [n, k]
-    train = f0.reshape(n, -1) + jnp.einsum("ij,tj,jk->tik", v, grown, r0)
-    out = (t.shape + y.shape)
-    test = None
+    r0 = v.T @ (y - f0).reshape(n, -1)                                      # residual modes [n, k]
     if ntk_test_train is not None:
+        test_modes = ntk_test_train @ v                                     # Theta(X, x) V
         base = jnp.zeros((ntk_test_train.shape[0],) + y.shape[1:], y.dtype) if f0_test is None else f0_test
-        test = base.reshape(base.shape[0], -1) + jnp.einsum("ai,ij,tj,jk->tak", ntk_test_train, v, gain, r0)
-        test = test.reshape(t.shape + base.shape)
-    return GDPrediction(train.reshape(out), test)
+
+    def predict(t) -> GDPrediction:
+        t = jnp.asarray(t, lam.dtype)
+        ts = t.reshape(-1, 1)                                               # [T, 1]
+        # 1 - S_t per mode, with expm1/log1p so that slow modes keep their precision
+        if flow:
+            grown = -jnp.expm1(-rate * ts)
+        else:
+            stable = rate < 1.0
+            log_step = jnp.log1p(-jnp.where(stable, rate, 0.0))
+            grown = jnp.where(stable, -jnp.expm1(ts * log_step), 1.0 - (1.0 - rate) ** ts)
+        train = f0.reshape(n, -1) + jnp.einsum("ij,tj,jk->tik", v, grown, r0)
+        test = None
+        if ntk_test_train is not None:
+            null = lam <= 0.0                                               # (1 - S_t) / lam -> lr t / n
+            gain = jnp.where(null, lr * ts / n, grown / jnp.where(null, 1.0, lam))   # Theta^-1 (1 - S_t)
+            test = base.reshape(base.shape[0], -1) + jnp.einsum("aj,tj,jk->tak", test_modes, gain, r0)
+            test = test.reshape(t.shape + base.shape)
+        return GDPrediction(train.reshape(t.shape + y.shape), test)
+
+    return predict
 
 
 def _angle_terms(x1, x2, bias: bool):

@@ -145,3 +145,20 @@ def f_nl_point(c0: float, c1: float, c2: float) -> np.ndarray:
     (c0, c1, sqrt|c2|, sign(c2) sqrt|c2|)."""
     t = np.sqrt(abs(c2))
     return np.asarray([c0, c1, t, np.sign(c2) * t])
+
+
+_CLOSED_FORMS = {"linear": linear, "f_nl": f_nl, "two_layer": two_layer,
+                 "matrix_factorization": matrix_factorization, "cnn": cnn,
+                 "cnn_no_sharing": cnn_no_sharing, "fully_connected": fully_connected}
+
+
+def optimistic_sample_size(model: str, **kwargs) -> int:
+    """Closed-form optimistic sample size by model name, e.g.
+    ``optimistic_sample_size("matrix_factorization", d=4, r=1) == 7``.
+
+    Names: linear(k), f_nl(coef_x2), two_layer(k, d, bias), matrix_factorization(d, r),
+    cnn(d, s, k, ndim), cnn_no_sharing(d, s, k, m_null, ndim), fully_connected(d, s, k, m_null, ndim).
+    """
+    if model not in _CLOSED_FORMS:
+        raise ValueError(f"model: unknown {model!r}; known: {', '.join(_CLOSED_FORMS)}")
+    return _CLOSED_FORMS[model](**kwargs)

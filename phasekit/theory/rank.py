@@ -24,6 +24,9 @@ Two implementations behind one signature (``method``):
   and the result is exact). Each round streams J in point blocks of ``block_size`` rows:
   memory O((N + M) l + block_size M), cost O(N M l). Only the top l singular values exist.
 
+Closed forms of R(f*) and constructors of optimistic points live in
+:mod:`phasekit.theory.optimistic` (``optimistic_sample_size`` is re-exported here).
+
 The rank is a discrete, host-side quantity: :func:`model_rank` runs jitted Jacobian blocks
 but is not itself traceable (do not call it under ``jax.jit``/``jax.vmap``).
 """
@@ -37,6 +40,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+
+from phasekit.theory.optimistic import optimistic_sample_size
+
+__all__ = ["RankResult", "model_rank", "tangent_rank_profile", "optimistic_sample_size"]
 
 
 class RankResult(NamedTuple):

@@ -123,6 +123,9 @@ def hessian_spectra(spectra: Mapping[str, np.ndarray], counts: Mapping[str, tupl
         ax.plot(np.arange(1, eig.size + 1), eig, "o-", ms=4,
                 label=f"{name}: {neg} neg / {zero} zero / {pos} pos")
     ax.set_yscale("symlog", linthresh=tol)
+    top = max(float(np.max(np.abs(np.asarray(e)))) for e in spectra.values())
+    exps = np.arange(np.log10(tol), np.log10(top) + 3, 3)
+    ax.set_yticks(np.concatenate([-(10.0 ** exps[::-1]), [0.0], 10.0 ** exps]))
     ax.axhspan(-tol, tol, color="0.9", zorder=0, label=f"|$\\lambda$| <= {tol:g} (zero)")
     ax.set_xlabel("eigenvalue index (ascending)")
     ax.set_ylabel("Hessian eigenvalue")
@@ -149,22 +152,27 @@ def reduction(step_wide, loss_wide, step_narrow, loss_narrow, merge_step: int,
 
 
 def dropout_outputs(x, y, x_grid, outputs: Mapping[str, np.ndarray],
-                    similarities: Mapping[str, np.ndarray] | None = None,
-                    orders: Mapping[str, np.ndarray] | None = None, title: str | None = None):
-    """Book Fig 8.12/8.13: fitted outputs with / without dropout (+ cosine maps if given)."""
+                    orientations: Mapping[str, tuple] | None = None, title: str | None = None):
+    """Book Fig 8.12/8.13: fitted outputs with / without dropout and, below each, the neurons
+    as points (angle Omega_k = atan2(b_k, w_k), radius A_k / max A): condensed weights sit on a
+    few rays. ``orientations[name] = (omega [m], amplitude [m])``."""
     k = len(outputs)
-    rows = 2 if similarities else 1
-    fig, axes = plt.subplots(rows, k, figsize=(3.6 * k, 3.3 * rows), squeeze=False)
+    rows = 2 if orientations else 1
+    fig = plt.figure(figsize=(3.6 * k, 3.4 * rows))
     for j, (name, f) in enumerate(outputs.items()):
-        ax = axes[0, j]
+        ax = fig.add_subplot(rows, k, j + 1)
         ax.plot(x_grid, f, color="tab:blue", label="network")
         ax.scatter(np.ravel(x), y, s=10, color="k", zorder=3, label="data")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("x")
         if j == 0:
             ax.legend(fontsize=7)
-        if similarities:
-            cosine_heatmap(axes[1, j], similarities[name], None if orders is None else orders[name])
+        if orientations:
+            omega, amp = (np.asarray(v) for v in orientations[name])
+            axp = fig.add_subplot(rows, k, k + j + 1, projection="polar")
+            axp.scatter(omega, amp / amp.max(), s=4, color="tab:red", alpha=0.6)
+            axp.set_title("$\\Omega_k$ vs $A_k / \\max A$", fontsize=8)
+            axp.tick_params(labelsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

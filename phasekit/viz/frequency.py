@@ -17,12 +17,6 @@ def _step_colors(n):
     return plt.cm.viridis(np.linspace(0.0, 0.9, max(n, 1)))
 
 
-def _log_steps(ax, label="training step"):
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlim(left=0)
-    ax.set_xlabel(label)
-
-
 def outputs_at_steps(ax, x_grid, y_grid, outputs, steps, x_train=None, y_train=None):
     """Target (dashed) and network outputs [S, n_grid] at the given steps (colored early -> late)."""
     ax.plot(x_grid, y_grid, **TARGET)
@@ -119,20 +113,6 @@ def draw_fits(axes, x_grid, y_grid, fits: Mapping[str, np.ndarray], x_train, y_t
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("x")
     axes[0].legend(fontsize=7)
-
-
-def fits_panels(x_grid, y_grid, fits: Mapping[str, np.ndarray], x_train, y_train, title, ncols=2):
-    """A figure with one :func:`draw_fits` panel per run."""
-    n = len(fits)
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, sharey=True)
-    draw_fits(list(axes.flat), x_grid, y_grid, fits, x_train, y_train)
-    for ax in axes.flat[n:]:
-        ax.axis("off")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def filtering_curves(ax, steps, e_low, e_high, deltas):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import LogLocator, ScalarFormatter
 
 
 def _save(fig, path):
@@ -26,10 +25,9 @@ def edge_of_stability(step, sharpness, loss, lrs, path=None, title="Edge of stab
         ax_s.plot(step, s, color=c, label=f"lr = {lr:g}")
         ax_s.axhline(2 / lr, color=c, ls="--", lw=1)
     ax_l.set(yscale="log", xlabel="GD step", ylabel="training loss", title="Full-batch GD loss")
-    ax_s.set(yscale="log", xlabel="GD step", ylabel=r"sharpness $\lambda_{\max}(H)$",
+    ax_s.set(yscale="log", xlabel="GD step", ylabel=r"sharpness $\lambda_{\max}(H)$  (ticks at $2/\mathrm{lr}$)",
              title=r"$\lambda_{\max}$ (solid) rises to $2/\mathrm{lr}$ (dashed)")
-    ax_s.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-    ax_s.yaxis.set_major_formatter(ScalarFormatter())
+    ax_s.set_yticks(2 / np.asarray(lrs), [f"{2 / lr:g}" for lr in lrs])
     ax_s.yaxis.set_minor_formatter("")
     ax_l.legend(fontsize=8)
     fig.suptitle(title)

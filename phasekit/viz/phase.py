@@ -16,32 +16,37 @@ def s_w_heatmap(ds, ax=None, annotate: bool = True):
     ax = ax or plt.subplots(figsize=(6.4, 5.2), constrained_layout=True)[1]
     gp, g = ds["gamma_prime"].values, ds["gamma"].values
     s = ds["S_w"].transpose("gamma", "gamma_prime").values
-    lim = max(np.nanmax(np.abs(s)), 1e-3) if np.isfinite(s).any() else 1.0
+    lo = min(np.nanmin(s), -1e-3) if np.isfinite(s).any() else -1.0
+    hi = max(np.nanmax(s), 1e-3) if np.isfinite(s).any() else 1.0
     mesh = ax.pcolormesh(_edges(gp), _edges(g), s, cmap="RdBu_r",
-                         norm=TwoSlopeNorm(0.0, -lim, lim), shading="flat")
+                         norm=TwoSlopeNorm(0.0, lo, hi), shading="flat")
     plt.colorbar(mesh, ax=ax, label=r"$S_w$ = d log RD* / d log m")
     if annotate:
         poor = ds["S_w_poor_fit"].transpose("gamma", "gamma_prime").values
         for i, gi in enumerate(g):
             for j, gpj in enumerate(gp):
                 if np.isfinite(s[i, j]):
+                    strong = s[i, j] > 0.6 * hi or s[i, j] < 0.6 * lo
                     ax.text(gpj, gi, f"{s[i, j]:+.2f}" + ("?" if poor[i, j] else ""), ha="center",
-                            va="center", fontsize=7, color="k" if abs(s[i, j]) < 0.6 * lim else "w")
+                            va="center", fontsize=7, color="w" if strong else "k")
     line = np.linspace(_edges(gp)[0], _edges(gp)[-1], 200)
     ax.plot(line, regimes.boundary_curve(line), "k-", lw=2, label="theoretical boundary")
     bg = ds["boundary_gamma"].values
-    ax.plot(gp, bg, "*", color="gold", mec="k", ms=14, label="empirical boundary (S_w = 0)")
+    ax.plot(gp, bg, "*", mfc="none", mec="gold", mew=1.8, ms=16, label="empirical boundary ($S_w$ = 0)")
     ax.set_xlim(_edges(gp)[0], _edges(gp)[-1])
     ax.set_ylim(_edges(g)[0], _edges(g)[-1])
     ax.set_xlabel(r"$\gamma'$  ($\kappa' = m^{-\gamma'}$)")
     ax.set_ylabel(r"$\gamma$  ($\kappa = m^{-\gamma}$)")
-    ax.text(0.03, 0.97, "condensed", transform=ax.transAxes, va="top", color=REGIME_COLORS["condensed"],
-            fontweight="bold")
-    ax.text(0.97, 0.03, "linear", transform=ax.transAxes, ha="right", color=REGIME_COLORS["linear"],
-            fontweight="bold")
+    box = dict(boxstyle="round,pad=0.2", fc="w", ec="none", alpha=0.8)
+    ax.text(0.02, 0.98, "condensed ($S_w$ > 0)", transform=ax.transAxes, va="top", fontsize=8,
+            color=REGIME_COLORS["condensed"], fontweight="bold", bbox=box)
+    ax.text(0.98, 0.02, "linear ($S_w$ < 0)", transform=ax.transAxes, ha="right", va="bottom",
+            fontsize=8, color=REGIME_COLORS["linear"], fontweight="bold", bbox=box)
     widths = ds["width"].values
     ax.set_title(f"Phase diagram: scaling exponent $S_w$ (m = {widths.min()}..{widths.max()})")
-    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=8, frameon=False,
+              title="?: RD* is not a power law of m (poor fit)" if annotate else None,
+              title_fontsize=7)
     return ax
 
 def _edges(c):
