@@ -23,9 +23,13 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
 
+# Optional baselines in separate venvs: make bench TORCH_PYTHON=/path/bin/python NT_PYTHON=/path/bin/python
 bench: $(STAMP)
-	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/train_throughput.py $(if $(TORCH_PYTHON),--torch-python $(TORCH_PYTHON))
 	$(BIN)/python benchmarks/phase_sweep.py
+	$(BIN)/python benchmarks/hessian_top_eigenvalue.py $(if $(TORCH_PYTHON),--torch-python $(TORCH_PYTHON))
+	$(BIN)/python benchmarks/empirical_ntk.py $(if $(NT_PYTHON),--nt-python $(NT_PYTHON))
+	$(BIN)/python benchmarks/model_rank.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

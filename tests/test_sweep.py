@@ -50,7 +50,7 @@ def test_resume_after_kill_is_bit_identical(tmp_path):
 def test_two_devices_shard_and_match_one_device(tmp_path):
     """XLA_FLAGS=--xla_force_host_platform_device_count=2: chunks are split over 2 devices
     (shard_map) and every run gives the same bits as on one device."""
-    _job("-", tmp_path / "one.nc")
+    _job("-", tmp_path / "one.nc", env={"PHASEKIT_CPU_DEVICES": "1"})
     _job("-", tmp_path / "two.nc", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     one, two = sweep.load(tmp_path / "one.nc"), sweep.load(tmp_path / "two.nc")
     assert one.attrs["device_count"] == 1 and two.attrs["device_count"] == 2

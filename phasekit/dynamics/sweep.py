@@ -237,13 +237,20 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
                 compiled[ckey] = jax.jit(batched(lambda d, k, svals=svals: fn({**svals, **d}, k),
                                                  batching, mesh))
             padded = idx + [idx[-1]] * (size - len(idx))
+            # deal the points out to the devices round-robin: neighbours on the grid cost alike,
+            # so each device gets a similar share of slow and fast runs
+            padded = [i for d in range(n_dev) for i in padded[d::n_dev]]
             dvals = {n: jax.device_put(np.asarray([grid[i][names.index(n)] for i in padded],
                                                   axes[n].dtype), sharding) for n in dyn}
             keys = jax.device_put(jax.vmap(jax.random.fold_in, (None, 0))(base_key, hashes[padded]), sharding)
             outs = compiled[ckey](dvals, keys)
             if not isinstance(outs, dict):
                 raise ValueError("fn: must return a dict of arrays")
-            outs = {k: np.asarray(v)[: len(idx)] for k, v in outs.items()}
+            first_row = {}
+            for j, i in enumerate(padded):
+                first_row.setdefault(i, j)
+            rows = np.array([first_row[i] for i in idx])
+            outs = {k: np.asarray(v)[rows] for k, v in outs.items()}
             if st is not None:
                 st.write({n: np.asarray([grid[i][names.index(n)] for i in idx]) for n in names}, outs)
             for j, i in enumerate(idx):
