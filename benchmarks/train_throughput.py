@@ -4,9 +4,10 @@
 Two-layer ReLU net, m = 1000, 1-D data with n = 4 and n = 100 points, full-batch GD for a
 fixed number of steps (no early stop). Arms (run-steps per second, all in this one process):
 
-  map    phasekit: the S runs in one compiled program, ``lax.map`` over runs (CPU default
-         of ``sweep.batched``), engine with records and divergence flags
-  vmap   phasekit: the same with ``jax.vmap`` over runs (the accelerator default)
+  map    phasekit: the S runs in one compiled program, sharded over all local devices (one
+         per CPU core), ``lax.map`` over each device's runs (the CPU default of
+         ``sweep.batched``); engine with records and divergence flags
+  vmap   phasekit: the same with ``jax.vmap`` over each device's runs (the accelerator default)
   bare   a plain ``jax.vmap`` of a bare ``lax.scan`` GD loop (BENCHMARK-NOTES' "naive vmap")
   loop   Python loop over seeds, each run one jitted phasekit ``train.run`` (strong baseline)
   steps  Python loop over seeds and steps, a jitted GD step per call (the authors' style)
@@ -28,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding, PartitionSpec
 
 from phasekit.dynamics import sweep, train
 from phasekit.models import two_layer
@@ -96,7 +98,9 @@ def timed(fn, repeats=3):
 def measure(arm, n, seeds, steps):
     keys = jax.random.split(jax.random.key(0), seeds)
     if arm in ("map", "vmap"):
-        f = jax.jit(sweep.batched(make_run(n, steps), arm))
+        mesh = sweep.local_mesh()   # all local devices (phasekit makes one per CPU core)
+        keys = jax.device_put(keys, NamedSharding(mesh, PartitionSpec("runs")))
+        f = jax.jit(sweep.batched(make_run(n, steps), arm, mesh))
         t = timed(lambda: f(keys))
     elif arm == "steps":
         steps = min(steps, 200)

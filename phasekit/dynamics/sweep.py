@@ -128,7 +128,8 @@ class _Store:
         self._atomic_write(self.path / name, lambda f: np.savez(f, **arrays))
 
 
-def _mesh():
+def local_mesh() -> Mesh:
+    """A 1-D mesh ("runs",) over all local devices."""
     return Mesh(np.array(jax.local_devices()), ("runs",))
 
 
@@ -211,7 +212,7 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     for i in mine:
         groups.setdefault(tuple(_canonical(grid[i][names.index(s)]) for s in static), []).append(i)
 
-    mesh = _mesh()
+    mesh = local_mesh()
     n_dev, sharding = mesh.size, NamedSharding(mesh, PartitionSpec("runs"))
     if batching not in ("auto", "vmap", "map"):
         raise ValueError(f"batching: 'auto', 'vmap' or 'map', got {batching!r}")

@@ -93,3 +93,48 @@ def one_one_one(w1, w2, losses, indefinite, path=None, title="1-1-1 network: los
         ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def dropout_flatness(slice_alphas, slices, ps, sharpness, trace, flatness, path=None,
+                     title="Minima with and without dropout"):
+    """Top: 1-D slices, one panel per keep probability p (thin: each seed, mean over directions;
+    thick: mean over seeds; dashed gray: the p = ps[0] mean for reference). Bottom: lambda_max,
+    tr H and mean direction flatness F vs p (dots: seeds, bar: mean).
+
+    slice_alphas: [A]; slices: [P, S, dirs, A]; ps: [P]; sharpness, trace: [P, S]; flatness: [P, S, dirs].
+    """
+    slices, ps = np.asarray(slices), list(ps)
+    n_p = len(ps)
+    fig = plt.figure(figsize=(max(11, 3.7 * n_p), 7.8))
+    grid = fig.add_gridspec(2, 3 * n_p)
+    colors = plt.cm.viridis(np.linspace(0, 0.8, n_p))
+    reference = slices[0].mean((0, 1))
+    top = [fig.add_subplot(grid[0, 3 * i: 3 * i + 3]) for i in range(n_p)]
+    for i, (ax, p, c) in enumerate(zip(top, ps, colors)):
+        for s in slices[i].mean(1):
+            ax.plot(slice_alphas, s, color=c, lw=0.7, alpha=0.6)
+        ax.plot(slice_alphas, slices[i].mean((0, 1)), color=c, lw=2.2, label="mean over seeds")
+        if i > 0:
+            ax.plot(slice_alphas, reference, color="gray", ls="--", lw=1.2, label=f"p = {ps[0]:g} mean")
+        ax.set(yscale="log", xlabel=r"step $a$ along a filter-normalized direction $d$",
+               title=f"p = {p:g}" + (" (no dropout)" if p == 1 else ""))
+        ax.legend(fontsize=7, loc="upper center")
+    top[0].set_ylabel(r"clean training loss $L(\theta + a d)$")
+    lo = min(ax.get_ylim()[0] for ax in top)
+    hi = max(ax.get_ylim()[1] for ax in top)
+    for ax in top:
+        ax.set_ylim(lo, hi)
+    panels = ((np.asarray(sharpness), r"$\lambda_{\max}(H)$", "Sharpness (lower = flatter)"),
+              (np.asarray(trace), r"tr $H$ (Hutchinson)", "Hessian trace (lower = flatter)"),
+              (np.asarray(flatness).mean(-1), r"$F$ (mean over directions)", "Feng & Tu flatness (higher = flatter)"))
+    width = 3 * n_p // 3
+    for j, (values, ylabel, name) in enumerate(panels):
+        ax = fig.add_subplot(grid[1, j * width: (j + 1) * width])
+        xs = np.arange(n_p)
+        ax.bar(xs, values.mean(1), color=colors, alpha=0.45, width=0.6)
+        for k, v in enumerate(values):
+            ax.plot(np.full(v.shape, k) + np.linspace(-0.15, 0.15, v.size), v, "o", color=colors[k], ms=4)
+        ax.set_xticks(xs, [f"{p:g}" for p in ps])
+        ax.set(xlabel="keep probability p", ylabel=ylabel, title=name)
+    fig.suptitle(title)
+    return _save(fig, path)
