@@ -166,7 +166,8 @@ def main(argv=None):
           f"grid points >= 0.1 from the boundary" + (f"; disagree at {agree['disagree']}" if agree["disagree"] else ""))
     print("empirical boundary (gamma at S_w = 0) vs theory:")
     for gp, bg in zip(ds.gamma_prime.values, ds.boundary_gamma.values):
-        print(f"  gamma' = {gp:+.2f}: empirical {bg:.3f}   theory {float(regimes.boundary_curve(gp)):.3f}")
+        emp = f"{bg:.3f}" if np.isfinite(bg) else "none in the grid"
+        print(f"  gamma' = {gp:+.2f}: empirical {emp:>16s}   theory {float(regimes.boundary_curve(gp)):.3f}")
     for g, gp, label in SHOWCASE:
         p = ds.sel(gamma=g, gamma_prime=gp, method="nearest")
         print(f"  S_w near {label:28s} (gamma={float(p.gamma):.2f}, gamma'={float(p.gamma_prime):+.2f}): "

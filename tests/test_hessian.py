@@ -76,6 +76,7 @@ def test_hutchinson_trace_is_within_three_standard_errors_of_the_exact_trace(sma
     with jax.enable_x64(True):
         est, se = hs.trace(_mse, p, x, y, num_probes=64, key=jax.random.key(5))
         est_batched, _ = hs.trace(_mse, p, x, y, num_probes=64, key=jax.random.key(5), probe_batch=16)
+        est, se, est_batched = float(est), float(se), float(est_batched)
     # Rademacher variance: 2 sum_{i != j} H_ij^2, so the standard error is known in closed form
     exact_se = np.sqrt(2 * (np.sum(H**2) - np.sum(np.diag(H) ** 2)) / 64)
     assert abs(est - np.trace(H)) < 3 * se
@@ -110,7 +111,7 @@ def test_power_iteration_converges_to_lambda_max_of_a_psd_hessian():
     with jax.enable_x64(True):
         lam = jnp.array([5.0, 3.0, 1.0, 0.5], jnp.float64)
         loss = lambda t: 0.5 * jnp.sum(lam * t**2)
-        rq = hs.power_iteration(loss, jnp.zeros(4, jnp.float64), num_iters=80)
+        rq = np.asarray(hs.power_iteration(loss, jnp.zeros(4, jnp.float64), num_iters=80))
     np.testing.assert_allclose(rq[-1], 5.0, rtol=1e-10)
     assert abs(rq[0] - 5.0) > 1e-3  # the start vector is not already the eigenvector
 
@@ -198,9 +199,10 @@ def test_top_eigenvalue_is_jittable_and_vmaps_over_seeds():
 
 def test_bad_arguments_raise_value_errors_naming_the_field(small_net):
     p, x, y, _, _ = small_net
-    with pytest.raises(ValueError, match="k"):
-        hs.top_eigenvalues(_mse, p, x, y, k=0)
-    with pytest.raises(ValueError, match="batch_size"):
-        hs.hessian_matvec(_mse, p, x, y, batch_size=21)
-    with pytest.raises(ValueError, match="num_probes"):
-        hs.trace(_mse, p, x, y, num_probes=1)
+    with jax.enable_x64(True):  # the fixture's params are float64
+        with pytest.raises(ValueError, match="k"):
+            hs.top_eigenvalues(_mse, p, x, y, k=0)
+        with pytest.raises(ValueError, match="batch_size"):
+            hs.hessian_matvec(_mse, p, x, y, batch_size=21)
+        with pytest.raises(ValueError, match="num_probes"):
+            hs.trace(_mse, p, x, y, num_probes=1)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from phasekit.models import two_layer
@@ -37,24 +39,14 @@ def scaling_for(gamma, gamma_prime, width):
 
     The choice used throughout phasekit: alpha = 1, beta1 = m^-(gamma + gamma')/2,
     beta2 = m^(gamma' - gamma)/2. Any other choice with the same (kappa, kappa') gives the
-    same dynamics up to a rescaling of time (spec 01). Works on arrays and traced values.
+    same dynamics up to a rescaling of time (spec 01). Works on numbers, arrays and traced
+    values (jax in, jax out).
     """
-    logm = np.log(width) if isinstance(width, (int, float, np.integer, np.floating)) else _log(width)
-    beta1 = _exp(-(gamma + gamma_prime) / 2 * logm)
-    beta2 = _exp((gamma_prime - gamma) / 2 * logm)
-    return 1.0 + 0 * beta1, beta1, beta2
-
-
-def _log(v):
-    import jax.numpy as jnp
-    return jnp.log(v)
-
-
-def _exp(v):
-    if isinstance(v, (float, np.floating, np.ndarray)):
-        return np.exp(v)
-    import jax.numpy as jnp
-    return jnp.exp(v)
+    xp = jnp if any(isinstance(v, jax.Array) for v in (gamma, gamma_prime, width)) else np
+    log_m = xp.log(width)
+    beta1 = xp.exp(-(gamma + gamma_prime) / 2 * log_m)
+    beta2 = xp.exp((gamma_prime - gamma) / 2 * log_m)
+    return xp.ones_like(beta1), beta1, beta2
 
 
 def exponents_fit(widths, alphas, beta1s, beta2s):

@@ -95,13 +95,15 @@ def one_one_one(w1, w2, losses, indefinite, path=None, title="1-1-1 network: los
     return _save(fig, path)
 
 
-def dropout_flatness(slice_alphas, slices, ps, sharpness, trace, flatness, path=None,
-                     title="Minima with and without dropout"):
+def dropout_flatness(slice_alphas, slices, ps, sharpness, trace, flatness, control=None, control_label="control",
+                     path=None, title="Minima with and without dropout"):
     """Top: 1-D slices, one panel per keep probability p (thin: each seed, mean over directions;
     thick: mean over seeds; dashed gray: the p = ps[0] mean for reference). Bottom: lambda_max,
-    tr H and mean direction flatness F vs p (dots: seeds, bar: mean).
+    tr H and mean direction flatness F vs p (dots: seeds, bar: mean; open diamonds: ``control``).
 
-    slice_alphas: [A]; slices: [P, S, dirs, A]; ps: [P]; sharpness, trace: [P, S]; flatness: [P, S, dirs].
+    slice_alphas: [A]; slices: [P, S, dirs, A]; ps: [P]; sharpness, trace: [P, S]; flatness: [P, S, dirs];
+    control: optional {"sharpness": [P, S], "trace": [P, S], "flatness": [P, S, dirs]} of a second
+    training method, drawn beside each bar with ``control_label`` in the legend.
     """
     slices, ps = np.asarray(slices), list(ps)
     n_p = len(ps)
@@ -111,8 +113,9 @@ def dropout_flatness(slice_alphas, slices, ps, sharpness, trace, flatness, path=
     reference = slices[0].mean((0, 1))
     top = [fig.add_subplot(grid[0, 3 * i: 3 * i + 3]) for i in range(n_p)]
     for i, (ax, p, c) in enumerate(zip(top, ps, colors)):
-        for s in slices[i].mean(1):
-            ax.plot(slice_alphas, s, color=c, lw=0.7, alpha=0.6)
+        for k, s in enumerate(slices[i].mean(1)):
+            ax.plot(slice_alphas, s, color=c, lw=0.7, alpha=0.6,
+                    label=f"each seed (mean over {slices.shape[2]} directions)" if k == 0 else None)
         ax.plot(slice_alphas, slices[i].mean((0, 1)), color=c, lw=2.2, label="mean over seeds")
         if i > 0:
             ax.plot(slice_alphas, reference, color="gray", ls="--", lw=1.2, label=f"p = {ps[0]:g} mean")
@@ -124,17 +127,28 @@ def dropout_flatness(slice_alphas, slices, ps, sharpness, trace, flatness, path=
     hi = max(ax.get_ylim()[1] for ax in top)
     for ax in top:
         ax.set_ylim(lo, hi)
-    panels = ((np.asarray(sharpness), r"$\lambda_{\max}(H)$", "Sharpness (lower = flatter)"),
-              (np.asarray(trace), r"tr $H$ (Hutchinson)", "Hessian trace (lower = flatter)"),
-              (np.asarray(flatness).mean(-1), r"$F$ (mean over directions)", "Feng & Tu flatness (higher = flatter)"))
-    width = 3 * n_p // 3
-    for j, (values, ylabel, name) in enumerate(panels):
+    names = ("sharpness", "trace", "flatness")
+    labels = ((r"$\lambda_{\max}(H)$", "Sharpness (lower = flatter)"),
+              (r"tr $H$ (Hutchinson)", "Hessian trace (lower = flatter)"),
+              (r"$F$ (mean over directions)", "Feng & Tu flatness (higher = flatter)"))
+    width = n_p
+    xs = np.arange(n_p)
+    for j, (name, values, (ylabel, panel_title)) in enumerate(zip(names, (sharpness, trace, flatness), labels)):
         ax = fig.add_subplot(grid[1, j * width: (j + 1) * width])
-        xs = np.arange(n_p)
-        ax.bar(xs, values.mean(1), color=colors, alpha=0.45, width=0.6)
+        values = np.asarray(values)
+        values = values.mean(-1) if name == "flatness" else values
+        ax.bar(xs, values.mean(1), color=colors, alpha=0.45, width=0.5, label="dropout: mean, seeds (dots)")
         for k, v in enumerate(values):
-            ax.plot(np.full(v.shape, k) + np.linspace(-0.15, 0.15, v.size), v, "o", color=colors[k], ms=4)
+            ax.plot(k + np.linspace(-0.12, 0.12, v.size), v, "o", color=colors[k], ms=4)
+        if control is not None:
+            cv = np.asarray(control[name])
+            cv = cv.mean(-1) if name == "flatness" else cv
+            for k, v in enumerate(cv):
+                ax.plot(k + 0.33 + np.linspace(-0.06, 0.06, v.size), v, "D", mfc="none", mec="k", ms=4,
+                        label=control_label if k == 0 else None)
         ax.set_xticks(xs, [f"{p:g}" for p in ps])
-        ax.set(xlabel="keep probability p", ylabel=ylabel, title=name)
+        ax.set(xlabel="keep probability p", ylabel=ylabel, title=panel_title)
+        if j == 0:
+            ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(title)
     return _save(fig, path)
