@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = [
     ("phase_diagram", ["--preset", "quick", "--no-progress"]),
     ("phase_diagram", ["--data", "digits", "--no-progress"]),
-    ("edge_of_stability", []), ("flatness_batch_size", []), ("vanishing_gradients", []),
+    ("edge_of_stability", []), ("flatness_batch_size", []), ("flatness_dropout", []),
+    ("vanishing_gradients", []),
     ("one_one_one_landscape", []), ("linearization_gap", []), ("ntk_spectrum", []),
     ("optimistic_fnl", []), ("optimistic_matrix", []), ("optimistic_init_std", []),
     ("optimistic_cnn", []),
