@@ -37,15 +37,11 @@ def s_w_heatmap(ds, ax=None, annotate: bool = True):
     ax.set_ylim(_edges(g)[0], _edges(g)[-1])
     ax.set_xlabel(r"$\gamma'$  ($\kappa' = m^{-\gamma'}$)")
     ax.set_ylabel(r"$\gamma$  ($\kappa = m^{-\gamma}$)")
-    box = dict(boxstyle="round,pad=0.2", fc="w", ec="none", alpha=0.8)
-    ax.text(0.02, 0.98, "condensed ($S_w$ > 0)", transform=ax.transAxes, va="top", fontsize=8,
-            color=REGIME_COLORS["condensed"], fontweight="bold", bbox=box)
-    ax.text(0.98, 0.02, "linear ($S_w$ < 0)", transform=ax.transAxes, ha="right", va="bottom",
-            fontsize=8, color=REGIME_COLORS["linear"], fontweight="bold", bbox=box)
     widths = ds["width"].values
     ax.set_title(f"Phase diagram: scaling exponent $S_w$ (m = {widths.min()}..{widths.max()})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=8, frameon=False,
-              title="?: RD* is not a power law of m (poor fit)" if annotate else None,
+              title="red: condensed ($S_w$ > 0)   blue: linear ($S_w$ < 0)"
+                    + ("   ?: RD* not a power law of m" if annotate else ""),
               title_fontsize=7)
     return ax
 
