@@ -99,3 +99,18 @@ def test_bad_sweeps_raise_value_error_naming_the_field(tmp_path):
     sweep.run(_fn, {"g": [1.0], "width": [4]}, static=("width",), store=tmp_path, config={"lr": 1}, progress=False)
     with pytest.raises(ValueError, match="store"):
         sweep.run(_fn, {"g": [1.0], "width": [4]}, static=("width",), store=tmp_path, config={"lr": 2}, progress=False)
+
+
+def test_auto_chunk_size_is_memory_bounded():
+    """vmap: runs per chunk = budget // (bytes of one compiled run); map: 32 per device."""
+    one = lambda d, k: {"v": jnp.sum(jax.random.normal(k, (1000,)) * d["g"])}
+    args = ({"g": np.float32(1.0)}, jax.random.key(0))
+    small = sweep.auto_chunk_size(one, args, "vmap", n_dev=1, memory_budget=40_000)
+    large = sweep.auto_chunk_size(one, args, "vmap", n_dev=1, memory_budget=400_000)
+    assert 1 <= small < large <= 4096 and large >= 5 * small
+    assert sweep.auto_chunk_size(one, args, "map", n_dev=2) == 64
+    auto = sweep.run(_fn, {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1]}, static=("width",),
+                     batching="vmap", progress=False)
+    fixed = sweep.run(_fn, {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1]}, static=("width",),
+                      batching="vmap", chunk_size=2, progress=False)
+    xr.testing.assert_allclose(auto, fixed)

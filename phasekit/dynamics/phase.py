@@ -112,7 +112,7 @@ class PhaseConfig:
     lr_backoff: float = 0.5
     n_records: int = 40
     base_seed: int = 0
-    chunk_size: int = 32
+    chunk_size: int | str = "auto"
     batching: str = "auto"
 
     def __post_init__(self):

@@ -143,10 +143,7 @@ def batched(fn: Callable, how: str = "auto", mesh: Mesh | None = None) -> Callab
     adds memory traffic, and where each run stops at its own step instead of waiting for the
     slowest run of its batch), "auto" ("map" on CPU, "vmap" elsewhere).
     """
-    if how == "auto":
-        how = "map" if jax.default_backend() == "cpu" else "vmap"
-    if how not in ("vmap", "map"):
-        raise ValueError(f"batching: 'auto', 'vmap' or 'map', got {how!r}")
+    how = _resolve(how)
     local = jax.vmap(fn) if how == "vmap" else (lambda *a: jax.lax.map(lambda t: fn(*t), a))
     if mesh is None or mesh.size == 1:
         return local
@@ -154,8 +151,30 @@ def batched(fn: Callable, how: str = "auto", mesh: Mesh | None = None) -> Callab
     return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
 
 
+def _resolve(how: str) -> str:
+    if how not in ("auto", "vmap", "map"):
+        raise ValueError(f"batching: 'auto', 'vmap' or 'map', got {how!r}")
+    return ("map" if jax.default_backend() == "cpu" else "vmap") if how == "auto" else how
+
+
+def auto_chunk_size(one_run: Callable, example_args, how: str, n_dev: int,
+                    memory_budget: int | None = None) -> int:
+    """Runs per chunk: 32 per device with ``lax.map`` (memory is one run's whatever the chunk);
+    with ``vmap``, as many runs per device as fit in ``memory_budget`` bytes (default: half of
+    the device's memory when it reports it, else 2 GiB), from XLA's memory analysis of one
+    compiled run (arguments + outputs + temporaries)."""
+    if _resolve(how) == "map":
+        return 32 * n_dev
+    if memory_budget is None:
+        stats = jax.local_devices()[0].memory_stats() or {}
+        memory_budget = stats.get("bytes_limit", 4 * 2**30) // 2
+    mem = jax.jit(one_run).lower(*example_args).compile().memory_analysis()
+    per_run = max(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes, 1)
+    return int(np.clip(memory_budget // per_run, 1, 4096)) * n_dev
+
+
 def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
-        static: Sequence[str] = (), store=None, chunk_size: int = 128, key_axes=None,
+        static: Sequence[str] = (), store=None, chunk_size: int | str = "auto", key_axes=None,
         base_seed: int = 0, shard: tuple[int, int] | str | None = None, config: dict | None = None,
         dims: Mapping[str, Sequence[str]] | None = None, coords: Mapping | None = None,
         batching: str = "auto", progress: bool = True, desc: str = "sweep") -> xr.Dataset:
@@ -167,7 +186,8 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
       axes: ordered mapping axis name -> values (the Dataset's dims, in this order).
       static: axes passed to ``fn`` as Python values (each value compiles its own program).
       store: directory for resumable results (None: in memory only).
-      chunk_size: runs per vmapped call (rounded up to a multiple of the device count).
+      chunk_size: runs per compiled call (rounded up to a multiple of the device count), or
+        "auto" (:func:`auto_chunk_size`: memory-bounded for ``vmap``).
       key_axes: axes that feed the per-point key (default: all). E.g. ("width", "seed") gives
         every (gamma, gamma') the same unit-scale init, so scale is the only difference.
       shard: (i, n) or "i/n": compute only points whose flat grid index is i mod n.
@@ -183,8 +203,8 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     key_axes = tuple(names if key_axes is None else key_axes)
     if any(k not in axes for k in key_axes):
         raise ValueError(f"key_axes: {key_axes} must be axes of {names}")
-    if not (isinstance(chunk_size, int) and chunk_size > 0):
-        raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
+    if chunk_size != "auto" and not (isinstance(chunk_size, int) and chunk_size > 0):
+        raise ValueError(f"chunk_size: must be a positive integer or 'auto', got {chunk_size!r}")
     if isinstance(shard, str):
         shard = parse_shard(shard)
     if shard is None and jax.process_count() > 1:
@@ -214,17 +234,23 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
 
     mesh = local_mesh()
     n_dev, sharding = mesh.size, NamedSharding(mesh, PartitionSpec("runs"))
-    if batching not in ("auto", "vmap", "map"):
-        raise ValueError(f"batching: 'auto', 'vmap' or 'map', got {batching!r}")
+    batching = _resolve(batching)
     dyn = [n for n in names if n not in static]
     base_key = jax.random.key(base_seed)
     hashes = np.array([point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid], np.uint32)
     # Chunks are cut from each group's full point list (not from its pending points), so a
     # resumed sweep evaluates exactly the batches an uninterrupted one would: same shapes, same
     # neighbours, same bits.
+    def point_args(i):
+        return ({n: np.asarray(grid[i][names.index(n)], axes[n].dtype) for n in dyn},
+                jax.random.fold_in(base_key, hashes[i]))
+
     plan = []
     for members in groups.values():
-        size = -(-min(chunk_size, len(members)) // n_dev) * n_dev
+        svals = {s: grid[members[0]][names.index(s)].item() for s in static}
+        wanted_size = chunk_size if chunk_size != "auto" else auto_chunk_size(
+            lambda d, k: fn({**svals, **d}, k), point_args(members[0]), batching, n_dev)
+        size = -(-min(wanted_size, len(members)) // n_dev) * n_dev
         for start in range(0, len(members), size):
             idx = members[start:start + size]
             if any(canon[i] not in results for i in idx):
