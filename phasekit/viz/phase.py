@@ -112,3 +112,39 @@ def fits(panels, axes=None):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     return axes
+
+
+def experiment_figures(ds, points) -> dict:
+    """The figures of a ``phase-diagram`` experiment Dataset: S_w heat map (Fig 7.5), RD* vs m
+    (Fig 7.4), showcase neuron scatter (Fig 7.3 / 7.6) and, for 1-D data, the learned functions."""
+    figs = {}
+    fig, ax = plt.subplots(figsize=(6.6, 5.4), constrained_layout=True)
+    s_w_heatmap(ds, ax)
+    figs["s_w_heatmap"] = fig
+    pts = [(g, gp, lab) for g, gp, lab in points
+           if g in ds["gamma"].values and gp in ds["gamma_prime"].values] or list(points)[:1]
+    figs["rd_vs_width"] = rd_vs_width(ds, pts)[0].figure
+    if "showcase_amp" not in ds:
+        return figs
+    one_d = "showcase_fit" in ds
+    m = ds.attrs.get("showcase_width", int(ds["width"].max()))
+    panels, fit_panels = [], []
+    for i in range(ds.sizes["showcase"]):
+        g, gp = float(ds["showcase_gamma"][i]), float(ds["showcase_gamma_prime"][i])
+        label, kind = str(ds["showcase_label"].values[i]), str(regimes.regime(g, gp))
+        conv = bool(ds["showcase_converged"][i])
+        panels.append({"title": f"{label}: γ={g}, γ'={gp}, m={m}\nRD*={float(ds['showcase_rd_star'][i]):.2g}"
+                                f"{'' if conv else ' (not converged)'}",
+                       "regime": kind, "angle0": ds["showcase_angle0"].values[i],
+                       "amp0": ds["showcase_amp0"].values[i], "angle": ds["showcase_angle"].values[i],
+                       "amp": ds["showcase_amp"].values[i],
+                       "xlabel": r"orientation $\Omega_k$ = atan2($b_k$, $w_k$)" if one_d
+                       else r"projection $\hat w_k \cdot p$, p = 1/$\sqrt{D}$"})
+        if one_d:
+            fit_panels.append({"title": label, "regime": kind, "x": ds["grid"].values,
+                               "f": ds["showcase_fit"].values[i], "x_train": ds["x_train"].values[:, 0],
+                               "y_train": ds["y_train"].values})
+    figs["neurons"] = neuron_scatter(panels)[0].figure
+    if fit_panels:
+        figs["fits"] = fits(fit_panels)[0].figure
+    return figs
