@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python scripts/phase_diagram.py --preset quick
+	$(BIN)/phasekit run phase-diagram --preset quick
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q

@@ -187,7 +187,8 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
       static: axes passed to ``fn`` as Python values (each value compiles its own program).
       store: directory for resumable results (None: in memory only).
       chunk_size: runs per compiled call (rounded up to a multiple of the device count), or
-        "auto" (:func:`auto_chunk_size`: memory-bounded for ``vmap``).
+        "auto" (:func:`auto_chunk_size`: memory-bounded for ``vmap``; the environment variable
+        ``PHASEKIT_CHUNK_SIZE`` overrides "auto", e.g. to cut a sweep into small resumable chunks).
       key_axes: axes that feed the per-point key (default: all). E.g. ("width", "seed") gives
         every (gamma, gamma') the same unit-scale init, so scale is the only difference.
       shard: (i, n) or "i/n": compute only points whose flat grid index is i mod n.
@@ -203,6 +204,8 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     key_axes = tuple(names if key_axes is None else key_axes)
     if any(k not in axes for k in key_axes):
         raise ValueError(f"key_axes: {key_axes} must be axes of {names}")
+    if chunk_size == "auto" and os.environ.get("PHASEKIT_CHUNK_SIZE"):
+        chunk_size = _env_chunk_size()
     if chunk_size != "auto" and not (isinstance(chunk_size, int) and chunk_size > 0):
         raise ValueError(f"chunk_size: must be a positive integer or 'auto', got {chunk_size!r}")
     if isinstance(shard, str):
@@ -255,6 +258,11 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
             idx = members[start:start + size]
             if any(canon[i] not in results for i in idx):
                 plan.append((members[0], idx, size))
+    if st is not None and progress:
+        n_stored = sum(canon[i] in results for i in mine)
+        if n_stored:
+            tqdm.write(f"{desc}: {n_stored} of {len(mine)} points loaded from the store {st.path}; "
+                       f"{len(mine) - n_stored} to compute")
     compiled = {}
     with tqdm(total=len(plan), desc=desc, disable=not progress, unit="chunk") as bar:
         for first, idx, size in plan:
@@ -284,6 +292,17 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
                 results.setdefault(canon[i], {k: v[j] for k, v in outs.items()})
             bar.update(1)
     return _dataset(axes, names, canon, results, meta, dims or {}, coords or {})
+
+
+def _env_chunk_size() -> int:
+    text = os.environ["PHASEKIT_CHUNK_SIZE"]
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"PHASEKIT_CHUNK_SIZE: must be a positive integer, got {text!r}")
+    return value
 
 
 def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:

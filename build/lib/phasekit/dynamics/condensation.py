@@ -1,0 +1,353 @@
+"""Condensation measures (spec 02, book ch. 8): how input-weight vectors align.
+
+For ReLU (positively homogeneous) each neuron k is a direction and an amplitude:
+
+    A_k = |a_k| * ||(w_k, b_k)||,     Omega_k = atan2(b_k, w_k)  in [-pi, pi)  (1-D input + bias)
+
+For high-dimensional input the direction is summarized by its projection on a fixed unit
+direction p: <w_hat_k, p> (book Fig 7.6 uses p = all-ones / sqrt(dim)).
+
+Condensation as a count: :func:`cosine_similarity_matrix` D(u, v) = u.v / (|u||v|) between
+neurons (input weights, flattened conv kernels, or outputs over a batch), displayed in
+:func:`leading_eigenvector_order`; :func:`condensed_directions` clusters the non-negligible
+live neurons at a cosine threshold; :func:`merge_condensed` keeps one neuron per cluster
+(the network reduction of book Fig 9.8).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from phasekit.models import two_layer
+
+
+def orientation_amplitude(a, w, b=None):
+    """(Omega_k, A_k) of a two-layer net with 1-D input.
+
+    Args:
+      a: [..., m] output weights; w: [..., m] or [..., m, 1] input weights; b: [..., m] biases
+        (None: b = 0, so Omega is 0 or -pi).
+    Returns:
+      omega: [..., m] angle of (w_k, b_k) in [-pi, pi);  amplitude: [..., m] = |a_k| ||(w_k, b_k)||.
+    """
+    w = w[..., 0] if w.ndim == a.ndim + 1 else w
+    b = jnp.zeros_like(w) if b is None else b
+    omega = jnp.arctan2(b, w)
+    omega = jnp.where(omega >= jnp.pi, omega - 2 * jnp.pi, omega)
+    return omega, jnp.abs(a) * jnp.hypot(w, b)
+
+
+def projection_amplitude(a, theta_w, direction=None):
+    """(<w_hat_k, p>, A_k) for high-dimensional inputs.
+
+    Args:
+      a: [..., m] output weights; theta_w: [..., m, D] input weights (bias appended if any).
+      direction: [D] unit direction p; default all-ones / sqrt(D).
+    """
+    D = theta_w.shape[-1]
+    p = jnp.ones((D,), theta_w.dtype) / jnp.sqrt(D) if direction is None else direction / jnp.linalg.norm(direction)
+    norm = jnp.linalg.norm(theta_w, axis=-1)
+    proj = (theta_w @ p) / jnp.where(norm > 0, norm, 1.0)
+    return proj, jnp.abs(a) * norm
+
+
+# ---------------------------------------------------------------------------------------
+# Cosine similarity between neurons and its display order (book Fig 8.5, 8.10, 8.11)
+
+
+def neuron_vectors(u, neuron_axis: int = 0) -> jax.Array:
+    """One row per neuron: move ``neuron_axis`` to the front and flatten the rest.
+
+    - two-layer input weights theta_w [m, d+1] (``two_layer.input_weights``): ``neuron_axis=0``;
+    - an MLP layer's ``w`` [fan_in, m] or neuron outputs over a batch h [n, m]: ``neuron_axis=-1``;
+    - a flax conv kernel [kh, kw, c_in, c_out] (kernels flattened over kernel x channels) or
+      conv feature maps [n, H, W, c_out]: ``neuron_axis=-1``.
+    Returns [m, D].
+    """
+    u = jnp.moveaxis(jnp.asarray(u), neuron_axis, 0)
+    return u.reshape(u.shape[0], -1)
+
+
+def cosine_similarity_matrix(u, neuron_axis: int = 0) -> jax.Array:
+    """D(u_k, u_l) = u_k . u_l / (|u_k| |u_l|) between all neurons of a layer.
+
+    Args:
+      u: weights or neuron outputs; see :func:`neuron_vectors` for ``neuron_axis``.
+    Returns:
+      [m, m]; a zero vector has cosine 0 with everything (and 0 on the diagonal).
+    """
+    v = neuron_vectors(u, neuron_axis)
+    norm = jnp.linalg.norm(v, axis=1, keepdims=True)
+    v = v / jnp.where(norm > 0, norm, 1.0)
+    return jnp.clip(v @ v.T, -1.0, 1.0)
+
+
+def leading_eigenvector_order(similarity) -> jax.Array:
+    """Neuron display order: argsort of the leading eigenvector of the similarity matrix.
+
+    D is symmetric; its eigenvector of largest eigenvalue is nearly constant on each block of
+    aligned neurons (and of opposite sign on an opposite block), so sorting by it makes the
+    blocks contiguous in the heat map. ``similarity``: [m, m] -> permutation [m].
+    """
+    _, vecs = jnp.linalg.eigh(similarity)
+    v = vecs[:, -1]
+    v = v * jnp.where(jnp.sum(v) < 0, -1.0, 1.0)  # fix the eigenvector's sign: stable display
+    return jnp.argsort(v)
+
+
+# ---------------------------------------------------------------------------------------
+# Condensed directions
+
+
+def neuron_amplitude(a, theta_w) -> jax.Array:
+    """A_k = ||a_k|| ||theta_w_k||: a neuron's weight in the output (exact scale for ReLU).
+
+    a: [m] or [m, C] output weights; theta_w: [m, D] input weights. Returns [m].
+    """
+    a = jnp.asarray(a)
+    a_norm = jnp.abs(a) if a.ndim == 1 else jnp.linalg.norm(a, axis=-1)
+    return a_norm * jnp.linalg.norm(theta_w, axis=-1)
+
+
+def dead_neurons(preactivation) -> jax.Array:
+    """ReLU neurons with w_k . x_i + b_k <= 0 on every sample (zero output and zero gradient).
+
+    preactivation: [n, m] -> [m] bool. Such neurons never move under gradient training, so
+    they are reported apart and never counted as condensed.
+    """
+    return jnp.all(preactivation <= 0, axis=0)
+
+
+class Directions(NamedTuple):
+    """Result of :func:`condensed_directions` (arrays; vmappable).
+
+    labels:          [m] cluster id 0..K-1, ordered by each cluster's first neuron;
+                     -1 for negligible neurons, -2 for dead neurons
+    sign:            [m] +1, or -1 for a neuron counted in the opposite direction of its line
+                     (``odd=True`` only)
+    n_directions:    K, number of condensed directions (lines when ``odd``)
+    effective_width: number of effective neurons: clusters with opposite directions kept
+                     apart (= K unless ``odd``; e.g. tanh "one line, two directions" -> 1, 2)
+    n_active, n_negligible, n_dead: neuron counts (they sum to m)
+    """
+
+    labels: jax.Array
+    sign: jax.Array
+    n_directions: jax.Array
+    effective_width: jax.Array
+    n_active: jax.Array
+    n_negligible: jax.Array
+    n_dead: jax.Array
+
+
+def _greedy_leaders(similarity, eligible, order, threshold):
+    """Leader-follower clustering: in ``order`` (largest amplitude first), each unassigned
+    eligible neuron opens a cluster and claims every unassigned eligible neuron with
+    similarity >= threshold. Returns each neuron's leader index ([m], -1 if not eligible)."""
+    m = similarity.shape[0]
+    idx = jnp.arange(m)
+
+    def body(t, leader):
+        i = order[t]
+        opens = eligible[i] & (leader[i] < 0)
+        claim = opens & eligible & (leader < 0) & ((similarity[i] >= threshold) | (idx == i))
+        return jnp.where(claim, i.astype(leader.dtype), leader)
+
+    return jax.lax.fori_loop(0, m, body, -jnp.ones(m, jnp.int32))
+
+
+def _labels_by_first_member(leader):
+    m = leader.shape[0]
+    idx = jnp.arange(m)
+    first = jax.ops.segment_min(idx, jnp.where(leader >= 0, leader, m), num_segments=m + 1)
+    is_first = (leader >= 0) & (first[jnp.clip(leader, 0, m - 1)] == idx)
+    rank = jnp.cumsum(is_first) - 1
+    labels = rank[first[jnp.clip(leader, 0, m - 1)].clip(0, m - 1)]
+    return jnp.where(leader >= 0, labels, -1), jnp.sum(is_first)
+
+
+def condensed_directions(vectors, amplitude=None, dead=None, threshold: float = 0.9,
+                         rel_amplitude: float = 1e-2, odd: bool = False) -> Directions:
+    """Cluster the directions of a layer's non-negligible live neurons (spec 02).
+
+    A neuron is *negligible* when A_k < rel_amplitude * max_l A_l (over live neurons) and
+    *dead* when given so by ``dead`` (e.g. :func:`dead_neurons`). The others are grouped by
+    leader-follower clustering, largest amplitude first, with cos(u_k, u_leader) >= threshold
+    (|cos| when ``odd``: for an odd activation a_k sigma(w_k.x) = -a_k sigma(-w_k.x), so
+    opposite directions are one line).
+
+    Args:
+      vectors: [m, D] input weights (bias appended), e.g. ``two_layer.input_weights(p)``.
+      amplitude: [m] A_k (default ||u_k||), e.g. :func:`neuron_amplitude`.
+      dead: [m] bool mask of dead neurons (default: none).
+      threshold: cosine threshold (0.9 in the book's ch. 9).
+      rel_amplitude: relative amplitude below which a neuron is negligible.
+      odd: count opposite directions as one line.
+    Returns:
+      :class:`Directions`. jit/vmap friendly (the counts are arrays).
+    """
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold: cosine threshold must be in (0, 1], got {threshold}")
+    if not 0 <= rel_amplitude < 1:
+        raise ValueError(f"rel_amplitude: must be in [0, 1), got {rel_amplitude}")
+    u = jnp.asarray(vectors)
+    if u.ndim != 2:
+        raise ValueError(f"vectors: expected [m, D], got shape {u.shape}")
+    amp = jnp.linalg.norm(u, axis=1) if amplitude is None else jnp.asarray(amplitude)
+    dead = jnp.zeros(u.shape[0], bool) if dead is None else jnp.asarray(dead, bool)
+    return _condensed_directions(u, amp, dead, float(threshold), float(rel_amplitude), bool(odd))
+
+
+@partial(jax.jit, static_argnums=(3, 4, 5))
+def _condensed_directions(u, amp, dead, threshold, rel_amplitude, odd):
+    m = u.shape[0]
+    live_max = jnp.max(jnp.where(dead, 0.0, amp))
+    eligible = ~dead & (amp > 0) & (amp >= rel_amplitude * live_max)
+    order = jnp.argsort(-jnp.where(eligible, amp, -1.0))
+    cos = cosine_similarity_matrix(u)
+
+    signed = _greedy_leaders(cos, eligible, order, threshold)
+    _, n_signed = _labels_by_first_member(signed)
+    if odd:
+        leader = _greedy_leaders(jnp.abs(cos), eligible, order, threshold)
+        sign = jnp.where(cos[jnp.clip(leader, 0, m - 1), jnp.arange(m)] < 0, -1, 1)
+        sign = jnp.where(leader >= 0, sign, 1)
+    else:
+        leader, sign = signed, jnp.ones(m, jnp.int32)
+    labels, n_dir = _labels_by_first_member(leader)
+    labels = jnp.where(dead, -2, labels)
+    n_dead = jnp.sum(dead)
+    n_active = jnp.sum(eligible)
+    return Directions(labels, sign, n_dir, n_signed, n_active, m - n_active - n_dead, n_dead)
+
+
+# ---------------------------------------------------------------------------------------
+# Network reduction (book Fig 9.8)
+
+
+class MergeReport(NamedTuple):
+    """What :func:`merge_condensed` did and how well the narrow net agrees with the wide one.
+
+    width_before, width_after, n_negligible, n_dead: neuron counts;
+    max_abs_diff, rel_l2: max_i |f_narrow - f_wide| and ||f_narrow - f_wide|| / ||f_wide||
+    on ``x``; prediction_agreement: fraction of equal argmax (multi-output) or equal sign
+    (scalar output). The last three are NaN without ``x``.
+    """
+
+    width_before: int
+    width_after: int
+    n_negligible: int
+    n_dead: int
+    max_abs_diff: float
+    rel_l2: float
+    prediction_agreement: float
+
+
+def output_agreement(f_wide, f_narrow) -> tuple[float, float, float]:
+    """(max |diff|, relative L2 diff, prediction agreement) of two outputs [n] or [n, C]."""
+    f_wide, f_narrow = np.asarray(f_wide, np.float64), np.asarray(f_narrow, np.float64)
+    diff = f_narrow - f_wide
+    rel = np.linalg.norm(diff) / max(np.linalg.norm(f_wide), np.finfo(float).tiny)
+    if f_wide.ndim == 2:
+        agree = np.mean(np.argmax(f_wide, 1) == np.argmax(f_narrow, 1))
+    else:
+        agree = np.mean(np.sign(f_wide) == np.sign(f_narrow))
+    return float(np.max(np.abs(diff))), float(rel), float(agree)
+
+
+def merge_condensed(params: dict, x=None, activation="relu", alpha=1.0, threshold: float = 0.9,
+                    rel_amplitude: float = 1e-2, odd: bool = False) -> tuple[dict, MergeReport]:
+    """Reduce a condensed two-layer net to one neuron per condensed direction (spec 02).
+
+    Negligible and dead neurons (dead: ReLU neurons silent on all of ``x``) are dropped; each
+    group G of :func:`condensed_directions` (on theta_w, amplitudes ||a_k|| ||theta_w_k||)
+    becomes one neuron with input weights the amplitude-weighted mean of the group's
+    s_k theta_k and output weight weighted by input-weight norms:
+
+        theta_G = sum_{k in G} A_k s_k theta_k / sum_{k in G} A_k,
+        a_G     = sum_{k in G} s_k a_k ||theta_k|| / ||theta_G||          (s_k = +-1, ``odd``)
+
+    For ReLU a_k relu(theta_k.x) = a_k ||theta_k|| relu(theta_hat_k.x), so the merge is exact
+    when each group shares one direction; for other activations it is exact when the group's
+    input weights are equal (e.g. after :func:`phasekit.theory.embedding.split_neuron`).
+    Groups keep the order of their first neuron, so merging a split net returns the original.
+
+    Args:
+      params: two-layer params ``{"a": [m] or [m, C], "w": [m, d], "b": [m]}``.
+      x: [n, d] inputs for dead-neuron detection (ReLU) and the agreement report.
+    Returns:
+      (narrow params of width K, :class:`MergeReport`). Runs eagerly (K is data-dependent).
+    """
+    theta = two_layer.input_weights(params)
+    amp = neuron_amplitude(params["a"], theta)
+    relu = activation == "relu"
+    dead = dead_neurons(two_layer.preactivation(params, x)) if (relu and x is not None) else None
+    dirs = condensed_directions(theta, amp, dead, threshold, rel_amplitude, odd)
+    labels, sign = np.asarray(dirs.labels), np.asarray(dirs.sign)
+    theta_np, a_np, amp_np = (np.asarray(v) for v in (theta, params["a"], amp))
+    new_theta, new_a = [], []
+    for g in range(int(dirs.n_directions)):
+        k = np.flatnonzero(labels == g)
+        s = sign[k].astype(theta_np.dtype)
+        th = s[:, None] * theta_np[k]
+        t_g = (amp_np[k, None] * th).sum(0) / amp_np[k].sum()
+        w = s * np.linalg.norm(th, axis=1) / np.linalg.norm(t_g)
+        new_theta.append(t_g)
+        new_a.append(np.tensordot(w, a_np[k], axes=1))
+    dtype = theta_np.dtype
+    new_theta = np.asarray(new_theta, dtype).reshape(-1, theta_np.shape[1])
+    d = params["w"].shape[1]
+    narrow = {"a": jnp.asarray(np.asarray(new_a, dtype).reshape((-1,) + a_np.shape[1:])),
+              "w": jnp.asarray(new_theta[:, :d])}
+    if "b" in params:
+        narrow["b"] = jnp.asarray(new_theta[:, d])
+    stats = (np.nan, np.nan, np.nan)
+    if x is not None:
+        stats = output_agreement(two_layer.apply(params, x, activation, alpha),
+                                 two_layer.apply(narrow, x, activation, alpha))
+    report = MergeReport(theta.shape[0], int(dirs.n_directions), int(dirs.n_negligible),
+                         int(dirs.n_dead), *stats)
+    return narrow, report
+
+
+def layer_input_weights(params: list[dict], layer: int) -> jax.Array:
+    """Input weights (bias appended) of hidden ``layer`` of an MLP, one row per neuron: [m, fan_in(+1)]."""
+    w = params[layer]["w"].T
+    return jnp.concatenate([w, params[layer]["b"][:, None]], axis=1) if "b" in params[layer] else w
+
+
+def plateau_ends(loss, flat: float = 0.02, min_records: int = 3) -> np.ndarray:
+    """Record indices where a loss plateau ends (book Fig 8.1: snapshots at the plateaus).
+
+    A plateau is a run of >= ``min_records`` consecutive records over which log10(loss) changes
+    by less than ``flat`` per record; returns the last record of each plateau (and the last
+    record of the run if it is flat). loss: [R] on a log-spaced record schedule.
+    """
+    logl = np.log10(np.maximum(np.asarray(loss, np.float64), np.finfo(np.float64).tiny))
+    is_flat = np.abs(np.diff(logl)) < flat
+    ends, length = [], 0
+    for i, f in enumerate(is_flat):
+        length = length + 1 if f else 0
+        nxt = is_flat[i + 1] if i + 1 < len(is_flat) else False
+        if f and not nxt and length >= min_records - 1:
+            ends.append(i + 1)
+    return np.asarray(ends, int)
+
+
+def loss_spectrum(losses, bins: int = 200, log10_range: tuple[float, float] = (-5.0, 0.0)):
+    """Book Fig 9.5: the distribution of log10(loss) over all records (and seeds) of one width.
+
+    A plateau is many records at one loss value, so plateaus shared across widths show up as
+    bright bins at the same abscissa. losses: any shape (e.g. [seeds, records], linear
+    schedule). Returns (edges [bins + 1], p [bins]) with p_i / sum p (NaN/inf records dropped;
+    records outside the range are clipped into the end bins).
+    """
+    logl = np.log10(np.asarray(losses, np.float64).ravel())
+    logl = np.clip(logl[np.isfinite(logl)], *log10_range)
+    counts, edges = np.histogram(logl, bins=bins, range=log10_range)
+    return edges, counts / max(counts.sum(), 1)

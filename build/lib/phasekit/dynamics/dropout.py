@@ -1,0 +1,125 @@
+"""Dropout with keep probability p and its explicit regularizer (spec 02, book ch. 8.4, 11.4).
+
+Dropout multiplies a layer's output h_j by (1 + eta_j), with i.i.d. mean-zero
+
+    eta_j = (1 - p) / p   with probability p,      eta_j = -1   with probability 1 - p,
+
+i.e. h_j / p or 0; Var(eta_j) = (1 - p) / p. Masks are drawn independently per sample and
+per neuron. With dropout only after the last hidden layer and the MSE loss
+R_S = 1/(2n) sum_i |f(x_i) - y_i|^2, the mask average of the loss is exactly
+
+    E_eta R_S^drop = R_S + R_1,
+    R_1(theta) = (1 - p) / (2 n p) * sum_i sum_j sum_k ( W^[L]_{k,j} h_j^[L-1](x_i) )^2,
+
+an L2 penalty on each neuron's output contribution (Zhang & Xu 2022); its minimizers make the
+contributions parallel, i.e. condensation.
+
+Training: ``mse(apply_fn, p)`` is a loss ``(params, data, key)`` for
+``train.run(..., key=k, loss_takes_key=True)``, which draws a fresh key per step; the run is
+a pure function of (key, p, ...) and vmaps over seeds (and over p).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from phasekit.dynamics.train import check_xy
+from phasekit.models import activations, mlp
+from phasekit.models import two_layer as tl
+
+
+def _check_p(p):
+    """Keep probabilities (a scalar or one per layer) must lie in (0, 1]; traced p passes."""
+    if isinstance(p, jax.core.Tracer) or any(isinstance(q, jax.core.Tracer) for q in np.ravel(np.asarray(p, object))):
+        return
+    if not np.all((np.asarray(p, float) > 0) & (np.asarray(p, float) <= 1)):
+        raise ValueError(f"p: keep probability must be in (0, 1], got {p!r}")
+
+
+def mask(key, shape, p) -> jax.Array:
+    """1 + eta: 1/p with probability p, 0 otherwise (mean 1). ``p`` may be traced."""
+    _check_p(p)
+    return jax.random.bernoulli(key, p, shape).astype(jnp.result_type(float)) / p
+
+
+def apply_dropout(key, h: jax.Array, p) -> jax.Array:
+    """h * (1 + eta) with an independent mask per entry; identity when ``key`` is None."""
+    if key is None:
+        return h
+    return h * mask(key, h.shape, p).astype(h.dtype)
+
+
+def two_layer_apply(params: dict, x: jax.Array, key=None, p=1.0, activation="relu",
+                    alpha=1.0) -> jax.Array:
+    """f(x) = (1/alpha) sum_k a_k (1 + eta_k(x)) sigma(w_k.x + b_k).  x: [n, d] -> [n] (or [n, C]).
+
+    ``key=None`` is the deterministic (evaluation) network.
+    """
+    h = activations.get(activation)(tl.preactivation(params, x))
+    return apply_dropout(key, h, p) @ params["a"] / alpha
+
+
+def mlp_apply(params: list[dict], x: jax.Array, key=None, p=1.0, activation="relu",
+              layer_activations: Sequence | None = None) -> jax.Array:
+    """MLP with dropout after hidden layers: ``p`` a scalar (every hidden layer) or one keep
+    probability per hidden layer (1.0: no dropout there). Not residual. ``key=None``: no dropout.
+    """
+    n_hidden = len(params) - 1
+    ps = list(p) if isinstance(p, (list, tuple)) or jnp.ndim(p) > 0 else [p] * n_hidden
+    if len(ps) != n_hidden:
+        raise ValueError(f"p: need one keep probability per hidden layer ({n_hidden}), got {len(ps)}")
+    acts = layer_activations or [activation] * n_hidden
+    if len(acts) != n_hidden:
+        raise ValueError(f"layer_activations: need {n_hidden}, got {len(acts)}")
+    keys = [None] * n_hidden if key is None else list(jax.random.split(key, n_hidden))
+    h = x
+    for layer, act, k, pl in zip(params[:-1], acts, keys, ps):
+        h = apply_dropout(k, activations.get(act)(h @ layer["w"] + layer.get("b", 0.0)), pl)
+    out = h @ params[-1]["w"] + params[-1].get("b", 0.0)
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+def explicit_regularizer(h: jax.Array, w_out: jax.Array, p) -> jax.Array:
+    """R_1 = (1 - p) / (2 n p) sum_i sum_j sum_k (W_{k,j} h_j(x_i))^2.
+
+    Args:
+      h: [n, m] last hidden layer outputs h^[L-1](x_i).
+      w_out: [m] or [m, C] output weights (W^[L] transposed; include any 1/alpha).
+      p: keep probability of the dropout after that layer.
+    """
+    _check_p(p)
+    w = w_out if w_out.ndim == 2 else w_out[:, None]
+    n = h.shape[0]
+    return (1 - p) / (2 * n * p) * jnp.sum((h**2) @ (w**2))
+
+
+def two_layer_regularizer(params: dict, x: jax.Array, p, activation="relu", alpha=1.0) -> jax.Array:
+    """R_1 of a two-layer net (dropout on the hidden layer)."""
+    h = activations.get(activation)(tl.preactivation(params, x))
+    return explicit_regularizer(h, params["a"] / alpha, p)
+
+
+def mlp_regularizer(params: list[dict], x: jax.Array, p, activation="relu",
+                    layer_activations: Sequence | None = None) -> jax.Array:
+    """R_1 of an MLP with dropout after its last hidden layer only."""
+    h = mlp.hidden(params, x, activation, layer_activations=layer_activations)[-1]
+    return explicit_regularizer(h, params[-1]["w"], p)
+
+
+def mse(apply_fn: Callable, p, **apply_kwargs) -> Callable:
+    """Dropout loss ``(params, (x, y), key) -> 1/(2n) sum_i |f_eta(x_i) - y_i|^2``.
+
+    ``apply_fn(params, x, key=..., p=..., **apply_kwargs)``, e.g. :func:`two_layer_apply`.
+    """
+    _check_p(p)
+
+    def loss(params, data, key):
+        x, y = check_xy(*data)
+        f = apply_fn(params, x, key=key, p=p, **apply_kwargs)
+        return 0.5 * jnp.mean(jnp.sum(jnp.reshape(f - y, (y.shape[0], -1)) ** 2, axis=1))
+
+    return loss

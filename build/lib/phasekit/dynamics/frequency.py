@@ -1,0 +1,339 @@
+"""Frequency principle (spec 04, book ch. 4-6): networks fit data from low to high frequency.
+
+Spectra (normalized by n so a planted mode reads back its amplitude):
+
+    DFT on a uniform grid x_j = x_0 + j dx:  c_k = (1/n) sum_j y_j exp(-2 pi i k j / n),
+        angular frequency 2 pi k / (n dx)  (= k on [-pi, pi));  one-sided amplitude 2 |c_k|
+    non-uniform DFT at chosen angular frequencies xi:  c(xi) = (1/n) sum_j y_j exp(-i xi . x_j)
+
+Per-peak relative spectral error, recorded during training (:func:`spectral_error_observable`):
+
+    Delta_F(xi) = |h_hat(xi) - f_hat(xi)| / |f_hat(xi)|        (default: complex difference)
+    Delta_F(xi) = ||h_hat(xi)| - |f_hat(xi)|| / |f_hat(xi)|    (``magnitude=True``, original code)
+
+On a uniform grid the non-uniform DFT at xi = 2 pi k / (n dx) is c_k times a phase
+exp(-i xi x_0), which cancels in Delta_F, so one observable serves both cases.
+
+High-dimensional inputs (Xu et al., CiCP 2020):
+  projection method: 1-D non-uniform DFT of y along p . x, p the first principal direction;
+  filtering method: y_low = (y * G_delta) / (1 * G_delta) over the samples, y_high = y - y_low,
+    G_delta(x) = exp(-|x|^2 / (2 delta^2));  e_low = ||h_low - y_low|| / ||y_low||, e_high alike.
+
+On the hypercube {-1, 1}^d the Fourier basis is chi_S(x) = prod_{j in S} x_j and the
+frequency of chi_S is its degree |S| (:func:`boolean_degree_power`; parity is chi_{[d]}).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.signal
+
+
+# ----------------------------------------------------------------------------- spectra
+
+def dft(y: jax.Array) -> jax.Array:
+    """One-sided normalized DFT along the sample axis.   y: [n, ...] -> [n // 2 + 1, ...] complex.
+
+    c_k = (1/n) sum_j y_j exp(-2 pi i k j / n), k = 0 .. n // 2.
+    """
+    y = jnp.asarray(y)
+    if y.ndim < 1 or y.shape[0] < 2:
+        raise ValueError(f"y: need at least 2 samples along axis 0, got shape {y.shape}")
+    return jnp.fft.rfft(y, axis=0) / y.shape[0]
+
+
+def dft_frequencies(x) -> np.ndarray:
+    """Angular frequencies 2 pi k / (n dx) of the :func:`dft` bins for a uniform grid.
+
+    x: [n] or [n, 1] sorted uniform grid (x_j = x_0 + j dx). On [-pi, pi) bin k is frequency k.
+    """
+    x = np.asarray(x, np.float64)
+    x = x[:, 0] if x.ndim == 2 and x.shape[1] == 1 else x
+    if x.ndim != 1 or x.size < 2:
+        raise ValueError(f"x: need a 1-D grid of at least 2 points, got shape {np.shape(x)}")
+    dx = np.diff(x)
+    if not np.allclose(dx, dx[0], rtol=1e-4, atol=0) or dx[0] <= 0:
+        raise ValueError("x: the DFT needs an increasing uniform grid; use nudft for other points")
+    n = x.size
+    return 2 * np.pi * np.arange(n // 2 + 1) / (n * (x[-1] - x[0]) / (n - 1))
+
+
+def amplitude(c: jax.Array, n: int) -> jax.Array:
+    """One-sided amplitude of :func:`dft` output: |c_0|, 2|c_k| (0 < k < n/2), |c_{n/2}| (n even).
+
+    A y_j = A cos(k x_j + phi) on the grid reads back A at bin k.   c: [n // 2 + 1, ...].
+    """
+    scale = np.full(c.shape[0], 2.0)
+    scale[0] = 1.0
+    if n % 2 == 0:
+        scale[-1] = 1.0
+    return jnp.abs(c) * scale.reshape((-1,) + (1,) * (c.ndim - 1))
+
+
+def nudft(x: jax.Array, y: jax.Array, freqs: jax.Array) -> jax.Array:
+    """Non-uniform DFT c(xi) = (1/n) sum_j y_j exp(-i xi . x_j) at chosen angular frequencies.
+
+    Args:
+      x: [n] (1-D) or [n, d] sample points.
+      y: [n, ...] values.
+      freqs: [K] (1-D) or [K, d] angular frequencies xi.
+    Returns:
+      [K, ...] complex.
+    """
+    x, freqs = _as_matrix(x, "x"), _as_matrix(freqs, "freqs")
+    if x.shape[1] != freqs.shape[1]:
+        raise ValueError(f"freqs: dimension {freqs.shape[1]} does not match x's {x.shape[1]}")
+    y = jnp.asarray(y)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"y: need {x.shape[0]} samples, got shape {y.shape}")
+    phase = jnp.exp(-1j * (freqs @ x.T))  # [K, n]
+    return jnp.tensordot(phase, y.astype(phase.dtype), axes=(1, 0)) / x.shape[0]
+
+
+def _as_matrix(a, name):
+    a = jnp.asarray(a)
+    if a.ndim == 1:
+        return a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected [n] or [n, d], got shape {a.shape}")
+    return a
+
+
+def find_peaks(amp, n_peaks: int | None = None, rel_height: float = 0.1,
+               min_distance: int = 2) -> np.ndarray:
+    """Indices of the peaks of a 1-D amplitude spectrum, in increasing frequency.
+
+    A peak is a strict local maximum of height >= ``rel_height * max(amp)``; peaks closer
+    than ``min_distance`` bins keep only the higher one (neighbouring bins are numerically
+    unreliable). ``n_peaks`` keeps the highest ones. Bin 0 (the mean) is never a peak.
+    Runs on concrete arrays (pick the peaks of the target once, before training).
+    """
+    amp = np.asarray(amp, dtype=np.float64)
+    if amp.ndim != 1:
+        raise ValueError(f"amp: expected a 1-D spectrum, got shape {amp.shape}")
+    if not 0 <= rel_height <= 1:
+        raise ValueError(f"rel_height: must be in [0, 1], got {rel_height}")
+    idx, props = scipy.signal.find_peaks(amp, height=rel_height * amp.max(), distance=min_distance)
+    if n_peaks is not None:
+        idx = idx[np.argsort(props["peak_heights"])[::-1][:n_peaks]]
+    return np.sort(idx)
+
+
+def sine_series(x, freqs, amplitudes=None):
+    """Target f(x) = sum_j A_j sin(k_j x) and its derivative f'(x) = sum_j A_j k_j cos(k_j x).
+
+    x: [n] or [n, 1];  freqs, amplitudes: [J] (amplitudes default 1).  Returns (f [n], f' [n]).
+    """
+    x = jnp.asarray(x)
+    x = x[:, 0] if x.ndim == 2 and x.shape[1] == 1 else x
+    k = jnp.asarray(freqs, x.dtype)
+    a = jnp.ones_like(k) if amplitudes is None else jnp.asarray(amplitudes, x.dtype)
+    if k.shape != a.shape or k.ndim != 1:
+        raise ValueError(f"amplitudes: need one per frequency, got {a.shape} for {k.shape}")
+    return jnp.sin(x[:, None] * k) @ a, jnp.cos(x[:, None] * k) @ (a * k)
+
+
+# ----------------------------------------------------------------------------- Delta_F
+
+def relative_spectral_error(h_hat: jax.Array, f_hat: jax.Array, magnitude: bool = False) -> jax.Array:
+    """Delta_F = |h_hat - f_hat| / |f_hat| (or ||h_hat| - |f_hat|| / |f_hat| with ``magnitude``)."""
+    num = jnp.abs(jnp.abs(h_hat) - jnp.abs(f_hat)) if magnitude else jnp.abs(h_hat - f_hat)
+    return num / jnp.abs(f_hat)
+
+
+def spectral_error_observable(apply_fn: Callable, x: jax.Array, y: jax.Array, freqs,
+                              coord: jax.Array | None = None, magnitude: bool = False,
+                              name: str = "delta_f", **apply_kwargs) -> Callable:
+    """``observe(params) -> {name: Delta_F [K]}`` for :func:`phasekit.dynamics.train.run`.
+
+    Args:
+      apply_fn: ``apply_fn(params, x, **apply_kwargs) -> [n]``.
+      x: [n, d] model inputs; y: [n] target values at x.
+      freqs: [K] angular frequencies of the peaks (on [-pi, pi): the peak bins themselves;
+        in general ``dft_frequencies(x)[peaks]``).
+      coord: [n] 1-D coordinate the transform runs along; default x[:, 0] (d must be 1).
+        For high-dimensional x pass ``x @ principal_direction(x)`` (projection method).
+    """
+    x = jnp.asarray(x)
+    if coord is None:
+        if x.ndim != 2 or x.shape[1] != 1:
+            raise ValueError(f"coord: needed for inputs of shape {x.shape} (e.g. x @ principal_direction(x))")
+        coord = x[:, 0]
+    freqs = jnp.atleast_1d(jnp.asarray(freqs, jnp.result_type(float)))
+    f_hat = nudft(coord, y, freqs)
+
+    def observe(params):
+        h_hat = nudft(coord, apply_fn(params, x, **apply_kwargs), freqs)
+        return {name: relative_spectral_error(h_hat, f_hat, magnitude)}
+
+    return observe
+
+
+class ConvergenceStep(NamedTuple):
+    """step: [..., K] first record step after which Delta_F stays below the threshold, -1 if
+    never; converged: [..., K] False where it never does."""
+
+    step: jax.Array
+    converged: jax.Array
+
+
+def convergence_step(steps: jax.Array, delta_f: jax.Array, threshold=0.1,
+                     window: int | None = None) -> ConvergenceStep:
+    """First record step from which Delta_F stays below ``threshold``.
+
+    Args:
+      steps: [R] record steps (or [..., R], e.g. a vmapped Trajectory's ``step``).
+      delta_f: [..., R, K] Delta_F per record and peak (leading axes, e.g. seeds, allowed).
+      threshold: e.g. 0.1.
+      window: None: below at every later record; an integer w: below at the next w records
+        (fewer when the trajectory ends first).
+    Returns:
+      :class:`ConvergenceStep` with arrays [..., K]; "never" is step -1, converged False.
+    """
+    steps, delta_f = jnp.asarray(steps), jnp.asarray(delta_f)
+    if delta_f.ndim < 2 or delta_f.shape[-2] != steps.shape[-1]:
+        raise ValueError(f"delta_f: expected [..., R={steps.shape[-1]}, K], got shape {delta_f.shape}")
+    below = (delta_f < threshold).astype(jnp.int32)
+    R = steps.shape[-1]
+    if window is None:
+        ok = jnp.flip(jnp.cumprod(jnp.flip(below, -2), axis=-2), -2).astype(bool)
+    else:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window: must be a positive integer or None, got {window!r}")
+        c = jnp.concatenate([jnp.zeros_like(below[..., :1, :]), jnp.cumsum(below, axis=-2)], axis=-2)
+        r = np.arange(R)
+        end = np.minimum(r + window, R)
+        ok = (c[..., end, :] - c[..., r, :]) == jnp.asarray(end - r)[:, None]
+    converged = jnp.any(ok, axis=-2)
+    first = jnp.argmax(ok, axis=-2)  # [..., K]
+    steps = jnp.broadcast_to(steps, delta_f.shape[:-1])
+    step = jnp.take_along_axis(steps, first, axis=-1)
+    return ConvergenceStep(jnp.where(converged, step, -1), converged)
+
+
+# ----------------------------------------------------------------------------- high dimension
+
+def principal_direction(x: jax.Array) -> jax.Array:
+    """First principal direction p of the inputs (unit norm, largest |component| positive).
+
+    x: [n, d] -> [d]. Projection method: ``coord = x @ p`` then a 1-D non-uniform DFT.
+    """
+    x = jnp.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"x: expected [n, d], got shape {x.shape}")
+    _, _, vt = jnp.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    p = vt[0]
+    return p * jnp.sign(p[jnp.argmax(jnp.abs(p))])
+
+
+def gaussian_filter_weights(x: jax.Array, delta) -> jax.Array:
+    """Row-normalized Gaussian weights W_ij = G_delta(x_i - x_j) / sum_l G_delta(x_i - x_l).
+
+    x: [n, d] -> [n, n] (rows sum to 1), so y_low = W @ y. Computed as a softmax of
+    -|x_i - x_j|^2 / (2 delta^2), which stays finite for any delta > 0.
+    """
+    x = jnp.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"x: expected [n, d], got shape {x.shape}")
+    sq = jnp.sum(x**2, axis=1)
+    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
+    return jax.nn.softmax(-d2 / (2.0 * jnp.asarray(delta, x.dtype) ** 2), axis=1)
+
+
+def low_high_split(y: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(y_low, y_high) = (W y, y - W y).   y: [n, ...], weights: [n, n]."""
+    low = jnp.tensordot(weights, y, axes=(1, 0))
+    return low, y - low
+
+
+def filtering_errors(h: jax.Array, y: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(e_low, e_high) = (||h_low - y_low|| / ||y_low||, ||h_high - y_high|| / ||y_high||).
+
+    h, y: [n, ...] outputs and targets at the samples; weights from :func:`gaussian_filter_weights`.
+    """
+    y_low, y_high = low_high_split(y, weights)
+    r_low, r_high = low_high_split(h - y, weights)
+    return jnp.linalg.norm(r_low) / jnp.linalg.norm(y_low), jnp.linalg.norm(r_high) / jnp.linalg.norm(y_high)
+
+
+def nearest_neighbour_distance(x: jax.Array) -> jax.Array:
+    """Median over samples of the distance to the nearest other sample: the natural unit of delta."""
+    x = jnp.asarray(x)
+    sq = jnp.sum(x**2, axis=1)
+    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
+    d2 = d2 + jnp.diag(jnp.full(x.shape[0], jnp.inf, x.dtype))
+    return jnp.median(jnp.sqrt(jnp.min(d2, axis=1)))
+
+
+DEFAULT_DELTA_NN = 3.0
+
+
+def default_delta(x: jax.Array) -> jax.Array:
+    """delta = 3 x the median nearest-neighbour distance: the filter averages over a few
+    neighbours, so y_low keeps the smooth part of a densely sampled target."""
+    return DEFAULT_DELTA_NN * nearest_neighbour_distance(x)
+
+
+def filtering_observable(apply_fn: Callable, x: jax.Array, y: jax.Array, deltas=None,
+                         **apply_kwargs) -> Callable:
+    """``observe(params) -> {"e_low": [D], "e_high": [D]}`` for a sweep of filter widths delta.
+
+    x: [n, d] inputs; y: [n] or [n, c] targets; deltas: [D] (default: [:func:`default_delta`]).
+    Weights are built once (n^2 D memory).
+    """
+    deltas = default_delta(x) if deltas is None else deltas
+    deltas = jnp.atleast_1d(jnp.asarray(deltas, jnp.asarray(x).dtype))
+    weights = jax.vmap(lambda d: gaussian_filter_weights(x, d))(deltas)  # [D, n, n]
+
+    def observe(params):
+        h = apply_fn(params, x, **apply_kwargs)
+        e_low, e_high = jax.vmap(lambda w: filtering_errors(h, y, w))(weights)
+        return {"e_low": e_low, "e_high": e_high}
+
+    return observe
+
+
+# ----------------------------------------------------------------------------- hypercube, kernels
+
+def boolean_degree_power(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Empirical Fourier power per degree on {-1, 1}^d: P_l = sum_{|S| = l} c_S^2, c_S = mean_i y_i chi_S(x_i).
+
+    x: [n, d] with entries +-1 (the whole cube gives the exact Walsh transform; a sample, the
+    spectrum of the data); y: [n]. Returns [d + 1]. Cost n 2^d d (d <= ~14).
+    """
+    x = jnp.asarray(x)
+    if x.ndim != 2 or x.shape[1] > 16:
+        raise ValueError(f"x: expected [n, d] with d <= 16, got shape {x.shape}")
+    d = x.shape[1]
+    bits = (np.arange(2**d)[:, None] >> np.arange(d)) & 1  # [2^d, d] subset masks
+    chi = jnp.prod(jnp.where(bits[None].astype(bool), x[:, None, :], 1.0), axis=-1)  # [n, 2^d]
+    c = jnp.asarray(y, chi.dtype) @ chi / x.shape[0]
+    return jax.ops.segment_sum(c**2, jnp.asarray(bits.sum(1)), num_segments=d + 1)
+
+
+def fourier_mode_eigenvalues(kernel: jax.Array, coord: jax.Array, freqs) -> jax.Array:
+    """Rayleigh quotients of a kernel on Fourier modes: lambda(xi) = v^H K v / v^H v, v_j = exp(i xi x_j).
+
+    kernel: [n, n] (e.g. an empirical NTK on the training points); coord: [n]; freqs: [K].
+    In the linear (NTK) regime with L = 1/(2n) sum r^2, the mode-xi residual decays roughly
+    like exp(-lambda(xi) t / n) when K is nearly diagonal in the Fourier basis.
+    """
+    v = jnp.exp(1j * jnp.asarray(freqs)[:, None] * jnp.asarray(coord)[None, :])  # [K, n]
+    k = jnp.asarray(kernel).astype(v.dtype)
+    return jnp.real(jnp.einsum("ki,ij,kj->k", v.conj(), k, v)) / coord.shape[0]
+
+
+def linear_convergence_step(eigenvalue, lr, n: int, threshold=0.1):
+    """Linear-regime time for Delta_F of a mode to fall to ``threshold`` under GD from h_0 = 0:
+
+        r_k(t) = r_k(0) (1 - lr lambda_k / n)^t ~ exp(-lr lambda_k t / n)
+        =>  t_k = n ln(1 / threshold) / (lr lambda_k)
+
+    with lambda_k from :func:`fourier_mode_eigenvalues` and L = 1/(2n) sum r^2.
+    """
+    return n * jnp.log(1.0 / threshold) / (lr * jnp.asarray(eigenvalue))
+

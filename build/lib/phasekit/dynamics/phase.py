@@ -1,0 +1,300 @@
+"""The phase diagram of initialization scale for two-layer nets (spec 01, book ch. 7).
+
+    RD(theta_w(t)) = ||theta_w(t) - theta_w(0)||_2 / ||theta_w(0)||_2   (input weights + biases)
+    S_w = lim_{m -> inf} log RD*(m) / log m      (least-squares slope over widths)
+
+S_w < 0: linear regime; S_w > 0: condensed; S_w ~ 0: critical.
+
+Learning-rate rule (gradient flow at every scale). GD approximates gradient flow when
+lr * lambda_max(Hessian) << 1 all along the trajectory. For a two-layer net the Hessian of
+R_S = 1/(2n) sum (f - y)^2 has two parts, bounded at initialization by
+
+    Gauss-Newton part   <=  tr G = (1/n) sum_i ||grad_theta f(x_i)||^2
+    residual part       <=  c = (1/(n alpha)) sum_i |f(x_i) - y_i| * ||(x_i, 1)||   (|sigma'| <= 1)
+
+(the residual part is the a-w coupling that drives the escape from small initialization;
+it stays O(|y|/alpha) while the Gauss-Newton part grows to the same order when weights
+condense, and stays near its initial value in the linear regime). phasekit uses
+
+    lr = eta / (tr G(theta_0) + c(theta_0)),     eta = 0.25 by default,
+
+plus the original authors' safeguard: the step size is halved whenever the loss rises.
+Training stops when R_S <= rel_tol * R_S(theta_0) (1e-4 by default) or at ``max_steps``
+(such runs are flagged ``hit_cap`` and excluded from S_w fits).
+
+The input weights are trained as a displacement from theta_0 (theta = theta_0 + delta), so
+RD = ||delta_w|| / ||theta_w0|| is accurate even when RD ~ 1e-6 in float32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import xarray as xr
+
+from phasekit.dynamics import sweep, train
+from phasekit.models import activations, two_layer
+from phasekit.theory import regimes
+
+
+def relative_distance(theta_w_t, theta_w_0):
+    """RD = ||theta_t - theta_0|| / ||theta_0|| over all leaves of two pytrees (scalar)."""
+    diff = jax.tree_util.tree_map(lambda a, b: a - b, theta_w_t, theta_w_0)
+    sq = lambda tree: sum(jnp.sum(jnp.square(l)) for l in jax.tree_util.tree_leaves(tree))
+    return jnp.sqrt(sq(diff) / sq(theta_w_0))
+
+
+def scaling_exponent(widths, rd, valid=None, max_residual: float = 0.25):
+    """S_w as the least-squares slope of log RD* against log m.
+
+    Args:
+      widths: [W] widths m.
+      rd: [..., W] RD* values (e.g. averaged over seeds); leading axes are fitted separately.
+      valid: optional [..., W] mask of usable points (e.g. converged runs); need >= 2 per fit.
+      max_residual: fits whose residual standard deviation in log RD exceeds this (RD* is not a
+        power law of m over the widths) are flagged ``poor_fit``. (R^2 is reported too, but it
+        is meaningless near the critical line where the slope is ~0.)
+    Returns:
+      dict of arrays [...]: ``slope`` (S_w), ``stderr`` (its standard error, NaN with 2
+      points), ``r2``, ``n`` (points used), ``poor_fit`` (bool: < 2 points, or residual std
+      above ``max_residual``).
+    """
+    logm = np.log(np.asarray(widths, float))
+    logr = np.log(np.asarray(rd, float))
+    if logr.shape[-1] != logm.size:
+        raise ValueError(f"rd: last axis must match widths ({logm.size}), got {logr.shape}")
+    ok = np.isfinite(logr) & (np.ones_like(logr, bool) if valid is None else np.asarray(valid, bool))
+    k = ok.sum(-1)
+    w = ok.astype(float)
+    xm = (w * logm).sum(-1) / np.maximum(k, 1)
+    ym = (w * np.where(ok, logr, 0)).sum(-1) / np.maximum(k, 1)
+    dx, dy = w * (logm - xm[..., None]), w * (np.where(ok, logr, 0) - ym[..., None])
+    sxx, sxy, syy = (dx * dx).sum(-1), (dx * dy).sum(-1), (dy * dy).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(k >= 2, sxy / sxx, np.nan)
+        resid = np.maximum(syy - slope * sxy, 0.0)
+        resid_std = np.sqrt(resid / np.maximum(k - 2, 1))
+        stderr = np.where(k >= 3, resid_std / np.sqrt(sxx), np.nan)
+        r2 = np.where(syy > 0, 1.0 - resid / syy, 1.0)
+    return {"slope": slope, "stderr": stderr, "r2": r2, "n": k,
+            "poor_fit": (k < 2) | ((k >= 3) & ~(resid_std <= max_residual))}
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """Everything that determines a phase-diagram sweep besides the data.
+
+    gammas, gamma_primes: the (gamma, gamma') grid; widths: at least two, spanning decades;
+    seeds: number of seeds per point; rel_tol: stop when R_S <= rel_tol * R_S(theta_0);
+    max_steps: step cap (runs reaching it are flagged); eta: lr = eta / curvature bound;
+    lr_backoff: step-size factor applied whenever the loss rises; antisymmetric: the authors'
+    anti-symmetric init (f(theta_0) = 0, so the init scale does not add an output offset);
+    chunk_size, batching: how runs are grouped on a device (:func:`phasekit.dynamics.sweep.run`).
+    """
+
+    gammas: tuple = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+    gamma_primes: tuple = (-0.5, 0.0, 0.5)
+    widths: tuple = (100, 400, 1600)
+    seeds: int = 2
+    activation: str = "relu"
+    bias: bool = True
+    antisymmetric: bool = True
+    rel_tol: float = 1e-4
+    max_steps: int = 20_000
+    eta: float = 0.25
+    lr_backoff: float = 0.5
+    n_records: int = 40
+    base_seed: int = 0
+    chunk_size: int | str = "auto"
+    batching: str = "auto"
+
+    def __post_init__(self):
+        for name in ("gammas", "gamma_primes", "widths"):
+            vals = tuple(getattr(self, name))
+            if not vals:
+                raise ValueError(f"{name}: need at least one value")
+            object.__setattr__(self, name, vals)
+        if len(self.widths) < 2:
+            raise ValueError(f"widths: need at least two widths to fit S_w, got {self.widths}")
+        for m in self.widths:
+            if not (isinstance(m, (int, np.integer)) and m > 0 and (m % 2 == 0 or not self.antisymmetric)):
+                raise ValueError(f"widths: positive integers (even with antisymmetric init), got {m!r}")
+        if not (isinstance(self.seeds, int) and self.seeds > 0):
+            raise ValueError(f"seeds: must be a positive integer, got {self.seeds!r}")
+        activations.get(self.activation)
+        checks = {"rel_tol": 0 < self.rel_tol < 1, "eta": self.eta > 0,
+                  "lr_backoff": 0 < self.lr_backoff <= 1,
+                  "max_steps": isinstance(self.max_steps, int) and self.max_steps > 0,
+                  "n_records": isinstance(self.n_records, int) and self.n_records >= 2}
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"{name}: invalid value {getattr(self, name)!r}")
+
+    def to_dict(self, execution: bool = True):
+        """JSON-able fields; ``execution=False`` leaves out chunk_size and batching, which
+        decide how runs are scheduled, not what they compute."""
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return d if execution else {k: v for k, v in d.items() if k not in ("chunk_size", "batching")}
+
+
+def learning_rate(params, x, y, activation="relu", alpha=1.0, eta: float = 0.25):
+    """lr = eta / (tr G + c) at ``params`` (see the module docstring). Traceable, O(n m) memory.
+
+    tr G = (1/n) sum_i ||grad_theta f(x_i)||^2 with, for the two-layer net,
+    ||grad f(x_i)||^2 = alpha^-2 sum_k [sigma(z_ik)^2 + a_k^2 sigma'(z_ik)^2 (||x_i||^2 + 1)].
+    """
+    sigma = activations.get(activation)
+    z = two_layer.preactivation(params, x)
+    h, dh = jax.jvp(sigma, (z,), (jnp.ones_like(z),))
+    xx = jnp.sum(x**2, axis=1) + (1.0 if "b" in params else 0.0)
+    trace_gn = jnp.mean(jnp.sum(h**2 + params["a"] ** 2 * dh**2 * xx[:, None], axis=1)) / alpha**2
+    resid = jnp.abs(h @ params["a"] / alpha - y)
+    c = jnp.mean(resid * jnp.sqrt(xx)) / alpha
+    return eta / (trace_gn + c)
+
+
+def train_network(alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig,
+                  return_params: bool = False):
+    """Train one network with scales (alpha, beta1, beta2) to the loss threshold.
+
+    Traceable and vmappable over (alpha, beta1, beta2, key). Returns (dict, record steps): the
+    dict holds rd_star, loss_star, loss0, steps, lr, converged, diverged, hit_cap and the
+    log-spaced trajectories rd [R], loss [R] (plus theta0 / theta_final if asked).
+    """
+    p0 = two_layer.rescale(
+        two_layer.init(key, width, x.shape[1], bias=cfg.bias, antisymmetric=cfg.antisymmetric),
+        beta1, beta2)
+    w0 = two_layer.input_weights(p0)
+    plus = lambda delta: jax.tree_util.tree_map(jnp.add, p0, delta)
+    loss = train.mse(lambda delta, xx: two_layer.apply(plus(delta), xx, cfg.activation, alpha))
+    lr = learning_rate(p0, x, y, cfg.activation, alpha, cfg.eta)
+    traj = train.run(
+        loss, jax.tree_util.tree_map(jnp.zeros_like, p0), (x, y), optax.sgd(lr),
+        steps=cfg.max_steps, n_records=cfg.n_records, stop_rel_loss=cfg.rel_tol,
+        lr_backoff=cfg.lr_backoff if cfg.lr_backoff < 1 else None,
+        observe=lambda delta: {"rd": jnp.linalg.norm(two_layer.input_weights(delta)) / jnp.linalg.norm(w0)})
+    out = {"rd_star": traj.observables["rd"][-1], "loss_star": traj.loss[-1], "loss0": traj.loss0,
+           "steps": traj.n_steps, "lr": lr, "converged": traj.converged,
+           "diverged": traj.diverged, "hit_cap": traj.hit_cap,
+           "rd": traj.observables["rd"], "loss": traj.loss}
+    if return_params:
+        out["theta0"], out["theta_final"] = p0, plus(traj.params)
+    return out, traj.step
+
+
+def train_point(gamma, gamma_prime, width: int, key, x, y, cfg: PhaseConfig,
+                return_params: bool = False):
+    """:func:`train_network` at the phase-diagram point (gamma, gamma'), scales from
+    :func:`phasekit.theory.regimes.scaling_for`."""
+    alpha, beta1, beta2 = regimes.scaling_for(gamma, gamma_prime, width)
+    return train_network(alpha, beta1, beta2, width, key, x, y, cfg, return_params)
+
+
+def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=None,
+                  progress: bool = True) -> xr.Dataset:
+    """Sweep (gamma, gamma', width, seed), train every network to the loss threshold, fit S_w.
+
+    Args:
+      x: [n, d] inputs; y: [n] targets.
+      cfg: :class:`PhaseConfig`.
+      store: directory for the resumable sweep store (None: in memory).
+      shard: (i, n) or "i/n" to compute a part of the grid (see :mod:`phasekit.dynamics.sweep`).
+    Returns:
+      Dataset with dims (gamma, gamma_prime, width, seed, record):
+        rd_star, loss_star, loss0, steps, lr, converged, diverged, hit_cap, rd, loss  (per run)
+        S_w, S_w_stderr, S_w_r2, S_w_poor_fit  over (gamma, gamma_prime): slope of the seed-mean
+          of log RD* over widths, converged runs only
+        regime_theory, theory_sign, boundary_distance  over (gamma, gamma_prime)
+        boundary_gamma  over gamma_prime: zero crossing of S_w along gamma (NaN if none)
+      attrs: config, version, wall time.
+    """
+    x, y = train.check_xy(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32))
+    if x.ndim != 2 or y.ndim != 1:
+        raise ValueError(f"x: expected x [n, d] and y [n], got {x.shape} and {y.shape}")
+    steps = train.record_steps(cfg.max_steps, cfg.n_records)
+
+    def point(pt, key):
+        return train_point(pt["gamma"], pt["gamma_prime"], pt["width"], key, x, y, cfg)[0]
+
+    t0 = time.perf_counter()
+    axes = {"gamma": np.asarray(cfg.gammas, float), "gamma_prime": np.asarray(cfg.gamma_primes, float),
+            "width": np.asarray(cfg.widths, int), "seed": np.arange(cfg.seeds)}
+    ds = sweep.run(point, axes, static=("width",), store=store, chunk_size=cfg.chunk_size,
+                   key_axes=("width", "seed"), base_seed=cfg.base_seed, shard=shard,
+                   config=cfg.to_dict(execution=False) | {"data_hash": _data_hash(x, y)},
+                   dims={"rd": ("record",), "loss": ("record",)}, coords={"record": steps},
+                   batching=cfg.batching, progress=progress, desc="phase diagram")
+    ds = ds.assign_coords(step=("record", steps))
+    ds = add_scaling_exponent(ds)
+    ds.attrs["wall_time_s"] = time.perf_counter() - t0
+    return ds
+
+
+def _data_hash(x, y) -> str:
+    import hashlib
+    return hashlib.blake2b(np.asarray(x).tobytes() + np.asarray(y).tobytes(), digest_size=8).hexdigest()
+
+
+def add_scaling_exponent(ds: xr.Dataset) -> xr.Dataset:
+    """Add S_w (and its fit diagnostics), the theoretical regime and the empirical boundary."""
+    valid = ds["converged"].astype(bool) & np.isfinite(ds["rd_star"]) & (ds["rd_star"] > 0)
+    logrd = np.log(ds["rd_star"].where(valid))
+    mean_log = logrd.mean("seed", skipna=True)
+    n_valid = valid.sum("seed")
+    fit = scaling_exponent(ds["width"].values, np.exp(mean_log.transpose(..., "width").values),
+                           valid=(n_valid > 0).transpose(..., "width").values)
+    dims = [d for d in mean_log.transpose(..., "width").dims if d != "width"]
+    ds = ds.assign(
+        rd_star_geomean=np.exp(mean_log),
+        S_w=(dims, fit["slope"]), S_w_stderr=(dims, fit["stderr"]), S_w_r2=(dims, fit["r2"]),
+        S_w_poor_fit=(dims, fit["poor_fit"]))
+    g, gp = xr.broadcast(ds["gamma"], ds["gamma_prime"])
+    ds = ds.assign(
+        regime_theory=(g.dims, regimes.regime(g.values, gp.values)),
+        theory_sign=(g.dims, regimes.theoretical_sign(g.values, gp.values)),
+        boundary_distance=(g.dims, regimes.boundary_distance(g.values, gp.values)))
+    ds["boundary_gamma"] = ("gamma_prime", empirical_boundary(
+        ds["gamma"].values, ds["S_w"].transpose("gamma", "gamma_prime").values))
+    return ds
+
+
+def empirical_boundary(gammas, s_w):
+    """Zero crossing of S_w along gamma, by linear interpolation, for each gamma' column.
+
+    Args: gammas [G] (increasing); s_w [G, G'] . Returns [G'] (NaN where S_w does not change
+    sign from - to +; the first such crossing is taken).
+    """
+    gammas = np.asarray(gammas, float)
+    out = np.full(s_w.shape[1], np.nan)
+    for j in range(s_w.shape[1]):
+        col = s_w[:, j]
+        for i in range(len(gammas) - 1):
+            a, b = col[i], col[i + 1]
+            if np.isfinite(a) and np.isfinite(b) and a < 0 <= b:
+                out[j] = gammas[i] + (gammas[i + 1] - gammas[i]) * (-a) / (b - a)
+                break
+    return out
+
+
+def agreement(ds: xr.Dataset, margin: float = 0.1) -> dict:
+    """Compare sign(S_w) with the theoretical regime at points >= ``margin`` from the boundary.
+
+    Returns counts and the list of disagreeing (gamma, gamma', S_w) points.
+    """
+    far = (ds["boundary_distance"] >= margin) & np.isfinite(ds["S_w"])
+    sign = np.sign(ds["S_w"])
+    ok = far & (sign == ds["theory_sign"])
+    bad = far & ~ok
+    g, gp = xr.broadcast(ds["gamma"], ds["gamma_prime"])
+    disagree = [(float(a), float(b), float(s)) for a, b, s, m in
+                zip(g.values.ravel(), gp.values.ravel(), ds["S_w"].values.ravel(), bad.values.ravel()) if m]
+    return {"n_compared": int(far.sum()), "n_agree": int(ok.sum()), "disagree": disagree,
+            "n_hit_cap": int(ds["hit_cap"].sum()), "n_diverged": int(ds["diverged"].sum()),
+            "n_runs": int(ds["hit_cap"].size)}

@@ -1,0 +1,99 @@
+"""Sharpness during training and the edge of stability (Wu, Ma, E 2018; Cohen et al. 2021).
+
+    sharpness S(theta) = lambda_max(H(theta)),    GD is linearly stable iff  S < 2 / lr
+
+On the quadratic L = lambda x^2 / 2 a GD step is x <- (1 - lr lambda) x: it converges iff
+lr < 2 / lambda. On a network, full-batch GD with a fixed lr shows "progressive sharpening"
+(S rises) until S reaches ~2 / lr, where it hovers ("edge of stability").
+
+:func:`track_sharpness` runs :func:`phasekit.dynamics.train.run` with an observer that computes
+lambda_max by Lanczos on a fixed data subset every ``every`` steps (``schedule="linear"``), so
+the sharpness is stored with the trajectory. :func:`sharpness_vs_lr` vmaps it over learning rates.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from phasekit.dynamics import train
+from phasekit.theory import hessian
+
+
+def stability_threshold(lr):
+    """2 / lr: the largest sharpness at which GD with step ``lr`` is linearly stable."""
+    return 2.0 / jnp.asarray(lr)
+
+
+def fixed_subset(data, size: int | None, key=None):
+    """The same ``size`` samples of ``data`` (random, fixed by ``key``) at every record; None: all."""
+    if size is None:
+        return data
+    n = jax.tree_util.tree_leaves(data)[0].shape[0]
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 0 < size <= n:
+        raise ValueError(f"subset: must be an integer in [1, {n}] or None, got {size!r}")
+    idx = jax.random.permutation(jax.random.key(0) if key is None else key, n)[:size]
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[idx], data)
+
+
+def sharpness_observer(loss_fn: Callable, data, *, k: int = 1, num_steps: int = 20, key=None) -> Callable:
+    """``observe(params) -> {"sharpness": lambda_1}`` (plus ``"top_eigenvalues": [k]`` when k > 1).
+
+    ``loss_fn(params, data)`` as in :func:`train.run`; eigenvalues by ``num_steps`` Lanczos steps.
+    """
+    def observe(params):
+        top = hessian.top_eigenvalues(loss_fn, params, data, k=k, num_steps=num_steps, key=key)
+        return {"sharpness": top[0], **({"top_eigenvalues": top} if k > 1 else {})}
+
+    return observe
+
+
+def track_sharpness(loss_fn: Callable, params, data, optimizer: optax.GradientTransformation, *,
+                    steps: int, every: int, subset: int | None = None, k: int = 1, num_steps: int = 20,
+                    key=None, **run_kwargs) -> train.Trajectory:
+    """Train with :func:`train.run` and record lambda_max every ``every`` steps on a fixed subset.
+
+    Args:
+      loss_fn, params, data, optimizer: as in :func:`train.run`.
+      steps: step budget, a multiple of ``every``.
+      every: sharpness (and loss) are recorded at steps 0, every, 2 every, ..., steps.
+      subset: number of samples of the fixed subset the Hessian is taken on (None: all data).
+      k, num_steps: eigenvalues per record and Lanczos steps.
+      run_kwargs: passed on to :func:`train.run` (stop rules, batch_size, ...).
+    Returns:
+      :class:`train.Trajectory` with ``observables["sharpness"]: [R]``, R = steps / every + 1.
+    """
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1 or steps % every:
+        raise ValueError(f"every: must be a positive integer dividing steps={steps}, got {every!r}")
+    observe = sharpness_observer(loss_fn, fixed_subset(data, subset, key), k=k, num_steps=num_steps, key=key)
+    return train.run(loss_fn, params, data, optimizer, steps=steps, n_records=steps // every + 1,
+                     schedule="linear", observe=observe, key=key, **run_kwargs)
+
+
+def sharpness_vs_lr(loss_fn: Callable, params, data, lrs, *, steps: int, every: int,
+                    subset: int | None = None, num_steps: int = 20, key=None) -> train.Trajectory:
+    """Full-batch GD from the same ``params`` at each learning rate in ``lrs`` [L], in one vmap.
+
+    Returns a :class:`train.Trajectory` with a leading [L] axis (``observables["sharpness"]: [L, R]``).
+    """
+    def one(lr, params, data, key):
+        return track_sharpness(loss_fn, params, data, optax.sgd(lr), steps=steps, every=every,
+                               subset=subset, num_steps=num_steps, key=key)
+
+    key = jax.random.key(0) if key is None else key
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))(jnp.asarray(lrs), params, data, key)
+
+
+def late_sharpness_ratio(sharpness, lrs, fraction: float = 0.25):
+    """mean of lambda_max over the last ``fraction`` of records, divided by 2 / lr: [L].
+
+    ~1 at the edge of stability; < 1 while sharpening has not reached the threshold.
+    sharpness: [L, R], lrs: [L].
+    """
+    s = np.asarray(sharpness)
+    tail = s[:, int(np.floor((1 - fraction) * s.shape[1])):]
+    return np.nanmean(tail, axis=1) / (2.0 / np.asarray(lrs))

@@ -1,0 +1,344 @@
+"""Grid sweeps: vmapped, chunked, sharded over devices, stored atomically, resumable.
+
+    ds = sweep.run(fn, {"gamma": [...], "gamma_prime": [...], "width": [...], "seed": range(4)},
+                   static=("width",), store="results/pd")
+
+``fn(point, key) -> dict[str, array]`` computes one grid point: ``point`` maps axis name to
+its value, a traced scalar for the vmapped axes and a Python value for ``static`` axes (those
+that change array shapes, like width). Points sharing static values form a group; a group
+runs in chunks of ``chunk_size`` points (memory bound), one compiled program per chunk
+shape, each chunk sharded over all local devices along the run axis (``jax.sharding``,
+``shard_map``); on each device the runs are ``jax.vmap``-ed (accelerators) or ``lax.map``-ped
+(CPU), see :func:`batched`.
+
+Reliability:
+- Each finished chunk is written to ``store`` as its own file (temp file + atomic rename);
+  rerunning the same call skips finished points, so a sweep killed at any moment resumes with
+  nothing lost, and the result equals an uninterrupted run bit for bit on the same machine.
+- Each point's PRNG key is ``fold_in(key(base_seed), hash(coordinates of key_axes))``: growing
+  the grid never changes existing points.
+- ``shard=(i, n)`` (CLI ``--shard i/n``) computes every n-th point only, so many processes or
+  hosts fill one store; with ``jax.distributed`` the default is (process_index, process_count).
+
+Returns an ``xarray.Dataset`` whose dims are the axes (plus each output's own dims), with the
+config and the package version in ``attrs``; points not computed (other shards) are NaN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
+
+import phasekit
+
+Point = tuple
+
+
+def _canonical(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"axes: boolean coordinate {value!r} is not supported")
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{float(value):.12g}"
+
+
+def point_hash(names: Sequence[str], values: Sequence) -> int:
+    """Stable 31-bit hash of named coordinates (independent of the grid they sit in)."""
+    text = ",".join(f"{n}={_canonical(v)}" for n, v in sorted(zip(names, values)))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(t) for t in text.split("/"))
+    except ValueError:
+        raise ValueError(f"shard: expected 'i/n', got {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"shard: need 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def _check_axes(axes: Mapping[str, Sequence], static: Sequence[str]) -> dict[str, np.ndarray]:
+    if not axes:
+        raise ValueError("axes: need at least one axis")
+    out = {}
+    for name, values in axes.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"axes: axis names must be identifiers, got {name!r}")
+        arr = np.asarray(values)
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"axes: {name!r} needs a non-empty 1-D list of values")
+        if len({_canonical(v) for v in arr}) != arr.size:
+            raise ValueError(f"axes: {name!r} has repeated values")
+        out[name] = arr
+    for s in static:
+        if s not in out:
+            raise ValueError(f"static: {s!r} is not an axis")
+    return out
+
+
+class _Store:
+    """A directory of chunk files ``chunk-*.npz`` plus ``meta.json``."""
+
+    def __init__(self, path, meta: dict):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        meta_path = self.path / "meta.json"
+        if meta_path.exists():
+            old = json.loads(meta_path.read_text())
+            for field in ("axes", "static", "key_axes", "base_seed", "config"):
+                if old.get(field) != meta.get(field):
+                    raise ValueError(
+                        f"store: {self.path} holds a sweep with a different {field} "
+                        f"({old.get(field)!r} != {meta.get(field)!r}); use another store")
+        else:
+            self._atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
+
+    def _atomic_write(self, path: Path, write):
+        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def chunks(self):
+        for p in sorted(self.path.glob("chunk-*.npz")):
+            with np.load(p) as z:
+                yield {k: z[k] for k in z.files}
+
+    def write(self, coords: dict[str, np.ndarray], outputs: dict[str, np.ndarray]):
+        arrays = {f"coord__{k}": v for k, v in coords.items()} | {f"out__{k}": v for k, v in outputs.items()}
+        name = f"chunk-{uuid.uuid4().hex}.npz"
+        self._atomic_write(self.path / name, lambda f: np.savez(f, **arrays))
+
+
+def local_mesh() -> Mesh:
+    """A 1-D mesh ("runs",) over all local devices."""
+    return Mesh(np.array(jax.local_devices()), ("runs",))
+
+
+def batched(fn: Callable, how: str = "auto", mesh: Mesh | None = None) -> Callable:
+    """``fn(*args)`` of one run -> a function of stacked runs (leading axis), sharded over
+    ``mesh``'s "runs" axis.
+
+    how: "vmap" (one vectorized program: best on accelerators, where a batch of runs fills
+    the device), "map" (``lax.map``: runs one after another inside one compiled program;
+    best on CPU, where a single run already saturates the cache and vectorizing runs only
+    adds memory traffic, and where each run stops at its own step instead of waiting for the
+    slowest run of its batch), "auto" ("map" on CPU, "vmap" elsewhere).
+    """
+    how = _resolve(how)
+    local = jax.vmap(fn) if how == "vmap" else (lambda *a: jax.lax.map(lambda t: fn(*t), a))
+    if mesh is None or mesh.size == 1:
+        return local
+    spec = PartitionSpec("runs")
+    return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+
+
+def _resolve(how: str) -> str:
+    if how not in ("auto", "vmap", "map"):
+        raise ValueError(f"batching: 'auto', 'vmap' or 'map', got {how!r}")
+    return ("map" if jax.default_backend() == "cpu" else "vmap") if how == "auto" else how
+
+
+def auto_chunk_size(one_run: Callable, example_args, how: str, n_dev: int,
+                    memory_budget: int | None = None) -> int:
+    """Runs per chunk: 32 per device with ``lax.map`` (memory is one run's whatever the chunk);
+    with ``vmap``, as many runs per device as fit in ``memory_budget`` bytes (default: half of
+    the device's memory when it reports it, else 2 GiB), from XLA's memory analysis of one
+    compiled run (arguments + outputs + temporaries)."""
+    if _resolve(how) == "map":
+        return 32 * n_dev
+    if memory_budget is None:
+        stats = jax.local_devices()[0].memory_stats() or {}
+        memory_budget = stats.get("bytes_limit", 4 * 2**30) // 2
+    mem = jax.jit(one_run).lower(*example_args).compile().memory_analysis()
+    per_run = max(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes, 1)
+    return int(np.clip(memory_budget // per_run, 1, 4096)) * n_dev
+
+
+def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
+        static: Sequence[str] = (), store=None, chunk_size: int | str = "auto", key_axes=None,
+        base_seed: int = 0, shard: tuple[int, int] | str | None = None, config: dict | None = None,
+        dims: Mapping[str, Sequence[str]] | None = None, coords: Mapping | None = None,
+        batching: str = "auto", progress: bool = True, desc: str = "sweep") -> xr.Dataset:
+    """Evaluate ``fn`` at every grid point; see the module docstring.
+
+    Args:
+      fn: ``(point: dict, key) -> dict[str, array]``; outputs must have the same shapes in
+        every static group.
+      axes: ordered mapping axis name -> values (the Dataset's dims, in this order).
+      static: axes passed to ``fn`` as Python values (each value compiles its own program).
+      store: directory for resumable results (None: in memory only).
+      chunk_size: runs per compiled call (rounded up to a multiple of the device count), or
+        "auto" (:func:`auto_chunk_size`: memory-bounded for ``vmap``; the environment variable
+        ``PHASEKIT_CHUNK_SIZE`` overrides "auto", e.g. to cut a sweep into small resumable chunks).
+      key_axes: axes that feed the per-point key (default: all). E.g. ("width", "seed") gives
+        every (gamma, gamma') the same unit-scale init, so scale is the only difference.
+      shard: (i, n) or "i/n": compute only points whose flat grid index is i mod n.
+      config: JSON-able description of everything else that determines the results; stored and
+        checked on resume.
+      dims / coords: names and coordinates of each output's own axes, e.g.
+        ``dims={"loss": ("record",)}, coords={"record": steps}``.
+      batching: how a chunk's runs share a device: "vmap", "map" or "auto" (see :func:`batched`).
+    """
+    static = tuple(static)
+    axes = _check_axes(axes, static)
+    names = list(axes)
+    key_axes = tuple(names if key_axes is None else key_axes)
+    if any(k not in axes for k in key_axes):
+        raise ValueError(f"key_axes: {key_axes} must be axes of {names}")
+    if chunk_size == "auto" and os.environ.get("PHASEKIT_CHUNK_SIZE"):
+        chunk_size = _env_chunk_size()
+    if chunk_size != "auto" and not (isinstance(chunk_size, int) and chunk_size > 0):
+        raise ValueError(f"chunk_size: must be a positive integer or 'auto', got {chunk_size!r}")
+    if isinstance(shard, str):
+        shard = parse_shard(shard)
+    if shard is None and jax.process_count() > 1:
+        shard = (jax.process_index(), jax.process_count())
+    config = json.loads(json.dumps(config or {}))
+    meta = {"axes": names, "static": list(static), "key_axes": list(key_axes),
+            "base_seed": base_seed, "config": config, "version": phasekit.__version__}
+
+    grid = list(itertools.product(*(axes[n] for n in names)))
+    canon = [tuple(_canonical(v) for v in p) for p in grid]
+    results: dict[tuple, dict[str, np.ndarray]] = {}
+    st = _Store(store, meta) if store is not None else None
+    if st is not None:
+        wanted = set(canon)
+        for chunk in st.chunks():
+            cvals = [chunk[f"coord__{n}"] for n in names]
+            outs = {k[5:]: v for k, v in chunk.items() if k.startswith("out__")}
+            for j in range(len(cvals[0])):
+                c = tuple(_canonical(cv[j]) for cv in cvals)
+                if c in wanted:
+                    results[c] = {k: v[j] for k, v in outs.items()}
+
+    mine = [i for i in range(len(grid)) if shard is None or i % shard[1] == shard[0]]
+    groups: dict[tuple, list[int]] = {}
+    for i in mine:
+        groups.setdefault(tuple(_canonical(grid[i][names.index(s)]) for s in static), []).append(i)
+
+    mesh = local_mesh()
+    n_dev, sharding = mesh.size, NamedSharding(mesh, PartitionSpec("runs"))
+    batching = _resolve(batching)
+    dyn = [n for n in names if n not in static]
+    base_key = jax.random.key(base_seed)
+    hashes = np.array([point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid], np.uint32)
+    # Chunks are cut from each group's full point list (not from its pending points), so a
+    # resumed sweep evaluates exactly the batches an uninterrupted one would: same shapes, same
+    # neighbours, same bits.
+    def point_args(i):
+        return ({n: np.asarray(grid[i][names.index(n)], axes[n].dtype) for n in dyn},
+                jax.random.fold_in(base_key, hashes[i]))
+
+    plan = []
+    for members in groups.values():
+        svals = {s: grid[members[0]][names.index(s)].item() for s in static}
+        wanted_size = chunk_size if chunk_size != "auto" else auto_chunk_size(
+            lambda d, k: fn({**svals, **d}, k), point_args(members[0]), batching, n_dev)
+        size = -(-min(wanted_size, len(members)) // n_dev) * n_dev
+        for start in range(0, len(members), size):
+            idx = members[start:start + size]
+            if any(canon[i] not in results for i in idx):
+                plan.append((members[0], idx, size))
+    if st is not None and progress:
+        n_stored = sum(canon[i] in results for i in mine)
+        if n_stored:
+            tqdm.write(f"{desc}: {n_stored} of {len(mine)} points loaded from the store {st.path}; "
+                       f"{len(mine) - n_stored} to compute")
+    compiled = {}
+    with tqdm(total=len(plan), desc=desc, disable=not progress, unit="chunk") as bar:
+        for first, idx, size in plan:
+            svals = {s: grid[first][names.index(s)].item() for s in static}
+            ckey = (tuple(svals.items()), size)
+            if ckey not in compiled:
+                compiled[ckey] = jax.jit(batched(lambda d, k, svals=svals: fn({**svals, **d}, k),
+                                                 batching, mesh))
+            padded = idx + [idx[-1]] * (size - len(idx))
+            # deal the points out to the devices round-robin: neighbours on the grid cost alike,
+            # so each device gets a similar share of slow and fast runs
+            padded = [i for d in range(n_dev) for i in padded[d::n_dev]]
+            dvals = {n: jax.device_put(np.asarray([grid[i][names.index(n)] for i in padded],
+                                                  axes[n].dtype), sharding) for n in dyn}
+            keys = jax.device_put(jax.vmap(jax.random.fold_in, (None, 0))(base_key, hashes[padded]), sharding)
+            outs = compiled[ckey](dvals, keys)
+            if not isinstance(outs, dict):
+                raise ValueError("fn: must return a dict of arrays")
+            first_row = {}
+            for j, i in enumerate(padded):
+                first_row.setdefault(i, j)
+            rows = np.array([first_row[i] for i in idx])
+            outs = {k: np.asarray(v)[rows] for k, v in outs.items()}
+            if st is not None:
+                st.write({n: np.asarray([grid[i][names.index(n)] for i in idx]) for n in names}, outs)
+            for j, i in enumerate(idx):
+                results.setdefault(canon[i], {k: v[j] for k, v in outs.items()})
+            bar.update(1)
+    return _dataset(axes, names, canon, results, meta, dims or {}, coords or {})
+
+
+def _env_chunk_size() -> int:
+    text = os.environ["PHASEKIT_CHUNK_SIZE"]
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"PHASEKIT_CHUNK_SIZE: must be a positive integer, got {text!r}")
+    return value
+
+
+def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
+    shape = tuple(len(axes[n]) for n in names)
+    example = next(iter(results.values()), {})
+    complete = len(results) >= len(canon) and all(c in results for c in canon)
+    data_vars = {}
+    for var, ex in example.items():
+        ex = np.asarray(ex)
+        extra = tuple(dims.get(var, [f"{var}_dim{i}" for i in range(ex.ndim)]))
+        if len(extra) != ex.ndim:
+            raise ValueError(f"dims: {var!r} has {ex.ndim} own axes, got names {extra}")
+        dtype = ex.dtype if complete else np.result_type(ex.dtype, np.float32)
+        arr = np.full(shape + ex.shape, np.nan if not complete else 0, dtype)
+        for flat, c in enumerate(canon):
+            if c in results:
+                arr[np.unravel_index(flat, shape)] = results[c][var]
+        data_vars[var] = (tuple(names) + extra, arr)
+    ds = xr.Dataset(data_vars, coords={n: axes[n] for n in names} | dict(coords))
+    ds.attrs.update(config=json.dumps(meta["config"]), phasekit_version=meta["version"],
+                    key_axes=json.dumps(meta["key_axes"]), base_seed=meta["base_seed"],
+                    complete=int(complete))
+    return ds
+
+
+def save(ds: xr.Dataset, path) -> Path:
+    """Write a Dataset to netCDF4 (h5netcdf) atomically; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    ds.to_netcdf(tmp, engine="h5netcdf")
+    os.replace(tmp, path)
+    return path
+
+
+def load(path) -> xr.Dataset:
+    """Load a Dataset written by :func:`save` (fully into memory)."""
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()

@@ -1,0 +1,225 @@
+"""One training run as one traced program: ``lax.scan`` over record points, ``while_loop`` between.
+
+    params_{s+1} = params_s + optimizer.update(grad L(params_s; batch_s))
+
+Any optax optimizer (``optax.sgd`` for full-batch GD, minibatch SGD with ``batch_size``,
+``optax.adam``, schedules). Observables are evaluated only at the record steps (log-spaced
+by default), so memory is O(records), not O(steps). A run stops early when its loss falls to
+``stop_loss`` (absolute) or ``stop_rel_loss * L(params_0)``; a run whose loss or gradient
+becomes NaN/inf is flagged ``diverged`` and frozen at its last finite parameters. Stopped
+runs keep their final values in later records.
+
+:func:`run` is a pure function of arrays: wrap it in ``jax.jit`` and ``jax.vmap`` over seeds,
+init scales and learning rates (an ``optax.sgd(lr)`` built from a traced ``lr`` is fine):
+
+    >>> def one(key, lr):
+    ...     p = two_layer.init(key, width=100, input_dim=1)
+    ...     return train.run(loss, p, data, optax.sgd(lr), steps=1000)
+    >>> traj = jax.jit(jax.vmap(one))(keys, lrs)          # traj.loss: [runs, records]
+
+``loss_fn(params, batch) -> scalar`` (or ``loss_fn(params, batch, key)`` with
+``loss_takes_key=True``, e.g. for dropout); ``data`` is a pytree whose leaves share a leading
+sample axis ``n``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+Params = Any
+Data = Any
+
+
+class Trajectory(NamedTuple):
+    """Result of :func:`run` (a pytree: vmapped runs stack along a leading axis).
+
+    step:        [R] record steps (number of updates done before the record)
+    loss:        [R] full-data loss at each record (frozen once the run stopped)
+    observables: dict name -> [R, ...] values of ``observe(params)`` at each record
+    params:      final parameters
+    n_steps:     number of updates actually taken
+    loss0:       L(params_0)
+    converged:   the stop-loss rule fired
+    diverged:    NaN/inf met; params are the last finite ones
+    """
+
+    step: jax.Array
+    loss: jax.Array
+    observables: dict
+    params: Params
+    n_steps: jax.Array
+    loss0: jax.Array
+    converged: jax.Array
+    diverged: jax.Array
+
+    @property
+    def hit_cap(self):
+        """Runs that used the whole step budget without converging or diverging."""
+        return ~self.converged & ~self.diverged
+
+
+def record_steps(steps: int, n_records: int = 100, schedule: str = "log") -> np.ndarray:
+    """Sorted unique record steps in [0, steps], always including 0 and ``steps``.
+
+    ``schedule``: "log" (log-spaced, the default: dynamics of the book span decades) or
+    "linear" (every ``steps / (n_records - 1)`` steps, e.g. sharpness every k steps).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps: must be a non-negative integer, got {steps!r}")
+    if isinstance(n_records, bool) or not isinstance(n_records, (int, np.integer)) or n_records < 2:
+        raise ValueError(f"n_records: must be an integer >= 2, got {n_records!r}")
+    if schedule == "log":
+        s = np.logspace(0, np.log10(max(steps, 1)), n_records - 1)
+    elif schedule == "linear":
+        s = np.linspace(0, steps, n_records)
+    else:
+        raise ValueError(f"schedule: 'log' or 'linear', got {schedule!r}")
+    return np.unique(np.concatenate([[0], np.round(s).astype(np.int64), [steps]])).astype(np.int32)
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _validate_data(data):
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree_util.tree_leaves(data)}
+    if None in sizes or len(sizes) != 1:
+        raise ValueError(f"data: all leaves (e.g. x and y) need the same number of samples "
+                         f"along axis 0, got sizes {sorted(sizes, key=str)}")
+    return sizes.pop()
+
+
+class _State(NamedTuple):
+    params: Params
+    opt_state: Any
+    step: jax.Array
+    loss: jax.Array
+    converged: jax.Array
+    diverged: jax.Array
+    key: jax.Array
+    scale: jax.Array
+
+
+def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.GradientTransformation,
+        *, steps: int, n_records: int = 100, schedule: str = "log", record_at=None,
+        observe: Callable[[Params], dict] | None = None, stop_loss=None, stop_rel_loss=None,
+        batch_size: int | None = None, key=None, loss_takes_key: bool = False,
+        lr_backoff=None) -> Trajectory:
+    """Train ``params`` for at most ``steps`` updates; see the module docstring.
+
+    Args:
+      loss_fn: ``(params, batch) -> scalar`` (``(params, batch, key)`` if ``loss_takes_key``).
+      params: initial parameters (pytree).
+      data: pytree with a shared leading sample axis; the whole of it is one full batch.
+      optimizer: an optax GradientTransformation.
+      steps: step budget (static).
+      n_records, schedule, record_at: where to record (``record_at``: explicit steps).
+      observe: ``params -> dict of arrays`` evaluated at every record.
+      stop_loss / stop_rel_loss: stop when L <= stop_loss or L <= stop_rel_loss * L(params_0)
+        (may be traced). Checked on the step's (full- or mini-batch) loss.
+      batch_size: minibatch SGD: each step draws ``batch_size`` samples without replacement.
+      key: PRNG key for minibatches and ``loss_takes_key`` losses.
+      lr_backoff: the original authors' safeguard: whenever a step's loss is higher than the
+        previous step's, multiply all later updates by this factor (e.g. 0.5). None: off.
+    Returns:
+      :class:`Trajectory`.
+    """
+    n = _validate_data(data)
+    if batch_size is not None and not (isinstance(batch_size, int) and 0 < batch_size <= n):
+        raise ValueError(f"batch_size: must be an integer in [1, {n}], got {batch_size!r}")
+    if lr_backoff is not None and not (isinstance(lr_backoff, (int, float)) and 0 < lr_backoff < 1):
+        raise ValueError(f"lr_backoff: must be in (0, 1), got {lr_backoff!r}")
+    if (batch_size is not None or loss_takes_key) and key is None:
+        raise ValueError("key: a PRNG key is needed for minibatches / stochastic losses")
+    rec = np.asarray(record_steps(steps, n_records, schedule) if record_at is None else record_at)
+    if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or rec.max() > steps or np.any(np.diff(rec) <= 0):
+        raise ValueError(f"record_at: need increasing steps in [0, {steps}], got {rec}")
+    observe = observe or (lambda p: {})
+    key = jax.random.key(0) if key is None else key
+
+    def batch_loss(p, batch, k):
+        return loss_fn(p, batch, k) if loss_takes_key else loss_fn(p, batch)
+
+    def full_loss(p, k):
+        return batch_loss(p, data, k)
+
+    loss0 = full_loss(params, key)
+    threshold = jnp.asarray(-jnp.inf, loss0.dtype)
+    if stop_loss is not None:
+        threshold = jnp.maximum(threshold, stop_loss)
+    if stop_rel_loss is not None:
+        threshold = jnp.maximum(threshold, stop_rel_loss * loss0)
+
+    def one_step(s: _State) -> _State:
+        key, k_batch, k_loss = jax.random.split(s.key, 3)
+        batch = data
+        if batch_size is not None:
+            idx = jax.random.choice(k_batch, n, (batch_size,), replace=False)
+            batch = jax.tree_util.tree_map(lambda a: a[idx], data)
+        loss, grads = jax.value_and_grad(batch_loss)(s.params, batch, k_loss)
+        bad = ~(jnp.isfinite(loss) & _all_finite(grads))
+        converged = ~bad & (loss <= threshold)
+        scale = s.scale
+        if lr_backoff is not None:
+            scale = jnp.where(loss > s.loss, scale * lr_backoff, scale)
+        updates, opt_state = optimizer.update(grads, s.opt_state, s.params)
+        updates = jax.tree_util.tree_map(lambda u: scale.astype(u.dtype) * u, updates)
+        new_params = optax.apply_updates(s.params, updates)
+        bad = bad | ~_all_finite(new_params)
+        move = ~(bad | converged)
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(move, a, b), new, old)
+        return _State(keep(new_params, s.params), keep(opt_state, s.opt_state),
+                      s.step + move.astype(s.step.dtype), jnp.where(bad, s.loss, loss),
+                      converged, bad, key, scale)
+
+    def segment(s: _State, target):
+        s = jax.lax.while_loop(lambda s: (s.step < target) & ~s.converged & ~s.diverged, one_step, s)
+        return s, (full_loss(s.params, s.key), observe(s.params))
+
+    s0 = _State(params, optimizer.init(params), jnp.zeros((), jnp.int32), loss0,
+                jnp.zeros((), bool), ~jnp.isfinite(loss0), key, jnp.ones((), loss0.dtype))
+    s, (losses, obs) = jax.lax.scan(segment, s0, jnp.asarray(rec, jnp.int32))
+    return Trajectory(jnp.asarray(rec), losses, obs, s.params, s.step, loss0, s.converged, s.diverged)
+
+
+def mse(apply_fn: Callable, **apply_kwargs) -> Callable:
+    """The spec's loss R_S = 1/(2n) sum_i |f(x_i) - y_i|^2 on ``data = (x, y)``."""
+
+    def loss(params, data):
+        x, y = check_xy(*data)
+        return 0.5 * jnp.mean(jnp.sum(jnp.reshape(apply_fn(params, x, **apply_kwargs) - y, (y.shape[0], -1)) ** 2, axis=1))
+
+    return loss
+
+
+def check_xy(x, y):
+    """Validate a supervised data set: x [n, ...] and y [n, ...] with the same n."""
+    if np.ndim(x) < 1 or np.ndim(y) < 1 or np.shape(x)[0] != np.shape(y)[0]:
+        raise ValueError(f"y: need as many samples as x, got x {np.shape(x)} and y {np.shape(y)}")
+    return x, y
+
+
+OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+
+
+def optimizer(name: str = "gd", lr=1e-3, **kwargs) -> optax.GradientTransformation:
+    """An optax optimizer by name, with ``lr`` validated when it is a concrete number.
+
+    gd / sgd: plain gradient steps (full batch or with ``batch_size`` in :func:`run`);
+    momentum: heavy ball (``momentum=0.9``); adam: ``optax.adam``.
+    """
+    if not isinstance(lr, jax.core.Tracer) and not callable(lr) and not np.all(np.asarray(lr) > 0):
+        raise ValueError(f"lr: learning rate must be > 0, got {lr!r}")
+    if name in ("gd", "sgd"):
+        return optax.sgd(lr)
+    if name == "momentum":
+        return optax.sgd(lr, momentum=kwargs.pop("momentum", 0.9), **kwargs)
+    if name == "adam":
+        return optax.adam(lr, **kwargs)
+    raise ValueError(f"optimizer: unknown {name!r}; known: {', '.join(OPTIMIZERS)}")

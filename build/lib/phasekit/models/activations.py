@@ -1,0 +1,75 @@
+"""Activation functions by name.
+
+Names: relu, tanh, sigmoid, softplus, xtanh (x tanh x), x2tanh (x^2 tanh x), ricker,
+sin, identity. ``ricker`` and ``sin`` take a width/frequency parameter ``a``, given as
+``"ricker:0.3"`` / ``"sin:5"`` or through :func:`get`'s keyword.
+
+    ricker(x; a) = pi^{1/4} / (15 a) * (1 - (x/a)^2) * exp(-(x/a)^2 / 2)   (spec 04)
+    sin(x; a)    = sin(a x)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+Activation = Callable[[jax.Array], jax.Array]
+
+
+def ricker(a: float = 1.0) -> Activation:
+    """Ricker (Mexican-hat) wavelet of width ``a`` with the book's normalization."""
+    if not a > 0:
+        raise ValueError(f"activation: ricker width a must be > 0, got {a}")
+    c = jnp.pi**0.25 / (15.0 * a)
+
+    def sigma(x):
+        u = x / a
+        return c * (1.0 - u**2) * jnp.exp(-0.5 * u**2)
+
+    return sigma
+
+
+def sine(a: float = 1.0) -> Activation:
+    """sin(a x)."""
+    return lambda x: jnp.sin(a * x)
+
+
+_FIXED: dict[str, Activation] = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "softplus": jax.nn.softplus,
+    "xtanh": lambda x: x * jnp.tanh(x),
+    "x2tanh": lambda x: x**2 * jnp.tanh(x),
+    "identity": lambda x: x,
+}
+_PARAMETRIC: dict[str, Callable[[float], Activation]] = {"ricker": ricker, "sin": sine}
+
+NAMES: tuple[str, ...] = tuple(_FIXED) + tuple(_PARAMETRIC)
+
+
+def get(activation: str | Activation, a: float | None = None) -> Activation:
+    """Resolve an activation given by name (``"tanh"``, ``"sin:5"``) or as a callable.
+
+    Raises:
+        ValueError: naming the field ``activation`` when the name is unknown.
+    """
+    if callable(activation):
+        return activation
+    if not isinstance(activation, str):
+        raise ValueError(f"activation: expected a name or a callable, got {activation!r}")
+    name, _, arg = activation.partition(":")
+    if name in _FIXED:
+        if arg or a is not None:
+            raise ValueError(f"activation: {name!r} takes no parameter")
+        return _FIXED[name]
+    if name in _PARAMETRIC:
+        if arg:
+            try:
+                a = float(arg)
+            except ValueError:
+                raise ValueError(f"activation: bad parameter in {activation!r}") from None
+        return _PARAMETRIC[name](1.0 if a is None else a)
+    raise ValueError(f"activation: unknown name {activation!r}; known: {', '.join(NAMES)}")

@@ -1,0 +1,71 @@
+"""A small convolutional network (Flax linen): conv -> tanh -> dense.
+
+    f(x) = W_2 . vec(tanh(conv(x; K) + c)) + b_2         x: [n, *spatial, channels]
+
+Used where a model with shared weights is needed (e.g. the NTK tests: a conv layer reuses
+its filter bank at every position, so its NTK is not a dense-layer Gram product).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from phasekit.models import cnn
+    >>> variables = cnn.init(jax.random.key(0), input_shape=(8, 8, 1))
+    >>> cnn.apply(variables, jnp.ones((2, 8, 8, 1))).shape
+    (2,)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from phasekit.models._checks import positive_int
+
+
+class ConvTanhDense(nn.Module):
+    """conv (``features`` filters of ``kernel_size``, same padding) -> tanh -> dense(``out_dim``)."""
+
+    features: int = 4
+    kernel_size: Sequence[int] = (3, 3)
+    out_dim: int = 1
+
+    @nn.compact
+    def __call__(self, x):
+        h = jnp.tanh(nn.Conv(self.features, tuple(self.kernel_size), padding="SAME")(x))
+        out = nn.Dense(self.out_dim)(h.reshape((h.shape[0], -1)))
+        return out[:, 0] if self.out_dim == 1 else out
+
+
+def init(key, input_shape: Sequence[int], features: int = 4, kernel_size: Sequence[int] = (3, 3),
+         out_dim: int = 1) -> dict:
+    """Flax variables of :class:`ConvTanhDense` for inputs of shape ``[n, *input_shape]``.
+
+    ``input_shape`` = (*spatial, channels), with ``len(kernel_size) == len(spatial)``.
+    """
+    positive_int("features", features)
+    positive_int("out_dim", out_dim)
+    if len(input_shape) != len(kernel_size) + 1:
+        raise ValueError(f"input_shape: need (*spatial, channels) with {len(kernel_size)} spatial "
+                         f"axes for kernel_size {tuple(kernel_size)}, got {tuple(input_shape)}")
+    model = ConvTanhDense(features, tuple(kernel_size), out_dim)
+    return model.init(key, jnp.zeros((1, *input_shape)))
+
+
+def apply(variables: dict, x: jax.Array, features: int | None = None,
+          kernel_size: Sequence[int] | None = None) -> jax.Array:
+    """Output of :class:`ConvTanhDense` with ``variables`` from :func:`init`: [n] (or [n, out_dim]).
+
+    The architecture is read off the variables (``features`` and ``kernel_size`` from the
+    conv kernel, ``out_dim`` from the dense kernel); the arguments only check it.
+    """
+    conv = variables["params"]["Conv_0"]["kernel"]
+    dense = variables["params"]["Dense_0"]["kernel"]
+    if features is not None and features != conv.shape[-1]:
+        raise ValueError(f"features: variables have {conv.shape[-1]} filters, got {features}")
+    if kernel_size is not None and tuple(kernel_size) != tuple(conv.shape[:-2]):
+        raise ValueError(f"kernel_size: variables have {tuple(conv.shape[:-2])}, got {tuple(kernel_size)}")
+    if x.ndim != conv.ndim or x.shape[-1] != conv.shape[-2]:
+        raise ValueError(f"x: expected [n, *spatial, {conv.shape[-2]}], got {x.shape}")
+    model = ConvTanhDense(conv.shape[-1], tuple(conv.shape[:-2]), dense.shape[-1])
+    return model.apply(variables, x)

@@ -1,0 +1,1 @@
+"""Analysis at a parameter point: NTK, Hessian, rank, embeddings, regimes, landscape."""

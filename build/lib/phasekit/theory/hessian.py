@@ -1,0 +1,334 @@
+"""Hessian of the training loss at a parameter point: dense, products, spectra, counts.
+
+    theta = ravel_pytree(params) in R^M,    H = d^2 L / d theta^2 in R^{M x M}
+
+- :func:`hessian`: dense H (small models; call under ``jax.enable_x64(True)`` for float64).
+- :func:`hvp`: H v by forward-over-reverse (``jvp`` of ``grad``); H is never materialized.
+- :func:`top_eigenvalues` / :func:`bottom_eigenvalues` / :func:`top_eigenpairs`: Lanczos with
+  full reorthogonalization inside ``lax`` loops (k >= 1); :func:`power_iteration` for reference.
+- :func:`trace`: Hutchinson, tr H = E[z^T H z] for Rademacher z, with its standard error.
+- :func:`spectral_density`: stochastic Lanczos quadrature (Ghorbani et al. 2019), probes vmapped;
+  :func:`broaden` turns its nodes and weights into a Gaussian-smoothed density on a grid.
+- :func:`eigen_counts`: numbers of negative / zero / positive eigenvalues, |lambda| <= tol is zero.
+- :func:`gauss_newton`, :func:`gauss_newton_vp`, :func:`mse_hessian_parts`: for the MSE
+  L = 1/(2n) sum_i |f(x_i) - y_i|^2 the Hessian splits as
+  H = G + R,  G = (1/n) sum_i J_i^T J_i (Gauss-Newton / NTK part, PSD),
+  R = (1/n) sum_i sum_k (f_k(x_i) - y_ik) d^2 f_k(x_i) (residual part, 0 at interpolation).
+
+``loss_fn(params, *args) -> scalar``. Every function is a pure function of arrays: ``jax.jit`` it
+with ``loss_fn`` closed over, ``jax.vmap`` it over a seed axis (keys, params or data). With
+``batch_size`` the leaves of ``args`` must share a leading sample axis n and ``loss_fn`` must be a
+mean over samples: H v is then accumulated over minibatches (memory O(batch_size), same result).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+Params = Any
+MatVec = Callable[[jax.Array], jax.Array]
+
+# Whole computations are compiled once (op-by-op eager dispatch is ~10x slower on small models);
+# the loss/apply function is static, so repeated calls with the same function hit the cache.
+_jit = functools.partial(jax.jit, static_argnums=0)
+
+
+@_jit
+def hessian(loss_fn: Callable, params: Params, *args) -> jax.Array:
+    """Dense Hessian [M, M] of ``loss_fn(params, *args)`` w.r.t. the raveled params."""
+    theta, unravel = ravel_pytree(params)
+    return jax.hessian(lambda t: loss_fn(unravel(t), *args))(theta)
+
+
+@_jit
+def hvp(loss_fn: Callable, params: Params, v: Params, *args) -> Params:
+    """Hessian-vector product H v (a pytree like params), forward-over-reverse: d/de grad L(p + e v)."""
+    return jax.jvp(lambda p: jax.grad(loss_fn)(p, *args), (params,), (v,))[1]
+
+
+def _sample_count(args) -> int:
+    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(args)}
+    if not sizes or None in sizes or len(sizes) != 1:
+        raise ValueError(f"batch_size: needs args whose leaves share a leading sample axis, got sizes {sizes}")
+    return sizes.pop()
+
+
+def hessian_matvec(loss_fn: Callable, params: Params, *args, batch_size: int | None = None) -> MatVec:
+    """The linear map v [M] -> H v [M] on raveled parameters.
+
+    Without ``batch_size`` the gradient is linearized once (``jax.linearize``), so each product
+    costs one forward-mode pass through the backward graph. With ``batch_size`` (``loss_fn`` a
+    mean over samples): H v = sum_b (n_b / n) H_b v over minibatches b, each by ``jvp`` of ``grad``.
+    """
+    theta, unravel = ravel_pytree(params)
+
+    def flat_grad(t, *a):
+        return jax.grad(lambda t: loss_fn(unravel(t), *a))(t)
+
+    if batch_size is None:
+        return jax.linearize(lambda t: flat_grad(t, *args), theta)[1]
+    n = _sample_count(args)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 0 < batch_size <= n:
+        raise ValueError(f"batch_size: must be an integer in [1, {n}], got {batch_size!r}")
+    n_full, rest = divmod(n, batch_size)
+    full = jax.tree_util.tree_map(
+        lambda a: a[: n_full * batch_size].reshape(n_full, batch_size, *a.shape[1:]), args)
+    tail = jax.tree_util.tree_map(lambda a: a[n_full * batch_size:], args)
+
+    def one(v, batch):
+        return jax.jvp(lambda t: flat_grad(t, *batch), (theta,), (v,))[1]
+
+    def matvec(v):
+        out = batch_size * jax.lax.map(lambda b: one(v, b), full).sum(0)
+        if rest:
+            out = out + rest * one(v, tail)
+        return out / n
+
+    return matvec
+
+
+def lanczos(matvec: MatVec, v0: jax.Array, num_steps: int, key=None):
+    """Lanczos tridiagonalization V^T A V = T with full reorthogonalization (``lax.fori_loop``).
+
+        A v_j = beta_{j-1} v_{j-1} + alpha_j v_j + beta_j v_{j+1}
+
+    Each new vector is orthogonalized twice against all previous ones (classical Gram-Schmidt,
+    "twice is enough"). On breakdown (beta_j ~ 0: an invariant subspace was found) the next vector
+    is a random one orthogonal to the previous ones and beta_j = 0, so T stays exact block by block.
+
+    Args:
+      matvec: symmetric linear map [M] -> [M].
+      v0: [M] start vector (normalized here).
+      num_steps: m <= M (static).
+      key: PRNG key for the breakdown restarts.
+    Returns:
+      alpha [m], beta [m - 1] (diagonal and off-diagonal of T), V [m, M] (orthonormal rows).
+    """
+    M = v0.shape[0]
+    if not 1 <= num_steps <= M:
+        raise ValueError(f"num_steps: must be in [1, M={M}], got {num_steps}")
+    key = jax.random.key(0) if key is None else key
+    dtype = v0.dtype
+    eps = jnp.finfo(dtype).eps
+    V = jnp.zeros((num_steps + 1, M), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+
+    def orthogonalize(V, w):
+        w = w - V.T @ (V @ w)
+        return w - V.T @ (V @ w)
+
+    def body(j, carry):
+        V, alpha, beta = carry
+        v = V[j]
+        av = matvec(v)
+        a = jnp.vdot(v, av)
+        w = orthogonalize(V, av - a * v - jnp.where(j > 0, beta[j - 1], 0.0) * V[j - 1])
+        b = jnp.linalg.norm(w)
+        ok = b > 100 * eps * jnp.linalg.norm(av)
+
+        def restart():
+            r = orthogonalize(V, jax.random.normal(jax.random.fold_in(key, j), (M,), dtype))
+            return r / jnp.maximum(jnp.linalg.norm(r), jnp.finfo(dtype).tiny)
+
+        v_next = jax.lax.cond(ok, lambda: w / b, restart)
+        return V.at[j + 1].set(v_next), alpha.at[j].set(a), beta.at[j].set(jnp.where(ok, b, 0.0))
+
+    zeros = jnp.zeros((num_steps,), dtype)
+    V, alpha, beta = jax.lax.fori_loop(0, num_steps, body, (V, zeros, zeros))
+    return alpha, beta[:-1], V[:-1]
+
+
+def tridiagonal(alpha: jax.Array, beta: jax.Array) -> jax.Array:
+    """Dense symmetric tridiagonal T [m, m] from its diagonal alpha [m] and off-diagonal beta [m-1]."""
+    return jnp.diag(alpha) + jnp.diag(beta, 1) + jnp.diag(beta, -1)
+
+
+def _steps(M: int, k: int, num_steps: int | None) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k: must be an integer >= 1, got {k!r}")
+    m = min(M, max(40, 4 * k) if num_steps is None else num_steps)
+    if m < k:
+        raise ValueError(f"num_steps: need at least k={k} Lanczos steps (and k <= M={M}), got {m}")
+    return m
+
+
+def _ritz(loss_fn, params, args, k, num_steps, key, batch_size, top: bool):
+    theta, unravel = ravel_pytree(params)
+    m = _steps(theta.size, k, num_steps)
+    key = jax.random.key(0) if key is None else key
+    k0, k1 = jax.random.split(key)
+    matvec = hessian_matvec(loss_fn, params, *args, batch_size=batch_size)
+    alpha, beta, V = lanczos(matvec, jax.random.normal(k0, theta.shape, theta.dtype), m, k1)
+    evals, S = jnp.linalg.eigh(tridiagonal(alpha, beta))
+    idx = jnp.arange(m - 1, m - 1 - k, -1) if top else jnp.arange(k)
+    return evals[idx], jax.vmap(unravel)(S[:, idx].T @ V)
+
+
+@functools.partial(_jit, static_argnames=("k", "num_steps", "batch_size"))
+def top_eigenpairs(loss_fn: Callable, params: Params, *args, k: int = 1, num_steps: int | None = None,
+                   key=None, batch_size: int | None = None):
+    """Largest k eigenvalues of H (descending, [k]) and their Ritz vectors (pytree, leading axis k).
+
+    Lanczos with ``num_steps`` = min(M, max(40, 4k)) by default (exact when it reaches M).
+    """
+    return _ritz(loss_fn, params, args, k, num_steps, key, batch_size, top=True)
+
+
+def top_eigenvalues(loss_fn: Callable, params: Params, *args, k: int = 1, num_steps: int | None = None,
+                    key=None, batch_size: int | None = None) -> jax.Array:
+    """Largest k eigenvalues of H, descending, [k]; lambda_max = sharpness is ``[0]``."""
+    return top_eigenpairs(loss_fn, params, *args, k=k, num_steps=num_steps, key=key, batch_size=batch_size)[0]
+
+
+@functools.partial(_jit, static_argnames=("k", "num_steps", "batch_size"))
+def bottom_eigenvalues(loss_fn: Callable, params: Params, *args, k: int = 1, num_steps: int | None = None,
+                       key=None, batch_size: int | None = None) -> jax.Array:
+    """Smallest (most negative) k eigenvalues of H, ascending, [k]."""
+    return _ritz(loss_fn, params, args, k, num_steps, key, batch_size, top=False)[0]
+
+
+@functools.partial(_jit, static_argnames=("batch_size", "num_iters"))
+def power_iteration(loss_fn: Callable, params: Params, *args, num_iters: int = 100, key=None,
+                    batch_size: int | None = None) -> jax.Array:
+    """Rayleigh quotients v_t^T H v_t of power iteration v_{t+1} = H v_t / |H v_t|, [num_iters].
+
+    Converges to the eigenvalue of largest |lambda| at rate |lambda_2 / lambda_1|; one HVP per step.
+    Kept as the reference method (PyHessian's); Lanczos needs far fewer products.
+    """
+    theta, _ = ravel_pytree(params)
+    matvec = hessian_matvec(loss_fn, params, *args, batch_size=batch_size)
+    key = jax.random.key(0) if key is None else key
+    v = jax.random.normal(key, theta.shape, theta.dtype)
+
+    def step(v, _):
+        v = v / jnp.linalg.norm(v)
+        hv = matvec(v)
+        return hv, jnp.vdot(v, hv)
+
+    return jax.lax.scan(step, v, None, length=num_iters)[1]
+
+
+def _probes(key, num_probes: int, M: int, dtype) -> jax.Array:
+    if isinstance(num_probes, bool) or not isinstance(num_probes, (int, np.integer)) or num_probes < 2:
+        raise ValueError(f"num_probes: must be an integer >= 2, got {num_probes!r}")
+    key = jax.random.key(0) if key is None else key
+    return jax.random.rademacher(key, (num_probes, M), dtype)
+
+
+def _map(f, xs, probe_batch):
+    return jax.vmap(f)(xs) if probe_batch is None else jax.lax.map(f, xs, batch_size=probe_batch)
+
+
+@functools.partial(_jit, static_argnames=("batch_size", "num_probes", "probe_batch"))
+def trace(loss_fn: Callable, params: Params, *args, num_probes: int = 100, key=None,
+          batch_size: int | None = None, probe_batch: int | None = None):
+    """Hutchinson estimate of tr H with its standard error.
+
+        tr H ~ (1/P) sum_p z_p^T H z_p,  z_p Rademacher;  se = std_p(z_p^T H z_p) / sqrt(P)
+
+    Probes are vmapped (``probe_batch``: at most that many at once, via ``lax.map``).
+    Returns (estimate, standard_error), scalars.
+    """
+    theta, _ = ravel_pytree(params)
+    z = _probes(key, num_probes, theta.size, theta.dtype)
+    matvec = hessian_matvec(loss_fn, params, *args, batch_size=batch_size)
+    samples = _map(lambda z: jnp.vdot(z, matvec(z)), z, probe_batch)
+    return samples.mean(), samples.std(ddof=1) / jnp.sqrt(num_probes)
+
+
+@functools.partial(_jit, static_argnames=("num_steps", "batch_size", "num_probes"))
+def spectral_density(loss_fn: Callable, params: Params, *args, num_probes: int = 10,
+                     num_steps: int | None = None, key=None, batch_size: int | None = None,
+                     probe_batch: int | None = None):
+    """Stochastic Lanczos quadrature of the eigenvalue density rho(t) = (1/M) sum_i delta(t - lambda_i).
+
+    For a unit probe v, v^T g(H) v = sum_j w_j g(lambda_j) with Ritz nodes lambda_j of the m-step
+    Lanczos matrix T and weights w_j = (e_1^T s_j)^2 (Gauss quadrature); averaging over
+    Rademacher probes v = z / sqrt(M) gives rho. Hence sum_j w_j = 1 and the density's mean
+    (1/P) sum_p sum_j w_pj lambda_pj equals the Hutchinson trace estimate / M with the same probes.
+
+    Args:
+      num_steps: Lanczos steps per probe, default min(M, 80).
+    Returns:
+      nodes [P, m], weights [P, m] (each row sums to 1); see :func:`broaden`.
+    """
+    theta, _ = ravel_pytree(params)
+    M = theta.size
+    m = min(M, 80 if num_steps is None else num_steps)
+    key = jax.random.key(0) if key is None else key
+    z = _probes(key, num_probes, M, theta.dtype)  # the same probes as trace(..., key=key)
+    matvec = hessian_matvec(loss_fn, params, *args, batch_size=batch_size)
+
+    def one(zk):
+        z, k = zk
+        alpha, beta, _ = lanczos(matvec, z, m, k)
+        nodes, S = jnp.linalg.eigh(tridiagonal(alpha, beta))
+        return nodes, S[0] ** 2
+
+    return _map(one, (z, jax.random.split(jax.random.fold_in(key, 1), num_probes)), probe_batch)
+
+
+def broaden(nodes: jax.Array, weights: jax.Array, grid: jax.Array, sigma: float) -> jax.Array:
+    """Gaussian-smoothed SLQ density on ``grid`` [G]: (1/P) sum_pj w_pj N(t; lambda_pj, sigma^2).
+
+    Integrates to 1 and keeps the mean of the quadrature (when the grid covers the nodes).
+    """
+    d = (grid[:, None] - nodes.reshape(-1)[None, :]) / sigma
+    kernel = jnp.exp(-0.5 * d**2) / (sigma * jnp.sqrt(2 * jnp.pi))
+    return kernel @ weights.reshape(-1) / nodes.shape[0]
+
+
+def eigen_counts(eigenvalues: jax.Array, tol):
+    """(n_negative, n_zero, n_positive): lambda < -tol, |lambda| <= tol, lambda > tol."""
+    if not isinstance(tol, jax.core.Tracer) and not np.all(np.asarray(tol) >= 0):
+        raise ValueError(f"tol: must be >= 0, got {tol!r}")
+    ev = jnp.asarray(eigenvalues)
+    return jnp.sum(ev < -tol), jnp.sum(jnp.abs(ev) <= tol), jnp.sum(ev > tol)
+
+
+def _with_kwargs(apply_fn, apply_kwargs):
+    return functools.partial(apply_fn, **apply_kwargs) if apply_kwargs else apply_fn
+
+
+def gauss_newton(apply_fn: Callable, params: Params, x: jax.Array, **apply_kwargs) -> jax.Array:
+    """Dense Gauss-Newton matrix of the MSE, G = J^T J / n [M, M], J = df/dtheta [n * d_out, M].
+
+    Its nonzero eigenvalues are those of the empirical NTK Gram matrix J J^T / n.
+    """
+    return _gauss_newton(_with_kwargs(apply_fn, apply_kwargs), params, x)
+
+
+@_jit
+def _gauss_newton(apply_fn, params, x):
+    theta, unravel = ravel_pytree(params)
+    J = jax.jacrev(lambda t: jnp.reshape(apply_fn(unravel(t), x), (-1,)))(theta)
+    return J.T @ J / x.shape[0]
+
+
+def gauss_newton_vp(apply_fn: Callable, params: Params, v: Params, x: jax.Array, **apply_kwargs) -> Params:
+    """G v = J^T (J v) / n without forming J (one jvp, one vjp); v and the result are pytrees."""
+    return _gauss_newton_vp(_with_kwargs(apply_fn, apply_kwargs), params, v, x)
+
+
+@_jit
+def _gauss_newton_vp(apply_fn, params, v, x):
+    f = lambda p: apply_fn(p, x)
+    jv = jax.jvp(f, (params,), (v,))[1]
+    return jax.tree_util.tree_map(lambda g: g / x.shape[0], jax.vjp(f, params)[1](jv)[0])
+
+
+def mse_hessian_parts(apply_fn: Callable, params: Params, x: jax.Array, y: jax.Array, **apply_kwargs):
+    """(G, R) with H = G + R for L = 1/(2n) sum_i |f(x_i) - y_i|^2: Gauss-Newton and residual parts."""
+    apply_fn = _with_kwargs(apply_fn, apply_kwargs)
+
+    def loss(p, x, y):
+        return 0.5 * jnp.sum((apply_fn(p, x) - y) ** 2) / x.shape[0]
+
+    G = _gauss_newton(apply_fn, params, x)
+    return G, hessian(loss, params, x, y) - G

@@ -1,0 +1,140 @@
+"""Loss landscape around a parameter point: directions, slices, interpolation, flatness.
+
+- Filter-normalized directions (Li et al. 2018): a random Gaussian direction d whose every
+  filter / neuron block is rescaled to the norm of the same block of theta,
+      d_{l,j} <- d_{l,j} * |theta_{l,j}| / |d_{l,j}|,
+  so slices of nets with different weight scales are comparable. 1-D leaves (biases) get
+  d = 0 by default (Li et al.'s "ignore biasbn").
+- Slices: L(theta + a d1) and L(theta + a d1 + b d2) on grids; linear interpolation
+  L((1 - t) theta_A + t theta_B) between two solutions (Keskar et al. 2017).
+- Direction flatness (Feng & Tu 2021): along a unit direction p, F = s_r + s_l where
+  L(theta + s_r p) and L(theta - s_l p) first reach ``factor * L(theta)`` (factor e by default).
+- Course diagnostics: per-layer gradient norms |dL/dW_l| (vanishing gradients) and Hessian
+  eigenvalues on a grid of parameter points (where a small net's loss is non-convex).
+
+``loss_fn(params, *args) -> scalar`` as in :mod:`phasekit.theory.hessian`; all functions are
+pure and vmap over seeds (keys / params).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from phasekit.theory import hessian
+
+Params = Any
+NORMALIZATIONS = ("filter", "layer", None)
+
+
+def filter_normalize(direction: Params, params: Params, axis: int = -1, ignore_1d: bool = True) -> Params:
+    """Rescale each filter block of ``direction`` to the norm of the same block of ``params``.
+
+    Leaves with ndim >= 2: a block is one index along ``axis`` (the output neuron / filter; -1 for
+    ``mlp`` / flax kernels [in, out], 0 for ``two_layer``'s w [m, d]); the norm is over the other
+    axes. 1-D leaves: zero when ``ignore_1d`` (biases), else rescaled as a whole (layer norm).
+    """
+    def one(d, t):
+        if d.ndim <= 1:
+            if ignore_1d:
+                return jnp.zeros_like(d)
+            return d * jnp.linalg.norm(t) / jnp.maximum(jnp.linalg.norm(d), jnp.finfo(d.dtype).tiny)
+        other = tuple(i for i in range(d.ndim) if i != axis % d.ndim)
+        dn = jnp.sqrt(jnp.sum(d**2, axis=other, keepdims=True))
+        tn = jnp.sqrt(jnp.sum(t**2, axis=other, keepdims=True))
+        return d * tn / jnp.maximum(dn, jnp.finfo(d.dtype).tiny)
+
+    return jax.tree_util.tree_map(one, direction, params)
+
+
+def random_direction(key, params: Params, normalization: str | None = "filter", axis: int = -1,
+                     ignore_1d: bool = True) -> Params:
+    """A Gaussian direction like ``params``, filter-normalized by default.
+
+    normalization: "filter" (Li et al.), "layer" (each leaf to the leaf's norm), None (raw N(0, 1)).
+    """
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization: one of {NORMALIZATIONS}, got {normalization!r}")
+    theta, unravel = ravel_pytree(params)
+    d = unravel(jax.random.normal(key, theta.shape, theta.dtype))
+    if normalization == "filter":
+        return filter_normalize(d, params, axis, ignore_1d)
+    if normalization == "layer":
+        return jax.tree_util.tree_map(
+            lambda d, t: d * jnp.linalg.norm(t) / jnp.linalg.norm(d), d, params)
+    return d
+
+
+def _shift(params, direction, a):
+    return jax.tree_util.tree_map(lambda p, d: p + a * d, params, direction)
+
+
+def slice_1d(loss_fn: Callable, params: Params, direction: Params, alphas: jax.Array, *args) -> jax.Array:
+    """L(theta + a d) for a in ``alphas`` [A] -> [A]."""
+    return jax.vmap(lambda a: loss_fn(_shift(params, direction, a), *args))(alphas)
+
+
+def slice_2d(loss_fn: Callable, params: Params, d1: Params, d2: Params, alphas: jax.Array,
+             betas: jax.Array, *args) -> jax.Array:
+    """L(theta + a d1 + b d2) on the grid ``alphas`` [A] x ``betas`` [B] -> [A, B]."""
+    def at(a, b):
+        return loss_fn(_shift(_shift(params, d1, a), d2, b), *args)
+
+    return jax.vmap(lambda a: jax.vmap(lambda b: at(a, b))(betas))(alphas)
+
+
+def interpolate(loss_fn: Callable, params_a: Params, params_b: Params, ts: jax.Array, *args) -> jax.Array:
+    """L((1 - t) theta_A + t theta_B) for t in ``ts`` [T] -> [T] (t outside [0, 1] extrapolates)."""
+    diff = jax.tree_util.tree_map(lambda b, a: b - a, params_b, params_a)
+    return slice_1d(loss_fn, params_a, diff, ts, *args)
+
+
+def direction_flatness(loss_fn: Callable, params: Params, direction: Params, *args, factor: float = np.e,
+                       max_step: float = 1.0, num: int = 64, bisect: int = 30) -> jax.Array:
+    """Feng & Tu's flatness F = s_r + s_l along the unit vector p = d / |d|.
+
+    s_r (s_l) is the first s > 0 with L(theta + s p) >= factor * L(theta) (resp. theta - s p):
+    located on a grid of ``num`` points in (0, max_step], then refined by ``bisect`` bisections.
+    A side that stays below the level within ``max_step`` gives F = inf.
+    """
+    theta, unravel = ravel_pytree(params)
+    p = ravel_pytree(direction)[0]
+    p = p / jnp.linalg.norm(p)
+    loss_at = lambda s: loss_fn(unravel(theta + s * p), *args)
+    level = factor * loss_at(0.0)
+    grid = jnp.linspace(0.0, max_step, num + 1, dtype=theta.dtype)[1:]
+
+    def side(sign):
+        above = jax.vmap(lambda s: loss_at(sign * s))(grid) >= level
+        i = jnp.argmax(above)
+        lo, hi = jnp.where(i > 0, grid[i - 1], 0.0), grid[i]
+
+        def halve(_, bounds):
+            lo, hi = bounds
+            mid = 0.5 * (lo + hi)
+            up = loss_at(sign * mid) >= level
+            return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+        lo, hi = jax.lax.fori_loop(0, bisect, halve, (lo, hi))
+        return jnp.where(jnp.any(above), 0.5 * (lo + hi), jnp.inf)
+
+    return side(1.0) + side(-1.0)
+
+
+def layer_gradient_norms(loss_fn: Callable, params: list[dict], *args, weight: str = "w") -> jax.Array:
+    """|dL/dW_l|_F for each layer of a list-of-layers model (``mlp``), [L]."""
+    grads = jax.grad(loss_fn)(params, *args)
+    return jnp.stack([jnp.linalg.norm(g[weight]) for g in grads])
+
+
+def eigenvalues_on_grid(loss_fn: Callable, points: jax.Array, *args) -> jax.Array:
+    """Eigenvalues (ascending) of the dense Hessian at each parameter vector: points [..., M] -> [..., M]."""
+    def at(theta):
+        return jnp.linalg.eigvalsh(hessian.hessian(loss_fn, theta, *args))
+
+    flat = points.reshape(-1, points.shape[-1])
+    return jax.vmap(at)(flat).reshape(points.shape)

@@ -1,0 +1,164 @@
+"""Optimistic sample sizes in closed form, and "optimistic" points of a target set (book ch. 10).
+
+The optimistic sample size of a target f* is R(f*) = min_{theta in target set} R(theta), the
+model rank at the best point representing f*. Closed forms (checked numerically against
+:func:`phasekit.theory.rank.model_rank` in the tests):
+
+    linear model, k params                   k
+    f_NL = t0 + t1 x1 + t2 t3 x2             2 if f* in span{1, x1}, else 3
+    two-layer sigma net, no bias             k (d + 1)        (k = intrinsic width of f*)
+    two-layer net with bias                  k (d + 2)        (bias = a (d+1)-th input weight)
+    matrix factorization A B, rank-r target  2 r d - r^2      (M_I = d^2)
+    CNN (book Table 10.1), per kernel        s^D + (d+1-s)^D
+    CNN without weight sharing               (s^D + 1) (k (d+1-s)^D - m_null)
+    fully connected, (d+1-s)^D neurons/kernel (d^D + 1) (k (d+1-s)^D - m_null)
+
+D = 1 (1-D input of length d) or 2 (image of side d), kernel side s, k kernels,
+m_null = number of zero output weights (neurons the target does not use) at the optimistic
+point. Neither CNN formula counts biases.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from phasekit.models._checks import positive_int
+
+
+def _nonneg_int(name, v):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise ValueError(f"{name}: must be a non-negative integer, got {v!r}")
+    return int(v)
+
+
+def linear(k: int) -> int:
+    """f = sum_i theta_i phi_i(x): rank k at every theta."""
+    return positive_int("k", k)
+
+
+def f_nl(coef_x2: float) -> int:
+    """f_NL = t0 + t1 x1 + t2 t3 x2 for f* = c0 + c1 x1 + c2 x2: 2 if c2 == 0 (t2 = t3 = 0), else 3."""
+    return 2 if coef_x2 == 0 else 3
+
+
+def two_layer(k: int, d: int, bias: bool = False) -> int:
+    """sum_j a_j sigma(w_j . x (+ b_j)), x in R^d, intrinsic width k: k (d + 1), or k (d + 2) with bias.
+
+    Convention: d is the raw input dimension; a bias is one more input weight, so a neuron
+    has d + 1 (no bias) or d + 2 (bias) independent tangent functions.
+    """
+    return positive_int("k", k) * (positive_int("d", d) + (2 if bias else 1))
+
+
+def matrix_factorization(d: int, r: int) -> int:
+    """A B with A, B in R^{d x d}, rank-r target: 2 r d - r^2 (dimension of rank-r d x d matrices)."""
+    positive_int("d", d)
+    if not 0 <= _nonneg_int("r", r) <= d:
+        raise ValueError(f"r: must be in [0, {d}], got {r}")
+    return 2 * r * d - r * r
+
+
+def _positions(d, s, ndim):
+    positive_int("d", d)
+    positive_int("s", s)
+    if s > d:
+        raise ValueError(f"s: kernel side must be <= d={d}, got {s}")
+    if ndim not in (1, 2):
+        raise ValueError(f"ndim: 1 or 2, got {ndim!r}")
+    return (d + 1 - s) ** ndim
+
+
+def cnn(d: int, s: int, k: int = 1, ndim: int = 2) -> int:
+    """CNN with weight sharing, k kernels: k (s^D + (d+1-s)^D) (kernel + output weights)."""
+    P = _positions(d, s, ndim)
+    return positive_int("k", k) * (s**ndim + P)
+
+
+def cnn_no_sharing(d: int, s: int, k: int = 1, m_null: int = 0, ndim: int = 2) -> int:
+    """Locally connected net: (s^D + 1) (k (d+1-s)^D - m_null)."""
+    P = _positions(d, s, ndim)
+    n = positive_int("k", k) * P - _nonneg_int("m_null", m_null)
+    if n < 0:
+        raise ValueError(f"m_null: at most k (d+1-s)^D = {n + m_null}, got {m_null}")
+    return (s**ndim + 1) * n
+
+
+def fully_connected(d: int, s: int, k: int = 1, m_null: int = 0, ndim: int = 2) -> int:
+    """Fully connected net with (d+1-s)^D neurons per kernel: (d^D + 1) (k (d+1-s)^D - m_null)."""
+    P = _positions(d, s, ndim)
+    n = positive_int("k", k) * P - _nonneg_int("m_null", m_null)
+    if n < 0:
+        raise ValueError(f"m_null: at most k (d+1-s)^D = {n + m_null}, got {m_null}")
+    return (d**ndim + 1) * n
+
+
+# ---- optimistic points of a target set -------------------------------------------------
+
+def embed_in_wider(params, width: int):
+    """Teacher of width k inside a width-``width`` model: zero-pad axis 0 of every leaf.
+
+    For :mod:`phasekit.models.two_layer` params (``a``: [k], ``w``: [k, d], ``b``: [k]) and
+    :mod:`phasekit.models.conv1d` params (kernel axis first) the extra neurons/kernels get
+    a = 0 and w = 0, so their tangent functions vanish: the optimistic point of the target
+    set, where R = k (d + 1) (two-layer, no bias).
+    """
+    positive_int("width", width)
+    leaves = jax.tree_util.tree_leaves(params)
+    k = leaves[0].shape[0]
+    if any(leaf.shape[0] != k for leaf in leaves) or width < k:
+        raise ValueError(f"width: need >= teacher width {k} and a shared neuron axis 0")
+    return jax.tree_util.tree_map(
+        lambda a: jnp.concatenate([a, jnp.zeros((width - k,) + a.shape[1:], a.dtype)]), params)
+
+
+two_layer_point = embed_in_wider
+
+
+def matrix_factorization_point(target, r: int | None = None, rtol: float = 1e-10) -> dict:
+    """Optimistic point (A, B) of a rank-r target M* in R^{d x d}: A B = M*.
+
+    With M* = U S V^T: A = [U_r S_r^{1/2}, 0], B = [S_r^{1/2} V_r^T; 0] (zero columns of A and
+    zero rows of B past r); the tangent space {dA B + A dB} then has dimension 2 r d - r^2.
+    ``r`` defaults to the numerical rank of M* (singular values > rtol * sigma_1).
+    """
+    target = np.asarray(target, dtype=np.float64)
+    if target.ndim != 2 or target.shape[0] != target.shape[1]:
+        raise ValueError(f"target: expected a square [d, d] matrix, got shape {target.shape}")
+    d = target.shape[0]
+    U, S, Vt = np.linalg.svd(target)
+    if r is None:
+        r = int(np.sum(S > rtol * S[0])) if S[0] > 0 else 0
+    if not 0 <= _nonneg_int("r", r) <= d:
+        raise ValueError(f"r: must be in [0, {d}], got {r}")
+    root = np.sqrt(S[:r])
+    A = np.zeros((d, d))
+    B = np.zeros((d, d))
+    A[:, :r] = U[:, :r] * root
+    B[:r] = root[:, None] * Vt[:r]
+    return {"A": A, "B": B}            # numpy float64: keeps the point exact for model_rank
+
+
+def f_nl_point(c0: float, c1: float, c2: float) -> np.ndarray:
+    """Optimistic point of f* = c0 + c1 x1 + c2 x2 for f_NL: (c0, c1, 0, 0) if c2 == 0, else
+    (c0, c1, sqrt|c2|, sign(c2) sqrt|c2|)."""
+    t = np.sqrt(abs(c2))
+    return np.asarray([c0, c1, t, np.sign(c2) * t])
+
+
+_CLOSED_FORMS = {"linear": linear, "f_nl": f_nl, "two_layer": two_layer,
+                 "matrix_factorization": matrix_factorization, "cnn": cnn,
+                 "cnn_no_sharing": cnn_no_sharing, "fully_connected": fully_connected}
+
+
+def optimistic_sample_size(model: str, **kwargs) -> int:
+    """Closed-form optimistic sample size by model name, e.g.
+    ``optimistic_sample_size("matrix_factorization", d=4, r=1) == 7``.
+
+    Names: linear(k), f_nl(coef_x2), two_layer(k, d, bias), matrix_factorization(d, r),
+    cnn(d, s, k, ndim), cnn_no_sharing(d, s, k, m_null, ndim), fully_connected(d, s, k, m_null, ndim).
+    """
+    if model not in _CLOSED_FORMS:
+        raise ValueError(f"model: unknown {model!r}; known: {', '.join(_CLOSED_FORMS)}")
+    return _CLOSED_FORMS[model](**kwargs)
