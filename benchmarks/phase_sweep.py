@@ -17,23 +17,22 @@ rule and step cap), so the results agree and the ratio is the cost of scheduling
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from phase_diagram import PRESETS  # noqa: E402
+from phasekit import experiments
+from phasekit.data import authors_three_points
+from phasekit.dynamics import phase, sweep
 
-from phasekit.data import authors_three_points  # noqa: E402
-from phasekit.dynamics import phase, sweep  # noqa: E402
-
+QUICK = experiments.get("phase-diagram").preset("quick").phase_config()
 GRIDS = {
-    "quick": PRESETS["quick"],
-    "reduced": PRESETS["quick"] | dict(widths=(100, 400, 1600), seeds=1),
+    "quick": QUICK,
+    "reduced": dataclasses.replace(QUICK, widths=(100, 400, 1600), seeds=1),
 }
 
 
@@ -64,7 +63,7 @@ def main(argv=None):
     ap.add_argument("--only", choices=["phasekit", "cached", "per-run"], default=None,
                     help="run one arm only (to time whole processes side by side)")
     args = ap.parse_args(argv)
-    cfg = phase.PhaseConfig(**GRIDS[args.grid])
+    cfg = GRIDS[args.grid]
     x, y = (jnp.asarray(a) for a in authors_three_points())
     n_runs = len(cfg.gammas) * len(cfg.gamma_primes) * len(cfg.widths) * cfg.seeds
     print(f"grid '{args.grid}': {n_runs} runs, widths {list(cfg.widths)}, step cap {cfg.max_steps}, "

@@ -1,24 +1,32 @@
-"""The example notebooks run top to bottom (at small size) against the installed library."""
+"""The example notebooks run top to bottom (at their tiny size) against the installed library."""
 
 from pathlib import Path
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
-
-from phasekit.data import authors_three_points
-from phasekit.dynamics import phase, sweep
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_phase_diagram_notebook_replots_a_results_file(tmp_path, monkeypatch):
-    cfg = phase.PhaseConfig(gammas=(0.5, 1.0, 1.75), gamma_primes=(0.0,), widths=(100, 400),
-                            seeds=1, max_steps=3000)
-    path = sweep.save(phase.phase_diagram(*authors_three_points(), cfg, progress=False), tmp_path / "pd.nc")
-    monkeypatch.setenv("PHASEKIT_RESULTS", str(path))
-    nb = nbformat.read(EXAMPLES / "phase_diagram.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(EXAMPLES)}}).execute()
-    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "sign(S_w) matches theory" in outputs
+def _execute(name, tmp_path, monkeypatch, **env):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    nb = nbformat.read(EXAMPLES / name, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                   for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_experiments_notebook_runs_reads_claims_and_reloads(tmp_path, monkeypatch):
+    out = _execute("experiments.ipynb", tmp_path, monkeypatch, PHASEKIT_PRESET="tiny",
+                   PHASEKIT_OUT=str(tmp_path / "pd"))
+    assert "claims held at the tiny preset" in out and "S_w identical" in out
+    assert (tmp_path / "pd" / "results.nc").exists()
+
+
+def test_own_model_notebook(tmp_path, monkeypatch):
+    out = _execute("own_model.ipynb", tmp_path, monkeypatch, PHASEKIT_SIZE="tiny")
+    assert "S_w =" in out and "top-5 Hessian eigenvalues" in out and "rank" in out
+    err = float(out.split("max |NTK - J J^T| =")[1].split()[0])
+    assert err < 1e-3
