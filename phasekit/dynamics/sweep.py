@@ -329,12 +329,18 @@ def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
 
 
 def save(ds: xr.Dataset, path) -> Path:
-    """Write a Dataset to netCDF4 (h5netcdf) atomically; returns the path."""
+    """Write a Dataset to netCDF4 (h5netcdf) atomically (temporary file renamed into place,
+    removed on failure), with the package version in its attrs; returns the path. Every
+    experiment saves through this function."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    ds.attrs.setdefault("phasekit_version", phasekit.__version__)
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    ds.to_netcdf(tmp, engine="h5netcdf")
-    os.replace(tmp, path)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
