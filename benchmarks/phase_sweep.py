@@ -37,7 +37,7 @@ GRIDS = {
 
 
 def keys_for(cfg, m, seed):
-    return jax.random.fold_in(jax.random.key(cfg.base_seed), sweep.point_hash(("width", "seed"), (m, seed)))
+    return sweep.point_key(jax.random.key(cfg.base_seed), sweep.point_hash(("width", "seed"), (m, seed)))
 
 
 def per_run(cfg, x, y, cached: bool):

@@ -112,7 +112,8 @@ def showcase_neurons(x, y, pcfg: phase.PhaseConfig, width: int, store=None, prog
         return res
 
     ds = sweep.run(point, {"showcase": np.arange(len(SHOWCASE))}, store=store, key_axes=(),
-                   base_seed=pcfg.base_seed, config=pcfg.to_dict(execution=False) | {"width": width},
+                   base_seed=pcfg.base_seed,
+                   config=pcfg.to_dict(execution=False, grid=False) | {"width": width, "data_hash": phase._data_hash(x, y)},
                    dims={k: ("neuron",) for k in ("angle0", "amp0", "angle", "amp")} | {"fit": ("grid",)},
                    coords={"grid": np.asarray(grid[:, 0])} if one_d else None,
                    batching=pcfg.batching, progress=progress, desc="showcase neurons")
@@ -132,8 +133,8 @@ def run(cfg: PhaseDiagramConfig, store=None, shard=None, progress: bool = True) 
                              shard=shard, progress=progress)
     if not ds.attrs["complete"]:
         return ds
-    show = showcase_neurons(x, y, pcfg, max(cfg.widths), None if store is None else f"{store}/showcase",
-                            progress)
+    m = max(cfg.widths)
+    show = showcase_neurons(x, y, pcfg, m, None if store is None else f"{store}/showcase-m{m}", progress)
     ds = xr.merge([ds, show], combine_attrs="override")
     ds["x_train"] = (("sample", "input_dim"), x)
     ds["y_train"] = ("sample", y)
