@@ -123,13 +123,19 @@ class PhaseConfig:
             vals = tuple(getattr(self, name))
             if not vals:
                 raise ValueError(f"{name}: need at least one value")
+            if name != "widths":
+                if any(isinstance(v, (bool, np.bool_)) for v in vals) or not np.all(np.isfinite(np.asarray(vals, float))):
+                    raise ValueError(f"{name}: need finite numbers, got {vals}")
+                vals = tuple(float(v) for v in vals)
             object.__setattr__(self, name, vals)
         if len(self.widths) < 2:
             raise ValueError(f"widths: need at least two widths to fit S_w, got {self.widths}")
         for m in self.widths:
-            if not (isinstance(m, (int, np.integer)) and m > 0 and (m % 2 == 0 or not self.antisymmetric)):
+            if not (isinstance(m, (int, np.integer)) and not isinstance(m, (bool, np.bool_)) and m > 0
+                    and (m % 2 == 0 or not self.antisymmetric)):
                 raise ValueError(f"widths: positive integers (even with antisymmetric init), got {m!r}")
-        if not (isinstance(self.seeds, int) and self.seeds > 0):
+        object.__setattr__(self, "widths", tuple(int(m) for m in self.widths))
+        if isinstance(self.seeds, (bool, np.bool_)) or not (isinstance(self.seeds, (int, np.integer)) and self.seeds > 0):
             raise ValueError(f"seeds: must be a positive integer, got {self.seeds!r}")
         activations.get(self.activation)
         checks = {"rel_tol": 0 < self.rel_tol < 1, "eta": self.eta > 0,

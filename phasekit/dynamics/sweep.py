@@ -105,6 +105,10 @@ def _check_axes(axes: Mapping[str, Sequence], static: Sequence[str]) -> dict[str
         arr = np.asarray(values)
         if arr.ndim != 1 or arr.size == 0:
             raise ValueError(f"axes: {name!r} needs a non-empty 1-D list of values")
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"axes: {name!r} needs numbers, got {values!r}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"axes: {name!r} has non-finite values {values!r}")
         if len({_canonical(v) for v in arr}) != arr.size:
             raise ValueError(f"axes: {name!r} has repeated values")
         out[name] = arr
