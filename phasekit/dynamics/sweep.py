@@ -244,7 +244,46 @@ def batched(fn: Callable, how: str = "auto", mesh: Mesh | None = None) -> Callab
 def _resolve(how: str) -> str:
     if how not in ("auto", "vmap", "map"):
         raise ValueError(f"batching: 'auto', 'vmap' or 'map', got {how!r}")
+    if how == "auto" and os.environ.get("PHASEKIT_BATCHING"):
+        how = os.environ["PHASEKIT_BATCHING"]
+        if how not in ("vmap", "map"):
+            raise ValueError(f"PHASEKIT_BATCHING: 'vmap' or 'map', got {how!r}")
     return ("map" if jax.default_backend() == "cpu" else "vmap") if how == "auto" else how
+
+
+def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None):
+    """Join a multi-process run through JAX's own runtime (``jax.distributed.initialize``).
+
+    Without arguments JAX detects the cluster from its scheduler's environment (SLURM, Open MPI,
+    Kubernetes, ...); otherwise give the coordinator ``host:port`` (process 0's address), the
+    number of processes and this process's id (also read from ``PHASEKIT_COORDINATOR``,
+    ``PHASEKIT_NUM_PROCESSES`` and ``PHASEKIT_PROCESS_ID``). Every process then computes its
+    share of each sweep (points ``i mod process_count == process_index``) into the shared store
+    (which must live on a file system all processes see), waits for the others and reads their
+    chunks, so each returns the complete result. On CPU, cross-process collectives use gloo.
+    Call it before any JAX computation.
+    """
+    env = os.environ
+    coordinator = coordinator or env.get("PHASEKIT_COORDINATOR")
+    num_processes = num_processes if num_processes is not None else env.get("PHASEKIT_NUM_PROCESSES")
+    process_id = process_id if process_id is not None else env.get("PHASEKIT_PROCESS_ID")
+    kwargs = {}
+    if coordinator is not None:
+        kwargs["coordinator_address"] = coordinator
+    for name, value in (("num_processes", num_processes), ("process_id", process_id)):
+        if value is not None:
+            try:
+                kwargs[name] = int(value)
+            except ValueError:
+                raise ValueError(f"{name}: must be an integer, got {value!r}") from None
+    if "num_processes" in kwargs and kwargs["num_processes"] < 1:
+        raise ValueError(f"num_processes: must be >= 1, got {kwargs['num_processes']}")
+    if "process_id" in kwargs and not 0 <= kwargs["process_id"] < kwargs.get("num_processes", 2**31):
+        raise ValueError(f"process_id: must be in [0, num_processes), got {kwargs['process_id']}")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(**kwargs)
+    return jax.process_index(), jax.process_count()
 
 
 def auto_chunk_size(one_run: Callable, example_args, how: str, n_dev: int,
@@ -312,15 +351,19 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     canon = [tuple(_canonical(v) for v in p) for p in grid]
     results: dict[tuple, dict[str, np.ndarray]] = {}
     st = _Store(store, meta) if store is not None else None
-    if st is not None:
-        wanted = set(canon)
+    wanted = set(canon)
+
+    def read_store():
         for chunk in st.chunks():
             cvals = [chunk[f"coord__{n}"] for n in names]
             outs = {k[5:]: v for k, v in chunk.items() if k.startswith("out__")}
             for j in range(len(cvals[0])):
                 c = tuple(_canonical(cv[j]) for cv in cvals)
                 if c in wanted:
-                    results[c] = {k: v[j] for k, v in outs.items()}
+                    results.setdefault(c, {k: v[j] for k, v in outs.items()})
+
+    if st is not None:
+        read_store()
 
     mine = [i for i in range(len(grid)) if shard is None or i % shard[1] == shard[0]]
     groups: dict[tuple, list[int]] = {}
@@ -384,6 +427,11 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
             for j, i in enumerate(idx):
                 results.setdefault(canon[i], {k: v[j] for k, v in outs.items()})
             bar.update(1)
+    if st is not None and jax.process_count() > 1:
+        # every process of a jax.distributed run waits for the others, then reads their chunks
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices(f"phasekit sweep {meta['fingerprint']}")
+        read_store()
     return _dataset(axes, names, canon, results, meta, dims or {}, coords or {})
 
 

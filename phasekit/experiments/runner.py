@@ -105,7 +105,7 @@ def execute(exp: str | base.Experiment, preset: str = "quick", *, cfg: base.Conf
         return Result(ds, [], [], out, time.perf_counter() - t0, False)
     claims = exp.claims(ds)
     paths = []
-    if out is not None:
+    if out is not None and jax.process_index() == 0:  # one writer in a jax.distributed run
         save(ds, out / "results.nc")
         (out / "claims.json").write_text(base.dumps([c.to_json() for c in claims]))
         if figures:

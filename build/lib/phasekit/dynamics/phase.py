@@ -87,6 +87,9 @@ def scaling_exponent(widths, rd, valid=None, max_residual: float = 0.25):
             "poor_fit": (k < 2) | ((k >= 3) & ~(resid_std <= max_residual))}
 
 
+GRID_FIELDS = ("gammas", "gamma_primes", "widths", "seeds")
+
+
 @dataclass(frozen=True)
 class PhaseConfig:
     """Everything that determines a phase-diagram sweep besides the data.
@@ -120,13 +123,19 @@ class PhaseConfig:
             vals = tuple(getattr(self, name))
             if not vals:
                 raise ValueError(f"{name}: need at least one value")
+            if name != "widths":
+                if any(isinstance(v, (bool, np.bool_)) for v in vals) or not np.all(np.isfinite(np.asarray(vals, float))):
+                    raise ValueError(f"{name}: need finite numbers, got {vals}")
+                vals = tuple(float(v) for v in vals)
             object.__setattr__(self, name, vals)
         if len(self.widths) < 2:
             raise ValueError(f"widths: need at least two widths to fit S_w, got {self.widths}")
         for m in self.widths:
-            if not (isinstance(m, (int, np.integer)) and m > 0 and (m % 2 == 0 or not self.antisymmetric)):
+            if not (isinstance(m, (int, np.integer)) and not isinstance(m, (bool, np.bool_)) and m > 0
+                    and (m % 2 == 0 or not self.antisymmetric)):
                 raise ValueError(f"widths: positive integers (even with antisymmetric init), got {m!r}")
-        if not (isinstance(self.seeds, int) and self.seeds > 0):
+        object.__setattr__(self, "widths", tuple(int(m) for m in self.widths))
+        if isinstance(self.seeds, (bool, np.bool_)) or not (isinstance(self.seeds, (int, np.integer)) and self.seeds > 0):
             raise ValueError(f"seeds: must be a positive integer, got {self.seeds!r}")
         activations.get(self.activation)
         checks = {"rel_tol": 0 < self.rel_tol < 1, "eta": self.eta > 0,
@@ -137,11 +146,14 @@ class PhaseConfig:
             if not ok:
                 raise ValueError(f"{name}: invalid value {getattr(self, name)!r}")
 
-    def to_dict(self, execution: bool = True):
-        """JSON-able fields; ``execution=False`` leaves out chunk_size and batching, which
-        decide how runs are scheduled, not what they compute."""
+    def to_dict(self, execution: bool = True, grid: bool = True):
+        """JSON-able fields; ``execution=False`` leaves out chunk_size and batching (how runs
+        are scheduled, not what they compute); ``grid=False`` leaves out the grid values
+        (gammas, gamma_primes, widths, seeds: which points exist, not what one point computes),
+        so a store's fingerprint lets the grid grow."""
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-        return d if execution else {k: v for k, v in d.items() if k not in ("chunk_size", "batching")}
+        drop = (() if execution else ("chunk_size", "batching")) + (() if grid else GRID_FIELDS)
+        return {k: v for k, v in d.items() if k not in drop}
 
 
 def learning_rate(params, x, y, activation="relu", alpha=1.0, eta: float = 0.25):
@@ -228,7 +240,7 @@ def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=N
             "width": np.asarray(cfg.widths, int), "seed": np.arange(cfg.seeds)}
     ds = sweep.run(point, axes, static=("width",), store=store, chunk_size=cfg.chunk_size,
                    key_axes=("width", "seed"), base_seed=cfg.base_seed, shard=shard,
-                   config=cfg.to_dict(execution=False) | {"data_hash": _data_hash(x, y)},
+                   config=cfg.to_dict(execution=False, grid=False) | {"data_hash": _data_hash(x, y)},
                    dims={"rd": ("record",), "loss": ("record",)}, coords={"record": steps},
                    batching=cfg.batching, progress=progress, desc="phase diagram")
     ds = ds.assign_coords(step=("record", steps))

@@ -15,8 +15,15 @@ Reliability:
 - Each finished chunk is written to ``store`` as its own file (temp file + atomic rename);
   rerunning the same call skips finished points, so a sweep killed at any moment resumes with
   nothing lost, and the result equals an uninterrupted run bit for bit on the same machine.
-- Each point's PRNG key is ``fold_in(key(base_seed), hash(coordinates of key_axes))``: growing
-  the grid never changes existing points.
+- Each point's PRNG key is ``fold_in(fold_in(key(base_seed), w0), w1)`` with (w0, w1) two
+  32-bit words of a 128-bit hash of its coordinates on ``key_axes`` (:func:`point_key`):
+  growing the grid never changes existing points, and keys do not collide in practice.
+- Chunks are self-describing: each carries the fingerprint of the sweep that computed it
+  (:func:`fingerprint`: axis names, key axes, base seed, key scheme, ``config``; not the axis
+  values). A chunk of another fingerprint is never used; an unreadable chunk is moved to
+  ``STORE/corrupt/`` with a warning and its points are recomputed. So a grid can grow or
+  shrink in any axis and every finished point is reused, while a changed config is refused
+  with the differing fields named.
 - ``shard=(i, n)`` (CLI ``--shard i/n``) computes every n-th point only, so many processes or
   hosts fill one store; with ``jax.distributed`` the default is (process_index, process_count).
 
@@ -31,6 +38,7 @@ import itertools
 import json
 import os
 import uuid
+import warnings
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -54,10 +62,24 @@ def _canonical(value) -> str:
     return f"{float(value):.12g}"
 
 
-def point_hash(names: Sequence[str], values: Sequence) -> int:
-    """Stable 31-bit hash of named coordinates (independent of the grid they sit in)."""
+KEY_SCHEME = 2  # 1: one 31-bit word (collides at ~10^5 points); 2: two 32-bit words
+
+
+def point_hash(names: Sequence[str], values: Sequence) -> tuple[int, int]:
+    """Two 32-bit words of a 128-bit BLAKE2b digest of named coordinates (independent of the
+    grid they sit in). Folded into the base key one after the other, they give a point key
+    whose collision probability is ~ P^2 / 2^65 for P points (negligible at 10^8)."""
     text = ",".join(f"{n}={_canonical(v)}" for n, v in sorted(zip(names, values)))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
+    digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+    return int.from_bytes(digest[:4], "big"), int.from_bytes(digest[4:8], "big")
+
+
+def point_key(base_key, words) -> jax.Array:
+    """The PRNG key of a point: ``fold_in(fold_in(base_key, w0), w1)``; ``words``: [2] or [P, 2]
+    uint32 (vmapped over P)."""
+    words = jnp.asarray(words, jnp.uint32)
+    one = lambda w: jax.random.fold_in(jax.random.fold_in(base_key, w[0]), w[1])
+    return one(words) if words.ndim == 1 else jax.vmap(one)(words)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -83,6 +105,10 @@ def _check_axes(axes: Mapping[str, Sequence], static: Sequence[str]) -> dict[str
         arr = np.asarray(values)
         if arr.ndim != 1 or arr.size == 0:
             raise ValueError(f"axes: {name!r} needs a non-empty 1-D list of values")
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"axes: {name!r} needs numbers, got {values!r}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"axes: {name!r} has non-finite values {values!r}")
         if len({_canonical(v) for v in arr}) != arr.size:
             raise ValueError(f"axes: {name!r} has repeated values")
         out[name] = arr
@@ -92,38 +118,102 @@ def _check_axes(axes: Mapping[str, Sequence], static: Sequence[str]) -> dict[str
     return out
 
 
+def fingerprint(meta: Mapping) -> str:
+    """Hex digest of what determines a point's result: the fields of ``meta`` other than the
+    package version (axis *names*, static axes, key axes, base seed, key scheme and the
+    caller's config). Axis *values* are not part of it, so a grid can grow or shrink in any
+    axis and reuse every finished point."""
+    body = {k: v for k, v in meta.items() if k not in ("version", "fingerprint")}
+    return hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def _differences(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: stored {a!r}, now {b!r}")
+    return out
+
+
 class _Store:
-    """A directory of chunk files ``chunk-*.npz`` plus ``meta.json``."""
+    """A directory of self-describing chunk files ``chunk-*.npz`` plus ``meta.json``.
+
+    Each chunk holds the coordinates and outputs of its points and the fingerprint of the
+    sweep that computed it; a chunk whose fingerprint is not the run's is never used, and a
+    chunk that cannot be read is moved to ``corrupt/`` with a warning (its points are then
+    recomputed). ``meta.json`` records the sweep's description; when it is missing or
+    unreadable it is rewritten (the chunks' own fingerprints still guard every point).
+    """
 
     def __init__(self, path, meta: dict):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self.fingerprint = meta["fingerprint"]
         meta_path = self.path / "meta.json"
+        old = None
         if meta_path.exists():
-            old = json.loads(meta_path.read_text())
-            for field in ("axes", "static", "key_axes", "base_seed", "config"):
-                if old.get(field) != meta.get(field):
-                    raise ValueError(
-                        f"store: {self.path} holds a sweep with a different {field} "
-                        f"({old.get(field)!r} != {meta.get(field)!r}); use another store")
-        else:
+            try:
+                old = json.loads(meta_path.read_text())
+                if not isinstance(old, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError) as e:
+                warnings.warn(f"store: {meta_path} is unreadable ({e}); rewriting it. Chunks are "
+                              f"checked against their own fingerprints.", stacklevel=3)
+                old = None
+        if old is not None and old.get("fingerprint") != self.fingerprint:
+            if "fingerprint" not in old:
+                raise ValueError(f"store: {self.path} was written by phasekit {old.get('version', '< 0.2')} "
+                                 f"with another key scheme; its points cannot be mixed with new ones: "
+                                 f"use another store")
+            diff = _differences({k: old.get(k) for k in meta if k not in ("version", "fingerprint")},
+                                {k: v for k, v in meta.items() if k not in ("version", "fingerprint")})
+            raise ValueError(f"store: {self.path} holds a sweep with different settings: "
+                             + "; ".join(diff or ["(fingerprints differ)"]) + ". Use another store.")
+        if old is None:
             self._atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
 
     def _atomic_write(self, path: Path, write):
         tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def chunks(self):
+        """Yield the readable chunks of this sweep (sorted by name); set aside unreadable ones."""
+        foreign = 0
         for p in sorted(self.path.glob("chunk-*.npz")):
-            with np.load(p) as z:
-                yield {k: z[k] for k in z.files}
+            try:
+                with np.load(p) as z:
+                    chunk = {k: z[k] for k in z.files}
+            except Exception as e:  # truncated zip, garbage bytes, bad header: never fatal
+                self._set_aside(p, e)
+                continue
+            if str(chunk.pop("fingerprint", "")) != self.fingerprint:
+                foreign += 1
+                continue
+            yield chunk
+        if foreign:
+            warnings.warn(f"store: {foreign} chunk(s) in {self.path} were computed by another sweep "
+                          f"configuration (fingerprint differs) and are ignored", stacklevel=3)
+
+    def _set_aside(self, p: Path, err: Exception):
+        dest = self.path / "corrupt"
+        dest.mkdir(exist_ok=True)
+        os.replace(p, dest / p.name)
+        warnings.warn(f"store: unreadable chunk {p} ({type(err).__name__}: {err}) moved to {dest}; "
+                      f"its points are recomputed", stacklevel=4)
 
     def write(self, coords: dict[str, np.ndarray], outputs: dict[str, np.ndarray]):
         arrays = {f"coord__{k}": v for k, v in coords.items()} | {f"out__{k}": v for k, v in outputs.items()}
+        arrays["fingerprint"] = np.asarray(self.fingerprint)
         name = f"chunk-{uuid.uuid4().hex}.npz"
         self._atomic_write(self.path / name, lambda f: np.savez(f, **arrays))
 
@@ -214,7 +304,9 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         shard = (jax.process_index(), jax.process_count())
     config = json.loads(json.dumps(config or {}))
     meta = {"axes": names, "static": list(static), "key_axes": list(key_axes),
-            "base_seed": base_seed, "config": config, "version": phasekit.__version__}
+            "base_seed": base_seed, "key_scheme": KEY_SCHEME, "config": config,
+            "version": phasekit.__version__}
+    meta["fingerprint"] = fingerprint(meta)
 
     grid = list(itertools.product(*(axes[n] for n in names)))
     canon = [tuple(_canonical(v) for v in p) for p in grid]
@@ -240,13 +332,14 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     batching = _resolve(batching)
     dyn = [n for n in names if n not in static]
     base_key = jax.random.key(base_seed)
-    hashes = np.array([point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid], np.uint32)
+    hashes = np.array([point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid],
+                      np.uint32).reshape(len(grid), 2)
     # Chunks are cut from each group's full point list (not from its pending points), so a
     # resumed sweep evaluates exactly the batches an uninterrupted one would: same shapes, same
     # neighbours, same bits.
     def point_args(i):
         return ({n: np.asarray(grid[i][names.index(n)], axes[n].dtype) for n in dyn},
-                jax.random.fold_in(base_key, hashes[i]))
+                point_key(base_key, hashes[i]))
 
     plan = []
     for members in groups.values():
@@ -277,7 +370,7 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
             padded = [i for d in range(n_dev) for i in padded[d::n_dev]]
             dvals = {n: jax.device_put(np.asarray([grid[i][names.index(n)] for i in padded],
                                                   axes[n].dtype), sharding) for n in dyn}
-            keys = jax.device_put(jax.vmap(jax.random.fold_in, (None, 0))(base_key, hashes[padded]), sharding)
+            keys = jax.device_put(point_key(base_key, hashes[padded]), sharding)
             outs = compiled[ckey](dvals, keys)
             if not isinstance(outs, dict):
                 raise ValueError("fn: must return a dict of arrays")
@@ -323,18 +416,25 @@ def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
         data_vars[var] = (tuple(names) + extra, arr)
     ds = xr.Dataset(data_vars, coords={n: axes[n] for n in names} | dict(coords))
     ds.attrs.update(config=json.dumps(meta["config"]), phasekit_version=meta["version"],
+                    fingerprint=meta["fingerprint"],
                     key_axes=json.dumps(meta["key_axes"]), base_seed=meta["base_seed"],
                     complete=int(complete))
     return ds
 
 
 def save(ds: xr.Dataset, path) -> Path:
-    """Write a Dataset to netCDF4 (h5netcdf) atomically; returns the path."""
+    """Write a Dataset to netCDF4 (h5netcdf) atomically (temporary file renamed into place,
+    removed on failure), with the package version in its attrs; returns the path. Every
+    experiment saves through this function."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    ds.attrs.setdefault("phasekit_version", phasekit.__version__)
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    ds.to_netcdf(tmp, engine="h5netcdf")
-    os.replace(tmp, path)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

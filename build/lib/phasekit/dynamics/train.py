@@ -82,6 +82,26 @@ def record_steps(steps: int, n_records: int = 100, schedule: str = "log") -> np.
     return np.unique(np.concatenate([[0], np.round(s).astype(np.int64), [steps]])).astype(np.int32)
 
 
+DIVERGE_FACTOR = 1e6
+
+
+def _check_descent(optimizer, params):
+    """Refuse an optimizer whose first step does not descend: the update of a unit gradient
+    must point downhill (learning rate > 0), however the optimizer was built. Skipped when the
+    parameters or the learning rate are traced (under vmap/jit), where no value is known."""
+    try:
+        with jax.ensure_compile_time_eval():
+            ones = jax.tree_util.tree_map(jnp.ones_like, params)
+            upd, _ = optimizer.update(ones, optimizer.init(params), params)
+            total = sum(jnp.sum(u) for u in jax.tree_util.tree_leaves(upd))
+            value = float(total)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+        return
+    if not np.isfinite(value) or value >= 0:
+        raise ValueError(f"optimizer: its first update of a unit gradient does not descend "
+                         f"(sum {value:g}); the learning rate must be > 0")
+
+
 def _all_finite(tree) -> jax.Array:
     leaves = jax.tree_util.tree_leaves(tree)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
@@ -92,7 +112,14 @@ def _validate_data(data):
     if None in sizes or len(sizes) != 1:
         raise ValueError(f"data: all leaves (e.g. x and y) need the same number of samples "
                          f"along axis 0, got sizes {sorted(sizes, key=str)}")
-    return sizes.pop()
+    n = sizes.pop()
+    if n == 0:
+        raise ValueError("data: the data set is empty")
+    for leaf in jax.tree_util.tree_leaves(data):
+        if not isinstance(leaf, jax.core.Tracer) and np.issubdtype(np.asarray(leaf).dtype, np.inexact) \
+                and not np.all(np.isfinite(np.asarray(leaf))):
+            raise ValueError("data: contains NaN or inf")
+    return n
 
 
 class _State(NamedTuple):
@@ -104,13 +131,14 @@ class _State(NamedTuple):
     diverged: jax.Array
     key: jax.Array
     scale: jax.Array
+    sane: Params  # the last parameters whose loss was finite and below the divergence limit
 
 
 def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.GradientTransformation,
         *, steps: int, n_records: int = 100, schedule: str = "log", record_at=None,
         observe: Callable[[Params], dict] | None = None, stop_loss=None, stop_rel_loss=None,
         batch_size: int | None = None, key=None, loss_takes_key: bool = False,
-        lr_backoff=None) -> Trajectory:
+        lr_backoff=None, diverge_factor: float | None = DIVERGE_FACTOR) -> Trajectory:
     """Train ``params`` for at most ``steps`` updates; see the module docstring.
 
     Args:
@@ -127,9 +155,16 @@ def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gradient
       key: PRNG key for minibatches and ``loss_takes_key`` losses.
       lr_backoff: the original authors' safeguard: whenever a step's loss is higher than the
         previous step's, multiply all later updates by this factor (e.g. 0.5). None: off.
+      diverge_factor: a run whose loss exceeds ``diverge_factor * L(params_0)`` is flagged
+        ``diverged`` like a NaN run (a blow-up that does not reach inf, e.g. ReLU nets at a huge
+        lr whose neurons all die and whose loss then settles above its initial value, is not a
+        slow run), and its returned params are the last ones whose loss was below the limit.
+        Default 1e6; None: only NaN/inf count.
     Returns:
       :class:`Trajectory`.
     """
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps: must be a positive integer, got {steps!r}")
     n = _validate_data(data)
     if batch_size is not None and not (isinstance(batch_size, int) and 0 < batch_size <= n):
         raise ValueError(f"batch_size: must be an integer in [1, {n}], got {batch_size!r}")
@@ -140,6 +175,9 @@ def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gradient
     rec = np.asarray(record_steps(steps, n_records, schedule) if record_at is None else record_at)
     if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or rec.max() > steps or np.any(np.diff(rec) <= 0):
         raise ValueError(f"record_at: need increasing steps in [0, {steps}], got {rec}")
+    if diverge_factor is not None and not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
+        raise ValueError(f"diverge_factor: must be a number > 1 or None, got {diverge_factor!r}")
+    _check_descent(optimizer, params)
     observe = observe or (lambda p: {})
     key = jax.random.key(0) if key is None else key
 
@@ -155,6 +193,9 @@ def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gradient
         threshold = jnp.maximum(threshold, stop_loss)
     if stop_rel_loss is not None:
         threshold = jnp.maximum(threshold, stop_rel_loss * loss0)
+    limit = jnp.asarray(jnp.inf, loss0.dtype)
+    if diverge_factor is not None:
+        limit = jnp.where(loss0 > 0, diverge_factor * loss0, limit)
 
     def one_step(s: _State) -> _State:
         key, k_batch, k_loss = jax.random.split(s.key, 3)
@@ -163,7 +204,9 @@ def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gradient
             idx = jax.random.choice(k_batch, n, (batch_size,), replace=False)
             batch = jax.tree_util.tree_map(lambda a: a[idx], data)
         loss, grads = jax.value_and_grad(batch_loss)(s.params, batch, k_loss)
-        bad = ~(jnp.isfinite(loss) & _all_finite(grads))
+        sane = jnp.isfinite(loss) & (loss <= limit)
+        last_sane = jax.tree_util.tree_map(lambda a, b: jnp.where(sane, a, b), s.params, s.sane)
+        bad = ~(sane & _all_finite(grads))
         converged = ~bad & (loss <= threshold)
         scale = s.scale
         if lr_backoff is not None:
@@ -176,16 +219,17 @@ def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gradient
         keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(move, a, b), new, old)
         return _State(keep(new_params, s.params), keep(opt_state, s.opt_state),
                       s.step + move.astype(s.step.dtype), jnp.where(bad, s.loss, loss),
-                      converged, bad, key, scale)
+                      converged, bad, key, scale, last_sane)
 
     def segment(s: _State, target):
         s = jax.lax.while_loop(lambda s: (s.step < target) & ~s.converged & ~s.diverged, one_step, s)
         return s, (full_loss(s.params, s.key), observe(s.params))
 
     s0 = _State(params, optimizer.init(params), jnp.zeros((), jnp.int32), loss0,
-                jnp.zeros((), bool), ~jnp.isfinite(loss0), key, jnp.ones((), loss0.dtype))
+                jnp.zeros((), bool), ~jnp.isfinite(loss0), key, jnp.ones((), loss0.dtype), params)
     s, (losses, obs) = jax.lax.scan(segment, s0, jnp.asarray(rec, jnp.int32))
-    return Trajectory(jnp.asarray(rec), losses, obs, s.params, s.step, loss0, s.converged, s.diverged)
+    final = jax.tree_util.tree_map(lambda a, b: jnp.where(s.diverged, b, a), s.params, s.sane)
+    return Trajectory(jnp.asarray(rec), losses, obs, final, s.step, loss0, s.converged, s.diverged)
 
 
 def mse(apply_fn: Callable, **apply_kwargs) -> Callable:
@@ -202,6 +246,12 @@ def check_xy(x, y):
     """Validate a supervised data set: x [n, ...] and y [n, ...] with the same n."""
     if np.ndim(x) < 1 or np.ndim(y) < 1 or np.shape(x)[0] != np.shape(y)[0]:
         raise ValueError(f"y: need as many samples as x, got x {np.shape(x)} and y {np.shape(y)}")
+    if np.shape(x)[0] == 0:
+        raise ValueError("x: the data set is empty")
+    for name, v in (("x", x), ("y", y)):
+        if not isinstance(v, jax.core.Tracer) and np.issubdtype(np.asarray(v).dtype, np.inexact) \
+                and not np.all(np.isfinite(np.asarray(v))):
+            raise ValueError(f"{name}: contains NaN or inf")
     return x, y
 
 

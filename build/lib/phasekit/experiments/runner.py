@@ -21,13 +21,13 @@ import html
 import os
 import platform
 import time
-import uuid
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import jax
 import xarray as xr
 
+from phasekit.dynamics import sweep
 from phasekit.experiments import base
 
 
@@ -58,20 +58,8 @@ def get(name: str) -> base.Experiment:
 
 
 def save(ds: xr.Dataset, path) -> Path:
-    """The one save function of every experiment: netCDF4 through h5netcdf, written to a
-    temporary file in the same folder and renamed into place (atomic), version in attrs."""
-    import phasekit
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.attrs.setdefault("phasekit_version", phasekit.__version__)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """The one save function (:func:`phasekit.dynamics.sweep.save`: atomic, versioned)."""
+    return sweep.save(ds, path)
 
 
 def load(path) -> xr.Dataset:

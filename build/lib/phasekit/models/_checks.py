@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    """A positive integer (numpy integers accepted, bools refused), returned as ``int``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-    return value
+    return int(value)
 
 
 def positive(name: str, value) -> float:

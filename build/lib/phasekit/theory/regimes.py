@@ -43,6 +43,10 @@ def scaling_for(gamma, gamma_prime, width):
     values (jax in, jax out).
     """
     xp = jnp if any(isinstance(v, jax.Array) for v in (gamma, gamma_prime, width)) else np
+    if not isinstance(width, jax.core.Tracer):
+        w = np.asarray(width)
+        if w.dtype == bool or not np.all(np.isfinite(w)) or np.any(w < 1):
+            raise ValueError(f"width: must be >= 1, got {width!r}")
     log_m = xp.log(width)
     beta1 = xp.exp(-(gamma + gamma_prime) / 2 * log_m)
     beta2 = xp.exp((gamma_prime - gamma) / 2 * log_m)
