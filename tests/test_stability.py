@@ -21,7 +21,8 @@ def test_gd_on_a_quadratic_converges_below_two_over_lambda_and_diverges_above():
     """x_t = (1 - lr lambda)^t x_0 exactly, so L_t = (1 - lr lambda)^(2t) L_0; sharpness = lambda."""
     lrs = jnp.array([0.9, 0.99, 1.01, 1.1]) * 2 / LAM
     traj = jax.jit(jax.vmap(lambda lr: stability.track_sharpness(
-        _quadratic, jnp.ones(1), jnp.zeros((3, 1)), optax.sgd(lr), steps=200, every=40)))(lrs)
+        _quadratic, jnp.ones(1), jnp.zeros((3, 1)), optax.sgd(lr), steps=200, every=40,
+        diverge_factor=None)))(lrs)  # the exact unbounded growth of GD above 2/lambda
     np.testing.assert_array_equal(traj.step[0], np.arange(0, 201, 40))
     np.testing.assert_allclose(traj.observables["sharpness"], LAM, rtol=1e-6)
     factor = (1 - np.asarray(lrs, np.float64) * LAM) ** 2
