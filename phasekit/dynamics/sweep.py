@@ -37,19 +37,21 @@ import hashlib
 import itertools
 import json
 import os
-import uuid
-import warnings
+import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+import jaxlib
 import numpy as np
 import xarray as xr
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 import phasekit
+from phasekit.dynamics import store as store_lib
+from phasekit.dynamics.store import fingerprint  # noqa: F401  (public name)
 
 Point = tuple
 
@@ -116,106 +118,6 @@ def _check_axes(axes: Mapping[str, Sequence], static: Sequence[str]) -> dict[str
         if s not in out:
             raise ValueError(f"static: {s!r} is not an axis")
     return out
-
-
-def fingerprint(meta: Mapping) -> str:
-    """Hex digest of what determines a point's result: the fields of ``meta`` other than the
-    package version (axis *names*, static axes, key axes, base seed, key scheme and the
-    caller's config). Axis *values* are not part of it, so a grid can grow or shrink in any
-    axis and reuse every finished point."""
-    body = {k: v for k, v in meta.items() if k not in ("version", "fingerprint")}
-    return hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=16).hexdigest()
-
-
-def _differences(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: stored {a!r}, now {b!r}")
-    return out
-
-
-class _Store:
-    """A directory of self-describing chunk files ``chunk-*.npz`` plus ``meta.json``.
-
-    Each chunk holds the coordinates and outputs of its points and the fingerprint of the
-    sweep that computed it; a chunk whose fingerprint is not the run's is never used, and a
-    chunk that cannot be read is moved to ``corrupt/`` with a warning (its points are then
-    recomputed). ``meta.json`` records the sweep's description; when it is missing or
-    unreadable it is rewritten (the chunks' own fingerprints still guard every point).
-    """
-
-    def __init__(self, path, meta: dict):
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.fingerprint = meta["fingerprint"]
-        meta_path = self.path / "meta.json"
-        old = None
-        if meta_path.exists():
-            try:
-                old = json.loads(meta_path.read_text())
-                if not isinstance(old, dict):
-                    raise ValueError("not a JSON object")
-            except (ValueError, UnicodeDecodeError) as e:
-                warnings.warn(f"store: {meta_path} is unreadable ({e}); rewriting it. Chunks are "
-                              f"checked against their own fingerprints.", stacklevel=3)
-                old = None
-        if old is not None and old.get("fingerprint") != self.fingerprint:
-            if "fingerprint" not in old:
-                raise ValueError(f"store: {self.path} was written by phasekit {old.get('version', '< 0.2')} "
-                                 f"with another key scheme; its points cannot be mixed with new ones: "
-                                 f"use another store")
-            diff = _differences({k: old.get(k) for k in meta if k not in ("version", "fingerprint")},
-                                {k: v for k, v in meta.items() if k not in ("version", "fingerprint")})
-            raise ValueError(f"store: {self.path} holds a sweep with different settings: "
-                             + "; ".join(diff or ["(fingerprints differ)"]) + ". Use another store.")
-        if old is None:
-            self._atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
-
-    def _atomic_write(self, path: Path, write):
-        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-        try:
-            with open(tmp, "wb") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def chunks(self):
-        """Yield the readable chunks of this sweep (sorted by name); set aside unreadable ones."""
-        foreign = 0
-        for p in sorted(self.path.glob("chunk-*.npz")):
-            try:
-                with np.load(p) as z:
-                    chunk = {k: z[k] for k in z.files}
-            except Exception as e:  # truncated zip, garbage bytes, bad header: never fatal
-                self._set_aside(p, e)
-                continue
-            if str(chunk.pop("fingerprint", "")) != self.fingerprint:
-                foreign += 1
-                continue
-            yield chunk
-        if foreign:
-            warnings.warn(f"store: {foreign} chunk(s) in {self.path} were computed by another sweep "
-                          f"configuration (fingerprint differs) and are ignored", stacklevel=3)
-
-    def _set_aside(self, p: Path, err: Exception):
-        dest = self.path / "corrupt"
-        dest.mkdir(exist_ok=True)
-        os.replace(p, dest / p.name)
-        warnings.warn(f"store: unreadable chunk {p} ({type(err).__name__}: {err}) moved to {dest}; "
-                      f"its points are recomputed", stacklevel=4)
-
-    def write(self, coords: dict[str, np.ndarray], outputs: dict[str, np.ndarray]):
-        arrays = {f"coord__{k}": v for k, v in coords.items()} | {f"out__{k}": v for k, v in outputs.items()}
-        arrays["fingerprint"] = np.asarray(self.fingerprint)
-        name = f"chunk-{uuid.uuid4().hex}.npz"
-        self._atomic_write(self.path / name, lambda f: np.savez(f, **arrays))
 
 
 def local_mesh() -> Mesh:
@@ -306,7 +208,8 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         static: Sequence[str] = (), store=None, chunk_size: int | str = "auto", key_axes=None,
         base_seed: int = 0, shard: tuple[int, int] | str | None = None, config: dict | None = None,
         dims: Mapping[str, Sequence[str]] | None = None, coords: Mapping | None = None,
-        batching: str = "auto", progress: bool = True, desc: str = "sweep") -> xr.Dataset:
+        batching: str = "auto", progress: bool = True, desc: str = "sweep",
+        on_layout_change: str = "recompute") -> xr.Dataset:
     """Evaluate ``fn`` at every grid point; see the module docstring.
 
     Args:
@@ -326,6 +229,9 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
       dims / coords: names and coordinates of each output's own axes, e.g.
         ``dims={"loss": ("record",)}, coords={"record": steps}``.
       batching: how a chunk's runs share a device: "vmap", "map" or "auto" (see :func:`batched`).
+      on_layout_change: what to do with stored chunks computed under a layout that does not give
+        this run's bits (another batching path, or for ``vmap`` another device count, kind or
+        chunk size): "recompute" (default), "refuse" or "reuse" (see :mod:`phasekit.dynamics.store`).
     """
     static = tuple(static)
     axes = _check_axes(axes, static)
@@ -345,34 +251,35 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     meta = {"axes": names, "static": list(static), "key_axes": list(key_axes),
             "base_seed": base_seed, "key_scheme": KEY_SCHEME, "config": config,
             "version": phasekit.__version__}
-    meta["fingerprint"] = fingerprint(meta)
+    meta["fingerprint"] = store_lib.fingerprint(meta)
+    meta |= {"grid": {n: axes[n].tolist() for n in names}, "dims": {k: list(v) for k, v in (dims or {}).items()},
+             "coords": _jsonable_coords(coords or {})}
 
     grid = list(itertools.product(*(axes[n] for n in names)))
     canon = [tuple(_canonical(v) for v in p) for p in grid]
     results: dict[tuple, dict[str, np.ndarray]] = {}
-    st = _Store(store, meta) if store is not None else None
+    origins: dict[tuple, dict] = {}
+    batching = _resolve(batching)
+    mesh = local_mesh()
+    layout = {"batching": batching, "devices": mesh.size, "device_kind": jax.local_devices()[0].device_kind,
+              "chunk_size": chunk_size, "backend": jax.default_backend(), "jax": jax.__version__,
+              "jaxlib": jaxlib.__version__,
+              "process_count": jax.process_count()}
+    st = store_lib.Store(store, meta, layout=layout, on_layout_change=on_layout_change) if store is not None else None
     wanted = set(canon)
 
     def read_store():
-        for chunk in st.chunks():
-            cvals = [chunk[f"coord__{n}"] for n in names]
-            outs = {k[5:]: v for k, v in chunk.items() if k.startswith("out__")}
-            for j in range(len(cvals[0])):
-                c = tuple(_canonical(cv[j]) for cv in cvals)
-                if c in wanted:
-                    results.setdefault(c, {k: v[j] for k, v in outs.items()})
-
-    if st is not None:
-        read_store()
+        found, _ = st.points(names, _canonical, wanted)
+        for c, (row, lay) in found.items():
+            if c not in results:
+                results[c], origins[c] = row, lay
 
     mine = [i for i in range(len(grid)) if shard is None or i % shard[1] == shard[0]]
     groups: dict[tuple, list[int]] = {}
     for i in mine:
         groups.setdefault(tuple(_canonical(grid[i][names.index(s)]) for s in static), []).append(i)
 
-    mesh = local_mesh()
     n_dev, sharding = mesh.size, NamedSharding(mesh, PartitionSpec("runs"))
-    batching = _resolve(batching)
     dyn = [n for n in names if n not in static]
     base_key = jax.random.key(base_seed)
     hashes = np.array([point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid],
@@ -400,39 +307,104 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
             tqdm.write(f"{desc}: {n_stored} of {len(mine)} points loaded from the store {st.path}; "
                        f"{len(mine) - n_stored} to compute")
     compiled = {}
-    with tqdm(total=len(plan), desc=desc, disable=not progress, unit="chunk") as bar:
-        for first, idx, size in plan:
-            svals = {s: grid[first][names.index(s)].item() for s in static}
-            ckey = (tuple(svals.items()), size)
-            if ckey not in compiled:
-                compiled[ckey] = jax.jit(batched(lambda d, k, svals=svals: fn({**svals, **d}, k),
-                                                 batching, mesh))
-            padded = idx + [idx[-1]] * (size - len(idx))
-            # deal the points out to the devices round-robin: neighbours on the grid cost alike,
-            # so each device gets a similar share of slow and fast runs
-            padded = [i for d in range(n_dev) for i in padded[d::n_dev]]
-            dvals = {n: jax.device_put(np.asarray([grid[i][names.index(n)] for i in padded],
-                                                  axes[n].dtype), sharding) for n in dyn}
-            keys = jax.device_put(point_key(base_key, hashes[padded]), sharding)
-            outs = compiled[ckey](dvals, keys)
-            if not isinstance(outs, dict):
-                raise ValueError("fn: must return a dict of arrays")
-            first_row = {}
-            for j, i in enumerate(padded):
-                first_row.setdefault(i, j)
-            rows = np.array([first_row[i] for i in idx])
-            outs = {k: np.asarray(v)[rows] for k, v in outs.items()}
-            if st is not None:
-                st.write({n: np.asarray([grid[i][names.index(n)] for i in idx]) for n in names}, outs)
-            for j, i in enumerate(idx):
-                results.setdefault(canon[i], {k: v[j] for k, v in outs.items()})
-            bar.update(1)
+
+    def compute(first, idx, size):
+        svals = {s: grid[first][names.index(s)].item() for s in static}
+        ckey = (tuple(svals.items()), size)
+        if ckey not in compiled:
+            compiled[ckey] = jax.jit(batched(lambda d, k, svals=svals: fn({**svals, **d}, k), batching, mesh))
+        padded = idx + [idx[-1]] * (size - len(idx))
+        # deal the points out to the devices round-robin: neighbours on the grid cost alike,
+        # so each device gets a similar share of slow and fast runs
+        padded = [i for d in range(n_dev) for i in padded[d::n_dev]]
+        dvals = {n: jax.device_put(np.asarray([grid[i][names.index(n)] for i in padded], axes[n].dtype), sharding)
+                 for n in dyn}
+        keys = jax.device_put(point_key(base_key, hashes[padded]), sharding)
+        outs = compiled[ckey](dvals, keys)
+        if not isinstance(outs, dict):
+            raise ValueError("fn: must return a dict of arrays")
+        first_row = {}
+        for j, i in enumerate(padded):
+            first_row.setdefault(i, j)
+        rows = np.array([first_row[i] for i in idx])
+        outs = {k: np.asarray(v)[rows] for k, v in outs.items()}
+        if st is not None:
+            st.write({n: np.asarray([grid[i][names.index(n)] for i in idx]) for n in names}, outs)
+        for j, i in enumerate(idx):
+            if canon[i] not in results:
+                results[canon[i]], origins[canon[i]] = {k: v[j] for k, v in outs.items()}, layout
+
+    def chunk_id(idx):
+        text = meta["fingerprint"] + "|" + ";".join(",".join(canon[i]) for i in idx)
+        return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+    with tqdm(total=len(plan), desc=desc, disable=not progress, unit="chunk") as bar, \
+            store_lib.sigterm_as_exception():
+        pending = plan
+        while pending:
+            waiting = []
+            for first, idx, size in pending:
+                if st is not None:
+                    read_store()  # another writer may have finished it meanwhile
+                    if all(canon[i] in results for i in idx):
+                        bar.update(1)
+                        continue
+                    cid = chunk_id(idx)
+                    if not st.claim(cid):
+                        waiting.append((first, idx, size))
+                        continue
+                    try:
+                        compute(first, idx, size)
+                    finally:
+                        st.release(cid)
+                else:
+                    compute(first, idx, size)
+                bar.update(1)
+            if waiting:  # chunks leased by live writers: wait for them (or for their lease to go stale)
+                bar.set_postfix_str(f"waiting for {len(waiting)} chunk(s) of other writers")
+                time.sleep(_POLL_S)
+            pending = waiting
     if st is not None and jax.process_count() > 1:
         # every process of a jax.distributed run waits for the others, then reads their chunks
         from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices(f"phasekit sweep {meta['fingerprint']}")
         read_store()
+    meta["layouts"] = [dict(t) for t in {tuple(sorted((k, str(v)) for k, v in lay.items()))
+                                        for lay in origins.values()}]
     return _dataset(axes, names, canon, results, meta, dims or {}, coords or {})
+
+
+_POLL_S = 0.5
+
+
+def _jsonable_coords(coords: Mapping) -> dict:
+    out = {}
+    for k, v in coords.items():
+        try:
+            out[k] = json.loads(json.dumps(np.asarray(v).tolist()))
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def open(store) -> xr.Dataset:  # noqa: A001  (the store's read-only counterpart of run)
+    """Open a sweep store read-only: never computes and never writes. Returns the Dataset of
+    the latest grid run on it, finished points filled in and NaN elsewhere; attrs
+    ``complete`` (0/1) and ``fraction_complete``. Chunks of every layout are read (the
+    one-copy rule picks among duplicates)."""
+    meta = store_lib.read_meta(store)
+    if meta is None or "grid" not in meta:
+        raise ValueError(f"store: {store} has no readable meta.json with a grid (not a phasekit >= 0.2 store)")
+    names = meta["axes"]
+    axes = {n: np.asarray(meta["grid"][n]) for n in names}
+    st = store_lib.Store(store, meta, readonly=True)
+    grid = list(itertools.product(*(axes[n] for n in names)))
+    canon = [tuple(_canonical(v) for v in p) for p in grid]
+    found, _ = st.points(names, _canonical, set(canon))
+    results = {c: row for c, (row, _) in found.items()}
+    meta["layouts"] = [dict(t) for t in {tuple(sorted((k, str(v)) for k, v in lay.items()))
+                                        for _, lay in found.values()}]
+    return _dataset(axes, names, canon, results, meta, meta.get("dims", {}), meta.get("coords", {}))
 
 
 def _env_chunk_size() -> int:
@@ -463,8 +435,10 @@ def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
                 arr[np.unravel_index(flat, shape)] = results[c][var]
         data_vars[var] = (tuple(names) + extra, arr)
     ds = xr.Dataset(data_vars, coords={n: axes[n] for n in names} | dict(coords))
+    n_done = sum(c in results for c in canon)
     ds.attrs.update(config=json.dumps(meta["config"]), phasekit_version=meta["version"],
-                    fingerprint=meta["fingerprint"],
+                    fingerprint=meta["fingerprint"], layouts=json.dumps(meta.get("layouts", [])),
+                    fraction_complete=n_done / max(len(canon), 1),
                     key_axes=json.dumps(meta["key_axes"]), base_seed=meta["base_seed"],
                     complete=int(complete))
     return ds
@@ -472,18 +446,15 @@ def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
 
 def save(ds: xr.Dataset, path) -> Path:
     """Write a Dataset to netCDF4 (h5netcdf) atomically (temporary file renamed into place,
-    removed on failure), with the package version in its attrs; returns the path. Every
-    experiment saves through this function."""
+    removed on failure; a full disk raises ``OSError`` naming the path), with the package
+    version in its attrs; returns the path. Every experiment saves through this function."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.attrs.setdefault("phasekit_version", phasekit.__version__)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    # serialize in memory first: HDF5 writing straight to a full disk can crash the interpreter;
+    # plain Python writes raise OSError instead (and the temporary file is removed)
+    data = ds.to_netcdf(engine="h5netcdf")
+    return store_lib.atomic_write_bytes(path, data)
 
 
 def load(path) -> xr.Dataset:

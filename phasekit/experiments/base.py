@@ -210,7 +210,8 @@ class Claim:
     book: the book's value where it gives one (number or text), else None; measured: the
     measured number (or numbers); verdict: "held", "not held" or "n/a at this preset";
     min_preset: the smallest preset at which the claim is expected to hold; cause: for a
-    claim not held, its likely cause in one line; detail: how ``measured`` was obtained.
+    claim not held, its likely cause in one line; detail: how ``measured`` was obtained;
+    reproduces: False for a documented non-reproduction (see :func:`claim`).
     """
 
     name: str
@@ -222,6 +223,7 @@ class Claim:
     min_preset: str = "tiny"
     cause: str = ""
     detail: str = ""
+    reproduces: bool = True
 
     def to_json(self) -> dict:
         return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items()}
@@ -237,11 +239,15 @@ def preset_rank(preset: str) -> int:
 
 
 def claim(ds: xr.Dataset, *, name: str, statement: str, figure: str, book, measured,
-          held: bool, if_not_held: str, min_preset: str = "tiny", detail: str = "") -> Claim:
+          held: bool, if_not_held: str, min_preset: str = "tiny", detail: str = "",
+          reproduces: bool = True) -> Claim:
     """Build a :class:`Claim` with its verdict from ``held`` and the Dataset's preset.
 
     ``measured`` must be a number (or a list of numbers): no claim without a number.
     ``if_not_held`` is the likely cause reported when the claim does not hold.
+    ``reproduces=False`` marks a claim this project has measured NOT to hold at ``min_preset``
+    (a documented non-reproduction): it is still checked and reported "not held" with its cause,
+    but the test suites do not count it as a regression.
     """
     if min_preset not in PRESETS:
         raise ValueError(f"min_preset: one of {PRESETS}, got {min_preset!r}")
@@ -257,7 +263,8 @@ def claim(ds: xr.Dataset, *, name: str, statement: str, figure: str, book, measu
         verdict, cause = NOT_APPLICABLE, f"needs the {min_preset} preset; {if_not_held}"
     else:
         verdict, cause = NOT_HELD, if_not_held
-    return Claim(name, statement, figure, _round(book), measured, verdict, min_preset, cause, detail)
+    return Claim(name, statement, figure, _round(book), measured, verdict, min_preset, cause, detail,
+                 bool(reproduces))
 
 
 def _round(v, digits: int = 4):

@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a config field (repeatable); lists are comma-separated")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--no-figures", action="store_true")
+    run.add_argument("--distributed", action="store_true",
+                     help="join a jax.distributed run (cluster scheduler detected, or the flags below)")
+    run.add_argument("--coordinator", default=None, help="host:port of process 0 (with --distributed)")
+    run.add_argument("--num-processes", default=None, help="number of processes (with --distributed)")
+    run.add_argument("--process-id", default=None, help="this process's id (with --distributed)")
     rep = sub.add_parser("report", help="re-check claims and redraw figures of a stored result")
     rep.add_argument("out")
     rep.add_argument("--no-figures", action="store_true")
@@ -143,6 +148,13 @@ def _run(args, extra) -> int:
     exp = get(args.name)
     overrides = _overrides(exp, args.set, extra)
     cfg = exp.preset(args.preset, **overrides)
+    if args.distributed:
+        from phasekit.dynamics import sweep
+
+        index, count = sweep.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        print(f"process {index} of {count} (jax.distributed)")
+    elif args.coordinator or args.num_processes or args.process_id:
+        raise ValueError("distributed: --coordinator/--num-processes/--process-id need --distributed")
     out = Path(args.out or f"results/{exp.name}/{args.preset}")
     print(f"{exp.name} [{args.preset}] ({exp.figure}): {exp.title}\n  output: {out}")
     res = execute(exp, args.preset, cfg=cfg, out=out, shard=args.shard,

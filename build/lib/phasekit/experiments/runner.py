@@ -98,14 +98,14 @@ def execute(exp: str | base.Experiment, preset: str = "quick", *, cfg: base.Conf
     ds.attrs["complete"] = int(complete)
     ds.attrs["wall_time_s"] = round(time.perf_counter() - t0, 2)
     ds.attrs["platform"] = f"{jax.default_backend()} x{jax.device_count()} ({platform.machine()})"
+    if not complete:
+        return Result(ds, [], [], out, time.perf_counter() - t0, False)
     missing = base.undescribed(ds)
     if missing:
         raise RuntimeError(f"{exp.name}: variables without long_name/units: {missing}")
-    if not complete:
-        return Result(ds, [], [], out, time.perf_counter() - t0, False)
     claims = exp.claims(ds)
     paths = []
-    if out is not None:
+    if out is not None and jax.process_index() == 0:  # one writer in a jax.distributed run
         save(ds, out / "results.nc")
         (out / "claims.json").write_text(base.dumps([c.to_json() for c in claims]))
         if figures:
