@@ -85,7 +85,7 @@ def run_linearization(cfg: LinearizationConfig, store=None, shard=None, progress
                    coords={"record": np.arange(len(steps)), "x": np.asarray(grid[:, 0])},
                    batching=cfg.batching, progress=progress, desc="linearization gap")
     if not ds.attrs["complete"]:
-        return describe(ds, LINEARIZATION_VARIABLES)  # a shard: the rest is computed by the run that completes the store
+        return describe(ds, LINEARIZATION_VARIABLES)  # one shard; the complete run adds the rest
     g, gp = np.meshgrid(ds["gamma"].values, ds["gamma_prime"].values, indexing="ij")
     ds = ds.assign_coords(step=("record", steps),
                           regime=(("gamma", "gamma_prime"), np.asarray(regimes.regime(g, gp)).reshape(g.shape)))
@@ -205,7 +205,7 @@ def run_spectrum(cfg: SpectrumConfig, store=None, shard=None, progress: bool = T
                    coords={"index": np.arange(cfg.n_grid), "function": np.arange(k), "x": np.asarray(grid[:, 0])},
                    batching=cfg.batching, progress=progress, desc="NTK spectrum")
     if not ds.attrs["complete"]:
-        return describe(ds, SPECTRUM_VARIABLES)  # a shard: the rest is computed by the run that completes the store
+        return describe(ds, SPECTRUM_VARIABLES)  # one shard; the complete run adds the rest
     spec = na.spectrum_1d(exact, grid)
     ds["analytic_eigenvalue"] = ("index", np.asarray(spec.eigenvalues))
     ds["analytic_frequency"] = ("index", np.asarray(spec.frequency))

@@ -19,7 +19,12 @@ Two-layer ReLU net of spec 01, f = (1/alpha) sum_k a_k relu(w_k . x + b_k), a ~ 
 
 (arc-cosine kernels of order 0 and 1, Cho & Saul 2009). The empirical NTK is a sum of m
 i.i.d. neuron terms, so it equals this mean up to O(m^-1/2) relative fluctuations; with the
-NTK preset (alpha = sqrt m, beta1 = beta2 = 1) the mean is the infinite-width NTK.
+NTK preset (alpha = sqrt m, beta1 = beta2 = 1) the mean is the infinite-width NTK;
+:func:`relative_kernel_error` measures the gap ||Theta_m - Theta_inf||_F / ||Theta_inf||_F.
+
+On a 1-D grid, :func:`spectrum_1d` gives each eigenfunction's dominant frequency and
+:func:`frequency_rank_correlation` how well the eigenvalue order follows the frequency order
+(Spearman's rho; the linear-regime F-Principle: large eigenvalues, low frequencies).
 """
 
 from __future__ import annotations

@@ -110,7 +110,8 @@ def _gap_view(ds, seed: int = 0):
     keep = ["gap_rel", "rd", "rd_lin", "loss_net", "loss_lin", "f", "f_lin"]
     view = xr.Dataset({k: (tuple("step" if d == "record" else d for d in one[k].dims), one[k].values) for k in keep},
                       coords={"point": np.arange(one.sizes["point"]), "step": ds["step"].values, "x": ds["x"].values,
-                              "gamma": ("point", one["gamma"].values), "gamma_prime": ("point", one["gamma_prime"].values),
+                              "gamma": ("point", one["gamma"].values),
+                              "gamma_prime": ("point", one["gamma_prime"].values),
                               "regime": ("point", np.asarray(one["regime"].values, str))})
     view.attrs.update(x_train=ds["x_train"].values, y_train=ds["y_train"].values, width=ds.attrs.get("width"))
     return view
