@@ -83,3 +83,79 @@ def test_train_with_dropout_vmapped_over_seeds():
     # p = 1 is plain gradient descent
     plain = train.run(train.mse(tl.apply, activation="tanh"), params, (x, y), opt, steps=50, n_records=3)
     np.testing.assert_allclose(jax.jit(run)(keys[0], 1.0).params["a"], plain.params["a"], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("p", [0.8, 0.5])
+def test_mean_mse_is_the_mask_average_of_the_dropout_loss(p):
+    """mean_mse = R_S + R_1 equals E_eta of the dropout loss (two-layer, dropout on the hidden layer)."""
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.key(5), (9, 1), jnp.float64)
+        y = jnp.cos(2 * x[:, 0])
+        params = tl.init(jax.random.key(6), 10, 1, dtype=jnp.float64)
+        mean = dropout.mean_mse(tl.apply, dropout.two_layer_regularizer, p, activation="relu", alpha=1.5)
+        noisy = dropout.mse(dropout.two_layer_apply, p, activation="relu", alpha=1.5)
+        expected = float(mean(params, (x, y)))
+        _mc_check(noisy, params, (x, y), expected)
+        clean = float(train.mse(tl.apply, activation="relu", alpha=1.5)(params, (x, y)))
+        assert expected > clean  # R_1 > 0: the mean is not the clean loss
+        # p = 1: no regularizer
+        np.testing.assert_allclose(dropout.mean_mse(tl.apply, dropout.two_layer_regularizer, 1.0)(params, (x, y)),
+                                   train.mse(tl.apply)(params, (x, y)), rtol=1e-12)
+
+
+def test_valued_as_reports_the_clean_loss_and_steps_by_the_dropout_gradient():
+    """L = D + stop_gradient(C - D): L == C in value, grad L == grad D for the same mask."""
+    x = jnp.linspace(-1, 1, 10)[:, None]
+    y = jnp.sin(2 * x[:, 0])
+    params = tl.init(jax.random.key(0), 16, 1)
+    noisy = dropout.mse(dropout.two_layer_apply, 0.6)
+    clean = train.mse(tl.apply)
+    loss = dropout.valued_as(noisy, clean)
+    key = jax.random.key(3)
+    np.testing.assert_allclose(loss(params, (x, y), key), clean(params, (x, y)), rtol=1e-6)
+    assert abs(float(noisy(params, (x, y), key) - clean(params, (x, y)))) > 1e-3  # the values differ
+    g, gd = jax.grad(loss)(params, (x, y), key), jax.grad(noisy)(params, (x, y), key)
+    for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(gd)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    # train.run's stop rule then fires on the clean loss
+    target = 0.5 * float(clean(params, (x, y)))
+    traj = train.run(loss, params, (x, y), optax.sgd(0.05), steps=5000, n_records=2, key=key,
+                     loss_takes_key=True, stop_loss=target)
+    assert bool(traj.converged) and 0 < int(traj.n_steps) < 5000
+    assert float(clean(traj.params, (x, y))) <= target
+
+
+def test_teacher_is_a_width_two_tanh_net_with_six_parameters():
+    x = jnp.linspace(-12, 12, 50)
+    net = {"a": jnp.ones(2), "w": jnp.ones((2, 1)), "b": jnp.array([-6.0, 6.0])}
+    np.testing.assert_allclose(dropout.teacher(x), tl.apply(net, x[:, None], "tanh"), rtol=1e-6, atol=1e-6)
+    assert dropout.TEACHER_PARAMETERS == sum(v.size for v in net.values())
+    np.testing.assert_allclose(dropout.teacher(jnp.array([0.0])), [0.0], atol=1e-7)  # odd function
+
+
+def test_excess_variation_counts_wiggles_between_data_points():
+    """V = TV(fit on the data range) / TV(data) - 1: 0 for a fit monotone between the data points,
+    2h / TV(data) for a bump of height h on a flat stretch."""
+    grid = jnp.linspace(-1.5, 1.5, 3001)
+    x = jnp.array([1.0, -1.0, 0.0])                     # unsorted on purpose
+    y = jnp.maximum(x, 0.0) ** 2                        # 0, 0, 1 in order: TV(data) = 1
+    smooth = jnp.maximum(grid, 0.0) ** 2
+    np.testing.assert_allclose(dropout.excess_variation(smooth, grid, x, y), 0.0, atol=2e-3)
+    h = 0.1
+    bump = smooth + h * jnp.exp(-((grid + 0.5) / 0.05) ** 2)
+    np.testing.assert_allclose(dropout.excess_variation(bump, grid, x, y), 2 * h, rtol=0.02)
+    wild = smooth + 0.2 * jnp.sin(40 * grid)           # about 2 * 0.4 per period, ~12 periods
+    assert float(dropout.excess_variation(wild, grid, x, y)) > 3.0
+    outside = smooth + jnp.where(jnp.abs(grid) > 1.0, jnp.sin(40 * grid), 0.0)   # beyond the data: not counted
+    np.testing.assert_allclose(dropout.excess_variation(outside, grid, x, y), 0.0, atol=2e-3)
+
+
+def test_orientation_concentration_from_spread_to_condensed():
+    amp = jnp.ones(36 * 10)
+    spread = -jnp.pi + (jnp.arange(360) + 0.5) * (2 * jnp.pi / 360)       # 10 neurons per bin
+    np.testing.assert_allclose(dropout.orientation_concentration(spread, amp), 4 / 36, rtol=1e-6)
+    two_rays = jnp.where(jnp.arange(360) % 2 == 0, 0.3, -2.0)
+    np.testing.assert_allclose(dropout.orientation_concentration(two_rays, amp), 1.0, rtol=1e-6)
+    # amplitude-weighted: one strong neuron outweighs many weak ones
+    weights = jnp.where(jnp.arange(360) == 0, 1000.0, 1.0)
+    assert float(dropout.orientation_concentration(spread, weights)) > 0.7

@@ -13,6 +13,7 @@ the rescaling (Dinh et al. 2017), which is why the balance matters.
 """
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
@@ -57,3 +58,24 @@ def test_sharpness_is_not_rescaling_invariant():
     moved = _rescale(_rescale(params, 0, 4.0), 1, 4.0)
     np.testing.assert_allclose(clean_loss(moved, (x, y)), clean_loss(params, (x, y)), rtol=1e-5)
     assert lam(moved) > 1.5 * lam(params)
+
+
+def test_control_gradient_is_the_mask_average_of_the_dropout_gradient():
+    """The control of the flatness experiment: grad (R_S + R_1) = E_eta grad R_S^drop (dropout after
+    the last hidden layer), so GD on mean_mse is dropout's GD without the mask noise."""
+    with jax.enable_x64(True):
+        p = 0.7
+        k0, k1, k2 = jax.random.split(jax.random.key(4), 3)
+        params = mlp.init(k0, [3, 5, 2], scheme="he", bias_std=0.3, dtype=jnp.float64)
+        x = jax.random.normal(k1, (6, 3), jnp.float64)
+        y = jax.random.normal(k2, (6, 2), jnp.float64)
+        noisy = dropout.mse(dropout.mlp_apply, p)
+        mean = dropout.mean_mse(mlp.apply, dropout.mlp_regularizer, p)
+        exact = jax.flatten_util.ravel_pytree(jax.grad(mean)(params, (x, y)))[0]
+        keys = jax.random.split(jax.random.key(9), 40_000)
+        flat = lambda k: jax.flatten_util.ravel_pytree(jax.grad(noisy)(params, (x, y), k))[0]
+        draws = np.asarray(jax.jit(jax.vmap(flat))(keys))
+        se = draws.std(0, ddof=1) / np.sqrt(len(keys))
+        assert np.max(np.abs(draws.mean(0) - np.asarray(exact)) / (se + 1e-12)) < 5.0
+        clean = jax.flatten_util.ravel_pytree(jax.grad(lambda q: dropout.mse(dropout.mlp_apply, 1.0)(q, (x, y), None))(params))[0]
+        assert np.max(np.abs(np.asarray(exact - clean)) / (se + 1e-12)) > 20  # R_1's gradient is resolved

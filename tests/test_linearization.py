@@ -106,3 +106,20 @@ def test_linear_regime_stays_linear_condensed_does_not():
     assert float(traj_condensed.observables["loss_net"][-1]) < 1e-6
     assert gap_condensed > 0.5
     assert float(traj_condensed.observables["rd"][-1]) > 1.0
+
+
+def test_frequency_rank_correlation_is_spearman_with_ties():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        freq = rng.integers(0, 6, size=30) / 2.0                     # many ties, like DFT bins
+        expected = scipy_stats.spearmanr(np.arange(30), freq)[0]
+        np.testing.assert_allclose(na.frequency_rank_correlation(jnp.asarray(freq), 30), expected, rtol=1e-5)
+    np.testing.assert_allclose(na.frequency_rank_correlation(jnp.arange(40.0), 30), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(na.frequency_rank_correlation(-jnp.arange(40.0), 10), -1.0, rtol=1e-6)
+
+
+def test_relative_kernel_error():
+    k = jnp.array([[2.0, 1.0], [1.0, 2.0]])
+    np.testing.assert_allclose(na.relative_kernel_error(1.1 * k, k), 0.1, rtol=1e-5)
+    np.testing.assert_allclose(na.relative_kernel_error(k + jnp.eye(2), k), np.sqrt(2 / 10), rtol=1e-5)
