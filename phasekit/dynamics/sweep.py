@@ -354,7 +354,9 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
                         waiting.append((first, idx, size))
                         continue
                     try:
-                        compute(first, idx, size)
+                        read_store()  # finished by another writer between the check and the claim?
+                        if not all(canon[i] in results for i in idx):
+                            compute(first, idx, size)
                     finally:
                         st.release(cid)
                 else:
