@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from phasekit.dynamics import sweep
+from phasekit.dynamics import store as store_lib, sweep
 
 AXES = {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1, 2]}
 
@@ -108,6 +108,7 @@ def test_grid_grows_in_every_axis_and_keeps_finished_points(stored, axis, extra)
     xr.testing.assert_identical(ref["v"].drop_attrs(), grown["v"].sel({axis: AXES[axis]}).drop_attrs())
     for name, data in files.items():  # finished chunks are kept as they were
         assert (store / name).read_bytes() == data
+    assert store_lib.check(store)["duplicates"] == 0  # finished points are not stored again
     xr.testing.assert_identical(grown.drop_attrs(), _run(None, grown_axes).drop_attrs())
     shrunk = _run(store, dict(AXES, **{axis: AXES[axis][:1]}))  # and removing values too
     xr.testing.assert_identical(ref["v"].sel({axis: AXES[axis][:1]}).drop_attrs(), shrunk["v"].drop_attrs())
