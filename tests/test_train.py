@@ -118,3 +118,23 @@ def test_bad_inputs_raise_value_error_naming_the_field():
         train.run(LOSS, p, (X, Y), optax.sgd(0.1), steps=-1)
     with pytest.raises(ValueError, match="lr_backoff"):
         train.run(LOSS, p, (X, Y), optax.sgd(0.1), steps=10, lr_backoff=2.0)
+
+
+def test_cross_entropy_and_its_gradient_equal_optax_and_accuracy_counts_argmax_hits():
+    import optax as ox
+
+    key = jax.random.key(7)
+    x = jax.random.normal(key, (12, 3))
+    labels = jnp.arange(12) % 4
+    w = jax.random.normal(jax.random.key(8), (3, 4))
+    apply = lambda p, xx: xx @ p
+    loss = train.cross_entropy(apply)
+    ref = lambda p: jnp.mean(ox.softmax_cross_entropy(apply(p, x), jax.nn.one_hot(labels, 4)))
+    np.testing.assert_allclose(loss(w, (x, labels)), ref(w), rtol=1e-6)
+    np.testing.assert_allclose(loss(w, (x, jax.nn.one_hot(labels, 4))), ref(w), rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(loss)(w, (x, labels)), jax.grad(ref)(w), rtol=1e-5, atol=1e-7)
+    # closed form: equal logits give log k
+    np.testing.assert_allclose(loss(jnp.zeros((3, 4)), (x, labels)), np.log(4.0), rtol=1e-6)
+    acc = train.accuracy(apply, x, labels)(w)["accuracy"]
+    hits = int(np.sum(np.argmax(np.asarray(x @ w), -1) == np.asarray(labels)))
+    assert round(float(acc) * 12) == hits
