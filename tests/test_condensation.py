@@ -216,3 +216,45 @@ def test_spectrum_lines_shared_across_widths():
     assert np.all(np.abs(lines[1] - [-3.5, -2.0, -1.0]) < 0.05)
     np.testing.assert_allclose(cond.shared_lines(lines), [-2.0, -1.0], atol=0.05)
     assert cond.shared_lines([lines[1], lines[0]]).size == 2  # -3.5 is not in the first width
+
+
+def _ntk(p, x):
+    """Tangent kernel J J^T of a two-layer ReLU net's output on x (all parameters)."""
+    from jax.flatten_util import ravel_pytree
+    theta, unravel = ravel_pytree(p)
+    J = jax.jacobian(lambda t: tl.apply(unravel(t), x))(theta).reshape(-1, theta.size)
+    return J @ J.T
+
+
+@pytest.mark.parametrize("outputs", [None, 2])
+def test_balanced_merge_keeps_function_and_tangent_kernel(outputs):
+    """k aligned balanced ReLU neurons (|a| = ||theta||, norm r) and one balanced neuron of norm
+    sqrt(k) r have the same output and the same tangent kernel; the plain merge (norms k r, r)
+    keeps the output but not the kernel."""
+    with jax.enable_x64(True):
+        base = tl.init(jax.random.key(1), 3, 2, dtype=jnp.float64)
+        if outputs:
+            base["a"] = jax.random.normal(jax.random.key(2), (3, outputs), jnp.float64)
+        theta = tl.input_weights(base)
+        a_norm = jnp.linalg.norm(base["a"].reshape(3, -1), axis=1)
+        c = jnp.sqrt(jnp.linalg.norm(theta, axis=1) / a_norm)  # balance the narrow neurons
+        base = {"a": base["a"] * c.reshape((3,) + (1,) * (base["a"].ndim - 1)),
+                "w": base["w"] / c[:, None], "b": base["b"] / c}
+        k = (4, 2, 3)
+        wide = {key: jnp.concatenate([jnp.repeat(v[j:j + 1], kj, axis=0) for j, kj in enumerate(k)])
+                for key, v in base.items()}  # k_j identical copies of neuron j: f is sum_j k_j a_j relu(.)
+        x = jax.random.normal(jax.random.key(3), (25, 2), jnp.float64)
+        merged, rep = cond.merge_condensed(wide, x, balance=True)
+        plain, _ = cond.merge_condensed(wide, x)
+        assert rep.width_after == 3 and rep.max_abs_diff < 1e-12
+        th_m = tl.input_weights(merged)
+        np.testing.assert_allclose(jnp.linalg.norm(merged["a"].reshape(3, -1), axis=1),
+                                   jnp.linalg.norm(th_m, axis=1), rtol=1e-12)
+        np.testing.assert_allclose(jnp.linalg.norm(th_m, axis=1),
+                                   np.sqrt(k) * jnp.linalg.norm(theta / c[:, None], axis=1), rtol=1e-12)
+        np.testing.assert_allclose(tl.apply(plain, x), tl.apply(merged, x), rtol=1e-10, atol=1e-12)
+        K_wide = _ntk(wide, x)
+        np.testing.assert_allclose(_ntk(merged, x), K_wide, rtol=1e-10, atol=1e-10)
+        assert np.max(np.abs(_ntk(plain, x) - K_wide)) > 0.1 * np.max(np.abs(K_wide))
+        with pytest.raises(ValueError, match="balance"):
+            cond.merge_condensed(wide, x, "tanh", balance=True)

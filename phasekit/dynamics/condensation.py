@@ -298,7 +298,8 @@ def output_agreement(f_wide, f_narrow) -> tuple[float, float, float]:
 
 
 def merge_condensed_padded(params: dict, x=None, activation: str = "relu", threshold: float = 0.9,
-                           rel_amplitude: float = 1e-2, odd: bool = False) -> tuple[dict, Directions]:
+                           rel_amplitude: float = 1e-2, odd: bool = False,
+                           balance: bool = False) -> tuple[dict, Directions]:
     """The network reduction of :func:`merge_condensed` at fixed width (jit/vmap friendly).
 
     Returns params of the same width m whose first K neurons are the merged ones (K =
@@ -306,7 +307,17 @@ def merge_condensed_padded(params: dict, x=None, activation: str = "relu", thres
     weights. Such null neurons contribute nothing, and for an activation with sigma(0) = 0
     (ReLU, tanh) their gradient is zero too (d/da_k = sigma(0) = 0, d/dw_k = a_k (...) = 0),
     so training the padded net is training the width-K net.
+
+    ``balance`` (ReLU only): rescale each merged neuron (a_G, theta_G) -> (c a_G, theta_G / c),
+    c^2 = ||theta_G|| / ||a_G||, so that ||a_G|| = ||theta_G|| (same function: ReLU is positively
+    homogeneous). Gradient flow from a small init keeps every neuron balanced (|a_k|^2 -
+    ||theta_k||^2 is conserved, ~0), and a group of k aligned balanced neurons of norm r has
+    the same tangent kernel as one balanced neuron of norm sqrt(k) r: the balanced narrow net
+    starts training exactly as the wide group does (the unbalanced merge, norms k r and r,
+    is up to k times sharper and can make a step size stable for the wide net diverge).
     """
+    if balance and activation != "relu":
+        raise ValueError(f"balance: only for ReLU (positively homogeneous), got activation {activation!r}")
     theta = two_layer.input_weights(params)
     amp = neuron_amplitude(params["a"], theta)
     dead = dead_neurons(two_layer.preactivation(params, x)) if (activation == "relu" and x is not None) else None
@@ -323,6 +334,11 @@ def merge_condensed_padded(params: dict, x=None, activation: str = "relu", thres
     w = jnp.where(seg < m, s * jnp.linalg.norm(th, axis=1) / norm_g[seg], 0.0)
     a = jnp.asarray(params["a"])
     a_g = jax.ops.segment_sum(w.reshape((m,) + (1,) * (a.ndim - 1)) * a, seg, num_segments=m + 1)[:m]
+    if balance:
+        a_norm = jnp.linalg.norm(a_g.reshape(m, -1), axis=1)
+        c = jnp.sqrt(jnp.where(a_norm > 0, norm_g[:m] / jnp.where(a_norm > 0, a_norm, 1.0), 1.0))
+        a_g = a_g * c.reshape((m,) + (1,) * (a.ndim - 1))
+        t_g = t_g / c[:, None]
     d = params["w"].shape[1]
     out = {"a": a_g.astype(a.dtype), "w": t_g[:, :d].astype(theta.dtype)}
     if "b" in params:
@@ -331,7 +347,8 @@ def merge_condensed_padded(params: dict, x=None, activation: str = "relu", thres
 
 
 def merge_condensed(params: dict, x=None, activation="relu", alpha=1.0, threshold: float = 0.9,
-                    rel_amplitude: float = 1e-2, odd: bool = False) -> tuple[dict, MergeReport]:
+                    rel_amplitude: float = 1e-2, odd: bool = False,
+                    balance: bool = False) -> tuple[dict, MergeReport]:
     """Reduce a condensed two-layer net to one neuron per condensed direction (spec 02).
 
     Negligible and dead neurons (dead: ReLU neurons silent on all of ``x``) are dropped; each
@@ -350,11 +367,13 @@ def merge_condensed(params: dict, x=None, activation="relu", alpha=1.0, threshol
     Args:
       params: two-layer params ``{"a": [m] or [m, C], "w": [m, d], "b": [m]}``.
       x: [n, d] inputs for dead-neuron detection (ReLU) and the agreement report.
+      balance: ReLU only: equal norms of output and input weights per merged neuron (see
+        :func:`merge_condensed_padded`).
     Returns:
       (narrow params of width K, :class:`MergeReport`). Runs eagerly (K is data-dependent);
       :func:`merge_condensed_padded` is the fixed-width, traceable form.
     """
-    padded, dirs = merge_condensed_padded(params, x, activation, threshold, rel_amplitude, odd)
+    padded, dirs = merge_condensed_padded(params, x, activation, threshold, rel_amplitude, odd, balance)
     k = int(dirs.n_directions)
     narrow = {key: v[:k] for key, v in padded.items()}
     stats = (np.nan, np.nan, np.nan)
