@@ -435,7 +435,7 @@ register(Experiment(
     "condensation-residual", area="condensation", figure="Fig 8.11",
     title="initial condensation in every layer of a residual 6-layer net",
     config=ResidualConfig,
-    presets={"tiny": dict(steps=600, n_records=20, lr=4e-4, seeds=2),
+    presets={"tiny": dict(steps=600, n_records=20, lr=4e-4, seeds=3),
              "quick": dict(steps=8000, n_records=60, seeds=8),
              "paper": dict(seeds=32)},
     run=run_residual, claims=claims_residual, figures=figures_residual))

@@ -291,7 +291,7 @@ class ReductionConfig(Config):
     min_drop: float = param(0.05, gt=0.0, lt=1.0, doc="the merge plateau lies below (1 - min_drop) L0")
     balance: bool = param(True, doc="merged neurons with ||a_G|| = ||theta_G|| (same function; the wide "
                                     "group's tangent kernel, see merge_condensed_padded)")
-    seeds: int = param(2, ge=1)
+    seeds: int = param(3, ge=1)
     base_seed: int = param(0, ge=0)
     batching: str = param("auto", choices=("auto", "map", "vmap"))
 
@@ -420,7 +420,7 @@ register(Experiment(
              "paper": dict(widths=(5, 10, 20, 50, 100, 200, 500), steps=100_000, n_records=2000)},
     run=run_loss_spectrum, claims=claims_loss_spectrum, figures=figures_loss_spectrum))
 
-_HESSIAN_PRESETS = {"tiny": dict(seeds=2),
+_HESSIAN_PRESETS = {"tiny": dict(seeds=3),
                     "quick": dict(seeds=8),
                     "paper": dict(seeds=32, descent_steps=50_000, widths=(3, 4, 5, 6))}
 
