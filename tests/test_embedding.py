@@ -116,3 +116,52 @@ def test_hessian_counts_do_not_decrease(x64, width2_critical_point):
     assert [sum(c[k] for k in ("n_negative", "n_zero", "n_positive")) for c in counts] == [6, 9, 12]
     # splitting a minimum with 0 < alpha < 1 creates a saddle direction here (book: 0 -> 1 -> 2)
     assert counts[0]["n_negative"] == 0 and counts[2]["n_negative"] >= 1
+
+
+def test_null_embedding_keeps_output_and_null_neurons_never_move(x64):
+    """Null neurons (zero input and output weights) add nothing to f, and with sigma(0) = 0
+    their gradient is zero: GD on the padded net is GD on the narrow one."""
+    p = tl.init(jax.random.key(0), 3, 1, dtype=jnp.float64)
+    x = jnp.linspace(-1, 1, 30)[:, None]
+    y = jnp.abs(x[:, 0])
+    q = emb.null_embedding(p, 7)
+    assert q["w"].shape == (7, 1) and np.all(np.asarray(q["a"][3:]) == 0)
+    loss = train.mse(tl.apply)
+    for act in ("relu", "tanh"):
+        np.testing.assert_allclose(tl.apply(q, x, act), tl.apply(p, x, act), rtol=1e-14)
+        g = jax.grad(train.mse(tl.apply, activation=act))(q, (x, y))
+        assert all(np.all(np.asarray(v[3:]) == 0) for v in g.values())
+    tq = train.run(loss, q, (x, y), optax.sgd(0.2), steps=300, n_records=4)
+    tp = train.run(loss, p, (x, y), optax.sgd(0.2), steps=300, n_records=4)
+    np.testing.assert_allclose(tq.loss, tp.loss, rtol=1e-12)
+    assert float(tp.loss[-1]) < 0.5 * float(tp.loss[0])
+    # sigmoid(0) = 1/2: a null neuron's output weight does get a gradient (the rule needs sigma(0) = 0)
+    g = jax.grad(train.mse(tl.apply, activation="sigmoid"))(q, (x, y))
+    assert np.any(np.asarray(g["a"][3:]) != 0)
+    # keep_first_neurons with a traced m is the null embedding of the first m neurons
+    wide = tl.init(jax.random.key(1), 7, 1, dtype=jnp.float64)
+    kept = jax.jit(emb.keep_first_neurons)(wide, 3)
+    ref = emb.null_embedding({k: v[:3] for k, v in wide.items()}, 7)
+    for k in wide:
+        np.testing.assert_array_equal(kept[k], ref[k])
+    with pytest.raises(ValueError, match="width"):
+        emb.null_embedding(p, 2)
+
+
+def test_find_critical_point_is_traceable_and_reaches_rounding_level(x64):
+    """Descent + Newton from three inits at once (vmap): |grad|_1 < 1e-10 at each result,
+    at least 1000 times below the points after descent alone."""
+    x = jnp.linspace(-1, 1, 20)[:, None]
+    y = jnp.exp(-4 * x[:, 0] ** 2) + 0.5 * x[:, 0]
+    loss = train.mse(tl.apply, activation="tanh")
+    inits = jax.vmap(lambda k: tl.rescale(tl.init(k, 2, 1, dtype=jnp.float64), 0.5, 0.5))(
+        jax.random.split(jax.random.key(3), 3))
+    find = jax.jit(jax.vmap(lambda p: emb.find_critical_point(loss, p, (x, y), descent_steps=3000)))
+    crit = find(inits)
+    rough = jax.jit(jax.vmap(lambda p: emb.find_critical_point(loss, p, (x, y), descent_steps=3000,
+                                                               newton_steps=0)))(inits)
+    g = jax.vmap(lambda p: emb.criticality(loss, p, (x, y), ord=1))
+    assert np.all(np.asarray(g(crit)) < 1e-10)
+    assert np.all(np.asarray(g(rough)) > 1e3 * np.asarray(g(crit)))
+    m = jax.vmap(lambda p: emb.embedding_measures(loss, p, (x, y)))(crit)
+    assert np.all(np.asarray(m["n_negative"] + m["n_zero"] + m["n_positive"]) == 6)
