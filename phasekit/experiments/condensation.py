@@ -162,7 +162,7 @@ def claims_process(ds: xr.Dataset) -> list:
         claim(ds, name="six-directions", figure="Fig 8.1",
               statement="the count reaches the book's 6 directions at the end (median over seeds)",
               book=6, measured=float(np.median(final)), held=bool(np.median(final) == 6),
-              min_preset="quick", detail=f"per seed: {final.tolist()}",
+              min_preset="quick", detail=f"per seed: {final.tolist()}", reproduces=False,
               if_not_held="the count depends on the cosine threshold and the amplitude cut; "
                           "neighbouring kinks (x = 0.4, 0.8) can share a direction at the end"),
     ]
@@ -284,6 +284,7 @@ def claims_activation(ds: xr.Dataset) -> list:
                       f"initial plateau (median over seeds, |cos| >= {ds.attrs.get('config_threshold', 0.9)})",
             book=BOOK_LINES[act], measured=k, held=k == BOOK_LINES[act],
             min_preset="tiny" if act in ("tanh", "sigmoid", "xtanh") else "quick", detail=per_seed,
+            reproduces=act not in ("softplus", "x2tanh"),  # measured 2 and 4 lines at quick
             if_not_held={"x2tanh": "x^2 tanh's initial gradient is cubic in the weights: the largest neurons "
                                    "leave the plateau first while the rest stay near their random init, so the "
                                    "snapshot (first 10% loss drop) counts the few large neurons' directions",
@@ -399,6 +400,7 @@ def claims_residual(ds: xr.Dataset) -> list:
             statement="lines per hidden layer follow the activation: "
                       + ", ".join(f"{a} {b}" for a, b in zip(acts, book)) + " (median over seeds)",
             book=book, measured=lines.tolist(), held=bool(np.all(lines == np.asarray(book))), min_preset="quick",
+            reproduces=False,
             detail="per seed: " + "; ".join(str(r) for r in ds["n_lines"].values.astype(int).tolist()),
             if_not_held="at the first 10% loss drop the layers still hold extra small lines (the counts vary "
                         "from seed to seed); the book counts by eye on the heat maps of one run"))

@@ -252,7 +252,7 @@ def claims_hessian(ds: xr.Dataset) -> list:
         statement=f"negative Hessian eigenvalues at widths {widths} after embedding a width-2 critical point "
                   f"with {book[0]} negative(s): book {' -> '.join(map(str, book))} (most common sequence)",
         book=book, measured=list(mode), held=bool(same_index) and list(mode) == book[:len(mode)],
-        min_preset="tiny" if data == "1d" else "quick",
+        min_preset="tiny" if data == "1d" else "quick", reproduces=data == "1d",
         detail=f"{freq} of {len(same_index or seqs)} {'seeds of that index' if same_index else 'critical seeds'}; "
                f"all critical seeds: {dict(Counter(seqs))}",
         if_not_held=f"no seed's descent ended at a width-2 point with {book[0]} negatives (the book's point); "
@@ -387,7 +387,7 @@ def claims_reduction(ds: xr.Dataset) -> list:
               statement="the merged net predicts like the wide one: test-set argmax agreement >= 0.98 "
                         "(median over seeds)",
               book=0.985, measured=float(np.median(agree)), held=bool(np.median(agree) >= 0.98),
-              min_preset="quick",
+              min_preset="quick", reproduces=False,
               detail=f"per seed: {np.round(agree, 3).tolist()}; after retraining both nets: "
                      f"{np.round(ds['agree_after'].values, 3).tolist()}",
               if_not_held="the plateau found on digits is the early one (loss ~0.45 of 0.5) where the "
@@ -397,7 +397,7 @@ def claims_reduction(ds: xr.Dataset) -> list:
               statement="retrained from the merge, the narrow net reaches the wide net's loss: final loss "
                         "ratio narrow / wide within [0.8, 1.25] (median over seeds)",
               book=1.0, measured=float(np.median(ratio)), held=bool(0.8 <= np.median(ratio) <= 1.25),
-              min_preset="quick", detail=f"per seed: {np.round(ratio, 3).tolist()}",
+              min_preset="quick", detail=f"per seed: {np.round(ratio, 3).tolist()}", reproduces=False,
               if_not_held="after the early plateau the wide net grows new directions out of the small neurons "
                           "that the merge dropped as negligible; the narrow net tracks it with a lag"),
     ]
