@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     ls = sub.add_parser("list", help="list experiments, or show one experiment's fields")
     ls.add_argument("name", nargs="?")
+    ls.add_argument("--markdown", action="store_true", help="the list as a Markdown table")
     run = sub.add_parser("run", help="run one experiment")
     run.add_argument("name")
     run.add_argument("--preset", default="quick", help="tiny, quick (default) or paper")
@@ -120,9 +121,14 @@ def _short(v) -> str:
     return str(v)
 
 
-def _list(name: str | None) -> int:
+def _list(name: str | None, markdown: bool = False) -> int:
     from phasekit.experiments import get, registry
 
+    if name is None and markdown:
+        print("| area | experiment | book | what it computes |\n|---|---|---|---|")
+        for n, exp in registry().items():
+            print(f"| {exp.area} | `{n}` | {exp.figure} | {exp.title} |")
+        return 0
     if name is None:
         reg = registry()
         width = max(len(n) for n in reg)
@@ -237,7 +243,7 @@ def main(argv=None) -> int:
         if extra and args.command != "run":
             raise _UsageError(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "list":
-            return _list(args.name)
+            return _list(args.name, args.markdown)
         if args.command == "run":
             return _run(args, extra)
         if args.command == "report":
