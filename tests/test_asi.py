@@ -90,3 +90,23 @@ def test_copies_train_independently_and_fit():
 def test_bad_params_raise():
     with pytest.raises(ValueError, match="params"):
         asi.apply(mlp.apply, mlp.init(KEY, [1, 4, 1]), jnp.ones((2, 1)))
+
+
+def test_switchable_is_asi_when_on_and_the_plain_net_when_off():
+    # on = 1: exactly 0 at theta1 = theta2 and equal to asi.apply after the copies separate;
+    # on = 0: f(theta1), with a zero gradient for theta2 (so training leaves it untouched).
+    x = jnp.linspace(-2, 2, 7)[:, None]
+    base = mlp.init(KEY, [1, 16, 16, 1])
+    p = asi.pair(base)
+    run = jax.jit(jax.vmap(lambda on: asi.switchable(mlp.apply, p, x, on, activation="tanh")))
+    h = run(jnp.array([1, 0]))
+    assert np.all(np.asarray(h[0]) == 0.0)
+    np.testing.assert_allclose(h[1], mlp.apply(base, x, activation="tanh"), rtol=1e-6)
+    moved = {"theta1": jax.tree_util.tree_map(lambda a: 1.1 * a, base), "theta2": base}
+    np.testing.assert_allclose(asi.switchable(mlp.apply, moved, x, 1, activation="tanh"),
+                               asi.apply(mlp.apply, moved, x, activation="tanh"), rtol=1e-5, atol=1e-7)
+    g = jax.grad(lambda q: jnp.sum(asi.switchable(mlp.apply, q, x, 0, activation="tanh") ** 2))(moved)
+    assert all(float(jnp.abs(v).max()) == 0.0 for v in jax.tree_util.tree_leaves(g["theta2"]))
+    assert float(ravel_pytree(g["theta1"])[0] @ ravel_pytree(g["theta1"])[0]) > 0
+    with pytest.raises(ValueError, match="params"):
+        asi.switchable(mlp.apply, base, x, 1)

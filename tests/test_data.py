@@ -49,7 +49,8 @@ def test_bundled_datasets():
 
 def test_synthetic_targets():
     x, y = data.authors_three_points()
-    np.testing.assert_array_equal(x[:, 0], [-0.5, 0, 0.5]) and np.testing.assert_array_equal(y, [-0.5, 0, 1])
+    np.testing.assert_array_equal(x[:, 0], [-0.5, 0, 0.5])
+    np.testing.assert_array_equal(y, [-0.5, 0, 1])
     g = data.uniform_grid(5, -np.pi, np.pi)
     np.testing.assert_allclose(data.sin_mixture(g, (1, 5)), np.sin(g[:, 0]) + np.sin(5 * g[:, 0]), atol=1e-6)
     # spec 02 target: slopes 0, 2, 1, -0.5, 0 on the pieces split at -0.3, 0, 0.4, 0.8
@@ -58,3 +59,35 @@ def test_synthetic_targets():
     np.testing.assert_allclose(f, [0, 0, 0, 0.6, 1.0, 0.8, 0.8], atol=1e-6)
     with pytest.raises(ValueError, match="n"):
         data.uniform_grid(0)
+
+
+def test_hypercube_and_parity():
+    # {-1, 1}^3: 8 distinct points, row i = 1 - 2 * bits of i; parity = product of coordinates,
+    # +1 on the points with an even number of -1 entries; half of the cube has each label.
+    x = data.hypercube(3)
+    assert x.shape == (8, 3) and x.dtype == np.float32 and len({tuple(r) for r in x}) == 8
+    np.testing.assert_array_equal(x[5], [-1, 1, -1])  # 5 = 0b101
+    p = data.parity(x)
+    np.testing.assert_array_equal(p, np.where((x == -1).sum(1) % 2 == 0, 1.0, -1.0))
+    assert p.sum() == 0
+    with pytest.raises(ValueError, match="x"):
+        data.parity(np.array([[1.0, 0.5]]))
+    with pytest.raises(ValueError, match="d"):
+        data.hypercube(0)
+
+
+def test_train_test_split_partitions_and_with_noise_is_reproducible():
+    tr, te = data.train_test_split(20, 7, seed=1)
+    assert len(tr) == 7 and len(te) == 13
+    np.testing.assert_array_equal(np.sort(np.concatenate([tr, te])), np.arange(20))
+    np.testing.assert_array_equal(data.train_test_split(20, 7, seed=1)[0], tr)
+    assert not np.array_equal(data.train_test_split(20, 7, seed=2)[0], tr)
+    with pytest.raises(ValueError, match="n_train"):
+        data.train_test_split(5, 5)
+    y = np.zeros(4000, np.float32)
+    a, b = data.with_noise(y, 0.5, seed=3), data.with_noise(y, 0.5, seed=3)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and np.std(a) == pytest.approx(0.5, rel=0.05)
+    np.testing.assert_array_equal(data.with_noise(y, 0.0), y)
+    with pytest.raises(ValueError, match="std"):
+        data.with_noise(y, -1.0)

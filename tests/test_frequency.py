@@ -277,3 +277,51 @@ def test_filtering_method_low_part_converges_first():
     late = np.asarray(tr.step) >= steps // 10
     assert np.all(np.asarray(e_low < 0.8 * e_high)[late])
     assert float(e_low[-1]) < 0.5 and float(e_high[-1]) > 0.7
+
+
+# ----------------------------------------------------------------------------- convergence order
+
+def test_in_frequency_order_strict_and_weak():
+    # Peaks listed low -> high; -1 = never (later than any converged peak).
+    steps = np.array([[10, 20, 40],     # low to high: strict and weak
+                      [10, 10, 40],     # tie: weak only
+                      [10, 20, -1],     # highest not yet converged: weak only
+                      [10, -1, -1],     # two unconverged: weak only (inf <= inf)
+                      [30, 20, 40],     # a reversal: neither
+                      [-1, 20, 40],     # lowest never: neither
+                      [10, -1, 40]])    # a higher peak converged while a lower one never did: neither
+    np.testing.assert_array_equal(F.in_frequency_order(steps, strict=True), [1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(F.in_frequency_order(steps, strict=False), [1, 1, 1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(F.never_as([5, -1], 100), [5, 100])
+    with pytest.raises(ValueError, match="step"):
+        F.in_frequency_order(np.array([3]))
+
+
+def test_order_agreement_counts_concordant_pairs():
+    # 4 items, 6 pairs: identical order 1, reversed 0, one swapped neighbour pair 5/6.
+    pred = np.array([1.0, 2.0, 3.0, 4.0])
+    assert F.order_agreement(pred, [10, 20, 30, 40]) == 1.0
+    assert F.order_agreement(pred, [40, 30, 20, 10]) == 0.0
+    assert F.order_agreement(pred, [10, 30, 20, 40]) == pytest.approx(5 / 6)
+    # measured never (+inf) is later than every converged peak; two nevers are a tie (disagree)
+    assert F.order_agreement(pred, [10, 20, 30, np.inf]) == 1.0
+    assert F.order_agreement(pred, [10, 20, np.inf, np.inf]) == pytest.approx(5 / 6)
+    with pytest.raises(ValueError, match="b"):
+        F.order_agreement(pred, [1.0, 2.0])
+
+
+def test_loss_plateau_finds_the_longest_run_at_the_level():
+    steps = np.array([0, 1, 2, 4, 8, 16, 32, 64, 128])
+    loss = np.array([0.5, 0.26, 0.4, 0.26, 0.25, 0.24, 0.26, 0.1, 0.26])
+    p = F.loss_plateau(steps, loss, 0.25, rtol=0.1)
+    assert (p.start, p.end) == (4, 32) and p.span == pytest.approx(8.0)
+    assert F.loss_plateau(steps, loss, 1.0, rtol=0.1) == (-1, -1, 0.0)
+    # A single record at the level at step 0 has span 1 (step 0 counts as step 1).
+    assert F.loss_plateau(steps[:2], np.array([0.25, 1.0]), 0.25).span == 1.0
+
+
+def test_unfit_loss_of_one_sine_on_full_periods_is_a_squared_over_4():
+    # (1/2) mean_j A^2 sin^2(k x_j) = A^2 / 4 on a uniform grid of [-pi, pi) (0 < k < n/2).
+    x = grid(64)
+    assert F.unfit_loss(x, [5.0], [2.0]) == pytest.approx(1.0, rel=1e-5)
+    assert F.unfit_loss(x, [3.0, 5.0]) == pytest.approx(0.5, rel=1e-5)  # orthogonal modes add
