@@ -314,7 +314,7 @@ def claims_init_scale(ds: xr.Dataset) -> list:
         ds, name="order-violated", figure="Fig 6.2",
         statement=f"at s = {s[-1]:g} the F-Principle is violated: some higher peak reaches Delta_F < "
                   f"{ds.attrs['threshold']} before a lower one",
-        book="violated", measured=cs[-1], held=reversed_, min_preset="quick",
+        book="violated", measured=cs[-1], held=reversed_, min_preset="quick", reproduces=False,
         detail=f"convergence steps {steps_detail}. Earlier script run (3000 steps): large init slows the "
                "high peaks but keeps the low-to-high order",
         if_not_held="large init slows the high frequencies but does not reverse the order on the training "
@@ -402,7 +402,7 @@ def claims_ricker(ds: xr.Dataset) -> list:
         ds, name="narrow-high-first", figure="Fig 4.9",
         statement=f"Ricker a = {narrow:g} (no ASI) reverses the order: the highest peak converges strictly "
                   "before the lowest",
-        book="high first (a = 0.1)", measured=cs_n, held=bool(t_n[-1] < t_n[0]), min_preset="quick",
+        book="high first (a = 0.1)", measured=cs_n, held=bool(t_n[-1] < t_n[0]), min_preset="quick", reproduces=False,
         detail=f"convergence steps {_steps_text(cs_n)} (-1: never). Earlier script run (5000 steps, another "
                "init): the k = 5 peak first",
         if_not_held="the highest and lowest peaks converge at the same record with this init (a tie, not a "
@@ -417,7 +417,7 @@ def claims_ricker(ds: xr.Dataset) -> list:
         out.append(claim(
             ds, name="asi-helps", figure="Fig 6.3",
             statement="anti-symmetric init (h(theta_0) = 0) lowers the test MSE for every Ricker width a",
-            book="lower with ASI", measured=ratio, held=bool(np.all(ratio < 1.0)), min_preset="quick",
+            book="lower with ASI", measured=ratio, held=bool(np.all(ratio < 1.0)), min_preset="quick", reproduces=False,
             detail="test MSE with ASI / without, per a = " + ", ".join(f"{v:g}" for v in a)
                    + ". Earlier script run (5000 steps): ASI helped only at a = 0.3",
             if_not_held="ASI removes the random initial output, but at a = 0.1 the narrow wavelets' "
@@ -646,7 +646,7 @@ def claims_parity(ds: xr.Dataset) -> list:
         detail="lowest train accuracy over seeds", if_not_held="budget too small to fit the training set"), claim(
         ds, name="test-chance", figure="ch. 4 (parity)",
         statement="on the rest of the cube it is at chance: mean test accuracy within 0.05 of 50 %",
-        book=0.5, measured=float(te.mean()), held=bool(abs(te.mean() - 0.5) <= 0.05), min_preset="quick",
+        book=0.5, measured=float(te.mean()), held=bool(abs(te.mean() - 0.5) <= 0.05), min_preset="quick", reproduces=False,
         detail="test accuracy per seed " + ", ".join(f"{v:.3f}" for v in te)
                + ". Earlier script run (3000 steps, 3 seeds): ~39 %",
         if_not_held="below chance, not at it: a low-frequency interpolant predicts a test point from its "
