@@ -98,3 +98,10 @@ def test_eigenvalues_on_grid_find_the_negative_curvature_of_the_one_one_one_net(
     assert ev.shape == (5, 5, 2)
     np.testing.assert_allclose(ev[2, 2], [(1 - np.sqrt(17)) / 32, (1 + np.sqrt(17)) / 32], rtol=1e-5)
     assert np.all(ev[..., 1] >= ev[..., 0])
+
+
+def test_gradient_norm_ratio_is_first_over_last_layer_along_the_last_axis():
+    """ratio = norms[..., 0] / norms[..., -1], batched over leading axes (seeds)."""
+    norms = jnp.asarray([[1e-6, 0.5, 2.0], [3.0, 1.0, 1.5]])
+    np.testing.assert_allclose(ls.gradient_norm_ratio(norms), [5e-7, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(ls.gradient_norm_ratio(norms, first=1), [0.25, 1 / 1.5], rtol=1e-6)
