@@ -146,3 +146,34 @@ def gradient_norm_ratio(norms, first: int = 0, last: int = -1):
     the input (sigmoid + Xavier: ~1e-6 at depth 10), O(0.1-1) when they propagate (ReLU + He)."""
     norms = jnp.asarray(norms)
     return norms[..., first] / norms[..., last]
+
+
+def one_one_one_ce_origin_hessian(label):
+    """Closed-form Hessian at w = (0, 0) of the 1-1-1 net's cross-entropy (x = 1, sigmoid hidden
+    and output, :func:`phasekit.models.toys.one_one_one_cross_entropy`):
+    with z = w2 sigma(w1), H = sigma'(z) grad z grad z^T + (sigma(z) - y) hess z, and at the origin
+    grad z = (0, 1/2), hess z = [[0, 1/4], [1/4, 0]], sigma(0) = 1/2, sigma'(0) = 1/4:
+
+        H(0, 0) = [[0, (1/2 - y)/4], [(1/2 - y)/4, 1/16]]    (y = 1: [[0, -1/8], [-1/8, 1/16]])
+
+    det = -(1/2 - y)^2 / 16 < 0 for y != 1/2: indefinite at the origin."""
+    off = (0.5 - jnp.asarray(label)) / 4
+    return jnp.stack([jnp.stack([jnp.zeros_like(off), off]), jnp.stack([off, jnp.full_like(off, 1 / 16)])])
+
+
+def one_one_one_mse_hessian_det(w1, w2, label):
+    """Closed-form det of the Hessian of the 1-1-1 net's MSE (x = 1, sigmoid hidden, linear
+    output, :func:`phasekit.models.toys.one_one_one_mse`). With s = sigma(w1), s' = s(1 - s),
+    s'' = s'(1 - 2s), residual r = w2 s - y:
+
+        H = [[w2^2 s'^2 + r w2 s'', s'(w2 s + r)], [s'(w2 s + r), s^2]]
+
+    For y = 0 this is det = w2^2 s^3 s' (s - 2) < 0 wherever w2 != 0 (the spec's statement);
+    for y != 0 the -s'^2 (w2 s + r)^2 term no longer dominates and det > 0 in part of the plane."""
+    s = 1 / (1 + jnp.exp(-jnp.asarray(w1)))
+    ds = s * (1 - s)
+    d2s = ds * (1 - 2 * s)
+    r = w2 * s - label
+    h11 = w2**2 * ds**2 + r * w2 * d2s
+    h12 = ds * (w2 * s + r)
+    return h11 * s**2 - h12**2

@@ -152,3 +152,18 @@ def dropout_flatness(slice_alphas, slices, ps, sharpness, trace, flatness, contr
             ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def one_one_one_figures(ds) -> dict:
+    """{"one_one_one_label_<y>": :func:`one_one_one` panels per loss} from the 1-1-1 Dataset."""
+    out = {}
+    w1, w2 = ds["w1"].values, ds["w2"].values
+    labels = [str(v) for v in ds["loss_label"].values]
+    for y in ds["label"].values:
+        sub = ds.sel(label=y)
+        losses = {lab: sub["loss"].values[i] for i, lab in enumerate(labels)}
+        indef = {lab: sub["indefinite"].values[i] for i, lab in enumerate(labels)}
+        out[f"one_one_one_label_{float(y):g}"] = one_one_one(
+            w1, w2, losses, indef, title=f"1-1-1 net, x = 1, label {float(y):g}: loss contours, "
+                                         "indefinite Hessian shaded")
+    return out

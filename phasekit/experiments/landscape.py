@@ -1,0 +1,158 @@
+"""Loss landscape and sharpness (book ch. 11, spec 05): 1-1-1 non-convexity, edge of stability,
+small- vs large-batch flatness.
+
+    landscape-one-one-one  the 1-1-1 net (x = 1, sigmoid hidden, no biases): MSE (linear output)
+                           and cross-entropy (sigmoid output) on a (w1, w2) grid, dense float64
+                           Hessian eigenvalues at every point, where the Hessian is indefinite.
+    edge-of-stability      full-batch GD on digits at several lrs: lambda_max rises to ~2 / lr.
+    flatness-batch-size    SGD with a small and a large batch from one init (Keskar et al. 2017):
+                           lambda_max, tr H, interpolation between the solutions, 1-D slices, F.
+
+Recipe of each: config -> data -> :func:`phasekit.dynamics.sweep.run` (resumable, shardable) over
+grid rows / learning rates / (batch, seed) -> library measures (:mod:`phasekit.theory.landscape`,
+:mod:`phasekit.theory.hessian`, :mod:`phasekit.dynamics.stability`) -> claims -> figures of
+:mod:`phasekit.viz.landscape`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from phasekit.dynamics import sweep
+from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
+from phasekit.models import toys
+from phasekit.theory import hessian, landscape
+
+
+def _store(store, name):
+    return None if store is None else f"{store}/{name}"
+
+
+# ----------------------------------------------------------------------------- 1-1-1 net
+
+ONE_LOSSES = {"mse": ("MSE, linear output", toys.one_one_one_mse),
+              "cross_entropy": ("cross-entropy, sigmoid output", toys.one_one_one_cross_entropy)}
+CE_ORIGIN_BOOK = [[0.0, -0.125], [-0.125, 0.0625]]
+
+
+@dataclass(frozen=True)
+class OneOneOneConfig(Config):
+    """Grid [-extent, extent]^2 of (w1, w2) with ``points`` per side; x = 1 and each label."""
+
+    extent: float = param(6.0, gt=0.0)
+    points: int = param(121, ge=3, doc="grid points per side (odd: the grid contains w = 0)")
+    labels: tuple[float, ...] = param((0.0, 1.0), ge=0.0, le=1.0)
+    tol: float = param(1e-10, gt=0.0, doc="eigenvalues within +-tol count as zero")
+
+    def validate(self):
+        if self.points % 2 == 0:
+            raise ValueError(f"points: must be odd so that the grid contains the origin, got {self.points}")
+
+
+def run_one_one_one(cfg: OneOneOneConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    """Loss, Hessian eigenvalues, det and indefiniteness over (loss_fn, label, w1, w2), float64."""
+    names = list(ONE_LOSSES)
+    with jax.enable_x64(True):
+        w = jnp.linspace(-cfg.extent, cfg.extent, cfg.points, dtype=jnp.float64)
+        x = jnp.ones(1, jnp.float64)
+
+        def point(pt, key):
+            loss = ONE_LOSSES[names[pt["loss_fn"]]][1]
+            y = jnp.full(1, pt["label"], jnp.float64)
+            row = jnp.stack([jnp.full_like(w, pt["w1"]), w], -1)                    # [w2, 2]
+            ev = landscape.eigenvalues_on_grid(loss, row, x, y)
+            neg, _, pos = jax.vmap(lambda e: hessian.eigen_counts(e, cfg.tol))(ev)
+            return {"loss": jax.vmap(lambda p: loss(p, x, y))(row), "eigenvalues": ev,
+                    "det": jnp.prod(ev, -1), "indefinite": (neg > 0) & (pos > 0),
+                    "hessian_origin": hessian.hessian(loss, jnp.zeros(2, jnp.float64), x, y)}
+
+        ds = sweep.run(point, {"loss_fn": np.arange(len(names)), "label": np.asarray(cfg.labels, np.float64),
+                               "w1": np.asarray(w)},
+                       static=("loss_fn",), store=store, shard=shard, key_axes=(),
+                       config=cfg.to_dict(execution=False), progress=progress, desc="1-1-1 Hessians",
+                       dims={"loss": ("w2",), "eigenvalues": ("w2", "k"), "det": ("w2",),
+                             "indefinite": ("w2",), "hessian_origin": ("i", "j")},
+                       coords={"w2": np.asarray(w)})
+    if not ds.attrs["complete"]:
+        return describe(ds, ONE_VARIABLES)
+    # the origin Hessian does not depend on w1: keep one copy
+    ds["hessian_origin"] = ds["hessian_origin"].isel(w1=0, drop=True)
+    ds = ds.assign_coords(loss_label=("loss_fn", [ONE_LOSSES[n][0] for n in names]),
+                          loss_fn=names)
+    ds["det_closed_form"] = (("label", "w1", "w2"), np.stack([np.asarray(landscape.one_one_one_mse_hessian_det(
+        ds["w1"].values[:, None], ds["w2"].values[None, :], y)) for y in cfg.labels]))
+    ds["hessian_origin_closed_form"] = (("label", "i", "j"), np.stack(
+        [np.asarray(landscape.one_one_one_ce_origin_hessian(y)) for y in cfg.labels]))
+    ds.attrs.update(model="f = s_out(w2 * sigmoid(w1 * x)), x = 1, no biases", dtype="float64")
+    return describe(ds, ONE_VARIABLES)
+
+
+ONE_VARIABLES = {
+    "loss": ("training loss on the one sample (x = 1)", "1"),
+    "eigenvalues": ("eigenvalues of the dense Hessian (ascending)", "1"),
+    "det": ("det of the Hessian (product of its eigenvalues)", "1"),
+    "indefinite": ("Hessian has a negative and a positive eigenvalue (beyond +-tol)", "1", "boolean"),
+    "hessian_origin": ("Hessian at w = (0, 0) by autodiff", "1"),
+    "det_closed_form": ("closed-form det of the MSE Hessian (theory.landscape.one_one_one_mse_hessian_det)", "1"),
+    "hessian_origin_closed_form": ("closed-form cross-entropy Hessian at the origin "
+                                   "(theory.landscape.one_one_one_ce_origin_hessian)", "1"),
+}
+
+
+def _mse_det_negative_share(ds, label):
+    """Share of the grid points with w2 != 0 where det H_MSE < 0."""
+    det = ds["det"].sel(loss_fn="mse", label=label).values
+    off_axis = np.abs(ds["w2"].values) > 0
+    return float(np.mean(det[:, off_axis] < 0))
+
+
+def one_one_one_claims(ds: xr.Dataset) -> list:
+    out = []
+    labels = [float(v) for v in ds["label"].values]
+    if 1.0 in labels:
+        H = ds["hessian_origin"].sel(loss_fn="cross_entropy", label=1.0).values
+        err = float(np.max(np.abs(H - np.asarray(CE_ORIGIN_BOOK))))
+        ev = np.linalg.eigvalsh(H)
+        out.append(claim(
+            ds, name="ce-origin-hessian", figure="course: 1-1-1 landscape", book=CE_ORIGIN_BOOK,
+            statement="cross-entropy, sigmoid output, label 1: the Hessian at the origin is exactly "
+                      "[[0, -1/8], [-1/8, 1/16]] (max entry error < 1e-12) and has a negative eigenvalue "
+                      "(1 - sqrt 17)/32",
+            measured=[err, float(ev[0])], held=err < 1e-12 and ev[0] < 0,
+            detail="measured: max |H - book| entry, smallest eigenvalue",
+            if_not_held="float32 Hessian (x64 not enabled) or a changed loss"))
+    for y in labels:
+        share = _mse_det_negative_share(ds, y)
+        cf = ds["det_closed_form"].sel(label=y).values
+        num = ds["det"].sel(loss_fn="mse", label=y).values
+        agree = float(np.max(np.abs(num - cf)) / np.max(np.abs(cf)))
+        out.append(claim(
+            ds, name=f"mse-det-negative-label-{y:g}", figure="course: 1-1-1 landscape", book=1.0,
+            statement=f"MSE, linear output, label {y:g}: det H < 0 wherever w2 != 0 (share of the grid points "
+                      f"with w2 != 0 where det < 0 is 1) on [-{float(ds['w1'].max()):g}, {float(ds['w1'].max()):g}]^2",
+            measured=share, held=share == 1.0, reproduces=y == 0.0,
+            detail=f"max |det - closed form| / max |closed form| = {agree:.2g}",
+            if_not_held="the spec's statement holds for label 0 only (det = w2^2 s^3 s'(s - 2) < 0); for label "
+                        f"{y:g} the residual term makes det > 0 on part of the plane (closed form "
+                        "theory.landscape.one_one_one_mse_hessian_det)" if y != 0.0
+                        else "numerical det of nearly singular Hessians at saturated w1"))
+    return out
+
+
+def one_one_one_figures(ds: xr.Dataset) -> dict:
+    from phasekit.viz import landscape as viz
+
+    return viz.one_one_one_figures(ds)
+
+
+register(Experiment(
+    "landscape-one-one-one", area="landscape", figure="course: 1-1-1 landscape",
+    title="non-convexity of the 1-1-1 network: loss surface and where its Hessian is indefinite",
+    config=OneOneOneConfig,
+    presets={"tiny": dict(points=21), "quick": {}, "paper": dict(extent=8.0, points=401)},
+    run=run_one_one_one, claims=one_one_one_claims, figures=one_one_one_figures))
