@@ -156,3 +156,135 @@ register(Experiment(
     config=OneOneOneConfig,
     presets={"tiny": dict(points=21), "quick": {}, "paper": dict(extent=8.0, points=401)},
     run=run_one_one_one, claims=one_one_one_claims, figures=one_one_one_figures))
+
+
+# ----------------------------------------------------------------------------- edge of stability
+
+EOS_BAND = 0.2  # |late lambda_max / (2/lr) - 1| <= EOS_BAND counts as "at the edge of stability"
+
+
+@dataclass(frozen=True)
+class EdgeOfStabilityConfig(Config):
+    """Full-batch GD with MSE on centred digits (one-hot targets), tanh MLP with LeCun init,
+    the same init at every lr; lambda_max by Lanczos on a fixed subset every ``every`` steps."""
+
+    n_train: int = param(1000, ge=10, le=1797)
+    sizes: tuple[int, ...] = param((64, 64, 64, 10), ge=1, doc="layer widths, 64 inputs and 10 outputs")
+    lrs: tuple[float, ...] = param((0.05, 0.1, 0.2, 0.4, 0.8), gt=0.0)
+    eos_lrs: tuple[float, ...] = param((0.2, 0.4, 0.8), gt=0.0,
+                                       doc="lrs whose sharpness is expected to reach 2/lr within the budget")
+    steps: int = param(3000, ge=1)
+    every: int = param(50, ge=1, doc="sharpness record interval (divides steps)")
+    subset: int = param(500, ge=1, doc="samples of the fixed Hessian subset")
+    lanczos_steps: int = param(20, ge=2)
+    late_fraction: float = param(0.25, gt=0.0, le=1.0, doc="last fraction of records averaged for the late sharpness")
+    seed: int = param(0, ge=0)
+    batching: str = param("auto", choices=("auto", "map", "vmap"))
+
+    EXECUTION_FIELDS = ("batching",)
+
+    def validate(self):
+        if self.sizes[0] != 64 or self.sizes[-1] != 10 or len(self.sizes) < 2:
+            raise ValueError(f"sizes: must start with 64 (pixels) and end with 10 (classes), got {self.sizes}")
+        if self.steps % self.every:
+            raise ValueError(f"every: must divide steps={self.steps}, got {self.every}")
+        if self.subset > self.n_train:
+            raise ValueError(f"subset: at most n_train = {self.n_train}, got {self.subset}")
+        if not set(self.eos_lrs) <= set(self.lrs):
+            raise ValueError(f"eos_lrs: must be among lrs {self.lrs}, got {self.eos_lrs}")
+
+
+def _centred_digits(n):
+    from phasekit.data import tabular
+
+    x, labels = tabular.digits(n, scale="unit")
+    return x - x.mean(0), np.eye(10, dtype=np.float32)[labels]
+
+
+def run_edge_of_stability(cfg: EdgeOfStabilityConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    """Loss and lambda_max at the record steps for every lr, the threshold 2/lr and the late ratio."""
+    import optax
+
+    from phasekit.dynamics import stability, train
+    from phasekit.models import mlp
+
+    x, y = _centred_digits(cfg.n_train)
+    data = (jnp.asarray(x), jnp.asarray(y))
+    key = jax.random.key(cfg.seed)
+    params0 = mlp.init(key, list(cfg.sizes), scheme="lecun")
+    loss = train.mse(mlp.apply, activation="tanh")
+    steps = train.record_steps(cfg.steps, cfg.steps // cfg.every + 1, "linear")
+
+    def point(pt, _):
+        traj = stability.track_sharpness(loss, params0, data, optax.sgd(pt["lr"]), steps=cfg.steps,
+                                         every=cfg.every, subset=cfg.subset, num_steps=cfg.lanczos_steps, key=key)
+        return {"sharpness": traj.observables["sharpness"], "loss": traj.loss, "diverged": traj.diverged}
+
+    ds = sweep.run(point, {"lr": np.asarray(cfg.lrs, np.float32)}, store=store, shard=shard, key_axes=(),
+                   config=cfg.to_dict(execution=False), dims={"sharpness": ("step",), "loss": ("step",)},
+                   coords={"step": steps}, batching=cfg.batching, progress=progress, desc="edge of stability")
+    if not ds.attrs["complete"]:
+        return describe(ds, EOS_VARIABLES)
+    lrs = ds["lr"].values
+    ds["threshold"] = ("lr", np.asarray(stability.stability_threshold(lrs)))
+    ds["late_ratio"] = ("lr", stability.late_sharpness_ratio(ds["sharpness"].values, lrs, cfg.late_fraction))
+    ds.attrs.update(sizes=list(cfg.sizes), eos_lrs=list(cfg.eos_lrs), late_fraction=cfg.late_fraction,
+                    loss="MSE 1/(2n) sum |f - y|^2, one-hot digits", sharpness="Lanczos on a fixed subset")
+    return describe(ds, EOS_VARIABLES)
+
+
+EOS_VARIABLES = {
+    "sharpness": ("lambda_max of the training-loss Hessian on the fixed subset", "1"),
+    "loss": ("full-batch training loss", "1"),
+    "diverged": ("the run diverged (NaN/inf or loss > 1e6 L_0)", "1", "boolean"),
+    "threshold": ("GD stability threshold 2 / lr", "1"),
+    "late_ratio": ("mean lambda_max over the last late_fraction of records / (2 / lr)", "1"),
+}
+
+
+def eos_claims(ds: xr.Dataset) -> list:
+    lrs = [float(v) for v in ds["lr"].values]
+    ratio = ds["late_ratio"].values
+    idx = [i for i, lr in enumerate(lrs) if np.any(np.isclose(lr, np.atleast_1d(ds.attrs["eos_lrs"]), rtol=1e-6))]
+    eos = [round(lrs[i], 6) for i in idx]
+    r_eos = [float(ratio[i]) for i in idx] or [float("nan")]
+    s0 = ds["sharpness"].values[:, 0]
+    late = ratio * ds["threshold"].values
+    return [
+        claim(ds, name="edge-of-stability", figure="Fig 11 (Cohen et al. 2021)", book=1.0, measured=r_eos,
+              statement=f"full-batch GD at lr in {eos}: the late sharpness hovers at 2/lr, "
+                        f"|late lambda_max / (2/lr) - 1| <= {EOS_BAND:g} at each",
+              held=bool(r_eos) and all(abs(r - 1) <= EOS_BAND for r in r_eos), min_preset="quick",
+              detail="late ratio per lr; earlier runs measured 0.98, 1.06, 1.12 for lr 0.2, 0.4, 0.8",
+              if_not_held="too few steps for progressive sharpening to reach 2/lr (or a catapult at the largest lr)"),
+        claim(ds, name="stable-below-threshold", figure="Fig 11 (Cohen et al. 2021)", book=f"<= 1 + {EOS_BAND:g}",
+              measured=float(np.max(ratio)), held=bool(np.all(ratio <= 1 + EOS_BAND)) and not ds["diverged"].any(),
+              statement=f"at no lr does GD settle at a sharpness above 2/lr: late ratio <= {1 + EOS_BAND:g} "
+                        "at every lr and no run diverges",
+              detail="largest late ratio over lrs",
+              if_not_held="a run still in its catapult phase at the end of the budget, or diverged"),
+        claim(ds, name="progressive-sharpening", figure="Fig 11 (Cohen et al. 2021)", book="lambda_max rises",
+              measured=[float(v) for v in late / s0], held=bool(np.all(late > s0)), min_preset="quick",
+              statement="progressive sharpening: the late lambda_max exceeds the initial one at every lr",
+              detail=f"late / initial lambda_max per lr; initial lambda_max {float(s0[0]):.3g}",
+              if_not_held="the initial sharpness already exceeds 2/lr at the largest lrs (GD first flattens)"),
+    ]
+
+
+def eos_figures(ds: xr.Dataset) -> dict:
+    from phasekit.viz import landscape as viz
+
+    return viz.edge_of_stability_figures(ds)
+
+
+register(Experiment(
+    "edge-of-stability", area="landscape", figure="Fig 11 (Cohen et al. 2021)",
+    title="edge of stability on digits: full-batch GD at several lrs, lambda_max -> 2 / lr",
+    config=EdgeOfStabilityConfig,
+    presets={"tiny": dict(n_train=200, sizes=(64, 32, 10), lrs=(0.2, 0.4, 0.8), steps=200, every=50,
+                          subset=100, lanczos_steps=10),
+             "quick": {},
+             "paper": dict(n_train=1797, sizes=(64, 200, 200, 10), lrs=(0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
+                           eos_lrs=(0.1, 0.2, 0.4, 0.8, 1.6), steps=20000, every=100, subset=1797,
+                           lanczos_steps=30)},
+    run=run_edge_of_stability, claims=eos_claims, figures=eos_figures))

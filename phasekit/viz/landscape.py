@@ -167,3 +167,10 @@ def one_one_one_figures(ds) -> dict:
             w1, w2, losses, indef, title=f"1-1-1 net, x = 1, label {float(y):g}: loss contours, "
                                          "indefinite Hessian shaded")
     return out
+
+
+def edge_of_stability_figures(ds) -> dict:
+    """{"edge_of_stability": :func:`edge_of_stability`} from the edge-of-stability Dataset."""
+    return {"edge_of_stability": edge_of_stability(
+        ds["step"].values, ds["sharpness"].values, ds["loss"].values, ds["lr"].values,
+        title=f"Edge of stability: digits, tanh MLP {ds.attrs.get('sizes')}, full-batch GD, MSE")}
