@@ -250,6 +250,7 @@ def eos_claims(ds: xr.Dataset) -> list:
     r_eos = [float(ratio[i]) for i in idx] or [float("nan")]
     s0 = ds["sharpness"].values[:, 0]
     late = ratio * ds["threshold"].values
+    below = s0 < ds["threshold"].values
     return [
         claim(ds, name="edge-of-stability", figure="Fig 11 (Cohen et al. 2021)", book=1.0, measured=r_eos,
               statement=f"full-batch GD at lr in {eos}: the late sharpness hovers at 2/lr, "
@@ -264,10 +265,14 @@ def eos_claims(ds: xr.Dataset) -> list:
               detail="largest late ratio over lrs",
               if_not_held="a run still in its catapult phase at the end of the budget, or diverged"),
         claim(ds, name="progressive-sharpening", figure="Fig 11 (Cohen et al. 2021)", book="lambda_max rises",
-              measured=[float(v) for v in late / s0], held=bool(np.all(late > s0)), min_preset="quick",
-              statement="progressive sharpening: the late lambda_max exceeds the initial one at every lr",
-              detail=f"late / initial lambda_max per lr; initial lambda_max {float(s0[0]):.3g}",
-              if_not_held="the initial sharpness already exceeds 2/lr at the largest lrs (GD first flattens)"),
+              measured=[float(v) for v in (late / s0)[below]] or [float("nan")],
+              held=bool(below.any() and np.all(late[below] > s0[below])), min_preset="quick",
+              statement="progressive sharpening: at every lr whose threshold 2/lr lies above the initial "
+                        "lambda_max, the late lambda_max exceeds the initial one",
+              detail=f"late / initial lambda_max at lr {[round(lr, 6) for lr, b in zip(lrs, below) if b]}; "
+                     f"initial lambda_max {float(s0[0]):.3g}; at lrs with 2/lr below it GD first flattens "
+                     f"(late / initial {[round(float(v), 3) for v in (late / s0)[~below]]})",
+              if_not_held="too few steps for the sharpness to rise"),
     ]
 
 
@@ -288,3 +293,166 @@ register(Experiment(
                            eos_lrs=(0.1, 0.2, 0.4, 0.8, 1.6), steps=20000, every=100, subset=1797,
                            lanczos_steps=30)},
     run=run_edge_of_stability, claims=eos_claims, figures=eos_figures))
+
+
+# ----------------------------------------------------------------------------- small vs large batch
+
+BARRIER = 2.0  # interpolation "nearly flat": max_{t in [0, 1]} L <= BARRIER * max(L(0), L(1))
+
+
+@dataclass(frozen=True)
+class FlatnessBatchConfig(Config):
+    """Digits (80/20 train/test split), ReLU MLP with He init, cross-entropy; plain SGD with the
+    same lr and step count from the same init (per seed), only the batch size differs."""
+
+    sizes: tuple[int, ...] = param((64, 128, 128, 10), ge=1, doc="layer widths, 64 inputs and 10 outputs")
+    lr: float = param(0.1, gt=0.0)
+    steps: int = param(3000, ge=1)
+    small_batch: int = param(16, ge=1)
+    large_batch: int = param(1024, ge=1, le=1437)
+    seeds: int = param(1, ge=1, doc="inits (the train/test split is fixed by split_seed)")
+    n_directions: int = param(4, ge=1, doc="filter-normalized directions of the slices and of F")
+    lanczos_steps: int = param(30, ge=2)
+    trace_probes: int = param(20, ge=1)
+    n_alpha: int = param(41, ge=3, doc="slice points on [-1, 1]")
+    n_t: int = param(61, ge=3, doc="interpolation points on [-1, 2]")
+    split_seed: int = param(0, ge=0)
+    base_seed: int = param(0, ge=0)
+
+    def validate(self):
+        if self.sizes[0] != 64 or self.sizes[-1] != 10 or len(self.sizes) < 2:
+            raise ValueError(f"sizes: must start with 64 (pixels) and end with 10 (classes), got {self.sizes}")
+        if self.small_batch >= self.large_batch:
+            raise ValueError(f"small_batch: must be below large_batch = {self.large_batch}, got {self.small_batch}")
+
+
+def _digits_split(seed):
+    from sklearn.model_selection import train_test_split
+
+    from phasekit.data import tabular
+
+    x, labels = tabular.digits(scale="unit")
+    x_tr, x_te, l_tr, l_te = train_test_split(x, labels, test_size=0.2, random_state=seed)
+    return (jnp.asarray(x_tr), jnp.asarray(l_tr)), (jnp.asarray(x_te), jnp.asarray(l_te))
+
+
+def run_flatness_batch(cfg: FlatnessBatchConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    """Per (batch, seed): the solution theta, lambda_max, tr H, slices, F, train loss, test accuracy;
+    per seed: the loss along the line through the small- and the large-batch solution."""
+    import optax
+    from jax.flatten_util import ravel_pytree
+
+    from phasekit.dynamics import train
+    from phasekit.models import mlp
+
+    data_tr, data_te = _digits_split(cfg.split_seed)
+    loss = train.cross_entropy(mlp.apply)
+    acc = train.accuracy(mlp.apply, *data_te)
+    alphas = np.linspace(-1.0, 1.0, cfg.n_alpha, dtype=np.float32)
+    ts = np.linspace(-1.0, 2.0, cfg.n_t, dtype=np.float32)
+    batches = (cfg.small_batch, cfg.large_batch)
+    unravel = ravel_pytree(mlp.init(jax.random.key(0), list(cfg.sizes), scheme="he"))[1]
+
+    def point(pt, key):
+        batch = batches[pt["batch"]]
+        k_init, k_sgd, k_dir, k_hess = jax.random.split(key, 4)
+        params0 = mlp.init(k_init, list(cfg.sizes), scheme="he")          # the same for both batches
+        p = train.run(loss, params0, data_tr, optax.sgd(cfg.lr), steps=cfg.steps, n_records=20,
+                      batch_size=batch, key=jax.random.fold_in(k_sgd, batch)).params
+        theta = ravel_pytree(p)[0]
+        dirs = jax.vmap(lambda k: landscape.random_direction(k, p))(jax.random.split(k_dir, cfg.n_directions))
+        tr, tr_se = hessian.trace(loss, p, data_tr, num_probes=cfg.trace_probes, probe_batch=5, key=k_hess)
+        return {"theta": theta,
+                "sharpness": hessian.top_eigenvalues(loss, p, data_tr, num_steps=cfg.lanczos_steps, key=k_hess)[0],
+                "trace": tr, "trace_se": tr_se,
+                "slice": jax.vmap(lambda d: landscape.slice_1d(loss, p, d, jnp.asarray(alphas), data_tr))(dirs),
+                "flatness": jax.vmap(lambda d: landscape.direction_flatness(
+                    loss, p, d, data_tr, max_step=jnp.linalg.norm(theta)))(dirs),
+                "train_loss": loss(p, data_tr), "test_acc": acc(p)["accuracy"]}
+
+    ds = sweep.run(point, {"batch": np.arange(2), "seed": np.arange(cfg.seeds)}, static=("batch",),
+                   store=_store(store, "solutions"), shard=shard, key_axes=("seed",), base_seed=cfg.base_seed,
+                   config=cfg.to_dict(execution=False), progress=progress, desc="small vs large batch",
+                   dims={"theta": ("param",), "slice": ("direction", "alpha"), "flatness": ("direction",)},
+                   coords={"alpha": alphas})
+    if not ds.attrs["complete"]:
+        return describe(ds, FLAT_VARIABLES)
+    theta = ds["theta"].values                                                   # [2, seeds, P]
+
+    line = jax.jit(jax.vmap(lambda a, b, data: landscape.interpolate(loss, unravel(a), unravel(b), jnp.asarray(ts),
+                                                                     data), in_axes=(0, 0, None)))
+
+    def interp(data):
+        return np.asarray(line(jnp.asarray(theta[0]), jnp.asarray(theta[1]), data))
+
+    ds["interp_train"] = (("seed", "t"), interp(data_tr))
+    ds["interp_test"] = (("seed", "t"), interp(data_te))
+    ds = ds.drop_vars("theta").assign_coords(
+        t=ts, batch_size=("batch", list(batches)), solution=("batch", ["small batch", "large batch"]))
+    ds.attrs.update(sizes=list(cfg.sizes), lr=cfg.lr, steps=cfg.steps,
+                    directions="filter-normalized Gaussian (Li et al. 2018), biases ignored")
+    return describe(ds, FLAT_VARIABLES)
+
+
+FLAT_VARIABLES = {
+    "theta": ("flattened trained parameters", "1"),
+    "sharpness": ("lambda_max of the training-loss Hessian (Lanczos)", "1"),
+    "trace": ("tr H of the training loss (Hutchinson)", "1"),
+    "trace_se": ("standard error of the Hutchinson trace", "1"),
+    "slice": ("training loss L(theta + a d) along filter-normalized directions d", "1"),
+    "flatness": ("Feng & Tu direction flatness F = s_r + s_l (loss reaches e L(theta))", "1"),
+    "train_loss": ("training cross-entropy of the solution", "1"),
+    "test_acc": ("test accuracy of the solution", "1"),
+    "interp_train": ("training loss along (1 - t) theta_small + t theta_large", "1"),
+    "interp_test": ("test loss along (1 - t) theta_small + t theta_large", "1"),
+}
+
+
+def flatness_claims(ds: xr.Dataset) -> list:
+    s_small, s_large = ds["sharpness"].values
+    f_small, f_large = ds["flatness"].values.mean(-1)
+    inside = (ds["t"].values >= 0) & (ds["t"].values <= 1)
+    curve = ds["interp_train"].values
+    ends = np.maximum(curve[:, np.argmin(np.abs(ds["t"].values))], curve[:, np.argmin(np.abs(ds["t"].values - 1))])
+    barrier = curve[:, inside].max(1) / ends
+    acc = ds["test_acc"].values
+    return [
+        claim(ds, name="large-batch-sharper", figure="Keskar et al. 2017, Fig 11", book="large batch -> sharper",
+              statement="SGD from the same init with the same lr and steps: the large-batch solution has the larger "
+                        "lambda_max, for every seed",
+              measured=[float(np.mean(s_small)), float(np.mean(s_large))], held=bool(np.all(s_large > s_small)),
+              min_preset="quick",
+              detail=f"lambda_max small, large (mean over seeds; earlier runs: 1.35 vs 2.77); test accuracy "
+                     f"{float(acc[0].mean()):.3f} vs {float(acc[1].mean()):.3f}",
+              if_not_held="too few steps: the small-batch run has not left the sharp region of the init"),
+        claim(ds, name="no-interpolation-barrier", figure="Keskar et al. 2017, Fig 11", book="nearly flat",
+              statement=f"the training loss along the segment between the two solutions stays below {BARRIER:g} "
+                        "times the worse endpoint (no barrier between them), for every seed",
+              measured=float(np.max(barrier)), held=bool(np.all(barrier <= BARRIER)),
+              detail="max over t in [0, 1] of L(t) / max(L(0), L(1)), worst seed",
+              if_not_held="the two runs ended in different basins"),
+        claim(ds, name="small-batch-flatter-F", figure="Feng & Tu 2021", book="small batch -> larger F",
+              statement="Feng & Tu's direction flatness F (mean over filter-normalized directions) is larger "
+                        "for the small-batch solution, for every seed",
+              measured=[float(np.mean(f_small)), float(np.mean(f_large))], held=bool(np.all(f_small > f_large)),
+              min_preset="quick", detail="F small, large (mean over seeds)",
+              if_not_held="F measures the distance to e L(theta); the small-batch loss is lower, so its level is "
+                          "reached sooner along a direction"),
+    ]
+
+
+def flatness_figures(ds: xr.Dataset) -> dict:
+    from phasekit.viz import landscape as viz
+
+    return viz.flatness_batch_figures(ds)
+
+
+register(Experiment(
+    "flatness-batch-size", area="landscape", figure="Keskar et al. 2017, Fig 11",
+    title="small- vs large-batch minima on digits: sharpness, interpolation, filter-normalized slices",
+    config=FlatnessBatchConfig,
+    presets={"tiny": dict(sizes=(64, 16, 10), steps=100, large_batch=512, seeds=2, n_directions=2,
+                          lanczos_steps=10, trace_probes=5, n_alpha=11, n_t=16),
+             "quick": {},
+             "paper": dict(sizes=(64, 512, 512, 10), steps=20000, large_batch=1437, seeds=4, n_directions=10)},
+    run=run_flatness_batch, claims=flatness_claims, figures=flatness_figures))

@@ -174,3 +174,15 @@ def edge_of_stability_figures(ds) -> dict:
     return {"edge_of_stability": edge_of_stability(
         ds["step"].values, ds["sharpness"].values, ds["loss"].values, ds["lr"].values,
         title=f"Edge of stability: digits, tanh MLP {ds.attrs.get('sizes')}, full-batch GD, MSE")}
+
+
+def flatness_batch_figures(ds) -> dict:
+    """{"flatness_batch_size": :func:`flatness_comparison`} (seed 0) from the batch-size Dataset."""
+    names = [str(n) for n in ds["solution"].values]
+    sub = ds.isel(seed=0)
+    return {"flatness_batch_size": flatness_comparison(
+        ds["t"].values, {"train": sub["interp_train"].values, "test": sub["interp_test"].values}, ds["alpha"].values,
+        {n: sub["slice"].values[i] for i, n in enumerate(names)},
+        {n: float(sub["sharpness"].values[i]) for i, n in enumerate(names)},
+        title=f"Digits, ReLU MLP {ds.attrs.get('sizes')}, SGD lr {ds.attrs.get('lr')}, {ds.attrs.get('steps')} steps: "
+              f"batch {int(ds['batch_size'].values[0])} vs {int(ds['batch_size'].values[1])}")}
