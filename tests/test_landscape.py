@@ -134,3 +134,14 @@ def test_one_one_one_losses_and_closed_form_hessians_agree_with_autodiff():
         w1, w2 = np.meshgrid(np.linspace(-6, 6, 13), np.linspace(-6, 6, 12))  # even count: w2 != 0
         assert np.all(ls.one_one_one_mse_hessian_det(w1, w2, 0.0) < 0)
         assert np.any(ls.one_one_one_mse_hessian_det(w1, w2, 1.0) > 0)
+
+
+def test_interpolation_barrier_is_the_segment_max_over_the_worse_endpoint():
+    """L(t) = 1 + t + 2 exp(-((t - 1/2)/0.1)^2): L(1/2) = 3.5 over the worse endpoint L(1) = 2; monotone: 1."""
+    ts = np.linspace(-1.0, 2.0, 31)
+    bump = 1.0 + ts + 2.0 * np.exp(-((ts - 0.5) / 0.1) ** 2)
+    monotone = 1.0 + ts
+    out = ls.interpolation_barrier(ts, np.stack([bump, monotone]))
+    np.testing.assert_allclose(out, [(1.5 + 2.0) / 2.0, 1.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="ts"):
+        ls.interpolation_barrier(np.linspace(0.1, 0.9, 5), np.ones(5))

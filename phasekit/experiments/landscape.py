@@ -411,10 +411,7 @@ FLAT_VARIABLES = {
 def flatness_claims(ds: xr.Dataset) -> list:
     s_small, s_large = ds["sharpness"].values
     f_small, f_large = ds["flatness"].values.mean(-1)
-    inside = (ds["t"].values >= 0) & (ds["t"].values <= 1)
-    curve = ds["interp_train"].values
-    ends = np.maximum(curve[:, np.argmin(np.abs(ds["t"].values))], curve[:, np.argmin(np.abs(ds["t"].values - 1))])
-    barrier = curve[:, inside].max(1) / ends
+    barrier = landscape.interpolation_barrier(ds["t"].values, ds["interp_train"].values)
     acc = ds["test_acc"].values
     return [
         claim(ds, name="large-batch-sharper", figure="Keskar et al. 2017, Fig 11", book="large batch -> sharper",

@@ -177,3 +177,16 @@ def one_one_one_mse_hessian_det(w1, w2, label):
     h11 = w2**2 * ds**2 + r * w2 * d2s
     h12 = ds * (w2 * s + r)
     return h11 * s**2 - h12**2
+
+
+def interpolation_barrier(ts, curve):
+    """Height of the loss barrier on the segment between two solutions, as a ratio:
+    max_{0 <= t <= 1} L(t) / max(L(0), L(1)) for ``curve [..., T]`` = :func:`interpolate` on
+    ``ts [T]`` (which must contain 0 and 1). 1: no barrier (the loss is highest at an endpoint);
+    > 1: the segment climbs above both solutions (different basins)."""
+    ts, curve = np.asarray(ts), np.asarray(curve)
+    i0, i1 = np.flatnonzero(np.isclose(ts, 0.0)), np.flatnonzero(np.isclose(ts, 1.0))
+    if not (i0.size and i1.size):
+        raise ValueError("ts: must contain 0 and 1")
+    inside = (ts >= ts[i0[0]]) & (ts <= ts[i1[0]])
+    return curve[..., inside].max(-1) / np.maximum(curve[..., i0[0]], curve[..., i1[0]])
