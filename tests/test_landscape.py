@@ -98,3 +98,50 @@ def test_eigenvalues_on_grid_find_the_negative_curvature_of_the_one_one_one_net(
     assert ev.shape == (5, 5, 2)
     np.testing.assert_allclose(ev[2, 2], [(1 - np.sqrt(17)) / 32, (1 + np.sqrt(17)) / 32], rtol=1e-5)
     assert np.all(ev[..., 1] >= ev[..., 0])
+
+
+def test_gradient_norm_ratio_is_first_over_last_layer_along_the_last_axis():
+    """ratio = norms[..., 0] / norms[..., -1], batched over leading axes (seeds)."""
+    norms = jnp.asarray([[1e-6, 0.5, 2.0], [3.0, 1.0, 1.5]])
+    np.testing.assert_allclose(ls.gradient_norm_ratio(norms), [5e-7, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(ls.gradient_norm_ratio(norms, first=1), [0.25, 1 / 1.5], rtol=1e-6)
+
+
+def _x64():
+    return jax.enable_x64(True)
+
+
+def test_one_one_one_losses_and_closed_form_hessians_agree_with_autodiff():
+    """MSE: det H = s^2 (w2^2 s'^2 + r w2 s'') - s'^2 (w2 s + r)^2, r = w2 s - y (< 0 off w2 = 0 for y = 0);
+    cross-entropy at the origin: H = [[0, (1/2 - y)/4], [(1/2 - y)/4, 1/16]]."""
+    from phasekit.theory import hessian
+
+    with _x64():
+        x = jnp.ones(1, jnp.float64)
+        w = jnp.asarray([0.7, -1.3], jnp.float64)
+        f = toys.one_one_one_apply(w, x, output="sigmoid")
+        np.testing.assert_allclose(toys.one_one_one_cross_entropy(w, x, jnp.ones(1)), -jnp.log(f), rtol=1e-12)
+        np.testing.assert_allclose(toys.one_one_one_mse(w, x, jnp.ones(1)),
+                                   0.5 * (toys.one_one_one_apply(w, x) - 1) ** 2, rtol=1e-12)
+        for y in (0.0, 1.0, 0.3):
+            yy = jnp.full(1, y, jnp.float64)
+            H0 = hessian.hessian(toys.one_one_one_cross_entropy, jnp.zeros(2, jnp.float64), x, yy)
+            np.testing.assert_allclose(H0, ls.one_one_one_ce_origin_hessian(y), atol=1e-14)
+            for w1, w2 in ((0.7, -1.3), (-2.0, 0.4), (3.0, 2.5)):
+                H = hessian.hessian(toys.one_one_one_mse, jnp.asarray([w1, w2], jnp.float64), x, yy)
+                np.testing.assert_allclose(ls.one_one_one_mse_hessian_det(w1, w2, y), jnp.linalg.det(H), rtol=1e-9)
+        np.testing.assert_allclose(ls.one_one_one_ce_origin_hessian(1.0), [[0, -1 / 8], [-1 / 8, 1 / 16]])
+        w1, w2 = np.meshgrid(np.linspace(-6, 6, 13), np.linspace(-6, 6, 12))  # even count: w2 != 0
+        assert np.all(ls.one_one_one_mse_hessian_det(w1, w2, 0.0) < 0)
+        assert np.any(ls.one_one_one_mse_hessian_det(w1, w2, 1.0) > 0)
+
+
+def test_interpolation_barrier_is_the_segment_max_over_the_worse_endpoint():
+    """L(t) = 1 + t + 2 exp(-((t - 1/2)/0.1)^2): L(1/2) = 3.5 over the worse endpoint L(1) = 2; monotone: 1."""
+    ts = np.linspace(-1.0, 2.0, 31)
+    bump = 1.0 + ts + 2.0 * np.exp(-((ts - 0.5) / 0.1) ** 2)
+    monotone = 1.0 + ts
+    out = ls.interpolation_barrier(ts, np.stack([bump, monotone]))
+    np.testing.assert_allclose(out, [(1.5 + 2.0) / 2.0, 1.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="ts"):
+        ls.interpolation_barrier(np.linspace(0.1, 0.9, 5), np.ones(5))

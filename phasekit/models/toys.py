@@ -57,3 +57,17 @@ def one_one_one_apply(params: jax.Array, x: jax.Array, hidden="sigmoid", output=
     """1-1-1 network without biases: f(x) = s_out(w2 * sigma(w1 x)); params = (w1, w2), x: [n]."""
     w1, w2 = params[0], params[1]
     return activations.get(output)(w2 * activations.get(hidden)(w1 * x))
+
+
+def one_one_one_mse(params: jax.Array, x: jax.Array, y: jax.Array):
+    """MSE 1/(2n) sum (f(x_i) - y_i)^2 of the 1-1-1 net with a linear output (sigmoid hidden)."""
+    return 0.5 * jnp.mean((one_one_one_apply(params, x, output="identity") - y) ** 2)
+
+
+def one_one_one_cross_entropy(params: jax.Array, x: jax.Array, y: jax.Array):
+    """Binary cross-entropy -mean(y log f + (1 - y) log(1 - f)) of the 1-1-1 net with a sigmoid
+    output, computed from the logit z = w2 sigma(w1 x) (log f = -softplus(-z)) so it is finite
+    where f rounds to 0 or 1."""
+    w1, w2 = params[0], params[1]
+    z = w2 * activations.get("sigmoid")(w1 * x)
+    return jnp.mean(y * jax.nn.softplus(-z) + (1 - y) * jax.nn.softplus(z))

@@ -138,3 +138,55 @@ def eigenvalues_on_grid(loss_fn: Callable, points: jax.Array, *args) -> jax.Arra
 
     flat = points.reshape(-1, points.shape[-1])
     return jax.vmap(at)(flat).reshape(points.shape)
+
+
+def gradient_norm_ratio(norms, first: int = 0, last: int = -1):
+    """|dL/dW_first| / |dL/dW_last| along the layer axis (the last axis) of per-layer gradient
+    norms ``norms [..., L]`` (:func:`layer_gradient_norms`): << 1 when gradients vanish towards
+    the input (sigmoid + Xavier: ~1e-6 at depth 10), O(0.1-1) when they propagate (ReLU + He)."""
+    norms = jnp.asarray(norms)
+    return norms[..., first] / norms[..., last]
+
+
+def one_one_one_ce_origin_hessian(label):
+    """Closed-form Hessian at w = (0, 0) of the 1-1-1 net's cross-entropy (x = 1, sigmoid hidden
+    and output, :func:`phasekit.models.toys.one_one_one_cross_entropy`):
+    with z = w2 sigma(w1), H = sigma'(z) grad z grad z^T + (sigma(z) - y) hess z, and at the origin
+    grad z = (0, 1/2), hess z = [[0, 1/4], [1/4, 0]], sigma(0) = 1/2, sigma'(0) = 1/4:
+
+        H(0, 0) = [[0, (1/2 - y)/4], [(1/2 - y)/4, 1/16]]    (y = 1: [[0, -1/8], [-1/8, 1/16]])
+
+    det = -(1/2 - y)^2 / 16 < 0 for y != 1/2: indefinite at the origin."""
+    off = (0.5 - jnp.asarray(label)) / 4
+    return jnp.stack([jnp.stack([jnp.zeros_like(off), off]), jnp.stack([off, jnp.full_like(off, 1 / 16)])])
+
+
+def one_one_one_mse_hessian_det(w1, w2, label):
+    """Closed-form det of the Hessian of the 1-1-1 net's MSE (x = 1, sigmoid hidden, linear
+    output, :func:`phasekit.models.toys.one_one_one_mse`). With s = sigma(w1), s' = s(1 - s),
+    s'' = s'(1 - 2s), residual r = w2 s - y:
+
+        H = [[w2^2 s'^2 + r w2 s'', s'(w2 s + r)], [s'(w2 s + r), s^2]]
+
+    For y = 0 this is det = w2^2 s^3 s' (s - 2) < 0 wherever w2 != 0 (the spec's statement);
+    for y != 0 the -s'^2 (w2 s + r)^2 term no longer dominates and det > 0 in part of the plane."""
+    s = 1 / (1 + jnp.exp(-jnp.asarray(w1)))
+    ds = s * (1 - s)
+    d2s = ds * (1 - 2 * s)
+    r = w2 * s - label
+    h11 = w2**2 * ds**2 + r * w2 * d2s
+    h12 = ds * (w2 * s + r)
+    return h11 * s**2 - h12**2
+
+
+def interpolation_barrier(ts, curve):
+    """Height of the loss barrier on the segment between two solutions, as a ratio:
+    max_{0 <= t <= 1} L(t) / max(L(0), L(1)) for ``curve [..., T]`` = :func:`interpolate` on
+    ``ts [T]`` (which must contain 0 and 1). 1: no barrier (the loss is highest at an endpoint);
+    > 1: the segment climbs above both solutions (different basins)."""
+    ts, curve = np.asarray(ts), np.asarray(curve)
+    i0, i1 = np.flatnonzero(np.isclose(ts, 0.0)), np.flatnonzero(np.isclose(ts, 1.0))
+    if not (i0.size and i1.size):
+        raise ValueError("ts: must contain 0 and 1")
+    inside = (ts >= ts[i0[0]]) & (ts <= ts[i1[0]])
+    return curve[..., inside].max(-1) / np.maximum(curve[..., i0[0]], curve[..., i1[0]])

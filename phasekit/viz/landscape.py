@@ -152,3 +152,37 @@ def dropout_flatness(slice_alphas, slices, ps, sharpness, trace, flatness, contr
             ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def one_one_one_figures(ds) -> dict:
+    """{"one_one_one_label_<y>": :func:`one_one_one` panels per loss} from the 1-1-1 Dataset."""
+    out = {}
+    w1, w2 = ds["w1"].values, ds["w2"].values
+    labels = [str(v) for v in ds["loss_label"].values]
+    for y in ds["label"].values:
+        sub = ds.sel(label=y)
+        losses = {lab: sub["loss"].values[i] for i, lab in enumerate(labels)}
+        indef = {lab: sub["indefinite"].values[i] for i, lab in enumerate(labels)}
+        out[f"one_one_one_label_{float(y):g}"] = one_one_one(
+            w1, w2, losses, indef, title=f"1-1-1 net, x = 1, label {float(y):g}: loss contours, "
+                                         "indefinite Hessian shaded")
+    return out
+
+
+def edge_of_stability_figures(ds) -> dict:
+    """{"edge_of_stability": :func:`edge_of_stability`} from the edge-of-stability Dataset."""
+    return {"edge_of_stability": edge_of_stability(
+        ds["step"].values, ds["sharpness"].values, ds["loss"].values, ds["lr"].values,
+        title=f"Edge of stability: digits, tanh MLP {ds.attrs.get('sizes')}, full-batch GD, MSE")}
+
+
+def flatness_batch_figures(ds) -> dict:
+    """{"flatness_batch_size": :func:`flatness_comparison`} (seed 0) from the batch-size Dataset."""
+    names = [str(n) for n in ds["solution"].values]
+    sub = ds.isel(seed=0)
+    return {"flatness_batch_size": flatness_comparison(
+        ds["t"].values, {"train": sub["interp_train"].values, "test": sub["interp_test"].values}, ds["alpha"].values,
+        {n: sub["slice"].values[i] for i, n in enumerate(names)},
+        {n: float(sub["sharpness"].values[i]) for i, n in enumerate(names)},
+        title=f"Digits, ReLU MLP {ds.attrs.get('sizes')}, SGD lr {ds.attrs.get('lr')}, {ds.attrs.get('steps')} steps: "
+              f"batch {int(ds['batch_size'].values[0])} vs {int(ds['batch_size'].values[1])}")}
