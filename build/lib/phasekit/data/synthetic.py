@@ -1,4 +1,4 @@
-"""Synthetic 1-D point sets and targets used by the spec."""
+"""Synthetic point sets and targets used by the spec: 1-D sets, teachers, the parity cube."""
 
 from __future__ import annotations
 
@@ -57,3 +57,36 @@ def teacher_two_layer(key, x, width: int, activation="tanh", bias: bool = False,
     x = jnp.asarray(x)
     p = two_layer.rescale(two_layer.init(key, width, x.shape[1], bias=bias), scale, scale)
     return two_layer.apply(p, x, activation=activation), p
+
+
+def with_noise(y, std: float, seed: int = 0):
+    """y + N(0, std^2) noise drawn from ``numpy.random.default_rng(seed)`` (float32), e.g. the
+    noisy sin x of the early-stopping experiment (Fig 4.12)."""
+    if not std >= 0:
+        raise ValueError(f"std: must be >= 0, got {std!r}")
+    y = np.asarray(y, np.float32)
+    return (y + std * np.random.default_rng(seed).standard_normal(y.shape)).astype(np.float32)
+
+
+def hypercube(d: int):
+    """All 2^d points of {-1, 1}^d, [2^d, d] float32; row i has x_j = 1 - 2 * (bit j of i)."""
+    if not (isinstance(d, int) and 1 <= d <= 20):
+        raise ValueError(f"d: must be an integer in [1, 20], got {d!r}")
+    bits = (np.arange(2**d)[:, None] >> np.arange(d)) & 1
+    return (1.0 - 2.0 * bits).astype(np.float32)
+
+
+def parity(x):
+    """The parity chi_[d](x) = prod_j x_j of points of {-1, 1}^d: x [n, d] -> [n] float32."""
+    x = np.asarray(x, np.float32)
+    if x.ndim != 2 or not np.all(np.abs(x) == 1):
+        raise ValueError("x: need points of {-1, 1}^d as an [n, d] array")
+    return np.prod(x, axis=1)
+
+
+def train_test_split(n: int, n_train: int, seed: int = 0):
+    """(train indices [n_train], test indices [n - n_train]) of a random permutation of range(n)."""
+    if not (isinstance(n_train, int) and 0 < n_train < n):
+        raise ValueError(f"n_train: must be an integer in [1, {n - 1}], got {n_train!r}")
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[:n_train]), np.sort(perm[n_train:])

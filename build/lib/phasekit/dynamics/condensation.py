@@ -12,6 +12,11 @@ neurons (input weights, flattened conv kernels, or outputs over a batch), displa
 :func:`leading_eigenvector_order`; :func:`condensed_directions` clusters the non-negligible
 live neurons at a cosine threshold; :func:`merge_condensed` keeps one neuron per cluster
 (the network reduction of book Fig 9.8).
+
+Stages of training: :func:`initial_plateau_end` (the end of the initial loss plateau, where
+initial condensation is read off), :func:`plateau_end_mask` (the ends of all plateaus, book
+Fig 8.1), :func:`loss_spectrum` and :func:`spectrum_lines` (plateau losses over many runs,
+book Fig 9.5). :func:`init_rate` converts an init std to the papers' init rate gamma.
 """
 
 from __future__ import annotations
@@ -87,17 +92,35 @@ def cosine_similarity_matrix(u, neuron_axis: int = 0) -> jax.Array:
     return jnp.clip(v @ v.T, -1.0, 1.0)
 
 
-def leading_eigenvector_order(similarity) -> jax.Array:
+def leading_eigenvector_order(similarity, threshold: float | None = None) -> jax.Array:
     """Neuron display order: argsort of the leading eigenvector of the similarity matrix.
 
-    D is symmetric; its eigenvector of largest eigenvalue is nearly constant on each block of
-    aligned neurons (and of opposite sign on an opposite block), so sorting by it makes the
-    blocks contiguous in the heat map. ``similarity``: [m, m] -> permutation [m].
+    For a block matrix D = P C P^T (P: cluster membership, C: the clusters' cosines) every
+    eigenvector of non-zero eigenvalue lies in the span of the block indicators, so the
+    leading one v is (nearly) constant on each block of aligned neurons, of opposite sign on
+    an opposite block; sorting by v makes the blocks contiguous (book Fig 8.5, 8.10). With
+    many clusters two blocks can get nearly equal components and interleave under noise;
+    ``threshold`` then first groups the neurons by leader-follower clustering at cosine >=
+    threshold and orders the groups by their mean component (neurons inside a group by their
+    own component), so every group is one contiguous run.
+
+    similarity: [m, m] -> permutation [m]. jit/vmap friendly.
     """
-    _, vecs = jnp.linalg.eigh(similarity)
+    D = jnp.asarray(similarity)
+    _, vecs = jnp.linalg.eigh(D)
     v = vecs[:, -1]
     v = v * jnp.where(jnp.sum(v) < 0, -1.0, 1.0)  # fix the eigenvector's sign: stable display
-    return jnp.argsort(v)
+    if threshold is None:
+        return jnp.argsort(v)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold: cosine threshold must be in (0, 1], got {threshold}")
+    m = D.shape[0]
+    leader = _greedy_leaders(D, jnp.ones(m, bool), jnp.arange(m), threshold)
+    seg = jnp.clip(leader, 0, m - 1)
+    mean = jax.ops.segment_sum(v, seg, num_segments=m) / jnp.maximum(
+        jax.ops.segment_sum(jnp.ones_like(v), seg, num_segments=m), 1.0)
+    # sort by the group's mean component, then by the group id (ties), then by v
+    return jnp.lexsort((v, seg, mean[seg]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -248,8 +271,22 @@ class MergeReport(NamedTuple):
     prediction_agreement: float
 
 
+def agreement(f_wide, f_narrow):
+    """(max |diff|, relative L2 diff, prediction agreement) of two outputs [n] or [n, C] as
+    arrays (jit/vmap friendly): agreement = fraction of equal argmax (multi-output) or of
+    equal sign (scalar output)."""
+    f_wide, f_narrow = jnp.asarray(f_wide), jnp.asarray(f_narrow)
+    diff = f_narrow - f_wide
+    rel = jnp.linalg.norm(diff) / jnp.maximum(jnp.linalg.norm(f_wide), jnp.finfo(diff.dtype).tiny)
+    if f_wide.ndim == 2:
+        agree = jnp.mean(jnp.argmax(f_wide, 1) == jnp.argmax(f_narrow, 1))
+    else:
+        agree = jnp.mean(jnp.sign(f_wide) == jnp.sign(f_narrow))
+    return jnp.max(jnp.abs(diff)), rel, agree
+
+
 def output_agreement(f_wide, f_narrow) -> tuple[float, float, float]:
-    """(max |diff|, relative L2 diff, prediction agreement) of two outputs [n] or [n, C]."""
+    """:func:`agreement` as Python floats, computed in float64."""
     f_wide, f_narrow = np.asarray(f_wide, np.float64), np.asarray(f_narrow, np.float64)
     diff = f_narrow - f_wide
     rel = np.linalg.norm(diff) / max(np.linalg.norm(f_wide), np.finfo(float).tiny)
@@ -260,8 +297,58 @@ def output_agreement(f_wide, f_narrow) -> tuple[float, float, float]:
     return float(np.max(np.abs(diff))), float(rel), float(agree)
 
 
+def merge_condensed_padded(params: dict, x=None, activation: str = "relu", threshold: float = 0.9,
+                           rel_amplitude: float = 1e-2, odd: bool = False,
+                           balance: bool = False) -> tuple[dict, Directions]:
+    """The network reduction of :func:`merge_condensed` at fixed width (jit/vmap friendly).
+
+    Returns params of the same width m whose first K neurons are the merged ones (K =
+    ``Directions.n_directions``) and whose other m - K neurons have zero input and output
+    weights. Such null neurons contribute nothing, and for an activation with sigma(0) = 0
+    (ReLU, tanh) their gradient is zero too (d/da_k = sigma(0) = 0, d/dw_k = a_k (...) = 0),
+    so training the padded net is training the width-K net.
+
+    ``balance`` (ReLU only): rescale each merged neuron (a_G, theta_G) -> (c a_G, theta_G / c),
+    c^2 = ||theta_G|| / ||a_G||, so that ||a_G|| = ||theta_G|| (same function: ReLU is positively
+    homogeneous). Gradient flow from a small init keeps every neuron balanced (|a_k|^2 -
+    ||theta_k||^2 is conserved, ~0), and a group of k aligned balanced neurons of norm r has
+    the same tangent kernel as one balanced neuron of norm sqrt(k) r: the balanced narrow net
+    starts training exactly as the wide group does (the unbalanced merge, norms k r and r,
+    is up to k times sharper and can make a step size stable for the wide net diverge).
+    """
+    if balance and activation != "relu":
+        raise ValueError(f"balance: only for ReLU (positively homogeneous), got activation {activation!r}")
+    theta = two_layer.input_weights(params)
+    amp = neuron_amplitude(params["a"], theta)
+    dead = dead_neurons(two_layer.preactivation(params, x)) if (activation == "relu" and x is not None) else None
+    dirs = condensed_directions(theta, amp, dead, threshold, rel_amplitude, odd)
+    m = theta.shape[0]
+    seg = jnp.where(dirs.labels >= 0, dirs.labels, m)  # segment m collects the dropped neurons
+    s = dirs.sign.astype(theta.dtype)
+    th = s[:, None] * theta
+    amp_g = jax.ops.segment_sum(amp, seg, num_segments=m + 1)[:m]
+    t_g = jax.ops.segment_sum(amp[:, None] * th, seg, num_segments=m + 1)[:m]
+    t_g = t_g / jnp.where(amp_g > 0, amp_g, 1.0)[:, None]
+    norm_g = jnp.linalg.norm(t_g, axis=1)
+    norm_g = jnp.concatenate([jnp.where(norm_g > 0, norm_g, 1.0), jnp.ones(1, norm_g.dtype)])
+    w = jnp.where(seg < m, s * jnp.linalg.norm(th, axis=1) / norm_g[seg], 0.0)
+    a = jnp.asarray(params["a"])
+    a_g = jax.ops.segment_sum(w.reshape((m,) + (1,) * (a.ndim - 1)) * a, seg, num_segments=m + 1)[:m]
+    if balance:
+        a_norm = jnp.linalg.norm(a_g.reshape(m, -1), axis=1)
+        c = jnp.sqrt(jnp.where(a_norm > 0, norm_g[:m] / jnp.where(a_norm > 0, a_norm, 1.0), 1.0))
+        a_g = a_g * c.reshape((m,) + (1,) * (a.ndim - 1))
+        t_g = t_g / c[:, None]
+    d = params["w"].shape[1]
+    out = {"a": a_g.astype(a.dtype), "w": t_g[:, :d].astype(theta.dtype)}
+    if "b" in params:
+        out["b"] = t_g[:, d].astype(theta.dtype)
+    return out, dirs
+
+
 def merge_condensed(params: dict, x=None, activation="relu", alpha=1.0, threshold: float = 0.9,
-                    rel_amplitude: float = 1e-2, odd: bool = False) -> tuple[dict, MergeReport]:
+                    rel_amplitude: float = 1e-2, odd: bool = False,
+                    balance: bool = False) -> tuple[dict, MergeReport]:
     """Reduce a condensed two-layer net to one neuron per condensed direction (spec 02).
 
     Negligible and dead neurons (dead: ReLU neurons silent on all of ``x``) are dropped; each
@@ -280,38 +367,20 @@ def merge_condensed(params: dict, x=None, activation="relu", alpha=1.0, threshol
     Args:
       params: two-layer params ``{"a": [m] or [m, C], "w": [m, d], "b": [m]}``.
       x: [n, d] inputs for dead-neuron detection (ReLU) and the agreement report.
+      balance: ReLU only: equal norms of output and input weights per merged neuron (see
+        :func:`merge_condensed_padded`).
     Returns:
-      (narrow params of width K, :class:`MergeReport`). Runs eagerly (K is data-dependent).
+      (narrow params of width K, :class:`MergeReport`). Runs eagerly (K is data-dependent);
+      :func:`merge_condensed_padded` is the fixed-width, traceable form.
     """
-    theta = two_layer.input_weights(params)
-    amp = neuron_amplitude(params["a"], theta)
-    relu = activation == "relu"
-    dead = dead_neurons(two_layer.preactivation(params, x)) if (relu and x is not None) else None
-    dirs = condensed_directions(theta, amp, dead, threshold, rel_amplitude, odd)
-    labels, sign = np.asarray(dirs.labels), np.asarray(dirs.sign)
-    theta_np, a_np, amp_np = (np.asarray(v) for v in (theta, params["a"], amp))
-    new_theta, new_a = [], []
-    for g in range(int(dirs.n_directions)):
-        k = np.flatnonzero(labels == g)
-        s = sign[k].astype(theta_np.dtype)
-        th = s[:, None] * theta_np[k]
-        t_g = (amp_np[k, None] * th).sum(0) / amp_np[k].sum()
-        w = s * np.linalg.norm(th, axis=1) / np.linalg.norm(t_g)
-        new_theta.append(t_g)
-        new_a.append(np.tensordot(w, a_np[k], axes=1))
-    dtype = theta_np.dtype
-    new_theta = np.asarray(new_theta, dtype).reshape(-1, theta_np.shape[1])
-    d = params["w"].shape[1]
-    narrow = {"a": jnp.asarray(np.asarray(new_a, dtype).reshape((-1,) + a_np.shape[1:])),
-              "w": jnp.asarray(new_theta[:, :d])}
-    if "b" in params:
-        narrow["b"] = jnp.asarray(new_theta[:, d])
+    padded, dirs = merge_condensed_padded(params, x, activation, threshold, rel_amplitude, odd, balance)
+    k = int(dirs.n_directions)
+    narrow = {key: v[:k] for key, v in padded.items()}
     stats = (np.nan, np.nan, np.nan)
     if x is not None:
         stats = output_agreement(two_layer.apply(params, x, activation, alpha),
                                  two_layer.apply(narrow, x, activation, alpha))
-    report = MergeReport(theta.shape[0], int(dirs.n_directions), int(dirs.n_negligible),
-                         int(dirs.n_dead), *stats)
+    report = MergeReport(params["w"].shape[0], k, int(dirs.n_negligible), int(dirs.n_dead), *stats)
     return narrow, report
 
 
@@ -321,22 +390,50 @@ def layer_input_weights(params: list[dict], layer: int) -> jax.Array:
     return jnp.concatenate([w, params[layer]["b"][:, None]], axis=1) if "b" in params[layer] else w
 
 
-def plateau_ends(loss, flat: float = 0.02, min_records: int = 3) -> np.ndarray:
-    """Record indices where a loss plateau ends (book Fig 8.1: snapshots at the plateaus).
+def plateau_end_mask(loss, flat: float = 0.02, min_records: int = 3) -> jax.Array:
+    """Records where a loss plateau ends (book Fig 8.1: snapshots at the plateaus), as a mask.
 
     A plateau is a run of >= ``min_records`` consecutive records over which log10(loss) changes
-    by less than ``flat`` per record; returns the last record of each plateau (and the last
-    record of the run if it is flat). loss: [R] on a log-spaced record schedule.
+    by less than ``flat`` per record; its last record is marked (also the last record of the
+    run when the run ends flat). loss: [R] on a log-spaced record schedule -> [R] bool.
+    jit/vmap friendly.
     """
-    logl = np.log10(np.maximum(np.asarray(loss, np.float64), np.finfo(np.float64).tiny))
-    is_flat = np.abs(np.diff(logl)) < flat
-    ends, length = [], 0
-    for i, f in enumerate(is_flat):
-        length = length + 1 if f else 0
-        nxt = is_flat[i + 1] if i + 1 < len(is_flat) else False
-        if f and not nxt and length >= min_records - 1:
-            ends.append(i + 1)
-    return np.asarray(ends, int)
+    loss = jnp.asarray(loss)
+    logl = jnp.log10(jnp.maximum(loss, jnp.finfo(loss.dtype).tiny))
+    is_flat = jnp.abs(jnp.diff(logl)) < flat  # transition i -> i + 1
+    idx = jnp.arange(is_flat.shape[0])
+    # consecutive flat transitions ending at i = i - (index of the last non-flat one before)
+    length = idx - jax.lax.cummax(jnp.where(is_flat, -1, idx), axis=0)
+    nxt = jnp.concatenate([is_flat[1:], jnp.zeros(1, bool)])
+    end = is_flat & ~nxt & (length >= min_records - 1)
+    return jnp.concatenate([jnp.zeros(1, bool), end])
+
+
+def plateau_ends(loss, flat: float = 0.02, min_records: int = 3) -> np.ndarray:
+    """Record indices of :func:`plateau_end_mask` (numpy)."""
+    return np.flatnonzero(np.asarray(plateau_end_mask(np.asarray(loss, np.float32), flat, min_records)))
+
+
+def initial_plateau_end(loss, drop: float = 0.1) -> jax.Array:
+    """The end of the initial loss plateau: the first record whose loss is at most
+    (1 - drop) L(record 0), or the last record if the loss never dropped that far (book Fig
+    8.10-8.11 show the condensation inside this stage). loss: [R] -> scalar index (traceable).
+    """
+    if not 0 < drop < 1:
+        raise ValueError(f"drop: relative loss drop must be in (0, 1), got {drop}")
+    loss = jnp.asarray(loss)
+    below = loss <= (1 - drop) * loss[0]
+    return jnp.where(jnp.any(below), jnp.argmax(below), loss.shape[0] - 1)
+
+
+def init_rate(std: float, fan_in: int) -> float:
+    """The condensation papers' init rate gamma with fan_in ** -gamma = std:
+    gamma = log(1 / std) / log(fan_in) (e.g. std 0.01 and fan_in 18 -> gamma = 1.593)."""
+    if not std > 0:
+        raise ValueError(f"std: must be > 0, got {std}")
+    if isinstance(fan_in, bool) or not isinstance(fan_in, (int, np.integer)) or fan_in < 2:
+        raise ValueError(f"fan_in: an integer >= 2 (fan_in ** -gamma = 1 for fan_in = 1), got {fan_in!r}")
+    return float(np.log(1.0 / std) / np.log(fan_in))
 
 
 def loss_spectrum(losses, bins: int = 200, log10_range: tuple[float, float] = (-5.0, 0.0)):
@@ -351,3 +448,27 @@ def loss_spectrum(losses, bins: int = 200, log10_range: tuple[float, float] = (-
     logl = np.clip(logl[np.isfinite(logl)], *log10_range)
     counts, edges = np.histogram(logl, bins=bins, range=log10_range)
     return edges, counts / max(counts.sum(), 1)
+
+
+def spectrum_lines(edges, density, n_lines: int = 3, min_separation: float = 0.1) -> np.ndarray:
+    """The ``n_lines`` brightest lines of a loss spectrum (:func:`loss_spectrum`): the bins of
+    largest p_i, each at least ``min_separation`` (in log10 loss) from the lines already
+    taken, so one broad line is not counted twice. Returns their centers, ascending
+    (fewer when fewer bins are occupied)."""
+    edges, density = np.asarray(edges, float), np.asarray(density, float)
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    lines = []
+    for i in np.argsort(-density, kind="stable"):
+        if density[i] <= 0 or len(lines) == n_lines:
+            break
+        if all(abs(centers[i] - c) >= min_separation for c in lines):
+            lines.append(centers[i])
+    return np.sort(np.asarray(lines))
+
+
+def shared_lines(lines_per_width, tol: float = 0.1) -> np.ndarray:
+    """Lines present in every width: the lines of the first entry that every other entry has
+    within ``tol`` (log10 loss). ``lines_per_width``: sequence of 1-D arrays of line centers."""
+    first, *rest = [np.asarray(v, float) for v in lines_per_width]
+    keep = [c for c in first if all(r.size and np.min(np.abs(r - c)) <= tol for r in rest)]
+    return np.asarray(keep)

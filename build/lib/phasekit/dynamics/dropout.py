@@ -16,7 +16,15 @@ contributions parallel, i.e. condensation.
 
 Training: ``mse(apply_fn, p)`` is a loss ``(params, data, key)`` for
 ``train.run(..., key=k, loss_takes_key=True)``, which draws a fresh key per step; the run is
-a pure function of (key, p, ...) and vmaps over seeds (and over p).
+a pure function of (key, p, ...) and vmaps over seeds (and over p). :func:`mean_mse` is the
+mask-averaged loss R_S + R_1 (dropout's explicit regularizer without its noise), and
+:func:`valued_as` makes a training loss report another loss's value, so a stop rule can fire
+on the clean loss while the gradient stays the dropout loss's.
+
+Measures of the dropout experiments (book Fig 8.12 / 8.13 / 8.16): :func:`teacher`, the
+6-parameter target tanh(x - 6) + tanh(x + 6); :func:`excess_variation` (how much a 1-D fit
+oscillates between its data points); :func:`orientation_concentration` (how much of the
+neurons' amplitude sits at a few orientations: condensation).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from phasekit.dynamics import train
 from phasekit.dynamics.train import check_xy
 from phasekit.models import activations, mlp
 from phasekit.models import two_layer as tl
@@ -123,3 +132,88 @@ def mse(apply_fn: Callable, p, **apply_kwargs) -> Callable:
         return 0.5 * jnp.mean(jnp.sum(jnp.reshape(f - y, (y.shape[0], -1)) ** 2, axis=1))
 
     return loss
+
+
+def mean_mse(apply_fn: Callable, regularizer: Callable, p, **apply_kwargs) -> Callable:
+    """The mask average of the dropout MSE, ``(params, (x, y), key) -> R_S + R_1`` (the key is
+    ignored): dropout's explicit regularizer without its noise, e.g.
+    ``mean_mse(mlp.apply, mlp_regularizer, p)`` for dropout after an MLP's last hidden layer or
+    ``mean_mse(two_layer.apply, two_layer_regularizer, p, activation=..., alpha=...)``.
+    ``regularizer(params, x, p, **apply_kwargs)`` is R_1. Equal to E_eta of :func:`mse`'s loss
+    exactly when dropout acts on the last hidden layer only.
+    """
+    _check_p(p)
+    clean = train.mse(apply_fn, **apply_kwargs)
+
+    def loss(params, data, key=None):
+        return clean(params, data) + regularizer(params, data[0], p, **apply_kwargs)
+
+    return loss
+
+
+def valued_as(train_loss: Callable, value_loss: Callable) -> Callable:
+    """A loss whose value is ``value_loss`` and whose gradient is ``train_loss``'s:
+
+        L(theta) = D(theta) + stop_gradient(C(theta) - D(theta)),   L = C,   grad L = grad D.
+
+    With D the dropout loss and C the clean (no-dropout) training loss, ``train.run``'s stop
+    rule (``stop_loss``) fires when the *clean* loss reaches the target, while every update is
+    a dropout step: runs with different keep probabilities stop at one clean-loss level.
+
+    Args:
+      train_loss: ``(params, data, key) -> scalar`` whose gradient drives training.
+      value_loss: ``(params, data) -> scalar`` whose value is reported.
+    Returns:
+      ``(params, data, key) -> scalar`` for ``train.run(..., loss_takes_key=True)``.
+    """
+
+    def loss(params, data, key):
+        d = train_loss(params, data, key)
+        return d + jax.lax.stop_gradient(value_loss(params, data) - d)
+
+    return loss
+
+
+TEACHER_PARAMETERS = 6
+
+
+def teacher(x):
+    """tanh(x - 6) + tanh(x + 6): a width-2 tanh network with 6 free parameters (a, w, b of two
+    neurons), the target of book Fig 8.13 and 8.16. x: any shape (1-D inputs) -> same shape."""
+    return jnp.tanh(x - 6.0) + jnp.tanh(x + 6.0)
+
+
+def excess_variation(f, grid, x, y):
+    """How much a 1-D fit oscillates between its data points:
+
+        V = TV(f on the grid points inside [min x, max x]) / TV(data) - 1,
+        TV(f) = sum_j |f(g_{j+1}) - f(g_j)|,   TV(data) = sum_i |y_(i+1) - y_(i)|  (x sorted),
+
+    TV(data) being the variation of the piecewise-linear interpolant of the data.
+
+    A fit that is monotone between consecutive data points has V ~ 0 (up to the grid's
+    resolution); a bump of height h on a stretch where the data are flat adds 2h / TV(data).
+
+    Args:
+      f: [G] fit on ``grid``; grid: [G] increasing; x: [n] data inputs; y: [n] targets.
+    """
+    grid, f = jnp.reshape(grid, (-1,)), jnp.reshape(f, (-1,))
+    x, y = jnp.reshape(x, (-1,)), jnp.reshape(y, (-1,))
+    order = jnp.argsort(x)
+    x, y = x[order], y[order]
+    inside = (grid >= x[0]) & (grid <= x[-1])
+    pair = inside[1:] & inside[:-1]
+    tv_fit = jnp.sum(jnp.where(pair, jnp.abs(jnp.diff(f)), 0.0))
+    return tv_fit / jnp.sum(jnp.abs(jnp.diff(y))) - 1.0
+
+
+def orientation_concentration(omega, amplitude, bins: int = 36, top: int = 4):
+    """Share of the total amplitude in the ``top`` strongest of ``bins`` equal orientation bins
+    of [-pi, pi): sum of the largest ``top`` bin totals of A_k / sum_k A_k.
+
+    Neurons spread evenly give about top / bins; condensed neurons (a few directions) give ~1.
+    omega: [m] orientations Omega_k (e.g. ``condensation.orientation_amplitude``); amplitude: [m].
+    """
+    idx = jnp.clip(jnp.floor((omega + jnp.pi) / (2 * jnp.pi) * bins).astype(jnp.int32), 0, bins - 1)
+    totals = jnp.zeros(bins, amplitude.dtype).at[idx].add(amplitude)
+    return jnp.sum(jnp.sort(totals)[-top:]) / jnp.sum(totals)

@@ -337,3 +337,95 @@ def linear_convergence_step(eigenvalue, lr, n: int, threshold=0.1):
     """
     return n * jnp.log(1.0 / threshold) / (lr * jnp.asarray(eigenvalue))
 
+
+
+# ----------------------------------------------------------------------------- convergence order
+
+def never_as(step, value=np.inf) -> np.ndarray:
+    """Convergence steps [..., K] as floats with "never" (-1) replaced by ``value``
+    (+inf: later than any converged peak; or the step budget, for plotting)."""
+    step = np.asarray(step, np.float64)
+    return np.where(step < 0, value, step)
+
+
+def in_frequency_order(step, strict: bool = True) -> np.ndarray:
+    """Whether peaks sorted by increasing frequency converge from low to high.
+
+    step: [..., K] convergence steps (-1 = never, see :func:`convergence_step`). With t_j the
+    step of peak j and "never" = +inf:
+        strict:      every peak converges and t_1 < t_2 < ... < t_K
+        not strict:  the lowest peak converges and t_1 <= t_2 <= ... <= t_K (no higher peak
+                     converges before a lower one; peaks still unconverged at the end of a
+                     short run count as later than every converged one)
+    Returns bool [...].
+    """
+    t = never_as(step)
+    if t.shape[-1] < 2:
+        raise ValueError(f"step: need at least two peaks along the last axis, got shape {t.shape}")
+    lo, hi = t[..., :-1], t[..., 1:]
+    if strict:
+        return np.all(np.isfinite(t), axis=-1) & np.all(lo < hi, axis=-1)
+    return np.isfinite(t[..., 0]) & np.all(lo <= hi, axis=-1)
+
+
+def order_agreement(a, b) -> float:
+    """Fraction of pairs (i, j) that two orderings rank alike: sign(a_i - a_j) = sign(b_i - b_j).
+
+    a, b: [K] (e.g. predicted and measured convergence steps; a measured "never" should be
+    passed as +inf). Pairs tied in ``a`` are skipped; 1.0 means the same order, 0.0 reversed.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError(f"b: need two 1-D orderings of the same length >= 2, got {a.shape} and {b.shape}")
+    i, j = np.triu_indices(a.size, 1)
+    sa = np.sign(a[i] - a[j])
+    both_never = np.isinf(b[i]) & np.isinf(b[j])
+    sb = np.where(both_never, 0.0, np.sign(np.where(both_never, 0.0, b[i]) - np.where(both_never, 0.0, b[j])))
+    keep = sa != 0
+    return float(np.mean(sa[keep] == sb[keep])) if keep.any() else float("nan")
+
+
+class Plateau(NamedTuple):
+    """start, end: first and last record step of the longest run of consecutive records with
+    the loss within a factor (1 + rtol) of the level (-1, -1 if none); span: end / start
+    (the plateau's length in log-step, as a ratio; 0 if none)."""
+
+    start: int
+    end: int
+    span: float
+
+
+def loss_plateau(steps, loss, level: float, rtol: float = 0.3) -> Plateau:
+    """The longest plateau of a loss curve at ``level``: records with level / (1 + rtol) <= L
+    <= level (1 + rtol). For a target sum_j A_j sin(k_j x) whose low peaks are fit and high
+    peaks not, the plateau level is the unfit part's loss (1/2) mean(residual^2), e.g.
+    A^2 / 4 for one unfit sine on a uniform grid of full periods (Fig 4.2).
+
+    steps: [R] record steps (step 0 counts as step 1 in the span); loss: [R].
+    """
+    steps, loss = np.asarray(steps), np.asarray(loss, np.float64)
+    if steps.shape != loss.shape or steps.ndim != 1:
+        raise ValueError(f"loss: need one value per record step, got {loss.shape} for {steps.shape}")
+    if not (level > 0 and rtol > 0):
+        raise ValueError(f"level: level and rtol must be > 0, got {level}, {rtol}")
+    near = (loss >= level / (1 + rtol)) & (loss <= level * (1 + rtol))
+    best, run_start, best_len = None, None, 0
+    for r, ok in enumerate(near):
+        if ok and run_start is None:
+            run_start = r
+        if run_start is not None and (not ok or r == len(near) - 1):
+            end = r if ok else r - 1
+            if end - run_start + 1 > best_len:
+                best, best_len = (run_start, end), end - run_start + 1
+            run_start = None
+    if best is None:
+        return Plateau(-1, -1, 0.0)
+    s0, s1 = int(steps[best[0]]), int(steps[best[1]])
+    return Plateau(s0, s1, float(max(s1, 1) / max(s0, 1)))
+
+
+def unfit_loss(x, freqs, amplitudes=None) -> float:
+    """Loss (1/2) mean_i r(x_i)^2 of leaving the sine series ``sum_j A_j sin(k_j x)`` unfit
+    (the level of the loss plateau while those peaks are missing).   x: [n] or [n, 1]."""
+    r, _ = sine_series(x, freqs, amplitudes)
+    return float(0.5 * jnp.mean(r**2))

@@ -186,8 +186,10 @@ class Store:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = _tmp_name(self.path / "probe")
-            probe.write_bytes(b"")
-            probe.unlink()
+            try:
+                probe.write_bytes(b"\0" * 4096)  # a full disk fails here, before any compute
+            finally:
+                probe.unlink(missing_ok=True)
         except OSError as e:
             raise OSError(e.errno, f"store: {self.path} is not writable: {e.strerror or e}") from e
         for tmp in self.path.glob(".tmp-*"):

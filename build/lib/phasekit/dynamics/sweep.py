@@ -328,8 +328,10 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
             first_row.setdefault(i, j)
         rows = np.array([first_row[i] for i in idx])
         outs = {k: np.asarray(v)[rows] for k, v in outs.items()}
-        if st is not None:
-            st.write({n: np.asarray([grid[i][names.index(n)] for i in idx]) for n in names}, outs)
+        new = [j for j, i in enumerate(idx) if canon[i] not in results]  # one stored copy per point
+        if st is not None and new:
+            st.write({n: np.asarray([grid[idx[j]][names.index(n)] for j in new]) for n in names},
+                     {k: v[new] for k, v in outs.items()})
         for j, i in enumerate(idx):
             if canon[i] not in results:
                 results[canon[i]], origins[canon[i]] = {k: v[j] for k, v in outs.items()}, layout
@@ -354,7 +356,9 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
                         waiting.append((first, idx, size))
                         continue
                     try:
-                        compute(first, idx, size)
+                        read_store()  # finished by another writer between the check and the claim?
+                        if not all(canon[i] in results for i in idx):
+                            compute(first, idx, size)
                     finally:
                         st.release(cid)
                 else:

@@ -242,6 +242,35 @@ def mse(apply_fn: Callable, **apply_kwargs) -> Callable:
     return loss
 
 
+def cross_entropy(apply_fn: Callable, **apply_kwargs) -> Callable:
+    """Softmax cross-entropy R_S = (1/n) sum_i -log softmax(f(x_i))_{y_i} on ``data = (x, y)``.
+
+    ``y``: integer labels [n] or one-hot / probability targets [n, k]; ``apply_fn(params, x)``
+    returns logits [n, k]. The same convention as :func:`mse`: ``loss(params, data) -> scalar``.
+    """
+
+    def loss(params, data):
+        x, y = check_xy(*data)
+        logits = apply_fn(params, x, **apply_kwargs)
+        if jnp.issubdtype(jnp.asarray(y).dtype, jnp.integer):
+            return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
+        return jnp.mean(optax.softmax_cross_entropy(logits, y))
+
+    return loss
+
+
+def accuracy(apply_fn: Callable, x, y, **apply_kwargs) -> Callable:
+    """Observer ``params -> {"accuracy": fraction of argmax f(x_i) == label_i}`` for
+    :func:`run`'s ``observe`` (``y``: integer labels [n] or one-hot [n, k])."""
+    labels = jnp.argmax(y, -1) if jnp.ndim(y) == 2 else jnp.asarray(y)
+
+    def observe(params):
+        pred = jnp.argmax(apply_fn(params, x, **apply_kwargs), -1)
+        return {"accuracy": jnp.mean(pred == labels)}
+
+    return observe
+
+
 def check_xy(x, y):
     """Validate a supervised data set: x [n, ...] and y [n, ...] with the same n."""
     if np.ndim(x) < 1 or np.ndim(y) < 1 or np.shape(x)[0] != np.shape(y)[0]:

@@ -7,6 +7,7 @@
     phasekit run phase-diagram-digits --n 200       # --FIELD VALUE is the same as --set FIELD=VALUE
     phasekit report results/om                      # redraw figures, re-check claims (no compute)
     phasekit reproduce --preset quick --only rank   # every experiment -> REPRODUCTION.md + HTML
+    phasekit store check results/om/store/...       # duplicates, disagreements, temp files, bad chunks
 
 Bad input (an unknown experiment, preset or field, a value out of range, bad data) exits with
 status 2 and one line naming the field (``PHASEKIT_DEBUG=1`` shows the traceback instead).
@@ -15,10 +16,13 @@ status 2 and one line naming the field (``PHASEKIT_DEBUG=1`` shows the traceback
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import textwrap
 from pathlib import Path
+
+import numpy as np
 
 from phasekit.experiments import base
 
@@ -44,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     ls = sub.add_parser("list", help="list experiments, or show one experiment's fields")
     ls.add_argument("name", nargs="?")
+    ls.add_argument("--markdown", action="store_true", help="the list as a Markdown table")
     run = sub.add_parser("run", help="run one experiment")
     run.add_argument("name")
     run.add_argument("--preset", default="quick", help="tiny, quick (default) or paper")
@@ -61,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="re-check claims and redraw figures of a stored result")
     rep.add_argument("out")
     rep.add_argument("--no-figures", action="store_true")
+    store = sub.add_parser("store", help="inspect a sweep store without changing it")
+    store.add_argument("action", choices=["check"])
+    store.add_argument("path")
     repro = sub.add_parser("reproduce", help="run every experiment and write REPRODUCTION.md")
     repro.add_argument("--preset", default="quick")
     repro.add_argument("--only", nargs="+", default=None, metavar="AREA_OR_NAME")
@@ -113,9 +121,14 @@ def _short(v) -> str:
     return str(v)
 
 
-def _list(name: str | None) -> int:
+def _list(name: str | None, markdown: bool = False) -> int:
     from phasekit.experiments import get, registry
 
+    if name is None and markdown:
+        print("| area | experiment | book | what it computes |\n|---|---|---|---|")
+        for n, exp in registry().items():
+            print(f"| {exp.area} | `{n}` | {exp.figure} | {exp.title} |")
+        return 0
     if name is None:
         reg = registry()
         width = max(len(n) for n in reg)
@@ -171,8 +184,19 @@ def _run(args, extra) -> int:
 
 
 def _report(args) -> int:
+    from phasekit.dynamics import sweep
     from phasekit.experiments import report
 
+    out = Path(args.out)
+    if not (out / "results.nc").exists() and (out / "store").is_dir():
+        # a run still in progress (or killed): read its stores, compute nothing
+        print(f"{out}: no results.nc yet; its sweep stores, read-only:")
+        for meta in sorted((out / "store").rglob("meta.json")):
+            ds = sweep.open(meta.parent)
+            print(f"  {meta.parent.relative_to(out)}: {ds.attrs['fraction_complete']:.0%} of "
+                  f"{int(np.prod([ds.sizes[d] for d in json.loads(meta.read_text())['axes']]))} points finished")
+        print("rerun the `phasekit run` command to finish it; then `phasekit report` shows the claims")
+        return 0
     res = report(args.out, figures=not args.no_figures)
     ds = res.ds
     print(f"{ds.attrs['experiment']} [{ds.attrs.get('preset')}] from {Path(args.out) / 'results.nc'} "
@@ -181,6 +205,24 @@ def _report(args) -> int:
     for p in res.figures:
         print(f"figure:  {p}")
     return 0
+
+
+def _store(args) -> int:
+    from phasekit.dynamics import store
+
+    rep = store.check(args.path)
+    if not rep["meta"]:
+        raise ValueError(f"store: no readable meta.json in {args.path}")
+    print(f"{rep['store']}: {rep['points']} points in {rep['chunks']} chunks")
+    print(f"  duplicated points: {rep['duplicates']}, of which disagreeing: {len(rep['disagreeing'])}"
+          + (f" {rep['disagreeing'][:5]}" if rep["disagreeing"] else ""))
+    print(f"  unreadable chunks: {len(rep['unreadable'])} {rep['unreadable'][:5] if rep['unreadable'] else ''}")
+    print(f"  chunks of another configuration: {rep['foreign']}")
+    print(f"  orphaned temporary files: {len(rep['temporary_files'])}; leases: {len(rep['leases'])}")
+    for lay in rep["layouts"]:
+        print("  layout: " + ", ".join(f"{k}={v}" for k, v in lay.items()))
+    bad = rep["unreadable"] or rep["disagreeing"]
+    return 1 if bad else 0
 
 
 def _reproduce(args) -> int:
@@ -201,11 +243,13 @@ def main(argv=None) -> int:
         if extra and args.command != "run":
             raise _UsageError(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "list":
-            return _list(args.name)
+            return _list(args.name, args.markdown)
         if args.command == "run":
             return _run(args, extra)
         if args.command == "report":
             return _report(args)
+        if args.command == "store":
+            return _store(args)
         return _reproduce(args)
     except (_UsageError, ValueError) as e:
         if os.environ.get("PHASEKIT_DEBUG"):

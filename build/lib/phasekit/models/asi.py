@@ -49,6 +49,26 @@ def apply(apply_fn: Callable, params: dict, x, **apply_kwargs):
     return (f[0] - f[1]) / math.sqrt(2.0)
 
 
+def switchable(apply_fn: Callable, params: dict, x, on, **apply_kwargs):
+    """ASI as a traced switch, so runs with and without it share one compiled (vmapped) program:
+
+        on = 1:  h(x) = (f(x; theta1) - f(x; theta2)) / sqrt(2)   (:func:`apply`; 0 at theta1 = theta2)
+        on = 0:  h(x) = f(x; theta1)                               (the plain network)
+
+    With ``on = 0`` theta2 gets a zero gradient, so GD and Adam leave it at its initial value
+    and the run is the plain network's. ``on``: a 0/1 scalar (may be traced).
+    """
+    if not isinstance(params, dict) or set(params) != {"theta1", "theta2"}:
+        raise ValueError("params: ASI parameters need exactly the keys 'theta1' and 'theta2' "
+                         "(build them with asi.pair)")
+    stacked = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), params["theta1"], params["theta2"])
+    f = jax.lax.map(lambda p: apply_fn(p, x, **apply_kwargs), stacked)
+    on = jnp.asarray(on, f.dtype)
+    # f[0] - 1 * f[1] is exactly 0 at theta1 = theta2 (also when fused into an FMA: the product
+    # 1 * f[1] is exact), so h_0 = 0 bit for bit as in :func:`apply`.
+    return (f[0] - on * f[1]) * jnp.where(on > 0, 1.0 / math.sqrt(2.0), 1.0).astype(f.dtype)
+
+
 def antisymmetric(init_fn: Callable, apply_fn: Callable) -> tuple[Callable, Callable]:
     """Wrap ``(init_fn, apply_fn)`` into the ASI pair ``(init, apply)``.
 

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from phasekit.models import activations
 from phasekit.models._checks import input_matrix, positive_int
@@ -53,7 +54,7 @@ def init(key, sizes: Sequence[int], scheme: str = "lecun", gamma=None, bias: boo
     for i, s in enumerate(sizes):
         positive_int(f"sizes[{i}]", s)
     n_layers = len(sizes) - 1
-    gammas = [gamma] * n_layers if gamma is None or jnp.ndim(gamma) == 0 else list(gamma)
+    gammas = [gamma] * n_layers if gamma is None or np.ndim(gamma) == 0 else list(gamma)
     if len(gammas) != n_layers:
         raise ValueError(f"gamma: need {n_layers} values, got {len(gammas)}")
     params = []

@@ -17,6 +17,10 @@ Params: a two-layer dict ``{"a": [m] or [m, C], "w": [m, d], "b": [m]}``
 (:mod:`phasekit.models.two_layer`) or an MLP list of ``{"w": [in, out], "b": [out]}``
 (:mod:`phasekit.models.mlp`, not residual: the residual sum needs equal widths).
 ``layer`` indexes the hidden layers from 0 (a two-layer net has only layer 0).
+
+The null embedding (:func:`null_embedding`) appends neurons with zero weights; with
+sigma(0) = 0 they never move under training. :func:`find_critical_point` (descent + Newton)
+gives the critical points to embed, :func:`embedding_measures` their Hessian counts.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.flatten_util import ravel_pytree
 
 from phasekit.theory.hessian import eigen_counts, hessian
@@ -127,26 +132,55 @@ def criticality(loss_fn: Callable, params, *args, ord=2) -> jax.Array:
     return jnp.linalg.norm(g, ord=ord)
 
 
-def embedding_report(loss_fn: Callable, narrow, wide, *args, tol: float = 1e-10) -> dict:
-    """Loss, gradient norm and Hessian eigenvalue counts of a point and its embedding.
+def null_embedding(params, width: int):
+    """Two-layer net -> width ``width`` by appending null neurons (zero input weights, bias
+    and output weights). The output is unchanged; for an activation with sigma(0) = 0 (ReLU,
+    tanh) a null neuron's gradient is zero too (d/da_k = sigma(0) = 0, d/dw_k = a_k (...) = 0),
+    so gradient training never moves it: the wide net trains exactly as the narrow one."""
+    if not _is_two_layer(params):
+        raise ValueError("params: null_embedding takes two-layer params {'a', 'w'[, 'b']}")
+    m = hidden_width(params)
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < m:
+        raise ValueError(f"width: target width must be an integer >= {m}, got {width!r}")
+    return {k: jnp.concatenate([v, jnp.zeros((width - m,) + v.shape[1:], v.dtype)]) for k, v in params.items()}
 
-    Returns ``{"narrow": {...}, "wide": {...}}``, each with ``loss``, ``grad_l1``,
-    ``grad_l2``, ``n_negative``, ``n_zero``, ``n_positive`` (eigenvalues with |lambda| <= tol
-    are zero) and ``eigenvalues`` [M]. Use float64 (``jax.enable_x64``): the counts near zero
-    and the gradient norms of a critical point (~1e-13) need it.
+
+def keep_first_neurons(params, m):
+    """Zero every neuron of a two-layer net but the first ``m`` (m may be traced): the null
+    embedding (:func:`null_embedding`) of the width-m net made of those neurons into the
+    full width. One compiled program then trains nets of every width up to the full one."""
+    if not _is_two_layer(params):
+        raise ValueError("params: keep_first_neurons takes two-layer params {'a', 'w'[, 'b']}")
+    keep = jnp.arange(hidden_width(params)) < m
+    return {k: jnp.where(keep.reshape((-1,) + (1,) * (v.ndim - 1)), v, 0) for k, v in params.items()}
+
+
+def embedding_measures(loss_fn: Callable, params, *args, tol: float = 1e-10) -> dict:
+    """Loss, gradient norms and Hessian eigenvalue counts at one point (jit/vmap friendly).
+
+    Returns arrays: ``loss``, ``grad_l1``, ``grad_l2``, ``n_negative``, ``n_zero``,
+    ``n_positive`` (eigenvalues with |lambda| <= tol are zero) and ``eigenvalues`` [M]
+    ascending. Use float64 (``jax.enable_x64``): the counts near zero and the gradient norms
+    of a critical point (~1e-13) need it.
     """
-    @jax.jit
-    def measures(p, *a):
-        eig = jnp.linalg.eigvalsh(hessian(loss_fn, p, *a))
-        g, _ = ravel_pytree(jax.grad(loss_fn)(p, *a))
-        return loss_fn(p, *a), jnp.sum(jnp.abs(g)), jnp.linalg.norm(g), eig, eigen_counts(eig, tol)
+    eig = jnp.linalg.eigvalsh(hessian(loss_fn, params, *args))
+    g, _ = ravel_pytree(jax.grad(loss_fn)(params, *args))
+    neg, zero, pos = eigen_counts(eig, tol)
+    return {"loss": loss_fn(params, *args), "grad_l1": jnp.sum(jnp.abs(g)), "grad_l2": jnp.linalg.norm(g),
+            "n_negative": neg, "n_zero": zero, "n_positive": pos, "eigenvalues": eig}
 
+
+def embedding_report(loss_fn: Callable, narrow, wide, *args, tol: float = 1e-10) -> dict:
+    """:func:`embedding_measures` of a point and of its embedding, as Python numbers.
+
+    Returns ``{"narrow": {...}, "wide": {...}}`` (``eigenvalues`` as numpy arrays).
+    """
+    measures = jax.jit(lambda p, *a: embedding_measures(loss_fn, p, *a, tol=tol))
     out = {}
     for name, p in (("narrow", narrow), ("wide", wide)):
-        loss, g1, g2, eig, (neg, zero, pos) = measures(p, *args)
-        out[name] = {"loss": float(loss), "grad_l1": float(g1), "grad_l2": float(g2),
-                     "n_negative": int(neg), "n_zero": int(zero), "n_positive": int(pos),
-                     "eigenvalues": np.asarray(eig)}
+        r = measures(p, *args)
+        out[name] = {k: (np.asarray(v) if k == "eigenvalues" else
+                         int(v) if k.startswith("n_") else float(v)) for k, v in r.items()}
     return out
 
 
@@ -154,26 +188,44 @@ def refine_critical_point(loss_fn: Callable, params, *args, steps: int = 20):
     """Polish an approximate critical point by Newton steps theta <- theta - H^+ grad L.
 
     The pseudo-inverse (least squares) step converges quadratically to the nearby critical
-    point whatever its index; a step is kept only when it lowers |grad L|_2 (so a start far
-    from any critical point is returned unchanged rather than thrown away: train first).
-    Run under ``jax.enable_x64(True)`` to reach |grad|_1 ~ 1e-13 (book Fig 9.7). Small models
-    only (dense Hessian).
+    point whatever its index; the iterate of smallest |grad L|_2 is returned (so a start far
+    from any critical point comes back unchanged rather than thrown away: train first).
+    One ``lax.scan`` (jit/vmap friendly). Run under ``jax.enable_x64(True)`` to reach
+    |grad|_1 ~ 1e-13 (book Fig 9.7). Small models only (dense Hessian).
     """
     theta, unravel = ravel_pytree(params)
     flat = lambda t: loss_fn(unravel(t), *args)
     grad = jax.grad(flat)
 
-    @jax.jit
-    def newton_direction(t):
-        return jnp.linalg.lstsq(jax.hessian(flat)(t), grad(t))[0]
+    def step(carry, _):
+        t, best, g_best = carry
+        t = t - jnp.linalg.lstsq(jax.hessian(flat)(t), grad(t))[0]
+        g = jnp.linalg.norm(grad(t))
+        better = jnp.isfinite(g) & (g < g_best)
+        # a non-finite iterate is not continued from: restart from the best one
+        t = jnp.where(jnp.all(jnp.isfinite(t)), t, best)
+        return (t, jnp.where(better, t, best), jnp.where(better, g, g_best)), None
 
-    grad_norm = jax.jit(lambda t: jnp.linalg.norm(grad(t)))
-    best, g_best = theta, grad_norm(theta)
-    for _ in range(steps):
-        theta = theta - newton_direction(theta)
-        g = grad_norm(theta)
-        if not jnp.isfinite(g):
-            break
-        if g < g_best:
-            best, g_best = theta, g
+    g0 = jnp.linalg.norm(grad(theta))
+    (_, best, _), _ = jax.lax.scan(step, (theta, theta, jnp.where(jnp.isfinite(g0), g0, jnp.inf)),
+                                   None, length=steps)
     return unravel(best)
+
+
+def find_critical_point(loss_fn: Callable, params, *args, descent_steps: int = 5000, lr: float = 0.01,
+                        newton_steps: int = 30):
+    """A critical point near the end of a descent from ``params``: ``descent_steps`` Adam
+    steps (to the basin of a minimum or a long-lived saddle), then
+    :func:`refine_critical_point` (Newton, to |grad L| at rounding level). One traced program
+    (jit/vmap over initializations). The book's width-2 critical points (Fig 9.7) are found
+    this way from a moderate init. Use float64.
+    """
+    opt = optax.adam(lr)
+
+    def body(_, carry):
+        p, state = carry
+        updates, state = opt.update(jax.grad(loss_fn)(p, *args), state, p)
+        return optax.apply_updates(p, updates), state
+
+    p, _ = jax.lax.fori_loop(0, descent_steps, body, (params, opt.init(params)))
+    return refine_critical_point(loss_fn, p, *args, steps=newton_steps)

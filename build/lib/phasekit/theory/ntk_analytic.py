@@ -19,7 +19,12 @@ Two-layer ReLU net of spec 01, f = (1/alpha) sum_k a_k relu(w_k . x + b_k), a ~ 
 
 (arc-cosine kernels of order 0 and 1, Cho & Saul 2009). The empirical NTK is a sum of m
 i.i.d. neuron terms, so it equals this mean up to O(m^-1/2) relative fluctuations; with the
-NTK preset (alpha = sqrt m, beta1 = beta2 = 1) the mean is the infinite-width NTK.
+NTK preset (alpha = sqrt m, beta1 = beta2 = 1) the mean is the infinite-width NTK;
+:func:`relative_kernel_error` measures the gap ||Theta_m - Theta_inf||_F / ||Theta_inf||_F.
+
+On a 1-D grid, :func:`spectrum_1d` gives each eigenfunction's dominant frequency and
+:func:`frequency_rank_correlation` how well the eigenvalue order follows the frequency order
+(Spearman's rho; the linear-regime F-Principle: large eigenvalues, low frequencies).
 """
 
 from __future__ import annotations
@@ -154,3 +159,30 @@ def spectrum_1d(kernel, grid) -> Spectrum:
     spacing = (grid[-1] - grid[0]) / (n - 1)
     freq = jnp.argmax(power, axis=0) / (n * spacing)
     return Spectrum(lam, v, freq)
+
+
+def _average_ranks(v):
+    """Ranks 0..k-1 of v [k], ties sharing the mean of their ranks (as Spearman's rho uses)."""
+    less = jnp.sum(v[None, :] < v[:, None], axis=1)
+    equal = jnp.sum(v[None, :] == v[:, None], axis=1)
+    return less + (equal - 1) / 2.0
+
+
+def frequency_rank_correlation(frequency, k: int = 30):
+    """Spearman's rank correlation between the eigenvalue order 0..k-1 and the dominant
+    frequencies ``frequency[:k]`` (eigenvalues sorted descending, as :func:`spectrum_1d` gives):
+    +1 when the eigenfunctions of larger eigenvalues never have higher frequencies.
+
+        rho = corr(rank(j), rank(freq_j)),   j < k,   ties take their mean rank.
+    """
+    f = jnp.asarray(frequency)[:k]
+    rf = _average_ranks(f)
+    ri = jnp.arange(f.shape[0], dtype=rf.dtype)
+    rf, ri = rf - rf.mean(), ri - ri.mean()
+    return jnp.sum(rf * ri) / jnp.sqrt(jnp.sum(rf**2) * jnp.sum(ri**2))
+
+
+def relative_kernel_error(kernel, reference):
+    """||K - K_ref||_F / ||K_ref||_F: e.g. an empirical NTK against the infinite-width one,
+    which falls like m^-1/2 in the NTK preset (a sum of m i.i.d. neuron terms)."""
+    return jnp.linalg.norm(kernel - reference) / jnp.linalg.norm(reference)

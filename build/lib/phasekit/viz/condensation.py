@@ -1,6 +1,7 @@
 """Figures for condensation, the embedding principle and dropout (spec 02, book ch. 8-9).
 
-Plot only: every function takes arrays already computed by the library and draws them.
+Plot only: every function takes arrays already computed by the library and draws them;
+``*_figures(ds)`` draw an experiment's figures from its Dataset alone.
 """
 
 from __future__ import annotations
@@ -198,3 +199,74 @@ def sample_size_curves(n_samples, errors: Mapping[str, np.ndarray], n_params: in
     ax.set_title(title or "test error vs sample size")
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- experiments
+
+
+def process_figures(ds, seed: int = 0, n_snapshots: int = 5) -> dict:
+    """Figures of a ``condensation-process`` Dataset: the Fig 8.1-8.4 panel of one seed (loss,
+    direction count, fit and polar picture at the last ``n_snapshots`` plateau ends) and the
+    direction counts of every seed over time."""
+    s = ds.isel(seed=seed)
+    ends = np.flatnonzero(s["plateau_end"].values.astype(bool))[-n_snapshots:]
+    if ends.size == 0:
+        ends = np.array([s.sizes["step"] - 1])
+    log_amp = s["log10_amplitude"].values
+    figs = {"process": condensation_process(
+        s["step"].values, s["loss"].values, list(ends), ds["x_train"].values, ds["y_train"].values,
+        ds["x"].values, s["output"].values, s["omega"].values, log_amp, s["n_directions"].values,
+        min_log_amp=float(np.nanpercentile(log_amp[np.isfinite(log_amp)], 5)))}
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    step = np.maximum(ds["step"].values, 1)
+    for i in range(ds.sizes["seed"]):
+        ax.loglog(step, ds["loss"].values[i], lw=1)
+        ax2.step(step, ds["n_directions"].values[i], where="post", lw=1, label=f"seed {i}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title("loss plateaus, every seed")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("# condensed directions")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    figs["directions"] = fig
+    return figs
+
+
+def activation_figures(ds, seed: int = 0) -> dict:
+    """Figures of a ``condensation-activation`` Dataset: sorted cosine heat maps of the input
+    weights at the end of the initial plateau, one per activation (book Fig 8.10)."""
+    mats, orders = {}, {}
+    for i, a in enumerate(str(a) for a in ds["activation"].values):
+        d = ds.isel(activation=i, seed=seed)
+        title = f"{a}: step {int(d['snapshot_step'])}, {int(d['n_lines'])} line(s)"
+        mats[title], orders[title] = d["cosine"].values, d["order"].values.astype(int)
+    return {"cosine": cosine_heatmaps(mats, orders, "input-weight cosine at the end of the initial plateau",
+                                      ncols=min(3, len(mats)))}
+
+
+def residual_figures(ds, seed: int = 0) -> dict:
+    """Figures of a ``condensation-residual`` Dataset: one sorted cosine heat map per hidden
+    layer at the end of the initial stage (book Fig 8.11) and the loss curves."""
+    acts = [str(a) for a in ds["layer_activation"].values]
+    s = ds.isel(seed=seed)
+    mats, orders = {}, {}
+    for l, a in enumerate(acts):
+        title = f"layer {l + 1}: {a}, {int(s['n_lines'][l])} line(s)"
+        mats[title] = s["cosine"].values[l]
+        orders[title] = s["order"].values[l].astype(int)
+    figs = {"cosine": cosine_heatmaps(mats, orders, f"residual net, step {int(s['snapshot_step'])}: "
+                                                    "input-weight cosine", ncols=len(acts))}
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    step = np.maximum(ds["step"].values, 1)
+    for i in range(ds.sizes["seed"]):
+        line, = ax.loglog(step, ds["loss"].values[i], lw=1, label=f"seed {i}")
+        ax.axvline(max(int(ds["snapshot_step"].values[i]), 1), color=line.get_color(), ls=":", lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title("loss; dotted: end of the initial stage (snapshot)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    figs["loss"] = fig
+    return figs

@@ -169,3 +169,183 @@ def eigen_vs_convergence(freqs, eigenvalues, peak_freqs, predicted, measured, ti
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- experiment figures
+# Each takes the Dataset of a ``frequency-*`` experiment (phasekit.experiments.frequency) and
+# draws from it alone; seed 0 stands for the seeds where one run is shown.
+
+def _records_at(steps, wanted) -> list[int]:
+    """Record indices nearest to the ``wanted`` steps, sorted and without repeats."""
+    steps = np.asarray(steps)
+    return sorted({int(np.argmin(np.abs(steps - w))) for w in wanted})
+
+
+def _never_at(conv, budget):
+    conv = np.asarray(conv, float)
+    return np.where(conv < 0, budget, conv)
+
+
+def sin15_figures(ds) -> dict:
+    """Fig 4.2: outputs at the lowest peak's convergence, halfway (log) to the highest's, at the
+    highest's and at the end; the loss with those steps marked; Delta_F per peak."""
+    s0 = ds.isel(seed=0)
+    step, peaks = s0["step"].values, s0["peak"].values
+    budget = int(step[-1])
+    c = _never_at(s0["convergence_step"].values, budget)
+    idx = _records_at(step, [c[0], np.sqrt(max(c[0], 1) * max(c[-1], 1)), c[-1], budget])
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    outputs_at_steps(axes[0], ds["x"].values, ds["target_plot"].values, s0["output"].values[idx], step[idx],
+                     ds["x_train"].values, ds["y_train"].values)
+    axes[0].set_title("network output during training", fontsize=9)
+    loss_curve(axes[1], step, s0["loss"].values, marks=step[idx])
+    if ds.attrs.get("plateau_level"):
+        axes[1].axhline(ds.attrs["plateau_level"], color="gray", ls=":", lw=1, label="loss of the unfit high peaks")
+        axes[1].legend(fontsize=7)
+    axes[1].set_title("loss: plateau after the low peak is fit", fontsize=9)
+    delta_f_curves(axes[2], step, s0["delta_f"].values, peaks, ds.attrs.get("threshold"))
+    axes[2].set_title(r"relative error per peak $\Delta_F(k)$", fontsize=9)
+    target = " + ".join("sin x" if np.isclose(k, 1) else f"sin {k:g}x" for k in peaks)
+    fig.suptitle(f"F-Principle: {target}, tanh MLP, small init ({ds.attrs.get('experiment', '')})")
+    fig.tight_layout()
+    return {"training": fig}
+
+
+def sin135_figures(ds) -> dict:
+    """Fig 4.7: Delta_F heat map (seed 0), spectra when each peak converges, and the convergence
+    steps of every seed."""
+    s0 = ds.isel(seed=0)
+    step, peaks = s0["step"].values, s0["peak"].values
+    budget = int(step[-1])
+    conv = s0["convergence_step"].values
+    idx = _records_at(step, [s for s in conv if s > 0]) or [len(step) - 1]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 3.8), gridspec_kw=dict(width_ratios=[1.3, 1, 1]))
+    delta_f_heatmap(axes[0], step, s0["delta_f"].values, peaks)
+    axes[0].set_title(r"$\Delta_F$ per peak (seed 0): low converges first", fontsize=9)
+    spectra(axes[1], ds["freq"].values, ds["target_amplitude"].values, s0["amplitude"].values[idx], step[idx],
+            peaks, kmax=2 * max(peaks) + 2)
+    axes[1].set_title("|DFT| of target and network when each peak converges", fontsize=9)
+    convergence_bars(axes[2], peaks, {f"seed {int(s)}": ds["convergence_step"].values[i]
+                                      for i, s in enumerate(ds["seed"].values)}, budget)
+    axes[2].set_title("convergence step per peak and seed", fontsize=9)
+    fig.suptitle("F-Principle: equal-amplitude peaks, tanh MLP, small init, Adam")
+    fig.tight_layout()
+    return {"delta_f": fig}
+
+
+def init_scale_figures(ds) -> dict:
+    """Fig 6.2: trained fits per init scale; convergence steps per peak; test MSE vs scale."""
+    scales, budget = ds["scale"].values, int(ds["step"].values[-1])
+    fig = plt.figure(figsize=(4 * len(scales), 7))
+    grid = fig.add_gridspec(2, max(len(scales), 2))
+    top = [fig.add_subplot(grid[0, i]) for i in range(len(scales))]
+    fits = {f"weights x {s:g}: test MSE {t:.3g}": f
+            for s, t, f in zip(scales, ds["test_mse"].values, ds["fit"].values)}
+    draw_fits(top, ds["x"].values, ds["target_plot"].values, fits, ds["x_train"].values, ds["y_train"].values)
+    half = max(len(scales), 2) // 2
+    ax = fig.add_subplot(grid[1, :half])
+    convergence_bars(ax, ds["peak"].values, {f"x {s:g}": ds["convergence_step"].values[i]
+                                             for i, s in enumerate(scales)}, budget)
+    ax.set_title("convergence step per peak (training points)", fontsize=9)
+    ax = fig.add_subplot(grid[1, half:])
+    ax.loglog(scales, ds["test_mse"].values, "o-")
+    ax.set_xlabel("init scale s (weights x s)")
+    ax.set_ylabel("test MSE on a dense grid")
+    ax.set_title("larger init generalizes worse", fontsize=9)
+    fig.suptitle(f"Init scale: tanh MLP, {ds.sizes['sample']} training points, {budget} steps")
+    fig.tight_layout()
+    return {"init_scale": fig}
+
+
+def ricker_figures(ds) -> dict:
+    """Fig 4.9 / 6.3: fits of every (a, ASI) run and their convergence steps per peak."""
+    budget = int(ds["step"].values[-1])
+    runs = [(float(a), int(s)) for a in ds["a"].values for s in ds["asi"].values]
+    label = lambda a, s: f"a = {a:g}, {'ASI' if s else 'no ASI'}"
+    fig = plt.figure(figsize=(4 * len(runs), 6.6))
+    grid = fig.add_gridspec(2, len(runs), height_ratios=[1, 0.9])
+    fits = {f"{label(a, s)}: test MSE {float(ds['test_mse'].sel(a=a, asi=s)):.3g}": ds["fit"].sel(a=a, asi=s).values
+            for a, s in runs}
+    draw_fits([fig.add_subplot(grid[0, i]) for i in range(len(runs))], ds["x"].values, ds["target_plot"].values,
+              fits, ds["x_train"].values, ds["y_train"].values)
+    ax = fig.add_subplot(grid[1, :])
+    convergence_bars(ax, ds["peak"].values, {label(a, s): ds["convergence_step"].sel(a=a, asi=s).values
+                                             for a, s in runs}, budget)
+    ax.set_title("convergence step per peak: the narrow Ricker fits high frequencies first", fontsize=9)
+    fig.suptitle(f"Ricker activation, two-layer net, {ds.sizes['sample']} training points, {budget} Adam steps")
+    fig.tight_layout()
+    return {"ricker": fig}
+
+
+def lgrad_figures(ds) -> dict:
+    """Fig 6.4: Delta_F of seed 0 under L (solid) and L_grad (dashed); convergence steps."""
+    step, peaks, budget = ds["step"].values, ds["peak"].values, int(ds["step"].values[-1])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    colors = plt.cm.plasma(np.linspace(0, 0.8, len(peaks)))
+    names = {float(w): ("L (MSE)" if w == 0 else f"L_grad (lambda = {w:g})") for w in ds["grad_weight"].values}
+    for (w, name), ls in zip(names.items(), ["-", "--", "-.", ":"]):
+        delta_f_curves(axes[0], step, ds["delta_f"].sel(grad_weight=w).values[0], peaks, ds.attrs.get("threshold"),
+                       ls=ls, label_prefix=f"{name}: ", colors=colors)
+    axes[0].set_title(r"$\Delta_F$, seed 0 (solid: L, dashed: L_grad)", fontsize=9)
+    convergence_bars(axes[1], peaks, {name: ds["convergence_step"].sel(grad_weight=w).values[0]
+                                      for w, name in names.items()}, budget)
+    axes[1].set_title("convergence step per peak, seed 0", fontsize=9)
+    fig.suptitle("Derivative-augmented loss speeds up high frequencies (two-layer tanh, GD)")
+    fig.tight_layout()
+    return {"lgrad": fig}
+
+
+def early_stop_figures(ds) -> dict:
+    """Fig 4.12: train loss and test MSE with the best step marked; Delta_F of the low peak;
+    the early-stopped and the final fit (seed 0)."""
+    s0 = ds.isel(seed=0)
+    step = s0["step"].values
+    best = int(np.argmin(s0["test_mse"].values))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    loss_curve(axes[0], step, s0["loss"].values, label="train loss (noisy)")
+    loss_curve(axes[0], step, s0["test_mse"].values, marks=[step[best]], label="test MSE (clean target)")
+    axes[0].axvline(max(step[best], 1), color="gray", ls=":")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title(f"test error is minimal at step {int(step[best])}", fontsize=9)
+    delta_f_curves(axes[1], step, s0["delta_f"].values, s0["peak"].values, ds.attrs.get("threshold"))
+    axes[1].axvline(max(step[best], 1), color="gray", ls=":")
+    axes[1].set_title(r"$\Delta_F$ of the low peak: converged before the best step", fontsize=9)
+    outputs_at_steps(axes[2], ds["x"].values, ds["target_plot"].values, s0["output"].values[[best, -1]],
+                     step[[best, -1]], ds["x_train"].values, ds["y_train"].values)
+    axes[2].set_title("best (early-stopped) and final fits", fontsize=9)
+    fig.suptitle("Early stopping on noisy samples: low frequency first, noise last")
+    fig.tight_layout()
+    return {"early_stop": fig}
+
+
+def parity_figures(ds) -> dict:
+    """Fourier power per degree: parity on the cube, the training data, the trained network."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    degree_power(ax, {"parity on the whole cube": ds["parity_power"].values,
+                      "training data": ds["data_power"].values,
+                      "trained network on the whole cube (seed 0)": ds["network_power"].values[0]})
+    ax.set_ylim(1e-5, 2)
+    ax.set_title(f"Parity, d = {ds.sizes['degree'] - 1}: train acc {ds['train_accuracy'].values.mean():.0%}, "
+                 f"test acc {ds['test_accuracy'].values.mean():.0%} (mean of {ds.sizes['seed']} seeds)", fontsize=9)
+    fig.tight_layout()
+    return {"parity": fig}
+
+
+def filtering_figures(ds) -> dict:
+    """e_low and e_high over training for every filter width (seed 0)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    s0 = ds.isel(seed=0)
+    filtering_curves(ax, s0["step"].values, s0["e_low"].values, s0["e_high"].values, ds["delta"].values)
+    ax.axhline(ds.attrs.get("level", 0.5), color="gray", ls=":", lw=1)
+    ax.set_title("Filtering method on digits: the low-frequency part converges first", fontsize=9)
+    fig.tight_layout()
+    return {"filtering": fig}
+
+
+def ntk_figures(ds) -> dict:
+    """NTK eigenvalue per Fourier mode and measured vs predicted convergence steps (seed 0)."""
+    s0 = ds.isel(seed=0)
+    fig = eigen_vs_convergence(ds["freq"].values, s0["ntk_mode_eigenvalue"].values, ds["peak"].values,
+                               s0["predicted_step"].values, s0["convergence_step"].values,
+                               "Linear regime: wide two-layer tanh net, GD, ASI")
+    return {"ntk": fig}

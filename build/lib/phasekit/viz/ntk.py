@@ -1,9 +1,14 @@
-"""Figures of linearization and NTK spectra (spec 05) from saved Datasets; no computation."""
+"""Figures of linearization and NTK spectra (spec 05) from saved Datasets; no computation.
+
+``linearization_figures`` / ``spectrum_figures`` draw the ``linearization-gap`` / ``ntk-spectrum``
+experiment Datasets (through the same panels as :func:`linearization_gap` / :func:`ntk_spectrum`).
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 REGIME_COLORS = {"linear": "#2166ac", "critical": "#4d4d4d", "condensed": "#b2182b"}
 
@@ -93,3 +98,66 @@ def ntk_spectrum(ds, n_functions: int = 6):
     axes[2].legend(fontsize=7, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     fig.suptitle("F-Principle in the linear regime: NTK eigenfunctions ordered by frequency")
     return fig
+
+
+def _gap_view(ds, seed: int = 0):
+    """A ``linearization-gap`` experiment Dataset (gamma, gamma_prime, seed, record, x) in the
+    (point, step, x) layout of :func:`linearization_gap`, for one seed."""
+    import xarray as xr
+
+    one = ds.isel(seed=seed).stack(point=("gamma", "gamma_prime"))
+    one = one.transpose("point", ...)
+    keep = ["gap_rel", "rd", "rd_lin", "loss_net", "loss_lin", "f", "f_lin"]
+    view = xr.Dataset({k: (tuple("step" if d == "record" else d for d in one[k].dims), one[k].values) for k in keep},
+                      coords={"point": np.arange(one.sizes["point"]), "step": ds["step"].values, "x": ds["x"].values,
+                              "gamma": ("point", one["gamma"].values),
+                              "gamma_prime": ("point", one["gamma_prime"].values),
+                              "regime": ("point", np.asarray(one["regime"].values, str))})
+    view.attrs.update(x_train=ds["x_train"].values, y_train=ds["y_train"].values, width=ds.attrs.get("width"))
+    return view
+
+
+def linearization_figures(ds) -> dict:
+    """Figures of a ``linearization-gap`` experiment Dataset (seed 0)."""
+    return {"linearization_gap": linearization_gap(_gap_view(ds))}
+
+
+def kernel_convergence(ds):
+    """Relative error ||Theta_m - Theta_inf|| / ||Theta_inf|| against width (log-log): each seed as
+    a dot, the RMS over seeds as a line with its fitted slope, and the m^-1/2 reference."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.2), constrained_layout=True)
+    m = ds["width"].values
+    err = ds["kernel_error"].transpose("width", "seed").values
+    for s in range(err.shape[1]):
+        ax.loglog(m, err[:, s], "o", color="C0", alpha=0.4, ms=4, label="each seed" if s == 0 else None)
+    rms = ds["kernel_error_rms"].values
+    ax.loglog(m, rms, "-", color="C0", lw=2, label=f"RMS over seeds: slope {float(ds['error_slope']):+.2f}")
+    ax.loglog(m, rms[0] * (m / m[0]) ** -0.5, "k--", lw=1, label=r"$m^{-1/2}$")
+    ax.set(xlabel="width m", ylabel=r"$\|\Theta_m - \Theta_\infty\|_F / \|\Theta_\infty\|_F$",
+           title="Empirical NTK -> infinite-width NTK (NTK preset)")
+    ax.set_xticks(m, [str(int(w)) for w in m])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _spectrum_view(ds, seed: int = 0):
+    """An ``ntk-spectrum`` experiment Dataset in the (kernel, index, x) layout of :func:`ntk_spectrum`:
+    the analytic kernel and the empirical one at the largest width (one seed)."""
+    import xarray as xr
+
+    widest = ds.sel(width=ds["width"].max()).isel(seed=seed)
+    m = int(ds["width"].max())
+    stack = lambda a, b: np.stack([ds[a].values, widest[b].values])
+    return xr.Dataset(
+        {"eigenvalue": (("kernel", "index"), stack("analytic_eigenvalue", "eigenvalue")),
+         "frequency": (("kernel", "index"), stack("analytic_frequency", "frequency")),
+         "eigenfunction": (("kernel", "function", "x"), stack("analytic_eigenfunction", "eigenfunction"))},
+        coords={"kernel": ["analytic (m = inf)", f"empirical (m = {m})"], "index": ds["index"].values,
+                "function": ds["function"].values, "x": ds["x"].values})
+
+
+def spectrum_figures(ds) -> dict:
+    """Figures of an ``ntk-spectrum`` experiment Dataset: the spectra and the convergence in width."""
+    return {"ntk_spectrum": ntk_spectrum(_spectrum_view(ds)), "kernel_convergence": kernel_convergence(ds)}
