@@ -141,30 +141,47 @@ def test_random_features_rank_is_number_of_distinct_features():
 
 
 # 1-D conv nets of Fig 10.3: teacher kernel [0.6, 0.8, 1] over x in R^5, output weights 1
-TEACHER = {"kernel": jnp.asarray([[0.6, 0.8, 1.0]]), "a": jnp.ones((1, 3))}
+BOOK_W1 = np.asarray([[0.6, 0.8, 1, 0, 0], [0, 0.6, 0.8, 1, 0], [0, 0, 0.6, 0.8, 1]])
 
 
-def _unshared(p):
-    return {"kernel": jnp.repeat(p["kernel"][:, None, :], p["a"].shape[1], 1), "a": p["a"]}
-
-
-def _fully_connected(p):
-    rows = [jnp.zeros(5).at[i:i + 3].set(p["kernel"][0]) for i in range(3)]
-    return {"a": p["a"][0], "w": jnp.stack(rows)}
+def test_conv_teacher_is_w2_tanh_w1_x_of_the_book():
+    np.testing.assert_array_equal(opt.banded_matrix(opt.CONV_KERNEL, 5), BOOK_W1)
+    x = RNG.standard_normal((50, 5))
+    np.testing.assert_allclose(conv1d.apply(opt.conv_teacher(), x), np.tanh(x @ BOOK_W1.T) @ np.ones(3), atol=1e-6)
 
 
 @pytest.mark.parametrize("wider", [1, 3])
 def test_conv1d_ranks_at_teacher_match_table_10_1(wider):
+    # the teacher written in each architecture (and widened with zero kernels / neurons) is on
+    # the target set, in the model's own parameter layout, with the rank of Table 10.1
     x = RNG.standard_normal((200, 5))
-    target = conv1d.apply(TEACHER, x)
-    cases = [(conv1d.apply, TEACHER, opt.cnn(5, 3, ndim=1)),
-             (conv1d.apply, _unshared(TEACHER), opt.cnn_no_sharing(5, 3, ndim=1)),
-             (tanh_net, _fully_connected(TEACHER), opt.fully_connected(5, 3, ndim=1))]
-    for f, p, expected in cases:
-        p = opt.embed_in_wider(p, wider * jax.tree_util.tree_leaves(p)[0].shape[0])
-        np.testing.assert_allclose(f(p, x), target, atol=1e-6)
-        assert_rank(model_rank(f, p, x), expected)
-    assert [c[2] for c in cases] == [6, 12, 18]
+    target = conv1d.apply(opt.conv_teacher(), x)
+    for arch in opt.CONV_ARCHITECTURES:
+        init_fn, apply_fn = opt.conv_model(arch, wider)
+        p = opt.conv_teacher_point(arch, wider)
+        shapes = lambda t: jax.tree_util.tree_map(jnp.shape, t)
+        assert shapes(p) == shapes(init_fn(jax.random.key(0)))
+        np.testing.assert_allclose(apply_fn(p, x), target, atol=1e-6)
+        assert_rank(model_rank(apply_fn, p, x), opt.conv_sample_size(arch))
+    assert [opt.conv_sample_size(a) for a in opt.CONV_ARCHITECTURES] == [6, 12, 18]
+    assert [opt.conv_sample_size(a) for a in opt.CONV_ARCHITECTURES] == [
+        opt.cnn(5, 3, ndim=1), opt.cnn_no_sharing(5, 3, ndim=1), opt.fully_connected(5, 3, ndim=1)]
+
+
+def test_fnl_family_ranks():
+    # f_L inside the 4-parameter family: t3 has a zero tangent function, rank 3 at every theta;
+    # f_NL: 3, or 2 at t2 = t3 = 0 (the optimistic point of targets in span{1, x1})
+    f_l = lambda t, x: opt.fnl_family_apply(t, x, False)
+    f_nl = lambda t, x: opt.fnl_family_apply(t, x, True)
+    theta = jnp.asarray([0.3, -1.2, 0.7, 1.1])
+    np.testing.assert_allclose(f_l(theta, X2), opt.affine_apply(theta[:3], X2), atol=1e-6)
+    np.testing.assert_allclose(f_nl(theta, X2), toys.f_nl_apply(theta, X2), atol=1e-6)
+    assert_rank(model_rank(f_l, theta, X2), 3)
+    assert_rank(model_rank(f_l, jnp.zeros(4), X2), 3)
+    assert_rank(model_rank(f_nl, jnp.asarray(opt.f_nl_point(1.0, 1.0, 0.0)), X2), 2)
+    sizes = {t: (opt.fnl_sample_size("f_L", c), opt.fnl_sample_size("f_NL", c)) for t, c in opt.FNL_TARGETS.items()}
+    assert sizes == {"1": (3, 2), "x1": (3, 2), "1+x1": (3, 2), "x2": (3, 3), "1+x2": (3, 3),
+                     "x1+x2": (3, 3), "1+x1+x2": (3, 3)}
 
 
 def test_table_10_1_numbers():
@@ -186,3 +203,7 @@ def test_bad_input_names_the_field():
         optimistic_sample_size("resnet", d=3)
     with pytest.raises(ValueError, match="width"):
         opt.two_layer_point(two_layer.init(jax.random.key(0), 3, 2), 2)
+    with pytest.raises(ValueError, match="arch"):
+        opt.conv_model("resnet", 1)
+    with pytest.raises(ValueError, match="model"):
+        opt.fnl_sample_size("f_X", (1, 0, 0))

@@ -83,3 +83,77 @@ def test_bad_arguments_name_the_field():
         rec.recovery(*task, init_stds=[1e-3], lrs=[1.0], n_seeds=1, steps=1, key=jax.random.key(0), select="x")
     with pytest.raises(ValueError, match="lrs"):
         rec.recovery(*task, init_stds=[1e-3], lrs=[-1.0], n_seeds=1, steps=1, key=jax.random.key(0))
+
+
+def test_recovery_point_is_one_entry_of_the_grid():
+    # the function a sweep calls per point gives the numbers recovery() computes for that
+    # (condition, std, seed) in its one compiled grid: seed s uses fold_in(key, s), so the same
+    # samples and init direction (up to float32 rounding of differently vectorized programs;
+    # another seed would change the error by orders of magnitude)
+    key = jax.random.key(5)
+    task = rec.fnl_task(3, jax.random.normal(jax.random.key(1), (200, 2)), nonlinear=True)
+    conds = {"coef": jnp.asarray([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]), "n": jnp.asarray([2, 3])}
+    kw = dict(lrs=[0.1, 0.3], steps=2000, stop_loss=1e-14)
+    stds = [1e-1, 1e-4]
+    grid = rec.recovery(*task, init_stds=stds, n_seeds=3, key=key, conditions=conds, **kw)
+    point = jax.jit(lambda k, c, std: rec.recovery_point(task, c, std, k, **kw))
+    for c, s, seed in [(0, 1, 0), (1, 0, 1), (1, 1, 2)]:
+        pt = point(jax.random.fold_in(key, seed), jax.tree_util.tree_map(lambda a: a[c], conds), stds[s])
+        np.testing.assert_allclose(pt["test_error"], grid.test_error[c, s, seed], rtol=1e-3, atol=1e-12)
+        np.testing.assert_allclose(pt["test_error_all"], grid.test_error_all[c, s, seed], rtol=1e-3, atol=1e-12)
+        assert float(pt["best_lr"]) == float(grid.lr[c, s, seed])
+    other = point(jax.random.fold_in(key, 7), jax.tree_util.tree_map(lambda a: a[0], conds), stds[0])
+    assert not np.allclose(other["test_error_all"], grid.test_error_all[0, 0, 0], rtol=1e-2)
+
+
+def test_select_lr_keeps_lowest_error_and_skips_failed_runs():
+    err = jnp.asarray([[0.3, 0.1, 0.0], [jnp.nan, 0.2, 0.5], [1.0, 2.0, 3.0]])
+    loss = jnp.asarray([[1e-3, 1e-9, 1e-12], [1.0, 1e-6, 1e-9], [1.0, 1.0, 1.0]])
+    div = jnp.asarray([[False, False, True], [False, False, False], [True, True, True]])
+    e, l, lr = rec.select_lr(err, loss, div, jnp.asarray([0.1, 0.2, 0.4]))
+    # row 0: lr 0.4 diverged, so 0.2 (error 0.1); row 1: the NaN error is skipped; row 2: all diverged
+    np.testing.assert_allclose(e[:2], [0.1, 0.2])
+    np.testing.assert_allclose(lr[:2], [0.2, 0.2])
+    assert np.isnan(e[2]) and np.isnan(l[2]) and np.isnan(lr[2])
+    _, _, lr_train = rec.select_lr(err, loss, div, jnp.asarray([0.1, 0.2, 0.4]), select="train")
+    np.testing.assert_allclose(lr_train[:2], [0.2, 0.4])      # lowest training loss instead
+
+
+def test_transition_is_first_n_from_which_error_stays_low():
+    n = [1, 2, 3, 4, 5]
+    errs = np.asarray([[1.0, 1e-6, 1.0, 1e-6, 1e-7],      # dips at 2, rises again: settles at 4
+                       [1.0, 1.0, 1.0, 1.0, 1e-3],        # never <= 1e-4
+                       [1e-9, 1e-9, 1e-9, 1e-9, 1e-9]])
+    np.testing.assert_array_equal(rec.transition(n, errs, 1e-4), [4, np.nan, 1])
+    np.testing.assert_allclose(rec.recovered_fraction([[1e-5, 1.0, np.nan, 1e-6]], 1e-4), [0.5])
+
+
+def test_fnl_task_one_program_for_both_models():
+    # f_L and f_NL from one task family with a traced switch: f* = 1 + x1 is recovered by f_NL
+    # from 2 samples (t2 t3 stays ~0 from small init), by f_L only from 3 (book Fig 10.1)
+    x_test = jax.random.normal(jax.random.key(2), (500, 2))
+    cond = lambda n: {"coef": jnp.asarray([1.0, 1.0, 0.0]), "n": n}
+
+    @jax.jit
+    def err(nonlinear, n, key):
+        task = rec.fnl_task(3, x_test, nonlinear)
+        return rec.recovery_point(task, cond(n), 1e-4, key, lrs=[0.1, 0.3], steps=20000, stop_loss=1e-14,
+                                  n_seeds=4)["test_error"]
+
+    k = jax.random.key(3)
+    e = {(nl, n): float(np.median(err(nl, n, k))) for nl in (False, True) for n in (1, 2, 3)}
+    assert e[(True, 1)] > 1e-2 and e[(True, 2)] < 1e-6
+    assert e[(False, 2)] > 1e-2 and e[(False, 3)] < 1e-6
+
+
+@pytest.mark.parametrize("arch", ["cnn", "cnn_no_sharing", "fc"])
+def test_conv_task_error_is_zero_at_the_teacher_and_relative(arch):
+    x_test = jax.random.normal(jax.random.key(1), (300, 5))
+    task = rec.conv_task(arch, 2, 8, x_test)
+    cond = {"n": 8}
+    assert float(task.test_error_fn(opt.conv_teacher_point(arch, 2), cond)) < 1e-12
+    zero = jax.tree_util.tree_map(jnp.zeros_like, task.init_fn(jax.random.key(0)))
+    np.testing.assert_allclose(task.test_error_fn(zero, cond), 1.0, rtol=1e-6)   # f = 0: relative error 1
+    x, y, w = task.sample_fn(jax.random.key(4), cond)
+    assert x.shape == (8, 5) and float(w.sum()) == 8
+    assert float(task.loss_fn(opt.conv_teacher_point(arch, 2), (x, y, w))) < 1e-12

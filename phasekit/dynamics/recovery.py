@@ -4,8 +4,21 @@ For every (condition, init std, seed, lr): draw a training set and a unit-scale 
 seed, scale the init by ``std``, train with full-batch GD (:func:`phasekit.dynamics.train.run`)
 and measure the test error of the final parameters. For each (condition, std, seed) the best
 learning rate of the grid is kept (the book tunes lr per run; ``select="test"`` keeps the lowest
-test error, ``select="train"`` the lowest final training loss). The whole grid is one
-``jax.jit(jax.vmap(...))``: conditions (targets x sample sizes), init stds, seeds and lrs.
+test error, ``select="train"`` the lowest final training loss, :func:`select_lr`).
+
+Two ways to run a grid, same numbers:
+
+- :func:`recovery_point`: one (condition, std, seed) with its lrs vmapped inside, the function
+  :func:`phasekit.dynamics.sweep.run` calls per point (resumable, sharded; the experiments of
+  :mod:`phasekit.experiments.rank`). Conditions and stds may be traced, so a sweep compiles one
+  program per static shape.
+- :func:`recovery`: the whole grid as one ``jax.jit(jax.vmap(recovery_point))`` over
+  conditions (targets x sample sizes), init stds and seeds, in memory.
+
+Tasks (:class:`Task`): :func:`regression_task`, :func:`fnl_task` (Fig 10.1, 10.5a),
+:func:`matrix_completion_task` (Fig 10.2, 10.5b), :func:`conv_task` (Fig 10.3). After the runs,
+:func:`transition` finds the empirical recovery threshold and :func:`recovered_fraction` the
+share of seeds recovered.
 
 Sample sizes vary without recompiling through a weight mask: data are ``(x, y, w)`` with
 ``x: [n_max, ...]`` and ``w`` = 1 on the first n samples, 0 elsewhere, and
@@ -60,10 +73,79 @@ def masked_mse(apply_fn: Callable, **apply_kwargs) -> Callable:
     return loss
 
 
+def _check_grid(lrs, select: str, n_seeds=None):
+    if select not in ("test", "train"):
+        raise ValueError(f"select: 'test' or 'train', got {select!r}")
+    if n_seeds is not None and (isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1):
+        raise ValueError(f"n_seeds: must be a positive integer, got {n_seeds!r}")
+    lrs = np.atleast_1d(np.asarray(lrs, np.float32))
+    if lrs.ndim != 1 or not np.all(lrs > 0):
+        raise ValueError(f"lrs: learning rates must be > 0, got {lrs}")
+    return jnp.asarray(lrs)
+
+
+def select_lr(test_error, train_loss, diverged, lrs, select: str = "test"):
+    """The book's per-run learning-rate tuning: along the last axis (the lr grid) keep the lr
+    with the lowest test error (``select="test"``) or lowest final training loss ("train"),
+    skipping runs that diverged or ended non-finite.
+
+    Args: test_error, train_loss, diverged: [..., L]; lrs: [L].
+    Returns: (test_error [...], train_loss [...], lr [...]) at the selected lr; nan where every lr failed.
+    """
+    lrs = jnp.asarray(lrs)
+    bad = diverged | ~jnp.isfinite(test_error) | ~jnp.isfinite(train_loss)
+    score = jnp.where(bad, jnp.inf, test_error if select == "test" else train_loss)
+    best = jnp.argmin(score, axis=-1)
+    pick = lambda a: jnp.take_along_axis(a, best[..., None], axis=-1)[..., 0]
+    none_ok = jnp.all(bad, axis=-1)
+    nan = lambda a: jnp.where(none_ok, jnp.nan, a)
+    return nan(pick(test_error)), nan(pick(train_loss)), nan(lrs[best])
+
+
+def recovery_point(task: "Task", cond, std, key, *, lrs, steps: int, stop_loss=None,
+                   select: str = "test", n_seeds: int | None = None) -> dict:
+    """One point of the recovery experiment: the function a sweep calls per grid point.
+
+    Draws a training set and a unit-scale init from ``key`` (``split(key)`` -> data key, init
+    key), scales the init by ``std``, trains with plain GD at every lr of ``lrs`` (vmapped;
+    the data and init direction are shared by the lrs) and keeps the best lr (:func:`select_lr`).
+    With ``n_seeds``, seeds s = 0..n_seeds-1 use ``fold_in(key, s)`` and are vmapped too.
+
+    Args:
+      task: :class:`Task`; ``cond`` is passed to its ``sample_fn`` and ``test_error_fn``.
+      std: init scale (may be traced); lrs: [L] (concrete); steps: GD budget (static).
+    Returns:
+      dict of arrays, leading ``[n_seeds]`` axis when ``n_seeds`` is given:
+      test_error, train_loss, best_lr (at the selected lr), and test_error_all, train_loss_all,
+      diverged: [..., L] per learning rate.
+    """
+    lrs = _check_grid(lrs, select, n_seeds)
+
+    def one(seed_key, lr):
+        k_data, k_init = jax.random.split(seed_key)
+        data = task.sample_fn(k_data, cond)
+        params = jax.tree_util.tree_map(lambda p: std * p, task.init_fn(k_init))
+        traj = train.run(task.loss_fn, params, data, optax.sgd(lr), steps=steps, n_records=2,
+                         stop_loss=stop_loss)
+        return task.test_error_fn(traj.params, cond), traj.loss[-1], traj.diverged
+
+    f = jax.vmap(one, (None, 0))                                   # lrs
+    if n_seeds is not None:
+        f = jax.vmap(f, (0, None))                                 # seeds
+        key = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(n_seeds))
+    err, loss, diverged = f(key, lrs)
+    best_err, best_loss, best_lr = select_lr(err, loss, diverged, lrs, select)
+    return {"test_error": best_err, "train_loss": best_loss, "best_lr": best_lr,
+            "test_error_all": err, "train_loss_all": loss, "diverged": diverged}
+
+
 def recovery(loss_fn: Callable, init_fn: Callable, sample_fn: Callable, test_error_fn: Callable, *,
              init_stds, lrs, n_seeds: int, steps: int, key, conditions=None, stop_loss=None,
              select: str = "test") -> Recovery:
     """Train from ``std * init_fn(key)`` with GD on every grid point; keep the best lr.
+
+    The whole grid in one ``jax.jit(jax.vmap(...))`` of :func:`recovery_point` (for grids that
+    must resume or shard, call :func:`recovery_point` from :func:`phasekit.dynamics.sweep.run`).
 
     Args:
       loss_fn: ``(params, data) -> scalar`` (e.g. :func:`masked_mse`).
@@ -73,7 +155,7 @@ def recovery(loss_fn: Callable, init_fn: Callable, sample_fn: Callable, test_err
       init_stds: [S] init scales (std, not variance).
       lrs: [L] learning-rate grid of plain GD.
       n_seeds: seeds; seed s uses ``fold_in(key, s)`` for its data and init direction, shared
-        by all stds and lrs (common random numbers).
+        by all conditions, stds and lrs (common random numbers).
       steps: GD step budget.
       conditions: optional pytree with leading axis C (e.g. ``{"target": [C, ...], "n": [C]}``).
       stop_loss: stop a run once its training loss is <= stop_loss.
@@ -81,41 +163,24 @@ def recovery(loss_fn: Callable, init_fn: Callable, sample_fn: Callable, test_err
     Returns:
       :class:`Recovery`.
     """
-    if select not in ("test", "train"):
-        raise ValueError(f"select: 'test' or 'train', got {select!r}")
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
-        raise ValueError(f"n_seeds: must be a positive integer, got {n_seeds!r}")
-    init_stds = jnp.atleast_1d(jnp.asarray(init_stds, jnp.float32))
-    lrs = jnp.atleast_1d(jnp.asarray(lrs, jnp.float32))
-    if not bool(jnp.all(lrs > 0)):
-        raise ValueError(f"lrs: learning rates must be > 0, got {lrs}")
-    if not bool(jnp.all(init_stds >= 0)):
+    lrs = _check_grid(lrs, select, n_seeds)
+    init_stds = np.atleast_1d(np.asarray(init_stds, np.float32))
+    if not np.all(init_stds >= 0):
         raise ValueError(f"init_stds: must be >= 0, got {init_stds}")
-    seeds = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(n_seeds))
+    if conditions is None:
+        task = Task(loss_fn, init_fn, lambda k, c: sample_fn(k), lambda p, c: test_error_fn(p))
+    else:
+        task = Task(loss_fn, init_fn, sample_fn, test_error_fn)
 
-    def one(cond, std, seed_key, lr):
-        k_data, k_init = jax.random.split(seed_key)
-        data = sample_fn(k_data, cond) if conditions is not None else sample_fn(k_data)
-        params = jax.tree_util.tree_map(lambda p: std * p, init_fn(k_init))
-        traj = train.run(loss_fn, params, data, optax.sgd(lr), steps=steps, n_records=2,
-                         stop_loss=stop_loss)
-        err = test_error_fn(traj.params, cond) if conditions is not None else test_error_fn(traj.params)
-        return err, traj.loss[-1], traj.diverged
+    def one(cond, std):
+        return recovery_point(task, cond, std, key, lrs=lrs, steps=steps, stop_loss=stop_loss,
+                              select=select, n_seeds=n_seeds)
 
-    f = jax.vmap(one, (None, None, None, 0))          # lrs
-    f = jax.vmap(f, (None, None, 0, None))            # seeds
-    f = jax.vmap(f, (None, 0, None, None))            # init stds
-    if conditions is not None:
-        f = jax.vmap(f, (0, None, None, None))        # conditions
-    err, loss, diverged = jax.jit(f)(conditions, init_stds, seeds, lrs)
-
-    bad = diverged | ~jnp.isfinite(err) | ~jnp.isfinite(loss)
-    score = jnp.where(bad, jnp.inf, err if select == "test" else loss)
-    best = jnp.argmin(score, axis=-1)
-    pick = lambda a: jnp.take_along_axis(a, best[..., None], axis=-1)[..., 0]
-    none_ok = jnp.all(bad, axis=-1)
-    nan = lambda a: jnp.where(none_ok, jnp.nan, a)
-    return Recovery(nan(pick(err)), nan(pick(loss)), nan(lrs[best]), err, loss, diverged)
+    f = jax.vmap(one, (None, 0))                                   # init stds
+    f = jax.vmap(f, (0, None)) if conditions is not None else f    # conditions
+    out = jax.jit(f)(conditions, jnp.asarray(init_stds))
+    return Recovery(out["test_error"], out["train_loss"], out["best_lr"], out["test_error_all"],
+                    out["train_loss_all"], out["diverged"])
 
 
 # ---- the book's tasks, ready for :func:`recovery` ---------------------------------------
@@ -148,6 +213,34 @@ def regression_task(apply_fn: Callable, init_fn: Callable, target_fn: Callable, 
         return err / jnp.mean(y**2) if relative else err
 
     return Task(masked_mse(apply_fn), init_fn, sample_fn, test_error_fn)
+
+
+def fnl_task(n_max: int, x_test: jax.Array, nonlinear) -> Task:
+    """Fig 10.1: fit f* = c0 + c1 x1 + c2 x2 (``condition["coef"] = (c0, c1, c2)``) from n of
+    ``n_max`` inputs x ~ N(0, I_2) with f_NL (``nonlinear``) or f_L, both written as
+    :func:`phasekit.theory.optimistic.fnl_family_apply`; ``nonlinear`` may be traced (built
+    inside a sweep point, one compiled program trains both models)."""
+    from phasekit.theory import optimistic
+
+    return regression_task(lambda t, x: optimistic.fnl_family_apply(t, x, nonlinear),
+                           lambda k: jax.random.normal(k, (4,)),
+                           lambda x, c: c["coef"][0] + x @ c["coef"][1:],
+                           lambda k, n: jax.random.normal(k, (n, 2)), n_max, x_test)
+
+
+def conv_task(arch: str, width: int, n_max: int, x_test: jax.Array, kernel=None) -> Task:
+    """Fig 10.3: fit the conv teacher (:func:`phasekit.theory.optimistic.conv_teacher`) with
+    ``conv_model(arch, width)`` from n of ``n_max`` inputs x ~ N(0, I_d) (d = x_test.shape[1]);
+    test error relative: mean (f - f*)^2 / mean f*^2 on x_test."""
+    from phasekit.models import conv1d
+    from phasekit.theory import optimistic
+
+    kernel = optimistic.CONV_KERNEL if kernel is None else kernel
+    d = x_test.shape[1]
+    init_fn, apply_fn = optimistic.conv_model(arch, width, d, len(kernel))
+    teacher = optimistic.conv_teacher(kernel, d)
+    return regression_task(apply_fn, init_fn, lambda x, c: conv1d.apply(teacher, x),
+                           lambda k, n: jax.random.normal(k, (n, d)), n_max, x_test, relative=True)
 
 
 def low_rank_matrices(key, d: int, ranks) -> jax.Array:
@@ -213,6 +306,12 @@ def matrix_completion_task(d: int, generic: bool = True) -> Task:
         return jnp.sum((params["A"] @ params["B"] - cond["target"]) ** 2) / jnp.sum(cond["target"] ** 2)
 
     return Task(masked_mse(toys.matrix_factorization_apply), init_fn, sample_fn, test_error_fn)
+
+
+def recovered_fraction(errors, threshold: float, axis: int = -1):
+    """Fraction of runs along ``axis`` (seeds) whose test error is <= threshold (NaN counts as not)."""
+    errors = np.asarray(errors, dtype=float)
+    return np.mean(np.nan_to_num(errors, nan=np.inf) <= threshold, axis=axis)
 
 
 def transition(n_values, errors, threshold: float):

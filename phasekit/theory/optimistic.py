@@ -16,6 +16,12 @@ model rank at the best point representing f*. Closed forms (checked numerically 
 D = 1 (1-D input of length d) or 2 (image of side d), kernel side s, k kernels,
 m_null = number of zero output weights (neurons the target does not use) at the optimistic
 point. Neither CNN formula counts biases.
+
+The models of the recovery experiments (Fig 10.1, Fig 10.3) are defined here next to their
+optimistic points, so a point and the model it lives in always agree on the parameter layout:
+:func:`fnl_family_apply` (f_L, f_NL) and :func:`conv_model` (CNN, CNN without sharing, FC), with
+:func:`conv_teacher_point` writing the book's teacher f*(x) = W2 tanh(W1 x) (kernel
+[0.6, 0.8, 1], :func:`banded_matrix`) in each architecture.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from phasekit.models import conv1d
+from phasekit.models import two_layer as two_layer_net
 from phasekit.models._checks import positive_int
 
 
@@ -145,6 +153,105 @@ def f_nl_point(c0: float, c1: float, c2: float) -> np.ndarray:
     (c0, c1, sqrt|c2|, sign(c2) sqrt|c2|)."""
     t = np.sqrt(abs(c2))
     return np.asarray([c0, c1, t, np.sign(c2) * t])
+
+
+# ---- the models of the recovery experiments and their optimistic points ---------------
+
+FNL_MODELS = ("f_L", "f_NL")
+# Fig 10.1's targets f* = c0 + c1 x1 + c2 x2 by name: (c0, c1, c2)
+FNL_TARGETS = {"1": (1.0, 0.0, 0.0), "x1": (0.0, 1.0, 0.0), "1+x1": (1.0, 1.0, 0.0), "x2": (0.0, 0.0, 1.0),
+               "1+x2": (1.0, 0.0, 1.0), "x1+x2": (0.0, 1.0, 1.0), "1+x1+x2": (1.0, 1.0, 1.0)}
+
+
+def affine_apply(theta: jax.Array, x: jax.Array) -> jax.Array:
+    """f_L(x) = t0 + t1 x1 + t2 x2 (``x: [n, 2]`` -> [n]): the linear model of Fig 10.1."""
+    return theta[0] + x @ theta[1:]
+
+
+def fnl_family_apply(theta: jax.Array, x: jax.Array, nonlinear) -> jax.Array:
+    """Fig 10.1's two models as one function of theta = (t0, t1, t2, t3), ``x: [n, 2]`` -> [n]:
+    f_NL = t0 + t1 x1 + t2 t3 x2 if ``nonlinear`` else f_L = t0 + t1 x1 + t2 x2 (t3 unused: its
+    tangent function is 0, so the rank of f_L is still 3). ``nonlinear`` may be traced, so one
+    compiled program trains both models."""
+    return theta[0] + theta[1] * x[:, 0] + jnp.where(nonlinear, theta[2] * theta[3], theta[2]) * x[:, 1]
+
+
+def fnl_sample_size(model: str, coef) -> int:
+    """Optimistic size of f* = c0 + c1 x1 + c2 x2: 3 for f_L (a linear model), :func:`f_nl` for f_NL."""
+    if model not in FNL_MODELS:
+        raise ValueError(f"model: one of {', '.join(FNL_MODELS)}, got {model!r}")
+    return linear(3) if model == "f_L" else f_nl(float(coef[2]))
+
+
+CONV_ARCHITECTURES = ("cnn", "cnn_no_sharing", "fc")
+CONV_KERNEL = (0.6, 0.8, 1.0)      # book Fig 10.3: the teacher kernel
+CONV_INPUT_DIM = 5                 # the book's W1 is 3 x 5 (its text says x in R^4)
+
+
+def banded_matrix(kernel, d: int) -> np.ndarray:
+    """W1 [P, d] of a kernel sliding over x in R^d (P = d + 1 - s positions): row p holds the
+    kernel at columns p..p+s-1, so tanh(W1 x)_p = tanh(K . x[p:p+s]). For the book's kernel
+    [0.6, 0.8, 1] and d = 5: [[.6, .8, 1, 0, 0], [0, .6, .8, 1, 0], [0, 0, .6, .8, 1]]."""
+    kernel = np.asarray(kernel, dtype=np.float64)
+    P = conv1d.n_positions(d, kernel.size)
+    W = np.zeros((P, d))
+    for p in range(P):
+        W[p, p:p + kernel.size] = kernel
+    return W
+
+
+def _check_arch(arch):
+    if arch not in CONV_ARCHITECTURES:
+        raise ValueError(f"arch: one of {', '.join(CONV_ARCHITECTURES)}, got {arch!r}")
+
+
+def _tanh_net(params, x):
+    return two_layer_net.apply(params, x, "tanh")
+
+
+def conv_model(arch: str, width: int, d: int = CONV_INPUT_DIM, s: int = len(CONV_KERNEL)):
+    """(init(key) -> unit-scale params, apply(params, x)) of Fig 10.3's architectures, ``width``
+    times wider than the teacher: "cnn" (``width`` shared kernels, :mod:`phasekit.models.conv1d`),
+    "cnn_no_sharing" (``width`` kernels, one per position) and "fc" (tanh two-layer net with
+    ``width * P`` neurons, no bias)."""
+    _check_arch(arch)
+    positive_int("width", width)
+    P = conv1d.n_positions(d, s)
+    if arch == "fc":
+        return (lambda k: two_layer_net.init(k, width * P, d, bias=False)), _tanh_net
+    return (lambda k: conv1d.init(k, d, s, width, shared=arch == "cnn")), conv1d.apply
+
+
+def conv_teacher(kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM) -> dict:
+    """The target of Fig 10.3 as a 1-kernel CNN: f*(x) = sum_p tanh(K . x[p:p+s]) = W2 tanh(W1 x)
+    with W2 = [1, ..., 1] and W1 = :func:`banded_matrix` (``{"kernel": [1, s], "a": [1, P]}``)."""
+    kernel = jnp.asarray(kernel, jnp.float32)
+    P = conv1d.n_positions(d, kernel.size)
+    return {"kernel": kernel[None], "a": jnp.ones((1, P))}
+
+
+def conv_teacher_point(arch: str, width: int = 1, kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM) -> dict:
+    """The optimistic point of the teacher in ``conv_model(arch, width)``: the teacher written
+    with one kernel (CNN), one kernel copied to every position (no sharing) or the P rows of
+    W1 as neurons (FC), all other kernels / neurons zero (:func:`embed_in_wider`)."""
+    _check_arch(arch)
+    t = conv_teacher(kernel, d)
+    P = t["a"].shape[1]
+    if arch == "cnn":
+        p = t
+    elif arch == "cnn_no_sharing":
+        p = {"kernel": jnp.repeat(t["kernel"][:, None], P, 1), "a": t["a"]}
+    else:
+        p = {"a": t["a"][0], "w": jnp.asarray(banded_matrix(kernel, d), jnp.float32)}
+    return embed_in_wider(p, width * (P if arch == "fc" else 1))
+
+
+def conv_sample_size(arch: str, d: int = CONV_INPUT_DIM, s: int = len(CONV_KERNEL)) -> int:
+    """Optimistic size of a 1-kernel target in each architecture (Table 10.1, D = 1): CNN
+    s + (d+1-s), no sharing (s+1)(d+1-s), FC (d+1)(d+1-s); 6, 12, 18 for d = 5, s = 3."""
+    _check_arch(arch)
+    f = {"cnn": cnn, "cnn_no_sharing": cnn_no_sharing, "fc": fully_connected}[arch]
+    return f(d, s, ndim=1)
 
 
 _CLOSED_FORMS = {"linear": linear, "f_nl": f_nl, "two_layer": two_layer,

@@ -99,3 +99,88 @@ def rank_profile(ax, n_points, ranks, model_ranks=None, labels=None, title=None)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
+
+
+# ---- figures of the rank experiments, drawn from their Datasets alone ------------------
+
+def _seeds(ds):
+    return ds.sizes.get("seed", 0)
+
+
+def fnl_figures(ds) -> dict:
+    """``optimistic-fnl`` (Fig 10.1): median test error over (target, n) for f_L and f_NL,
+    optimistic size of each row as a red bar."""
+    fig, axes = plt.subplots(1, ds.sizes["model"], figsize=(10, 1.8 + 0.35 * ds.sizes["target"]),
+                             constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    med = ds["median_error"].transpose("model", "target", "n").values
+    vmax = max(float(np.nanmax(med)), 1e-9)
+    for i, ax in enumerate(axes):
+        name = str(ds["model"].values[i])
+        error_heatmap(ax, med[i], ds["n"].values, list(ds["target"].values),
+                      ds["optimistic_size"].values[i], vmin=1e-10, vmax=vmax, colorbar=i == len(axes) - 1,
+                      title=f"{name}: median test error, {_seeds(ds)} seeds")
+    fig.suptitle(r"Fig 10.1: $f_L = t_0 + t_1x_1 + t_2x_2$ vs $f_{NL} = t_0 + t_1x_1 + t_2t_3x_2$"
+                 f" (recovered: median <= {ds.attrs['threshold']:g})", fontsize=11)
+    return {"fnl": fig}
+
+
+def matrix_figures(ds) -> dict:
+    """``optimistic-matrix`` (Fig 10.2): median error over (target, n), and per rank the mean of
+    the targets' medians against n with the seeds' quartiles; dashed: 2rd - r^2."""
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True,
+                                 gridspec_kw=dict(width_ratios=[1.25, 1]))
+    n = ds["n"].values
+    med = ds["median_error"].transpose("target", "n").values
+    error_heatmap(a0, med, n, list(ds["target_label"].values), ds["optimistic_size"].values, vmin=1e-8,
+                  title=f"median relative test error, {_seeds(ds)} seeds")
+    ranks = ds["rank"].values
+    rs = sorted(set(ranks.tolist()))
+    err = ds["test_error"].transpose("target", "n", "seed").values
+    per_rank = np.stack([med[ranks == r].mean(0) for r in rs])
+    quart = np.stack([np.percentile(err[ranks == r], [25, 75], axis=(0, 2)) for r in rs])
+    R = [int(ds["optimistic_size"].values[ranks == r][0]) for r in rs]
+    error_curves(a1, n, np.clip(per_rank, 1e-8, None), [f"rank {r}" for r in rs], R,
+                 spread=np.clip(quart, 1e-8, None), ylabel="relative test error",
+                 title="dashed: optimistic size 2rd - r$^2$; band: quartiles over seeds")
+    a1.axhline(ds.attrs["threshold"], color="gray", lw=0.8, ls=":")
+    d = ds.sizes["row"]
+    fig.suptitle(f"Fig 10.2: {d}x{d} matrix completion with f = AB from small init", fontsize=11)
+    return {"matrix": fig}
+
+
+def init_std_figures(ds) -> dict:
+    """``optimistic-init-std`` (Fig 10.5): median error over (init std, n) for (a) f_NL on 1 + x1
+    and (b) the rank-1 matrix, optimistic size dashed."""
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True,
+                                 gridspec_kw=dict(width_ratios=[1, 1.6]))
+    for ax, p, title in ((a0, "fnl", r"(a) $f_{NL}$ fitting $1 + x_1$"),
+                         (a1, "matrix", "(b) rank-1 matrix completion")):
+        init_std_heatmap(ax, ds[f"{p}_median_error"].transpose(f"{p}_init_std", f"{p}_n").values,
+                         ds[f"{p}_n"].values, ds[f"{p}_init_std"].values, int(ds[f"{p}_optimistic_size"]),
+                         vmin=1e-10, title=title)
+    fig.suptitle(f"Fig 10.5: samples needed vs init std (median over {_seeds(ds)} seeds)", fontsize=11)
+    return {"init_std": fig}
+
+
+def cnn_figures(ds) -> dict:
+    """``optimistic-cnn`` (Fig 10.3): median relative error against n per architecture, one curve
+    per width (dashed: optimistic size), and the tangent-rank profile at the target."""
+    archs = [str(a) for a in ds["arch"].values]
+    fig, axes = plt.subplots(1, len(archs) + 1, figsize=(4.3 * (len(archs) + 1), 4), constrained_layout=True)
+    n, widths = ds["n"].values, ds["width"].values
+    med = ds["median_error"].transpose("arch", "width", "n").values
+    R = ds["optimistic_size"].values
+    colors = [plt.cm.viridis(t) for t in np.linspace(0, 0.85, len(widths))]
+    for i, (ax, name) in enumerate(zip(axes, archs)):
+        error_curves(ax, n, np.clip(med[i], 1e-14, None),
+                     [f"x{w} ({int(ds['n_params'].values[i, j])} params)" for j, w in enumerate(widths)],
+                     [R[i]] * len(widths), colors=colors, ylabel="median relative test error",
+                     title=f"{name}: optimistic size {R[i]} (dashed)")
+        ax.axhline(ds.attrs["threshold"], color="gray", lw=0.8, ls=":")
+        ax.set_ylim(1e-14, 10)
+    rank_profile(axes[-1], ds["rank_point"].values, ds["rank_profile"].values, R, archs,
+                 title=f"tangent rank at the target (x{widths[-1]}); dashed: closed form")
+    fig.suptitle(f"Fig 10.3: teacher kernel [0.6, 0.8, 1] on x in R^5, median over {_seeds(ds)} seeds",
+                 fontsize=11)
+    return {"cnn": fig}
