@@ -1,1 +1,0 @@
-"""What happens during training: the scan engine, sweeps, and the observables of the book."""

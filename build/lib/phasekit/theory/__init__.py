@@ -1,1 +1,0 @@
-"""Analysis at a parameter point: NTK, Hessian, rank, embeddings, regimes, landscape."""

@@ -1,1 +1,0 @@
-"""Matplotlib figures from results; no computation."""
