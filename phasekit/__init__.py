@@ -1,6 +1,6 @@
 """phasekit: a JAX/Flax toolkit for the science of how neural networks train.
 
-Subpackages follow one dependency direction: models <- theory <- dynamics <- scripts/viz.
+Subpackages follow one dependency direction: models <- theory <- dynamics <- experiments <- cli/viz.
 
 On import, phasekit asks JAX for one CPU device per available core (when the process has not
 configured its CPU devices itself and no JAX computation has run yet): sweeps shard their

@@ -25,7 +25,8 @@ def point(pt, key):
 
 
 def main(store, out, batching="map"):
-    ds = sweep.run(point, AXES, static=("width",), store=store, chunk_size=2, config={"job": "store"},
+    ds = sweep.run(point, AXES, static=("width",), store=None if store == "-" else store, chunk_size=2,
+                   config={"job": "store"},
                    dims={"loss": ("record",)}, batching=batching, progress=False)
     sweep.save(ds, out)
 

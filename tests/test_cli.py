@@ -4,6 +4,7 @@ the entry point works from a wheel installed into a fresh venv, outside the repo
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -75,9 +76,12 @@ def test_list_shows_every_experiment_and_fields(capsys):
 def test_run_and_report_from_a_wheel_in_a_fresh_venv(tmp_path):
     """Build the wheel, install it (no deps) into a fresh venv whose dependencies come from this
     environment's site-packages, and call the installed ``phasekit`` from outside the repo."""
-    wheels = tmp_path / "wheels"
+    wheels, src = tmp_path / "wheels", tmp_path / "src"
+    # build from a copy: setuptools leaves build/ and *.egg-info in the source tree
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "results", "build", "*.egg-info",
+                                                          "__pycache__", ".pytest_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(wheels), str(ROOT)], check=True, cwd=tmp_path)
+                    "-w", str(wheels), str(src)], check=True, cwd=tmp_path)
     (wheel,) = wheels.glob("phasekit-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

@@ -1,4 +1,4 @@
-"""Premise of scripts/flatness_dropout.py: comparing lambda_max across dropout rates is not a
+"""Premise of the dropout-flatness experiment: comparing lambda_max across dropout rates is not a
 rescaling artifact.
 
 A ReLU neuron j is invariant under a_j -> c a_j, (w_j, b_j) -> (w_j, b_j) / c, and dropout multiplies
