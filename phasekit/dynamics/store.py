@@ -56,11 +56,14 @@ HOST = socket.gethostname()
 HOST_ID = hashlib.blake2b(HOST.encode(), digest_size=4).hexdigest()
 
 
+UNFINGERPRINTED = ("version", "fingerprint", "grid", "dims", "coords")  # what a point's result does not depend on
+
+
 def fingerprint(meta: Mapping) -> str:
     """Hex digest of what determines a point's result: the fields of ``meta`` other than the
     package version, the grid's values and output descriptions (axis *names*, static axes, key
     axes, base seed, key scheme, the caller's config)."""
-    body = {k: v for k, v in meta.items() if k not in ("version", "fingerprint", "grid", "dims", "coords")}
+    body = {k: v for k, v in meta.items() if k not in UNFINGERPRINTED}
     return hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
@@ -172,9 +175,8 @@ class Store:
                 raise ValueError(f"store: {self.path} was written by phasekit {old.get('version', '< 0.2')} "
                                  f"with another key scheme; its points cannot be mixed with new ones: "
                                  f"use another store")
-            skip = ("version", "fingerprint", "grid", "dims", "coords")
-            diff = _differences({k: old.get(k) for k in meta if k not in skip},
-                                {k: v for k, v in meta.items() if k not in skip})
+            diff = _differences({k: old.get(k) for k in meta if k not in UNFINGERPRINTED},
+                                {k: v for k, v in meta.items() if k not in UNFINGERPRINTED})
             raise ValueError(f"store: {self.path} holds a sweep with different settings: "
                              + "; ".join(diff or ["(fingerprints differ)"]) + ". Use another store.")
         if not readonly and (old is None or {k: old.get(k) for k in meta} != meta):
@@ -315,7 +317,10 @@ class Store:
                    "created": np.asarray(time.time_ns(), np.int64)}
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        return atomic_write_bytes(self.path / f"chunk-{uuid.uuid4().hex}.npz", buf.getvalue())
+        path = atomic_write_bytes(self.path / f"chunk-{uuid.uuid4().hex}.npz", buf.getvalue())
+        # known without reading it back, so refresh() reports only other writers' chunks
+        self._seen[path.name] = Chunk(path.name, int(arrays["created"]), self.layout, dict(coords), dict(outputs))
+        return path
 
     def claim(self, chunk_id: str) -> bool:
         """Take the lease of a chunk (False when a live writer holds it)."""

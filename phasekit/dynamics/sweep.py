@@ -268,11 +268,16 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     st = store_lib.Store(store, meta, layout=layout, on_layout_change=on_layout_change) if store is not None else None
     wanted = set(canon)
 
-    def read_store():
+    def read_store(force: bool = False):
+        if not st.refresh() and not force:  # nothing new from other writers: results are current
+            return
         found, _ = st.points(names, _canonical, wanted)
         for c, (row, lay) in found.items():
             if c not in results:
                 results[c], origins[c] = row, lay
+
+    if st is not None:
+        read_store(force=True)
 
     mine = [i for i in range(len(grid)) if shard is None or i % shard[1] == shard[0]]
     groups: dict[tuple, list[int]] = {}
@@ -372,7 +377,7 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         # every process of a jax.distributed run waits for the others, then reads their chunks
         from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices(f"phasekit sweep {meta['fingerprint']}")
-        read_store()
+        read_store(force=True)
     meta["layouts"] = [dict(t) for t in {tuple(sorted((k, str(v)) for k, v in lay.items()))
                                         for lay in origins.values()}]
     return _dataset(axes, names, canon, results, meta, dims or {}, coords or {})
