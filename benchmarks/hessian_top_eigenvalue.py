@@ -97,8 +97,8 @@ def main(argv=None):
 
     import jax
     import jax.numpy as jnp
-    import optax
 
+    from phasekit.dynamics import train
     from phasekit.models import mlp
     from phasekit.theory import hessian
 
@@ -109,15 +109,15 @@ def main(argv=None):
     params = mlp.init(kp, SIZES, scheme="lecun", bias_std=0.1)
     M = sum(p.size for layer in params for p in layer.values())
 
-    def loss(p, x, labels):
-        return optax.softmax_cross_entropy_with_integer_labels(mlp.apply(p, x, activation="tanh"), labels).mean()
+    loss = train.cross_entropy(mlp.apply, activation="tanh")
+    data = (x, labels)
 
     print(f"tanh MLP {SIZES}: M = {M:,} parameters, n = {N}, float32, jax {jax.__version__} "
           f"on {jax.devices()[0].platform} ({os.cpu_count()} cpus)")
 
     # reference lambda_max and Lanczos HVP count: the Ritz values of the leading j x j block of T
     # are exactly what j Lanczos steps give
-    matvec = hessian.hessian_matvec(loss, params, x, labels)
+    matvec = hessian.hessian_matvec(loss, params, data)
     alpha, beta, _ = jax.jit(lambda v: hessian.lanczos(matvec, v, 80))(jax.random.normal(jax.random.key(1), (M,)))
     T = np.asarray(hessian.tridiagonal(alpha, beta), np.float64)
     ritz = np.array([np.linalg.eigvalsh(T[:j, :j])[-1] for j in range(1, 81)])
@@ -126,15 +126,15 @@ def main(argv=None):
     print(f"reference lambda_max = {ref:.6g} (80 Lanczos steps)")
 
     # phasekit Lanczos with exactly n_lanczos products
-    lanczos = jax.jit(lambda p: hessian.top_eigenvalues(loss, p, x, labels, num_steps=n_lanczos, key=jax.random.key(2)))
+    lanczos = jax.jit(lambda p: hessian.top_eigenvalues(loss, p, data, num_steps=n_lanczos, key=jax.random.key(2)))
     val = float(lanczos(params)[0])
     t_lanczos = _median_time(lambda: lanczos(params).block_until_ready(), args.repeats)
 
     # phasekit power iteration (PyHessian's algorithm, compiled)
-    rq = np.asarray(jax.jit(lambda p: hessian.power_iteration(loss, p, x, labels, num_iters=args.max_iters))(params))
+    rq = np.asarray(jax.jit(lambda p: hessian.power_iteration(loss, p, data, num_iters=args.max_iters))(params))
     hit = np.nonzero(np.abs(rq - ref) / abs(ref) < TOL)[0]
     n_power = int(hit[0]) + 1 if hit.size else args.max_iters
-    power = jax.jit(lambda p: hessian.power_iteration(loss, p, x, labels, num_iters=n_power))
+    power = jax.jit(lambda p: hessian.power_iteration(loss, p, data, num_iters=n_power))
     power(params).block_until_ready()
     t_power = _median_time(lambda: power(params).block_until_ready(), args.repeats)
 

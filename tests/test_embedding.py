@@ -106,16 +106,16 @@ def test_critical_point_maps_to_critical_point(x64, width2_critical_point):
 
 def test_hessian_counts_do_not_decrease(x64, width2_critical_point):
     loss, p, data = width2_critical_point
-    counts = [emb.embedding_report(loss, p, p, data, tol=1e-10)["narrow"]]
+    counts = [emb.embedding_report(loss, p, p, data, tol=1e-10).narrow]
     for width in (3, 4):
         wide = emb.embed_to_width(p, width, alphas=0.3)
-        counts.append(emb.embedding_report(loss, p, wide, data, tol=1e-10)["wide"])
+        counts.append(emb.embedding_report(loss, p, wide, data, tol=1e-10).wide)
     for key in ("n_negative", "n_zero", "n_positive"):
-        seq = [c[key] for c in counts]
+        seq = [getattr(c, key) for c in counts]
         assert seq == sorted(seq), (key, seq)
-    assert [sum(c[k] for k in ("n_negative", "n_zero", "n_positive")) for c in counts] == [6, 9, 12]
+    assert [c.n_negative + c.n_zero + c.n_positive for c in counts] == [6, 9, 12]
     # splitting a minimum with 0 < alpha < 1 creates a saddle direction here (book: 0 -> 1 -> 2)
-    assert counts[0]["n_negative"] == 0 and counts[2]["n_negative"] >= 1
+    assert counts[0].n_negative == 0 and counts[2].n_negative >= 1
 
 
 def test_null_embedding_keeps_output_and_null_neurons_never_move(x64):

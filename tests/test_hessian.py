@@ -10,7 +10,8 @@ from phasekit.models import mlp, toys
 from phasekit.theory import hessian as hs
 
 
-def _mse(p, x, y):
+def _mse(p, data):
+    x, y = data
     return 0.5 * jnp.mean(jnp.sum((mlp.apply(p, x, activation="tanh") - y) ** 2, axis=1))
 
 
@@ -21,7 +22,7 @@ def small_net():
         p = mlp.init(jax.random.key(0), [3, 5, 4, 2], dtype=jnp.float64)
         x = jax.random.normal(jax.random.key(1), (20, 3), jnp.float64)
         y = jax.random.normal(jax.random.key(2), (20, 2), jnp.float64)
-        H = np.asarray(hs.hessian(_mse, p, x, y))
+        H = np.asarray(hs.hessian(_mse, p, (x, y)))
     return p, x, y, H, np.linalg.eigvalsh(H)
 
 
@@ -29,7 +30,7 @@ def test_dense_hessian_is_symmetric_and_matches_finite_differences_of_the_gradie
     p, x, y, H, _ = small_net
     with jax.enable_x64(True):
         theta, unravel = ravel_pytree(p)
-        g = lambda t: ravel_pytree(jax.grad(_mse)(unravel(t), x, y))[0]
+        g = lambda t: ravel_pytree(jax.grad(_mse)(unravel(t), (x, y)))[0]
         e = 1e-6
         fd = np.stack([(g(theta.at[i].add(e)) - g(theta.at[i].add(-e))) / (2 * e) for i in (0, 17, 53)])
     np.testing.assert_allclose(H, H.T, atol=1e-12)
@@ -41,8 +42,8 @@ def test_hvp_equals_dense_hessian_times_v_also_when_accumulated_over_minibatches
     with jax.enable_x64(True):
         v = jax.tree_util.tree_map(lambda a: jax.random.normal(jax.random.key(3), a.shape, a.dtype), p)
         vf = np.asarray(ravel_pytree(v)[0])
-        hv = np.asarray(ravel_pytree(hs.hvp(_mse, p, v, x, y))[0])
-        batched = np.asarray(hs.hessian_matvec(_mse, p, x, y, batch_size=7)(vf))  # 7 + 7 + rest 6
+        hv = np.asarray(ravel_pytree(hs.hvp(_mse, p, v, (x, y)))[0])
+        batched = np.asarray(hs.hessian_matvec(_mse, p, (x, y), batch_size=7)(vf))  # 7 + 7 + rest 6
     np.testing.assert_allclose(hv, H @ vf, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(batched, H @ vf, rtol=1e-10, atol=1e-12)
 
@@ -50,8 +51,8 @@ def test_hvp_equals_dense_hessian_times_v_also_when_accumulated_over_minibatches
 def test_lanczos_top5_and_bottom5_equal_eigh_of_the_dense_hessian(small_net):
     p, x, y, H, ev = small_net
     with jax.enable_x64(True):
-        vals, vecs = hs.top_eigenpairs(_mse, p, x, y, k=5, num_steps=30)
-        bottom = np.asarray(hs.bottom_eigenvalues(_mse, p, x, y, k=5))
+        vals, vecs = hs.top_eigenpairs(_mse, p, (x, y), k=5, num_steps=30)
+        bottom = np.asarray(hs.bottom_eigenvalues(_mse, p, (x, y), k=5))
         U = np.asarray(jax.vmap(lambda t: ravel_pytree(t)[0])(vecs))  # Ritz vectors, [5, M]
         vals = np.asarray(vals)
     np.testing.assert_allclose(vals, ev[::-1][:5], rtol=1e-6)
@@ -74,8 +75,8 @@ def test_lanczos_survives_breakdown_on_a_low_rank_hessian():
 def test_hutchinson_trace_is_within_three_standard_errors_of_the_exact_trace(small_net):
     p, x, y, H, _ = small_net
     with jax.enable_x64(True):
-        est, se = hs.trace(_mse, p, x, y, num_probes=64, key=jax.random.key(5))
-        est_batched, _ = hs.trace(_mse, p, x, y, num_probes=64, key=jax.random.key(5), probe_batch=16)
+        est, se = hs.trace(_mse, p, (x, y), num_probes=64, key=jax.random.key(5))
+        est_batched, _ = hs.trace(_mse, p, (x, y), num_probes=64, key=jax.random.key(5), probe_batch=16)
         est, se, est_batched = float(est), float(se), float(est_batched)
     # Rademacher variance: 2 sum_{i != j} H_ij^2, so the standard error is known in closed form
     exact_se = np.sqrt(2 * (np.sum(H**2) - np.sum(np.diag(H) ** 2)) / 64)
@@ -89,8 +90,8 @@ def test_slq_density_integrates_to_one_and_its_mean_is_trace_over_m(small_net):
     M = H.shape[0]
     with jax.enable_x64(True):
         key = jax.random.key(7)
-        nodes, weights = hs.spectral_density(_mse, p, x, y, num_probes=8, num_steps=M, key=key)
-        hutch, se = hs.trace(_mse, p, x, y, num_probes=8, key=key)
+        nodes, weights = hs.spectral_density(_mse, p, (x, y), num_probes=8, num_steps=M, key=key)
+        hutch, se = hs.trace(_mse, p, (x, y), num_probes=8, key=key)
         grid = np.linspace(ev[0] - 1, ev[-1] + 1, 4001)
         rho = np.asarray(hs.broaden(nodes, weights, jnp.asarray(grid), sigma=0.05))
         nodes, weights, hutch, se = (np.asarray(a) for a in (nodes, weights, hutch, se))
@@ -119,11 +120,12 @@ def test_power_iteration_converges_to_lambda_max_of_a_psd_hessian():
 def test_one_one_one_cross_entropy_hessian_at_origin_is_indefinite():
     """L(w1, w2) = -log sigmoid(w2 sigmoid(w1)) at x = 1, label 1: H(0, 0) = [[0, -1/8], [-1/8, 1/16]]."""
     with jax.enable_x64(True):
-        def loss(w, x, y):
+        def loss(w, data):
+            x, y = data
             f = toys.one_one_one_apply(w, x, hidden="sigmoid", output="sigmoid")
             return -jnp.mean(y * jnp.log(f) + (1 - y) * jnp.log1p(-f))
 
-        H = hs.hessian(loss, jnp.zeros(2, jnp.float64), jnp.ones(1), jnp.ones(1))
+        H = hs.hessian(loss, jnp.zeros(2, jnp.float64), (jnp.ones(1), jnp.ones(1)))
         counts = hs.eigen_counts(jnp.linalg.eigvalsh(H), 1e-12)
     np.testing.assert_allclose(H, [[0.0, -1 / 8], [-1 / 8, 1 / 16]], atol=1e-14)
     assert tuple(int(c) for c in counts) == (1, 0, 1)
@@ -166,7 +168,7 @@ def test_gauss_newton_part_plus_residual_part_is_the_mse_hessian():
         y = jax.random.normal(jax.random.key(2), (6, 2), jnp.float64)
         apply = lambda p, x: mlp.apply(p, x, activation="tanh")
         G, R = hs.mse_hessian_parts(apply, p, x, y)
-        H = hs.hessian(_mse, p, x, y)
+        H = hs.hessian(_mse, p, (x, y))
         J = jax.jacrev(lambda t: apply(ravel_pytree(p)[1](t), x).reshape(-1))(ravel_pytree(p)[0])
         v = jax.tree_util.tree_map(jnp.ones_like, p)
         gv = ravel_pytree(hs.gauss_newton_vp(apply, p, v, x))[0]
@@ -190,7 +192,7 @@ def test_top_eigenvalue_is_jittable_and_vmaps_over_seeds():
     @jax.vmap
     def sharpness(key):
         p = mlp.init(key, [2, 8, 1])
-        return hs.top_eigenvalues(_mse, p, x, y, k=2, key=key), jnp.linalg.eigvalsh(hs.hessian(_mse, p, x, y))
+        return hs.top_eigenvalues(_mse, p, (x, y), k=2, key=key), jnp.linalg.eigvalsh(hs.hessian(_mse, p, (x, y)))
 
     top, ev = sharpness(jax.random.split(jax.random.key(0), 3))
     np.testing.assert_allclose(top, ev[:, ::-1][:, :2], rtol=1e-4)
@@ -201,8 +203,66 @@ def test_bad_arguments_raise_value_errors_naming_the_field(small_net):
     p, x, y, _, _ = small_net
     with jax.enable_x64(True):  # the fixture's params are float64
         with pytest.raises(ValueError, match="k"):
-            hs.top_eigenvalues(_mse, p, x, y, k=0)
+            hs.top_eigenvalues(_mse, p, (x, y), k=0)
         with pytest.raises(ValueError, match="batch_size"):
-            hs.hessian_matvec(_mse, p, x, y, batch_size=21)
+            hs.hessian_matvec(_mse, p, (x, y), batch_size=21)
         with pytest.raises(ValueError, match="num_probes"):
-            hs.trace(_mse, p, x, y, num_probes=1)
+            hs.trace(_mse, p, (x, y), num_probes=1)
+
+
+def test_generalized_gauss_newton_of_cross_entropy_is_the_hessian_of_a_model_linear_in_its_params():
+    """f = x W + b is linear in theta, so d^2 f = 0 and H = (1/n) sum_i J_i^T (diag p_i - p_i p_i^T) J_i."""
+    from phasekit.dynamics import train
+    with jax.enable_x64(True):
+        apply = lambda p, x: x @ p["w"] + p["b"]
+        p = {"w": jax.random.normal(jax.random.key(0), (4, 3), jnp.float64),
+             "b": jax.random.normal(jax.random.key(1), (3,), jnp.float64)}
+        x = jax.random.normal(jax.random.key(2), (10, 4), jnp.float64)
+        labels = jax.random.randint(jax.random.key(3), (10,), 0, 3)
+        H = np.asarray(hs.hessian(train.cross_entropy(apply), p, (x, labels)))
+        G = np.asarray(hs.gauss_newton(apply, p, x, loss="cross_entropy"))
+        v = jax.tree_util.tree_map(lambda a: jnp.linspace(-1, 1, a.size).reshape(a.shape), p)
+        gv = np.asarray(ravel_pytree(hs.gauss_newton_vp(apply, p, v, x, loss="cross_entropy"))[0])
+        vf = np.asarray(ravel_pytree(v)[0])
+    np.testing.assert_allclose(G, H, atol=1e-12)
+    np.testing.assert_allclose(gv, H @ vf, atol=1e-12)
+    assert np.abs(H).max() > 1e-2
+    # the softmax output Hessian: PSD, rows sum to zero (shifting all logits changes nothing)
+    Hf = np.asarray(hs.output_hessian(jnp.asarray([[0.3, -1.0, 2.0]]), "cross_entropy"))[0]
+    np.testing.assert_allclose(Hf.sum(1), 0.0, atol=1e-7)
+    assert np.linalg.eigvalsh(Hf).min() > -1e-7
+    with pytest.raises(ValueError, match="loss"):
+        hs.gauss_newton(apply, p, x, loss="hinge")
+
+
+def test_dense_hessian_in_float64_from_float32_params_matches_a_float64_reference():
+    p32 = mlp.init(jax.random.key(0), [3, 5, 2])
+    x32 = jax.random.normal(jax.random.key(1), (12, 3))
+    y32 = jax.random.normal(jax.random.key(2), (12, 2))
+    H = hs.hessian(_mse, p32, (x32, y32), dtype="float64")
+    assert H.dtype == np.float64
+    with jax.enable_x64(True):
+        f64 = lambda t: jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), t)
+        ref = np.asarray(hs.hessian(_mse, f64(p32), f64((x32, y32))))
+    assert ref.dtype == np.float64
+    np.testing.assert_allclose(np.asarray(H), ref, rtol=1e-13, atol=1e-15)
+    H32 = hs.hessian(_mse, p32, (x32, y32))
+    assert H32.dtype == np.float32 and np.abs(np.asarray(H32, np.float64) - ref).max() > 1e-12
+    with pytest.raises(ValueError, match="dtype"):
+        hs.hessian(_mse, p32, (x32, y32), dtype="int32")
+
+
+def test_gauss_newton_with_apply_kwargs_compiles_once():
+    """Keyword arguments of ``apply`` are a hashable static argument, not a fresh partial per call."""
+    p = mlp.init(jax.random.key(0), [2, 4, 1])
+    x = jax.random.normal(jax.random.key(1), (5, 2))
+    hs.gauss_newton(mlp.apply, p, x, activation="tanh")
+    before = hs._gauss_newton._cache_size()
+    for _ in range(3):
+        hs.gauss_newton(mlp.apply, p, x, activation="tanh")
+        hs.mse_hessian_parts(mlp.apply, p, x, x[:, :1], activation="tanh")
+    assert hs._gauss_newton._cache_size() == before
+    assert hs._hessian._cache_size() >= 1
+    n = hs._hessian._cache_size()
+    hs.mse_hessian_parts(mlp.apply, p, x, x[:, :1], activation="tanh")
+    assert hs._hessian._cache_size() == n

@@ -120,15 +120,15 @@ def test_one_one_one_losses_and_closed_form_hessians_agree_with_autodiff():
         x = jnp.ones(1, jnp.float64)
         w = jnp.asarray([0.7, -1.3], jnp.float64)
         f = toys.one_one_one_apply(w, x, output="sigmoid")
-        np.testing.assert_allclose(toys.one_one_one_cross_entropy(w, x, jnp.ones(1)), -jnp.log(f), rtol=1e-12)
-        np.testing.assert_allclose(toys.one_one_one_mse(w, x, jnp.ones(1)),
+        np.testing.assert_allclose(toys.one_one_one_cross_entropy(w, (x, jnp.ones(1))), -jnp.log(f), rtol=1e-12)
+        np.testing.assert_allclose(toys.one_one_one_mse(w, (x, jnp.ones(1))),
                                    0.5 * (toys.one_one_one_apply(w, x) - 1) ** 2, rtol=1e-12)
         for y in (0.0, 1.0, 0.3):
             yy = jnp.full(1, y, jnp.float64)
-            H0 = hessian.hessian(toys.one_one_one_cross_entropy, jnp.zeros(2, jnp.float64), x, yy)
+            H0 = hessian.hessian(toys.one_one_one_cross_entropy, jnp.zeros(2, jnp.float64), (x, yy))
             np.testing.assert_allclose(H0, ls.one_one_one_ce_origin_hessian(y), atol=1e-14)
             for w1, w2 in ((0.7, -1.3), (-2.0, 0.4), (3.0, 2.5)):
-                H = hessian.hessian(toys.one_one_one_mse, jnp.asarray([w1, w2], jnp.float64), x, yy)
+                H = hessian.hessian(toys.one_one_one_mse, jnp.asarray([w1, w2], jnp.float64), (x, yy))
                 np.testing.assert_allclose(ls.one_one_one_mse_hessian_det(w1, w2, y), jnp.linalg.det(H), rtol=1e-9)
         np.testing.assert_allclose(ls.one_one_one_ce_origin_hessian(1.0), [[0, -1 / 8], [-1 / 8, 1 / 16]])
         w1, w2 = np.meshgrid(np.linspace(-6, 6, 13), np.linspace(-6, 6, 12))  # even count: w2 != 0

@@ -122,8 +122,40 @@ def test_vector_output_rows_are_point_output_pairs():
 
 
 def test_profile_saturates_at_model_rank():
-    n, ranks = tangent_rank_profile(toys.f_nl_apply, jnp.asarray([0.3, -1.2, 0.7, 1.1]), X2[:6])
-    np.testing.assert_array_equal(ranks, np.minimum(n, 3))
+    prof = tangent_rank_profile(toys.f_nl_apply, jnp.asarray([0.3, -1.2, 0.7, 1.1]), X2[:6])
+    np.testing.assert_array_equal(prof.ranks, np.minimum(prof.n_points, 3))
+    assert prof.saturated
+
+
+def test_profile_warns_while_the_rank_still_rises_on_digits_and_not_on_gaussian_inputs():
+    """A width-4 tanh net on 64 inputs (M = 260): on Gaussian points R(n) = min(n, 260) reaches
+    its plateau; on digits (pixels always zero, the rest strongly correlated) the numerical rank
+    keeps creeping up past n = M - (zero pixels) * 4 still at n = 400."""
+    import warnings
+
+    from phasekit.data import tabular
+
+    x_digits = np.asarray(tabular.digits()[0])[:400]
+    p = two_layer.init(jax.random.key(0), 4, 64, bias=False)
+    f = lambda p, x: two_layer.apply(p, x, "tanh")
+    n = (100, 300, 400)
+    with pytest.warns(UserWarning, match="still rises"):
+        prof = tangent_rank_profile(f, p, x_digits, n_points=n)
+    assert not prof.saturated and prof.ranks[-1] > prof.ranks[-2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prof = tangent_rank_profile(f, p, RNG.standard_normal((400, 64)), n_points=n)
+    np.testing.assert_array_equal(prof.ranks, [100, 260, 260])
+    assert prof.saturated
+
+
+def test_auto_method_takes_the_dense_svd_whenever_the_jacobian_fits_the_memory_budget():
+    p = jnp.asarray(RNG.standard_normal((3, 2)))
+    x = RNG.standard_normal((50, 2))
+    f = lambda p, x: toys.f_nl_apply(p.ravel()[:4], x)
+    assert model_rank(f, p, x, warn=False).method == "dense"
+    assert model_rank(f, p, x, memory_budget=8 * 50 * 6 - 1, warn=False).method == "sketch"
+    assert model_rank(f, p, x, warn=False).dtype == "float64"
 
 
 def test_warns_when_points_too_few():

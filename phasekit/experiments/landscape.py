@@ -65,11 +65,11 @@ def run_one_one_one(cfg: OneOneOneConfig, store=None, shard=None, progress: bool
             loss = ONE_LOSSES[names[pt["loss_fn"]]][1]
             y = jnp.full(1, pt["label"], jnp.float64)
             row = jnp.stack([jnp.full_like(w, pt["w1"]), w], -1)                    # [w2, 2]
-            ev = landscape.eigenvalues_on_grid(loss, row, x, y)
+            ev = landscape.eigenvalues_on_grid(loss, row, (x, y))
             neg, _, pos = jax.vmap(lambda e: hessian.eigen_counts(e, cfg.tol))(ev)
-            return {"loss": jax.vmap(lambda p: loss(p, x, y))(row), "eigenvalues": ev,
+            return {"loss": jax.vmap(lambda p: loss(p, (x, y)))(row), "eigenvalues": ev,
                     "det": jnp.prod(ev, -1), "indefinite": (neg > 0) & (pos > 0),
-                    "hessian_origin": hessian.hessian(loss, jnp.zeros(2, jnp.float64), x, y)}
+                    "hessian_origin": hessian.hessian(loss, jnp.zeros(2, jnp.float64), (x, y))}
 
         ds = sweep.run(point, {"loss_fn": np.arange(len(names)), "label": np.asarray(cfg.labels, np.float64),
                                "w1": np.asarray(w)},

@@ -459,7 +459,7 @@ def run_cnn(cfg: CnnConfig, store=None, shard=None, progress: bool = True) -> xr
             n_params[i, j] = sum(p.size for p in jax.tree_util.tree_leaves(point_star))
             res = model_rank(apply_fn, point_star, x_rank, warn=False)
             rank[i, j], gap[i, j] = res.rank, res.gap
-        profile.append(tangent_rank_profile(apply_fn, point_star, x_rank)[1])
+        profile.append(tangent_rank_profile(apply_fn, point_star, x_rank).ranks)
     ds["n_params"] = (("arch", "width"), n_params)
     ds["rank_at_target"] = (("arch", "width"), rank)
     ds["rank_gap"] = (("arch", "width"), gap)

@@ -59,15 +59,18 @@ def one_one_one_apply(params: jax.Array, x: jax.Array, hidden="sigmoid", output=
     return activations.get(output)(w2 * activations.get(hidden)(w1 * x))
 
 
-def one_one_one_mse(params: jax.Array, x: jax.Array, y: jax.Array):
-    """MSE 1/(2n) sum (f(x_i) - y_i)^2 of the 1-1-1 net with a linear output (sigmoid hidden)."""
+def one_one_one_mse(params: jax.Array, data):
+    """MSE 1/(2n) sum (f(x_i) - y_i)^2 of the 1-1-1 net with a linear output (sigmoid hidden);
+    ``data = (x [n], y [n])``."""
+    x, y = data
     return 0.5 * jnp.mean((one_one_one_apply(params, x, output="identity") - y) ** 2)
 
 
-def one_one_one_cross_entropy(params: jax.Array, x: jax.Array, y: jax.Array):
+def one_one_one_cross_entropy(params: jax.Array, data):
     """Binary cross-entropy -mean(y log f + (1 - y) log(1 - f)) of the 1-1-1 net with a sigmoid
     output, computed from the logit z = w2 sigma(w1 x) (log f = -softplus(-z)) so it is finite
-    where f rounds to 0 or 1."""
+    where f rounds to 0 or 1; ``data = (x [n], y [n])``."""
+    x, y = data
     w1, w2 = params[0], params[1]
     z = w2 * activations.get("sigmoid")(w1 * x)
     return jnp.mean(y * jax.nn.softplus(-z) + (1 - y) * jax.nn.softplus(z))

@@ -25,7 +25,7 @@ gives the critical points to embed, :func:`embedding_measures` their Hessian cou
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +34,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from phasekit.theory.hessian import eigen_counts, hessian
+from phasekit.typing import Data, LossFn
 
 
 def _is_two_layer(params) -> bool:
@@ -123,12 +124,12 @@ def embed_to_width(params, width: int, layer: int = 0, indices: Sequence[int] | 
     return params
 
 
-def criticality(loss_fn: Callable, params, *args, ord=2) -> jax.Array:
+def criticality(loss_fn: LossFn, params, data: Data = None, *, ord=2) -> jax.Array:
     """|grad L(theta)|_ord on the raveled parameters (0 at a critical point).
 
-    ``loss_fn(params, *args) -> scalar``; ``ord``: 1, 2 or jnp.inf.
+    ``loss_fn(params, data) -> scalar``; ``ord``: 1, 2 or jnp.inf.
     """
-    g, _ = ravel_pytree(jax.grad(loss_fn)(params, *args))
+    g, _ = ravel_pytree(jax.grad(loss_fn)(params, data))
     return jnp.linalg.norm(g, ord=ord)
 
 
@@ -155,36 +156,55 @@ def keep_first_neurons(params, m):
     return {k: jnp.where(keep.reshape((-1,) + (1,) * (v.ndim - 1)), v, 0) for k, v in params.items()}
 
 
-def embedding_measures(loss_fn: Callable, params, *args, tol: float = 1e-10) -> dict:
+def embedding_measures(loss_fn: LossFn, params, data: Data = None, *, tol: float = 1e-10) -> dict:
     """Loss, gradient norms and Hessian eigenvalue counts at one point (jit/vmap friendly).
 
-    Returns arrays: ``loss``, ``grad_l1``, ``grad_l2``, ``n_negative``, ``n_zero``,
-    ``n_positive`` (eigenvalues with |lambda| <= tol are zero) and ``eigenvalues`` [M]
-    ascending. Use float64 (``jax.enable_x64``): the counts near zero and the gradient norms
-    of a critical point (~1e-13) need it.
+    Returns a dict of arrays (the form :func:`phasekit.dynamics.sweep.run` stores): ``loss``,
+    ``grad_l1``, ``grad_l2``, ``n_negative``, ``n_zero``, ``n_positive`` (eigenvalues with
+    |lambda| <= tol are zero) and ``eigenvalues`` [M] ascending. Use float64
+    (``jax.enable_x64``): the counts near zero and the gradient norms of a critical point
+    (~1e-13) need it.
     """
-    eig = jnp.linalg.eigvalsh(hessian(loss_fn, params, *args))
-    g, _ = ravel_pytree(jax.grad(loss_fn)(params, *args))
+    eig = jnp.linalg.eigvalsh(hessian(loss_fn, params, data))
+    g, _ = ravel_pytree(jax.grad(loss_fn)(params, data))
     neg, zero, pos = eigen_counts(eig, tol)
-    return {"loss": loss_fn(params, *args), "grad_l1": jnp.sum(jnp.abs(g)), "grad_l2": jnp.linalg.norm(g),
+    return {"loss": loss_fn(params, data), "grad_l1": jnp.sum(jnp.abs(g)), "grad_l2": jnp.linalg.norm(g),
             "n_negative": neg, "n_zero": zero, "n_positive": pos, "eigenvalues": eig}
 
 
-def embedding_report(loss_fn: Callable, narrow, wide, *args, tol: float = 1e-10) -> dict:
+class Measures(NamedTuple):
+    """:func:`embedding_measures` at one point as Python numbers (``eigenvalues``: numpy [M])."""
+    loss: float
+    grad_l1: float
+    grad_l2: float
+    n_negative: int
+    n_zero: int
+    n_positive: int
+    eigenvalues: np.ndarray
+
+
+class EmbeddingReport(NamedTuple):
+    """:class:`Measures` of a critical point (``narrow``) and of its embedding (``wide``)."""
+    narrow: Measures
+    wide: Measures
+
+
+def embedding_report(loss_fn: LossFn, narrow, wide, data: Data = None, *, tol: float = 1e-10) -> EmbeddingReport:
     """:func:`embedding_measures` of a point and of its embedding, as Python numbers.
 
-    Returns ``{"narrow": {...}, "wide": {...}}`` (``eigenvalues`` as numpy arrays).
+    Host-only (returns Python numbers): not for ``jit`` / ``vmap``.
     """
-    measures = jax.jit(lambda p, *a: embedding_measures(loss_fn, p, *a, tol=tol))
-    out = {}
-    for name, p in (("narrow", narrow), ("wide", wide)):
-        r = measures(p, *args)
-        out[name] = {k: (np.asarray(v) if k == "eigenvalues" else
-                         int(v) if k.startswith("n_") else float(v)) for k, v in r.items()}
-    return out
+    measures = jax.jit(lambda p, d: embedding_measures(loss_fn, p, d, tol=tol))
+
+    def one(p) -> Measures:
+        r = measures(p, data)
+        return Measures(**{k: (np.asarray(v) if k == "eigenvalues" else
+                               int(v) if k.startswith("n_") else float(v)) for k, v in r.items()})
+
+    return EmbeddingReport(one(narrow), one(wide))
 
 
-def refine_critical_point(loss_fn: Callable, params, *args, steps: int = 20):
+def refine_critical_point(loss_fn: LossFn, params, data: Data = None, *, steps: int = 20):
     """Polish an approximate critical point by Newton steps theta <- theta - H^+ grad L.
 
     The pseudo-inverse (least squares) step converges quadratically to the nearby critical
@@ -194,7 +214,7 @@ def refine_critical_point(loss_fn: Callable, params, *args, steps: int = 20):
     |grad|_1 ~ 1e-13 (book Fig 9.7). Small models only (dense Hessian).
     """
     theta, unravel = ravel_pytree(params)
-    flat = lambda t: loss_fn(unravel(t), *args)
+    flat = lambda t: loss_fn(unravel(t), data)
     grad = jax.grad(flat)
 
     def step(carry, _):
@@ -212,7 +232,7 @@ def refine_critical_point(loss_fn: Callable, params, *args, steps: int = 20):
     return unravel(best)
 
 
-def find_critical_point(loss_fn: Callable, params, *args, descent_steps: int = 5000, lr: float = 0.01,
+def find_critical_point(loss_fn: LossFn, params, data: Data = None, *, descent_steps: int = 5000, lr: float = 0.01,
                         newton_steps: int = 30):
     """A critical point near the end of a descent from ``params``: ``descent_steps`` Adam
     steps (to the basin of a minimum or a long-lived saddle), then
@@ -224,8 +244,8 @@ def find_critical_point(loss_fn: Callable, params, *args, descent_steps: int = 5
 
     def body(_, carry):
         p, state = carry
-        updates, state = opt.update(jax.grad(loss_fn)(p, *args), state, p)
+        updates, state = opt.update(jax.grad(loss_fn)(p, data), state, p)
         return optax.apply_updates(p, updates), state
 
     p, _ = jax.lax.fori_loop(0, descent_steps, body, (params, opt.init(params)))
-    return refine_critical_point(loss_fn, p, *args, steps=newton_steps)
+    return refine_critical_point(loss_fn, p, data, steps=newton_steps)

@@ -2,7 +2,7 @@
 
     theta = ravel_pytree(params) in R^M,    H = d^2 L / d theta^2 in R^{M x M}
 
-- :func:`hessian`: dense H (small models; call under ``jax.enable_x64(True)`` for float64).
+- :func:`hessian`: dense H (small models; ``dtype="float64"`` computes it in float64).
 - :func:`hvp`: H v by forward-over-reverse (``jvp`` of ``grad``); H is never materialized.
 - :func:`top_eigenvalues` / :func:`bottom_eigenvalues` / :func:`top_eigenpairs`: Lanczos with
   full reorthogonalization inside ``lax`` loops (k >= 1); :func:`power_iteration` for reference.
@@ -10,29 +10,35 @@
 - :func:`spectral_density`: stochastic Lanczos quadrature (Ghorbani et al. 2019), probes vmapped;
   :func:`broaden` turns its nodes and weights into a Gaussian-smoothed density on a grid.
 - :func:`eigen_counts`: numbers of negative / zero / positive eigenvalues, |lambda| <= tol is zero.
-- :func:`gauss_newton`, :func:`gauss_newton_vp`, :func:`mse_hessian_parts`: for the MSE
+- :func:`gauss_newton`, :func:`gauss_newton_vp`: the generalized Gauss-Newton matrix
+  (1/n) sum_i J_i^T H_i J_i of the MSE (H_i = I) or of the softmax cross-entropy
+  (H_i = diag p_i - p_i p_i^T); :func:`mse_hessian_parts`: for the MSE
   L = 1/(2n) sum_i |f(x_i) - y_i|^2 the Hessian splits as
   H = G + R,  G = (1/n) sum_i J_i^T J_i (Gauss-Newton / NTK part, PSD),
   R = (1/n) sum_i sum_k (f_k(x_i) - y_ik) d^2 f_k(x_i) (residual part, 0 at interpolation).
 
-``loss_fn(params, *args) -> scalar``. Every function is a pure function of arrays: ``jax.jit`` it
-with ``loss_fn`` closed over, ``jax.vmap`` it over a seed axis (keys, params or data). With
-``batch_size`` the leaves of ``args`` must share a leading sample axis n and ``loss_fn`` must be a
-mean over samples: H v is then accumulated over minibatches (memory O(batch_size), same result).
+``loss_fn(params, data) -> scalar`` (:class:`phasekit.typing.LossFn`, the convention of
+:func:`phasekit.dynamics.train.run`: ``train.mse(apply)`` / ``train.cross_entropy(apply)`` plug in
+as they are); ``data=None`` means ``loss_fn(params)``, a loss of the parameters alone. Every function is a pure function of arrays, compiled once per ``loss_fn`` (it is a
+static argument: pass the same function object to hit the cache), and ``jax.vmap``-able over a
+seed axis (keys, params or data). With ``batch_size`` the leaves of ``data`` must share a leading
+sample axis n and ``loss_fn`` must be a mean over samples: H v is then accumulated over
+minibatches (memory O(batch_size), same result). Several results come back as NamedTuples
+(:class:`Eigenpairs`, :class:`TraceEstimate`, :class:`SpectralDensity`, :class:`EigenCounts`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import functools
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-Params = Any
+from phasekit.typing import Data, LossFn, Params
+
 MatVec = Callable[[jax.Array], jax.Array]
 
 # Whole computations are compiled once (op-by-op eager dispatch is ~10x slower on small models);
@@ -40,27 +46,91 @@ MatVec = Callable[[jax.Array], jax.Array]
 _jit = functools.partial(jax.jit, static_argnums=0)
 
 
+class Eigenpairs(NamedTuple):
+    """Eigenvalues ``values [k]`` and Ritz vectors ``vectors`` (a pytree like params with a
+    leading axis k)."""
+    values: jax.Array
+    vectors: Params
+
+
+class TraceEstimate(NamedTuple):
+    """Hutchinson's ``estimate`` of tr H and its ``standard_error`` (scalars)."""
+    estimate: jax.Array
+    standard_error: jax.Array
+
+
+class SpectralDensity(NamedTuple):
+    """Stochastic Lanczos quadrature: Ritz ``nodes [P, m]`` and Gauss ``weights [P, m]`` (each
+    row sums to 1) for P probes of m steps; :func:`broaden` turns them into a density."""
+    nodes: jax.Array
+    weights: jax.Array
+
+
+class EigenCounts(NamedTuple):
+    """Numbers of eigenvalues with lambda < -tol (``negative``), |lambda| <= tol (``zero``) and
+    lambda > tol (``positive``)."""
+    negative: jax.Array
+    zero: jax.Array
+    positive: jax.Array
+
+
+def evaluate(loss_fn: LossFn, params: Params, data: Data = None):
+    """``loss_fn(params, data)``; with ``data=None``, ``loss_fn(params)`` (a loss of the parameters
+    alone, e.g. a quadratic or the Rosenbrock function)."""
+    return loss_fn(params) if data is None else loss_fn(params, data)
+
+
+def cast(tree, dtype):
+    """Every floating leaf of ``tree`` as ``dtype`` (integer leaves, e.g. labels, unchanged)."""
+    def one(a):
+        a = jnp.asarray(a)
+        return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def in_precision(fn: Callable, dtype, *trees):
+    """``fn(*trees)`` with the trees' floating leaves cast to ``dtype`` (None: as they are);
+    float64 switches ``jax.enable_x64`` on for the call, so the caller need not."""
+    if dtype is None:
+        return fn(*trees)
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"dtype: must be a floating dtype (e.g. 'float64'), got {dtype}")
+    with jax.enable_x64(dtype == jnp.float64 or jax.config.jax_enable_x64):
+        return fn(*(cast(t, dtype) for t in trees))
+
+
+def hessian(loss_fn: LossFn, params: Params, data: Data = None, *, dtype=None) -> jax.Array:
+    """Dense Hessian [M, M] of ``loss_fn(params, data)`` w.r.t. the raveled params.
+
+    ``dtype``: compute in this precision, casting params and data (e.g. ``"float64"`` from
+    float32 parameters; x64 is switched on for the call); the result's dtype is the precision
+    used. None: the inputs' own precision.
+    """
+    return in_precision(lambda p, d: _hessian(loss_fn, p, d), dtype, params, data)
+
+
 @_jit
-def hessian(loss_fn: Callable, params: Params, *args) -> jax.Array:
-    """Dense Hessian [M, M] of ``loss_fn(params, *args)`` w.r.t. the raveled params."""
+def _hessian(loss_fn, params, data):
     theta, unravel = ravel_pytree(params)
-    return jax.hessian(lambda t: loss_fn(unravel(t), *args))(theta)
+    return jax.hessian(lambda t: evaluate(loss_fn, unravel(t), data))(theta)
 
 
 @_jit
-def hvp(loss_fn: Callable, params: Params, v: Params, *args) -> Params:
+def hvp(loss_fn: LossFn, params: Params, v: Params, data: Data = None) -> Params:
     """Hessian-vector product H v (a pytree like params), forward-over-reverse: d/de grad L(p + e v)."""
-    return jax.jvp(lambda p: jax.grad(loss_fn)(p, *args), (params,), (v,))[1]
+    return jax.jvp(lambda p: jax.grad(lambda q: evaluate(loss_fn, q, data))(p), (params,), (v,))[1]
 
 
-def _sample_count(args) -> int:
-    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(args)}
+def _sample_count(data) -> int:
+    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(data)}
     if not sizes or None in sizes or len(sizes) != 1:
-        raise ValueError(f"batch_size: needs args whose leaves share a leading sample axis, got sizes {sizes}")
+        raise ValueError(f"batch_size: needs data whose leaves share a leading sample axis, got sizes {sizes}")
     return sizes.pop()
 
 
-def hessian_matvec(loss_fn: Callable, params: Params, *args, batch_size: int | None = None) -> MatVec:
+def hessian_matvec(loss_fn: LossFn, params: Params, data: Data = None, *, batch_size: int | None = None) -> MatVec:
     """The linear map v [M] -> H v [M] on raveled parameters.
 
     Without ``batch_size`` the gradient is linearized once (``jax.linearize``), so each product
@@ -69,21 +139,21 @@ def hessian_matvec(loss_fn: Callable, params: Params, *args, batch_size: int | N
     """
     theta, unravel = ravel_pytree(params)
 
-    def flat_grad(t, *a):
-        return jax.grad(lambda t: loss_fn(unravel(t), *a))(t)
+    def flat_grad(t, d):
+        return jax.grad(lambda t: evaluate(loss_fn, unravel(t), d))(t)
 
     if batch_size is None:
-        return jax.linearize(lambda t: flat_grad(t, *args), theta)[1]
-    n = _sample_count(args)
+        return jax.linearize(lambda t: flat_grad(t, data), theta)[1]
+    n = _sample_count(data)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 0 < batch_size <= n:
         raise ValueError(f"batch_size: must be an integer in [1, {n}], got {batch_size!r}")
     n_full, rest = divmod(n, batch_size)
     full = jax.tree_util.tree_map(
-        lambda a: a[: n_full * batch_size].reshape(n_full, batch_size, *a.shape[1:]), args)
-    tail = jax.tree_util.tree_map(lambda a: a[n_full * batch_size:], args)
+        lambda a: a[: n_full * batch_size].reshape(n_full, batch_size, *a.shape[1:]), data)
+    tail = jax.tree_util.tree_map(lambda a: a[n_full * batch_size:], data)
 
     def one(v, batch):
-        return jax.jvp(lambda t: flat_grad(t, *batch), (theta,), (v,))[1]
+        return jax.jvp(lambda t: flat_grad(t, batch), (theta,), (v,))[1]
 
     def matvec(v):
         out = batch_size * jax.lax.map(lambda b: one(v, b), full).sum(0)
@@ -158,43 +228,44 @@ def _steps(M: int, k: int, num_steps: int | None) -> int:
     return m
 
 
-def _ritz(loss_fn, params, args, k, num_steps, key, batch_size, top: bool):
+def _ritz(loss_fn, params, data, k, num_steps, key, batch_size, top: bool):
     theta, unravel = ravel_pytree(params)
     m = _steps(theta.size, k, num_steps)
     key = jax.random.key(0) if key is None else key
     k0, k1 = jax.random.split(key)
-    matvec = hessian_matvec(loss_fn, params, *args, batch_size=batch_size)
+    matvec = hessian_matvec(loss_fn, params, data, batch_size=batch_size)
     alpha, beta, V = lanczos(matvec, jax.random.normal(k0, theta.shape, theta.dtype), m, k1)
     evals, S = jnp.linalg.eigh(tridiagonal(alpha, beta))
     idx = jnp.arange(m - 1, m - 1 - k, -1) if top else jnp.arange(k)
-    return evals[idx], jax.vmap(unravel)(S[:, idx].T @ V)
+    return Eigenpairs(evals[idx], jax.vmap(unravel)(S[:, idx].T @ V))
 
 
 @functools.partial(_jit, static_argnames=("k", "num_steps", "batch_size"))
-def top_eigenpairs(loss_fn: Callable, params: Params, *args, k: int = 1, num_steps: int | None = None,
-                   key=None, batch_size: int | None = None):
+def top_eigenpairs(loss_fn: LossFn, params: Params, data: Data = None, *, k: int = 1,
+                   num_steps: int | None = None, key=None, batch_size: int | None = None) -> Eigenpairs:
     """Largest k eigenvalues of H (descending, [k]) and their Ritz vectors (pytree, leading axis k).
 
     Lanczos with ``num_steps`` = min(M, max(40, 4k)) by default (exact when it reaches M).
     """
-    return _ritz(loss_fn, params, args, k, num_steps, key, batch_size, top=True)
+    return _ritz(loss_fn, params, data, k, num_steps, key, batch_size, top=True)
 
 
-def top_eigenvalues(loss_fn: Callable, params: Params, *args, k: int = 1, num_steps: int | None = None,
-                    key=None, batch_size: int | None = None) -> jax.Array:
+def top_eigenvalues(loss_fn: LossFn, params: Params, data: Data = None, *, k: int = 1,
+                    num_steps: int | None = None, key=None, batch_size: int | None = None) -> jax.Array:
     """Largest k eigenvalues of H, descending, [k]; lambda_max = sharpness is ``[0]``."""
-    return top_eigenpairs(loss_fn, params, *args, k=k, num_steps=num_steps, key=key, batch_size=batch_size)[0]
+    return top_eigenpairs(loss_fn, params, data, k=k, num_steps=num_steps, key=key,
+                          batch_size=batch_size).values
 
 
 @functools.partial(_jit, static_argnames=("k", "num_steps", "batch_size"))
-def bottom_eigenvalues(loss_fn: Callable, params: Params, *args, k: int = 1, num_steps: int | None = None,
-                       key=None, batch_size: int | None = None) -> jax.Array:
+def bottom_eigenvalues(loss_fn: LossFn, params: Params, data: Data = None, *, k: int = 1,
+                       num_steps: int | None = None, key=None, batch_size: int | None = None) -> jax.Array:
     """Smallest (most negative) k eigenvalues of H, ascending, [k]."""
-    return _ritz(loss_fn, params, args, k, num_steps, key, batch_size, top=False)[0]
+    return _ritz(loss_fn, params, data, k, num_steps, key, batch_size, top=False).values
 
 
 @functools.partial(_jit, static_argnames=("batch_size", "num_iters"))
-def power_iteration(loss_fn: Callable, params: Params, *args, num_iters: int = 100, key=None,
+def power_iteration(loss_fn: LossFn, params: Params, data: Data = None, *, num_iters: int = 100, key=None,
                     batch_size: int | None = None) -> jax.Array:
     """Rayleigh quotients v_t^T H v_t of power iteration v_{t+1} = H v_t / |H v_t|, [num_iters].
 
@@ -202,7 +273,7 @@ def power_iteration(loss_fn: Callable, params: Params, *args, num_iters: int = 1
     Kept as the reference method (PyHessian's); Lanczos needs far fewer products.
     """
     theta, _ = ravel_pytree(params)
-    matvec = hessian_matvec(loss_fn, params, *args, batch_size=batch_size)
+    matvec = hessian_matvec(loss_fn, params, data, batch_size=batch_size)
     key = jax.random.key(0) if key is None else key
     v = jax.random.normal(key, theta.shape, theta.dtype)
 
@@ -226,26 +297,26 @@ def _map(f, xs, probe_batch):
 
 
 @functools.partial(_jit, static_argnames=("batch_size", "num_probes", "probe_batch"))
-def trace(loss_fn: Callable, params: Params, *args, num_probes: int = 100, key=None,
-          batch_size: int | None = None, probe_batch: int | None = None):
+def trace(loss_fn: LossFn, params: Params, data: Data = None, *, num_probes: int = 100, key=None,
+          batch_size: int | None = None, probe_batch: int | None = None) -> TraceEstimate:
     """Hutchinson estimate of tr H with its standard error.
 
         tr H ~ (1/P) sum_p z_p^T H z_p,  z_p Rademacher;  se = std_p(z_p^T H z_p) / sqrt(P)
 
     Probes are vmapped (``probe_batch``: at most that many at once, via ``lax.map``).
-    Returns (estimate, standard_error), scalars.
+    Returns :class:`TraceEstimate` (estimate, standard_error), scalars.
     """
     theta, _ = ravel_pytree(params)
     z = _probes(key, num_probes, theta.size, theta.dtype)
-    matvec = hessian_matvec(loss_fn, params, *args, batch_size=batch_size)
+    matvec = hessian_matvec(loss_fn, params, data, batch_size=batch_size)
     samples = _map(lambda z: jnp.vdot(z, matvec(z)), z, probe_batch)
-    return samples.mean(), samples.std(ddof=1) / jnp.sqrt(num_probes)
+    return TraceEstimate(samples.mean(), samples.std(ddof=1) / jnp.sqrt(num_probes))
 
 
-@functools.partial(_jit, static_argnames=("num_steps", "batch_size", "num_probes"))
-def spectral_density(loss_fn: Callable, params: Params, *args, num_probes: int = 10,
+@functools.partial(_jit, static_argnames=("num_steps", "batch_size", "num_probes", "probe_batch"))
+def spectral_density(loss_fn: LossFn, params: Params, data: Data = None, *, num_probes: int = 10,
                      num_steps: int | None = None, key=None, batch_size: int | None = None,
-                     probe_batch: int | None = None):
+                     probe_batch: int | None = None) -> SpectralDensity:
     """Stochastic Lanczos quadrature of the eigenvalue density rho(t) = (1/M) sum_i delta(t - lambda_i).
 
     For a unit probe v, v^T g(H) v = sum_j w_j g(lambda_j) with Ritz nodes lambda_j of the m-step
@@ -256,14 +327,14 @@ def spectral_density(loss_fn: Callable, params: Params, *args, num_probes: int =
     Args:
       num_steps: Lanczos steps per probe, default min(M, 80).
     Returns:
-      nodes [P, m], weights [P, m] (each row sums to 1); see :func:`broaden`.
+      :class:`SpectralDensity`: nodes [P, m], weights [P, m] (each row sums to 1); see :func:`broaden`.
     """
     theta, _ = ravel_pytree(params)
     M = theta.size
     m = min(M, 80 if num_steps is None else num_steps)
     key = jax.random.key(0) if key is None else key
     z = _probes(key, num_probes, M, theta.dtype)  # the same probes as trace(..., key=key)
-    matvec = hessian_matvec(loss_fn, params, *args, batch_size=batch_size)
+    matvec = hessian_matvec(loss_fn, params, data, batch_size=batch_size)
 
     def one(zk):
         z, k = zk
@@ -271,7 +342,7 @@ def spectral_density(loss_fn: Callable, params: Params, *args, num_probes: int =
         nodes, S = jnp.linalg.eigh(tridiagonal(alpha, beta))
         return nodes, S[0] ** 2
 
-    return _map(one, (z, jax.random.split(jax.random.fold_in(key, 1), num_probes)), probe_batch)
+    return SpectralDensity(*_map(one, (z, jax.random.split(jax.random.fold_in(key, 1), num_probes)), probe_batch))
 
 
 def broaden(nodes: jax.Array, weights: jax.Array, grid: jax.Array, sigma: float) -> jax.Array:
@@ -284,51 +355,98 @@ def broaden(nodes: jax.Array, weights: jax.Array, grid: jax.Array, sigma: float)
     return kernel @ weights.reshape(-1) / nodes.shape[0]
 
 
-def eigen_counts(eigenvalues: jax.Array, tol):
-    """(n_negative, n_zero, n_positive): lambda < -tol, |lambda| <= tol, lambda > tol."""
+def eigen_counts(eigenvalues: jax.Array, tol) -> EigenCounts:
+    """(negative, zero, positive) counts: lambda < -tol, |lambda| <= tol, lambda > tol."""
     if not isinstance(tol, jax.core.Tracer) and not np.all(np.asarray(tol) >= 0):
         raise ValueError(f"tol: must be >= 0, got {tol!r}")
     ev = jnp.asarray(eigenvalues)
-    return jnp.sum(ev < -tol), jnp.sum(jnp.abs(ev) <= tol), jnp.sum(ev > tol)
+    return EigenCounts(jnp.sum(ev < -tol), jnp.sum(jnp.abs(ev) <= tol), jnp.sum(ev > tol))
 
 
-def _with_kwargs(apply_fn, apply_kwargs):
-    return functools.partial(apply_fn, **apply_kwargs) if apply_kwargs else apply_fn
+# ----------------------------------------------------------------------------- Gauss-Newton
+
+OUTPUT_LOSSES = ("mse", "cross_entropy")
 
 
-def gauss_newton(apply_fn: Callable, params: Params, x: jax.Array, **apply_kwargs) -> jax.Array:
-    """Dense Gauss-Newton matrix of the MSE, G = J^T J / n [M, M], J = df/dtheta [n * d_out, M].
+def output_hessian(f: jax.Array, loss: str = "mse") -> jax.Array:
+    """Hessian of the per-sample loss w.r.t. the model output f [n, k] -> [n, k, k].
 
-    Its nonzero eigenvalues are those of the empirical NTK Gram matrix J J^T / n.
+    mse (l = |f - y|^2 / 2): the identity. cross_entropy (l = -log softmax(f)_y): diag(p) - p p^T,
+    p = softmax(f), independent of the label y and positive semi-definite.
     """
-    return _gauss_newton(_with_kwargs(apply_fn, apply_kwargs), params, x)
+    if loss not in OUTPUT_LOSSES:
+        raise ValueError(f"loss: one of {OUTPUT_LOSSES}, got {loss!r}")
+    n, k = f.shape
+    if loss == "mse":
+        return jnp.broadcast_to(jnp.eye(k, dtype=f.dtype), (n, k, k))
+    p = jax.nn.softmax(f, axis=-1)
+    return jax.vmap(jnp.diag)(p) - p[:, :, None] * p[:, None, :]
 
 
-@_jit
-def _gauss_newton(apply_fn, params, x):
+def _static_kwargs(apply_kwargs) -> tuple:
+    """``apply`` keyword arguments as a hashable, order-independent static argument of ``jit``
+    (a ``functools.partial`` made anew per call would be a new static argument, so a recompile)."""
+    try:
+        items = tuple(sorted(apply_kwargs.items()))
+        hash(items)
+    except TypeError as e:
+        raise ValueError(f"apply_kwargs: must be hashable static values (strings, numbers), got {apply_kwargs}") from e
+    return items
+
+
+def _outputs_2d(apply_fn, kw, params, x):
+    f = apply_fn(params, x, **dict(kw))
+    return f.reshape(f.shape[0], -1)
+
+
+def gauss_newton(apply_fn: Callable, params: Params, x: jax.Array, *, loss: str = "mse",
+                 **apply_kwargs) -> jax.Array:
+    """Dense generalized Gauss-Newton matrix [M, M] of a mean-over-samples output loss:
+
+        G = (1/n) sum_i J_i^T H_i J_i,    J_i = d f(x_i) / d theta [k, M],
+
+    H_i = I for the MSE 1/(2n) sum_i |f(x_i) - y_i|^2 (G = J^T J / n, whose nonzero eigenvalues
+    are those of the empirical NTK Gram matrix J J^T / n) and H_i = diag(p_i) - p_i p_i^T for the
+    softmax cross-entropy (:func:`output_hessian`). It equals the Hessian of the loss when f is
+    linear in theta, and is its PSD part in general.
+    """
+    return _gauss_newton(apply_fn, _static_kwargs(apply_kwargs), loss, params, x)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _gauss_newton(apply_fn, kw, loss, params, x):
     theta, unravel = ravel_pytree(params)
-    J = jax.jacrev(lambda t: jnp.reshape(apply_fn(unravel(t), x), (-1,)))(theta)
-    return J.T @ J / x.shape[0]
+    f = _outputs_2d(apply_fn, kw, params, x)
+    J = jax.jacrev(lambda t: _outputs_2d(apply_fn, kw, unravel(t), x))(theta)  # [n, k, M]
+    HJ = jnp.einsum("nab,nbm->nam", output_hessian(f, loss), J)
+    return jnp.einsum("nam,nap->mp", J, HJ) / x.shape[0]
 
 
-def gauss_newton_vp(apply_fn: Callable, params: Params, v: Params, x: jax.Array, **apply_kwargs) -> Params:
-    """G v = J^T (J v) / n without forming J (one jvp, one vjp); v and the result are pytrees."""
-    return _gauss_newton_vp(_with_kwargs(apply_fn, apply_kwargs), params, v, x)
+def gauss_newton_vp(apply_fn: Callable, params: Params, v: Params, x: jax.Array, *, loss: str = "mse",
+                    **apply_kwargs) -> Params:
+    """G v = (1/n) J^T H (J v) without forming J (one jvp, one vjp); v and the result are pytrees."""
+    return _gauss_newton_vp(apply_fn, _static_kwargs(apply_kwargs), loss, params, v, x)
 
 
-@_jit
-def _gauss_newton_vp(apply_fn, params, v, x):
-    f = lambda p: apply_fn(p, x)
-    jv = jax.jvp(f, (params,), (v,))[1]
-    return jax.tree_util.tree_map(lambda g: g / x.shape[0], jax.vjp(f, params)[1](jv)[0])
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _gauss_newton_vp(apply_fn, kw, loss, params, v, x):
+    f = lambda p: _outputs_2d(apply_fn, kw, p, x)
+    out, jv = jax.jvp(f, (params,), (v,))
+    hjv = jnp.einsum("nab,nb->na", output_hessian(out, loss), jv)
+    return jax.tree_util.tree_map(lambda g: g / x.shape[0], jax.vjp(f, params)[1](hjv)[0])
+
+
+@functools.lru_cache(maxsize=64)
+def _mse_cached(apply_fn, kw):
+    def loss(p, data):
+        x, y = data
+        return 0.5 * jnp.sum((apply_fn(p, x, **dict(kw)) - y) ** 2) / x.shape[0]
+
+    return loss
 
 
 def mse_hessian_parts(apply_fn: Callable, params: Params, x: jax.Array, y: jax.Array, **apply_kwargs):
     """(G, R) with H = G + R for L = 1/(2n) sum_i |f(x_i) - y_i|^2: Gauss-Newton and residual parts."""
-    apply_fn = _with_kwargs(apply_fn, apply_kwargs)
-
-    def loss(p, x, y):
-        return 0.5 * jnp.sum((apply_fn(p, x) - y) ** 2) / x.shape[0]
-
-    G = _gauss_newton(apply_fn, params, x)
-    return G, hessian(loss, params, x, y) - G
+    kw = _static_kwargs(apply_kwargs)
+    G = _gauss_newton(apply_fn, kw, "mse", params, x)
+    return G, hessian(_mse_cached(apply_fn, kw), params, (x, y)) - G

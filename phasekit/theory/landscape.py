@@ -12,13 +12,14 @@
 - Course diagnostics: per-layer gradient norms |dL/dW_l| (vanishing gradients) and Hessian
   eigenvalues on a grid of parameter points (where a small net's loss is non-convex).
 
-``loss_fn(params, *args) -> scalar`` as in :mod:`phasekit.theory.hessian`; all functions are
-pure and vmap over seeds (keys / params).
+``loss_fn(params, data) -> scalar`` (:class:`phasekit.typing.LossFn`) as in
+:func:`phasekit.dynamics.train.run` and :mod:`phasekit.theory.hessian` (``data=None``:
+``loss_fn(params)``); all functions are pure
+and vmap over seeds (keys / params).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -26,8 +27,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from phasekit.theory import hessian
+from phasekit.typing import Data, LossFn, Params
 
-Params = Any
 NORMALIZATIONS = ("filter", "layer", None)
 
 
@@ -73,27 +74,27 @@ def _shift(params, direction, a):
     return jax.tree_util.tree_map(lambda p, d: p + a * d, params, direction)
 
 
-def slice_1d(loss_fn: Callable, params: Params, direction: Params, alphas: jax.Array, *args) -> jax.Array:
+def slice_1d(loss_fn: LossFn, params: Params, direction: Params, alphas: jax.Array, data: Data = None) -> jax.Array:
     """L(theta + a d) for a in ``alphas`` [A] -> [A]."""
-    return jax.vmap(lambda a: loss_fn(_shift(params, direction, a), *args))(alphas)
+    return jax.vmap(lambda a: hessian.evaluate(loss_fn, _shift(params, direction, a), data))(alphas)
 
 
-def slice_2d(loss_fn: Callable, params: Params, d1: Params, d2: Params, alphas: jax.Array,
-             betas: jax.Array, *args) -> jax.Array:
+def slice_2d(loss_fn: LossFn, params: Params, d1: Params, d2: Params, alphas: jax.Array,
+             betas: jax.Array, data: Data = None) -> jax.Array:
     """L(theta + a d1 + b d2) on the grid ``alphas`` [A] x ``betas`` [B] -> [A, B]."""
     def at(a, b):
-        return loss_fn(_shift(_shift(params, d1, a), d2, b), *args)
+        return hessian.evaluate(loss_fn, _shift(_shift(params, d1, a), d2, b), data)
 
     return jax.vmap(lambda a: jax.vmap(lambda b: at(a, b))(betas))(alphas)
 
 
-def interpolate(loss_fn: Callable, params_a: Params, params_b: Params, ts: jax.Array, *args) -> jax.Array:
+def interpolate(loss_fn: LossFn, params_a: Params, params_b: Params, ts: jax.Array, data: Data = None) -> jax.Array:
     """L((1 - t) theta_A + t theta_B) for t in ``ts`` [T] -> [T] (t outside [0, 1] extrapolates)."""
     diff = jax.tree_util.tree_map(lambda b, a: b - a, params_b, params_a)
-    return slice_1d(loss_fn, params_a, diff, ts, *args)
+    return slice_1d(loss_fn, params_a, diff, ts, data)
 
 
-def direction_flatness(loss_fn: Callable, params: Params, direction: Params, *args, factor: float = np.e,
+def direction_flatness(loss_fn: LossFn, params: Params, direction: Params, data: Data = None, *, factor: float = np.e,
                        max_step: float = 1.0, num: int = 64, bisect: int = 30) -> jax.Array:
     """Feng & Tu's flatness F = s_r + s_l along the unit vector p = d / |d|.
 
@@ -104,7 +105,7 @@ def direction_flatness(loss_fn: Callable, params: Params, direction: Params, *ar
     theta, unravel = ravel_pytree(params)
     p = ravel_pytree(direction)[0]
     p = p / jnp.linalg.norm(p)
-    loss_at = lambda s: loss_fn(unravel(theta + s * p), *args)
+    loss_at = lambda s: hessian.evaluate(loss_fn, unravel(theta + s * p), data)
     level = factor * loss_at(0.0)
     grid = jnp.linspace(0.0, max_step, num + 1, dtype=theta.dtype)[1:]
 
@@ -125,16 +126,16 @@ def direction_flatness(loss_fn: Callable, params: Params, direction: Params, *ar
     return side(1.0) + side(-1.0)
 
 
-def layer_gradient_norms(loss_fn: Callable, params: list[dict], *args, weight: str = "w") -> jax.Array:
+def layer_gradient_norms(loss_fn: LossFn, params: list[dict], data: Data = None, *, weight: str = "w") -> jax.Array:
     """|dL/dW_l|_F for each layer of a list-of-layers model (``mlp``), [L]."""
-    grads = jax.grad(loss_fn)(params, *args)
+    grads = jax.grad(lambda p: hessian.evaluate(loss_fn, p, data))(params)
     return jnp.stack([jnp.linalg.norm(g[weight]) for g in grads])
 
 
-def eigenvalues_on_grid(loss_fn: Callable, points: jax.Array, *args) -> jax.Array:
+def eigenvalues_on_grid(loss_fn: LossFn, points: jax.Array, data: Data = None) -> jax.Array:
     """Eigenvalues (ascending) of the dense Hessian at each parameter vector: points [..., M] -> [..., M]."""
     def at(theta):
-        return jnp.linalg.eigvalsh(hessian.hessian(loss_fn, theta, *args))
+        return jnp.linalg.eigvalsh(hessian.hessian(loss_fn, theta, data))
 
     flat = points.reshape(-1, points.shape[-1])
     return jax.vmap(at)(flat).reshape(points.shape)

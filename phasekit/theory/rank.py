@@ -13,8 +13,13 @@ reports the gap sigma_r / sigma_{r+1}: a large gap means the rank is unambiguous
 Two implementations behind one signature (``method``):
 
 - ``"dense"``: J is assembled from point blocks and all its singular values come from an SVD.
-  Memory 8 N M bytes, work O(N M min(N, M)); exact to machine precision. The default while
-  N M min(N, M) <= ``max_dense`` (2^33: a few seconds).
+  Memory 8 N M bytes, work O(N M min(N, M)); exact to machine precision. The default
+  (``method="auto"``) whenever J fits ``memory_budget`` (1 GiB): measured on 2 CPU cores
+  (``benchmarks/model_rank.py``), dense is the faster method at every size that fits, unless the
+  rank is far below min(N, M): a 3000 x 1960 Jacobian of nearly full rank took 1.5 s dense and
+  9.6 s sketched, a 640 x 26122 one 1.3 s and 3.4 s (the sketch must double its width up to
+  min(N, M) to certify a high rank); a 20000 x 10000 Jacobian (1.6 GB) of rank 40 is sketched
+  in seconds, where the dense SVD would take minutes.
 - ``"sketch"``: J is never stored. Randomized range finder with one power iteration
   (Halko, Martinsson, Tropp 2011): Y = J Omega with Omega in R^{M x l} Gaussian, Q = orth(Y),
   then the singular values of Q^T J (each of the optional power iterations replaces Q by
@@ -41,9 +46,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from phasekit.theory.hessian import cast
 from phasekit.theory.optimistic import optimistic_sample_size
 
-__all__ = ["RankResult", "model_rank", "tangent_rank_profile", "optimistic_sample_size"]
+__all__ = ["RankProfile", "RankResult", "model_rank", "tangent_rank_profile", "optimistic_sample_size"]
+
+MEMORY_BUDGET = 2**30   # bytes of J below which method="auto" takes the dense SVD
 
 
 class RankResult(NamedTuple):
@@ -58,6 +66,7 @@ class RankResult(NamedTuple):
     n_points:        N, number of rows of J (points x outputs)
     n_params:        M
     method:          "dense" or "sketch"
+    dtype:           the precision of J and its SVD ("float64")
     """
 
     rank: int
@@ -68,6 +77,17 @@ class RankResult(NamedTuple):
     n_points: int
     n_params: int
     method: str
+    dtype: str = "float64"
+
+
+class RankProfile(NamedTuple):
+    """Result of :func:`tangent_rank_profile`: ``n_points [K]`` (increasing prefix sizes n) and
+    ``ranks [K]`` (R(n) = rank J[:n]); ``saturated``: the rank stopped rising before the last
+    prefix (R(n_K) == R(n_{K-1}))."""
+
+    n_points: np.ndarray
+    ranks: np.ndarray
+    saturated: bool
 
 
 def _n_points(x) -> int:
@@ -78,9 +98,7 @@ def _n_points(x) -> int:
 
 
 def _to_float64(tree):
-    return jax.tree_util.tree_map(
-        lambda a: jnp.asarray(a, jnp.float64) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)
-        else jnp.asarray(a), tree)
+    return cast(tree, jnp.float64)
 
 
 class _Jacobian:
@@ -166,11 +184,11 @@ def _summarize(s: np.ndarray, rtol: float, n_rows: int, n_params: int, method: s
         gap = float(s[r - 1] / s[r])
     else:
         gap = np.inf
-    return RankResult(r, s, gap, float(rtol), tol, n_rows, n_params, method)
+    return RankResult(r, s, gap, float(rtol), tol, n_rows, n_params, method, str(s.dtype))
 
 
 def model_rank(apply_fn: Callable, params, x, *, rtol: float | None = None, method: str = "auto",
-               block_size: int | None = None, max_dense: float = 2**33, sketch_start: int = 64,
+               block_size: int | None = None, memory_budget: float = MEMORY_BUDGET, sketch_start: int = 64,
                power_iterations: int = 0, key=None, warn: bool = True) -> RankResult:
     """Numerical rank of the tangent functions {d f / d theta_i} on the points x (float64).
 
@@ -180,7 +198,8 @@ def model_rank(apply_fn: Callable, params, x, *, rtol: float | None = None, meth
       x: evaluation points, array (or pytree of arrays) with leading axis N, e.g. ``[N, d]``;
         integer arrays (matrix entries ``[N, 2]``) are kept as they are.
       rtol: relative singular-value tolerance; default max(N, M) * eps(float64).
-      method: "dense", "sketch" or "auto" (dense while the SVD work N M min(N, M) <= ``max_dense``).
+      method: "dense", "sketch" or "auto": dense whenever J (8 N M bytes) fits ``memory_budget``
+        (default 1 GiB; the measured crossover is in the module docstring), else sketch.
       block_size: points per Jacobian block (default: blocks of about 2^23 entries).
       sketch_start: first sketch width of the "sketch" method.
       power_iterations: q of the "sketch" method (0 is exact for exactly low-rank J).
@@ -201,7 +220,7 @@ def model_rank(apply_fn: Callable, params, x, *, rtol: float | None = None, meth
         N = jac.n_rows
         rtol = max(N, M) * np.finfo(np.float64).eps if rtol is None else float(rtol)
         if method == "auto":
-            method = "dense" if float(N) * M * min(N, M) <= max_dense else "sketch"
+            method = "dense" if 8.0 * N * M <= memory_budget else "sketch"
         if method == "dense":
             s = np.linalg.svd(jac.dense(), compute_uv=False)
         else:
@@ -215,17 +234,20 @@ def model_rank(apply_fn: Callable, params, x, *, rtol: float | None = None, meth
 
 
 def tangent_rank_profile(apply_fn: Callable, params, x, n_points: Sequence[int] | None = None, *,
-                         rtol: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         rtol: float | None = None, warn: bool = True) -> RankProfile:
     """Rank of the tangent functions on the first n points, for each n in ``n_points``.
 
     R(n) = rank J[:n] grows like n until it saturates at R(theta'); the plateau shows that
-    enough points were used. J is formed once (dense), so keep N M moderate.
+    enough points were used. J is formed once (dense), so keep N M moderate. Host-only (numpy
+    SVDs): not for ``jit`` / ``vmap``.
 
     Args:
       n_points: increasing point counts (default 1..N).
       rtol: relative tolerance per prefix (default max(n, M) * eps).
+      warn: warn when the rank still rises at the last prefix (R(n_K) > R(n_{K-1})): the
+        profile has not reached its plateau, so R(theta') may be larger; evaluate on more points.
     Returns:
-      (n_points [K], ranks [K]).
+      :class:`RankProfile` (n_points [K], ranks [K], saturated).
     """
     N = _n_points(x)
     n_points = np.arange(1, N + 1) if n_points is None else np.asarray(n_points, dtype=int)
@@ -241,4 +263,10 @@ def tangent_rank_profile(apply_fn: Callable, params, x, n_points: Sequence[int] 
         s = np.linalg.svd(Jn, compute_uv=False)
         r = max(Jn.shape) * np.finfo(np.float64).eps if rtol is None else rtol
         ranks.append(_summarize(s, r, Jn.shape[0], M, "dense").rank)
-    return n_points, np.asarray(ranks)
+    ranks = np.asarray(ranks)
+    saturated = bool(ranks.size >= 2 and ranks[-1] == ranks[-2])
+    if warn and ranks.size >= 2 and not saturated:
+        warnings.warn(f"tangent_rank_profile: the rank still rises at the last prefix ({ranks[-2]} at "
+                      f"n = {n_points[-2]} -> {ranks[-1]} at n = {n_points[-1]}); it has not saturated, "
+                      "evaluate on more points", stacklevel=2)
+    return RankProfile(n_points, ranks, saturated)
