@@ -159,3 +159,26 @@ def test_orientation_concentration_from_spread_to_condensed():
     # amplitude-weighted: one strong neuron outweighs many weak ones
     weights = jnp.where(jnp.arange(360) == 0, 1000.0, 1.0)
     assert float(dropout.orientation_concentration(spread, weights)) > 0.7
+
+
+def test_dropout_is_a_mask_inside_the_models_own_forward_pass():
+    """dropout.*_apply = the model's apply with masks m = 1/p or 0 drawn from the same key
+    (one forward pass per model); a residual MLP keeps its skip connections under dropout."""
+    from phasekit.models import mlp as mlp_model
+    x = jax.random.normal(jax.random.key(0), (7, 3))
+    key, p = jax.random.key(5), 0.6
+    tl_p = tl.init(jax.random.key(1), 9, 3)
+    m = dropout.mask(key, (7, 9), p)
+    np.testing.assert_allclose(dropout.two_layer_apply(tl_p, x, key=key, p=p, activation="tanh"),
+                               (jnp.tanh(tl.preactivation(tl_p, x)) * m) @ tl_p["a"], rtol=1e-6)
+    params = mlp_model.init(jax.random.key(2), [3, 4, 4, 2])
+    k1, k2 = jax.random.split(key)
+    m1, m2 = dropout.mask(k1, (7, 4), p), dropout.mask(k2, (7, 4), p)
+    h1 = jnp.tanh(x @ params[0]["w"] + params[0]["b"]) * m1
+    h2 = h1 + jnp.tanh(h1 @ params[1]["w"] + params[1]["b"]) * m2
+    np.testing.assert_allclose(dropout.mlp_apply(params, x, key=key, p=p, activation="tanh", residual=True),
+                               h2 @ params[2]["w"] + params[2]["b"], rtol=1e-5)
+    np.testing.assert_allclose(dropout.mlp_apply(params, x, p=p, activation="tanh", residual=True),
+                               mlp_model.apply(params, x, activation="tanh", residual=True), rtol=1e-6)
+    assert not np.allclose(dropout.mlp_apply(params, x, key=key, p=p, activation="tanh", residual=True),
+                           dropout.mlp_apply(params, x, key=key, p=p, activation="tanh"))

@@ -23,13 +23,13 @@ def test_scaling_exponent_recovers_power_laws():
     m = np.array([100, 400, 1600, 6400])
     rd = np.stack([2.0 * m**-0.5, 0.1 * m**0.75, 3.0 * m**0.0])
     fit = phase.scaling_exponent(m, rd)
-    np.testing.assert_allclose(fit["slope"], [-0.5, 0.75, 0.0], atol=1e-12)
-    assert not fit["poor_fit"].any() and np.allclose(fit["stderr"], 0, atol=1e-12)
+    np.testing.assert_allclose(fit.slope, [-0.5, 0.75, 0.0], atol=1e-12)
+    assert not fit.poor_fit.any() and np.allclose(fit.stderr, 0, atol=1e-12)
     noisy = 2.0 * m**-0.5 * np.array([1.0, 3.0, 0.3, 2.0])
     bad = phase.scaling_exponent(m, noisy)
-    assert bad["poor_fit"] and bad["stderr"] > 0.1
+    assert bad.poor_fit and bad.stderr > 0.1
     masked = phase.scaling_exponent(m, noisy, valid=np.array([True, False, False, True]))
-    assert masked["n"] == 2 and masked["slope"] == pytest.approx(np.log(2.0) / np.log(64) - 0.5)
+    assert masked.n == 2 and masked.slope == pytest.approx(np.log(2.0) / np.log(64) - 0.5)
 
 
 def test_empirical_boundary_is_the_linear_zero_crossing():
@@ -84,7 +84,7 @@ def test_ntk_preset_is_linear_regime():
         rd[:, j] = res["rd_star"]
     assert np.all(np.diff(rd, axis=1) < 0)
     fit = phase.scaling_exponent(widths, np.exp(np.log(rd).mean(0)))
-    assert fit["slope"] <= -0.3
+    assert fit.slope <= -0.3
 
 
 def test_reduced_grid_agrees_with_theory_away_from_the_boundary(tmp_path):

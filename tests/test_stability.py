@@ -60,3 +60,25 @@ def test_bad_record_interval_and_subset_raise():
         stability.track_sharpness(_quadratic, jnp.ones(1), jnp.zeros((3, 1)), optax.sgd(0.1), steps=10, every=3)
     with pytest.raises(ValueError, match="subset"):
         stability.fixed_subset(jnp.zeros((3, 1)), 5)
+
+
+def test_sharpness_vs_lr_with_a_seed_axis_equals_each_seed_alone():
+    """Every (seed, lr) lane of the vmapped program is the run of that seed alone at that lr."""
+    x = jax.random.normal(jax.random.key(1), (16, 2))
+    data = (x, jnp.sin(2 * x[:, :1]))
+    loss = train.mse(mlp.apply, activation="tanh")
+    keys = jax.random.split(jax.random.key(0), 3)
+    params = jax.vmap(lambda k: mlp.init(k, [2, 6, 1]))(keys)
+    lrs = jnp.array([0.02, 0.08])  # both stable: a diverging run amplifies rounding differences
+    key = jax.random.key(7)
+    both = stability.sharpness_vs_lr(loss, params, data, lrs, steps=20, every=10, key=key, seed_axis=True)
+    assert both.observables["sharpness"].shape == (3, 2, 3)
+    for s in range(3):
+        alone = stability.sharpness_vs_lr(loss, jax.tree_util.tree_map(lambda a: a[s], params), data, lrs,
+                                          steps=20, every=10, key=jax.random.fold_in(key, s))
+        np.testing.assert_allclose(both.loss[s], alone.loss, rtol=1e-4)  # vmapped vs alone: float32 reassociation
+        np.testing.assert_allclose(both.observables["sharpness"][s], alone.observables["sharpness"], rtol=1e-4)
+    assert np.ptp(np.asarray(both.observables["sharpness"][:, 0, 0])) > 1e-3  # the seeds differ
+    with pytest.raises(ValueError, match="seed axis"):
+        stability.sharpness_vs_lr(loss, [{"w": jnp.ones((3, 2)), "b": jnp.ones(2)}], data, lrs,
+                                  steps=20, every=10, seed_axis=True)

@@ -37,7 +37,7 @@ import numpy as np
 
 from phasekit.dynamics import train
 from phasekit.dynamics.train import check_xy
-from phasekit.models import activations, mlp
+from phasekit.models import mlp
 from phasekit.models import two_layer as tl
 
 
@@ -55,41 +55,33 @@ def mask(key, shape, p) -> jax.Array:
     return jax.random.bernoulli(key, p, shape).astype(jnp.result_type(float)) / p
 
 
-def apply_dropout(key, h: jax.Array, p) -> jax.Array:
-    """h * (1 + eta) with an independent mask per entry; identity when ``key`` is None."""
-    if key is None:
-        return h
-    return h * mask(key, h.shape, p).astype(h.dtype)
-
-
 def two_layer_apply(params: dict, x: jax.Array, key=None, p=1.0, activation="relu",
                     alpha=1.0) -> jax.Array:
     """f(x) = (1/alpha) sum_k a_k (1 + eta_k(x)) sigma(w_k.x + b_k).  x: [n, d] -> [n] (or [n, C]).
 
-    ``key=None`` is the deterministic (evaluation) network.
+    :func:`phasekit.models.two_layer.apply` with a dropout mask; ``key=None`` is the
+    deterministic (evaluation) network.
     """
-    h = activations.get(activation)(tl.preactivation(params, x))
-    return apply_dropout(key, h, p) @ params["a"] / alpha
+    m = None if key is None else mask(key, (x.shape[0], params["w"].shape[0]), p).astype(params["w"].dtype)
+    return tl.apply(params, x, activation, alpha, mask=m)
 
 
 def mlp_apply(params: list[dict], x: jax.Array, key=None, p=1.0, activation="relu",
-              layer_activations: Sequence | None = None) -> jax.Array:
-    """MLP with dropout after hidden layers: ``p`` a scalar (every hidden layer) or one keep
-    probability per hidden layer (1.0: no dropout there). Not residual. ``key=None``: no dropout.
+              residual: bool = False, layer_activations: Sequence | None = None) -> jax.Array:
+    """:func:`phasekit.models.mlp.apply` with dropout after hidden layers: ``p`` a scalar (every
+    hidden layer) or one keep probability per hidden layer (1.0: no dropout there); in a residual
+    net the mask acts on each block's branch before the skip sum. ``key=None``: no dropout.
     """
     n_hidden = len(params) - 1
     ps = list(p) if isinstance(p, (list, tuple)) or jnp.ndim(p) > 0 else [p] * n_hidden
     if len(ps) != n_hidden:
         raise ValueError(f"p: need one keep probability per hidden layer ({n_hidden}), got {len(ps)}")
-    acts = layer_activations or [activation] * n_hidden
-    if len(acts) != n_hidden:
-        raise ValueError(f"layer_activations: need {n_hidden}, got {len(acts)}")
-    keys = [None] * n_hidden if key is None else list(jax.random.split(key, n_hidden))
-    h = x
-    for layer, act, k, pl in zip(params[:-1], acts, keys, ps):
-        h = apply_dropout(k, activations.get(act)(h @ layer["w"] + layer.get("b", 0.0)), pl)
-    out = h @ params[-1]["w"] + params[-1].get("b", 0.0)
-    return out[:, 0] if out.shape[1] == 1 else out
+    masks = None
+    if key is not None:
+        keys = jax.random.split(key, n_hidden)
+        masks = [mask(k, (x.shape[0], layer["w"].shape[1]), pl).astype(layer["w"].dtype)
+                 for k, layer, pl in zip(keys, params[:-1], ps)]
+    return mlp.apply(params, x, activation, residual, layer_activations, masks=masks)
 
 
 def explicit_regularizer(h: jax.Array, w_out: jax.Array, p) -> jax.Array:
@@ -108,7 +100,7 @@ def explicit_regularizer(h: jax.Array, w_out: jax.Array, p) -> jax.Array:
 
 def two_layer_regularizer(params: dict, x: jax.Array, p, activation="relu", alpha=1.0) -> jax.Array:
     """R_1 of a two-layer net (dropout on the hidden layer)."""
-    h = activations.get(activation)(tl.preactivation(params, x))
+    h = tl.hidden(params, x, activation)
     return explicit_regularizer(h, params["a"] / alpha, p)
 
 

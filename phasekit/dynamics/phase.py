@@ -32,7 +32,7 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +52,18 @@ def relative_distance(theta_w_t, theta_w_0):
     return jnp.sqrt(sq(diff) / sq(theta_w_0))
 
 
-def scaling_exponent(widths, rd, valid=None, max_residual: float = 0.25):
+class WidthFit(NamedTuple):
+    """Least-squares fit of log RD against log m (:func:`scaling_exponent`), arrays [...]:
+    ``slope`` (S_w), ``stderr`` (its standard error, NaN with 2 points), ``r2``, ``n`` (points
+    used), ``poor_fit`` (bool: < 2 points, or residual std in log RD above ``max_residual``)."""
+    slope: np.ndarray
+    stderr: np.ndarray
+    r2: np.ndarray
+    n: np.ndarray
+    poor_fit: np.ndarray
+
+
+def scaling_exponent(widths, rd, valid=None, max_residual: float = 0.25) -> WidthFit:
     """S_w as the least-squares slope of log RD* against log m.
 
     Args:
@@ -63,9 +74,7 @@ def scaling_exponent(widths, rd, valid=None, max_residual: float = 0.25):
         power law of m over the widths) are flagged ``poor_fit``. (R^2 is reported too, but it
         is meaningless near the critical line where the slope is ~0.)
     Returns:
-      dict of arrays [...]: ``slope`` (S_w), ``stderr`` (its standard error, NaN with 2
-      points), ``r2``, ``n`` (points used), ``poor_fit`` (bool: < 2 points, or residual std
-      above ``max_residual``).
+      :class:`WidthFit` of arrays [...].
     """
     logm = np.log(np.asarray(widths, float))
     logr = np.log(np.asarray(rd, float))
@@ -84,8 +93,7 @@ def scaling_exponent(widths, rd, valid=None, max_residual: float = 0.25):
         resid_std = np.sqrt(resid / np.maximum(k - 2, 1))
         stderr = np.where(k >= 3, resid_std / np.sqrt(sxx), np.nan)
         r2 = np.where(syy > 0, 1.0 - resid / syy, 1.0)
-    return {"slope": slope, "stderr": stderr, "r2": r2, "n": k,
-            "poor_fit": (k < 2) | ((k >= 3) & ~(resid_std <= max_residual))}
+    return WidthFit(slope, stderr, r2, k, (k < 2) | ((k >= 3) & ~(resid_std <= max_residual)))
 
 
 GRID_FIELDS = ("gammas", "gamma_primes", "widths", "seeds")
@@ -270,8 +278,8 @@ def add_scaling_exponent(ds: xr.Dataset) -> xr.Dataset:
     missing = (~computed).sum(("width", "seed")).transpose(*dims)
     ds = ds.assign(
         rd_star_geomean=np.exp(mean_log),
-        S_w=(dims, fit["slope"]), S_w_stderr=(dims, fit["stderr"]), S_w_r2=(dims, fit["r2"]),
-        S_w_poor_fit=(dims, fit["poor_fit"] | (missing.values > 0)),
+        S_w=(dims, fit.slope), S_w_stderr=(dims, fit.stderr), S_w_r2=(dims, fit.r2),
+        S_w_poor_fit=(dims, fit.poor_fit | (missing.values > 0)),
         S_w_missing_runs=(dims, missing.values))
     if int(missing.sum()):
         absent = (~computed).any([d for d in computed.dims if d != "width"])

@@ -8,7 +8,7 @@ lr < 2 / lambda. On a network, full-batch GD with a fixed lr shows "progressive 
 
 :func:`track_sharpness` runs :func:`phasekit.dynamics.train.run` with an observer that computes
 lambda_max by Lanczos on a fixed data subset every ``every`` steps (``schedule="linear"``), so
-the sharpness is stored with the trajectory. :func:`sharpness_vs_lr` vmaps it over learning rates.
+the sharpness is stored with the trajectory. :func:`sharpness_vs_lr` vmaps it over learning rates (and seeds).
 """
 
 from __future__ import annotations
@@ -75,17 +75,30 @@ def track_sharpness(loss_fn: Callable, params, data, optimizer: optax.GradientTr
 
 
 def sharpness_vs_lr(loss_fn: Callable, params, data, lrs, *, steps: int, every: int,
-                    subset: int | None = None, num_steps: int = 20, key=None) -> train.Trajectory:
+                    subset: int | None = None, num_steps: int = 20, key=None,
+                    seed_axis: bool = False) -> train.Trajectory:
     """Full-batch GD from the same ``params`` at each learning rate in ``lrs`` [L], in one vmap.
 
-    Returns a :class:`train.Trajectory` with a leading [L] axis (``observables["sharpness"]: [L, R]``).
+    ``seed_axis=True``: ``params`` carries a leading seed axis [S] (e.g. ``jax.vmap(init)(keys)``)
+    and every (seed, lr) pair is one lane of the same vmapped program; each seed's Lanczos start
+    vectors come from its own key (``fold_in(key, s)``).
+    Returns a :class:`train.Trajectory` with a leading [L] axis (``observables["sharpness"]: [L, R]``),
+    or [S, L] with ``seed_axis``.
     """
     def one(lr, params, data, key):
         return track_sharpness(loss_fn, params, data, optax.sgd(lr), steps=steps, every=every,
                                subset=subset, num_steps=num_steps, key=key)
 
     key = jax.random.key(0) if key is None else key
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))(jnp.asarray(lrs), params, data, key)
+    over_lr = jax.vmap(one, in_axes=(0, None, None, None))
+    lrs = jnp.asarray(lrs)
+    if not seed_axis:
+        return jax.jit(over_lr)(lrs, params, data, key)
+    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(params)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"params: with seed_axis=True every leaf needs the same leading seed axis, got {sizes}")
+    keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(sizes.pop()))
+    return jax.jit(jax.vmap(over_lr, in_axes=(None, 0, None, 0)))(lrs, params, data, keys)
 
 
 def late_sharpness_ratio(sharpness, lrs, fraction: float = 0.25):

@@ -213,8 +213,8 @@ def run_spectrum(cfg: SpectrumConfig, store=None, shard=None, progress: bool = T
     ds["analytic_rank_correlation"] = float(na.frequency_rank_correlation(spec.frequency, cfg.n_ranked))
     ds["kernel_error_rms"] = np.sqrt((ds["kernel_error"] ** 2).mean("seed"))
     fit = phase.scaling_exponent(ds["width"].values, ds["kernel_error_rms"].values)
-    ds["error_slope"] = float(fit["slope"])
-    ds["error_slope_stderr"] = float(fit["stderr"])
+    ds["error_slope"] = float(fit.slope)
+    ds["error_slope_stderr"] = float(fit.stderr)
     ds.attrs.update(parameterization="ntk", n_ranked=cfg.n_ranked)
     return describe(ds, SPECTRUM_VARIABLES)
 

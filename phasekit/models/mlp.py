@@ -1,7 +1,12 @@
 """Deep fully connected network (optionally residual) as a pure (init, apply) pair.
 
-    h_0 = x,   z_l = h_{l-1} W_l + b_l,   h_l = sigma(z_l)  (+ h_{l-1} if residual and shapes match)
+    h_0 = x,   z_l = h_{l-1} W_l + b_l,   h_l = m_l * sigma(z_l)  (+ h_{l-1} if residual and shapes match)
     f(x) = h_{L-1} W_L + b_L          (no activation on the output layer)
+
+This is the model's one forward pass; its hooks serve the analyses: :func:`hidden` returns the
+post-activations h_l, :func:`preactivations` the z_l, and ``masks`` multiplies each hidden
+layer's output by m_l (dropout: :func:`phasekit.dynamics.dropout.mlp_apply` draws
+m_l = 1/p or 0; None: m_l = 1).
 
 Per-layer init std is ``fan_in ** -gamma`` (the condensation papers' "init rate", with a
 scalar or per-layer gamma) or a named scheme (spec 05):
@@ -69,26 +74,45 @@ def init(key, sizes: Sequence[int], scheme: str = "lecun", gamma=None, bias: boo
     return params
 
 
-def hidden(params: list[dict], x: jax.Array, activation="relu", residual: bool = False,
-           layer_activations: Sequence | None = None) -> list[jax.Array]:
-    """Post-activations h_1..h_{L-1} of the hidden layers, each [n, h_l]."""
+def _forward(params, x, activation, residual, layer_activations, masks):
+    """(pre-activations z_1..z_{L-1}, post-activations h_1..h_{L-1}, output [n, d_out])."""
     input_matrix(x, params[0]["w"].shape[0])
-    acts = layer_activations or [activation] * (len(params) - 1)
-    if len(acts) != len(params) - 1:
-        raise ValueError(f"layer_activations: need {len(params) - 1}, got {len(acts)}")
-    hs, h = [], x
-    for layer, act in zip(params[:-1], acts):
+    n_hidden = len(params) - 1
+    acts = layer_activations or [activation] * n_hidden
+    if len(acts) != n_hidden:
+        raise ValueError(f"layer_activations: need {n_hidden}, got {len(acts)}")
+    masks = [None] * n_hidden if masks is None else list(masks)
+    if len(masks) != n_hidden:
+        raise ValueError(f"masks: need one per hidden layer ({n_hidden}; None for no mask), got {len(masks)}")
+    zs, hs, h = [], [], x
+    for layer, act, m in zip(params[:-1], acts, masks):
         z = h @ layer["w"] + layer.get("b", 0.0)
         new = activations.get(act)(z)
+        if m is not None:
+            new = new * m
         h = h + new if residual and new.shape == h.shape else new
+        zs.append(z)
         hs.append(h)
-    return hs
+    return zs, hs, h @ params[-1]["w"] + params[-1].get("b", 0.0)
+
+
+def preactivations(params: list[dict], x: jax.Array, activation="relu", residual: bool = False,
+                   layer_activations: Sequence | None = None, masks: Sequence | None = None) -> list[jax.Array]:
+    """Pre-activations z_1..z_{L-1} of the hidden layers, each [n, h_l]."""
+    return _forward(params, x, activation, residual, layer_activations, masks)[0]
+
+
+def hidden(params: list[dict], x: jax.Array, activation="relu", residual: bool = False,
+           layer_activations: Sequence | None = None, masks: Sequence | None = None) -> list[jax.Array]:
+    """Post-activations h_1..h_{L-1} of the hidden layers, each [n, h_l]."""
+    return _forward(params, x, activation, residual, layer_activations, masks)[1]
 
 
 def apply(params: list[dict], x: jax.Array, activation="relu", residual: bool = False,
-          layer_activations: Sequence | None = None) -> jax.Array:
-    """Network output, [n, d_out] (squeezed to [n] when d_out = 1)."""
-    hs = hidden(params, x, activation, residual, layer_activations)
-    h = hs[-1] if hs else x
-    out = h @ params[-1]["w"] + params[-1].get("b", 0.0)
+          layer_activations: Sequence | None = None, masks: Sequence | None = None) -> jax.Array:
+    """Network output, [n, d_out] (squeezed to [n] when d_out = 1).
+
+    ``masks``: one array per hidden layer (broadcastable to [n, h_l], or None) multiplying that
+    layer's activation sigma(z_l) before the residual sum (dropout's 1 + eta)."""
+    out = _forward(params, x, activation, residual, layer_activations, masks)[2]
     return out[:, 0] if out.shape[1] == 1 else out

@@ -77,11 +77,19 @@ def preactivation(params: dict, x: jax.Array) -> jax.Array:
     return z + params["b"] if "b" in params else z
 
 
-def apply(params: dict, x: jax.Array, activation="relu", alpha=1.0) -> jax.Array:
-    """f(x) = (1/alpha) sum_k a_k sigma(w_k . x + b_k).   x: [n, d] -> [n]."""
+def hidden(params: dict, x: jax.Array, activation="relu", mask=None) -> jax.Array:
+    """Hidden activations m_k sigma(w_k . x + b_k), [n, m] (``mask`` m: None or broadcastable to [n, m])."""
     input_matrix(x, params["w"].shape[1])
-    sigma = activations.get(activation)
-    return sigma(preactivation(params, x)) @ params["a"] / alpha
+    h = activations.get(activation)(preactivation(params, x))
+    return h if mask is None else h * mask
+
+
+def apply(params: dict, x: jax.Array, activation="relu", alpha=1.0, mask=None) -> jax.Array:
+    """f(x) = (1/alpha) sum_k a_k m_k sigma(w_k . x + b_k).   x: [n, d] -> [n] (or [n, C] for a: [m, C]).
+
+    The model's one forward pass. ``mask`` (None: m = 1) multiplies the hidden activations:
+    dropout's 1 + eta (:func:`phasekit.dynamics.dropout.two_layer_apply`)."""
+    return hidden(params, x, activation, mask) @ params["a"] / alpha
 
 
 # Table 7.1 of the book. beta1 is the output-layer scale, beta2 the input-layer scale.
