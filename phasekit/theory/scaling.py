@@ -119,7 +119,7 @@ def compute_frontier(n_params, n_samples, loss, flops_per_param_sample: float = 
     """Compute-optimal frontier of a grid: n_params [P], n_samples [D], loss [P, D]
     (e.g. seed-mean test loss); compute C = c N D with c = ``flops_per_param_sample``.
     A point is on the frontier when its loss is strictly below that of every point with
-    smaller or equal compute."""
+    smaller or equal compute (computes equal to 1e-9 relative count as equal)."""
     N = np.asarray(n_params, float)
     D = np.asarray(n_samples, float)
     loss = np.asarray(loss, float)
@@ -129,7 +129,8 @@ def compute_frontier(n_params, n_samples, loss, flops_per_param_sample: float = 
     C, L, NN, DD = (a.ravel() for a in (flops_per_param_sample * NN * DD, loss, NN, DD))
     ok = np.isfinite(L)
     C, L, NN, DD = C[ok], L[ok], NN[ok], DD[ok]
-    order = np.lexsort((L, C))
+    # equal compute up to rounding (N D = D N) counts as equal: order by log C to 9 decimals
+    order = np.lexsort((L, np.round(np.log(C), 9)))
     keep, best = [], np.inf
     for i in order:
         if L[i] < best:
