@@ -65,7 +65,9 @@ class GrokkingConfig(Config):
         modular.split(self.p, self.operation, self.train_fraction, self.data_seed)
 
 
-def run(cfg: GrokkingConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+def point_fn(cfg: GrokkingConfig):
+    """``point({"alpha": a, "weight_decay": wd}, key) -> outputs`` of one grid point (alpha and
+    wd may be traced), and the split it trains on."""
     sp = modular.split(cfg.p, cfg.operation, cfg.train_fraction, cfg.data_seed)
     x_tr, y_tr = jnp.asarray(modular.one_hot_pairs(sp.train_pairs, cfg.p)), jnp.asarray(sp.train_labels)
     x_te, y_te = jnp.asarray(modular.one_hot_pairs(sp.test_pairs, cfg.p)), jnp.asarray(sp.test_labels)
@@ -90,6 +92,11 @@ def run(cfg: GrokkingConfig, store=None, shard=None, progress: bool = True) -> x
                 "test_accuracy": obs["test_accuracy"], "step_train": t.step_train, "step_test": t.step_test,
                 "delay": t.delay, "delay_bound": grokking.delay_lower_bound(t, cfg.steps)}
 
+    return point, sp
+
+
+def run(cfg: GrokkingConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    point, sp = point_fn(cfg)
     rec = train.record_steps(cfg.steps, cfg.n_records, "linear")
     curves = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
     ds = sweep.run(point, {"alpha": np.asarray(cfg.alphas), "weight_decay": np.asarray(cfg.weight_decays),
@@ -121,6 +128,13 @@ def _reference_alpha(ds) -> float:
     return float(a[np.argmin(np.abs(np.log(a)))])
 
 
+def _median(a, axis=-1):
+    """Median over seeds, NaN where every seed is NaN (without numpy's all-NaN warning)."""
+    a = np.asarray(a, float)
+    ok = np.any(np.isfinite(a), axis=axis)
+    return np.where(ok, np.nanmedian(np.where(ok[..., None], a, 0.0), axis=axis), np.nan)
+
+
 def claims(ds: xr.Dataset) -> list:
     out = []
     a1 = _reference_alpha(ds)
@@ -128,11 +142,9 @@ def claims(ds: xr.Dataset) -> list:
     wds = at["weight_decay"].values
     pos = wds > 0
     # median over seeds; runs that never generalize count at the budget (a lower bound)
-    bound = np.nanmedian(at["delay_bound"].values, axis=-1)
-    delay = np.nanmedian(at["delay"].values, axis=-1) if np.any(np.isfinite(at["delay"].values)) \
-        else np.full(len(wds), np.nan)
-    step_tr = np.nanmedian(at["step_train"].values, axis=-1) if np.any(np.isfinite(at["step_train"].values)) \
-        else np.full(len(wds), np.nan)
+    bound = _median(at["delay_bound"].values)
+    delay = _median(at["delay"].values)
+    step_tr = _median(at["step_train"].values)
     out.append(claim(
         ds, name="grokking-delay", figure="ch. 14: grokking",
         statement=f"alpha = {a1:g}: with weight decay > 0 the test accuracy reaches {ds.attrs['threshold']:g} "
@@ -157,7 +169,7 @@ def claims(ds: xr.Dataset) -> list:
         min_preset="quick"))
     if ds.sizes["alpha"] >= 2 and pos.any():
         w = float(wds[pos][-1])
-        per_alpha = np.nanmedian(ds["delay_bound"].sel(weight_decay=w).values, axis=-1)
+        per_alpha = _median(ds["delay_bound"].sel(weight_decay=w).values)
         out.append(claim(
             ds, name="grokking-delay-grows-with-init-scale", figure="ch. 14: grokking (Omnigrok)",
             statement=f"weight decay {w:g}: the delay at the largest init scale alpha = {ds['alpha'].values[-1]:g} "
@@ -166,7 +178,8 @@ def claims(ds: xr.Dataset) -> list:
             held=bool(np.all(np.isfinite(per_alpha[[0, -1]])) and per_alpha[-1] > per_alpha[0]),
             if_not_held="AdamW's per-coordinate steps and the weight decay shrink a large init within a few "
                         "hundred steps, so the init scale is forgotten before the train set is fitted",
-            min_preset="quick"))
+            min_preset="quick", detail=f"censored delay (median) per alpha {list(ds['alpha'].values)}: "
+                                       f"{list(per_alpha)}"))
     return out
 
 
