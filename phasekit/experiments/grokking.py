@@ -156,7 +156,10 @@ def claims(ds: xr.Dataset) -> list:
                   and np.all(bound[pos][np.isfinite(bound[pos])] > 0)),
         if_not_held="the budget is too short for the test accuracy to reach the threshold, or the train "
                     "set is so large a fraction of the table that train and test are learned together",
-        min_preset="quick", detail=f"step_train (median) per weight decay: {list(step_tr[pos])}"))
+        min_preset="quick", detail=f"step_train (median) per weight decay: {[float(v) for v in step_tr[pos]]}; "
+                                   f"delay / step_train at the largest: "
+                                   f"{float(delay[pos][-1] / step_tr[pos][-1]) if pos.any() else float('nan'):.3g} "
+                                   f"(the paper's gap spans decades)"))
     wb = bound[pos]
     out.append(claim(
         ds, name="grokking-delay-shrinks-with-weight-decay", figure="ch. 14: grokking",
@@ -172,14 +175,16 @@ def claims(ds: xr.Dataset) -> list:
         per_alpha = _median(ds["delay_bound"].sel(weight_decay=w).values)
         out.append(claim(
             ds, name="grokking-delay-grows-with-init-scale", figure="ch. 14: grokking (Omnigrok)",
-            statement=f"weight decay {w:g}: the delay at the largest init scale alpha = {ds['alpha'].values[-1]:g} "
-                      f"exceeds the delay at the smallest alpha = {ds['alpha'].values[0]:g} (lazy-to-rich)",
+            statement=f"weight decay {w:g}: the delay (censored at the budget) grows with the init scale alpha "
+                      f"over {[float(a) for a in ds['alpha'].values]} (non-decreasing, largest above smallest)",
             book="delay grows with alpha", measured=list(per_alpha),
-            held=bool(np.all(np.isfinite(per_alpha[[0, -1]])) and per_alpha[-1] > per_alpha[0]),
-            if_not_held="AdamW's per-coordinate steps and the weight decay shrink a large init within a few "
-                        "hundred steps, so the init scale is forgotten before the train set is fitted",
-            min_preset="quick", detail=f"censored delay (median) per alpha {list(ds['alpha'].values)}: "
-                                       f"{list(per_alpha)}"))
+            held=bool(np.all(np.isfinite(per_alpha)) and np.all(np.diff(per_alpha) >= 0)
+                      and per_alpha[-1] > per_alpha[0]),
+            if_not_held="measured non-monotone at quick: over alpha in [0.5, 2] the delays differ by ~100 steps, "
+                        "the size of the seed-to-seed spread and a few record intervals (2 seeds); AdamW's "
+                        "normalized steps with weight decay shrink a large init within a few hundred steps, so a "
+                        "wider alpha range (the paper preset) is needed to see the lazy-to-rich trend",
+            min_preset="quick", reproduces=False))
     return out
 
 
