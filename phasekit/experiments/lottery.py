@@ -168,7 +168,7 @@ register(Experiment(
     "lottery-tickets", area="phenomena", figure="ch. 14: lottery tickets",
     title="IMP with rewinding vs random reinit vs random mask on digits: test accuracy vs weights remaining",
     config=LotteryConfig,
-    presets={"tiny": dict(hidden=(16,), n_train=600, rounds=2, rate=0.5, steps=40, n_records=4, seeds=1),
+    presets={"tiny": dict(hidden=(16,), n_train=600, rounds=1, rate=0.5, steps=30, n_records=3, seeds=1),
              "quick": {},
              "paper": dict(hidden=(300, 100), rounds=15, steps=2000, seeds=8, n_records=40)},
     run=run, claims=claims, figures=figures))

@@ -177,7 +177,7 @@ register(Experiment(
     "scaling-laws", area="phenomena", figure="ch. 14.1: scaling laws",
     title="student-teacher MLP: test loss vs width and vs samples, power-law fits, compute frontier",
     config=ScalingConfig,
-    presets={"tiny": dict(widths=(2, 8, 32), n_trains=(32, 128, 512), n_test=256, steps=100, seeds=2, n_boot=20),
+    presets={"tiny": dict(widths=(2, 8, 32), n_trains=(32, 128, 512), n_test=128, steps=60, seeds=2, n_boot=20),
              "quick": {},
              "paper": dict(widths=(2, 4, 8, 16, 32, 64, 128, 256), n_trains=(32, 64, 128, 256, 512, 1024, 2048, 4096),
                            teacher_width=128, steps=20000, seeds=16, n_boot=2000)},
