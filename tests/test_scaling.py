@@ -53,3 +53,29 @@ def test_frontier_is_the_lower_envelope_of_a_chinchilla_grid():
 
 def test_loglog_slope_of_a_power():
     assert scaling.loglog_slope(N, 3 * N ** 1.7) == pytest.approx(1.7)
+
+
+def test_masked_max_width_student_trains_exactly_like_a_width_n_net():
+    # the scaling experiment's traced width: units j >= N masked to 0, output weights scaled by
+    # sqrt(N_max / N); Adam is coordinate-wise, so the active units follow the width-N net's path
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from phasekit.dynamics import lottery, train
+    from phasekit.experiments.scaling import _student_mask
+    from phasekit.models import mlp
+
+    n_max, n, d = 8, 3, 4
+    x = jax.random.normal(jax.random.key(0), (32, d))
+    y = jnp.sin(x[:, 0])
+    unit = mlp.init(jax.random.key(1), [d, n_max, 1])
+    mask = _student_mask(unit, n, n_max)
+    unit[1]["w"] = unit[1]["w"] * jnp.sqrt(n_max / n)
+    small = [{"w": unit[0]["w"][:, :n], "b": unit[0]["b"][:n]}, {"w": unit[1]["w"][:n], "b": unit[1]["b"]}]
+    loss = train.mse(mlp.apply, activation="tanh")
+    big = train.run(loss, lottery.apply_mask(unit, mask), (x, y), lottery.masked(optax.adam(1e-2), mask), steps=30)
+    ref = train.run(loss, small, (x, y), optax.adam(1e-2), steps=30)
+    np.testing.assert_allclose(big.loss, ref.loss, rtol=1e-5)
+    np.testing.assert_allclose(big.params[1]["w"][:n], ref.params[1]["w"], rtol=1e-5, atol=1e-7)
+    assert np.all(np.asarray(big.params[1]["w"][n:]) == 0) and np.all(np.asarray(big.params[0]["w"][:, n:]) == 0)
