@@ -39,7 +39,7 @@ def test_sweep_on_a_flax_mlp_equals_the_runs_written_by_hand_with_train_run():
                 w0 = jnp.sqrt(sum(jnp.sum(a**2) for a in jax.tree_util.tree_leaves(p0["Dense_0"])))
                 rd = lambda d: {"rd": jnp.sqrt(sum(jnp.sum(a**2) for a in jax.tree_util.tree_leaves(d["Dense_0"]))) / w0}
                 traj = jax.jit(lambda: train.run(loss, jax.tree_util.tree_map(jnp.zeros_like, p0), (X, Y),
-                                                 optax.sgd(0.05), steps=300, n_records=10, stop_rel_loss=1e-2,
+                                                 optax.sgd(0.1), steps=300, n_records=10, stop_rel_loss=0.3,
                                                  observe=rd))()
                 got = ds.isel(scale=i, width=j, seed=seed)
                 # the same run: identical step counts; values equal to float32 rounding (1 ulp seen:
@@ -50,6 +50,7 @@ def test_sweep_on_a_flax_mlp_equals_the_runs_written_by_hand_with_train_run():
                 np.testing.assert_allclose(float(got["loss_star"]), float(traj.loss[-1]), rtol=1e-6)
                 np.testing.assert_allclose(got["loss"].values, traj.loss, rtol=1e-6)
     assert set(ds["group"].values) == {"Dense_0", "Dense_1"}
+    assert bool(ds["converged"].all()), "every run reaches 30 % of its initial loss"
     assert ds["S_w"].dims == ("scale", "group") and np.all(np.isfinite(ds["S_w"].values))
     # small init moves the weights relatively more than large init (the phase diagram's axis)
     assert float(ds["rd_star"].sel(group="Dense_0", scale=0.5).mean()) > float(
@@ -57,8 +58,8 @@ def test_sweep_on_a_flax_mlp_equals_the_runs_written_by_hand_with_train_run():
 
 
 def init_scale_sweep_small(scales, widths, **kw):
-    return init_scale.init_scale_sweep(MLP, (X, Y), scales=scales, widths=widths, seeds=2, lr=0.05,
-                                       steps=300, n_records=10, rel_tol=1e-2, batching="map",
+    return init_scale.init_scale_sweep(MLP, (X, Y), scales=scales, widths=widths, seeds=2, lr=0.1,
+                                       steps=300, n_records=10, rel_tol=0.3, batching="map",
                                        progress=False, **kw)
 
 

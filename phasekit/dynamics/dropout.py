@@ -37,6 +37,7 @@ import numpy as np
 
 from phasekit.dynamics import train
 from phasekit.dynamics.train import check_xy
+from phasekit.losses import squared_error
 from phasekit.models import mlp
 from phasekit.models import two_layer as tl
 
@@ -121,7 +122,7 @@ def mse(apply_fn: Callable, p, **apply_kwargs) -> Callable:
     def loss(params, data, key):
         x, y = check_xy(*data)
         f = apply_fn(params, x, key=key, p=p, **apply_kwargs)
-        return 0.5 * jnp.mean(jnp.sum(jnp.reshape(f - y, (y.shape[0], -1)) ** 2, axis=1))
+        return squared_error(f, y)
 
     return loss
 

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from phasekit.losses import squared_error
 from phasekit.typing import Data, LossFn, Params
 
 MatVec = Callable[[jax.Array], jax.Array]
@@ -440,7 +441,7 @@ def _gauss_newton_vp(apply_fn, kw, loss, params, v, x):
 def _mse_cached(apply_fn, kw):
     def loss(p, data):
         x, y = data
-        return 0.5 * jnp.sum((apply_fn(p, x, **dict(kw)) - y) ** 2) / x.shape[0]
+        return squared_error(apply_fn(p, x, **dict(kw)), y)
 
     return loss
 
