@@ -51,7 +51,9 @@ def ridge_fit(phi, y, lam) -> jax.Array:
 
 
 def fit(phi, y, lam=0.0) -> jax.Array:
-    """Ridge for lam > 0, min-norm for lam = 0 (``lam`` may be traced: both are computed)."""
+    """Ridge for lam > 0, min-norm for lam = 0 (a traced ``lam``: both are computed, one kept)."""
+    if not isinstance(lam, jax.core.Tracer):
+        return ridge_fit(phi, y, lam) if float(lam) > 0 else min_norm_fit(phi, y)
     return jnp.where(lam > 0, ridge_fit(phi, y, jnp.where(lam > 0, lam, 1.0)), min_norm_fit(phi, y))
 
 
