@@ -59,3 +59,65 @@ def width_figures(ds) -> dict:
     fig.suptitle(f"Two-layer nets on digits with label noise {ds.attrs.get('noise'):g}, n = {ds.attrs.get('n')}",
                  fontsize=10)
     return {"width_double_descent": fig}
+
+
+# ----------------------------------------------------------------------------- neural collapse
+
+def collapse_figures(ds) -> dict:
+    """``neural-collapse``: NC1, NC2 (equinorm, equiangularity), NC3, 1 - NC4 and the training
+    error against step (log-log), the terminal phase shaded from the first record at 100 %."""
+    steps = np.maximum(ds["step"].values, 1)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4), constrained_layout=True)
+    panels = [("nc1", "NC1 = tr(Σ_W Σ_B⁺)/C"), ("equinorm", "NC2 equinorm"),
+              ("equiangularity", "NC2 |cos + 1/(C-1)|"), ("nc3", "NC3 |W/|W| - M/|M||")]
+    acc = ds["train_accuracy"].median("seed").values
+    hit = np.flatnonzero(acc >= 1.0)
+    for ax, (var, name) in zip(axes, panels):
+        _band(ax, steps, ds[var].transpose("step", "seed").values, name)
+        if var == "nc1":
+            _band(ax, steps, 1 - ds["nc4"].transpose("step", "seed").values, "1 - NC4")
+            _band(ax, steps, 1 - ds["train_accuracy"].transpose("step", "seed").values, "train error")
+            ax.legend(fontsize=7)
+        if hit.size:
+            ax.axvspan(steps[hit[0]], steps[-1], color="0.85", zorder=0)
+        ax.set(xscale="log", yscale="log", xlabel="step", title=name)
+    fig.suptitle(f"Neural collapse of an MLP (depth {ds.attrs.get('depth')}, width {ds.attrs.get('width')}) "
+                 f"on {ds.attrs.get('n')} digits, weight decay {ds.attrs.get('weight_decay'):g}; "
+                 "grey: terminal phase", fontsize=10)
+    return {"neural_collapse": fig}
+
+
+# ----------------------------------------------------------------------------- mode connectivity
+
+def connectivity_figures(ds) -> dict:
+    """``mode-connectivity``: training loss against t along the line, the aligned line and the
+    Bezier curve (median and range over pairs)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    t = ds["t"].values
+    for var, label in (("linear_loss", "straight line"), ("aligned_loss", "line after weight matching"),
+                       ("bezier_loss", "trained Bezier curve")):
+        _band(ax, t, ds[var].transpose("t", "seed").values, label)
+    ax.set(xlabel="t", ylabel="training cross-entropy", yscale="log")
+    ax.legend(fontsize=8)
+    ax.set_title(f"Paths between two MLPs (width {ds.attrs.get('width')}), {ds.sizes['seed']} pairs", fontsize=10)
+    return {"mode_connectivity": fig}
+
+
+def spawn_figures(ds) -> dict:
+    """``spawn-connectivity``: the children's barrier against the spawn step k, and the loss
+    along the line per k."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    k = ds["spawn"].values
+    order = np.argsort(k)
+    kk = np.maximum(k[order], 0.5)  # k = 0 drawn at 0.5 on the log axis
+    _band(ax, kk, ds["barrier"].transpose("spawn", "seed").values[order], "barrier")
+    ax.set(xscale="log", xlabel="spawn step k (0 drawn at 0.5)", ylabel="linear barrier (nats)")
+    cmap = plt.get_cmap("viridis")
+    for j, i in enumerate(order):
+        ax2.plot(ds["t"].values, ds["path_loss"].isel(spawn=i).median("seed").values,
+                 color=cmap(j / max(len(order) - 1, 1)), label=f"k = {int(k[i])}")
+    ax2.set(xlabel="t", ylabel="training cross-entropy (median)")
+    ax2.legend(fontsize=7)
+    fig.suptitle(f"Linear mode connectivity of SGD children spawned at step k "
+                 f"(child steps {ds.attrs.get('child_steps')})", fontsize=10)
+    return {"spawn_connectivity": fig}
