@@ -76,9 +76,9 @@ def run(cfg: ConnectivityConfig, store=None, shard=None, progress: bool = True) 
         return train.run(loss, params, data, optax.adam(cfg.lr), steps=steps, n_records=2).params
 
     def point(pt, key):
-        k_a, k_b, k_t = jax.random.split(key, 3)
-        a = fit(mlp.init(k_a, sizes, scheme="he"), cfg.steps)
-        b = fit(mlp.init(k_b, sizes, scheme="he"), cfg.steps)
+        k_ab, k_t = jax.random.split(key)
+        pair = jax.vmap(lambda k: fit(mlp.init(k, sizes, scheme="he"), cfg.steps))(jax.random.split(k_ab))
+        a, b = (jax.tree_util.tree_map(lambda leaf: leaf[i], pair) for i in (0, 1))
         line = mc.linear_barrier(loss, a, b, data, cfg.n_points)
         aligned = mc.linear_barrier(loss, a, mc.align(a, b), data, cfg.n_points)
         control = train.run(mc.bezier_objective(loss, a, b, cfg.t_samples), mc.bezier_init(a, b), data,
@@ -177,11 +177,12 @@ def spawn_run(cfg: SpawnConfig, store=None, shard=None, progress: bool = True) -
                          batch_size=cfg.batch_size, key=key).params
 
     def point(pt, key):
-        k_init, k_parent, k_1, k_2 = jax.random.split(key, 4)
+        k_init, k_parent, k_children = jax.random.split(key, 3)
         parent = mlp.init(k_init, sizes, scheme="he")
         if k_max > 0:
             parent = sgd(parent, k_parent, k_max, lambda count: jnp.where(count < pt["spawn"], cfg.lr, 0.0))
-        c1, c2 = sgd(parent, k_1, cfg.steps, cfg.lr), sgd(parent, k_2, cfg.steps, cfg.lr)
+        children = jax.vmap(lambda k: sgd(parent, k, cfg.steps, cfg.lr))(jax.random.split(k_children))
+        c1, c2 = (jax.tree_util.tree_map(lambda leaf: leaf[i], children) for i in (0, 1))
         line = mc.linear_barrier(loss, c1, c2, data, cfg.n_points)
         return {"barrier": line.barrier, "path_loss": line.losses,
                 "endpoint_loss": 0.5 * (line.losses[0] + line.losses[-1])}

@@ -154,7 +154,9 @@ def rf_claims(ds: xr.Dataset) -> list:
                    + "; min-norm peak / ridge peak " + ", ".join(f"{nz:g}: {p:.3g}" for nz, p in zip(noises, peaks)),
             if_not_held="this lambda shrinks the peak but leaves a residual bump near N = n: the optimal "
                         "ridge grows with the label noise (Nakkiran et al. 2021), so one lambda for all "
-                        "noise levels is below the optimum at the largest one"))
+                        "noise levels is below the optimum at the largest one; measured at quick: a 2 % "
+                        "bump at N/n = 1.1 (the min-norm peak shrunk 40x)",
+            reproduces=False))
     return out
 
 
