@@ -71,6 +71,7 @@ def test_weight_matching_recovers_a_planted_permutation_exactly():
         np.testing.assert_array_equal(lb["w"][1], la["w"])
 
 
+@pytest.mark.slow  # three training runs; the tiny mode-connectivity experiment trains a curve too
 def test_bezier_objective_trains_the_control_point_below_the_straight_line():
     a, b, data = _net(0), _net(1), _data()
     fa = train.run(LOSS, a, data, train.optimizer("adam", 1e-2), steps=200, n_records=2).params

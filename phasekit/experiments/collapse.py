@@ -4,8 +4,9 @@ spec 07.
     neural-collapse   an MLP trained on digits with cross-entropy and weight decay well past zero
                       training error; NC1-NC4 of its last hidden layer recorded during training
 
-Recipe: n training digits -> a sweep over seeds through :func:`phasekit.dynamics.sweep.run` ->
-:func:`phasekit.dynamics.train.run` (cross-entropy, SGD with momentum and decoupled weight decay)
+Recipe: n training digits (or MNIST-1D samples, ``dataset="mnist1d"``) -> a sweep over seeds
+through :func:`phasekit.dynamics.sweep.run` ->
+:func:`phasekit.dynamics.train.run` (cross-entropy, SGD with momentum, L2 weight decay added to the gradient)
 whose ``observe`` computes :func:`phasekit.theory.collapse.neural_collapse` of the features
 h = the last hidden layer on the training set, at log-spaced records -> claims (NC1 at the
 start of the terminal phase, the first record with 100 % training accuracy, over NC1 at the
@@ -25,6 +26,7 @@ import optax
 import xarray as xr
 
 from phasekit import data as datasets
+from phasekit.data.mnist_1d import mnist1d
 from phasekit.dynamics import sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import mlp
@@ -36,10 +38,13 @@ NC1_FALL = 10.0  # the claim: NC1 falls by at least this factor during the termi
 
 @dataclass(frozen=True)
 class CollapseConfig(Config):
-    """MLP [64, width x depth, 10] (He init, ReLU) on n digits (pixels / 16), cross-entropy,
+    """MLP [d, width x depth, 10] (He init, ReLU) on n samples of ``dataset`` (digits: d = 64,
+    pixels / 16; MNIST-1D: d = 40, generated locally), cross-entropy,
     full-batch SGD with momentum and weight decay (optax.add_decayed_weights before sgd)."""
 
-    n: int = param(500, ge=C, doc="training digits")
+    dataset: str = param("digits", choices=("digits", "mnist1d"),
+                         doc="scikit-learn's 8x8 digits, or MNIST-1D (needs the optional mnist1d package)")
+    n: int = param(500, ge=C, doc="training samples")
     width: int = param(128, ge=C)
     depth: int = param(2, ge=1, doc="hidden layers")
     steps: int = param(4000, ge=1)
@@ -56,7 +61,9 @@ class CollapseConfig(Config):
 
 
 def run(cfg: CollapseConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
-    xs, ys = datasets.digits()
+    xs, ys = datasets.digits() if cfg.dataset == "digits" else mnist1d("train", seed=42 + cfg.data_seed)
+    if cfg.n > len(ys):
+        raise ValueError(f"n: at most {len(ys)} training samples in {cfg.dataset}, got {cfg.n}")
     idx = np.random.default_rng(cfg.data_seed).permutation(len(ys))[:cfg.n]
     x, y = jnp.asarray(xs[idx]), jnp.asarray(ys[idx])
     sizes = [x.shape[1]] + [cfg.width] * cfg.depth + [C]
@@ -77,7 +84,7 @@ def run(cfg: CollapseConfig, store=None, shard=None, progress: bool = True) -> x
     ds = sweep.run(point, {"seed": np.arange(cfg.seeds)}, store=store, shard=shard, base_seed=cfg.base_seed,
                    config=cfg.to_dict(execution=False), dims={k: ("step",) for k in names},
                    coords={"step": rec}, batching=cfg.batching, progress=progress, desc="neural collapse")
-    ds.attrs.update(n=cfg.n, width=cfg.width, depth=cfg.depth, weight_decay=cfg.weight_decay,
+    ds.attrs.update(dataset=cfg.dataset, n=cfg.n, width=cfg.width, depth=cfg.depth, weight_decay=cfg.weight_decay,
                     num_classes=C)
     return describe(ds, VARIABLES)
 
@@ -126,7 +133,7 @@ def claims(ds: xr.Dataset) -> list:
               reproduces=False),
         claim(ds, name="nc4-nearest-mean", figure="ch. 14 neural collapse", book="-> 1",
               statement="NC4: at the end of training the net's predictions agree with the nearest class mean "
-                        "on at least 95 % of the training digits (median over seeds)",
+                        "on at least 95 % of the training samples (median over seeds)",
               measured=float(final["nc4"]), held=float(final["nc4"]) >= 0.95, min_preset="quick",
               if_not_held="training stopped before the terminal phase"),
     ]

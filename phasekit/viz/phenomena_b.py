@@ -82,7 +82,7 @@ def collapse_figures(ds) -> dict:
             ax.axvspan(steps[hit[0]], steps[-1], color="0.85", zorder=0)
         ax.set(xscale="log", yscale="log", xlabel="step", title=name)
     fig.suptitle(f"Neural collapse of an MLP (depth {ds.attrs.get('depth')}, width {ds.attrs.get('width')}) "
-                 f"on {ds.attrs.get('n')} digits, weight decay {ds.attrs.get('weight_decay'):g}; "
+                 f"on {ds.attrs.get('n')} {ds.attrs.get('dataset', 'digits')}, weight decay {ds.attrs.get('weight_decay'):g}; "
                  "grey: terminal phase", fontsize=10)
     return {"neural_collapse": fig}
 
