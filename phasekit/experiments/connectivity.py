@@ -35,6 +35,7 @@ from phasekit.theory import connectivity as mc
 C = 10
 WELL_BELOW = 0.25  # "well below": the Bezier barrier is at most this fraction of the linear one
 SHRINK = 0.5  # the barrier at the largest spawn step is at most this fraction of the one at k = 0
+REAL_BARRIER = 0.01  # nats: below this at k = 0 the children are already linearly connected
 
 
 def _train_digits(n: int, seed: int):
@@ -211,12 +212,16 @@ def spawn_claims(ds: xr.Dataset) -> list:
     return [claim(
         ds, name="barrier-shrinks-with-spawn", figure="ch. 14 mode connectivity (Frankle et al. 2020)",
         book="-> 0", statement=f"the children's linear barrier at the largest spawn step k = {int(k[order[-1]])} is "
-                               f"at most {SHRINK:g} of the barrier at k = {int(k[order[0]])} (median over seeds)",
-        measured=last / first if first > 0 else np.nan, held=first > 0 and last <= SHRINK * first,
+                               f"at most {SHRINK:g} of the barrier at k = {int(k[order[0]])}, which is a real "
+                               f"barrier (>= {REAL_BARRIER:g} nats; median over seeds)",
+        measured=last / first if first > 0 else np.nan, held=first >= REAL_BARRIER and last <= SHRINK * first,
         min_preset="quick",
         detail="median barrier per k " + ", ".join(f"{int(k[i])}: {med[i]:.3g}" for i in order),
-        if_not_held="the children diverge from a late spawn too (large lr / small batch), or the k = 0 "
-                    "children already share a basin (no barrier to shrink)")]
+        if_not_held="the k = 0 children already share a basin (no barrier to shrink: a small MLP trained "
+                    "long from one init by SGD stays linearly connected), or the children diverge from a "
+                    "late spawn too (large lr / small batch); measured at quick: the k = 0 barrier is "
+                    "only 2e-4 nats (it does fall 5x by k = 800)",
+        reproduces=False)]
 
 
 def figures(ds: xr.Dataset) -> dict:
