@@ -29,7 +29,7 @@ def test_planted_etf_has_full_collapse():
     h, y, etf = _planted()
     w = (etf - etf.mean(0)).T  # classifier = centred means: self-dual
     logits = h @ w
-    col = collapse.neural_collapse(h, y, w, logits, C)
+    col = jax.jit(collapse.neural_collapse, static_argnums=4)(h, y, w, logits, C)  # one compile, not op by op
     assert float(col.nc1) == pytest.approx(0.0, abs=1e-10)
     assert float(col.equinorm) == pytest.approx(0.0, abs=1e-5)
     assert float(col.cos_mean) == pytest.approx(-1 / (C - 1), abs=1e-5)

@@ -23,6 +23,7 @@ def _data():
 
 
 LOSS = train.cross_entropy(mlp.apply, activation="relu")
+LINEAR = jax.jit(mc.linear_barrier, static_argnums=(0, 4))  # one compile per path length, not op by op
 
 
 def _close(t1, t2, **kw):
@@ -42,10 +43,10 @@ def test_bezier_passes_through_both_endpoints_and_its_control_point_shapes_it():
 
 def test_linear_barrier_of_a_net_with_itself_is_zero_and_positive_between_two_nets():
     a, data = _net(0), _data()
-    same = mc.linear_barrier(LOSS, a, a, data)
+    same = LINEAR(LOSS, a, a, data, 25)
     assert float(same.barrier) == 0.0
     np.testing.assert_allclose(same.losses, LOSS(a, data), rtol=1e-6)
-    two = mc.linear_barrier(LOSS, a, _net(1), data, n_points=11)
+    two = LINEAR(LOSS, a, _net(1), data, 11)
     assert two.losses.shape == (11,)
     assert float(two.barrier) == pytest.approx(float(two.losses.max() - (two.losses[0] + two.losses[-1]) / 2))
 
@@ -56,13 +57,13 @@ def test_weight_matching_recovers_a_planted_permutation_exactly():
     planted = [rng.permutation(s) for s in SIZES[1:-1]]
     b = mc.permute_mlp(a, planted)
     np.testing.assert_allclose(mlp.apply(b, data[0]), mlp.apply(a, data[0]), rtol=1e-5, atol=1e-6)
-    assert float(mc.linear_barrier(LOSS, a, b, data).barrier) > 0  # permuted copy: a real barrier
+    assert float(LINEAR(LOSS, a, b, data, 25).barrier) > 0  # permuted copy: a real barrier
     perms = mc.weight_matching(a, b)
     aligned = mc.permute_mlp(b, perms)
     for la, lb in zip(a, aligned):
         np.testing.assert_array_equal(la["w"], lb["w"])
         np.testing.assert_array_equal(la["b"], lb["b"])
-    assert float(mc.linear_barrier(LOSS, a, aligned, data).barrier) == 0.0
+    assert float(LINEAR(LOSS, a, aligned, data, 25).barrier) == 0.0
     # the traced version (pure_callback) under jit and vmap over a pair of planted copies
     bs = jax.tree_util.tree_map(lambda u, v: jnp.stack([u, v]), b, mc.permute_mlp(a, [p[::-1] for p in planted]))
     out = jax.jit(jax.vmap(lambda bb: mc.align(a, bb)))(bs)

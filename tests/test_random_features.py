@@ -57,6 +57,6 @@ def test_fit_switches_on_lambda_and_test_error_peaks_at_interpolation():
     np.testing.assert_allclose(rf.fit(phi, y, 0.3), rf.ridge_fit(phi, y, 0.3))
     xt = jax.random.normal(jax.random.key(9), (200, 10))
     yt = jax.random.normal(jax.random.key(8), (200, 2))
-    err = jax.vmap(lambda m: rf.generalization_error(x, y, xt, yt, w, rf.feature_mask(m, 400)))(
+    err = jax.jit(jax.vmap(lambda m: rf.generalization_error(x, y, xt, yt, w, rf.feature_mask(m, 400))))(
         jnp.array([10, 40, 400]))
     assert err[1] > err[0] and err[1] > err[2]  # pure-noise labels: the N = n fit is the worst
