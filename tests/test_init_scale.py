@@ -25,7 +25,7 @@ Y = jnp.sin(2 * X[:, 0])
 
 
 def test_sweep_on_a_flax_mlp_equals_the_runs_written_by_hand_with_train_run():
-    scales, widths = [0.5, 2.0], [4, 16]
+    scales, widths = [0.5, 2.0], [8, 32]
     ds = init_scale_sweep_small(scales, widths)
     base = jax.random.key(0)
     for i, s in enumerate(scales):
