@@ -58,6 +58,7 @@ class Site(NamedTuple):
     w_pos: int                 # operand position of W' (0 or 1)
     h_shape: tuple[int, ...]   # per-example shape of the activation operand h
     w_shape: tuple[int, ...]   # shape of W'
+    w_dtype: Any
     y_shape: tuple[int, ...]   # per-example shape of the layer output y
     y_dtype: Any
 
@@ -140,7 +141,7 @@ def _analyze(jaxpr, origin_in, path, uses):
             w_pos = 0 if ins[0] is not None else 1
             h, w, y = eqn.invars[1 - w_pos], eqn.invars[w_pos], eqn.outvars[0]
             uses[ins[w_pos]].append(Site(path + (i,), ins[w_pos], eqn.primitive, tuple(sorted(eqn.params.items())),
-                                         w_pos, tuple(h.aval.shape), tuple(w.aval.shape),
+                                         w_pos, tuple(h.aval.shape), tuple(w.aval.shape), w.aval.dtype,
                                          tuple(y.aval.shape), y.aval.dtype))
         else:
             for o in ins:
@@ -217,7 +218,10 @@ def factors(p: Plan, consts, leaves, x):
 
         eps0 = [jnp.zeros(s.y_shape, s.y_dtype) for s in p.sites]
         _, vjp, h = jax.vjp(run, eps0, [leaves[f] for f in p.fallback], has_aux=True)
-        delta, jac = jax.vmap(vjp)(basis)                # each [k, *shape]
+        if k == 1:                                        # one output: no batch of cotangents
+            delta, jac = jax.tree_util.tree_map(lambda a: a[None], vjp(basis[0]))
+        else:
+            delta, jac = jax.vmap(vjp)(basis)            # each [k, *shape]
         unflat = lambda a: a.reshape(p.out_shape + a.shape[1:])
         return h, [unflat(d) for d in delta], [unflat(j) for j in jac]
 
@@ -256,17 +260,54 @@ def _dot_dims(site: Site):
     return tuple(hb) + tuple(hf) + tuple(hc), (B, L, C, R), site.w_pos == 0
 
 
+def _patchable(site: Site) -> bool:
+    params = dict(site.params)
+    return (site.primitive.name == "conv_general_dilated" and site.w_pos == 1
+            and params["feature_group_count"] == 1 and params["batch_group_count"] == 1)
+
+
+def _sizes(site: Site):
+    """(B, L, C, R) of the layer as y[b, l, r] = sum_c h[b, l, c] W[b, c, r]; a convolution is
+    one on its patches: l = output positions, c = input channels x window, r = output channels."""
+    if site.primitive.name == "dot_general":
+        return _dot_dims(site)[1]
+    dn = dict(site.params)["dimension_numbers"]
+    L = math.prod(site.y_shape[d] for d in (dn.out_spec[0], *dn.out_spec[2:]))
+    return 1, L, math.prod(site.w_shape) // site.w_shape[dn.rhs_spec[0]], site.w_shape[dn.rhs_spec[0]]
+
+
+def _conv_operands(site: Site, h, delta, out_ndim):
+    """h [n, *h_shape] -> patches [n, 1, L, C]; delta [n, *out, *y_shape] -> [n, *out, 1, L, R]."""
+    params = dict(site.params)
+    dn = params["dimension_numbers"]
+    _, L, C, R = _sizes(site)
+    window = [site.w_shape[d] for d in dn.rhs_spec[2:]]
+    patches = jax.vmap(lambda hi: jax.lax.conv_general_dilated_patches(
+        hi, window, params["window_strides"], params["padding"], params["lhs_dilation"],
+        params["rhs_dilation"], dn, params["precision"]))(h)
+    positions_last = (dn.out_spec[0], *dn.out_spec[2:], dn.out_spec[1])
+    hr = patches.transpose((0,) + tuple(1 + a for a in positions_last)).reshape(h.shape[0], 1, L, C)
+    lead = 1 + out_ndim
+    d = delta.transpose(tuple(range(lead)) + tuple(lead + a for a in positions_last))
+    return hr, d.reshape(delta.shape[:lead] + (1, L, R))
+
+
 def gram_form(site: Site, out_pairs: int) -> bool:
-    """Gram form when cheaper per kernel entry than weight gradients: B L^2 (C + R k) vs B C R k."""
-    if site.primitive.name != "dot_general":
+    """Gram form when the layer acts at one position (L = 1: no gradient to form) or when it is
+    cheaper per kernel entry than weight gradients: B L^2 (C + R k) vs B C R k."""
+    if site.primitive.name != "dot_general" and not _patchable(site):
         return False
-    _, (B, L, C, R), _ = _dot_dims(site)
-    return B * L * L * (C + R * out_pairs) <= B * C * R * out_pairs
+    B, L, C, R = _sizes(site)
+    return L == 1 or B * L * L * (C + R * out_pairs) <= B * C * R * out_pairs
 
 
 def _weight_gradient(site: Site, h, delta, out_ndim):
-    """g = B_W^T(h, delta) per example and output component: [n, *out, *w_shape]."""
-    w0 = jnp.zeros(site.w_shape, delta.dtype)
+    """g = B_W^T(h, delta) per example and output component: [n, *out, W'] (W' flattened for a
+    dot_general, whose g[b, c, r] = sum_l h[b, l, c] delta[b, l, r] is one batched product)."""
+    if site.primitive.name == "dot_general" or _patchable(site):
+        hr, dr = _gram_operands(site, h, delta, out_ndim)
+        return jnp.einsum("nblc,n...blr->n...bcr", hr, dr)
+    w0 = jnp.zeros(site.w_shape, site.w_dtype)
 
     def grad(hi, di):
         layer = lambda w: _bind(site.primitive, dict(site.params), (w, hi) if site.w_pos == 0 else (hi, w))
@@ -278,6 +319,16 @@ def _weight_gradient(site: Site, h, delta, out_ndim):
     return g.reshape((g.shape[0],) + out_shape + g.shape[2:])
 
 
+def _gram_operands(site: Site, h, delta, out_ndim):
+    """h [n, *h_shape] -> [n, B, L, C]; delta [n, *out, *y_shape] -> [n, *out, B, L, R]."""
+    if site.primitive.name != "dot_general":
+        return _conv_operands(site, h, delta, out_ndim)
+    order, (B, L, C, R), swap = _dot_dims(site)
+    hr = h.transpose((0,) + tuple(1 + a for a in order)).reshape(h.shape[0], B, L, C)
+    d = delta.reshape(delta.shape[:1 + out_ndim] + ((B, R, L) if swap else (B, L, R)))
+    return hr, (jnp.swapaxes(d, -1, -2) if swap else d)
+
+
 def kernel(p: Plan, f1, f2, out_ndim: int, traced):
     """Theta(x1, x2) [n1, n2, *kept, *kept] from the factors of x1 and x2 (see :func:`factors`)."""
     (h1, d1, j1), (h2, d2, j2) = f1, f2
@@ -286,15 +337,10 @@ def kernel(p: Plan, f1, f2, out_ndim: int, traced):
     theta = 0.0
     for site, ha, hb, da, db in zip(p.sites, h1, h2, d1, d2):
         if gram_form(site, out_pairs):
-            order, (B, L, C, R), swap = _dot_dims(site)
-            hr = lambda h: h.transpose((0,) + tuple(1 + a for a in order)).reshape(h.shape[0], B, L, C)
-            def dr(d):
-                d = d.reshape(d.shape[:1 + out_ndim] + ((B, R, L) if swap else (B, L, R)))
-                return jnp.swapaxes(d, -1, -2) if swap else d
-            letters = iter(string.ascii_uppercase)
-            oa, ob, kp = _out_letters(out_ndim, traced, letters)
-            gh = jnp.einsum("iblc,jbmc->ijblm", hr(ha), hr(hb))
-            gd = jnp.einsum(f"i{oa}blr,j{ob}bmr->ij{kp}blm", dr(da), dr(db))
+            (h1r, d1r), (h2r, d2r) = _gram_operands(site, ha, da, out_ndim), _gram_operands(site, hb, db, out_ndim)
+            oa, ob, kp = _out_letters(out_ndim, traced, iter(string.ascii_uppercase))
+            gh = jnp.einsum("iblc,jbmc->ijblm", h1r, h2r)
+            gd = jnp.einsum(f"i{oa}blr,j{ob}bmr->ij{kp}blm", d1r, d2r)
             term = jnp.einsum(f"ijblm,ij{kp}blm->ij{kp}", gh, gd)
         else:
             ga = _weight_gradient(site, ha, da, out_ndim)
