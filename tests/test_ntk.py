@@ -64,19 +64,18 @@ MODELS = ("mlp", "two_layer", "cnn", "flax")
 @pytest.mark.parametrize("name", MODELS)
 def test_all_implementations_equal_jacrev_contraction(name):
     """Theta(x1, x2) = J1 J2^T to 1e-5 (float32): every implementation, traced and untraced,
-    in blocks of 3 samples or not (on the MLP), and with x2 = x1. The CNN (a conv layer) cannot be
-    structured: 'structured' raises ValueError and 'auto' falls back to the Jacobian."""
+    in blocks of 3 samples or not (on the MLP), and with x2 = x1; 'auto' picks the structured
+    rules for every model here (the CNN's conv layer too)."""
     apply_fn, params, x1, x2 = model(name)
-    structurable = name in ("mlp", "two_layer", "flax")
-    impls = ("jacobian", "ntvp", "structured") if structurable else ("jacobian", "ntvp")
+    assert ntk.ntk_plan(apply_fn, params, x1).implementation == "structured"
+    impls = ("jacobian", "ntvp", "structured")
     variants = name == "mlp"             # blocks and untraced outputs: same code for every model
     trace = lambda k: jnp.einsum("ijcc->ij", k) if k.ndim == 4 else k
 
     @jax.jit
     def kernels(params):
-        out = {"ref": jacrev_ntk(apply_fn, params, x1, x2), "auto": ntk.empirical_ntk(apply_fn, params, x1, x2)}
-        if structurable:
-            out["ref_sym"] = jacrev_ntk(apply_fn, params, x1, x1)
+        out = {"ref": jacrev_ntk(apply_fn, params, x1, x2), "auto": ntk.empirical_ntk(apply_fn, params, x1, x2),
+               "ref_sym": jacrev_ntk(apply_fn, params, x1, x1)}
         for impl in impls:
             out[impl] = ntk.empirical_ntk(apply_fn, params, x1, x2, implementation=impl)
             if impl == "structured":        # x2 = None reuses the factors of x1 (its own path)
@@ -88,14 +87,11 @@ def test_all_implementations_equal_jacrev_contraction(name):
         return out
 
     got = kernels(params)
-    ref, ref_sym = got.pop("ref"), trace(got.pop("ref_sym", jnp.zeros(())))
+    ref, ref_sym = got.pop("ref"), trace(got.pop("ref_sym"))
     for label, kernel in got.items():
         want = ref if label.endswith("untraced") else ref_sym if label.endswith("sym") else trace(ref)
         assert kernel.shape == want.shape, label
         assert rel(kernel, want) < 1e-5, label
-    if not structurable:
-        with pytest.raises(ValueError, match="implementation"):
-            ntk.empirical_ntk(apply_fn, params, x1, x2, implementation="structured")
 
 
 def test_vmap_over_seeds_and_jit():
@@ -121,8 +117,8 @@ def test_bad_arguments_name_the_field():
         ntk.empirical_ntk(f, params, X1, trace_axes=(1,))
     with pytest.raises(ValueError, match="batch_size"):
         ntk.empirical_ntk(f, params, X1, batch_size=0)
-    with pytest.raises(ValueError, match="structured"):     # a lambda hides the dense structure
-        ntk.empirical_ntk(lambda p, x: mlp.apply(p, x), params, X1, implementation="structured")
+    with pytest.raises(ValueError, match="apply_fn"):
+        ntk.empirical_ntk(lambda p, x: (f(p, x), f(p, x)), params, X1)
 
 
 def test_linearize_is_first_order_taylor():

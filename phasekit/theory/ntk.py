@@ -6,42 +6,70 @@
 Implementations of :func:`empirical_ntk` (one signature, same result; pick by cost):
 
     jacobian    per-example Jacobians (vmap of jacrev over samples), contracted leaf by leaf.
-                O((n1 + n2) k P) memory; best for CNNs (expensive forward, few params).
+                O((n1 + n2) k P) memory.
     ntvp        NTK-vector products: Theta e_j = J1 (J2^T e_j), one VJP (batch 1) and one JVP
                 (batch n1) per column; no Jacobian of x1 is stored. Good for large outputs.
-    structured  dense layers only: with h_l the inputs of layer l and delta_l = df/dz_l the
-                sensitivities of its pre-activations z_l = h_l W_l + b_l,
-                    Theta = sum_l (h_l(x) . h_l(x') + [bias]) * (delta_l(x) . delta_l(x'))
-                (one forward and k backward passes; no Jacobian). Works for
-                ``phasekit.models.mlp.apply`` and ``phasekit.models.two_layer.apply`` (bare or
-                as ``functools.partial`` with keyword arguments) and for ``module.apply`` of a
-                Flax linen module whose parameters all belong to ``nn.Dense`` layers, each
-                called once on [n, fan_in] inputs; other models raise ValueError.
-    auto        structured when the model is recognized, else jacobian.
+    structured  rules on the traced program of ``apply_fn`` (any function, see
+                :mod:`phasekit.theory.ntk_structured`): every parameter used once as an operand
+                of a ``dot_general`` (dense layers, attention projections) or a
+                ``conv_general_dilated`` gets its layer's rule, e.g. for a dense layer
+                z_l = h_l W_l with sensitivities delta_l = df/dz_l
+                    Theta_W = (h_l(x) . h_l(x')) * (delta_l(x) . delta_l(x'))
+                (no Jacobian), convolutions their per-example weight gradients; every other
+                parameter (biases, scales, shared weights) its Jacobian contraction.
+    auto        structured when the program has at least one such layer, else jacobian.
+
+The implementation chosen and which parameters got a layer rule: :func:`ntk_plan`, or
+``empirical_ntk(..., return_plan=True)``.
 
 ``apply_fn(params, x) -> [n, *out]`` must treat samples independently (no batch statistics);
-``params`` is any pytree (a Flax model: ``apply_fn = module.apply``, ``params = variables``).
-Everything is a pure function of arrays: jit it, vmap it over a leading seed axis of params.
+``params`` is any pytree (a Flax model: ``apply_fn = module.apply``, ``params = variables``, or
+``lambda p, x: module.apply({"params": p}, x)``). :func:`empirical_ntk` is jitted inside (the
+compiled program is reused for the same ``apply_fn``, also for a ``functools.partial`` made
+anew with equal arguments); it is a pure function of arrays: jit it, vmap it over a leading
+seed axis of params.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import string
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from phasekit.models import activations, mlp, two_layer
+from phasekit.theory import ntk_structured as structured_rules
 
 IMPLEMENTATIONS = ("auto", "jacobian", "ntvp", "structured")
 
 
+class NTKPlan(NamedTuple):
+    """What :func:`empirical_ntk` does for a function.
+
+    implementation: jacobian | ntvp | structured (what ``auto`` resolved to).
+    structured: key paths of the parameters with a layer rule, each with its primitive and
+      form, e.g. ``"['params']['Dense_0']['kernel']: dot_general (gram)"``.
+    fallback: key paths of the parameters contracted through their Jacobians.
+    """
+
+    implementation: str
+    structured: tuple[str, ...]
+    fallback: tuple[str, ...]
+
+
+class NTKResult(NamedTuple):
+    """kernel: [n1, n2, *kept, *kept]; plan: the :class:`NTKPlan` used."""
+
+    kernel: jax.Array
+    plan: NTKPlan
+
+
 def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, implementation: str = "auto",
-                  trace_axes: Sequence[int] | None = None, batch_size: int | None = None):
+                  trace_axes: Sequence[int] | None = None, batch_size: int | None = None,
+                  return_plan: bool = False):
     """Empirical NTK Theta(x1, x2) = J(x1) J(x2)^T of ``apply_fn`` at ``params``.
 
     Args:
@@ -54,29 +82,32 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, implementation: st
       batch_size: compute in blocks of at most ``batch_size`` samples of x1 and x2 (memory is
         then bounded by one block; the result is the same). ``structured`` runs its forward and
         backward passes in such blocks; its per-layer Gram products are the output's size.
+      return_plan: also return the :class:`NTKPlan` (host data: not from inside ``jax.jit``).
     Returns:
-      [n1, n2, *kept, *kept]: kept = the output axes not traced ([n1, n2] by default).
+      [n1, n2, *kept, *kept]: kept = the output axes not traced ([n1, n2] by default);
+      an :class:`NTKResult` ``(kernel, plan)`` with ``return_plan=True``.
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation: unknown {implementation!r}; known: {', '.join(IMPLEMENTATIONS)}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size: must be a positive integer or None, got {batch_size!r}")
-    same = x2 is None
-    x2 = x1 if same else x2
-    out_shape = jax.eval_shape(apply_fn, params, x1[:1]).shape[1:]
-    traced = _normalize_axes(trace_axes, len(out_shape))
-    probe = _dense_structure(apply_fn, params, x1) if implementation in ("auto", "structured") else None
-    if implementation == "structured" and probe is None:
-        raise ValueError(
-            "implementation: 'structured' needs a dense model it can structure "
-            "(phasekit.models.mlp.apply or two_layer.apply, bare or functools.partial with "
-            "keyword arguments, or a Flax module.apply made of nn.Dense layers only); use "
-            "'jacobian' or 'ntvp' for this model")
-    if implementation == "structured" or (implementation == "auto" and probe is not None):
-        return _structured(probe, params, x1, None if same else x2, len(out_shape), traced, batch_size)
-    block = functools.partial(_jacobian_block if implementation in ("auto", "jacobian") else _ntvp_block,
-                              apply_fn, params, out_ndim=len(out_shape), traced=traced)
-    return _blocked(block, x1, x2, batch_size)
+    fn = _Static(apply_fn)
+    program, consts = _program(fn, params, x1)
+    traced = _normalize_axes(trace_axes, len(program.out_shape))
+    chosen = _resolve(implementation, program)
+    kernel = _ntk(params, x1, x2, consts, fn=fn, program=program if chosen == "structured" else None,
+                  implementation=chosen, out_ndim=len(program.out_shape), traced=traced, batch_size=batch_size)
+    return NTKResult(kernel, _describe(program, params, chosen, traced)) if return_plan else kernel
+
+
+def ntk_plan(apply_fn: Callable, params, x, implementation: str = "auto",
+             trace_axes: Sequence[int] | None = None) -> NTKPlan:
+    """The :class:`NTKPlan` of ``empirical_ntk(apply_fn, params, x, ...)`` (traces, computes nothing)."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation: unknown {implementation!r}; known: {', '.join(IMPLEMENTATIONS)}")
+    program, _ = _program(_Static(apply_fn), params, x)
+    chosen = _resolve(implementation, program)
+    return _describe(program, params, chosen, _normalize_axes(trace_axes, len(program.out_shape)))
 
 
 def linearize(apply_fn: Callable, params0) -> Callable:
@@ -97,7 +128,100 @@ def linearize(apply_fn: Callable, params0) -> Callable:
     return apply_lin
 
 
-# ---------------------------------------------------------------- output axes and contraction
+# ---------------------------------------------------------------- the traced program, cached
+
+class _Static:
+    """``apply_fn`` as a static argument of ``jax.jit``: equal for a ``functools.partial`` made
+    anew with the same function and (hashable) arguments, else the function itself."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.key = _fn_key(fn)
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Static) and self.key == other.key
+
+
+def _fn_key(fn):
+    if isinstance(fn, functools.partial):
+        key = ("partial", _fn_key(fn.func), fn.args, tuple(sorted(fn.keywords.items())))
+        try:
+            hash(key)
+            return key
+        except TypeError:          # an array argument: the partial object itself
+            pass
+    try:
+        hash(fn)
+        return ("fn", fn)
+    except TypeError:
+        return ("id", id(fn), fn)
+
+
+_PROGRAMS: collections.OrderedDict = collections.OrderedDict()
+_MAX_PROGRAMS = 128
+
+
+def _program(fn: _Static, params, x):
+    """(Plan, constants) of the per-example program, cached by function and shapes."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    key = (fn, treedef, tuple((jnp.shape(l), jnp.result_type(l)) for l in leaves),
+           (jnp.shape(x)[1:], jnp.result_type(x)))
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+        return _PROGRAMS[key]
+    closed = structured_rules.trace(fn.fn, params, x)
+    entry = (structured_rules.plan(closed), list(closed.consts))
+    if not any(isinstance(c, jax.core.Tracer) for c in entry[1]):   # closes over no traced value
+        _PROGRAMS[key] = entry
+        while len(_PROGRAMS) > _MAX_PROGRAMS:
+            _PROGRAMS.popitem(last=False)
+    return entry
+
+
+def _resolve(implementation: str, program) -> str:
+    if implementation == "auto":
+        return "structured" if program.sites else "jacobian"
+    return implementation
+
+
+def _describe(program, params, chosen: str, traced) -> NTKPlan:
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    kept = math.prod(program.out_shape[i] for i in range(len(program.out_shape)) if i not in traced)
+    pairs = math.prod(program.out_shape[i] for i in traced) * kept * kept
+    rules = tuple(f"{paths[s.leaf]}: {s.primitive.name} "
+                  f"({'gram' if structured_rules.gram_form(s, pairs) else 'gradient'})" for s in program.sites)
+    return NTKPlan(chosen, rules, tuple(paths[f] for f in program.fallback))
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "program", "implementation", "out_ndim", "traced", "batch_size"))
+def _ntk(params, x1, x2, consts, *, fn, program, implementation, out_ndim, traced, batch_size):
+    if implementation == "structured":
+        return _structured(program, consts, params, x1, x2, out_ndim, traced, batch_size)
+    x2 = x1 if x2 is None else x2
+    block = functools.partial(_jacobian_block if implementation == "jacobian" else _ntvp_block,
+                              fn.fn, params, out_ndim=out_ndim, traced=traced)
+    return _blocked(block, x1, x2, batch_size)
+
+
+def _structured(program, consts, params, x1, x2, out_ndim, traced, batch_size):
+    leaves = jax.tree_util.tree_leaves(params)
+
+    def factors(x):
+        if batch_size is None or x.shape[0] <= batch_size:
+            return structured_rules.factors(program, consts, leaves, x)
+        chunks, n = _chunks(x, batch_size)
+        out = jax.lax.map(lambda c: structured_rules.factors(program, consts, leaves, c), chunks)
+        return jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:])[:n], out)
+
+    f1 = factors(x1)
+    f2 = f1 if x2 is None else factors(x2)
+    return structured_rules.kernel(program, f1, f2, out_ndim, traced)
+
+
+# ---------------------------------------------------------------- output axes and blocks
 
 def _normalize_axes(trace_axes, out_ndim: int) -> tuple[int, ...]:
     if trace_axes is None:
@@ -109,16 +233,7 @@ def _normalize_axes(trace_axes, out_ndim: int) -> tuple[int, ...]:
     return axes
 
 
-def _contract(a, b, out_ndim: int, traced: tuple[int, ...]):
-    """a: [n1, *out, *feat], b: [n2, *out, *feat] -> [n1, n2, *kept, *kept] (sum over feat, traced)."""
-    feat_ndim = a.ndim - 1 - out_ndim
-    letters = iter(string.ascii_letters[2:])
-    out_a = [next(letters) for _ in range(out_ndim)]
-    out_b = [out_a[i] if i in traced else next(letters) for i in range(out_ndim)]
-    feat = "".join(next(letters) for _ in range(feat_ndim))
-    kept = "".join(out_a[i] for i in range(out_ndim) if i not in traced) + \
-        "".join(out_b[i] for i in range(out_ndim) if i not in traced)
-    return jnp.einsum(f"a{''.join(out_a)}{feat},b{''.join(out_b)}{feat}->ab{kept}", a, b)
+_contract = structured_rules.contract
 
 
 def _chunks(x, size: int):
@@ -165,137 +280,7 @@ def _ntvp_block(apply_fn, params, x1, x2, *, out_ndim, traced):
 
     cols = jax.vmap(lambda xj: jax.vmap(lambda e: column(xj, e))(basis))(x2)   # [n2, K, n1, *out]
     cols = cols.reshape((x2.shape[0],) + out_shape + (x1.shape[0],) + out_shape)
-    letters = iter(string.ascii_letters[2:])
-    out_a = [next(letters) for _ in range(out_ndim)]
-    out_b = [out_a[i] if i in traced else next(letters) for i in range(out_ndim)]
-    kept = "".join(out_a[i] for i in range(out_ndim) if i not in traced) + \
-        "".join(out_b[i] for i in range(out_ndim) if i not in traced)
-    return jnp.einsum(f"b{''.join(out_b)}a{''.join(out_a)}->ab{kept}", cols)
+    out_a, out_b, kept = structured_rules._out_letters(out_ndim, traced, iter(string.ascii_letters[2:]))
+    return jnp.einsum(f"b{out_b}a{out_a}->ab{kept}", cols)
 
 
-# ---------------------------------------------------------------- structured (dense layers)
-
-def _dense_structure(apply_fn, params, x):
-    """A probe ``(params, x) -> (eps_shapes, biases, run)`` for known dense models, else None.
-
-    ``run(eps) -> (out, inputs)`` evaluates the model with ``eps_l`` ([n, fan_out_l]) added to
-    each pre-activation; ``inputs`` are the layer inputs h_l ([n, fan_in_l])."""
-    fn, kwargs = apply_fn, {}
-    if isinstance(apply_fn, functools.partial):
-        if apply_fn.args:
-            return None
-        fn, kwargs = apply_fn.func, dict(apply_fn.keywords)
-    if fn is mlp.apply and set(kwargs) <= {"activation", "residual", "layer_activations"}:
-        return functools.partial(_mlp_probe, **kwargs)
-    if fn is two_layer.apply and set(kwargs) <= {"activation", "alpha"}:
-        return functools.partial(_two_layer_probe, **kwargs)
-    module = getattr(fn, "__self__", None)
-    if isinstance(module, nn.Module) and getattr(fn, "__func__", None) is nn.Module.apply and not kwargs:
-        probe = functools.partial(_flax_dense_probe, module)
-        return probe if probe(params, x[:1]) is not None else None
-    return None
-
-
-def _mlp_probe(params, x, activation="relu", residual=False, layer_activations=None):
-    """Mirror of ``mlp.apply`` with probes on the pre-activations."""
-    acts = layer_activations or [activation] * (len(params) - 1)
-    shapes = [(x.shape[0], layer["w"].shape[1]) for layer in params]
-    biases = ["b" in layer for layer in params]
-
-    def run(eps):
-        h, inputs = x, []
-        for layer, act, e in zip(params[:-1], acts, eps[:-1]):
-            inputs.append(h)
-            new = activations.get(act)(h @ layer["w"] + layer.get("b", 0.0) + e)
-            h = h + new if residual and new.shape == h.shape else new
-        inputs.append(h)
-        out = h @ params[-1]["w"] + params[-1].get("b", 0.0) + eps[-1]
-        return (out[:, 0] if out.shape[1] == 1 else out), inputs
-
-    return shapes, biases, run
-
-
-def _two_layer_probe(params, x, activation="relu", alpha=1.0):
-    """Mirror of ``two_layer.apply``: layers z = x w^T + b (params w, b) and f = sigma(z) a / alpha."""
-    n, m = x.shape[0], params["w"].shape[0]
-    shapes = [(n, m), (n, 1)]
-    biases = ["b" in params, False]
-
-    def run(eps):
-        h = activations.get(activation)(two_layer.preactivation(params, x) + eps[0])
-        return ((h @ params["a"])[:, None] + eps[1])[:, 0] / alpha, [x, h]
-
-    return shapes, biases, run
-
-
-def _flax_dense_probe(module, variables, x):
-    """Flax modules made of ``nn.Dense`` layers: probes through ``nn.intercept_methods``
-    (None when a parameter lies outside a Dense layer called once on [n, fan_in] inputs)."""
-    found = []
-
-    def record(next_fun, args, kwargs, context):
-        out = next_fun(*args, **kwargs)
-        if isinstance(context.module, nn.Dense) and context.method_name == "__call__":
-            found.append((args[0].ndim, out.shape, context.module.use_bias,
-                          context.module.variables["params"]["kernel"]))
-        return out
-
-    with nn.intercept_methods(record):          # a fresh function: a cached trace would skip `record`
-        jax.eval_shape(lambda v, xx: module.apply(v, xx), variables, x)
-    kernels = [k for *_, k in found]
-    n_dense = sum(k.size + (k.shape[-1] if bias else 0) for (_, _, bias, k) in found)
-    n_params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(variables))
-    if (not found or n_dense != n_params or any(nd != 2 for nd, *_ in found)
-            or len({id(k) for k in kernels}) != len(kernels)):
-        return None
-    shapes = [shape for _, shape, _, _ in found]
-    biases = [bias for _, _, bias, _ in found]
-
-    def run(eps):
-        inputs, calls = [], iter(range(len(found)))
-
-        def probe(next_fun, args, kwargs, context):
-            if isinstance(context.module, nn.Dense) and context.method_name == "__call__":
-                inputs.append(args[0])
-                return next_fun(*args, **kwargs) + eps[next(calls)]
-            return next_fun(*args, **kwargs)
-
-        with nn.intercept_methods(probe):
-            out = module.apply(variables, x)
-        return out, inputs
-
-    return shapes, biases, run
-
-
-def _dense_factors(probe, params, x):
-    """Layer inputs h_l [n, fan_in] and sensitivities delta_l = df/dz_l [n, *out, fan_out]."""
-    shapes, _, run = probe(params, x)
-    eps0 = [jnp.zeros(s, x.dtype) for s in shapes]
-    out, vjp, inputs = jax.vjp(run, eps0, has_aux=True)
-    k = max(math.prod(out.shape[1:]), 1)
-    # samples are independent, so one all-ones cotangent per output component gives every
-    # sample's df_i/dz_l(x_i) at once
-    basis = jnp.broadcast_to(jnp.eye(k, dtype=out.dtype)[:, None, :], (k, out.shape[0], k))
-    deltas = jax.vmap(lambda c: vjp(c.reshape(out.shape))[0])(basis)        # each [k, n, fan_out]
-    deltas = [jnp.moveaxis(d, 0, 1).reshape((d.shape[1],) + out.shape[1:] + d.shape[2:]) for d in deltas]
-    return inputs, deltas
-
-
-def _structured(probe, params, x1, x2, out_ndim: int, traced, batch_size):
-    def factors(x):
-        if batch_size is None or x.shape[0] <= batch_size:
-            return _dense_factors(probe, params, x)
-        chunks, n = _chunks(x, batch_size)
-        hs, ds = jax.lax.map(lambda c: _dense_factors(probe, params, c), chunks)
-        merge = lambda a: a.reshape((-1,) + a.shape[2:])[:n]
-        return [merge(h) for h in hs], [merge(d) for d in ds]
-
-    biases = probe(params, x1[:1])[1]
-    h1, d1 = factors(x1)
-    h2, d2 = (h1, d1) if x2 is None else factors(x2)
-    theta = 0.0
-    for a, b, da, db, bias in zip(h1, h2, d1, d2, biases):
-        gram = a @ b.T + (1.0 if bias else 0.0)                    # h(x) . h(x') (+ 1 for the bias)
-        sens = _contract(da, db, out_ndim, traced)                  # delta(x) . delta(x')
-        theta = theta + gram.reshape(gram.shape + (1,) * (sens.ndim - 2)) * sens
-    return theta
