@@ -7,7 +7,8 @@
     for c in res.claims: print(c.statement, c.measured, c.verdict)
 
 Each area module (phase, condensation, embedding, dropout, rank, frequency, landscape, ntk,
-course) defines its experiments once: a frozen config dataclass with presets tiny / quick /
+course, phenomena: grokking, lottery, scaling, double_descent, collapse, connectivity; anchor, pde
+where present) defines its experiments once: a frozen config dataclass with presets tiny / quick /
 paper, ``run(cfg, store=None, shard=None)`` through :func:`phasekit.dynamics.sweep.run`,
 ``claims(ds)`` and figures drawn by :mod:`phasekit.viz` from the Dataset alone; see
 :mod:`phasekit.experiments.base`. Area modules are found automatically: every module of this

@@ -355,7 +355,7 @@ class Experiment:
     """A registered experiment.
 
     name: registry name ("optimistic-matrix"); area: book area (phase, condensation,
-    embedding, dropout, rank, frequency, landscape, ntk, course); figure: the book's figure or
+    embedding, dropout, rank, frequency, landscape, ntk, course, phenomena, anchor, pde); figure: the book's figure or
     table ("Fig 10.2"); title: one line; config: the :class:`Config` subclass; presets:
     ``{"tiny": {...}, "quick": {...}, "paper": {...}}`` field overrides of the config defaults;
     run: ``(cfg, store=None, shard=None, progress=True) -> xr.Dataset`` through
