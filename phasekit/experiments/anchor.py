@@ -263,3 +263,147 @@ register(Experiment(
                            gammas=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
                            weight_decays=(1e-4, 1e-3, 1e-2, 1e-1), seeds=3)},
     run=run_phase, claims=phase_claims, figures=phase_figures))
+
+
+# ----------------------------------------------------------------------------- anchor-depth
+
+@dataclass(frozen=True)
+class DepthConfig(AnchorTrainConfig):
+    """OOD accuracy over gamma x depth x seed at one weight decay (book Fig 13.6)."""
+
+    gammas: tuple[float, ...] = param((0.2, 0.35, 0.5, 0.65, 0.8, 1.0), ge=0.0, le=2.0)
+    depths: tuple[int, ...] = param((2, 3, 4), ge=1, doc="decoder blocks")
+    weight_decay: float = param(0.1, ge=0.0)
+    seeds: int = param(3, ge=1)
+
+
+def run_depth(cfg: DepthConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    task = _composite(cfg)
+
+    def point(pt, key):
+        return train_point(cfg, task, pt["gamma"], cfg.weight_decay, key, depth=int(pt["depth"]))
+
+    ds = sweep.run(point, {"gamma": np.asarray(cfg.gammas), "depth": np.asarray(cfg.depths),
+                           "seed": np.arange(cfg.seeds)},
+                   static=("depth",), store=store, shard=shard, key_axes=("seed",), base_seed=cfg.base_seed,
+                   config=cfg.to_dict(execution=False), dims={k: ("step",) for k in _STEP_VARS},
+                   coords={"step": _record_steps(cfg)}, batching=cfg.batching, progress=progress,
+                   desc="anchor gamma x depth")
+    ds.attrs.update(scale_note=cfg.scale_note(), variant=cfg.variant, weight_decay=cfg.weight_decay,
+                    d_model=cfg.d_model)
+    return describe(ds, VARIABLES)
+
+
+def depth_claims(ds: xr.Dataset) -> list:
+    return [c for c in phase_claims(ds, other="depth") if c.name != "wq-condensation-grows-with-gamma"]
+
+
+def depth_figures(ds: xr.Dataset) -> dict:
+    from phasekit.viz import anchor as viz
+
+    return {"phase_diagram": viz.phase_diagram(ds, other="depth"),
+            "accuracy_curves": viz.accuracy_curves(ds, other="depth")}
+
+
+register(Experiment(
+    "anchor-depth", area="anchor", figure="Fig 13.6",
+    title="two-anchor composite: OOD (reasoning) accuracy over init rate gamma x depth",
+    config=DepthConfig,
+    presets={"tiny": dict(n_train=64, d_model=8, vocab=tasks.VOCAB_MIN, epochs=2.0, batch_size=32,
+                          n_records=2, gammas=(0.3, 0.8), depths=(1,), seeds=1, n_eval_train=32),
+             "quick": dict(n_train=20000, d_model=64, epochs=40.0, gammas=(0.3, 0.5, 0.7, 0.9),
+                           depths=(2, 3), seeds=2),
+             "paper": dict(n_train=900000, d_model=400, d_k=200, d_ff=1200, epochs=210.0, batch_size=2048,
+                           lr=2e-4, warmup_epochs=10.0, end_lr=1e-5, n_records=22,
+                           gammas=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), depths=(2, 3, 4, 5, 6),
+                           weight_decay=0.01, seeds=3)},
+    run=run_depth, claims=depth_claims, figures=depth_figures))
+
+
+# ----------------------------------------------------------------------------- anchor-identity
+
+@dataclass(frozen=True)
+class IdentityConfig(AnchorTrainConfig):
+    """Identity task (ch. 12): test accuracy on unseen (key, position) combinations against the
+    number of training sequences, at a fixed step budget ``train_steps`` for every size."""
+
+    n_trains: tuple[int, ...] = param((256, 1024, 4096, 16384), ge=16, doc="training set sizes")
+    train_steps: int = param(2000, ge=1, doc="updates for every training set size")
+    gamma: float = param(0.5, ge=0.0, le=2.0)
+    weight_decay: float = param(0.1, ge=0.0)
+    seeds: int = param(2, ge=1)
+
+    def validate(self):
+        super().validate()
+        if self.batch_size > min(self.n_trains):
+            raise ValueError(f"batch_size: must be <= the smallest of n_trains ({min(self.n_trains)})")
+
+
+def train_identity(cfg: IdentityConfig, n_train: int, key) -> dict:
+    """One identity-task run with ``n_train`` sequences and ``cfg.train_steps`` updates."""
+    import dataclasses
+
+    seqs, test = tasks.identity(n_train, seed=cfg.data_seed, seq_len=cfg.seq_len)
+    run_cfg = dataclasses.replace(cfg, n_train=n_train, epochs=cfg.train_steps * cfg.batch_size / n_train)
+    k_init, k_train = jax.random.split(key)
+    params = transformer.rescale(transformer.init(k_init, cfg.vocab, cfg.seq_len, cfg.d_model, cfg.depth,
+                                                  cfg.heads, cfg.d_k or None, cfg.d_ff or None), cfg.gamma)
+    tr = _arrays(seqs)
+    te_x, te_y = _arrays(test)
+    tr_x, tr_y = tr[0][:cfg.n_eval_train], tr[1][:cfg.n_eval_train]
+
+    def observe(p):
+        return {"train_acc": train.accuracy(transformer.apply, tr_x, tr_y)(p)["accuracy"],
+                "test_acc": train.accuracy(transformer.apply, te_x, te_y)(p)["accuracy"]}
+
+    traj = train.run(train.cross_entropy(transformer.apply), params, tr, optimizer(run_cfg, cfg.weight_decay),
+                     steps=run_cfg.steps, n_records=cfg.n_records, schedule="linear", observe=observe,
+                     batch_size=cfg.batch_size, key=k_train)
+    return {"loss": traj.loss, "diverged": traj.diverged, **traj.observables}
+
+
+def run_identity(cfg: IdentityConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    def point(pt, key):
+        return train_identity(cfg, int(pt["n_train"]), key)
+
+    ds = sweep.run(point, {"n_train": np.asarray(cfg.n_trains), "seed": np.arange(cfg.seeds)},
+                   static=("n_train",), store=store, shard=shard, key_axes=("seed",), base_seed=cfg.base_seed,
+                   config=cfg.to_dict(execution=False),
+                   dims={k: ("step",) for k in ("loss", "train_acc", "test_acc")},
+                   coords={"step": train.record_steps(cfg.train_steps, cfg.n_records, "linear")},
+                   batching=cfg.batching, progress=progress, desc="anchor identity task")
+    ds.attrs.update(scale_note=f"d_model {cfg.d_model}, {cfg.depth} block(s), {cfg.train_steps} steps of batch "
+                               f"{cfg.batch_size} for every training set size", gamma=cfg.gamma,
+                    weight_decay=cfg.weight_decay)
+    return describe(ds, VARIABLES)
+
+
+def identity_claims(ds: xr.Dataset) -> list:
+    acc = _final(ds, "test_acc").mean("seed").values
+    n = ds["n_train"].values
+    return [claim(
+        ds, name="identity-generalizes-with-data", figure="ch. 12 identity task", min_preset="quick",
+        statement="the identity task's accuracy on unseen (key, position) combinations rises with the "
+                  f"number of training sequences, to >= {ID_FIT:g} at the largest set",
+        book="test accuracy ~1 once enough sequences are seen", measured=acc.tolist(),
+        held=bool(acc[-1] >= ID_FIT and acc[-1] > acc[0]),
+        detail=f"n_train {n.tolist()}; {ds.attrs.get('scale_note', '')}",
+        if_not_held="too few steps for the largest set, or the smallest set already generalizes")]
+
+
+def identity_figures(ds: xr.Dataset) -> dict:
+    from phasekit.viz import anchor as viz
+
+    return {"identity_accuracy": viz.identity_curve(ds)}
+
+
+register(Experiment(
+    "anchor-identity", area="anchor", figure="ch. 12 identity task",
+    title="identity anchor task: test accuracy against the number of training sequences",
+    config=IdentityConfig,
+    presets={"tiny": dict(n_trains=(32, 64), train_steps=4, d_model=8, depth=1, vocab=tasks.VOCAB_MIN,
+                          batch_size=16, n_records=2, seeds=1, n_eval_train=16),
+             "quick": dict(n_trains=(256, 1024, 4096, 16384), train_steps=2000, d_model=32, seeds=2),
+             "paper": dict(n_trains=(4096, 16384, 65536, 262144, 900000), train_steps=20000, d_model=400, d_k=200,
+                           d_ff=1200, batch_size=2048, lr=2e-4, warmup_epochs=0.0, seeds=3)},
+    run=run_identity, claims=identity_claims, figures=identity_figures))

@@ -72,3 +72,20 @@ def condensation_curve(ds, other: str = "weight_decay"):
 def phase_figures(ds) -> dict:
     return {"phase_diagram": phase_diagram(ds), "accuracy_curves": accuracy_curves(ds),
             "wq_condensation": condensation_curve(ds)}
+
+
+def identity_curve(ds):
+    """Identity task: final train and test accuracy (seed mean and range) against n_train."""
+    fig, ax = plt.subplots(figsize=(4.2, 3), constrained_layout=True)
+    last = ds.isel(step=-1)
+    n = ds["n_train"].values
+    for var in ("train_acc", "test_acc"):
+        v = last[var]
+        ax.plot(n, v.mean("seed").values, "o-", label=var.replace("_acc", ""))
+        ax.fill_between(n, v.min("seed").values, v.max("seed").values, alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("training sequences")
+    ax.set_ylabel("accuracy")
+    ax.set_title(ds.attrs.get("scale_note", ""), fontsize=7)
+    ax.legend(fontsize=7)
+    return fig
