@@ -171,7 +171,6 @@ def identity(n_train: int, seed: int = 0, seq_len: int = 9, anchor: int = 1) -> 
     position = rng.integers(0, k, n_train)
     x = _draw_keys(rng, position, k, train=True)
     anchors = np.full((n_train, 1), anchor)
-    # the anchor precedes the key: place the key at p+1 and the anchor at p
     train = _identity_sequences(rng, x, position, anchors, seq_len)
     keys = _keys()
     pos = np.concatenate([np.full(int((keys % k == p).sum()), p) for p in range(k)])

@@ -193,3 +193,12 @@ def query_weights(variables: dict, layer: int = 0) -> jax.Array:
     book Fig 13.7)."""
     w = variables["params"][f"block_{layer}"]["query"]["kernel"]
     return w.reshape(w.shape[0], -1).T
+
+
+def embedding_pca(variables: dict, tokens, k: int = 2) -> jax.Array:
+    """Coordinates of the token embeddings E[tokens] on their top-``k`` principal axes
+    (centered over ``tokens``; book Fig 13.8): [len(tokens), k]. Signs follow the SVD."""
+    e = variables["params"]["token_embedding"]["embedding"][jnp.asarray(tokens)]
+    e = e - e.mean(0)
+    _, _, vt = jnp.linalg.svd(e, full_matrices=False)
+    return e @ vt[:k].T

@@ -69,9 +69,30 @@ def condensation_curve(ds, other: str = "weight_decay"):
     return fig
 
 
+def mechanism(ds, other: str = "weight_decay"):
+    """At the smallest, middle and largest gamma (seed 0, last ``other``): the cosine-similarity
+    heat map of the first block's W_Q rows (top, Fig 13.7) and the key-token embeddings on their
+    top-2 principal axes coloured by token value (bottom, Fig 13.8)."""
+    g = ds["gamma"].values
+    picks = sorted({0, len(g) // 2, len(g) - 1})
+    fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks), 6), constrained_layout=True, squeeze=False)
+    sel = ds.isel({other: -1, "seed": 0})
+    for col, i in enumerate(picks):
+        s = sel.isel(gamma=i)
+        im = axes[0, col].imshow(s["wq_cosine"].values, cmap="RdBu_r", vmin=-1, vmax=1)
+        axes[0, col].set_title(rf"$W_Q$ rows, $\gamma$={g[i]:g}", fontsize=8)
+        pc = s["embedding_pc"].values
+        sc = axes[1, col].scatter(pc[:, 0], pc[:, 1], c=ds["key_token"].values, cmap="viridis", s=8)
+        axes[1, col].set_title(rf"token embeddings 20..99, $\gamma$={g[i]:g}", fontsize=8)
+        axes[1, col].set_xlabel("PC 1")
+    plt.colorbar(im, ax=axes[0, -1], label="cosine similarity")
+    plt.colorbar(sc, ax=axes[1, -1], label="token")
+    return fig
+
+
 def phase_figures(ds) -> dict:
     return {"phase_diagram": phase_diagram(ds), "accuracy_curves": accuracy_curves(ds),
-            "wq_condensation": condensation_curve(ds)}
+            "wq_condensation": condensation_curve(ds), "mechanism": mechanism(ds)}
 
 
 def identity_curve(ds):
