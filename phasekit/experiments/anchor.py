@@ -272,8 +272,10 @@ register(Experiment(
     config=PhaseConfig,
     presets={"tiny": dict(n_train=64, d_model=8, depth=1, vocab=tasks.VOCAB_MIN, epochs=2.0, batch_size=32,
                           n_records=2, gammas=(0.3, 0.8), weight_decays=(0.1,), seeds=1, n_eval_train=32),
-             "quick": dict(n_train=20000, d_model=64, epochs=40.0, gammas=(0.3, 0.5, 0.7, 0.9),
-                           weight_decays=(0.1,), seeds=2),
+             # measured (1 seed, loaded 2-core machine): gamma 0.3 ID 0.98 / OOD 0.06, 0.5 ID 1.00 /
+             # OOD 0.67, 0.8 ID 0.91 / OOD 0.07; W_Q mean |cos| 0.10, 0.36, 0.95
+             "quick": dict(n_train=20000, d_model=64, epochs=20.0, gammas=(0.3, 0.5, 0.8),
+                           weight_decays=(0.1,), seeds=2, n_records=5),
              "paper": dict(n_train=900000, d_model=400, d_k=200, d_ff=1200, epochs=210.0, batch_size=2048,
                            lr=2e-4, warmup_epochs=10.0, end_lr=1e-5, n_records=22,
                            gammas=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
@@ -326,8 +328,8 @@ register(Experiment(
     config=DepthConfig,
     presets={"tiny": dict(n_train=64, d_model=8, vocab=tasks.VOCAB_MIN, epochs=2.0, batch_size=32,
                           n_records=2, gammas=(0.3, 0.8), depths=(1,), seeds=1, n_eval_train=32),
-             "quick": dict(n_train=20000, d_model=64, epochs=40.0, gammas=(0.3, 0.5, 0.7),
-                           depths=(2, 3), seeds=1),
+             "quick": dict(n_train=20000, d_model=64, epochs=20.0, gammas=(0.3, 0.5, 0.8),
+                           depths=(2, 3), seeds=1, n_records=5),
              "paper": dict(n_train=900000, d_model=400, d_k=200, d_ff=1200, epochs=210.0, batch_size=2048,
                            lr=2e-4, warmup_epochs=10.0, end_lr=1e-5, n_records=22,
                            gammas=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), depths=(2, 3, 4, 5, 6),
