@@ -35,8 +35,8 @@ def test_book_solution_solves_the_book_problem():
 
 @pytest.mark.parametrize("dim", [1, 2])
 def test_residual_loss_zero_at_solution_and_its_closed_form_around_it(dim):
-    """L_res(u* + c phi) = c^2/(2|Omega|) int (Laplace phi)^2 = c^2 d^2 pi^4 / (32 |Omega|) * 2^(d-1) ...
-    written out: d = 1: c^2 pi^4 / 64; d = 2: c^2 pi^4 / 32 (phi = 0 on the boundary)."""
+    """L_res(u*) = 0 and, for phi = 0 on the boundary, L_res(u* + c phi) = c^2/(2|Omega|) int
+    (Laplace phi)^2 = c^2 d^2 pi^4 / (32 |Omega|): d = 1: c^2 pi^4 / 64; d = 2: c^2 pi^4 / 32."""
     prob = pde.book_problem() if dim == 1 else pde.manufactured(
         lambda x: jnp.sin(PI * x[:, 0]) * jnp.sin(2 * PI * x[:, 1]), dim=2)
     data = pde.gauss(prob, 60 if dim == 1 else 24)
@@ -154,3 +154,20 @@ def test_jacobi_converges_to_the_finite_difference_solution():
     tr = pde.jacobi(jnp.zeros(n + 1), prob.f(x), h, 6000, 1.0, record_at=np.array([0, 6000]))
     # slowest mode: rho_1^6000 = cos(pi / 40)^6000 ~ 1e-8
     np.testing.assert_allclose(tr.u, u_h, atol=1e-4)
+
+
+def test_jacobi_closed_form_equals_the_iteration():
+    prob = pde.book_problem()
+    n = 50
+    x = jnp.asarray(pde.grid(prob, n), jnp.float32)
+    u_h = jnp.asarray(pde.discrete_solution(prob, n), jnp.float32)
+    u0 = jnp.asarray(np.random.default_rng(0).normal(size=n + 1), jnp.float32).at[jnp.array([0, n])].set(0.0)
+    rec = np.array([0, 3, 50, 400])
+    for omega in (1.0, 0.6):
+        tr = pde.jacobi(u0, prob.f(x), 2.0 / n, 400, omega, record_at=rec, observe=lambda u: {"u": u})
+        np.testing.assert_allclose(pde.jacobi_closed_form(u0, u_h, rec, n, omega), tr.observables["u"], atol=1e-4)
+
+
+def test_xla_flops_of_a_jacobi_sweep_scale_with_the_grid():
+    small, large = (pde.xla_flops(lambda u: pde.jacobi_step(u, u, 0.1), jnp.zeros(m)) for m in (101, 1001))
+    assert 5 < large / small < 15

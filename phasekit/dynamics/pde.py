@@ -61,16 +61,23 @@ class Poisson(NamedTuple):
         return float(self.high - self.low) ** self.dim
 
 
-def derivatives(u: Callable, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(u(x) [n], grad u(x) [n, d], Laplace u(x) [n]) of a pointwise function u: [n, d] -> [n]."""
-
-    def along(e):
-        tangent = jnp.broadcast_to(e, x.shape)
-        first = lambda y: jax.jvp(u, (y,), (tangent,))[1]
-        return jax.jvp(first, (x,), (tangent,))  # (d_e u, d_e^2 u)
-
-    d1, d2 = jax.vmap(along, out_axes=1)(jnp.eye(x.shape[1], dtype=x.dtype))
-    return u(x), d1, jnp.sum(d2, axis=1)
+def derivatives(u: Callable, x: jax.Array, order: int = 2) -> tuple:
+    """Derivatives of a pointwise function u: [n, d] -> [n] along the coordinate axes:
+    order 1: (u(x) [n], grad u(x) [n, d]); order 2: (u, grad u, Laplace u(x) [n])."""
+    d = x.shape[1]
+    vals, first, second = [], [], []
+    for a in range(d):
+        tangent = jnp.broadcast_to(jnp.eye(d, dtype=x.dtype)[a], x.shape)
+        jvp = lambda y: jax.jvp(u, (y,), (tangent,))
+        if order == 1:
+            v, d1 = jvp(x)
+        else:
+            (v, d1), (_, d2) = jax.jvp(jvp, (x,), (tangent,))
+            second.append(d2)
+        vals.append(v)
+        first.append(d1)
+    grad = jnp.stack(first, axis=1)
+    return (vals[0], grad) if order == 1 else (vals[0], grad, sum(second))
 
 
 def manufactured(exact: Callable, low: float = -1.0, high: float = 1.0, dim: int = 1) -> Poisson:
@@ -177,7 +184,7 @@ def ritz_loss(apply_fn: Callable, problem: Poisson, beta=100.0, n_boundary: int 
 
     def loss(params, data):
         u = lambda x: apply_fn(params, x, **apply_kwargs)
-        val, grad, _ = derivatives(u, data["x"])
+        val, grad = derivatives(u, data["x"], order=1)
         energy = jnp.sum(data["w"] * (0.5 * jnp.sum(grad**2, axis=1) - problem.f(data["x"]) * val))
         return energy + _boundary_term(u, problem, xb, beta)
 
@@ -256,6 +263,29 @@ def jacobi_factor(k, n_intervals: int, omega=1.0) -> np.ndarray:
     k = np.atleast_1d(np.asarray(k, np.float64))
     c = np.cos(np.pi * k / n_intervals)
     return 1 - omega * (1 - (c if k.ndim == 1 else c.mean(-1)))
+
+
+def jacobi_closed_form(u0: jax.Array, u_limit: jax.Array, sweeps, n_intervals: int, omega=1.0) -> jax.Array:
+    """1-D Jacobi after T sweeps from ``u0`` in closed form, mode by mode:
+
+        u_T = u_h + sum_{k=1}^{N-1} rho_k^T c_k(u0 - u_h) sin(k pi j / N)
+
+    (u_h = ``u_limit``, the finite-difference solution; equal to :func:`jacobi` up to rounding,
+    at any T without iterating). u0, u_limit: [N + 1]; sweeps: [R] concrete. Returns [R, N + 1]."""
+    n = n_intervals
+    modes = np.arange(1, n)
+    factors = jacobi_factor(modes, n, omega)[None, :] ** np.asarray(sweeps, np.float64)[:, None]  # [R, N-1]
+    c = sine_coefficients(u0 - u_limit, modes)
+    basis = jnp.asarray(np.sin(np.pi * np.outer(np.arange(n + 1), modes) / n), c.dtype)  # [N+1, N-1]
+    return u_limit + (jnp.asarray(factors, c.dtype) * c) @ basis.T
+
+
+def xla_flops(fn: Callable, *args) -> float:
+    """Floating-point operations of one call of ``fn(*args)`` as counted by XLA's cost analysis
+    of the compiled program (the cost unit of solver comparisons)."""
+    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"])
 
 
 def discrete_solution(problem: Poisson, n_intervals: int) -> np.ndarray:
