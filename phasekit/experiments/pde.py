@@ -181,10 +181,13 @@ def claims_high_frequency(ds: xr.Dataset) -> list:
             statement=f"u = sin({freq} pi x): the {label}'s relative test error at the end of the step budget "
                       f"is at least 10x lower than the plain net's (equal parameter count, median over seeds)",
             book="much faster on high frequencies", measured=plain / e, held=plain / e >= 10.0, min_preset="quick",
+            reproduces=False,
             detail=f"error ratio plain / {other}; final errors plain {plain:.3g}, {other} {e:.3g}; "
-                   f"trainable parameters {counts}",
-            if_not_held="step budget too short for either net, or the scales / sigma do not reach the "
-                        "solution's frequency"))
+                   f"trainable parameters {counts}. Quick run (3000 Adam steps, 1024 fresh points): plain 1.00, "
+                   "MscaleDNN 0.218 (ratio 4.6), Fourier features 0.148 (ratio 6.8)",
+            if_not_held="the plain net does not move from error 1, but the frequency-aware nets stall at "
+                        "0.1-0.2: the Monte Carlo noise of the resampled Ritz energy at a constant learning "
+                        "rate (no decay schedule tried)"))
     return out
 
 
