@@ -1,11 +1,13 @@
 """Activation functions by name.
 
-Names: relu, tanh, sigmoid, softplus, xtanh (x tanh x), x2tanh (x^2 tanh x), ricker,
-sin, identity. ``ricker`` and ``sin`` take a width/frequency parameter ``a``, given as
+Names: relu, tanh, sigmoid, softplus, xtanh (x tanh x), x2tanh (x^2 tanh x), srelu,
+s2relu, ricker, sin, identity. ``ricker`` and ``sin`` take a width/frequency parameter ``a``, given as
 ``"ricker:0.3"`` / ``"sin:5"`` or through :func:`get`'s keyword.
 
     ricker(x; a) = pi^{1/4} / (15 a) * (1 - (x/a)^2) * exp(-(x/a)^2 / 2)   (spec 04)
     sin(x; a)    = sin(a x)
+    srelu(x)     = relu(x) relu(1 - x)                 (compact support [0, 1]; MscaleDNN,
+    s2relu(x)    = sin(2 pi x) relu(x) relu(1 - x)      Liu, Cai, Xu 2020)
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ _FIXED: dict[str, Activation] = {
     "softplus": jax.nn.softplus,
     "xtanh": lambda x: x * jnp.tanh(x),
     "x2tanh": lambda x: x**2 * jnp.tanh(x),
+    "srelu": lambda x: jax.nn.relu(x) * jax.nn.relu(1.0 - x),
+    "s2relu": lambda x: jnp.sin(2.0 * jnp.pi * x) * jax.nn.relu(x) * jax.nn.relu(1.0 - x),
     "identity": lambda x: x,
 }
 _PARAMETRIC: dict[str, Callable[[float], Activation]] = {"ricker": ricker, "sin": sine}
