@@ -64,10 +64,19 @@ def activation_variances(values) -> jax.Array:
     return jnp.stack([jnp.var(v) for v in values])
 
 
+def second_moments(values) -> jax.Array:
+    """E[v^2] over samples and units of each layer's activations ``values`` (list of [n, n_l]) -> [L]."""
+    return jnp.stack([jnp.mean(v**2) for v in values])
+
+
 def mlp_activation_statistics(params: list[dict], x: jax.Array, activation="relu") -> dict:
-    """{"pre_var": [L] Var[z_l], "post_var": [L-1] Var[h_l], "post_mean": [L-1] E[h_l]} of an mlp."""
+    """{"pre_var": [L] q_l = E[z_l^2], "post_var": [L-1] Var[h_l], "post_mean": [L-1] E[h_l]} of an mlp.
+
+    q_l is the second moment of the pre-activations: their variance at init with zero biases
+    (z = h W with zero-mean W), taken without subtracting the sample mean so that for ReLU
+    E[q_l / q_{l-1}] = n sigma^2 / 2 holds exactly (flip symmetry w_j -> -w_j), not only to O(1/n)."""
     hs = mlp.hidden(params, x, activation)
-    return {"pre_var": activation_variances(mlp_preactivations(params, x, activation)),
+    return {"pre_var": second_moments(mlp_preactivations(params, x, activation)),
             "post_var": activation_variances(hs), "post_mean": jnp.stack([jnp.mean(h) for h in hs])}
 
 
