@@ -42,3 +42,55 @@ def init_figures(ds) -> dict:
     norms = {str(lab): np.asarray(ds["grad_norm"].values[i]) for i, lab in enumerate(ds["pair_label"].values)}
     g = landscape.vanishing_gradients(norms, title=f"Per-layer gradient norms at init, depth {ds.attrs.get('depth')}")
     return {"init_variance": fig, "init_gradients": g}
+
+
+def rates_figures(ds) -> dict:
+    """{"optimizer_rates": |x_t| / |x_0| vs fraction of the run per (kappa, method), and measured vs
+    closed-form rates; "adaptive_optimizers": best steps to the target, diagonal vs rotated}."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    frac = ds["fraction"].values
+    for k in ds["kappa"].values:
+        for m in ds["algorithm"].values:
+            a1.plot(frac * float(ds["steps"].sel(kappa=k, algorithm=m)), ds["dist"].sel(kappa=k, algorithm=m),
+                    label=f"{m}, kappa={k:g}")
+    a1.set(yscale="log", xscale="log", xlabel="step t", ylabel=r"$|x_t| / |x_0|$", title="Distance to the minimum")
+    a1.legend(fontsize=6)
+    kap = ds["kappa"].values
+    for m, mk in zip(ds["algorithm"].values, "osd"):
+        a2.plot(kap, 1 - ds["rate"].sel(algorithm=m), mk, label=f"{m} measured")
+    a2.plot(kap, 1 - ds["gd_rate"], "-", color="C0", label=r"$1 - (\kappa-1)/(\kappa+1)$")
+    a2.plot(kap, 1 - ds["heavy_ball_rate"], "-", color="C1", label=r"$1 - (\sqrt{\kappa}-1)/(\sqrt{\kappa}+1)$")
+    a2.set(xscale="log", yscale="log", xlabel=r"condition number $\kappa$", ylabel="1 - rate per step",
+           title="Contraction rates")
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    fig2, ax = plt.subplots(figsize=(6.5, 4.2))
+    opts = list(ds["optimizer"].values)
+    xs = np.arange(len(opts))
+    for j, g in enumerate(ds["geometry"].values):
+        ax.bar(xs + 0.4 * (j - 0.5), ds["best_steps"].sel(geometry=g).values, 0.4, label=str(g))
+    ax.set_xticks(xs, opts)
+    ax.set(yscale="log", ylabel=f"steps to f <= {ds.attrs.get('adaptive_tol')} f(x_0) (best lr)",
+           title=f"Ill-conditioned quadratic, kappa = {ds.attrs.get('adaptive_kappa'):g} (missing bar: not reached)")
+    ax.legend()
+    return {"optimizer_rates": fig, "adaptive_optimizers": fig2}
+
+
+def paths_figures(ds) -> dict:
+    """{"optimizer_paths": trajectories over the loss contours of Rosenbrock and the 1-1-1 net}."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax, s in zip(axes, ds["surface"].values):
+        gu, gv = ds["grid_w1"].sel(surface=s).values, ds["grid_w2"].sel(surface=s).values
+        L = ds["surface_loss"].sel(surface=s).values
+        ax.contour(gu, gv, np.log10(L.T + 1e-8), levels=20, cmap="Greys", linewidths=0.6)
+        for o in ds["optimizer"].values:
+            p = ds["position"].sel(surface=s, optimizer=o).values
+            ax.plot(p[:, 0], p[:, 1], ".-", ms=2, lw=1, label=str(o))
+        ax.set(xlabel="w1", ylabel="w2", title=f"{s}", xlim=(gu[0], gu[-1]), ylim=(gv[0], gv[-1]))
+        ax.legend(fontsize=7)
+    if "rosenbrock" in list(ds["surface"].values):
+        axes[0].plot([1], [1], "r*", ms=10)
+    fig.tight_layout()
+    return {"optimizer_paths": fig}
