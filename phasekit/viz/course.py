@@ -94,3 +94,30 @@ def paths_figures(ds) -> dict:
         axes[0].plot([1], [1], "r*", ms=10)
     fig.tight_layout()
     return {"optimizer_paths": fig}
+
+
+def regularization_figures(ds) -> dict:
+    """{"l1_vs_l2": near-zero fraction vs training loss per penalty; "early_stopping_filters":
+    measured GD filter, 1 - (1 - eta s)^t and the matched ridge filter vs s at a few t}."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for p, mk in zip(ds["penalty"].values, "os"):
+        ax.plot(ds["train_loss"].sel(penalty=p).mean("seed"), ds["sparsity"].sel(penalty=p).mean("seed"),
+                mk + "-", label=f"{p} (lambda grid)")
+    ax.set(xscale="log", xlabel="training loss", ylabel=f"fraction |w| <= {ds.attrs.get('sparsity_tol')}",
+           title="L1 (soft thresholding) vs L2")
+    ax.legend()
+    fig2, ax2 = plt.subplots(figsize=(6.5, 4.4))
+    s = ds["eigenvalue"].isel(design=0).values
+    order = np.argsort(s)
+    ts = ds["t"].values
+    for j, i in enumerate(np.unique(np.linspace(0, len(ts) - 1, 4).astype(int))):
+        c = f"C{j}"
+        ax2.plot(s[order], ds["filter_gd"].isel(design=0, t=i).values[order], "o", color=c, ms=4,
+                 label=f"GD measured, t={ts[i]}")
+        ax2.plot(s[order], ds["filter_closed"].isel(design=0, t=i).values[order], "-", color=c)
+        ax2.plot(s[order], ds["filter_ridge"].isel(design=0, t=i).values[order], "--", color=c)
+    ax2.set(xscale="log", xlabel="eigenvalue s of X^T X / n", ylabel="filter phi(s)",
+            title=r"GD (solid: $1-(1-\eta s)^t$) vs ridge (dashed: $s/(s+1/(\eta t))$)")
+    ax2.legend(fontsize=7)
+    return {"l1_vs_l2": fig, "early_stopping_filters": fig2}
