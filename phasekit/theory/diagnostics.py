@@ -190,6 +190,22 @@ def steps_epochs_fit(batch_sizes, steps):
     return float(intercept), float(slope), float(slope / intercept)
 
 
+def steps_to_target(steps, loss, target):
+    """First step at which the recorded ``loss [..., R]`` (at ``steps [R]``) falls to ``target``,
+    interpolated linearly in log loss between the two records around the crossing; NaN where it
+    never does. Returns [...]."""
+    steps = jnp.asarray(steps, jnp.result_type(float))
+    loss = jnp.asarray(loss)
+    below = jnp.isfinite(loss) & (loss <= target)
+    i = jnp.argmax(below, -1)
+    prev = jnp.maximum(i - 1, 0)
+    la = jnp.log(jnp.take_along_axis(loss, prev[..., None], -1)[..., 0])
+    lb = jnp.log(jnp.take_along_axis(loss, i[..., None], -1)[..., 0])
+    frac = jnp.where(lb < la, (la - jnp.log(target)) / (la - lb), 1.0)
+    t = steps[prev] + jnp.clip(frac, 0.0, 1.0) * (steps[i] - steps[prev])
+    return jnp.where(jnp.any(below, -1), jnp.where(i == 0, steps[0], t), jnp.nan)
+
+
 # ----------------------------------------------------------------------------- along the gradient
 
 class GradientDirection(NamedTuple):

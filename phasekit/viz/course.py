@@ -121,3 +121,49 @@ def regularization_figures(ds) -> dict:
             title=r"GD (solid: $1-(1-\eta s)^t$) vs ridge (dashed: $s/(s+1/(\eta t))$)")
     ax2.legend(fontsize=7)
     return {"l1_vs_l2": fig, "early_stopping_filters": fig2}
+
+
+def batch_size_figures(ds) -> dict:
+    """{"batch_size": S(B) with the fit S_min (1 + B_crit / B), and the S-E trade-off curve}."""
+    plt = _plt()
+    b = ds["batch"].values.astype(float)
+    s, e = ds["best_steps"].values, ds["examples"].values
+    s_min, e_min, b_crit = (ds.attrs[k] for k in ("s_min", "e_min", "b_crit"))
+    bb = np.geomspace(b.min(), b.max(), 100)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    a1.plot(b, s, "o", label="measured (best lr, median over seeds)")
+    a1.plot(bb, s_min * (1 + b_crit / bb), "-", label=f"S_min (1 + B_crit / B), B_crit = {b_crit:.3g}")
+    a1.axvline(b_crit, color="grey", ls=":")
+    a1.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="steps S to the target", title="Steps vs batch size")
+    a1.legend(fontsize=7)
+    a2.plot(s / s_min, e / e_min, "o", label="measured")
+    x = np.geomspace(1.001, max(np.nanmax(s / s_min), 2.0) * 1.2, 200)
+    a2.plot(x, 1 + 1 / (x - 1), "-", label=r"$(S/S_{min}-1)(E/E_{min}-1)=1$")
+    a2.set(xscale="log", yscale="log", xlabel=r"$S / S_{min}$", ylabel=r"$E / E_{min}$", title="Steps-examples trade-off")
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    return {"batch_size": fig}
+
+
+def batchnorm_figures(ds) -> dict:
+    """{"batchnorm_smoothness": loss variation, gradient predictiveness and lambda_max vs step, with
+    and without BN, per lr (median over seeds); "batchnorm_lrs": final loss vs lr}."""
+    plt = _plt()
+    names = ("loss_variation", "grad_predictiveness", "sharpness")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    step = ds["step"].values
+    for ax, var in zip(axes, names):
+        for j, lr in enumerate(ds["lr"].values):
+            for v, ls in zip(ds["variant"].values, ("--", "-")):
+                ax.plot(step[1:], ds[var].sel(lr=lr, variant=v).median("seed").values[1:], ls, color=f"C{j}",
+                        label=f"{v}, lr={lr:g}")
+        ax.set(yscale="log", xlabel="step", title=ds[var].attrs.get("long_name", var)[:60])
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    fig2, ax = plt.subplots(figsize=(6, 4.2))
+    for v, mk in zip(ds["variant"].values, "os"):
+        ax.plot(ds["lr"].values, ds["loss"].sel(variant=v).isel(step=-1).median("seed").values, mk + "-", label=str(v))
+    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="final training loss (diverged: frozen)",
+           title="Trainable learning rates with / without BN")
+    ax.legend()
+    return {"batchnorm_smoothness": fig, "batchnorm_lrs": fig2}
