@@ -78,13 +78,11 @@ def run(loss_fn: Callable, params, state, data, optimizer: optax.GradientTransfo
         keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(now_bad, b, a), new, old)
         return keep(p_new, p), keep(s_new, s), keep(o_new, o), now_bad, jnp.where(now_bad, last, loss), k
 
-    def segment(carry, _):
-        carry = jax.lax.fori_loop(0, every, step, carry)
+    def segment(carry, n_steps):  # record 0 takes no step, so observe is traced once
+        carry = jax.lax.fori_loop(0, n_steps, step, carry)
         return carry, (carry[4], observe(carry[0], carry[1]))
 
     carry0 = (params, state, optimizer.init(params), ~jnp.isfinite(loss0), loss0, key)
-    obs0 = observe(params, state)
-    carry, (losses, obs) = jax.lax.scan(segment, carry0, None, length=steps // every)
-    cat = lambda a, b: jnp.concatenate([jnp.asarray(a)[None], b])
-    return StatefulTrajectory(jnp.arange(0, steps + 1, every), cat(loss0, losses),
-                              jax.tree_util.tree_map(cat, obs0, obs), carry[0], carry[1], carry[3])
+    n_steps = jnp.asarray([0] + [every] * (steps // every), jnp.int32)
+    carry, (losses, obs) = jax.lax.scan(segment, carry0, n_steps)
+    return StatefulTrajectory(jnp.arange(0, steps + 1, every), losses, obs, carry[0], carry[1], carry[3])
