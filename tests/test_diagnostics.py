@@ -100,8 +100,8 @@ def _small_model():
 def test_b_simple_equals_a_brute_force_covariance():
     loss, p, (x, y) = _small_model()
     ns = dg.gradient_noise_scale(loss, p, (x, y))
-    g = np.stack([np.asarray(jax.flatten_util.ravel_pytree(jax.grad(loss)(p, (x[i:i + 1], y[i:i + 1])))[0])
-                  for i in range(x.shape[0])])
+    grad = jax.jit(lambda p, xi, yi: jax.flatten_util.ravel_pytree(jax.grad(loss)(p, (xi, yi)))[0])
+    g = np.stack([np.asarray(grad(p, x[i:i + 1], y[i:i + 1])) for i in range(x.shape[0])])  # one sample at a time
     full = np.asarray(jax.flatten_util.ravel_pytree(jax.grad(loss)(p, (x, y)))[0])
     np.testing.assert_allclose(g.mean(0), full, rtol=1e-4, atol=1e-7)  # G is the full-batch gradient
     tr = np.trace(np.cov(g.T, bias=True))
@@ -196,12 +196,11 @@ def test_batchnorm_eval_mode_uses_the_running_statistics():
     # eval BN layer 0 = (z - running mean) / sqrt(running var + eps) * scale + bias
     st = traj.state["BatchNorm_0"]
     z = a @ traj.params["Dense_0"]["kernel"]
-    h = jax.nn.relu((z - st["mean"]) / jnp.sqrt(st["var"] + 1e-5) * traj.params["BatchNorm_0"]["scale"]
-                    + traj.params["BatchNorm_0"]["bias"])
+    bn = (z - st["mean"]) / jnp.sqrt(st["var"] + 1e-5) * traj.params["BatchNorm_0"]["scale"] \
+        + traj.params["BatchNorm_0"]["bias"]
     stats = dg.flax_activation_statistics(m, v, a, train=False)
-    np.testing.assert_allclose(stats["BatchNorm_0"]["std"], jnp.std(h * 0 + (z - st["mean"]) / jnp.sqrt(st["var"] + 1e-5)
-                                                                   * traj.params["BatchNorm_0"]["scale"]
-                                                                   + traj.params["BatchNorm_0"]["bias"]), rtol=1e-5)
+    np.testing.assert_allclose(stats["BatchNorm_0"]["std"], jnp.std(bn), rtol=1e-4)
+    np.testing.assert_allclose(stats["BatchNorm_0"]["mean"], jnp.mean(bn), rtol=1e-4, atol=1e-6)
 
 
 def test_stateful_run_without_state_equals_train_run():
