@@ -69,7 +69,7 @@ def run(cfg: VanishingConfig, store=None, shard=None, progress: bool = True) -> 
     def point(pt, key):
         act, scheme = _pair(cfg.pairs[pt["pair"]])
         loss = train.mse(mlp.apply, activation=act)
-        norms = landscape.layer_gradient_norms(loss, mlp.init(key, sizes, scheme=scheme), (x, y[:, None]))
+        norms = landscape.layer_gradient_norms(loss, mlp.init(key, sizes, scheme=scheme), (x, y))
         return {"grad_norm": norms, "ratio": landscape.gradient_norm_ratio(norms)}
 
     ds = sweep.run(point, {"pair": np.arange(len(cfg.pairs)), "seed": np.arange(cfg.seeds)},
