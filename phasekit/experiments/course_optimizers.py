@@ -266,7 +266,7 @@ def run_paths(cfg: PathsConfig, store=None, shard=None, progress: bool = True) -
         if surface == "rosenbrock":
             loss, p0, lr = rosenbrock, jnp.asarray(cfg.start), cfg.lr
         else:
-            loss, p0, lr = (lambda p, d: toys.one_one_one_mse(p, x1, y1)), jnp.asarray(cfg.start_111), cfg.lr_111
+            loss, p0, lr = (lambda p, d: toys.one_one_one_mse(p, (x1, y1))), jnp.asarray(cfg.start_111), cfg.lr_111
         traj = train.run(loss, p0, (x1,), _path_optimizer(method, lr, cfg.adaptive_lr), steps=cfg.steps,
                          record_at=rec, observe=lambda p: {"position": p})
         return {"position": traj.observables["position"], "loss": traj.loss, "diverged": traj.diverged}
@@ -284,7 +284,7 @@ def run_paths(cfg: PathsConfig, store=None, shard=None, progress: bool = True) -
     U, V = np.meshgrid(gu[0], gv[0], indexing="ij")
     W1, W2 = np.meshgrid(gu[1], gv[1], indexing="ij")
     ros = np.asarray(rosenbrock(jnp.stack([U, V])))
-    one = np.asarray(jax.vmap(lambda p: toys.one_one_one_mse(p, x1, y1))(jnp.stack([W1.ravel(), W2.ravel()], 1))).reshape(W1.shape)
+    one = np.asarray(jax.vmap(lambda p: toys.one_one_one_mse(p, (x1, y1)))(jnp.stack([W1.ravel(), W2.ravel()], 1))).reshape(W1.shape)
     ds["grid_w1"] = (("surface", "grid"), gu)
     ds["grid_w2"] = (("surface", "grid"), gv)
     ds["surface_loss"] = (("surface", "grid", "grid2"), np.stack([ros, one]))
