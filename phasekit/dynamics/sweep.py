@@ -245,38 +245,34 @@ def _returns_resumable(fn: Callable, args) -> bool:
     return found[0]
 
 
-def _select(mask, new, old):
-    """``where(mask[lane], new, old)`` leaf by leaf over a batch of lanes (PRNG keys included)."""
-    def one(a, b):
-        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
-            return jax.random.wrap_key_data(one(jax.random.key_data(a), jax.random.key_data(b)),
-                                            impl=jax.random.key_impl(a))
-        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
-    return jax.tree_util.tree_map(one, new, old)
-
-
 class LanePrograms:
-    """The compiled programs of continuous batching for one static group, over a fixed batch of
+    """The compiled round of continuous batching for one static group, over a fixed batch of
     lanes (leading axis, sharded over ``mesh``'s "runs" axis like :func:`batched`):
 
-        init(d, k) -> state                       every lane's initial state
-        refill(d, k, state, mask) -> state        lanes with mask = True restart from init(d, k)
-        advance(d, k, state, n) -> state          each lane at most n[lane] more steps
-        finish(d, k, state) -> dict               every lane's outputs
+        round(d, k, state, fresh, n) -> (state, outputs)
 
-    ``d``: dict of the dynamic coordinates [lanes]; ``k``: point keys [lanes]. The point function
-    is called inside each program (its setup, e.g. the learning rate from the initial
-    parameters, is recomputed from the point's coordinates and key, so a lane carries only its
-    run's state). Shapes never change: one compile per program.
+    lanes with ``fresh`` = True first restart from ``init()`` of their point, then every lane
+    advances at most ``n[lane]`` steps; ``outputs`` is every lane's ``finish(state)`` (pulled to
+    the host only when some run finished). ``d``: dict of the dynamic coordinates [lanes];
+    ``k``: point keys [lanes]. The point function is called inside the program: its setup (e.g.
+    the learning rate from the initial parameters) is recomputed from the point's coordinates
+    and key, so a lane carries only its run's state. One program, one compile; shapes never
+    change. ``empty(d, k)``: a placeholder state (zeros) to start from, every lane fresh.
     """
 
     def __init__(self, fn: Callable, mesh: Mesh | None = None):
-        v_init = jax.vmap(lambda d, k: fn(d, k).init())
-        v_adv = jax.vmap(lambda d, k, st, n: fn(d, k).advance(st, n))
-        v_fin = jax.vmap(lambda d, k, st: fn(d, k).finish(st))
+        def one(d, k, st, fresh, n):
+            r = fn(d, k)
+            # init inside a while_loop run at most once: under vmap it executes only in rounds
+            # where some lane is refilled (a batched cond would evaluate init every round)
+            _, st = jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros((), bool), r.init()),
+                                       (fresh, st))
+            st = r.advance(st, n)
+            return st, r.finish(st)
 
-        def refill(d, k, st, mask):
-            return _select(mask, v_init(d, k), st)
+        def empty(d, k):
+            shapes = jax.eval_shape(lambda d, k: fn(d, k).init(), d, k)
+            return jax.tree_util.tree_map(_zeros_like_shape, shapes)
 
         def wrap(f):
             if mesh is None or mesh.size == 1:
@@ -284,7 +280,15 @@ class LanePrograms:
             spec = PartitionSpec("runs")
             return jax.jit(jax.shard_map(f, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
 
-        self.init, self.refill, self.advance, self.finish = (wrap(f) for f in (v_init, refill, v_adv, v_fin))
+        self.round = wrap(jax.vmap(one))
+        self.empty = wrap(jax.vmap(empty))
+
+
+def _zeros_like_shape(x):
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        data = jax.eval_shape(jax.random.key_data, jax.ShapeDtypeStruct((), x.dtype))
+        return jax.random.wrap_key_data(jnp.zeros(x.shape + data.shape, data.dtype))
+    return jnp.zeros(x.shape, x.dtype)
 
 
 _CALL_OVERHEAD_S = 1e-3  # dispatch + synchronization of one round's call (not in the host's timing)
@@ -369,7 +373,8 @@ def run_continuous(progs: LanePrograms, points: Sequence[int], args: Callable, l
         return ({n: jax.device_put(v, sharding) for n, v in d.items()}, jax.device_put(k, sharding))
 
     d, k = put(fill)
-    state = progs.refill(d, k, progs.init(d, k), jax.device_put(np.ones(lanes, bool), sharding))
+    state = progs.empty(d, k)
+    fresh = np.ones(lanes, bool)
     iters_prev = np.zeros(lanes, np.int64)
     auto_k = round_steps == "auto"
     K = 64 if auto_k else int(round_steps)
@@ -377,32 +382,28 @@ def run_continuous(progs: LanePrograms, points: Sequence[int], args: Callable, l
     while (lane_pt >= 0).any():
         budget = jax.device_put(np.where(lane_pt >= 0, K, 0).astype(np.int32), sharding)
         t0 = time.perf_counter()
-        state = progs.advance(d, k, state, budget)
+        state, outs = progs.round(d, k, state, jax.device_put(fresh, sharding), budget)
         done, iters = (np.asarray(a) for a in jax.device_get((state.done, state.iters)))
         t1 = time.perf_counter()
-        delta = iters.astype(np.int64) - iters_prev
+        delta = iters.astype(np.int64) - np.where(fresh, 0, iters_prev)
         live = lane_pt >= 0
         stats.useful += int(delta[live].sum())
         stats.computed += int(per * delta.reshape(n_dev, per).max(axis=1).sum())
         fin = np.flatnonzero(live & done)
+        fresh = np.zeros(lanes, bool)
         if fin.size:
-            outs = jax.device_get(progs.finish(d, k, state))
             if not isinstance(outs, dict):
                 raise ValueError("fn: a resumable run's finish must return a dict of arrays")
+            outs = jax.device_get(outs)
             lengths += iters[fin].tolist()
             on_finish([int(lane_pt[r]) for r in fin], {n: np.asarray(v)[fin] for n, v in outs.items()})
-            refill = []
             for r in fin:
                 lane_pt[r] = pending.pop() if pending else -1
                 if lane_pt[r] >= 0:
-                    refill.append(r)
+                    fresh[r] = True
                     fill[r] = lane_pt[r]
-            if refill:
-                mask = np.zeros(lanes, bool)
-                mask[refill] = True
+            if fresh.any():
                 d, k = put(fill)
-                state = progs.refill(d, k, state, jax.device_put(mask, sharding))
-                iters = np.where(mask, 0, iters)
         iters_prev = iters.astype(np.int64)
         if on_round is not None:
             on_round(stats)
