@@ -182,3 +182,27 @@ def test_kill_then_resume_gives_the_same_dataset(tmp_path):
     ref, res = sweep.load(tmp_path / "reference.nc"), sweep.load(tmp_path / "resumed.nc")
     assert ref.attrs["device_count"] == 2 and ref.attrs["complete"] == 1
     xr.testing.assert_identical(ref.drop_attrs(), res.drop_attrs())
+
+
+def test_recovery_point_as_a_resumable_run_matches_recovery_point():
+    """The recovery experiments' point (every (seed, lr) run stacked into one resumable run,
+    stopping at stop_loss) gives recovery_point's outputs; through a continuous sweep too."""
+    from phasekit.dynamics import recovery as rec
+    task = rec.regression_task(lambda w, x: x @ w, lambda k: jax.random.normal(k, (2,)),
+                               lambda x, c: x @ jnp.array([1.0, -0.5]),
+                               lambda k, n: jax.random.normal(k, (n, 2)), n_max=6, x_test=X)
+    kw = dict(lrs=[0.05, 0.2], steps=300, stop_loss=1e-3, n_seeds=2)
+    key = jax.random.key(1)
+    ref = jax.jit(lambda n: rec.recovery_point(task, {"n": n}, 0.5, key, **kw))(5)
+
+    def staged(n):
+        r = rec.recovery_point_run(task, {"n": n}, 0.5, key, **kw)
+        return r.finish(r.advance(r.init(), r.steps))
+    got = jax.jit(staged)(5)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-8, err_msg=k)
+    ds = sweep.run(lambda pt, k: rec.recovery_point_run(task, {"n": pt["n"]}, 0.5, k, **kw),
+                   {"n": [2, 3, 4, 5]}, batching="continuous", lanes=2, progress=False)
+    mp = sweep.run(lambda pt, k: rec.recovery_point(task, {"n": pt["n"]}, 0.5, k, **kw),
+                   {"n": [2, 3, 4, 5]}, batching="map", progress=False)
+    _close(ds, mp)

@@ -306,6 +306,36 @@ def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gr
     return Resumable(init, advance, finish, int(rec.max()))
 
 
+class StackState(NamedTuple):
+    """The state of :func:`stacked`: ``runs`` (stacked states), ``done`` (all of them) and
+    ``iters`` (the most update computations of any: vmapped runs step together)."""
+
+    runs: Any
+    done: jax.Array
+    iters: jax.Array
+
+
+def stacked(make: Callable[..., Resumable], *args, steps: int) -> Resumable:
+    """Several runs as one resumable run: ``make(*a)`` for each slice of ``args`` along their
+    leading axis (e.g. one point of a sweep trained at every learning rate of a grid), vmapped.
+    Done when every run is; ``finish`` gives the stacked outputs of each run's ``finish``.
+    ``steps``: the most update computations any run needs (its step budget)."""
+
+    def pack(runs):
+        return StackState(runs, jnp.all(runs.done), jnp.max(runs.iters))
+
+    def init():
+        return pack(jax.vmap(lambda *a: make(*a).init())(*args))
+
+    def advance(st: StackState, n) -> StackState:
+        return pack(jax.vmap(lambda s, *a: make(*a).advance(s, n))(st.runs, *args))
+
+    def finish(st: StackState):
+        return jax.vmap(lambda s, *a: make(*a).finish(s))(st.runs, *args)
+
+    return Resumable(init, advance, finish, steps)
+
+
 def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.GradientTransformation,
         *, steps: int, n_records: int = 100, schedule: str = "log", record_at=None,
         observe: Callable[[Params], dict] | None = None, stop_loss=None, stop_rel_loss=None,
