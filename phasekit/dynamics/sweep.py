@@ -545,6 +545,10 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     def group_fn(svals):
         return lambda d, k: fn({**svals, **d}, k)
 
+    default_layout = {"batching": _resolve(requested), **base_layout, "chunk_size": chunk_size}
+    # the store first: an unwritable store fails before anything is traced or computed
+    st = store_lib.Store(store, meta, layout=default_layout, on_layout_change=on_layout_change) \
+        if store is not None else None
     # each static group's path, batch size and layout (a pure function of the group and the
     # machine: a resumed sweep makes the same choices)
     paths, gsize, layouts = {}, {}, {}
@@ -560,11 +564,8 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         gsize[gk] = -(-min(want, len(members)) // n_dev) * n_dev
         layouts[gk] = {"batching": path, **base_layout,
                        "chunk_size": gsize[gk] if path == "continuous" else chunk_size}
-    default_layout = {"batching": _resolve(requested), **base_layout, "chunk_size": chunk_size}
     static_pos = [names.index(s_) for s_ in static]
     layout_of = lambda c: layouts.get(tuple(c[j] for j in static_pos), default_layout)
-    st = store_lib.Store(store, meta, layout=default_layout, on_layout_change=on_layout_change) \
-        if store is not None else None
 
     def read_store(force: bool = False):
         if not st.refresh() and not force:  # nothing new from other writers: results are current
