@@ -1,17 +1,25 @@
 #!/usr/bin/env python
-"""Phase-diagram sweep: phasekit vs a straightforward per-run loop, same runs, same steps.
+"""Phase-diagram sweep: the batching paths of ``sweep.run`` against a loop over one cached
+jitted run, same runs, same steps, per width and in total.
 
-  phasekit   ``phase.phase_diagram``: one compiled program per width, runs batched and
-             sharded by ``sweep.run`` (lax.map on CPU), no per-step Python
-  per-run    the straightforward script: a Python loop over grid points, each point's run
-             jitted with its (gamma, gamma') as constants (so compiled once per point)
-  cached     the same loop with (gamma, gamma') as traced arguments (compiled once per width)
+  map         ``batching="map"``: ``lax.map`` over a chunk's runs (each stops at its own step)
+  vmap        ``batching="vmap"``: a chunk's runs vectorized; every run of a chunk computes
+              until the slowest one stops
+  continuous  ``batching="continuous"``: a fixed batch of lanes, each round advances every
+              lane K steps and refills the lanes whose runs stopped with pending points
+  auto        ``batching="auto"``: what a sweep does by default (per width: see sweep._choose)
+  cached      the honest baseline: a Python loop over grid points calling one jitted run per
+              width with (gamma, gamma', key) as traced arguments (compiled once per width)
 
-Both baselines train every network with the same ``phase.train_point`` (same lr rule, stop
-rule and step cap), so the results agree and the ratio is the cost of scheduling alone.
+Every arm trains every network with the same ``phase.point_run`` (same lr rule, stop rule and
+step cap) and keys, so results agree (printed: max |RD*| difference relative to ``map``).
+Lane utilization = useful run-steps / computed lane-steps (vmap: from each chunk's slowest
+run; continuous: counted by ``sweep.run``). Compile time is included in every arm.
 
-    python benchmarks/phase_sweep.py                 # reduced grid (~2 min)
-    python benchmarks/phase_sweep.py --grid quick    # the demo's grid (540 runs; slow baseline)
+    python benchmarks/phase_sweep.py                       # reduced grid, every arm
+    python benchmarks/phase_sweep.py --grid quick          # the demo's grid (900 runs)
+    python benchmarks/phase_sweep.py --grid quick --arms map continuous auto cached
+    python benchmarks/phase_sweep.py --grid quick --vmap-max-width 1000   # vmap is slow on CPU
 """
 
 from __future__ import annotations
@@ -34,59 +42,102 @@ GRIDS = {
     "quick": QUICK,
     "reduced": dataclasses.replace(QUICK, widths=(100, 400, 1600), seeds=1),
 }
+ARMS = ("map", "vmap", "continuous", "auto", "cached")
 
 
-def keys_for(cfg, m, seed):
-    return sweep.point_key(jax.random.key(cfg.base_seed), sweep.point_hash(("width", "seed"), (m, seed)))
+def axes_for(cfg, m):
+    return {"gamma": np.asarray(cfg.gammas, float), "gamma_prime": np.asarray(cfg.gamma_primes, float),
+            "width": np.asarray([m]), "seed": np.arange(cfg.seeds)}
 
 
-def per_run(cfg, x, y, cached: bool):
-    rd = []
-    fns = {}
+def sweep_width(cfg, m, x, y, batching):
+    """One width of the phase diagram through ``sweep.run`` (the point function of
+    ``phase.phase_diagram``). Returns (rd_star [runs], steps [runs], Dataset)."""
+    point = lambda pt, key: phase.point_run(pt["gamma"], pt["gamma_prime"], pt["width"], key, x, y, cfg)
+    ds = sweep.run(point, axes_for(cfg, m), static=("width",), key_axes=("width", "seed"),
+                   base_seed=cfg.base_seed, batching=batching, progress=False,
+                   dims={"rd": ("record",), "loss": ("record",)})
+    return ds["rd_star"].values.ravel(), ds["steps"].values.ravel(), ds
+
+
+def cached_width(cfg, m, x, y):
+    f = jax.jit(lambda a, b, k: phase.train_point(a, b, m, k, x, y, cfg)[0])
+    rd, steps = [], []
+    base = jax.random.key(cfg.base_seed)
     for g in cfg.gammas:
         for gp in cfg.gamma_primes:
-            for m in cfg.widths:
-                for s in range(cfg.seeds):
-                    if cached:
-                        f = fns.setdefault(m, jax.jit(lambda a, b, k, m=m: phase.train_point(a, b, m, k, x, y, cfg)[0]))
-                        out = f(jnp.float32(g), jnp.float32(gp), keys_for(cfg, m, s))
-                    else:
-                        out = jax.jit(lambda k: phase.train_point(g, gp, m, k, x, y, cfg)[0])(keys_for(cfg, m, s))
-                    rd.append(float(out["rd_star"]))
-    return np.array(rd)
+            for s in range(cfg.seeds):
+                key = sweep.point_key(base, sweep.point_hash(("width", "seed"), (m, s)))
+                out = f(jnp.float64(g), jnp.float64(gp), key)
+                rd.append(float(out["rd_star"]))
+                steps.append(int(out["steps"]))
+    return np.array(rd), np.array(steps)
+
+
+def vmap_utilization(cfg, m, x, y, ds):
+    """Useful / computed lane-steps of plain vmap: each chunk runs until its slowest run stops."""
+    point = lambda d, k: sweep._plain(lambda pt, kk: phase.point_run(
+        pt["gamma"], pt["gamma_prime"], m, kk, x, y, cfg))(d, k)
+    ex = ({"gamma": np.float64(1.0), "gamma_prime": np.float64(0.0), "seed": np.int64(0)}, jax.random.key(0))
+    order = ds.transpose("gamma", "gamma_prime", "width", "seed", ...)
+    steps = order["steps"].values.ravel().astype(int)
+    stopped = (order["converged"].values | order["diverged"].values).ravel()
+    iters = steps + (stopped & (steps < cfg.max_steps))  # the update that found the stop
+    size = min(sweep.auto_chunk_size(point, ex, "vmap", 1), len(iters))
+    computed = sum(size * iters[i:i + size].max() for i in range(0, len(iters), size))
+    return iters.sum() / computed
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grid", choices=sorted(GRIDS), default="reduced")
-    ap.add_argument("--skip-per-run", action="store_true", help="skip the slowest baseline")
-    ap.add_argument("--only", choices=["phasekit", "cached", "per-run"], default=None,
-                    help="run one arm only (to time whole processes side by side)")
+    ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    ap.add_argument("--widths", nargs="+", type=int, default=None, help="a subset of the grid's widths")
+    ap.add_argument("--vmap-max-width", type=int, default=None,
+                    help="skip plain vmap above this width (it is the slowest arm on CPU)")
     args = ap.parse_args(argv)
     cfg = GRIDS[args.grid]
-    x, y = (jnp.asarray(a) for a in authors_three_points())
-    n_runs = len(cfg.gammas) * len(cfg.gamma_primes) * len(cfg.widths) * cfg.seeds
-    print(f"grid '{args.grid}': {n_runs} runs, widths {list(cfg.widths)}, step cap {cfg.max_steps}, "
+    widths = args.widths or list(cfg.widths)
+    x, y = (jnp.asarray(a, jnp.float32) for a in authors_three_points())
+    per_width = len(cfg.gammas) * len(cfg.gamma_primes) * cfg.seeds
+    print(f"grid '{args.grid}': {per_width} runs per width, widths {widths}, step cap {cfg.max_steps}, "
           f"{jax.device_count()} {jax.default_backend()} device(s)")
-
-    if args.only in ("cached", "per-run"):
-        t = time.perf_counter()
-        per_run(cfg, x, y, cached=args.only == "cached")
-        print(f"{args.only:10s} {time.perf_counter() - t:8.1f} s")
-        return 0
-    t = time.perf_counter()
-    ds = phase.phase_diagram(x, y, cfg, progress=False)
-    t_pk = time.perf_counter() - t
-    rd_pk = ds["rd_star"].values.ravel()
-    print(f"phasekit   {t_pk:8.1f} s")
-    if args.only == "phasekit":
-        return 0
-    for name, cached in [("cached", True)] + ([] if args.skip_per_run else [("per-run", False)]):
-        t = time.perf_counter()
-        rd = per_run(cfg, x, y, cached)
-        dt = time.perf_counter() - t
-        print(f"{name:10s} {dt:8.1f} s   phasekit is {dt / t_pk:5.1f}x faster   "
-              f"max |RD* difference| / RD* = {np.max(np.abs(rd - rd_pk) / rd_pk):.1e}")
+    total = {a: 0.0 for a in args.arms}
+    skipped = set()
+    for m in widths:
+        ref, t_row, notes = None, {}, []
+        for arm in args.arms:
+            if arm == "vmap" and args.vmap_max_width is not None and m > args.vmap_max_width:
+                skipped.add(m)
+                continue
+            t = time.perf_counter()
+            if arm == "cached":
+                rd, steps = cached_width(cfg, m, x, y)
+                ds = None
+            else:
+                rd, steps, ds = sweep_width(cfg, m, x, y, arm)
+            t_row[arm] = time.perf_counter() - t
+            total[arm] += t_row[arm]
+            if ref is None:
+                ref = rd
+            note = f"{arm} {t_row[arm]:.1f}s"
+            if arm == "vmap":
+                note += f" (util {vmap_utilization(cfg, m, x, y, ds):.0%})"
+            if arm in ("continuous", "auto") and np.isfinite(ds.attrs["lane_utilization"]):
+                note += f" (util {ds.attrs['lane_utilization']:.0%})"
+            if arm == "auto":
+                note += f" [{', '.join(eval(ds.attrs['batching']))}]"
+            note += f" dRD*={np.max(np.abs(rd - ref) / ref):.0e}"
+            notes.append(note)
+        ratios = ""
+        if "map" in t_row:
+            ratios = "  | map/x: " + ", ".join(f"{a} {t_row['map'] / t_row[a]:.2f}" for a in t_row if a != "map")
+        print(f"width {m:6d}: mean steps {steps.mean():.0f}, max {steps.max()}: " + "; ".join(notes) + ratios)
+    line = ", ".join(f"{a} {total[a]:.1f}s" for a in args.arms)
+    print(f"total: {line}" + (f"  (vmap skipped at widths {sorted(skipped)})" if skipped else ""))
+    if "map" in total:
+        print("map / arm: " + ", ".join(f"{a} {total['map'] / total[a]:.2f}" for a in args.arms
+                                        if a != "map" and not (a == "vmap" and skipped)))
     return 0
 
 

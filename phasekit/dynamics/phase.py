@@ -108,7 +108,8 @@ class PhaseConfig:
     max_steps: step cap (runs reaching it are flagged); eta: lr = eta / curvature bound;
     lr_backoff: step-size factor applied whenever the loss rises; antisymmetric: the authors'
     anti-symmetric init (f(theta_0) = 0, so the init scale does not add an output offset);
-    chunk_size, batching: how runs are grouped on a device (:func:`phasekit.dynamics.sweep.run`).
+    chunk_size, batching: how runs are grouped on a device (:func:`phasekit.dynamics.sweep.run`;
+    batching "auto", "map", "vmap" or "continuous").
     """
 
     gammas: tuple = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -189,6 +190,14 @@ def train_network(alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig,
     dict holds rd_star, loss_star, loss0, steps, lr, converged, diverged, hit_cap and the
     log-spaced trajectories rd [R], loss [R] (plus theta0 / theta_final if asked).
     """
+    r = network_run(alpha, beta1, beta2, width, key, x, y, cfg, return_params)
+    return r.finish(r.advance(r.init(), r.steps)), jnp.asarray(train.record_steps(cfg.max_steps, cfg.n_records))
+
+
+def network_run(alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig,
+                return_params: bool = False) -> train.Resumable:
+    """:func:`train_network` as a resumable run (:func:`phasekit.dynamics.train.resumable`)
+    whose ``finish`` gives the dict of outputs: the form ``sweep.run`` batches continuously."""
     p0 = two_layer.rescale(
         two_layer.init(key, width, x.shape[1], bias=cfg.bias, antisymmetric=cfg.antisymmetric),
         beta1, beta2)
@@ -196,18 +205,22 @@ def train_network(alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig,
     plus = lambda delta: jax.tree_util.tree_map(jnp.add, p0, delta)
     loss = train.mse(lambda delta, xx: two_layer.apply(plus(delta), xx, cfg.activation, alpha))
     lr = learning_rate(p0, x, y, cfg.activation, alpha, cfg.eta)
-    traj = train.run(
+    run = train.resumable(
         loss, jax.tree_util.tree_map(jnp.zeros_like, p0), (x, y), optax.sgd(lr),
         steps=cfg.max_steps, n_records=cfg.n_records, stop_rel_loss=cfg.rel_tol,
         lr_backoff=cfg.lr_backoff if cfg.lr_backoff < 1 else None,
         observe=lambda delta: {"rd": jnp.linalg.norm(two_layer.input_weights(delta)) / jnp.linalg.norm(w0)})
-    out = {"rd_star": traj.observables["rd"][-1], "loss_star": traj.loss[-1], "loss0": traj.loss0,
-           "steps": traj.n_steps, "lr": lr, "converged": traj.converged,
-           "diverged": traj.diverged, "hit_cap": traj.hit_cap,
-           "rd": traj.observables["rd"], "loss": traj.loss}
-    if return_params:
-        out["theta0"], out["theta_final"] = p0, plus(traj.params)
-    return out, traj.step
+
+    def outputs(traj):
+        out = {"rd_star": traj.observables["rd"][-1], "loss_star": traj.loss[-1], "loss0": traj.loss0,
+               "steps": traj.n_steps, "lr": lr, "converged": traj.converged,
+               "diverged": traj.diverged, "hit_cap": traj.hit_cap,
+               "rd": traj.observables["rd"], "loss": traj.loss}
+        if return_params:
+            out["theta0"], out["theta_final"] = p0, plus(traj.params)
+        return out
+
+    return run.then(outputs)
 
 
 def train_point(gamma, gamma_prime, width: int, key, x, y, cfg: PhaseConfig,
@@ -216,6 +229,12 @@ def train_point(gamma, gamma_prime, width: int, key, x, y, cfg: PhaseConfig,
     :func:`phasekit.theory.regimes.scaling_for`."""
     alpha, beta1, beta2 = regimes.scaling_for(gamma, gamma_prime, width)
     return train_network(alpha, beta1, beta2, width, key, x, y, cfg, return_params)
+
+
+def point_run(gamma, gamma_prime, width: int, key, x, y, cfg: PhaseConfig) -> train.Resumable:
+    """:func:`network_run` at the phase-diagram point (gamma, gamma')."""
+    alpha, beta1, beta2 = regimes.scaling_for(gamma, gamma_prime, width)
+    return network_run(alpha, beta1, beta2, width, key, x, y, cfg)
 
 
 def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=None,
@@ -241,8 +260,8 @@ def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=N
         raise ValueError(f"x: expected x [n, d] and y [n], got {x.shape} and {y.shape}")
     steps = train.record_steps(cfg.max_steps, cfg.n_records)
 
-    def point(pt, key):
-        return train_point(pt["gamma"], pt["gamma_prime"], pt["width"], key, x, y, cfg)[0]
+    def point(pt, key):  # a resumable run: sweep.run can batch it continuously
+        return point_run(pt["gamma"], pt["gamma_prime"], pt["width"], key, x, y, cfg)
 
     t0 = time.perf_counter()
     axes = {"gamma": np.asarray(cfg.gammas, float), "gamma_prime": np.asarray(cfg.gamma_primes, float),

@@ -139,6 +139,36 @@ def recovery_point(task: "Task", cond, std, key, *, lrs, steps: int, stop_loss=N
             "test_error_all": err, "train_loss_all": loss, "diverged": diverged}
 
 
+def recovery_point_run(task: "Task", cond, std, key, *, lrs, steps: int, stop_loss=None,
+                       select: str = "test", n_seeds: int | None = None) -> train.Resumable:
+    """:func:`recovery_point` as a resumable run (:func:`phasekit.dynamics.train.stacked` over
+    every (seed, lr) run of the point; ``finish`` gives recovery_point's dict): the form
+    ``sweep.run`` batches continuously, so a point whose runs stop early (``stop_loss``) frees
+    its lane for the next point. Same data, init and runs as :func:`recovery_point`."""
+    lrs = _check_grid(lrs, select, n_seeds)
+    keys = key[None] if n_seeds is None else jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(n_seeds))
+    n_s, n_l = keys.shape[0], lrs.shape[0]
+    seed_of, lr_of = jnp.repeat(jnp.arange(n_s), n_l), jnp.tile(jnp.arange(n_l), n_s)
+
+    def make(i_seed, i_lr):
+        k_data, k_init = jax.random.split(keys[i_seed])
+        data = task.sample_fn(k_data, cond)
+        params = jax.tree_util.tree_map(lambda p: std * p, task.init_fn(k_init))
+        r = train.resumable(task.loss_fn, params, data, optax.sgd(lrs[i_lr]), steps=steps, n_records=2,
+                            stop_loss=stop_loss)
+        return r.then(lambda traj: (task.test_error_fn(traj.params, cond), traj.loss[-1], traj.diverged))
+
+    def outputs(res):
+        err, loss, diverged = (jnp.reshape(a, (n_s, n_l)) for a in res)
+        if n_seeds is None:
+            err, loss, diverged = err[0], loss[0], diverged[0]
+        best_err, best_loss, best_lr = select_lr(err, loss, diverged, lrs, select)
+        return {"test_error": best_err, "train_loss": best_loss, "best_lr": best_lr,
+                "test_error_all": err, "train_loss_all": loss, "diverged": diverged}
+
+    return train.stacked(make, seed_of, lr_of, steps=steps).then(outputs)
+
+
 def recovery(loss_fn: Callable, init_fn: Callable, sample_fn: Callable, test_error_fn: Callable, *,
              init_stds, lrs, n_seeds: int, steps: int, key, conditions=None, stop_loss=None,
              select: str = "test") -> Recovery:

@@ -11,14 +11,16 @@ Rules (each tested in tests/test_store.py and tests/test_store_concurrency.py):
 - **Fingerprint.** A chunk is used only by a sweep of the same fingerprint (axis names, key
   axes, base seed, key scheme, the caller's config; not the axis values, so grids grow).
 - **Layout.** A chunk also records how it was computed (batching path, device count and kind,
-  chunk size, backend, jax/jaxlib versions). The ``lax.map`` path gives per-point results that
-  do not depend on chunk size or device count (a run's body is compiled alone), so map chunks
-  of the same backend and jax version are interchangeable. The ``vmap`` path does not (a
-  vectorized reduction's order depends on the batch): its chunks are reused only under the
-  identical layout. A chunk of an incompatible layout is handled by ``on_layout_change``:
-  "recompute" (default: it is ignored with a warning and its points are computed again),
-  "refuse" (ValueError) or "reuse" (used, with a warning). The Dataset lists the layouts its
-  points came from.
+  chunk size (lanes for continuous batching), backend, jax/jaxlib versions). The ``lax.map``
+  path gives per-point results that do not depend on chunk size or device count (a run's body
+  is compiled alone), so map chunks of the same backend and jax version are interchangeable.
+  The ``vmap`` path does not (a vectorized reduction's order depends on the batch), and
+  continuous batching (a vmapped batch of lanes) is treated alike: their chunks are reused only
+  under the identical layout; a sweep whose groups take different paths checks each point
+  against its own group's layout. A chunk of an incompatible layout is handled by
+  ``on_layout_change``: "recompute" (default: it is ignored with a warning and its points are
+  computed again), "refuse" (ValueError) or "reuse" (used, with a warning). The Dataset lists
+  the layouts its points came from.
 - **One copy.** A point stored more than once (an older version, a crash between write and
   rename of a concurrent writer, a layout change) is taken from its earliest-written
   compatible chunk (creation time, then file name): every load of a store gives the same
@@ -264,12 +266,16 @@ class Store:
         self.refresh()
         return sorted((c for c in self._seen.values() if c is not None), key=lambda c: (c.created, c.name))
 
-    def points(self, names, canonical, wanted=None):
+    def points(self, names, canonical, wanted=None, layout_of=None):
         """``{canonical coords: (outputs, layout)}`` by the one-copy rule, plus the list of
-        points whose stored copies disagree. ``canonical(value) -> str`` canonicalizes a value."""
+        points whose stored copies disagree. ``canonical(value) -> str`` canonicalizes a value.
+        ``layout_of(canonical coords) -> layout``: the layout this run computes that point under
+        (default: the store's ``layout`` for every point), when it differs between points."""
         chosen, disagree, incompatible = {}, set(), 0
         for chunk in self.chunks():
             ok = not self.layout or compatible(chunk.layout, self.layout)
+            if layout_of is not None:
+                ok = True  # checked per point below
             if not ok:
                 if self.on_layout_change == "refuse":
                     raise ValueError(f"store: chunk {chunk.name} of {self.path} was computed under another "
@@ -282,6 +288,14 @@ class Store:
             for j in range(len(cvals[0])):
                 c = tuple(canonical(cv[j]) for cv in cvals)
                 if wanted is not None and c not in wanted:
+                    continue
+                if layout_of is not None and not compatible(chunk.layout, layout_of(c)) \
+                        and self.on_layout_change != "reuse":
+                    if self.on_layout_change == "refuse":
+                        raise ValueError(f"store: chunk {chunk.name} of {self.path} was computed under another "
+                                         f"layout ({_layout_text(chunk.layout)}) than this run "
+                                         f"({_layout_text(layout_of(c))}); on_layout_change='refuse'")
+                    incompatible += 1
                     continue
                 row = {k: v[j] for k, v in chunk.outputs.items()}
                 if c in chosen:
@@ -309,17 +323,19 @@ class Store:
 
     # -- writing -------------------------------------------------------------------------
 
-    def write(self, coords: dict, outputs: dict) -> Path:
+    def write(self, coords: dict, outputs: dict, layout: dict | None = None) -> Path:
+        """Write one chunk (``layout``: how its points were computed, default the store's)."""
         import io
 
+        layout = self.layout if layout is None else layout
         arrays = {f"coord__{k}": v for k, v in coords.items()} | {f"out__{k}": v for k, v in outputs.items()}
-        arrays |= {"fingerprint": np.asarray(self.fingerprint), "layout": np.asarray(json.dumps(self.layout)),
+        arrays |= {"fingerprint": np.asarray(self.fingerprint), "layout": np.asarray(json.dumps(layout)),
                    "created": np.asarray(time.time_ns(), np.int64)}
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         path = atomic_write_bytes(self.path / f"chunk-{uuid.uuid4().hex}.npz", buf.getvalue())
         # known without reading it back, so refresh() reports only other writers' chunks
-        self._seen[path.name] = Chunk(path.name, int(arrays["created"]), self.layout, dict(coords), dict(outputs))
+        self._seen[path.name] = Chunk(path.name, int(arrays["created"]), layout, dict(coords), dict(outputs))
         return path
 
     def claim(self, chunk_id: str) -> bool:

@@ -11,6 +11,15 @@ shape, each chunk sharded over all local devices along the run axis (``jax.shard
 ``shard_map``); on each device the runs are ``jax.vmap``-ed (accelerators) or ``lax.map``-ped
 (CPU), see :func:`batched`.
 
+Continuous batching (``batching="continuous"``, or "auto" per group, see :func:`_choose`): when
+``fn`` returns a resumable run (``train.resumable(...).then(outputs)``: init / advance / finish),
+a group runs as a fixed batch of lanes; each round advances every lane at most K steps in one
+compiled program, pulls the done flags, writes the finished points to the store and refills
+their lanes with pending points (:func:`run_continuous`). Runs that stop early (a loss
+tolerance) then no longer wait for the slowest run of their chunk. A lane's result depends on
+its point and the lane count only (not on its lane or neighbours); resumed sweeps restart
+in-flight runs from their initial state.
+
 Reliability:
 - Each finished chunk is written to ``store`` as its own file (temp file + atomic rename);
   rerunning the same call skips finished points, so a sweep killed at any moment resumes with
@@ -143,14 +152,24 @@ def batched(fn: Callable, how: str = "auto", mesh: Mesh | None = None) -> Callab
     return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
 
 
+BATCHING = ("auto", "map", "vmap", "continuous")
+
+
 def _resolve(how: str) -> str:
-    if how not in ("auto", "vmap", "map"):
-        raise ValueError(f"batching: 'auto', 'vmap' or 'map', got {how!r}")
+    """'map' / 'vmap' for a chunked (non-resumable) batch: 'auto' and 'continuous' (whose points
+    are not resumable) fall back to the backend's default."""
+    how = _requested(how)
+    return ("map" if jax.default_backend() == "cpu" else "vmap") if how in ("auto", "continuous") else how
+
+
+def _requested(how: str) -> str:
+    if how not in BATCHING:
+        raise ValueError(f"batching: one of {', '.join(map(repr, BATCHING))}, got {how!r}")
     if how == "auto" and os.environ.get("PHASEKIT_BATCHING"):
         how = os.environ["PHASEKIT_BATCHING"]
-        if how not in ("vmap", "map"):
-            raise ValueError(f"PHASEKIT_BATCHING: 'vmap' or 'map', got {how!r}")
-    return ("map" if jax.default_backend() == "cpu" else "vmap") if how == "auto" else how
+        if how not in BATCHING[1:]:
+            raise ValueError(f"PHASEKIT_BATCHING: 'vmap', 'map' or 'continuous', got {how!r}")
+    return how
 
 
 def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
@@ -204,17 +223,246 @@ def auto_chunk_size(one_run: Callable, example_args, how: str, n_dev: int,
     return int(np.clip(memory_budget // per_run, 1, 4096)) * n_dev
 
 
+# -- continuous batching ---------------------------------------------------------------------
+
+
+def is_resumable(out) -> bool:
+    """Whether a point function's output is a resumable run (an object with ``init()``,
+    ``advance(state, n)``, ``finish(state)`` and ``steps``, e.g. :class:`phasekit.dynamics.train.Resumable`)
+    rather than a dict of arrays."""
+    return all(hasattr(out, a) for a in ("init", "advance", "finish", "steps"))
+
+
+def _plain(fn: Callable) -> Callable:
+    """``fn`` as a point function returning a dict: a resumable run is run to its end."""
+    def one(point, key):
+        out = fn(point, key)
+        if is_resumable(out):
+            return out.finish(out.advance(out.init(), out.steps))
+        return out
+    return one
+
+
+def _returns_resumable(fn: Callable, args) -> bool:
+    found = []
+
+    def probe(*a):
+        found.append(is_resumable(fn(*a)))
+        return ()
+
+    jax.eval_shape(probe, *args)
+    return found[0]
+
+
+class LanePrograms:
+    """The compiled round of continuous batching for one static group, over a fixed batch of
+    lanes (leading axis, sharded over ``mesh``'s "runs" axis like :func:`batched`):
+
+        round(d, k, state, fresh, n) -> (state, outputs)
+
+    lanes with ``fresh`` = True first restart from ``init()`` of their point, then every lane
+    advances at most ``n[lane]`` steps; ``outputs`` is every lane's ``finish(state)`` (pulled to
+    the host only when some run finished). ``d``: dict of the dynamic coordinates [lanes];
+    ``k``: point keys [lanes]. The point function is called inside the program: its setup (e.g.
+    the learning rate from the initial parameters) is recomputed from the point's coordinates
+    and key, so a lane carries only its run's state. One program, one compile; shapes never
+    change. ``empty(d, k)``: a placeholder state (zeros) to start from, every lane fresh.
+    """
+
+    def __init__(self, fn: Callable, mesh: Mesh | None = None):
+        def one(d, k, st, fresh, n):
+            r = fn(d, k)
+            # init inside a while_loop run at most once: under vmap it executes only in rounds
+            # where some lane is refilled (a batched cond would evaluate init every round)
+            _, st = jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros((), bool), r.init()),
+                                       (fresh, st))
+            st = r.advance(st, n)
+            return st, r.finish(st)
+
+        def empty(d, k):
+            shapes = jax.eval_shape(lambda d, k: fn(d, k).init(), d, k)
+            return jax.tree_util.tree_map(_zeros_like_shape, shapes)
+
+        def wrap(f):
+            if mesh is None or mesh.size == 1:
+                return jax.jit(f)
+            spec = PartitionSpec("runs")
+            return jax.jit(jax.shard_map(f, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
+
+        self.round = wrap(jax.vmap(one))
+        self.empty = wrap(jax.vmap(empty))
+
+
+def _zeros_like_shape(x):
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        data = jax.eval_shape(jax.random.key_data, jax.ShapeDtypeStruct((), x.dtype))
+        return jax.random.wrap_key_data(jnp.zeros(x.shape + data.shape, data.dtype))
+    return jnp.zeros(x.shape, x.dtype)
+
+
+_CALL_OVERHEAD_S = 1e-3  # dispatch + synchronization of one round's call (not in the host's timing)
+CPU_LANE_BYTES = 1 << 20  # CPU: lanes per core whose states fit in ~1 MiB of cache (see auto_lanes)
+CPU_CONTINUOUS_MAX_BYTES = 16 << 10  # CPU "auto": continuous for runs whose state is below this
+
+
+def state_bytes(fn: Callable, example_args) -> int:
+    """Bytes of one run's resumable state (``fn(*example_args).init()``), from shapes alone."""
+    shapes = jax.eval_shape(lambda *a: fn(*a).init(), *example_args)
+    return int(sum(np.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
+                   if hasattr(x, "dtype") and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)))
+
+
+RUNS_PER_LANE = 20  # auto lanes: each lane runs >= ~20 runs in turn, so the drain is a small share
+
+
+def auto_lanes(fn: Callable, example_args, n_dev: int, n_points: int | None = None,
+               memory_budget: int | None = None) -> int:
+    """Lanes of continuous batching (a multiple of ``n_dev``). Per device, the least of
+
+    - the memory bound: on accelerators that of :func:`auto_chunk_size` for ``vmap`` (one
+      vectorized run per lane); on CPU as many lanes as fit their states in ``CPU_LANE_BYTES``
+      (vectorizing beyond the cache only adds memory traffic), at most 64;
+    - the drain bound ``ceil(n_points / n_dev / RUNS_PER_LANE)`` (CPU): once no point is pending, lanes
+      empty one by one while the slowest runs finish; with ~20 runs per lane the drain costs
+      a few percent of the lane-steps even when a run takes ~15x the mean (the quick phase grid:
+      utilization 84-95% at 4 lanes per device, 37-56% at 16, from its step counts).
+    """
+    if jax.default_backend() != "cpu":
+        per = auto_chunk_size(_plain(fn), example_args, "vmap", n_dev, memory_budget) // n_dev
+    else:
+        per = int(np.clip(CPU_LANE_BYTES // max(state_bytes(fn, example_args), 1), 1, 64))
+    if n_points is not None:
+        # accelerators: idle lanes cost little wall time until the device fills, so the drain
+        # bound is looser there (4 runs per lane; not measured on a GPU yet)
+        runs = RUNS_PER_LANE if jax.default_backend() == "cpu" else 4
+        per = min(per, max(1, -(-n_points // (n_dev * runs))))
+    return max(per, 1) * n_dev
+
+
+def _choose(requested: str, resumable: bool, fn: Callable, example_args) -> str:
+    """The batching path of one static group. 'auto': continuous for resumable runs on
+    accelerators (a batch of lanes is how a device fills); on CPU, continuous for resumable runs
+    whose state is at most ``CPU_CONTINUOUS_MAX_BYTES`` and 'map' above: on 2 CPU cores a
+    vectorized step of 32 phase-diagram runs is 6.8x faster per run than one run at width 100
+    (state 2.7 kB), equal at width 1000 (24 kB) and 0.7x at 10,000 (240 kB) (issue 18's
+    fixed-step measurement), and continuous batching keeps ~90% of its lanes busy, so it pays
+    below ~1000 hidden units and loses above (benchmarks/phase_sweep.py). Points that are not
+    resumable: 'map' on CPU, 'vmap' elsewhere."""
+    if not resumable or requested in ("map", "vmap"):
+        return _resolve(requested)
+    if requested == "continuous":
+        return "continuous"
+    if jax.default_backend() != "cpu":
+        return "continuous"
+    return "continuous" if state_bytes(fn, example_args) <= CPU_CONTINUOUS_MAX_BYTES else "map"
+
+
+class LaneStats:
+    """Lane utilization of continuous batching: useful run-steps / computed lane-steps."""
+
+    def __init__(self):
+        self.useful = 0
+        self.computed = 0
+
+    @property
+    def utilization(self) -> float:
+        return self.useful / self.computed if self.computed else float("nan")
+
+
+def run_continuous(progs: LanePrograms, points: Sequence[int], args: Callable, lanes: int, n_dev: int,
+                   sharding, on_finish: Callable, *, round_steps: int | str = "auto",
+                   stats: LaneStats | None = None, on_round: Callable | None = None):
+    """Run ``points`` (their ids, in order) through ``lanes`` lanes until every one is done.
+
+    Each round advances all lanes at most K steps (one call, one compiled ``while_loop`` per
+    device), pulls the done flags and step counts to the host, passes the finished points'
+    outputs to ``on_finish(ids, outputs)`` and refills their lanes with the next pending
+    points (a masked select over the batch: shapes never change). ``args(ids) -> (d, k)``
+    gives the host arrays of a list of point ids. K: ``round_steps``, or "auto": chosen each
+    round so the host's share of a round (finish, refill, store) stays near 5% of the device's,
+    and below a tenth of the mean run length seen so far (a lane idles at most K steps after
+    its run stops).
+    """
+    stats = stats if stats is not None else LaneStats()
+    per = lanes // n_dev
+    pending = list(points)[::-1]  # pop() from the end: points in their order
+    lane_pt = np.full(lanes, -1)
+    # deal the first points round-robin over the devices (lane l sits on device l // per)
+    for slot in [d * per + j for j in range(per) for d in range(n_dev)]:
+        if not pending:
+            break
+        lane_pt[slot] = pending.pop()
+    filler = int(lane_pt[lane_pt >= 0][0]) if (lane_pt >= 0).any() else None
+    if filler is None:
+        return stats
+    fill = np.where(lane_pt >= 0, lane_pt, filler)
+
+    def put(ids):
+        d, k = args(list(ids))
+        return ({n: jax.device_put(v, sharding) for n, v in d.items()}, jax.device_put(k, sharding))
+
+    d, k = put(fill)
+    state = progs.empty(d, k)
+    fresh = np.ones(lanes, bool)
+    iters_prev = np.zeros(lanes, np.int64)
+    auto_k = round_steps == "auto"
+    K = 64 if auto_k else int(round_steps)
+    lengths = []
+    while (lane_pt >= 0).any():
+        budget = jax.device_put(np.where(lane_pt >= 0, K, 0).astype(np.int32), sharding)
+        t0 = time.perf_counter()
+        state, outs = progs.round(d, k, state, jax.device_put(fresh, sharding), budget)
+        done, iters = (np.asarray(a) for a in jax.device_get((state.done, state.iters)))
+        t1 = time.perf_counter()
+        delta = iters.astype(np.int64) - np.where(fresh, 0, iters_prev)
+        live = lane_pt >= 0
+        stats.useful += int(delta[live].sum())
+        stats.computed += int(per * delta.reshape(n_dev, per).max(axis=1).sum())
+        fin = np.flatnonzero(live & done)
+        fresh = np.zeros(lanes, bool)
+        if fin.size:
+            if not isinstance(outs, dict):
+                raise ValueError("fn: a resumable run's finish must return a dict of arrays")
+            outs = jax.device_get(outs)
+            lengths += iters[fin].tolist()
+            on_finish([int(lane_pt[r]) for r in fin], {n: np.asarray(v)[fin] for n, v in outs.items()})
+            for r in fin:
+                lane_pt[r] = pending.pop() if pending else -1
+                if lane_pt[r] >= 0:
+                    fresh[r] = True
+                    fill[r] = lane_pt[r]
+            if fresh.any():
+                d, k = put(fill)
+        iters_prev = iters.astype(np.int64)
+        if on_round is not None:
+            on_round(stats)
+        if auto_k and delta.max() > 0:
+            # a round costs K steps plus the host's round trip T (call, done flags, finish,
+            # refill, store); a finished lane idles K/2 steps on average: K = sqrt(2 L T / t_step)
+            # balances the two (L: mean run length so far), each ~ sqrt(T / (2 L t_step))
+            t_round = time.perf_counter() - t1 + _CALL_OVERHEAD_S
+            t_step = (t1 - t0) / int(delta.max())
+            length = np.mean(lengths) if lengths else 4 * K
+            K = int(np.clip(np.sqrt(2 * length * t_round / max(t_step, 1e-9)), 16, max(16, 0.3 * length)))
+    return stats
+
+
 def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         static: Sequence[str] = (), store=None, chunk_size: int | str = "auto", key_axes=None,
         base_seed: int = 0, shard: tuple[int, int] | str | None = None, config: dict | None = None,
         dims: Mapping[str, Sequence[str]] | None = None, coords: Mapping | None = None,
         batching: str = "auto", progress: bool = True, desc: str = "sweep",
-        on_layout_change: str = "recompute") -> xr.Dataset:
+        on_layout_change: str = "recompute", lanes: int | str = "auto",
+        round_steps: int | str = "auto") -> xr.Dataset:
     """Evaluate ``fn`` at every grid point; see the module docstring.
 
     Args:
       fn: ``(point: dict, key) -> dict[str, array]``; outputs must have the same shapes in
-        every static group.
+        every static group. Or ``fn(point, key) -> resumable run`` (an object with ``init()``,
+        ``advance(state, n)``, ``finish(state) -> dict`` and ``steps``, whose state has ``done``
+        and ``iters``: :class:`phasekit.dynamics.train.Resumable`, e.g.
+        ``train.resumable(...).then(outputs)``): then every batching path works, continuous
+        batching included; ``map`` / ``vmap`` run it as ``finish(advance(init(), steps))``.
       axes: ordered mapping axis name -> values (the Dataset's dims, in this order).
       static: axes passed to ``fn`` as Python values (each value compiles its own program).
       store: directory for resumable results (None: in memory only).
@@ -228,7 +476,15 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         checked on resume.
       dims / coords: names and coordinates of each output's own axes, e.g.
         ``dims={"loss": ("record",)}, coords={"record": steps}``.
-      batching: how a chunk's runs share a device: "vmap", "map" or "auto" (see :func:`batched`).
+      batching: how a chunk's runs share a device: "vmap", "map" (see :func:`batched`),
+        "continuous" (resumable runs: a fixed batch of lanes, each round advances every lane
+        ``round_steps`` steps and refills the lanes whose runs stopped with pending points, see
+        :func:`run_continuous`; points that are not resumable fall back to "auto"), or "auto"
+        (per static group, :func:`_choose`). Lane utilization (useful run-steps / computed
+        lane-steps) goes to ``attrs["lane_utilization"]`` and the progress bar.
+      lanes: lanes of continuous batching ("auto": ``chunk_size`` when it is a number, else
+        :func:`auto_lanes`), rounded up to a multiple of the device count and at most the group.
+      round_steps: steps per round of continuous batching ("auto": see :func:`run_continuous`).
       on_layout_change: what to do with stored chunks computed under a layout that does not give
         this run's bits (another batching path, or for ``vmap`` another device count, kind or
         chunk size): "recompute" (default), "refuse" or "reuse" (see :mod:`phasekit.dynamics.store`).
@@ -259,25 +515,17 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     canon = [tuple(_canonical(v) for v in p) for p in grid]
     results: dict[tuple, dict[str, np.ndarray]] = {}
     origins: dict[tuple, dict] = {}
-    batching = _resolve(batching)
+    requested = _requested(batching)
+    if lanes != "auto" and not (isinstance(lanes, int) and not isinstance(lanes, bool) and lanes > 0):
+        raise ValueError(f"lanes: must be a positive integer or 'auto', got {lanes!r}")
+    if round_steps != "auto" and not (isinstance(round_steps, int) and not isinstance(round_steps, bool)
+                                      and round_steps > 0):
+        raise ValueError(f"round_steps: must be a positive integer or 'auto', got {round_steps!r}")
     mesh = local_mesh()
-    layout = {"batching": batching, "devices": mesh.size, "device_kind": jax.local_devices()[0].device_kind,
-              "chunk_size": chunk_size, "backend": jax.default_backend(), "jax": jax.__version__,
-              "jaxlib": jaxlib.__version__,
-              "process_count": jax.process_count()}
-    st = store_lib.Store(store, meta, layout=layout, on_layout_change=on_layout_change) if store is not None else None
+    base_layout = {"devices": mesh.size, "device_kind": jax.local_devices()[0].device_kind,
+                   "backend": jax.default_backend(), "jax": jax.__version__,
+                   "jaxlib": jaxlib.__version__, "process_count": jax.process_count()}
     wanted = set(canon)
-
-    def read_store(force: bool = False):
-        if not st.refresh() and not force:  # nothing new from other writers: results are current
-            return
-        found, _ = st.points(names, _canonical, wanted)
-        for c, (row, lay) in found.items():
-            if c not in results:
-                results[c], origins[c] = row, lay
-
-    if st is not None:
-        read_store(force=True)
 
     mine = [i for i in range(len(grid)) if shard is None or i % shard[1] == shard[0]]
     groups: dict[tuple, list[int]] = {}
@@ -289,35 +537,122 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     base_key = jax.random.key(base_seed)
     hashes = np.array([point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid],
                       np.uint32).reshape(len(grid), 2)
-    # Chunks are cut from each group's full point list (not from its pending points), so a
-    # resumed sweep evaluates exactly the batches an uninterrupted one would: same shapes, same
-    # neighbours, same bits.
+
     def point_args(i):
         return ({n: np.asarray(grid[i][names.index(n)], axes[n].dtype) for n in dyn},
                 point_key(base_key, hashes[i]))
 
-    plan = []
-    for members in groups.values():
+    def group_fn(svals):
+        return lambda d, k: fn({**svals, **d}, k)
+
+    default_layout = {"batching": _resolve(requested), **base_layout, "chunk_size": chunk_size}
+    # the store first: an unwritable store fails before anything is traced or computed
+    st = store_lib.Store(store, meta, layout=default_layout, on_layout_change=on_layout_change) \
+        if store is not None else None
+    # each static group's path, batch size and layout (a pure function of the group and the
+    # machine: a resumed sweep makes the same choices)
+    paths, gsize, layouts = {}, {}, {}
+    for gk, members in groups.items():
         svals = {s: grid[members[0]][names.index(s)].item() for s in static}
-        wanted_size = chunk_size if chunk_size != "auto" else auto_chunk_size(
-            lambda d, k: fn({**svals, **d}, k), point_args(members[0]), batching, n_dev)
-        size = -(-min(wanted_size, len(members)) // n_dev) * n_dev
+        gfn, example = group_fn(svals), point_args(members[0])
+        paths[gk] = path = _choose(requested, _returns_resumable(gfn, example), gfn, example)
+        if path == "continuous":
+            want = lanes if lanes != "auto" else chunk_size if chunk_size != "auto" else \
+                auto_lanes(gfn, example, n_dev, len(members))
+        else:
+            want = chunk_size if chunk_size != "auto" else auto_chunk_size(_plain(gfn), example, path, n_dev)
+        gsize[gk] = -(-min(want, len(members)) // n_dev) * n_dev
+        layouts[gk] = {"batching": path, **base_layout,
+                       "chunk_size": gsize[gk] if path == "continuous" else chunk_size}
+    static_pos = [names.index(s_) for s_ in static]
+    layout_of = lambda c: layouts.get(tuple(c[j] for j in static_pos), default_layout)
+
+    def read_store(force: bool = False):
+        if not st.refresh() and not force:  # nothing new from other writers: results are current
+            return
+        found, _ = st.points(names, _canonical, wanted, layout_of=layout_of)
+        for c, (row, lay) in found.items():
+            if c not in results:
+                results[c], origins[c] = row, lay
+
+    if st is not None:
+        read_store(force=True)
+
+    # Chunks are cut from each group's full point list (not from its pending points), so a
+    # resumed sweep evaluates exactly the batches an uninterrupted one would: same shapes, same
+    # neighbours, same bits. A continuous group is one item: its pending points in order.
+    plan = []
+    for gk, members in groups.items():
+        size = gsize[gk]
+        if paths[gk] == "continuous":
+            if any(canon[i] not in results for i in members):
+                plan.append((gk, members, size))
+            continue
         for start in range(0, len(members), size):
             idx = members[start:start + size]
             if any(canon[i] not in results for i in idx):
-                plan.append((members[0], idx, size))
+                plan.append((gk, idx, size))
     if st is not None and progress:
         n_stored = sum(canon[i] in results for i in mine)
         if n_stored:
             tqdm.write(f"{desc}: {n_stored} of {len(mine)} points loaded from the store {st.path}; "
                        f"{len(mine) - n_stored} to compute")
     compiled = {}
+    lane_stats = LaneStats()
 
-    def compute(first, idx, size):
+    def store_points(idx, outs, layout):
+        """Keep (and write to the store as one chunk) the points ``idx`` with outputs [len(idx), ...]."""
+        new = [j for j, i in enumerate(idx) if canon[i] not in results]  # one stored copy per point
+        if st is not None and new:
+            st.write({n: np.asarray([grid[idx[j]][names.index(n)] for j in new]) for n in names},
+                     {k: v[new] for k, v in outs.items()}, layout=layout)
+        for j, i in enumerate(idx):
+            if canon[i] not in results:
+                results[canon[i]], origins[canon[i]] = {k: v[j] for k, v in outs.items()}, layout
+
+    def compute_continuous(gk, members, size, bar):
+        first = members[0]
         svals = {s: grid[first][names.index(s)].item() for s in static}
-        ckey = (tuple(svals.items()), size)
+        ckey = (gk, size, "continuous")
         if ckey not in compiled:
-            compiled[ckey] = jax.jit(batched(lambda d, k, svals=svals: fn({**svals, **d}, k), batching, mesh))
+            compiled[ckey] = LanePrograms(group_fn(svals), mesh)
+        todo = [i for i in members if canon[i] not in results]
+        flush_n = chunk_size if chunk_size != "auto" else size
+        buffer, last = [], [time.monotonic()]
+
+        def flush():
+            if buffer:
+                idx = [i for i, _ in buffer]
+                outs = {k: np.stack([o[k] for _, o in buffer]) for k in buffer[0][1]}
+                store_points(idx, outs, layouts[gk])
+                buffer.clear()
+            last[0] = time.monotonic()
+
+        def on_finish(ids, outs):
+            buffer.extend((i, {k: v[j] for k, v in outs.items()}) for j, i in enumerate(ids))
+            if len(buffer) >= flush_n or time.monotonic() - last[0] > _FLUSH_S:
+                flush()
+
+        def args(ids):
+            return ({n: np.asarray([grid[i][names.index(n)] for i in ids], axes[n].dtype) for n in dyn},
+                    point_key(base_key, hashes[ids]))
+
+        n_before = len(results)
+
+        def on_round(stats):
+            bar.set_postfix_str(f"{len(results) - n_before + len(buffer)}/{len(todo)} runs, "
+                                f"lanes {stats.utilization:.0%} busy", refresh=False)
+
+        run_continuous(compiled[ckey], todo, args, size, n_dev, sharding, on_finish,
+                       round_steps=round_steps, stats=lane_stats, on_round=on_round)
+        flush()
+
+    def compute(gk, idx, size):
+        first = idx[0]
+        svals = {s: grid[first][names.index(s)].item() for s in static}
+        ckey = (gk, size)
+        if ckey not in compiled:
+            compiled[ckey] = jax.jit(batched(_plain(group_fn(svals)), paths[gk], mesh))
         padded = idx + [idx[-1]] * (size - len(idx))
         # deal the points out to the devices round-robin: neighbours on the grid cost alike,
         # so each device gets a similar share of slow and fast runs
@@ -332,25 +667,21 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         for j, i in enumerate(padded):
             first_row.setdefault(i, j)
         rows = np.array([first_row[i] for i in idx])
-        outs = {k: np.asarray(v)[rows] for k, v in outs.items()}
-        new = [j for j, i in enumerate(idx) if canon[i] not in results]  # one stored copy per point
-        if st is not None and new:
-            st.write({n: np.asarray([grid[idx[j]][names.index(n)] for j in new]) for n in names},
-                     {k: v[new] for k, v in outs.items()})
-        for j, i in enumerate(idx):
-            if canon[i] not in results:
-                results[canon[i]], origins[canon[i]] = {k: v[j] for k, v in outs.items()}, layout
+        store_points(idx, {k: np.asarray(v)[rows] for k, v in outs.items()}, layouts[gk])
 
     def chunk_id(idx):
         text = meta["fingerprint"] + "|" + ";".join(",".join(canon[i]) for i in idx)
         return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+    def work(gk, idx, size, bar):
+        (compute_continuous if paths[gk] == "continuous" else lambda *a: compute(*a[:3]))(gk, idx, size, bar)
 
     with tqdm(total=len(plan), desc=desc, disable=not progress, unit="chunk") as bar, \
             store_lib.sigterm_as_exception():
         pending = plan
         while pending:
             waiting = []
-            for first, idx, size in pending:
+            for gk, idx, size in pending:
                 if st is not None:
                     read_store()  # another writer may have finished it meanwhile
                     if all(canon[i] in results for i in idx):
@@ -358,16 +689,16 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
                         continue
                     cid = chunk_id(idx)
                     if not st.claim(cid):
-                        waiting.append((first, idx, size))
+                        waiting.append((gk, idx, size))
                         continue
                     try:
                         read_store()  # finished by another writer between the check and the claim?
                         if not all(canon[i] in results for i in idx):
-                            compute(first, idx, size)
+                            work(gk, idx, size, bar)
                     finally:
                         st.release(cid)
                 else:
-                    compute(first, idx, size)
+                    work(gk, idx, size, bar)
                 bar.update(1)
             if waiting:  # chunks leased by live writers: wait for them (or for their lease to go stale)
                 bar.set_postfix_str(f"waiting for {len(waiting)} chunk(s) of other writers")
@@ -380,10 +711,14 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         read_store(force=True)
     meta["layouts"] = [dict(t) for t in {tuple(sorted((k, str(v)) for k, v in lay.items()))
                                         for lay in origins.values()}]
-    return _dataset(axes, names, canon, results, meta, dims or {}, coords or {})
+    ds = _dataset(axes, names, canon, results, meta, dims or {}, coords or {})
+    ds.attrs["batching"] = json.dumps(sorted(set(paths.values())))
+    ds.attrs["lane_utilization"] = lane_stats.utilization  # NaN when no continuous group computed
+    return ds
 
 
 _POLL_S = 0.5
+_FLUSH_S = 30.0  # continuous batching writes its finished points at least this often
 
 
 def _jsonable_coords(coords: Mapping) -> dict:

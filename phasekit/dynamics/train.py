@@ -134,6 +134,208 @@ class _State(NamedTuple):
     sane: Params  # the last parameters whose loss was finite and below the divergence limit
 
 
+class RunState(NamedTuple):
+    """A run in flight (a pytree: vmapped runs stack along a leading axis).
+
+    train:   the optimizer's state (params, optimizer state, step, last loss, stop flags, key, ...)
+    rec_i:   index of the next record to take (== number of records taken)
+    losses:  [R] full-data loss at the records taken so far (zeros after rec_i)
+    obs:     dict name -> [R, ...] observables at the records taken so far
+    loss0:   L(params_0)
+    done:    every record is taken: the run stopped (converged / diverged) or reached its last
+             record step; :meth:`Resumable.advance` leaves a done run unchanged
+    iters:   update computations done so far (``n_steps`` plus the one that found the stop)
+    """
+
+    train: _State
+    rec_i: jax.Array
+    losses: jax.Array
+    obs: dict
+    loss0: jax.Array
+    done: jax.Array
+    iters: jax.Array
+
+    @property
+    def n_steps(self):
+        return self.train.step
+
+
+class Resumable:
+    """One training run as a resumable state (built by :func:`resumable`):
+
+        state = r.init()              # records step 0
+        state = r.advance(state, n)   # at most n more updates (one compiled while_loop)
+        traj = r.finish(state)        # Trajectory, identical to train.run's
+
+    ``advance`` stops at the run's own stop rule, so ``finish(advance(init(), steps))`` is
+    :func:`run`, and any split of the steps into several ``advance`` calls gives the same bits
+    (the loop carries everything: parameters, optimizer state, PRNG key, record buffers).
+    Everything is traceable and vmappable over runs (``jax.vmap(r.advance)`` in a sweep).
+    ``then(post)`` gives a Resumable whose ``finish`` returns ``post(trajectory)`` (e.g. a dict of
+    a sweep point's outputs).
+    """
+
+    def __init__(self, init, advance, finish, steps: int):
+        self.init, self.advance, self._finish, self.steps = init, advance, finish, steps
+
+    def finish(self, state: RunState):
+        return self._finish(state)
+
+    def then(self, post: Callable) -> "Resumable":
+        return Resumable(self.init, self.advance, lambda s: post(self._finish(s)), self.steps)
+
+
+def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.GradientTransformation,
+              *, steps: int, n_records: int = 100, schedule: str = "log", record_at=None,
+              observe: Callable[[Params], dict] | None = None, stop_loss=None, stop_rel_loss=None,
+              batch_size: int | None = None, key=None, loss_takes_key: bool = False,
+              lr_backoff=None, diverge_factor: float | None = DIVERGE_FACTOR) -> Resumable:
+    """The run :func:`run` describes (same arguments), as a :class:`Resumable`."""
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps: must be a positive integer, got {steps!r}")
+    n = _validate_data(data)
+    if batch_size is not None and not (isinstance(batch_size, int) and 0 < batch_size <= n):
+        raise ValueError(f"batch_size: must be an integer in [1, {n}], got {batch_size!r}")
+    if lr_backoff is not None and not (isinstance(lr_backoff, (int, float)) and 0 < lr_backoff < 1):
+        raise ValueError(f"lr_backoff: must be in (0, 1), got {lr_backoff!r}")
+    if (batch_size is not None or loss_takes_key) and key is None:
+        raise ValueError("key: a PRNG key is needed for minibatches / stochastic losses")
+    rec = np.asarray(record_steps(steps, n_records, schedule) if record_at is None else record_at)
+    if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or rec.max() > steps or np.any(np.diff(rec) <= 0):
+        raise ValueError(f"record_at: need increasing steps in [0, {steps}], got {rec}")
+    if diverge_factor is not None and not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
+        raise ValueError(f"diverge_factor: must be a number > 1 or None, got {diverge_factor!r}")
+    _check_descent(optimizer, params)
+    observe = observe or (lambda p: {})
+    key = jax.random.key(0) if key is None else key
+    n_rec = rec.size
+    rec_steps = jnp.asarray(rec, jnp.int32)
+
+    def batch_loss(p, batch, k):
+        return loss_fn(p, batch, k) if loss_takes_key else loss_fn(p, batch)
+
+    def full_loss(p, k):
+        return batch_loss(p, data, k)
+
+    def thresholds(loss0):
+        threshold = jnp.asarray(-jnp.inf, loss0.dtype)
+        if stop_loss is not None:
+            threshold = jnp.maximum(threshold, stop_loss)
+        if stop_rel_loss is not None:
+            threshold = jnp.maximum(threshold, stop_rel_loss * loss0)
+        limit = jnp.asarray(jnp.inf, loss0.dtype)
+        if diverge_factor is not None:
+            limit = jnp.where(loss0 > 0, diverge_factor * loss0, limit)
+        return threshold, limit
+
+    def one_step(s: _State, threshold, limit) -> _State:
+        key, k_batch, k_loss = jax.random.split(s.key, 3)
+        batch = data
+        if batch_size is not None:
+            idx = jax.random.choice(k_batch, n, (batch_size,), replace=False)
+            batch = jax.tree_util.tree_map(lambda a: a[idx], data)
+        loss, grads = jax.value_and_grad(batch_loss)(s.params, batch, k_loss)
+        sane = jnp.isfinite(loss) & (loss <= limit)
+        last_sane = jax.tree_util.tree_map(lambda a, b: jnp.where(sane, a, b), s.params, s.sane)
+        bad = ~(sane & _all_finite(grads))
+        converged = ~bad & (loss <= threshold)
+        scale = s.scale
+        if lr_backoff is not None:
+            scale = jnp.where(loss > s.loss, scale * lr_backoff, scale)
+        updates, opt_state = optimizer.update(grads, s.opt_state, s.params)
+        updates = jax.tree_util.tree_map(lambda u: scale.astype(u.dtype) * u, updates)
+        new_params = optax.apply_updates(s.params, updates)
+        bad = bad | ~_all_finite(new_params)
+        move = ~(bad | converged)
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(move, a, b), new, old)
+        return _State(keep(new_params, s.params), keep(opt_state, s.opt_state),
+                      s.step + move.astype(s.step.dtype), jnp.where(bad, s.loss, loss),
+                      converged, bad, key, scale, last_sane)
+
+    def due(r: RunState):
+        """A record is due: the step reached the next record step, or the run stopped (then
+        every remaining record holds the frozen run's values)."""
+        s = r.train
+        nxt = rec_steps[jnp.minimum(r.rec_i, n_rec - 1)]
+        return (r.rec_i < n_rec) & ((s.step >= nxt) | s.converged | s.diverged)
+
+    def take_record(r: RunState) -> RunState:
+        s = r.train
+        value = (full_loss(s.params, s.key), observe(s.params))
+        stopped = s.converged | s.diverged
+        slots = jnp.arange(n_rec)
+        # a stopped run's remaining records are all equal (same frozen state): write them at once
+        hit = jnp.where(stopped, slots >= r.rec_i, slots == r.rec_i)
+        put = lambda buf, v: jnp.where(hit.reshape((n_rec,) + (1,) * (buf.ndim - 1)), v, buf)
+        losses = put(r.losses, value[0])
+        obs = {k: put(r.obs[k], v) for k, v in value[1].items()}
+        rec_i = jnp.where(stopped, n_rec, r.rec_i + 1).astype(r.rec_i.dtype)
+        return r._replace(rec_i=rec_i, losses=losses, obs=obs, done=rec_i >= n_rec)
+
+    def record_if_due(r: RunState) -> RunState:
+        # a while_loop run at most once rather than lax.cond: under vmap its body executes only
+        # when some lane has a record due (a batched cond would evaluate the record every step)
+        return jax.lax.while_loop(due, take_record, r)
+
+    def init() -> RunState:
+        loss0 = full_loss(params, key)
+        s0 = _State(params, optimizer.init(params), jnp.zeros((), jnp.int32), loss0,
+                    jnp.zeros((), bool), ~jnp.isfinite(loss0), key, jnp.ones((), loss0.dtype), params)
+        obs_shape = jax.eval_shape(lambda: observe(params))
+        obs = {k: jnp.zeros((n_rec,) + v.shape, v.dtype) for k, v in obs_shape.items()}
+        r = RunState(s0, jnp.zeros((), jnp.int32), jnp.zeros((n_rec,), loss0.dtype), obs, loss0,
+                     jnp.zeros((), bool), jnp.zeros((), jnp.int32))
+        return record_if_due(r)
+
+    def advance(r: RunState, n) -> RunState:
+        """At most ``n`` more update computations (traced; <= 0: no-op); a done run is unchanged."""
+        threshold, limit = thresholds(r.loss0)
+        stop_at = r.iters + jnp.maximum(jnp.asarray(n, r.iters.dtype), 0)
+
+        def body(r):
+            r = r._replace(train=one_step(r.train, threshold, limit), iters=r.iters + 1)
+            return record_if_due(r)
+
+        return jax.lax.while_loop(lambda r: ~r.done & (r.iters < stop_at), body, r)
+
+    def finish(r: RunState) -> Trajectory:
+        s = r.train
+        final = jax.tree_util.tree_map(lambda a, b: jnp.where(s.diverged, b, a), s.params, s.sane)
+        return Trajectory(jnp.asarray(rec), r.losses, r.obs, final, s.step, r.loss0, s.converged, s.diverged)
+
+    return Resumable(init, advance, finish, int(rec.max()))
+
+
+class StackState(NamedTuple):
+    """The state of :func:`stacked`: ``runs`` (stacked states), ``done`` (all of them) and
+    ``iters`` (the most update computations of any: vmapped runs step together)."""
+
+    runs: Any
+    done: jax.Array
+    iters: jax.Array
+
+
+def stacked(make: Callable[..., Resumable], *args, steps: int) -> Resumable:
+    """Several runs as one resumable run: ``make(*a)`` for each slice of ``args`` along their
+    leading axis (e.g. one point of a sweep trained at every learning rate of a grid), vmapped.
+    Done when every run is; ``finish`` gives the stacked outputs of each run's ``finish``.
+    ``steps``: the most update computations any run needs (its step budget)."""
+
+    def pack(runs):
+        return StackState(runs, jnp.all(runs.done), jnp.max(runs.iters))
+
+    def init():
+        return pack(jax.vmap(lambda *a: make(*a).init())(*args))
+
+    def advance(st: StackState, n) -> StackState:
+        return pack(jax.vmap(lambda s, *a: make(*a).advance(s, n))(st.runs, *args))
+
+    def finish(st: StackState):
+        return jax.vmap(lambda s, *a: make(*a).finish(s))(st.runs, *args)
+
+    return Resumable(init, advance, finish, steps)
+
+
 def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.GradientTransformation,
         *, steps: int, n_records: int = 100, schedule: str = "log", record_at=None,
         observe: Callable[[Params], dict] | None = None, stop_loss=None, stop_rel_loss=None,
@@ -161,75 +363,15 @@ def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gradient
         slow run), and its returned params are the last ones whose loss was below the limit.
         Default 1e6; None: only NaN/inf count.
     Returns:
-      :class:`Trajectory`.
+      :class:`Trajectory`. The same as ``r.finish(r.advance(r.init(), steps))`` with
+      ``r = resumable(...)`` (the same arguments): a run never needs more than ``steps``
+      update computations (the one that finds the stop included).
     """
-    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps: must be a positive integer, got {steps!r}")
-    n = _validate_data(data)
-    if batch_size is not None and not (isinstance(batch_size, int) and 0 < batch_size <= n):
-        raise ValueError(f"batch_size: must be an integer in [1, {n}], got {batch_size!r}")
-    if lr_backoff is not None and not (isinstance(lr_backoff, (int, float)) and 0 < lr_backoff < 1):
-        raise ValueError(f"lr_backoff: must be in (0, 1), got {lr_backoff!r}")
-    if (batch_size is not None or loss_takes_key) and key is None:
-        raise ValueError("key: a PRNG key is needed for minibatches / stochastic losses")
-    rec = np.asarray(record_steps(steps, n_records, schedule) if record_at is None else record_at)
-    if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or rec.max() > steps or np.any(np.diff(rec) <= 0):
-        raise ValueError(f"record_at: need increasing steps in [0, {steps}], got {rec}")
-    if diverge_factor is not None and not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
-        raise ValueError(f"diverge_factor: must be a number > 1 or None, got {diverge_factor!r}")
-    _check_descent(optimizer, params)
-    observe = observe or (lambda p: {})
-    key = jax.random.key(0) if key is None else key
-
-    def batch_loss(p, batch, k):
-        return loss_fn(p, batch, k) if loss_takes_key else loss_fn(p, batch)
-
-    def full_loss(p, k):
-        return batch_loss(p, data, k)
-
-    loss0 = full_loss(params, key)
-    threshold = jnp.asarray(-jnp.inf, loss0.dtype)
-    if stop_loss is not None:
-        threshold = jnp.maximum(threshold, stop_loss)
-    if stop_rel_loss is not None:
-        threshold = jnp.maximum(threshold, stop_rel_loss * loss0)
-    limit = jnp.asarray(jnp.inf, loss0.dtype)
-    if diverge_factor is not None:
-        limit = jnp.where(loss0 > 0, diverge_factor * loss0, limit)
-
-    def one_step(s: _State) -> _State:
-        key, k_batch, k_loss = jax.random.split(s.key, 3)
-        batch = data
-        if batch_size is not None:
-            idx = jax.random.choice(k_batch, n, (batch_size,), replace=False)
-            batch = jax.tree_util.tree_map(lambda a: a[idx], data)
-        loss, grads = jax.value_and_grad(batch_loss)(s.params, batch, k_loss)
-        sane = jnp.isfinite(loss) & (loss <= limit)
-        last_sane = jax.tree_util.tree_map(lambda a, b: jnp.where(sane, a, b), s.params, s.sane)
-        bad = ~(sane & _all_finite(grads))
-        converged = ~bad & (loss <= threshold)
-        scale = s.scale
-        if lr_backoff is not None:
-            scale = jnp.where(loss > s.loss, scale * lr_backoff, scale)
-        updates, opt_state = optimizer.update(grads, s.opt_state, s.params)
-        updates = jax.tree_util.tree_map(lambda u: scale.astype(u.dtype) * u, updates)
-        new_params = optax.apply_updates(s.params, updates)
-        bad = bad | ~_all_finite(new_params)
-        move = ~(bad | converged)
-        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(move, a, b), new, old)
-        return _State(keep(new_params, s.params), keep(opt_state, s.opt_state),
-                      s.step + move.astype(s.step.dtype), jnp.where(bad, s.loss, loss),
-                      converged, bad, key, scale, last_sane)
-
-    def segment(s: _State, target):
-        s = jax.lax.while_loop(lambda s: (s.step < target) & ~s.converged & ~s.diverged, one_step, s)
-        return s, (full_loss(s.params, s.key), observe(s.params))
-
-    s0 = _State(params, optimizer.init(params), jnp.zeros((), jnp.int32), loss0,
-                jnp.zeros((), bool), ~jnp.isfinite(loss0), key, jnp.ones((), loss0.dtype), params)
-    s, (losses, obs) = jax.lax.scan(segment, s0, jnp.asarray(rec, jnp.int32))
-    final = jax.tree_util.tree_map(lambda a, b: jnp.where(s.diverged, b, a), s.params, s.sane)
-    return Trajectory(jnp.asarray(rec), losses, obs, final, s.step, loss0, s.converged, s.diverged)
+    r = resumable(loss_fn, params, data, optimizer, steps=steps, n_records=n_records,
+                  schedule=schedule, record_at=record_at, observe=observe, stop_loss=stop_loss,
+                  stop_rel_loss=stop_rel_loss, batch_size=batch_size, key=key,
+                  loss_takes_key=loss_takes_key, lr_backoff=lr_backoff, diverge_factor=diverge_factor)
+    return r.finish(r.advance(r.init(), steps))
 
 
 def mse(apply_fn: Callable, **apply_kwargs) -> Callable:

@@ -64,7 +64,7 @@ class ProcessConfig(Config):
     flat: float = param(0.02, gt=0.0, doc="plateau: |d log10 loss| < flat per record")
     grid: int = param(201, ge=10, doc="points of the output grid on [-1, 1]")
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 
@@ -197,7 +197,7 @@ class ActivationConfig(Config):
     threshold: float = param(0.9, gt=0.0, le=1.0, doc="|cos| threshold of one line")
     data_seed: int = param(1, ge=0)
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 
@@ -330,7 +330,7 @@ class ResidualConfig(Config):
     threshold: float = param(0.9, gt=0.0, le=1.0, doc="|cos| threshold of one line")
     data_seed: int = param(1, ge=0)
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 

@@ -47,7 +47,7 @@ class VanishingConfig(Config):
                                    doc=f"'activation+scheme', scheme in {', '.join(SCHEMES)}")
     data_seed: int = param(100, ge=0)
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 

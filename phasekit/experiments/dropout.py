@@ -70,7 +70,7 @@ class OutputsConfig(Config):
     n_grid: int = param(400, ge=10, doc="grid points on [-1.2 x_max, 1.2 x_max] where the fit is kept")
     n_show: int = param(100, ge=2, doc="largest-amplitude neurons kept for the cosine maps")
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 
@@ -212,7 +212,7 @@ class SampleSizeConfig(Config):
     x_max: float = param(10.0, gt=0.0)
     n_test: int = param(500, ge=2)
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 
@@ -313,7 +313,7 @@ class FlatnessConfig(Config):
     trace_probes: int = param(20, ge=2)
     split_seed: int = param(0, ge=0, doc="train/test split")
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 

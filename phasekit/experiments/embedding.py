@@ -50,7 +50,7 @@ class LossSpectrumConfig(Config):
     n_lines: int = param(3, ge=1, doc="brightest lines per width compared across widths")
     line_tol: float = param(0.1, gt=0.0, doc="two lines are the same when within this (log10 loss)")
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 
@@ -145,7 +145,7 @@ class HessianConfig(Config):
     tol: float = param(1e-10, gt=0.0, doc="|lambda| <= tol counts as a zero eigenvalue")
     critical_tol: float = param(1e-10, gt=0.0, doc="a point is critical when |grad L|_1 <= this")
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 
@@ -293,7 +293,7 @@ class ReductionConfig(Config):
                                     "group's tangent kernel, see merge_condensed_padded)")
     seeds: int = param(3, ge=1)
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 

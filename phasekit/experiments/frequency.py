@@ -36,7 +36,7 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import asi, mlp, two_layer
 from phasekit.theory import ntk as ntk_theory
 
-BATCHING = ("auto", "map", "vmap")
+BATCHING = ("auto", "map", "vmap", "continuous")
 
 
 @dataclass(frozen=True)

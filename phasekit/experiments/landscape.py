@@ -179,7 +179,7 @@ class EdgeOfStabilityConfig(Config):
     lanczos_steps: int = param(20, ge=2)
     late_fraction: float = param(0.25, gt=0.0, le=1.0, doc="last fraction of records averaged for the late sharpness")
     seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 

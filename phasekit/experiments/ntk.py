@@ -51,7 +51,7 @@ class LinearizationConfig(Config):
     n_grid: int = param(201, ge=3, doc="points of [-1, 1] where f and f_lin are compared")
     antisymmetric: bool = param(True, doc="anti-symmetric init: f(theta_0) = 0")
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 
@@ -172,7 +172,7 @@ class SpectrumConfig(Config):
     n_functions: int = param(12, ge=1, doc="top eigenfunctions kept")
     n_ranked: int = param(30, ge=3, doc="top eigenfunctions in the frequency rank correlation")
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 

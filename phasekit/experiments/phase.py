@@ -51,7 +51,7 @@ class PhaseDiagramConfig(Config):
     lr_backoff: float = param(0.5, gt=0.0, le=1.0, doc="step-size factor whenever the loss rises")
     n_records: int = param(40, ge=2)
     base_seed: int = param(0, ge=0)
-    batching: str = param("auto", choices=("auto", "map", "vmap"))
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
 
     EXECUTION_FIELDS = ("batching",)
 

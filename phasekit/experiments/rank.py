@@ -46,7 +46,7 @@ class RecoveryConfig(Config):
                         doc="lr kept per run: lowest test error (the book) or lowest final training loss")
     base_seed: int = param(0, ge=0, doc="sweep key: training inputs and init direction of each seed")
     test_seed: int = param(1, ge=0, doc="key of the test inputs and of the target matrices")
-    batching: str = param("auto", choices=("auto", "map", "vmap"), doc="how a chunk's points share a device")
+    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"), doc="how a chunk's points share a device")
 
     EXECUTION_FIELDS = ("batching",)
 
