@@ -90,7 +90,8 @@ def _first_key(path):
     return getattr(p, "key", getattr(p, "idx", getattr(p, "name", p)))
 
 
-def _group_masks(params, groups) -> dict[str, list[bool]]:
+def group_masks(params, groups) -> dict[str, list[bool]]:
+    """For each group (top-level keys, or a predicate on the leaf path) a bool per leaf of ``params``."""
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     masks = {}
     for name, member in groups.items():
@@ -210,7 +211,7 @@ def init_scale_sweep(model, data: Data, *, scales: Sequence[float] | Mapping[str
     has_width = widths is not None
     probe = jax.eval_shape(lambda k: model.init(k, widths[0] if has_width else None, x0), jax.random.key(0))
     groups = default_groups(probe) if groups is None else dict(groups)
-    masks = _group_masks(probe, groups)
+    masks = group_masks(probe, groups)
     names = list(groups)
     per_group = isinstance(scales, Mapping)
     if per_group:
@@ -232,8 +233,10 @@ def init_scale_sweep(model, data: Data, *, scales: Sequence[float] | Mapping[str
         width = pt.get("width")
         scale = scale_of(pt)
         p0 = scale_params(model.init(key, width, x0), masks, scale)
-        return displacement_run(lambda p, xx: model.apply(p, xx, width), p0, (x, y), masks, make_loss, loss_name, lr, eta, scale,
-                                steps=steps, rel_tol=rel_tol, n_records=n_records, lr_backoff=lr_backoff)
+        run = displacement_run(lambda p, xx: model.apply(p, xx, width), p0, (x, y), masks, make_loss,
+                               loss_name, lr, eta, scale, steps=steps, rel_tol=rel_tol, n_records=n_records,
+                               lr_backoff=lr_backoff)
+        return run.then(lambda out: {k: v for k, v in out.items() if k != "theta_final"})
 
     axes = dict(scale_axes)
     if has_width:
@@ -262,12 +265,14 @@ def displacement_run(apply_fn: Callable, p0: Params, data: Data, masks: Mapping[
                      make_loss: Callable = train.mse, loss_name: str | None = "mse",
                      lr="gauss_newton", eta: float = 0.25, scale: Mapping | None = None, *,
                      steps: int, rel_tol: float, n_records: int = 40, lr_backoff: float | None = None,
-                     observe: Callable | None = None) -> dict:
-    """One run of :func:`init_scale_sweep`: GD on the displacement delta from ``p0``
-    (the model sees p0 + delta), its RD per group at the records. Traceable and vmappable.
-
-    Returns a dict: rd_star [G], loss_star, loss0, steps, lr, converged, diverged, hit_cap,
-    rd [R, G], loss [R] (plus ``observe``'s outputs at the records, prefixed ``obs_``).
+                     observe: Callable | None = None) -> train.Resumable:
+    """One run of :func:`init_scale_sweep` (and of the two-layer phase diagram,
+    :func:`phasekit.dynamics.phase.network_run`): GD on the displacement delta from ``p0`` (the
+    model sees p0 + delta), its RD per group at the records. A resumable run
+    (:func:`phasekit.dynamics.train.resumable`), so :func:`sweep.run` batches it continuously;
+    ``.finish`` of a finished state (or ``train.run``'s equivalent) is a dict: rd_star [G],
+    loss_star, loss0, steps, lr, converged, diverged, hit_cap, rd [R, G], loss [R] (plus
+    ``observe``'s outputs at the records, prefixed ``obs_``). Traceable and vmappable.
     """
     plus = lambda delta: jax.tree_util.tree_map(jnp.add, p0, delta)
     loss_fn = make_loss(lambda delta, xx: apply_fn(plus(delta), xx))
@@ -278,15 +283,20 @@ def displacement_run(apply_fn: Callable, p0: Params, data: Data, masks: Mapping[
         return {"rd": jnp.stack([group_norm(delta, m) / norms0[g] for g, m in masks.items()]),
                 **({f"obs_{k}": v for k, v in observe(plus(delta)).items()} if observe else {})}
 
-    traj = train.run(loss_fn, jax.tree_util.tree_map(jnp.zeros_like, p0), data, optax.sgd(lr_value),
-                     steps=steps, n_records=n_records, stop_rel_loss=rel_tol,
-                     lr_backoff=lr_backoff if lr_backoff is not None and lr_backoff < 1 else None, observe=rd)
-    out = {"rd_star": traj.observables["rd"][-1], "loss_star": traj.loss[-1], "loss0": traj.loss0,
-           "steps": traj.n_steps, "lr": lr_value, "converged": traj.converged,
-           "diverged": traj.diverged, "hit_cap": traj.hit_cap,
-           "rd": traj.observables["rd"], "loss": traj.loss}
-    out.update({k: v for k, v in traj.observables.items() if k.startswith("obs_")})
-    return out
+    run = train.resumable(loss_fn, jax.tree_util.tree_map(jnp.zeros_like, p0), data, optax.sgd(lr_value),
+                          steps=steps, n_records=n_records, stop_rel_loss=rel_tol,
+                          lr_backoff=lr_backoff if lr_backoff is not None and lr_backoff < 1 else None,
+                          observe=rd)
+
+    def outputs(traj):
+        out = {"rd_star": traj.observables["rd"][-1], "loss_star": traj.loss[-1], "loss0": traj.loss0,
+               "steps": traj.n_steps, "lr": lr_value, "converged": traj.converged,
+               "diverged": traj.diverged, "hit_cap": traj.hit_cap,
+               "rd": traj.observables["rd"], "loss": traj.loss, "theta_final": plus(traj.params)}
+        out.update({k: v for k, v in traj.observables.items() if k.startswith("obs_")})
+        return out
+
+    return run.then(outputs)
 
 
 def add_width_exponent(ds: xr.Dataset) -> xr.Dataset:

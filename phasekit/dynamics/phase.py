@@ -37,10 +37,9 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import xarray as xr
 
-from phasekit.dynamics import sweep, train
+from phasekit.dynamics import init_scale, sweep, train
 from phasekit.models import activations, two_layer
 from phasekit.theory import regimes
 
@@ -201,23 +200,19 @@ def network_run(alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig,
     p0 = two_layer.rescale(
         two_layer.init(key, width, x.shape[1], bias=cfg.bias, antisymmetric=cfg.antisymmetric),
         beta1, beta2)
-    w0 = two_layer.input_weights(p0)
-    plus = lambda delta: jax.tree_util.tree_map(jnp.add, p0, delta)
-    loss = train.mse(lambda delta, xx: two_layer.apply(plus(delta), xx, cfg.activation, alpha))
-    lr = learning_rate(p0, x, y, cfg.activation, alpha, cfg.eta)
-    run = train.resumable(
-        loss, jax.tree_util.tree_map(jnp.zeros_like, p0), (x, y), optax.sgd(lr),
-        steps=cfg.max_steps, n_records=cfg.n_records, stop_rel_loss=cfg.rel_tol,
-        lr_backoff=cfg.lr_backoff if cfg.lr_backoff < 1 else None,
-        observe=lambda delta: {"rd": jnp.linalg.norm(two_layer.input_weights(delta)) / jnp.linalg.norm(w0)})
+    # the init-scale sweep's run for any model (one code path): theta_w = (w, b) is the one group
+    run = init_scale.displacement_run(
+        lambda p, xx: two_layer.apply(p, xx, cfg.activation, alpha), p0, (x, y),
+        init_scale.group_masks(p0, {"input": ("w", "b")}),
+        lr=lambda p, data, scale: learning_rate(p, x, y, cfg.activation, alpha, cfg.eta),
+        steps=cfg.max_steps, rel_tol=cfg.rel_tol, n_records=cfg.n_records,
+        lr_backoff=cfg.lr_backoff if cfg.lr_backoff < 1 else None)
 
-    def outputs(traj):
-        out = {"rd_star": traj.observables["rd"][-1], "loss_star": traj.loss[-1], "loss0": traj.loss0,
-               "steps": traj.n_steps, "lr": lr, "converged": traj.converged,
-               "diverged": traj.diverged, "hit_cap": traj.hit_cap,
-               "rd": traj.observables["rd"], "loss": traj.loss}
+    def outputs(out):
+        out = dict(out, rd_star=out["rd_star"][0], rd=out["rd"][:, 0])
+        theta_final = out.pop("theta_final")
         if return_params:
-            out["theta0"], out["theta_final"] = p0, plus(traj.params)
+            out["theta0"], out["theta_final"] = p0, theta_final
         return out
 
     return run.then(outputs)
