@@ -19,8 +19,12 @@ import optax
 
 def squared_error(f: jax.Array, y: jax.Array) -> jax.Array:
     """R_S = 1/(2n) sum_i |f_i - y_i|^2 for outputs f and targets y with n = y.shape[0] rows
-    (any trailing shape; [n] and [n, 1] alike)."""
-    return 0.5 * jnp.mean(jnp.sum(jnp.reshape(f - y, (y.shape[0], -1)) ** 2, axis=1))
+    (any trailing shape; [n] and [n, 1] alike: both are flattened per row before subtracting, so
+    f [n, 1] against y [n] is not broadcast to [n, n])."""
+    n = y.shape[0]
+    if jnp.size(f) != jnp.size(y):
+        raise ValueError(f"y: outputs {jnp.shape(f)} and targets {jnp.shape(y)} differ in size")
+    return 0.5 * jnp.mean(jnp.sum((jnp.reshape(f, (n, -1)) - jnp.reshape(y, (n, -1))) ** 2, axis=1))
 
 
 def cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:

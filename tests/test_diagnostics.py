@@ -109,6 +109,7 @@ def test_b_simple_equals_a_brute_force_covariance():
     np.testing.assert_allclose(ns.b_simple, tr / np.sum(full**2), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_two_batch_estimator_recovers_b_simple():
     """E|G_B|^2 = |G|^2 + tr(Sigma) / B for batches drawn with replacement."""
     loss, p, data = _small_model()

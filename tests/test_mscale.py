@@ -48,6 +48,7 @@ def test_part_i_sees_scale_i_times_x():
     np.testing.assert_allclose(mscale.apply(p, x, s, activation="sin"), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_vmap_over_scales_and_seeds():
     x = jnp.linspace(-1, 1, 9)[:, None]
     scales = jnp.stack([jnp.ones(3), jnp.asarray(mscale.scale_set(3))])  # [2, A]

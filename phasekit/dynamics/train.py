@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-Params = Any
-Data = Any
+from phasekit import losses
+from phasekit.typing import Data, Params  # noqa: F401  (re-exported: train.Params, train.Data)
 
 
 class Trajectory(NamedTuple):
@@ -379,7 +379,7 @@ def mse(apply_fn: Callable, **apply_kwargs) -> Callable:
 
     def loss(params, data):
         x, y = check_xy(*data)
-        return 0.5 * jnp.mean(jnp.sum(jnp.reshape(apply_fn(params, x, **apply_kwargs) - y, (y.shape[0], -1)) ** 2, axis=1))
+        return losses.squared_error(apply_fn(params, x, **apply_kwargs), y)
 
     return loss
 
@@ -393,10 +393,7 @@ def cross_entropy(apply_fn: Callable, **apply_kwargs) -> Callable:
 
     def loss(params, data):
         x, y = check_xy(*data)
-        logits = apply_fn(params, x, **apply_kwargs)
-        if jnp.issubdtype(jnp.asarray(y).dtype, jnp.integer):
-            return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
-        return jnp.mean(optax.softmax_cross_entropy(logits, y))
+        return losses.cross_entropy(apply_fn(params, x, **apply_kwargs), y)
 
     return loss
 
