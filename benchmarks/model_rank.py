@@ -8,7 +8,12 @@ Cases (each in its own process, so the peak resident memory is its own):
              ``np.linalg.svd(vmap(grad(f_i))(theta, x))`` (all per-example gradients in one
              call, dense SVD). ``jax.jacrev(f)(theta)`` of the whole batch needs 64 GB here.
 
-    python benchmarks/model_rank.py [--skip-baseline]
+  auto-choice (``--auto-choice``): tanh MLPs on digits at the two sizes of issue 26, a
+             3000 x 1960 Jacobian (64-26-10 on 300 images) and a 640 x 26122 one (64-128-128-10
+             on 64 images): dense vs sketch vs ``method="auto"``, each timed warm (second call),
+             and the ratio of auto's time to the faster method's.
+
+    python benchmarks/model_rank.py [--skip-baseline] [--auto-choice]
 """
 
 from __future__ import annotations
@@ -60,6 +65,29 @@ def _case(name):
                       "seconds": seconds, "peak_MiB": peak}))
 
 
+def _auto_choice():
+    from phasekit import data
+    from phasekit.models import mlp
+    from phasekit.theory.rank import model_rank
+
+    x_all = np.asarray(data.digits()[0])
+    f = lambda p, x: mlp.apply(p, x, activation="tanh")
+    print("auto-choice: warm times (second call), float64 SVD / sketch")
+    for sizes, n in (([64, 26, 10], 300), ([64, 128, 128, 10], 64)):
+        p = mlp.init(jax.random.key(0), sizes)
+        x = x_all[:n]
+        t = {}
+        for method in ("dense", "sketch", "auto"):
+            res = model_rank(f, p, x, method=method, warn=False)
+            start = time.perf_counter()
+            res = model_rank(f, p, x, method=method, warn=False)
+            t[method] = (time.perf_counter() - start, res.rank, res.method)
+        best = min(t["dense"][0], t["sketch"][0])
+        print(f"  J {res.n_points} x {res.n_params}: dense {t['dense'][0]:.2f} s (rank {t['dense'][1]}), "
+              f"sketch {t['sketch'][0]:.2f} s (rank {t['sketch'][1]}), auto -> {t['auto'][2]} {t['auto'][0]:.2f} s "
+              f"= {t['auto'][0] / best:.2f}x the faster method")
+
+
 def _run(name):
     out = subprocess.run([sys.executable, __file__, "--case", name], capture_output=True, text=True)
     if out.returncode:
@@ -71,9 +99,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--auto-choice", action="store_true", help="only the auto-method check of issue 26")
     args = ap.parse_args()
     if args.case:
         return _case(args.case)
+    if args.auto_choice:
+        return _auto_choice()
     print(f"jax {jax.__version__}, float64, {jax.devices()[0].platform}; times include compilation")
     names = ["full_optimistic", "full_generic", "reduced_optimistic"]
     if not args.skip_baseline:

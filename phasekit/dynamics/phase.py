@@ -171,12 +171,12 @@ def learning_rate(params, x, y, activation="relu", alpha=1.0, eta: float = 0.25)
     tr G = (1/n) sum_i ||grad_theta f(x_i)||^2 with, for the two-layer net,
     ||grad f(x_i)||^2 = alpha^-2 sum_k [sigma(z_ik)^2 + a_k^2 sigma'(z_ik)^2 (||x_i||^2 + 1)].
     """
-    sigma = activations.get(activation)
     z = two_layer.preactivation(params, x)
-    h, dh = jax.jvp(sigma, (z,), (jnp.ones_like(z),))
+    dh = jax.jvp(activations.get(activation), (z,), (jnp.ones_like(z),))[1]   # sigma'(z)
+    h = two_layer.hidden(params, x, activation)
     xx = jnp.sum(x**2, axis=1) + (1.0 if "b" in params else 0.0)
     trace_gn = jnp.mean(jnp.sum(h**2 + params["a"] ** 2 * dh**2 * xx[:, None], axis=1)) / alpha**2
-    resid = jnp.abs(h @ params["a"] / alpha - y)
+    resid = jnp.abs(two_layer.apply(params, x, activation, alpha) - y)   # the model's own forward pass
     c = jnp.mean(resid * jnp.sqrt(xx)) / alpha
     return eta / (trace_gn + c)
 

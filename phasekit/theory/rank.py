@@ -14,12 +14,13 @@ Two implementations behind one signature (``method``):
 
 - ``"dense"``: J is assembled from point blocks and all its singular values come from an SVD.
   Memory 8 N M bytes, work O(N M min(N, M)); exact to machine precision. The default
-  (``method="auto"``) whenever J fits ``memory_budget`` (1 GiB): measured on 2 CPU cores
-  (``benchmarks/model_rank.py``), dense is the faster method at every size that fits, unless the
-  rank is far below min(N, M): a 3000 x 1960 Jacobian of nearly full rank took 1.5 s dense and
-  9.6 s sketched, a 640 x 26122 one 1.3 s and 3.4 s (the sketch must double its width up to
-  min(N, M) to certify a high rank); a 20000 x 10000 Jacobian (1.6 GB) of rank 40 is sketched
-  in seconds, where the dense SVD would take minutes.
+  (``method="auto"``) whenever J fits ``memory_budget`` (1 GiB). The crossover, as measured on
+  2 CPU cores: for Jacobians of nearly full rank the sketch must double its width up to
+  min(N, M) to certify the rank, so dense is the faster method at every size that fits (a user's
+  3000 x 1954 and 640 x 26122 Jacobians took 14 s and 3.7 s dense against 108 s and 30 s
+  sketched, issue 26; ``benchmarks/model_rank.py --auto-choice`` times both methods and the
+  automatic choice at those two sizes); the sketch wins only when the rank is far below
+  min(N, M) and J would not fit (the benchmark's 20000 x 10000 Jacobian of rank 40, 1.6 GB).
 - ``"sketch"``: J is never stored. Randomized range finder with one power iteration
   (Halko, Martinsson, Tropp 2011): Y = J Omega with Omega in R^{M x l} Gaussian, Q = orth(Y),
   then the singular values of Q^T J (each of the optional power iterations replaces Q by
