@@ -27,6 +27,7 @@ def test_experiments_notebook_runs_reads_claims_and_reloads(tmp_path, monkeypatc
 
 def test_own_model_notebook(tmp_path, monkeypatch):
     out = _execute("own_model.ipynb", tmp_path, monkeypatch, PHASEKIT_SIZE="tiny")
-    assert "S_w =" in out and "top-5 Hessian eigenvalues" in out and "rank" in out
+    assert "S_w(first layer) =" in out and "top-5 Hessian eigenvalues" in out and "rank" in out
+    assert "CNN S_w of the convolution" in out and "sharpness along training" in out
     err = float(out.split("max |NTK - J J^T| =")[1].split()[0])
     assert err < 1e-3

@@ -124,10 +124,11 @@ def scale_params(params, masks: Mapping[str, list], multipliers: Mapping[str, An
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def gauss_newton_trace(apply_fn: Callable, params, x, loss: str = "mse", batch_size: int = 64):
+def gauss_newton_trace(apply_fn: Callable, params, x, loss: str = "mse", batch_size: int | None = None):
     """tr G = (1/n) sum_i tr(J_i^T H_i J_i), J_i = d f(x_i) / d theta [k, M], H_i the output
     Hessian of the loss (:func:`phasekit.theory.hessian.output_hessian`). Per-sample
-    Jacobians in ``lax.map`` batches: memory O(batch_size k M). Traceable."""
+    Jacobians, one sample at a time (``lax.map``; ``batch_size`` vmaps that many at once, which
+    some convolution batching rules do not support): memory O(k M). Traceable."""
     def one(xi):
         f = lambda p: jnp.reshape(apply_fn(p, xi[None]), (-1,))
         J = jax.jacrev(f)(params)
@@ -135,7 +136,7 @@ def gauss_newton_trace(apply_fn: Callable, params, x, loss: str = "mse", batch_s
         H = hessian.output_hessian(f(params)[None], loss)[0]
         return jnp.sum(Jf * (H @ Jf))
 
-    return jnp.mean(jax.lax.map(one, x, batch_size=min(batch_size, x.shape[0])))
+    return jnp.mean(jax.lax.map(one, x, batch_size=None if batch_size is None else min(batch_size, x.shape[0])))
 
 
 def _lr_value(rule, eta, apply_fn, loss_name, loss_fn, p0, data, scale):

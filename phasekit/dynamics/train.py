@@ -268,7 +268,7 @@ def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gr
         hit = jnp.where(stopped, slots >= r.rec_i, slots == r.rec_i)
         put = lambda buf, v: jnp.where(hit.reshape((n_rec,) + (1,) * (buf.ndim - 1)), v, buf)
         losses = put(r.losses, value[0])
-        obs = {k: put(r.obs[k], v) for k, v in value[1].items()}
+        obs = jax.tree_util.tree_map(put, r.obs, value[1])   # observables may be pytrees (params)
         rec_i = jnp.where(stopped, n_rec, r.rec_i + 1).astype(r.rec_i.dtype)
         return r._replace(rec_i=rec_i, losses=losses, obs=obs, done=rec_i >= n_rec)
 
@@ -282,7 +282,7 @@ def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gr
         s0 = _State(params, optimizer.init(params), jnp.zeros((), jnp.int32), loss0,
                     jnp.zeros((), bool), ~jnp.isfinite(loss0), key, jnp.ones((), loss0.dtype), params)
         obs_shape = jax.eval_shape(lambda: observe(params))
-        obs = {k: jnp.zeros((n_rec,) + v.shape, v.dtype) for k, v in obs_shape.items()}
+        obs = jax.tree_util.tree_map(lambda v: jnp.zeros((n_rec,) + v.shape, v.dtype), obs_shape)
         r = RunState(s0, jnp.zeros((), jnp.int32), jnp.zeros((n_rec,), loss0.dtype), obs, loss0,
                      jnp.zeros((), bool), jnp.zeros((), jnp.int32))
         return record_if_due(r)
