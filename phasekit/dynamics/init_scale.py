@@ -249,7 +249,7 @@ def init_scale_sweep(model, data: Data, *, scales: Sequence[float] | Mapping[str
     fingerprint = dict(kind="init_scale_sweep", groups=names, loss=loss_name or repr(loss),
                        lr=lr if isinstance(lr, (str, int, float)) else repr(lr), eta=eta, steps=steps,
                        rel_tol=rel_tol, n_records=n_records, lr_backoff=lr_backoff,
-                       data_hash=_data_hash(x, y), **(config or {}))
+                       data_hash=data_hash(x, y), **(config or {}))
     ds = sweep.run(point, axes, static=("width",) if has_width else (), store=store, shard=shard,
                    key_axes=key_axes, base_seed=base_seed, config=fingerprint,
                    dims={"rd_star": ("group",), "rd": ("record", "group"), "loss": ("record",)},
@@ -342,6 +342,7 @@ def describe(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def _data_hash(x, y) -> str:
+def data_hash(x, y) -> str:
+    """A short digest of the data's bytes, for a store's fingerprint."""
     import hashlib
     return hashlib.blake2b(np.asarray(x).tobytes() + np.asarray(y).tobytes(), digest_size=8).hexdigest()

@@ -263,18 +263,13 @@ def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=N
             "width": np.asarray(cfg.widths, int), "seed": np.arange(cfg.seeds)}
     ds = sweep.run(point, axes, static=("width",), store=store, chunk_size=cfg.chunk_size,
                    key_axes=("width", "seed"), base_seed=cfg.base_seed, shard=shard,
-                   config=cfg.to_dict(execution=False, grid=False) | {"data_hash": _data_hash(x, y)},
+                   config=cfg.to_dict(execution=False, grid=False) | {"data_hash": init_scale.data_hash(x, y)},
                    dims={"rd": ("record",), "loss": ("record",)}, coords={"record": steps},
                    batching=cfg.batching, progress=progress, desc="phase diagram")
     ds = ds.assign_coords(step=("record", steps))
     ds = add_scaling_exponent(ds)
     ds.attrs["wall_time_s"] = time.perf_counter() - t0
     return ds
-
-
-def _data_hash(x, y) -> str:
-    import hashlib
-    return hashlib.blake2b(np.asarray(x).tobytes() + np.asarray(y).tobytes(), digest_size=8).hexdigest()
 
 
 def add_scaling_exponent(ds: xr.Dataset) -> xr.Dataset:

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from phasekit import data as datasets
-from phasekit.dynamics import condensation, phase, sweep
+from phasekit.dynamics import condensation, init_scale, phase, sweep
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import activations, two_layer
 from phasekit.theory import regimes
@@ -113,7 +113,7 @@ def showcase_neurons(x, y, pcfg: phase.PhaseConfig, width: int, store=None, prog
 
     ds = sweep.run(point, {"showcase": np.arange(len(SHOWCASE))}, store=store, key_axes=(),
                    base_seed=pcfg.base_seed,
-                   config=pcfg.to_dict(execution=False, grid=False) | {"width": width, "data_hash": phase._data_hash(x, y)},
+                   config=pcfg.to_dict(execution=False, grid=False) | {"width": width, "data_hash": init_scale.data_hash(x, y)},
                    dims={k: ("neuron",) for k in ("angle0", "amp0", "angle", "amp")} | {"fit": ("grid",)},
                    coords={"grid": np.asarray(grid[:, 0])} if one_d else None,
                    batching=pcfg.batching, progress=progress, desc="showcase neurons")
