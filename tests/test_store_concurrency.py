@@ -72,6 +72,32 @@ def test_a_dead_writers_lease_is_taken_over(tmp_path):
     assert not (store / "lease-abc.json").exists()
 
 
+def test_a_lease_being_written_is_not_taken_over(tmp_path):
+    """The race CI hit: writer A's lease existed, empty, for an instant before its body was
+    written; writer B, starting then, read it as garbage, took it over and computed the chunk a
+    second time. A lease now appears whole (hard link of a finished file); an unreadable lease
+    is stale only once it is a minute old, and a starting writer leaves a fresh one alone."""
+    store = tmp_path / "store"
+    _run(store, axes={"g": [0.5], "width": [4], "seed": [0, 1]})
+    meta = json.loads((store / "meta.json").read_text())
+    st = store_lib.Store(store, meta)
+    assert st.claim("whole")
+    info = json.loads((store / "lease-whole.json").read_text())  # whole the moment it exists
+    assert info["pid"] == os.getpid() and info["host"] == store_lib.HOST
+    assert not list(store.glob(".tmp-*"))
+    st.release("whole")
+    lease = store / "lease-young.json"
+    lease.write_bytes(b"")  # another writer's lease, mid-write (a file system without links)
+    assert not st.claim("young")
+    store_lib.Store(store, meta)  # a writer starting now
+    assert lease.exists()
+    old = time.time() - 120
+    os.utime(lease, (old, old))  # the same garbage, two minutes old: its writer is gone
+    assert st.claim("young")
+    assert json.loads(lease.read_text())["pid"] == os.getpid()
+    st.release("young")
+
+
 def test_map_path_chunks_are_interchangeable_across_chunk_sizes(tmp_path):
     """lax.map compiles each run's body alone: a store made with chunks of 2 resumed with chunks
     of 6 (or on another device count, test_sweep.py) gives the same bits, so its chunks are

@@ -58,6 +58,7 @@ HOST = socket.gethostname()
 HOST_ID = hashlib.blake2b(HOST.encode(), digest_size=4).hexdigest()
 
 
+_UNREADABLE_LEASE_S = 60.0
 UNFINGERPRINTED = ("version", "fingerprint", "grid", "dims", "coords")  # what a point's result does not depend on
 
 
@@ -221,7 +222,12 @@ class Store:
             info = json.loads(lease.read_text())
             return self._stale([info["host"], info["pid"]], lease)
         except (ValueError, KeyError, UnicodeDecodeError):
-            return True
+            # unreadable: garbage, or (on a file system without hard links) a lease being
+            # written this instant; only an unreadable lease older than a minute is stale
+            try:
+                return time.time() - lease.stat().st_mtime > _UNREADABLE_LEASE_S
+            except FileNotFoundError:
+                return False
         except FileNotFoundError:
             return False
 
@@ -339,21 +345,44 @@ class Store:
         return path
 
     def claim(self, chunk_id: str) -> bool:
-        """Take the lease of a chunk (False when a live writer holds it)."""
+        """Take the lease of a chunk (False when a live writer holds it).
+
+        The lease appears whole or not at all: its body is written to a temporary file that is
+        then hard-linked to the lease name (``link`` fails when the name exists, atomically, on
+        local file systems and NFS). A lease created empty and filled afterwards would be read
+        as garbage (hence stale) by a writer starting in between, which would take it over and
+        compute the chunk a second time."""
         lease = self.path / f"lease-{chunk_id}.json"
         body = json.dumps({"host": HOST, "pid": os.getpid(), "time": time.time()}).encode()
         for _ in range(2):
             try:
-                fd = os.open(lease, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                self._create_whole(lease, body)
             except FileExistsError:
                 if self._lease_stale(lease):
                     lease.unlink(missing_ok=True)  # taken over: its writer is gone
                     continue
                 return False
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
             return True
         return False
+
+    @staticmethod
+    def _create_whole(path: Path, body: bytes):
+        """Create ``path`` holding ``body``; FileExistsError when it exists."""
+        tmp = _tmp_name(path)
+        try:
+            tmp.write_bytes(body)
+            try:
+                os.link(tmp, path)
+                return
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: exclusive create, then write
+                pass
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def release(self, chunk_id: str):
         (self.path / f"lease-{chunk_id}.json").unlink(missing_ok=True)
