@@ -1,5 +1,7 @@
 """Phase diagram: RD and S_w definitions, the lr rule, and agreement with the theoretical map."""
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -101,6 +103,16 @@ def test_reduced_grid_agrees_with_theory_away_from_the_boundary(tmp_path):
     assert float(ds["S_w"].sel(gamma=0.25, gamma_prime=0.0)) < 0
     again = phase.phase_diagram(X, Y, cfg, store=tmp_path / "store", progress=False)
     np.testing.assert_array_equal(again["rd_star"], ds["rd_star"])
+    # the same grid computed by the code before the phase diagram's run became the init-scale
+    # sweep's (commit d38d749, batching="map"; tests/data/phase_reduced_grid_d38d749.npz): the
+    # same runs (steps, converged and final loss bit for bit); RD* to float32 rounding (the
+    # norms are now summed per parameter group, a different order of the same terms)
+    ref = np.load(Path(__file__).with_name("data") / "phase_reduced_grid_d38d749.npz")
+    np.testing.assert_array_equal(ds["steps"].values, ref["steps"])
+    np.testing.assert_array_equal(ds["converged"].values, ref["converged"])
+    np.testing.assert_array_equal(ds["loss_star"].values, ref["loss_star"])
+    np.testing.assert_allclose(ds["rd_star"].values, ref["rd_star"], rtol=1e-6)
+    np.testing.assert_allclose(ds["S_w"].values, ref["S_w"], rtol=1e-5, atol=1e-6)
 
 
 def test_bad_config_raises_value_error_naming_the_field():
