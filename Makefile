@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/phasekit run phase-diagram --preset quick
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from phasekit.data import authors_three_points
 from phasekit.dynamics import phase
@@ -16,13 +17,24 @@ from phasekit.dynamics import phase
 TESTS = Path(__file__).resolve().parent
 
 
-def test_sweep_and_store_suites_pass_with_vmap_batching():
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                        str(TESTS / "test_sweep.py"), str(TESTS / "test_store.py")],
-                       env=os.environ | {"PHASEKIT_BATCHING": "vmap"}, capture_output=True, text=True,
-                       cwd=TESTS.parent)
+def _under_vmap(*selection):
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist",
+                        *selection], env=os.environ | {"PHASEKIT_BATCHING": "vmap"}, capture_output=True,
+                       text=True, cwd=TESTS.parent)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert " passed" in r.stdout
+
+
+def test_store_suite_and_sweep_resume_pass_with_vmap_batching():
+    """The store's suite and the sweep's kill/resume and sharding tests under the vmap path
+    (the whole sweep suite too in the slow suite)."""
+    _under_vmap(str(TESTS / "test_store.py"), str(TESTS / "test_sweep.py"), "-k",
+                "test_store or resume_after_kill or shards_fill or keys_depend")
+
+
+@pytest.mark.slow
+def test_sweep_and_store_suites_pass_with_vmap_batching():
+    _under_vmap(str(TESTS / "test_sweep.py"), str(TESTS / "test_store.py"))
 
 
 def test_vmap_and_map_paths_agree_on_a_phase_grid():

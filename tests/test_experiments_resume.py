@@ -32,7 +32,12 @@ def _cmd(name, out, extra):
 ENV = os.environ | {"PHASEKIT_CHUNK_SIZE": "2"}
 
 
-@pytest.mark.parametrize("name", [n for n in RESUMABLE])
+# two of them in the default suite (each is three CLI processes); all four in the slow suite
+DEFAULT = {"phase-diagram", "condensation-process"}
+
+
+@pytest.mark.parametrize("name", [n if n in DEFAULT else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in RESUMABLE])
 def test_kill_then_rerun_is_bit_identical(name, tmp_path):
     assert name in experiments.names()
     extra = RESUMABLE[name]

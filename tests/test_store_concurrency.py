@@ -40,7 +40,7 @@ def _job(*args, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("n_proc", [2, 3])
+@pytest.mark.parametrize("n_proc", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_processes_sharing_a_store_split_the_work(tmp_path, n_proc):
     """Same grid, same store, no --shard (a resubmitted job): every point is computed once
     (no duplicate in the store) and every process returns the single-process result."""

@@ -33,8 +33,15 @@ tree_map = jax.tree_util.tree_map
 
 
 def interpolate(a, b, t):
-    """(1 - t) a + t b, leaf by leaf (a, b: pytrees of one structure; t scalar)."""
-    return tree_map(lambda x, y: (1 - t) * x + t * y, a, b)
+    """(1 - t) a + t b, leaf by leaf (a, b: pytrees of one structure; t scalar).
+
+    Evaluated as a + t (b - a) for t < 1/2 and b - (1 - t) (b - a) above, so the path is exactly
+    a at t = 0, exactly b at t = 1 and exactly a everywhere when b = a, whatever the floating
+    point unit fuses (an FMA moves (1 - t) a + t a off a by an ulp on some CPUs)."""
+    def lerp(x, y):
+        d = y - x
+        return jnp.where(t < 0.5, x + t * d, y - (1 - t) * d)
+    return tree_map(lerp, a, b)
 
 
 def bezier(a, c, b, t):
