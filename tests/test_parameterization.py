@@ -254,3 +254,8 @@ def test_coordinate_check_of_one_run():
     np.testing.assert_allclose(cc.change[0], 0.0)
     np.testing.assert_allclose(cc.size[0], [float(jnp.mean(jnp.abs(h))) for h in feats(model.params)], rtol=1e-6)
     assert np.all(np.asarray(cc.change[1:]) > 0)
+    # the same numbers as the training engine with a record at every step
+    tr = train.run(train.mse(model.apply), model.params, (x, y), model.optimizer(0.1), steps=3,
+                   record_at=np.arange(4), observe=D.feature_observer(feats, model.params))
+    np.testing.assert_allclose(cc.change, tr.observables["change"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(cc.loss, tr.loss, rtol=1e-6)
