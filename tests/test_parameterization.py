@@ -259,3 +259,31 @@ def test_coordinate_check_of_one_run():
                    record_at=np.arange(4), observe=D.feature_observer(feats, model.params))
     np.testing.assert_allclose(cc.change, tr.observables["change"], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(cc.loss, tr.loss, rtol=1e-6)
+
+
+def test_flax_intermediates_are_the_models_own_pre_activations():
+    from phasekit.models import cnn
+    module = cnn.ConvTanhDense(4, (3, 3), 1)
+    x = jax.random.normal(jax.random.key(0), (3, 6, 6, 1))
+    v = module.init(jax.random.key(1), x)
+    conv, out = D.flax_intermediates(module, x, names=("Conv_0",))(v)
+    k, b = v["params"]["Conv_0"]["kernel"], v["params"]["Conv_0"]["bias"]
+    want = jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+    np.testing.assert_allclose(conv, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out, module.apply(v, x), rtol=1e-6)
+
+
+def test_deep_phase_diagram_slice_and_its_boundaries():
+    from phasekit.experiments import parameterization as E
+    assert E.deep_family(1.0, 0.0, 2) == P.mup(2)
+    assert P.classify(E.deep_family(1.0, 0.0, 3)).regime == "feature learning"
+    assert P.classify(E.deep_family(1.0, 0.5, 2)).regime == "trivial"
+    assert P.classify(E.deep_family(0.5, 1.0, 2)).regime == "kernel"
+    assert P.classify(E.deep_family(1.0, -0.25, 2)).regime == "unstable"
+    assert E.clear_of_boundaries(1.25, 0.0, 2)  # on the feature-learning line, clear of its ends
+    assert not E.clear_of_boundaries(1.0, 0.0, 2)  # muP sits at the corner beta_out = 1
+    assert E.clear_of_boundaries(0.75, 0.25, 2)  # r = 0 yet unstable (beta_out + r < 1) all around
+    assert not E.clear_of_boundaries(0.75, 0.5, 2)  # kernel, on beta_out + r = 1: c - 0.1 is unstable
+    assert E.measured_regime(0.05, 0.0, False) == "feature learning"
+    assert E.measured_regime(-0.4, -0.2, False) == "kernel"
+    assert E.measured_regime(0.0, 0.6, False) == "unstable" and E.measured_regime(-1.0, -1.0, True) == "unstable"

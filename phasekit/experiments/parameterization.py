@@ -224,3 +224,299 @@ register(Experiment(
              "quick": dict(model="cnn", hidden_layers=1, widths=(16, 32, 64, 128, 256, 512)),
              "paper": dict(model="cnn", hidden_layers=1, widths=(16, 32, 64, 128, 256, 512, 1024), seeds=16)},
     run=coord_run, claims=coord_claims, figures=coord_figures))
+
+
+# ----------------------------------------------------------------------------- learning-rate transfer
+
+@dataclass(frozen=True)
+class TransferConfig(Config):
+    """Learning-rate transfer (TP5 Fig. 1) on ``n_train`` digits, ``loss`` "mse" (to one-hot
+    targets: SP's largest stable lr ~ 1/n shows sharply) or "cross_entropy" (10-way), a tanh MLP
+    with ``hidden_layers`` hidden layers of width n, full-batch SGD for ``steps`` steps at every
+    lr of a log grid (``lr_min`` .. ``lr_max``, ``n_lrs`` values) x ``seeds``; SP at a fixed lr
+    (c = 0: the optimum must move) and muP."""
+
+    widths: tuple[int, ...] = param((128, 256, 512, 1024, 2048), ge=2)
+    hidden_layers: int = param(2, ge=1, le=4)
+    schemes: tuple[str, ...] = param(("sp", "mup"), choices=("sp", "ntp", "mup"))
+    n_train: int = param(128, ge=10, le=1797)
+    loss: str = param("mse", choices=("mse", "cross_entropy"))
+    steps: int = param(40, ge=1)
+    lr_min: float = param(2.0 ** -9, gt=0)
+    lr_max: float = param(2.0 ** 3, gt=0)
+    n_lrs: int = param(13, ge=3)
+    seeds: int = param(2, ge=1)
+    base_seed: int = param(0, ge=0)
+    batching: str = param("auto", choices=("auto", "map", "vmap"))
+
+    EXECUTION_FIELDS = ("batching",)
+
+    def validate(self):
+        if len(self.widths) < 2 or len(set(self.widths)) != len(self.widths):
+            raise ValueError(f"widths: need >= 2 distinct widths, got {self.widths}")
+        if not self.lr_max > self.lr_min:
+            raise ValueError(f"lr_max: must be > lr_min = {self.lr_min}, got {self.lr_max}")
+
+    def lrs(self) -> np.ndarray:
+        return np.geomspace(self.lr_min, self.lr_max, self.n_lrs)
+
+
+def transfer_point(cfg: TransferConfig, x, labels, table):
+    """``point({"width", "scheme", "lr"}, key) -> {"loss": final train loss (NaN if diverged)}``."""
+    def point(pt, key):
+        sizes = [x.shape[1]] + [pt["width"]] * cfg.hidden_layers + [10]
+        template = mlp.init(jax.random.key(0), sizes)
+        p = _abc(jnp.asarray(table)[pt["scheme"]], "sgd")
+        model = P.parameterize(key, lambda W, z: mlp.apply(W, z, "tanh"), template, p, bias_std=0.0)
+        loss = train.mse(model.apply) if cfg.loss == "mse" else train.cross_entropy(model.apply)
+        target = jax.nn.one_hot(labels, 10) if cfg.loss == "mse" else labels
+        traj = train.run(loss, model.params, (x, target), model.optimizer(pt["lr"]),
+                         steps=cfg.steps, n_records=2)
+        return {"loss": jnp.where(traj.diverged, jnp.nan, traj.loss[-1])}
+    return point
+
+
+def transfer_run(cfg: TransferConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    x, labels = _digits(cfg.n_train)
+    table = _table(cfg.schemes, cfg.hidden_layers, "sgd", 0.0)
+    ds = sweep.run(transfer_point(cfg, x, labels, table),
+                   {"width": np.asarray(cfg.widths), "scheme": np.arange(len(cfg.schemes)),
+                    "lr": cfg.lrs(), "seed": np.arange(cfg.seeds)},
+                   static=("width",), store=store, shard=shard, key_axes=("width", "seed"),
+                   base_seed=cfg.base_seed, config=cfg.to_dict(execution=False),
+                   batching=cfg.batching, progress=progress, desc="lr transfer")
+    ds = ds.assign_coords(scheme_name=("scheme", list(cfg.schemes)))
+    opt = D.optimal_lr(cfg.lrs(), ds["loss"].transpose("width", "scheme", "lr", "seed").values)
+    for k in ("lr", "loss", "interior"):
+        ds[f"{k}_opt"] = (("width", "scheme"), np.asarray(getattr(opt, k), float))
+    return describe(ds, TRANSFER_VARIABLES)
+
+
+TRANSFER_VARIABLES = {
+    "loss": ("train loss (config: loss) after the last step (NaN: diverged)", "1"),
+    "lr_opt": ("lr of least seed-mean loss (parabola in log lr through the grid minimum)", "1"),
+    "loss_opt": ("seed-mean loss at the grid minimum", "1"),
+    "interior_opt": ("the minimum lies inside the lr grid (1) or at an end (0)", "1"),
+}
+
+
+def _drift(ds, scheme):
+    j = list(ds["scheme_name"].values).index(scheme)
+    lr = ds["lr_opt"].values[:, j]
+    return float(lr.max() / lr.min()), lr, bool(ds["interior_opt"].values[:, j].all())
+
+
+def transfer_claims(ds: xr.Dataset) -> list:
+    out = []
+    schemes = [str(s) for s in ds["scheme_name"].values]
+    w = ds["width"].values
+    span = f"width {w.min()}..{w.max()}"
+    if "mup" in schemes:
+        r, lr, inside = _drift(ds, "mup")
+        out.append(claim(
+            ds, name="mup-lr-transfers", figure="TP5 Fig. 1",
+            statement=f"muP + SGD: the optimal lr stays within a factor 2 over {span} (max / min)",
+            book=2.0, measured=r, held=r < 2 and inside, min_preset="quick",
+            if_not_held="the optimum at the grid's edge or finite-width drift at the smallest widths",
+            detail=f"optimal lr per width {np.round(lr, 4).tolist()}; interior {inside}"))
+        j = schemes.index("mup")
+        lo = ds["loss_opt"].values[:, j]
+        out.append(claim(
+            ds, name="mup-wider-is-better", figure="TP5 Fig. 1",
+            statement="muP: the train loss at the optimal lr is no worse at the largest width than at the smallest",
+            book="wider is better", measured=[float(lo[0]), float(lo[-1])], held=lo[-1] <= lo[0],
+            min_preset="quick", if_not_held="too few steps for the width advantage to show"))
+    if "sp" in schemes:
+        r, lr, inside = _drift(ds, "sp")
+        out.append(claim(
+            ds, name="sp-lr-drifts", figure="TP5 Fig. 1",
+            statement=f"SP (fixed lr) + SGD: the optimal lr moves by more than 4x over {span} (TP5: ~ 1/n)",
+            book=float(w.max() / w.min()), measured=r, held=r > 4, min_preset="quick",
+            if_not_held="the optimum pinned at the grid's lower edge, or too few widths",
+            detail=f"optimal lr per width {np.round(lr, 5).tolist()}; interior {inside}"))
+    return out
+
+
+def transfer_figures(ds):
+    from phasekit.viz import parameterization as viz
+
+    return viz.lr_figures(ds)
+
+
+register(Experiment(
+    "mup-lr-transfer", area="parameterization", figure="TP5 Fig. 1",
+    title="learning-rate transfer across widths on digits: optimal SGD lr vs width, SP vs muP",
+    config=TransferConfig,
+    presets={"tiny": dict(widths=(32, 64), n_train=32, steps=5, n_lrs=4, lr_min=0.01, lr_max=1.0, seeds=1),
+             "quick": {},
+             "paper": dict(widths=(128, 256, 512, 1024, 2048, 4096), n_train=1797, steps=400, n_lrs=21, seeds=4)},
+    run=transfer_run, claims=transfer_claims, figures=transfer_figures))
+
+
+# ----------------------------------------------------------------------------- the deep-net phase diagram
+
+def deep_family(beta_out, c, hidden_layers: int) -> P.ABC:
+    """The slice of the abc space the phase diagram spans: muP's multipliers a = (-1/2, 0.., 1/2),
+    hidden init exponents pinned by stability at init (b = 1/2), the output's init exponent
+    a_{L+1} + b_{L+1} = ``beta_out`` and one SGD lr exponent ``c`` (muP: beta_out = 1, c = 0)."""
+    L = hidden_layers
+    return P.ABC((-0.5,) + (0.0,) * (L - 1) + (0.5,), (0.5,) * L + (beta_out - 0.5,), (c,) * (L + 1), "sgd")
+
+
+def clear_of_boundaries(beta_out, c, hidden_layers: int, margin: float = 0.1) -> bool:
+    """TP4's regime at (beta_out, c) equals its regime at (beta_out +- margin, c) and, off the
+    feature-learning line (itself the boundary between kernel and unstable in c), at
+    (beta_out, c +- margin)."""
+    reg = P.classify(deep_family(beta_out, c, hidden_layers)).regime
+    moves = [(margin, 0.0), (-margin, 0.0)] + ([] if reg == "feature learning" else [(0.0, margin), (0.0, -margin)])
+    return all(P.classify(deep_family(beta_out + db, c + dc, hidden_layers)).regime == reg for db, dc in moves)
+
+
+def measured_regime(feature_slope, output_slope, diverged, flat: float = FLAT) -> str:
+    """"unstable" (a run diverged, or features / output change grow with n), "feature learning"
+    (relative feature change flat in n) or "kernel" (it falls: frozen features; TP4's trivial
+    regime freezes them too)."""
+    if diverged or not np.isfinite(feature_slope) or feature_slope > flat or output_slope > flat:
+        return "unstable"
+    return "feature learning" if abs(feature_slope) <= flat else "kernel"
+
+
+@dataclass(frozen=True)
+class PhaseConfig(Config):
+    """Deep-net phase diagram over (output init exponent ``beta_outs``, lr exponent ``cs``) of
+    :func:`deep_family` at ``widths``: a tanh MLP with ``hidden_layers`` hidden layers, full-batch
+    SGD at lr ``lr`` n^{-c} for ``steps`` steps on ``n`` digits (regression of (label - 4.5) / 3);
+    the width exponent of ||h_l(T) - h_l(0)|| / ||h_l(0)|| (max over hidden layers) and of the
+    output's change, against TP4's r."""
+
+    beta_outs: tuple[float, ...] = param((0.5, 0.75, 1.0, 1.25, 1.5), ge=0.0, le=3.0)
+    cs: tuple[float, ...] = param((-0.5, -0.25, 0.0, 0.25, 0.5, 1.0), ge=-2.0, le=3.0)
+    widths: tuple[int, ...] = param((128, 512, 2048), ge=2)
+    hidden_layers: int = param(2, ge=2, le=4)
+    n: int = param(64, ge=2, le=1797)
+    steps: int = param(5, ge=1)
+    lr: float = param(0.05, gt=0)
+    seeds: int = param(4, ge=1)
+    base_seed: int = param(0, ge=0)
+    batching: str = param("auto", choices=("auto", "map", "vmap"))
+
+    EXECUTION_FIELDS = ("batching",)
+
+    def validate(self):
+        if len(self.widths) < 2 or len(set(self.widths)) != len(self.widths):
+            raise ValueError(f"widths: need >= 2 distinct widths, got {self.widths}")
+
+
+def phase_run(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    x, labels = _digits(cfg.n)
+    y = (labels.astype(jnp.float32) - 4.5) / 3.0
+    L = cfg.hidden_layers
+
+    def point(pt, key):
+        sizes = [x.shape[1]] + [pt["width"]] * L + [1]
+        template = mlp.init(jax.random.key(0), sizes)
+        p = deep_family(pt["beta_out"], pt["c"], L)
+        model = P.parameterize(key, lambda W, z: mlp.apply(W, z, "tanh"), template, p, bias_std=0.0)
+
+        def features(w):
+            W = P.apply_multipliers(w, model.multipliers)
+            return mlp.preactivations(W, x, "tanh") + [mlp.apply(W, x, "tanh")]
+
+        cc = D.coordinate_check(train.mse(model.apply), features, model.params, (x, y), model.optimizer(cfg.lr),
+                                steps=cfg.steps)
+        return {"relative": cc.relative[-1, :-1], "output_change": cc.change[-1, -1], "diverged": cc.diverged}
+
+    ds = sweep.run(point, {"width": np.asarray(cfg.widths), "beta_out": np.asarray(cfg.beta_outs, np.float32),
+                           "c": np.asarray(cfg.cs, np.float32), "seed": np.arange(cfg.seeds)},
+                   static=("width",), store=store, shard=shard, key_axes=("width", "seed"),
+                   base_seed=cfg.base_seed, config=cfg.to_dict(execution=False),
+                   dims={"relative": ("layer",)}, coords={"layer": np.arange(1, L + 1)},
+                   batching=cfg.batching, progress=progress, desc="deep phase diagram")
+    rel = ds["relative"].where(~ds["diverged"].astype(bool)).mean("seed").transpose("width", "beta_out", "c", "layer")
+    ds["feature_slope"] = (("beta_out", "c"), np.max(D.width_slopes(cfg.widths, rel.values), -1))
+    out = ds["output_change"].where(~ds["diverged"].astype(bool)).mean("seed").transpose("width", "beta_out", "c")
+    ds["output_slope"] = (("beta_out", "c"), D.width_slopes(cfg.widths, out.values))
+    grid = [(float(b), float(c)) for b in cfg.beta_outs for c in cfg.cs]
+    shape = (len(cfg.beta_outs), len(cfg.cs))
+    cls = [P.classify(deep_family(b, c, L)) for b, c in grid]
+    ds["r"] = (("beta_out", "c"), np.reshape([k.r for k in cls], shape))
+    ds["predicted_regime"] = (("beta_out", "c"), np.reshape([k.regime for k in cls], shape))
+    ds["clear"] = (("beta_out", "c"), np.reshape([clear_of_boundaries(b, c, L) for b, c in grid], shape))
+    div = ds["diverged"].astype(bool).any(("width", "seed")).values
+    ds["measured_regime"] = (("beta_out", "c"), np.reshape(
+        [measured_regime(fs, os_, dv) for fs, os_, dv in zip(ds["feature_slope"].values.ravel(),
+                                                          ds["output_slope"].values.ravel(), div.ravel())], shape))
+    ds.attrs.update(hidden_layers=L)
+    return describe(ds, PHASE_VARIABLES)
+
+
+PHASE_VARIABLES = {
+    "relative": ("||h_l(T) - h_l(0)|| / ||h_l(0)|| of each hidden layer's pre-activations", "1"),
+    "output_change": ("mean |f(T) - f(0)|", "1"),
+    "diverged": ("the run met NaN / inf", "1"),
+    "feature_slope": ("width exponent of the relative feature change (max over hidden layers)", "1"),
+    "output_slope": ("width exponent of the output's change", "1"),
+    "r": ("TP4's feature exponent r (relative feature change ~ n^-r)", "1"),
+    "predicted_regime": ("TP4's regime of the grid point", "", "unstable / trivial / kernel / feature learning"),
+    "clear": ("the regime is unchanged 0.1 away from the point (see clear_of_boundaries)", "1"),
+    "measured_regime": ("regime read off the width exponents", "", "unstable / kernel / feature learning"),
+}
+
+
+def _as_measurable(regime: str) -> str:
+    return "kernel" if regime == "trivial" else regime  # both freeze the features
+
+
+def phase_claims(ds: xr.Dataset) -> list:
+    pred = np.vectorize(_as_measurable)(ds["predicted_regime"].values)
+    meas, clear = ds["measured_regime"].values, ds["clear"].values.astype(bool)
+    agree = (pred == meas)[clear]
+    bad = [(float(b), float(c), str(pred[i, j]), str(meas[i, j])) for (i, b) in enumerate(ds["beta_out"].values)
+           for (j, c) in enumerate(ds["c"].values) if clear[i, j] and pred[i, j] != meas[i, j]]
+    out = [claim(
+        ds, name="deep-phase-diagram-matches-r", figure="TP4 Thm 3.3",
+        statement="deep net: the regime read off the width exponents (feature change ~ 0: feature learning, < 0: "
+                  "kernel, growth or divergence: unstable) equals TP4's r-classification at every grid point "
+                  "0.1 or more from a boundary",
+        book=1.0, measured=float(agree.mean()) if agree.size else float("nan"), held=bool(agree.size and agree.all()),
+        min_preset="quick", if_not_held="finite widths: an exponent near the 0.1 threshold, or a blow-up that needs "
+                                        "more steps or larger widths to show",
+        detail=f"fraction of {agree.size} clear points that agree; disagreeing (beta_out, c, TP4, measured): {bad}")]
+    stable = clear & (pred != "unstable")
+    if stable.any():
+        err = np.abs(ds["feature_slope"].values + ds["r"].values)[stable]
+        out.append(claim(
+            ds, name="deep-feature-change-is-n-to-minus-r", figure="TP4 section 3",
+            statement="deep net, stable points: the width exponent of the relative feature change equals -r "
+                      "within 0.15",
+            book=0.0, measured=float(err.max()), held=bool(err.max() < 0.15), min_preset="quick",
+            if_not_held="finite-width corrections at the smallest width",
+            detail=f"|slope + r| at {stable.sum()} points; mean {err.mean():.3g}"))
+    # the two-layer slice: the abc presets on the book's (gamma, gamma') plane (exact, from the map)
+    for name, p, want in (("mup", P.mup(1), "critical"), ("mf", P.mf(), "critical"), ("ntp", P.ntp(1), "linear")):
+        g, gp = P.book_exponents(p)
+        d = float(regimes.boundary_distance(g, gp))
+        out.append(claim(
+            ds, name=f"two-layer-{name}-is-{want}", figure="Fig 7.5 / Table 7.1",
+            statement=f"two-layer {name}: the map to the book's (alpha, beta1, beta2) puts it at (gamma, gamma') = "
+                      f"({g:g}, {gp:g}), in the {want} regime (distance to the critical boundary)",
+            book=0.0 if want == "critical" else "> 0", measured=d, held=regimes.regime(g, gp) == want,
+            if_not_held="the map or the boundary is wrong"))
+    return out
+
+
+def phase_figures(ds):
+    from phasekit.viz import parameterization as viz
+
+    return viz.phase_figures(ds)
+
+
+register(Experiment(
+    "mup-phase-diagram", area="parameterization", figure="TP4 Thm 3.3",
+    title="deep-net phase diagram over (output init exponent, lr exponent) vs TP4's r; the two-layer slice vs the book",
+    config=PhaseConfig,
+    presets={"tiny": dict(beta_outs=(0.5, 1.0, 1.5), cs=(-0.5, 0.0, 0.5), widths=(32, 128), n=16, steps=2, seeds=1),
+             "quick": {},
+             "paper": dict(widths=(256, 1024, 4096), seeds=16, beta_outs=tuple(np.arange(0.5, 1.76, 0.125).tolist()),
+                           cs=tuple(np.arange(-0.5, 1.01, 0.125).tolist()))},
+    run=phase_run, claims=phase_claims, figures=phase_figures))
