@@ -28,7 +28,7 @@ import xarray as xr
 
 from phasekit.data import tabular
 from phasekit.dynamics import parameterization as D
-from phasekit.dynamics import sweep, train
+from phasekit.dynamics import phase, sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import cnn, mlp
 from phasekit.models import parameterization as P
@@ -394,9 +394,12 @@ class PhaseConfig(Config):
     widths: tuple[int, ...] = param((128, 512, 2048), ge=2)
     hidden_layers: int = param(2, ge=2, le=4)
     n: int = param(64, ge=2, le=1797)
-    steps: int = param(5, ge=1)
-    lr: float = param(0.05, gt=0)
+    steps: int = param(10, ge=1)
+    lr: float = param(0.2, gt=0)
     seeds: int = param(4, ge=1)
+    slice_schemes: tuple[str, ...] = param(("ntp", "sp", "mf", "mup"), choices=P.PRESETS,
+                                           doc="two-layer slice: abc presets (SP at its stable c = 1)")
+    slice_steps: int = param(20, ge=1, doc="two-layer slice: SGD steps")
     base_seed: int = param(0, ge=0)
     batching: str = param("auto", choices=("auto", "map", "vmap"))
 
@@ -405,6 +408,33 @@ class PhaseConfig(Config):
     def validate(self):
         if len(self.widths) < 2 or len(set(self.widths)) != len(self.widths):
             raise ValueError(f"widths: need >= 2 distinct widths, got {self.widths}")
+
+
+def _store(store, name):
+    return None if store is None else f"{store}/{name}"
+
+
+def two_layer_slice(cfg: PhaseConfig, x, y, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    """The book's relative distance RD = ||theta_w(T) - theta_w(0)|| / ||theta_w(0)|| of the input
+    weights (bias included) of two-layer abc-nets after ``slice_steps`` SGD steps, over widths."""
+    table = _table(cfg.slice_schemes, 1, "sgd", 1.0)
+
+    def point(pt, key):
+        template = mlp.init(jax.random.key(0), [x.shape[1], pt["width"], 1])
+        p = _abc(jnp.asarray(table)[pt["scheme"]], "sgd")
+        model = P.parameterize(key, lambda W, z: mlp.apply(W, z, "tanh"), template, p, bias_std=0.0)
+        first = lambda w: P.apply_multipliers(w, model.multipliers)[0]
+        w0 = first(model.params)
+        traj = train.run(train.mse(model.apply), model.params, (x, y), model.optimizer(cfg.lr), steps=cfg.slice_steps,
+                         n_records=2, observe=lambda w: {"rd": phase.relative_distance(first(w), w0)})
+        return {"rd": jnp.where(traj.diverged, jnp.nan, traj.observables["rd"][-1])}
+
+    ds = sweep.run(point, {"width": np.asarray(cfg.widths), "scheme": np.arange(len(cfg.slice_schemes)),
+                           "seed": np.arange(cfg.seeds)},
+                   static=("width",), store=store, shard=shard, key_axes=("width", "seed"), base_seed=cfg.base_seed,
+                   config=cfg.to_dict(execution=False), batching=cfg.batching, progress=progress,
+                   desc="two-layer slice")
+    return ds
 
 
 def phase_run(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -428,7 +458,7 @@ def phase_run(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -
 
     ds = sweep.run(point, {"width": np.asarray(cfg.widths), "beta_out": np.asarray(cfg.beta_outs, np.float32),
                            "c": np.asarray(cfg.cs, np.float32), "seed": np.arange(cfg.seeds)},
-                   static=("width",), store=store, shard=shard, key_axes=("width", "seed"),
+                   static=("width",), store=_store(store, "deep"), shard=shard, key_axes=("width", "seed"),
                    base_seed=cfg.base_seed, config=cfg.to_dict(execution=False),
                    dims={"relative": ("layer",)}, coords={"layer": np.arange(1, L + 1)},
                    batching=cfg.batching, progress=progress, desc="deep phase diagram")
@@ -446,6 +476,14 @@ def phase_run(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -
     ds["measured_regime"] = (("beta_out", "c"), np.reshape(
         [measured_regime(fs, os_, dv) for fs, os_, dv in zip(ds["feature_slope"].values.ravel(),
                                                           ds["output_slope"].values.ravel(), div.ravel())], shape))
+    sl = two_layer_slice(cfg, x, y, _store(store, "two_layer"), shard, progress)
+    ds["slice_rd"] = (("width", "slice_scheme", "seed"), sl["rd"].transpose("width", "scheme", "seed").values)
+    ds = ds.assign_coords(slice_scheme=np.arange(len(cfg.slice_schemes)),
+                          slice_scheme_name=("slice_scheme", list(cfg.slice_schemes)))
+    ds["slice_s_w"] = (("slice_scheme",), D.width_slopes(cfg.widths, ds["slice_rd"].mean("seed").values))
+    book = [P.book_exponents(P.preset(s, 1, "sgd")) for s in cfg.slice_schemes]
+    ds["slice_gamma"] = (("slice_scheme",), np.array([g for g, _ in book]))
+    ds["slice_gamma_prime"] = (("slice_scheme",), np.array([gp for _, gp in book]))
     ds.attrs.update(hidden_layers=L)
     return describe(ds, PHASE_VARIABLES)
 
@@ -460,6 +498,10 @@ PHASE_VARIABLES = {
     "predicted_regime": ("TP4's regime of the grid point", "", "unstable / trivial / kernel / feature learning"),
     "clear": ("the regime is unchanged 0.1 away from the point (see clear_of_boundaries)", "1"),
     "measured_regime": ("regime read off the width exponents", "", "unstable / kernel / feature learning"),
+    "slice_rd": ("two-layer slice: the book's RD of the input weights after slice_steps steps", "1"),
+    "slice_s_w": ("two-layer slice: width exponent S_w of the seed-mean RD", "1"),
+    "slice_gamma": ("two-layer slice: the book's gamma of the preset (from the abc map)", "1"),
+    "slice_gamma_prime": ("two-layer slice: the book's gamma' of the preset (from the abc map)", "1"),
 }
 
 
@@ -492,16 +534,22 @@ def phase_claims(ds: xr.Dataset) -> list:
             book=0.0, measured=float(err.max()), held=bool(err.max() < 0.15), min_preset="quick",
             if_not_held="finite-width corrections at the smallest width",
             detail=f"|slope + r| at {stable.sum()} points; mean {err.mean():.3g}"))
-    # the two-layer slice: the abc presets on the book's (gamma, gamma') plane (exact, from the map)
-    for name, p, want in (("mup", P.mup(1), "critical"), ("mf", P.mf(), "critical"), ("ntp", P.ntp(1), "linear")):
-        g, gp = P.book_exponents(p)
-        d = float(regimes.boundary_distance(g, gp))
+    # the two-layer slice: each abc preset's place on the book's (gamma, gamma') plane (from the map)
+    # and the measured width exponent S_w of the book's RD: < 0 linear, ~ 0 critical
+    for k, name in enumerate(str(v) for v in ds["slice_scheme_name"].values):
+        g, gp = float(ds["slice_gamma"].values[k]), float(ds["slice_gamma_prime"].values[k])
+        want = regimes.regime(g, gp)
+        s_w = float(ds["slice_s_w"].values[k])
+        ok = s_w < -FLAT if want == "linear" else abs(s_w) <= FLAT if want == "critical" else s_w > FLAT
         out.append(claim(
             ds, name=f"two-layer-{name}-is-{want}", figure="Fig 7.5 / Table 7.1",
-            statement=f"two-layer {name}: the map to the book's (alpha, beta1, beta2) puts it at (gamma, gamma') = "
-                      f"({g:g}, {gp:g}), in the {want} regime (distance to the critical boundary)",
-            book=0.0 if want == "critical" else "> 0", measured=d, held=regimes.regime(g, gp) == want,
-            if_not_held="the map or the boundary is wrong"))
+            statement=f"two-layer {name}: the abc map puts it at the book's (gamma, gamma') = ({g:g}, {gp:g}), "
+                      f"{want} regime; its measured RD exponent S_w is "
+                      + {"linear": f"< -{FLAT}", "critical": f"within {FLAT} of 0", "condensed": f"> {FLAT}"}[want],
+            book={"linear": "S_w < 0", "critical": "S_w = 0", "condensed": "S_w > 0"}[want], measured=s_w,
+            held=ok, min_preset="quick",
+            if_not_held="too few steps for the finite-width RD to reach its scaling, or widths too small",
+            detail=f"distance of (gamma, gamma') to the critical boundary {float(regimes.boundary_distance(g, gp)):.3g}"))
     return out
 
 
@@ -515,7 +563,8 @@ register(Experiment(
     "mup-phase-diagram", area="parameterization", figure="TP4 Thm 3.3",
     title="deep-net phase diagram over (output init exponent, lr exponent) vs TP4's r; the two-layer slice vs the book",
     config=PhaseConfig,
-    presets={"tiny": dict(beta_outs=(0.5, 1.0, 1.5), cs=(-0.5, 0.0, 0.5), widths=(32, 128), n=16, steps=2, seeds=1),
+    presets={"tiny": dict(beta_outs=(0.5, 1.0, 1.5), cs=(-0.5, 0.0, 0.5), widths=(32, 128), n=16, steps=2, seeds=1,
+                         slice_schemes=("ntp", "mf"), slice_steps=2),
              "quick": {},
              "paper": dict(widths=(256, 1024, 4096), seeds=16, beta_outs=tuple(np.arange(0.5, 1.76, 0.125).tolist()),
                            cs=tuple(np.arange(-0.5, 1.01, 0.125).tolist()))},
