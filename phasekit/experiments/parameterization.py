@@ -28,7 +28,7 @@ import xarray as xr
 
 from phasekit.data import tabular
 from phasekit.dynamics import parameterization as D
-from phasekit.dynamics import phase, sweep, train
+from phasekit.dynamics import sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import cnn, mlp
 from phasekit.models import parameterization as P
@@ -208,7 +208,8 @@ def coord_figures(ds):
     return viz.coord_figures(ds)
 
 
-_COORD_TINY = dict(widths=(32, 128), schemes=("sp", "mup"), optimizers=("sgd",), n=16, seeds=2, steps=2)
+_COORD_TINY = dict(widths=(32, 128), hidden_layers=1, schemes=("sp", "mup"), optimizers=("sgd",), n=16, seeds=2,
+                   steps=2)
 register(Experiment(
     "mup-coord-check", area="parameterization", figure="TP5 coordinate check",
     title="coordinate check of SP (fixed lr), NTP and muP: per-layer |h_l(t) - h_l(0)| over widths, SGD and Adam",
@@ -220,7 +221,7 @@ register(Experiment(
     "mup-coord-check-cnn", area="parameterization", figure="TP5 coordinate check",
     title="coordinate check of a Flax CNN (conv -> tanh -> dense, roles as a pytree): SP, NTP, muP",
     config=CoordConfig,
-    presets={"tiny": dict(_COORD_TINY, model="cnn", hidden_layers=1, widths=(8, 32)),
+    presets={"tiny": dict(_COORD_TINY, model="cnn", widths=(8, 32)),
              "quick": dict(model="cnn", hidden_layers=1, widths=(16, 32, 64, 128, 256, 512)),
              "paper": dict(model="cnn", hidden_layers=1, widths=(16, 32, 64, 128, 256, 512, 1024), seeds=16)},
     run=coord_run, claims=coord_claims, figures=coord_figures))
@@ -347,7 +348,8 @@ register(Experiment(
     "mup-lr-transfer", area="parameterization", figure="TP5 Fig. 1",
     title="learning-rate transfer across widths on digits: optimal SGD lr vs width, SP vs muP",
     config=TransferConfig,
-    presets={"tiny": dict(widths=(32, 64), n_train=32, steps=5, n_lrs=4, lr_min=0.01, lr_max=1.0, seeds=1),
+    presets={"tiny": dict(widths=(32, 64), hidden_layers=1, n_train=32, steps=3, n_lrs=4, lr_min=0.01, lr_max=1.0,
+                         seeds=1),
              "quick": {},
              "paper": dict(widths=(128, 256, 512, 1024, 2048, 4096), n_train=1797, steps=400, n_lrs=21, seeds=4)},
     run=transfer_run, claims=transfer_claims, figures=transfer_figures))
@@ -400,6 +402,7 @@ class PhaseConfig(Config):
     slice_schemes: tuple[str, ...] = param(("ntp", "sp", "mf", "mup"), choices=P.PRESETS,
                                            doc="two-layer slice: abc presets (SP at its stable c = 1)")
     slice_steps: int = param(20, ge=1, doc="two-layer slice: SGD steps")
+    two_layer: bool = param(True, doc="also run the two-layer slice (the book's RD exponent per abc preset)")
     base_seed: int = param(0, ge=0)
     batching: str = param("auto", choices=("auto", "map", "vmap"))
 
@@ -423,11 +426,14 @@ def two_layer_slice(cfg: PhaseConfig, x, y, store=None, shard=None, progress: bo
         template = mlp.init(jax.random.key(0), [x.shape[1], pt["width"], 1])
         p = _abc(jnp.asarray(table)[pt["scheme"]], "sgd")
         model = P.parameterize(key, lambda W, z: mlp.apply(W, z, "tanh"), template, p, bias_std=0.0)
-        first = lambda w: P.apply_multipliers(w, model.multipliers)[0]
-        w0 = first(model.params)
-        traj = train.run(train.mse(model.apply), model.params, (x, y), model.optimizer(cfg.lr), steps=cfg.slice_steps,
-                         n_records=2, observe=lambda w: {"rd": phase.relative_distance(first(w), w0)})
-        return {"rd": jnp.where(traj.diverged, jnp.nan, traj.observables["rd"][-1])}
+
+        def theta_w(w):  # the effective input weights and bias, as one "feature" for the coordinate check
+            W1 = P.apply_multipliers(w, model.multipliers)[0]
+            return [jnp.concatenate([W1["w"], W1["b"][None]])]
+
+        cc = D.coordinate_check(train.mse(model.apply), theta_w, model.params, (x, y), model.optimizer(cfg.lr),
+                                steps=cfg.slice_steps)
+        return {"rd": jnp.where(cc.diverged, jnp.nan, cc.relative[-1, 0])}
 
     ds = sweep.run(point, {"width": np.asarray(cfg.widths), "scheme": np.arange(len(cfg.slice_schemes)),
                            "seed": np.arange(cfg.seeds)},
@@ -476,6 +482,9 @@ def phase_run(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -
     ds["measured_regime"] = (("beta_out", "c"), np.reshape(
         [measured_regime(fs, os_, dv) for fs, os_, dv in zip(ds["feature_slope"].values.ravel(),
                                                           ds["output_slope"].values.ravel(), div.ravel())], shape))
+    ds.attrs.update(hidden_layers=L)
+    if not cfg.two_layer:
+        return describe(ds, PHASE_VARIABLES)
     sl = two_layer_slice(cfg, x, y, _store(store, "two_layer"), shard, progress)
     ds["slice_rd"] = (("width", "slice_scheme", "seed"), sl["rd"].transpose("width", "scheme", "seed").values)
     ds = ds.assign_coords(slice_scheme=np.arange(len(cfg.slice_schemes)),
@@ -536,7 +545,8 @@ def phase_claims(ds: xr.Dataset) -> list:
             detail=f"|slope + r| at {stable.sum()} points; mean {err.mean():.3g}"))
     # the two-layer slice: each abc preset's place on the book's (gamma, gamma') plane (from the map)
     # and the measured width exponent S_w of the book's RD: < 0 linear, ~ 0 critical
-    for k, name in enumerate(str(v) for v in ds["slice_scheme_name"].values):
+    names = ds["slice_scheme_name"].values if "slice_scheme_name" in ds.coords else []
+    for k, name in enumerate(str(v) for v in names):
         g, gp = float(ds["slice_gamma"].values[k]), float(ds["slice_gamma_prime"].values[k])
         want = regimes.regime(g, gp)
         s_w = float(ds["slice_s_w"].values[k])
@@ -564,7 +574,7 @@ register(Experiment(
     title="deep-net phase diagram over (output init exponent, lr exponent) vs TP4's r; the two-layer slice vs the book",
     config=PhaseConfig,
     presets={"tiny": dict(beta_outs=(0.5, 1.0, 1.5), cs=(-0.5, 0.0, 0.5), widths=(32, 128), n=16, steps=2, seeds=1,
-                         slice_schemes=("ntp", "mf"), slice_steps=2),
+                         two_layer=False),
              "quick": {},
              "paper": dict(widths=(256, 1024, 4096), seeds=16, beta_outs=tuple(np.arange(0.5, 1.76, 0.125).tolist()),
                            cs=tuple(np.arange(-0.5, 1.01, 0.125).tolist()))},
