@@ -107,9 +107,9 @@ def sp(hidden_layers: int = 1, c: float = 1.0, optimizer: str = "sgd") -> ABC:
 
 
 def ntp(hidden_layers: int = 1, optimizer: str = "sgd") -> ABC:
-    """NTK parameterization: unit-variance weights, multipliers n^{-1/2} past the input layer."""
-    c = 0.0 if optimizer == "sgd" else _layers(hidden_layers, 0.0, 0.5, 0.5)
-    return make(_layers(hidden_layers, 0.0, 0.5, 0.5), (0.0,) * (hidden_layers + 1), c, optimizer)
+    """NTK parameterization: unit-variance weights, multipliers n^{-1/2} past the input layer,
+    one global lr (c = 0, for SGD and Adam alike)."""
+    return make(_layers(hidden_layers, 0.0, 0.5, 0.5), (0.0,) * (hidden_layers + 1), 0.0, optimizer)
 
 
 def mup(hidden_layers: int = 1, optimizer: str = "sgd") -> ABC:
