@@ -287,3 +287,28 @@ def test_deep_phase_diagram_slice_and_its_boundaries():
     assert E.measured_regime(0.05, 0.0, False) == "feature learning"
     assert E.measured_regime(-0.4, -0.2, False) == "kernel"
     assert E.measured_regime(0.0, 0.6, False) == "unstable" and E.measured_regime(-1.0, -1.0, True) == "unstable"
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_mup_is_tp4_table_9(opt):
+    # TP4 Table 9 (muP in the mup package's style): input weights & all biases: init var 1/fan_out,
+    # multiplier sqrt(fan_out), SGD lr 1, Adam lr 1/sqrt(fan_out); hidden: 1/fan_in, 1, 1, 1/fan_in;
+    # output: 1/fan_in, 1/sqrt(fan_in), 1, 1/sqrt(fan_in). (phasekit's input init also divides by the
+    # fixed fan-in d, a width-independent constant.)
+    sizes = [5, 64, 256, 3]
+    template, roles = _mlp_setup(sizes, dtype=jnp.float32)
+    p = P.mup(2, opt)
+    mult, std, lr = P.multipliers(template, roles, p), P.init_std(template, roles, p), P.lr_scales(template, roles, p)
+    d, n1, n2 = sizes[0], sizes[1], sizes[2]
+    adam = opt == "adam"
+    table = [  # (layer, leaf, var, multiplier, lr)
+        (0, "w", 1 / (n1 * d), n1 ** 0.5, n1 ** -0.5 if adam else 1.0),
+        (0, "b", 1 / n1, n1 ** 0.5, n1 ** -0.5 if adam else 1.0),
+        (1, "w", 1 / n1, 1.0, 1 / n1 if adam else 1.0),
+        (1, "b", 1 / n2, n2 ** 0.5, n2 ** -0.5 if adam else 1.0),
+        (2, "w", 1 / n2, n2 ** -0.5, n2 ** -0.5 if adam else 1.0),
+    ]
+    for l, k, var, m, r in table:
+        assert std[l][k] ** 2 == pytest.approx(var, rel=1e-12), (l, k)
+        assert mult[l][k] == pytest.approx(m, rel=1e-12), (l, k)
+        assert lr[l][k] == pytest.approx(r, rel=1e-12), (l, k)
