@@ -274,19 +274,18 @@ def test_flax_intermediates_are_the_models_own_pre_activations():
 
 
 def test_deep_phase_diagram_slice_and_its_boundaries():
-    from phasekit.experiments import parameterization as E
-    assert E.deep_family(1.0, 0.0, 2) == P.mup(2)
-    assert P.classify(E.deep_family(1.0, 0.0, 3)).regime == "feature learning"
-    assert P.classify(E.deep_family(1.0, 0.5, 2)).regime == "trivial"
-    assert P.classify(E.deep_family(0.5, 1.0, 2)).regime == "kernel"
-    assert P.classify(E.deep_family(1.0, -0.25, 2)).regime == "unstable"
-    assert E.clear_of_boundaries(1.25, 0.0, 2)  # on the feature-learning line, clear of its ends
-    assert not E.clear_of_boundaries(1.0, 0.0, 2)  # muP sits at the corner beta_out = 1
-    assert E.clear_of_boundaries(0.75, 0.25, 2)  # r = 0 yet unstable (beta_out + r < 1) all around
-    assert not E.clear_of_boundaries(0.75, 0.5, 2)  # kernel, on beta_out + r = 1: c - 0.1 is unstable
-    assert E.measured_regime(0.05, 0.0, False) == "feature learning"
-    assert E.measured_regime(-0.4, -0.2, False) == "kernel"
-    assert E.measured_regime(0.0, 0.6, False) == "unstable" and E.measured_regime(-1.0, -1.0, True) == "unstable"
+    assert P.phase_slice(1.0, 0.0, 2) == P.mup(2)
+    assert P.classify(P.phase_slice(1.0, 0.0, 3)).regime == "feature learning"
+    assert P.classify(P.phase_slice(1.0, 0.5, 2)).regime == "trivial"
+    assert P.classify(P.phase_slice(0.5, 1.0, 2)).regime == "kernel"
+    assert P.classify(P.phase_slice(1.0, -0.25, 2)).regime == "unstable"
+    assert P.clear_of_boundaries(1.25, 0.0, 2)  # on the feature-learning line, clear of its ends
+    assert not P.clear_of_boundaries(1.0, 0.0, 2)  # muP sits at the corner beta_out = 1
+    assert P.clear_of_boundaries(0.75, 0.25, 2)  # r = 0 yet unstable (beta_out + r < 1) all around
+    assert not P.clear_of_boundaries(0.75, 0.5, 2)  # kernel, on beta_out + r = 1: c - 0.1 is unstable
+    assert D.measured_regime(0.05, 0.0, False) == "feature learning"
+    assert D.measured_regime(-0.4, -0.2, False) == "kernel"
+    assert D.measured_regime(0.0, 0.6, False) == "unstable" and D.measured_regime(-1.0, -1.0, True) == "unstable"
 
 
 @pytest.mark.parametrize("opt", ["sgd", "adam"])

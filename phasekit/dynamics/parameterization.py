@@ -98,6 +98,15 @@ def width_slopes(widths: Sequence[float], values, axis: int = 0) -> np.ndarray:
     return np.sum(xc * (ly - ly.mean(0)), 0) / np.sum(xc**2)
 
 
+def measured_regime(feature_slope, output_slope, diverged, flat: float = 0.1) -> str:
+    """"unstable" (a run diverged, or features / output change grow with n), "feature learning"
+    (relative feature change flat in n) or "kernel" (it falls: frozen features; TP4's trivial
+    regime freezes them too)."""
+    if diverged or not np.isfinite(feature_slope) or feature_slope > flat or output_slope > flat:
+        return "unstable"
+    return "feature learning" if abs(feature_slope) <= flat else "kernel"
+
+
 class LrOptimum(NamedTuple):
     """lr: [...] the loss-minimizing lr; loss: [...] the seed-mean loss there; index: [...] its
     grid index; interior: [...] whether the minimum is inside the grid (not at an end)."""

@@ -357,37 +357,12 @@ register(Experiment(
 
 # ----------------------------------------------------------------------------- the deep-net phase diagram
 
-def deep_family(beta_out, c, hidden_layers: int) -> P.ABC:
-    """The slice of the abc space the phase diagram spans: muP's multipliers a = (-1/2, 0.., 1/2),
-    hidden init exponents pinned by stability at init (b = 1/2), the output's init exponent
-    a_{L+1} + b_{L+1} = ``beta_out`` and one SGD lr exponent ``c`` (muP: beta_out = 1, c = 0)."""
-    L = hidden_layers
-    return P.ABC((-0.5,) + (0.0,) * (L - 1) + (0.5,), (0.5,) * L + (beta_out - 0.5,), (c,) * (L + 1), "sgd")
-
-
-def clear_of_boundaries(beta_out, c, hidden_layers: int, margin: float = 0.1) -> bool:
-    """TP4's regime at (beta_out, c) equals its regime at (beta_out +- margin, c) and, off the
-    feature-learning line (itself the boundary between kernel and unstable in c), at
-    (beta_out, c +- margin)."""
-    reg = P.classify(deep_family(beta_out, c, hidden_layers)).regime
-    moves = [(margin, 0.0), (-margin, 0.0)] + ([] if reg == "feature learning" else [(0.0, margin), (0.0, -margin)])
-    return all(P.classify(deep_family(beta_out + db, c + dc, hidden_layers)).regime == reg for db, dc in moves)
-
-
-def measured_regime(feature_slope, output_slope, diverged, flat: float = FLAT) -> str:
-    """"unstable" (a run diverged, or features / output change grow with n), "feature learning"
-    (relative feature change flat in n) or "kernel" (it falls: frozen features; TP4's trivial
-    regime freezes them too)."""
-    if diverged or not np.isfinite(feature_slope) or feature_slope > flat or output_slope > flat:
-        return "unstable"
-    return "feature learning" if abs(feature_slope) <= flat else "kernel"
-
-
 @dataclass(frozen=True)
 class PhaseConfig(Config):
     """Deep-net phase diagram over (output init exponent ``beta_outs``, lr exponent ``cs``) of
-    :func:`deep_family` at ``widths``: a tanh MLP with ``hidden_layers`` hidden layers, full-batch
-    SGD at lr ``lr`` n^{-c} for ``steps`` steps on ``n`` digits (regression of (label - 4.5) / 3);
+    :func:`phasekit.models.parameterization.phase_slice` at ``widths``: a tanh MLP with
+    ``hidden_layers`` hidden layers, full-batch SGD at lr ``lr`` n^{-c} for ``steps`` steps on
+    ``n`` digits (regression of (label - 4.5) / 3);
     the width exponent of ||h_l(T) - h_l(0)|| / ||h_l(0)|| (max over hidden layers) and of the
     output's change, against TP4's r."""
 
@@ -451,7 +426,7 @@ def phase_run(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -
     def point(pt, key):
         sizes = [x.shape[1]] + [pt["width"]] * L + [1]
         template = mlp.init(jax.random.key(0), sizes)
-        p = deep_family(pt["beta_out"], pt["c"], L)
+        p = P.phase_slice(pt["beta_out"], pt["c"], L)
         model = P.parameterize(key, lambda W, z: mlp.apply(W, z, "tanh"), template, p, bias_std=0.0)
 
         def features(w):
@@ -474,13 +449,13 @@ def phase_run(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -
     ds["output_slope"] = (("beta_out", "c"), D.width_slopes(cfg.widths, out.values))
     grid = [(float(b), float(c)) for b in cfg.beta_outs for c in cfg.cs]
     shape = (len(cfg.beta_outs), len(cfg.cs))
-    cls = [P.classify(deep_family(b, c, L)) for b, c in grid]
+    cls = [P.classify(P.phase_slice(b, c, L)) for b, c in grid]
     ds["r"] = (("beta_out", "c"), np.reshape([k.r for k in cls], shape))
     ds["predicted_regime"] = (("beta_out", "c"), np.reshape([k.regime for k in cls], shape))
-    ds["clear"] = (("beta_out", "c"), np.reshape([clear_of_boundaries(b, c, L) for b, c in grid], shape))
+    ds["clear"] = (("beta_out", "c"), np.reshape([P.clear_of_boundaries(b, c, L) for b, c in grid], shape))
     div = ds["diverged"].astype(bool).any(("width", "seed")).values
     ds["measured_regime"] = (("beta_out", "c"), np.reshape(
-        [measured_regime(fs, os_, dv) for fs, os_, dv in zip(ds["feature_slope"].values.ravel(),
+        [D.measured_regime(fs, os_, dv) for fs, os_, dv in zip(ds["feature_slope"].values.ravel(),
                                                           ds["output_slope"].values.ravel(), div.ravel())], shape))
     ds.attrs.update(hidden_layers=L)
     if not cfg.two_layer:

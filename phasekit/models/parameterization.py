@@ -50,6 +50,10 @@ given as a pytree otherwise. The width n of each leaf is read from its shape: fa
 From roles and an :class:`ABC`: :func:`init_std` / :func:`scaled_init`, :func:`multipliers`
 applied in the model's own forward pass (:func:`with_multipliers`), and an optax
 transformation scaling each leaf's update by n^{-c} (:func:`scale_updates`, :func:`optimizer`).
+
+The deep phase diagram's slice (:func:`phase_slice`): muP's multipliers, hidden init exponents
+pinned to 1/2 by stability at init, free (output init exponent, lr exponent c); with SP's or
+NTP's multipliers every stable point of such a slice is in the kernel regime.
 """
 
 from __future__ import annotations
@@ -221,6 +225,25 @@ def stability_margin(p: ABC) -> float:
     vals = np.abs([r, beta[-1] + r - 1.0, gam[-1] - 1.0])
     nz = vals[vals > _TOL]
     return float(nz.min()) if nz.size else math.inf
+
+
+# ----------------------------------------------------------------------------- the deep phase diagram's slice
+
+def phase_slice(beta_out, c, hidden_layers: int) -> ABC:
+    """The slice of the abc space the phase diagram spans: muP's multipliers a = (-1/2, 0.., 1/2),
+    hidden init exponents pinned by stability at init (b = 1/2), the output's init exponent
+    a_{L+1} + b_{L+1} = ``beta_out`` and one SGD lr exponent ``c`` (muP: beta_out = 1, c = 0)."""
+    L = hidden_layers
+    return ABC((-0.5,) + (0.0,) * (L - 1) + (0.5,), (0.5,) * L + (beta_out - 0.5,), (c,) * (L + 1), "sgd")
+
+
+def clear_of_boundaries(beta_out, c, hidden_layers: int, margin: float = 0.1) -> bool:
+    """TP4's regime at (beta_out, c) equals its regime at (beta_out +- margin, c) and, off the
+    feature-learning line (itself the boundary between kernel and unstable in c), at
+    (beta_out, c +- margin)."""
+    reg = classify(phase_slice(beta_out, c, hidden_layers)).regime
+    moves = [(margin, 0.0), (-margin, 0.0)] + ([] if reg == "feature learning" else [(0.0, margin), (0.0, -margin)])
+    return all(classify(phase_slice(beta_out + db, c + dc, hidden_layers)).regime == reg for db, dc in moves)
 
 
 # ----------------------------------------------------------------------------- the book's two-layer map
