@@ -38,7 +38,7 @@ def main(argv=None):
     cfg = E.TransferConfig(widths=(args.width, 2 * args.width), schemes=(args.scheme,), n_train=args.n_train,
                            steps=args.steps, n_lrs=args.lrs, seeds=args.seeds, lr_min=2.0 ** -6, lr_max=2.0)
     x, labels = E._digits(cfg.n_train)
-    point = E.transfer_point(cfg, x, labels, E._table(cfg.schemes, cfg.hidden_layers, "sgd", 0.0))
+    point = E.transfer_point(cfg, x, labels, E._table(cfg.schemes, cfg.hidden_layers, cfg.optimizer, 0.0))
 
     def one(lr, key):
         return point({"width": args.width, "scheme": jnp.int32(0), "lr": lr}, key)["loss"]

@@ -242,6 +242,7 @@ class TransferConfig(Config):
     schemes: tuple[str, ...] = param(("sp", "mup"), choices=("sp", "ntp", "mup"))
     n_train: int = param(128, ge=10, le=1797)
     loss: str = param("mse", choices=("mse", "cross_entropy"))
+    optimizer: str = param("sgd", choices=OPTS, doc="sgd (full batch) or adam (the schemes' Adam lr rules)")
     steps: int = param(40, ge=1)
     lr_min: float = param(2.0 ** -9, gt=0)
     lr_max: float = param(2.0 ** 3, gt=0)
@@ -267,7 +268,7 @@ def transfer_point(cfg: TransferConfig, x, labels, table):
     def point(pt, key):
         sizes = [x.shape[1]] + [pt["width"]] * cfg.hidden_layers + [10]
         template = mlp.init(jax.random.key(0), sizes)
-        p = _abc(jnp.asarray(table)[pt["scheme"]], "sgd")
+        p = _abc(jnp.asarray(table)[pt["scheme"]], cfg.optimizer)
         model = P.parameterize(key, lambda W, z: mlp.apply(W, z, "tanh"), template, p, bias_std=0.0)
         loss = train.mse(model.apply) if cfg.loss == "mse" else train.cross_entropy(model.apply)
         target = jax.nn.one_hot(labels, 10) if cfg.loss == "mse" else labels
@@ -279,7 +280,7 @@ def transfer_point(cfg: TransferConfig, x, labels, table):
 
 def transfer_run(cfg: TransferConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
     x, labels = _digits(cfg.n_train)
-    table = _table(cfg.schemes, cfg.hidden_layers, "sgd", 0.0)
+    table = _table(cfg.schemes, cfg.hidden_layers, cfg.optimizer, 0.0)
     ds = sweep.run(transfer_point(cfg, x, labels, table),
                    {"width": np.asarray(cfg.widths), "scheme": np.arange(len(cfg.schemes)),
                     "lr": cfg.lrs(), "seed": np.arange(cfg.seeds)},
@@ -290,6 +291,7 @@ def transfer_run(cfg: TransferConfig, store=None, shard=None, progress: bool = T
     opt = D.optimal_lr(cfg.lrs(), ds["loss"].transpose("width", "scheme", "lr", "seed").values)
     for k in ("lr", "loss", "interior"):
         ds[f"{k}_opt"] = (("width", "scheme"), np.asarray(getattr(opt, k), float))
+    ds.attrs.update(optimizer=cfg.optimizer)
     return describe(ds, TRANSFER_VARIABLES)
 
 
@@ -312,11 +314,12 @@ def transfer_claims(ds: xr.Dataset) -> list:
     schemes = [str(s) for s in ds["scheme_name"].values]
     w = ds["width"].values
     span = f"width {w.min()}..{w.max()}"
+    opt = str(ds.attrs.get("optimizer", "sgd"))
     if "mup" in schemes:
         r, lr, inside = _drift(ds, "mup")
         out.append(claim(
             ds, name="mup-lr-transfers", figure="TP5 Fig. 1",
-            statement=f"muP + SGD: the optimal lr stays within a factor 2 over {span} (max / min)",
+            statement=f"muP + {opt}: the optimal lr stays within a factor 2 over {span} (max / min)",
             book=2.0, measured=r, held=r < 2 and inside, min_preset="quick",
             if_not_held="the optimum at the grid's edge or finite-width drift at the smallest widths",
             detail=f"optimal lr per width {np.round(lr, 4).tolist()}; interior {inside}"))
@@ -331,7 +334,7 @@ def transfer_claims(ds: xr.Dataset) -> list:
         r, lr, inside = _drift(ds, "sp")
         out.append(claim(
             ds, name="sp-lr-drifts", figure="TP5 Fig. 1",
-            statement=f"SP (fixed lr) + SGD: the optimal lr moves by more than 4x over {span} (TP5: ~ 1/n)",
+            statement=f"SP (fixed lr) + {opt}: the optimal lr moves by more than 4x over {span} (TP5: ~ 1/n)",
             book=float(w.max() / w.min()), measured=r, held=r > 4, min_preset="quick",
             if_not_held="the optimum pinned at the grid's lower edge, or too few widths",
             detail=f"optimal lr per width {np.round(lr, 5).tolist()}; interior {inside}"))
