@@ -53,6 +53,8 @@ def test_sp_with_constant_lr_is_unstable_and_classification_is_symmetric():
         assert cq.r == pytest.approx(cp.r, abs=1e-12) and cq[1:] == cp[1:]
         np.testing.assert_allclose(P.init_exponents(q), P.init_exponents(p), atol=1e-12)
         np.testing.assert_allclose(P.lr_exponents(q), P.lr_exponents(p), atol=1e-12)
+        k = P.canonical(q)
+        assert np.allclose(k.a, 0) and np.allclose(P.lr_exponents(k), P.lr_exponents(p))
     # an init exponent off 1/2 in a hidden layer is not stable at init
     assert not P.classify(P.make((0, 0, 0), (0, 0.7, 0.5), 1.0)).stable_at_init
 

@@ -216,17 +216,6 @@ def classify(p: ABC, tol: float = _TOL) -> Classification:
     return Classification(r, at_init, bool(stable), nontrivial, regime)
 
 
-def stability_margin(p: ABC) -> float:
-    """Distance (in exponent units) of ``p`` from the nearest inequality of the classification
-    that it does not sit on: min over |r|, |beta_{L+1} + r - 1|, |gamma_{L+1} - 1| of those not
-    zero (points of the feature-learning set, r = 0, keep the margin of the other two)."""
-    r = feature_exponent(p)
-    beta, gam = init_exponents(p), lr_exponents(p)
-    vals = np.abs([r, beta[-1] + r - 1.0, gam[-1] - 1.0])
-    nz = vals[vals > _TOL]
-    return float(nz.min()) if nz.size else math.inf
-
-
 # ----------------------------------------------------------------------------- the deep phase diagram's slice
 
 def phase_slice(beta_out, c, hidden_layers: int) -> ABC:
