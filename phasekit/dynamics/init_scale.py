@@ -32,6 +32,8 @@ divergence is flagged, as in :func:`phasekit.dynamics.train.run`. Everything goe
 
 from __future__ import annotations
 
+import json
+
 import time
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -301,20 +303,29 @@ def displacement_run(apply_fn: Callable, p0: Params, data: Data, masks: Mapping[
 
 
 def add_width_exponent(ds: xr.Dataset) -> xr.Dataset:
-    """S_w per (scale point, group): slope of the converged runs' seed-mean log RD* over widths
-    (:func:`phasekit.dynamics.phase.scaling_exponent`); fits lacking runs are flagged poor."""
+    """S_w per point of every other axis (scale axes, group; gamma and gamma' for the phase
+    diagram): the slope of the converged runs' seed-mean log RD* over widths
+    (:func:`phasekit.dynamics.phase.scaling_exponent`), with S_w_stderr, S_w_r2, S_w_poor_fit
+    and S_w_missing_runs. Runs not computed yet (a store read while a sweep is still writing
+    it: NaN in every variable) are counted and their fits flagged poor, never a plain
+    poor_fit=False; the widths they lack are listed in ``attrs["incomplete_widths"]``."""
     from phasekit.dynamics.phase import scaling_exponent
 
     valid = ds["converged"].astype(bool) & np.isfinite(ds["rd_star"]) & (ds["rd_star"] > 0)
-    mean_log = np.log(ds["rd_star"].where(valid)).mean("seed", skipna=True).transpose(..., "width")
-    n_valid = valid.sum("seed").transpose(..., "width")
-    fit = scaling_exponent(ds["width"].values, np.exp(mean_log.values), valid=(n_valid > 0).values)
-    dims = [d for d in mean_log.dims if d != "width"]
+    mean_log = np.log(ds["rd_star"].where(valid)).mean("seed", skipna=True)
+    by_width = mean_log.transpose(..., "width")
+    fit = scaling_exponent(ds["width"].values, np.exp(by_width.values),
+                           valid=(valid.sum("seed") > 0).transpose(..., "width").values)
+    dims = [d for d in by_width.dims if d != "width"]
     computed = np.isfinite(ds["steps"].astype(float))
-    missing = (~computed).sum(("width", "seed"))
-    missing = missing.broadcast_like(mean_log.isel(width=0)).transpose(*dims).values
-    return ds.assign(rd_star_geomean=np.exp(mean_log), S_w=(dims, fit.slope), S_w_stderr=(dims, fit.stderr),
-                     S_w_poor_fit=(dims, fit.poor_fit | (missing > 0)))
+    missing = (~computed).sum(("width", "seed")).broadcast_like(by_width.isel(width=0)).transpose(*dims)
+    ds = ds.assign(rd_star_geomean=np.exp(mean_log), S_w=(dims, fit.slope), S_w_stderr=(dims, fit.stderr),
+                   S_w_r2=(dims, fit.r2), S_w_poor_fit=(dims, fit.poor_fit | (missing.values > 0)),
+                   S_w_missing_runs=(dims, missing.values))
+    if int(missing.sum()):
+        absent = (~computed).any([d for d in computed.dims if d != "width"])
+        ds.attrs["incomplete_widths"] = json.dumps([int(m) for m in ds["width"].values[absent.values]])
+    return ds
 
 
 VARIABLES = {
@@ -329,6 +340,8 @@ VARIABLES = {
     "rd": ("RD per parameter group at the record steps", "1"),
     "loss": ("training loss at the record steps", "1"),
     "rd_star_geomean": ("geometric mean of RD* over converged seeds", "1"),
+    "S_w_r2": ("R^2 of the log-log fit", "1"),
+    "S_w_missing_runs": ("runs of the fit not computed (yet)", "1"),
     "S_w": ("width exponent: slope of log RD* against log width", "1"),
     "S_w_stderr": ("standard error of S_w (NaN with two widths)", "1"),
     "S_w_poor_fit": ("S_w fit with < 2 widths, missing runs, or a residual std > 0.25 in log RD", "bool"),

@@ -29,7 +29,6 @@ RD = ||delta_w|| / ||theta_w0|| is accurate even when RD ~ 1e-6 in float32.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
@@ -274,25 +273,7 @@ def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=N
 
 def add_scaling_exponent(ds: xr.Dataset) -> xr.Dataset:
     """Add S_w (and its fit diagnostics), the theoretical regime and the empirical boundary."""
-    valid = ds["converged"].astype(bool) & np.isfinite(ds["rd_star"]) & (ds["rd_star"] > 0)
-    logrd = np.log(ds["rd_star"].where(valid))
-    mean_log = logrd.mean("seed", skipna=True)
-    n_valid = valid.sum("seed")
-    fit = scaling_exponent(ds["width"].values, np.exp(mean_log.transpose(..., "width").values),
-                           valid=(n_valid > 0).transpose(..., "width").values)
-    dims = [d for d in mean_log.transpose(..., "width").dims if d != "width"]
-    # runs not computed yet (a store read while a sweep is still writing it) are NaN in every
-    # variable; a fit that lacks some of its runs is flagged, never a plain poor_fit=False
-    computed = np.isfinite(ds["steps"].astype(float))
-    missing = (~computed).sum(("width", "seed")).transpose(*dims)
-    ds = ds.assign(
-        rd_star_geomean=np.exp(mean_log),
-        S_w=(dims, fit.slope), S_w_stderr=(dims, fit.stderr), S_w_r2=(dims, fit.r2),
-        S_w_poor_fit=(dims, fit.poor_fit | (missing.values > 0)),
-        S_w_missing_runs=(dims, missing.values))
-    if int(missing.sum()):
-        absent = (~computed).any([d for d in computed.dims if d != "width"])
-        ds.attrs["incomplete_widths"] = json.dumps([int(m) for m in ds["width"].values[absent.values]])
+    ds = init_scale.add_width_exponent(ds)  # the fit is the init-scale sweep's, over (gamma, gamma')
     g, gp = xr.broadcast(ds["gamma"], ds["gamma_prime"])
     ds = ds.assign(
         regime_theory=(g.dims, regimes.regime(g.values, gp.values)),
