@@ -50,6 +50,21 @@ def adamw(lr, decay, mask: Callable | Any | None = None, **adam_kwargs) -> optax
     return optax.adamw(lr, weight_decay=decay, mask=mask, **adam_kwargs)
 
 
+def sgd_decay(lr, l2=0.0, decoupled=0.0, mask=None) -> optax.GradientTransformation:
+    """theta <- (1 - decoupled) theta - lr (g + l2 theta): L2 and decoupled decay in one chain
+    (either may be 0, both traced), so runs of both kinds share one compiled program; with one
+    of them 0 it is :func:`~phasekit.dynamics.regularization.l2_sgd` / :func:`decoupled_sgd` exactly."""
+    return optax.chain(optax.add_decayed_weights(l2, mask), optax.sgd(lr), optax.add_decayed_weights(-decoupled, mask))
+
+
+def adam_decay(lr, l2=0.0, decoupled=0.0, mask=None, **adam_kwargs) -> optax.GradientTransformation:
+    """Adam with L2 ``l2`` in the gradient and decoupled decay ``decoupled`` (both traced):
+    l2 only is :func:`adam_l2`, decoupled only is ``optax.adamw`` (the same chain: scale_by_adam,
+    add_decayed_weights, scale_by_learning_rate), so both kinds share one compiled program."""
+    return optax.chain(optax.add_decayed_weights(l2, mask), optax.scale_by_adam(**adam_kwargs),
+                       optax.add_decayed_weights(decoupled, mask), optax.scale_by_learning_rate(lr))
+
+
 DECAYS = {"sgd_l2": l2_sgd, "sgd_decoupled": decoupled_sgd, "adam_l2": adam_l2, "adamw": adamw}
 
 

@@ -1,0 +1,57 @@
+"""Figures of :mod:`phasekit.experiments.course_topics`, drawn from the Dataset alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def preprocessing_figures(ds) -> dict:
+    """{"preprocessing": measured vs predicted GD steps per transform; Hessian kappa of the net}."""
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    labels = [str(t) for t in ds["transform"].values]
+    for i, t in enumerate(labels):
+        sel = ds.isel(transform=i)
+        a.scatter(sel["kappa"], sel["steps"], label=f"{t} measured")
+        a.scatter(sel["kappa"], sel["steps_theory"], marker="x", label=f"{t} log tol / log r")
+    a.set(xscale="log", yscale="log", xlabel=r"$\kappa(X^TX/n)$", ylabel="GD steps to tol",
+          title=f"least squares, tol {ds.attrs.get('tol')}")
+    a.legend(fontsize=7)
+    b.bar(labels, [float(np.median(ds["hessian_kappa"].values[i])) for i in range(len(labels))])
+    b.set(yscale="log", ylabel="Hessian condition number at init", title="two-layer tanh net")
+    fig.tight_layout()
+    return {"preprocessing": fig}
+
+
+def weight_decay_figures(ds) -> dict:
+    """{"weight_decay": SGD decoupled-vs-L2 gap along training; test accuracy vs decay per method;
+    shrinkage percentiles vs decay}."""
+    plt = _plt()
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4))
+    steps = ds["sgd_record"].values
+    a.plot(steps, np.asarray(ds["sgd_gap"]).max(0) + 1e-12, "o-", label="decoupled vs L2 (lambda = beta/eta)")
+    a.plot(steps, np.asarray(ds["sgd_decay_effect"]).min(0) + 1e-12, "s-", label="decoupled vs no decay")
+    a.set(yscale="log", xlabel="step", ylabel="relative weight difference", title="SGD")
+    a.legend(fontsize=7)
+    for m in ds["optimizer"].values:
+        acc = ds["test_accuracy"].sel(optimizer=m)
+        b.plot(ds["decay"], acc.mean("seed"), "o-", label=str(m))
+        q = ds["shrink_quantiles"].sel(optimizer=m).median("seed")
+        line, = c.plot(ds["decay"], q.sel(quantile=50), "o-", label=f"{m} median")
+        c.fill_between(ds["decay"], q.sel(quantile=10), q.sel(quantile=90), color=line.get_color(), alpha=0.2)
+    b.set(xscale="log", xlabel="decay (lambda)", ylabel="test accuracy", title="Adam + L2 vs AdamW, digits")
+    b.legend(fontsize=7)
+    c.set(xscale="log", yscale="log", xlabel="decay (lambda)", ylabel="one-step shrinkage (10-90%)",
+          title=f"effective shrinkage per weight, lr {ds.attrs.get('adam_lr')}")
+    c.legend(fontsize=7)
+    fig.tight_layout()
+    return {"weight_decay": fig}
