@@ -55,3 +55,25 @@ def weight_decay_figures(ds) -> dict:
     c.legend(fontsize=7)
     fig.tight_layout()
     return {"weight_decay": fig}
+
+
+def orthogonal_figures(ds) -> dict:
+    """{"orthogonal_init": Jacobian singular-value range vs depth per (init, activation); training loss}."""
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    depth = ds["depth"].values
+    for init in ds["init"].values:
+        for act in ds["activation"].values:
+            sel = ds.sel(init=init, activation=act)
+            line, = a.plot(depth, sel["sv_max"].median("seed"), "o-", label=f"{init} {act}")
+            a.plot(depth, sel["sv_min"].median("seed"), "o--", color=line.get_color())
+        loss = np.asarray(ds["loss"].sel(init=init))
+        b.plot(ds["step"], np.median(loss, 0), label=str(init))
+    a.set(yscale="log", xlabel="depth", ylabel="Jacobian singular values (max solid, min dashed)",
+          title=f"at init, width {ds.attrs.get('width')}")
+    a.legend(fontsize=7)
+    b.set(xscale="symlog", yscale="log", xlabel="GD step", ylabel="training MSE",
+          title=f"deep linear net, depth {ds.attrs.get('train_depth')}, lr {ds.attrs.get('lr')}")
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    return {"orthogonal_init": fig}
