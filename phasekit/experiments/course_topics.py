@@ -508,3 +508,132 @@ register(Experiment(
              "quick": {},
              "paper": dict(width=128, depths=(10, 20, 30, 40, 50), inputs=16, n=1024, steps=10000, seeds=8)},
     run=run_orthogonal, claims=claims_orthogonal, figures=_figures("orthogonal_figures")))
+
+
+# ============================================================================ layer norm
+
+@dataclass(frozen=True)
+class LayerNormConfig(Config):
+    """Digits (standardized pixels), first ``n`` samples; :class:`phasekit.models.normalized_mlp.MLP`
+    with LN after each hidden Dense (no bias there), tanh, 10 outputs, cross-entropy; full-batch GD
+    at ``lr`` with decoupled decay in ``decays`` (0: none) for ``steps``, recorded at pairs of
+    consecutive steps (t, t + 1) to check |w|^2's one-step law. Batch independence: one sample's
+    output with its batch replaced by ``batch`` fresh samples, LN vs BN (training mode)."""
+
+    n: int = param(500, ge=8)
+    widths: tuple[int, ...] = param((64, 64), ge=1)
+    lr: float = param(0.5, gt=0.0)
+    decays: tuple[float, ...] = param((0.0, 1e-3), ge=0.0, lt=1.0)
+    steps: int = param(2000, ge=2)
+    records: int = param(12, ge=2)
+    batch: int = param(16, ge=2)
+    seeds: int = param(2, ge=1)
+    base_seed: int = param(0, ge=0)
+
+
+def _feeds_norm(n_hidden):
+    return lambda path: any(f"'Dense_{i}'" in path for i in range(n_hidden))
+
+
+def run_layernorm(cfg: LayerNormConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    from phasekit.data import digits
+
+    xa, ya = digits(scale="standard")
+    x, y = jnp.asarray(xa[:cfg.n]), jnp.asarray(ya[:cfg.n])
+    ln = normalized_mlp.MLP(cfg.widths, out=10, layer_norm=True, activation="tanh")
+    bn = normalized_mlp.MLP(cfg.widths, out=10, batch_norm=True, activation="tanh")
+    feeds = _feeds_norm(len(cfg.widths))
+
+    def loss(params, data):
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(ln.apply({"params": params}, data[0]), data[1]))
+
+    base = np.unique(np.round(np.geomspace(1, cfg.steps - 1, cfg.records - 1)).astype(int))
+    rec = np.unique(np.concatenate([[0, 1], base, base + 1]))
+
+    def observe(p):
+        g = jax.grad(loss)(p, (x, y))
+        return {"w_sq": norm.squared_norms(p, feeds), "g_sq": norm.squared_norms(g, feeds),
+                "cos": norm.cosine_weight_gradient(loss, p, (x, y), feeds)}
+
+    def point(pt, key):
+        decay = jnp.asarray(cfg.decays)[pt["decay"]]
+        params, _ = normalized_mlp.init(key, ln, 64)
+        traj = train.run(loss, params, (x, y), wd.decoupled_sgd(cfg.lr, decay), steps=cfg.steps, record_at=rec,
+                         observe=observe)
+        o = traj.observables
+        nxt = np.searchsorted(rec, rec + 1)
+        has = jnp.asarray(np.isin(rec + 1, rec))
+        pred = norm.next_sq_norm(o["w_sq"], o["g_sq"], cfg.lr, decay)
+        law = jnp.where(has[:, None], jnp.abs(o["w_sq"][np.minimum(nxt, len(rec) - 1)] / pred - 1), 0.0)
+        # batch independence: sample 0 with the other rows replaced
+        kb = jax.random.fold_in(key, 1)
+        xb = x[:cfg.batch]
+        other = xb.at[1:].set(x[cfg.batch:2 * cfg.batch - 1][::-1] + jax.random.normal(kb, (cfg.batch - 1, 64)))
+        f = lambda v: ln.apply({"params": params}, v)[0]
+        pb, sb = normalized_mlp.init(key, bn, 64)
+        g = lambda v: bn.apply({"params": pb, "batch_stats": sb}, v, train=True, mutable=["batch_stats"])[0][0]
+        return {"loss": traj.loss, "w_sq": o["w_sq"], "cos": o["cos"], "law_error": law.max(),
+                "eff_lr": norm.effective_lr(cfg.lr, o["w_sq"]),
+                "ln_batch_gap": jnp.max(jnp.abs(f(xb) - f(other))), "bn_batch_gap": jnp.max(jnp.abs(g(xb) - g(other)))}
+
+    layers = [f"Dense_{i}" for i in range(len(cfg.widths))]
+    ds = _grid(point, {"decay": np.arange(len(cfg.decays)), "seed": np.arange(cfg.seeds)}, key_axes=("seed",),
+               base_seed=cfg.base_seed, dims={"loss": ("step",), "w_sq": ("step", "layer"), "cos": ("step", "layer"),
+                                              "eff_lr": ("step", "layer")},
+               coords={"step": rec, "layer": layers})
+    ds = ds.assign_coords(decay=np.asarray(cfg.decays))
+    ds.attrs.update(lr=cfg.lr)
+    return describe(ds, {
+        "loss": ("training cross-entropy", "1"),
+        "w_sq": ("|W_l|^2 of the kernels feeding a LayerNorm", "1"),
+        "cos": ("<w, grad_w L> / (|w| |grad_w L|) of the kernels feeding a LayerNorm", "1"),
+        "law_error": ("max over records t of |(|w_{t+1}|^2) / ((1 - beta)^2 |w_t|^2 + eta^2 |g_t|^2) - 1|", "1"),
+        "eff_lr": ("effective learning rate eta / |w|^2", "1"),
+        "ln_batch_gap": ("max |f_LN(x_0 | batch) - f_LN(x_0 | other batch)|", "1"),
+        "bn_batch_gap": ("max |f_BN(x_0 | batch) - f_BN(x_0 | other batch)| (training mode)", "1"),
+    })
+
+
+def claims_layernorm(ds: xr.Dataset) -> list:
+    out = []
+    ln_gap, bn_gap = float(ds["ln_batch_gap"].max()), float(ds["bn_batch_gap"].min())
+    out.append(claim(ds, name="ln-batch-independent", figure="course: layer norm",
+                     statement="LN's output for a sample does not change when the other samples of its batch change "
+                               "(max difference 0); BN's (training mode) does (> 1e-3)",
+                     book=0.0, measured=[ln_gap, bn_gap], held=ln_gap == 0.0 and bn_gap > 1e-3,
+                     if_not_held="XLA reorders the per-row reduction with the batch size"))
+    cos = float(np.abs(ds["cos"]).max())
+    out.append(claim(ds, name="scale-invariance", figure="course: layer norm",
+                     statement="<w, grad_w L> = 0 for the kernels feeding LN along the whole run: |cosine| < 1e-3",
+                     book=0.0, measured=cos, held=cos < 1e-3,
+                     if_not_held="LN's epsilon breaks the invariance where Var[z] is small"))
+    law = float(ds["law_error"].max())
+    out.append(claim(ds, name="norm-growth-law", figure="course: layer norm",
+                     statement="|w_{t+1}|^2 = (1 - beta)^2 |w_t|^2 + eta^2 |g_t|^2 at every recorded step, with and "
+                               "without decay (relative error < 1e-4)",
+                     book=0.0, measured=law, held=law < 1e-4, if_not_held="float32 rounding of |w|^2"))
+    w = ds["w_sq"].median("seed")
+    grow0 = float((w.sel(decay=0.0).isel(step=-1) / w.sel(decay=0.0).isel(step=0)).min())
+    out.append(claim(ds, name="norm-grows-without-decay", figure="course: layer norm",
+                     statement="without decay |w| of every kernel feeding LN only grows, so the effective lr "
+                               "eta / |w|^2 falls (final over initial |w|^2 > 1)",
+                     book="> 1", measured=grow0, held=grow0 > 1.0, if_not_held="too few steps"))
+    decays = [float(d) for d in ds["decay"].values if d > 0]
+    if decays:
+        d = decays[-1]
+        ratio = float((ds["eff_lr"].sel(decay=d).isel(step=-1) / ds["eff_lr"].sel(decay=0.0).isel(step=-1)).median())
+        out.append(claim(ds, name="decay-keeps-effective-lr", figure="course: layer norm",
+                         statement=f"weight decay {d:g} keeps |w| smaller, so the final effective lr eta / |w|^2 is higher "
+                                   f"than without decay (median ratio > 1)",
+                         book="> 1", measured=ratio, held=ratio > 1.0, if_not_held="too few steps for decay to act"))
+    return out
+
+
+register(Experiment(
+    "course-layernorm", area="course", figure="course: layer norm",
+    title="LayerNorm beside BatchNorm: batch independence, <w, grad_w L> = 0, |w|^2 growth and effective lr eta/|w|^2",
+    config=LayerNormConfig,
+    presets={"tiny": dict(n=128, widths=(16, 16), steps=100, records=6, seeds=1, decays=(0.0, 1e-2)),
+             "quick": {},
+             "paper": dict(n=1797, widths=(128, 128, 128), steps=10000, records=20, seeds=5, decays=(0.0, 1e-4, 1e-3))},
+    run=run_layernorm, claims=claims_layernorm, figures=_figures("layernorm_figures")))

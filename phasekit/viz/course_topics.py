@@ -77,3 +77,23 @@ def orthogonal_figures(ds) -> dict:
     b.legend(fontsize=7)
     fig.tight_layout()
     return {"orthogonal_init": fig}
+
+
+def layernorm_figures(ds) -> dict:
+    """{"layernorm": |w|^2 and the effective lr eta/|w|^2 along GD, per decay; |cos(w, grad)|}."""
+    plt = _plt()
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4))
+    step = np.maximum(ds["step"].values, 1)
+    for d in ds["decay"].values:
+        for layer in ds["layer"].values:
+            sel = ds.sel(decay=d, layer=layer)
+            a.plot(step, sel["w_sq"].median("seed"), label=f"decay {d:g} {layer}")
+            b.plot(step, sel["eff_lr"].median("seed"), label=f"decay {d:g} {layer}")
+            c.plot(step, np.abs(sel["cos"]).max("seed") + 1e-12, label=f"decay {d:g} {layer}")
+    a.set(xscale="log", xlabel="GD step", ylabel=r"$|w|^2$", title="kernels feeding LayerNorm")
+    b.set(xscale="log", yscale="log", xlabel="GD step", ylabel=r"$\eta / |w|^2$", title=f"effective lr, eta {ds.attrs.get('lr')}")
+    c.set(xscale="log", yscale="log", xlabel="GD step", ylabel=r"$|\cos(w, \nabla_w L)|$", title="scale invariance")
+    for ax in (a, b, c):
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return {"layernorm": fig}
