@@ -23,6 +23,7 @@ with the trial's ``"val_loss"``), so
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable, Mapping, NamedTuple
 
 import jax
@@ -87,18 +88,23 @@ def _plain(make):
     return one
 
 
+_PROGRAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # make -> its compiled programs
+
+
+def _programs(make) -> dict:
+    if make not in _PROGRAMS:
+        one = _plain(make)
+        _PROGRAMS[make] = {"vmap": jax.jit(jax.vmap(one)),
+                           "map": jax.jit(lambda p, k: jax.lax.map(lambda a: one(*a), (p, k)))}
+    return _PROGRAMS[make]
+
+
 def evaluate(make: Callable, points: Mapping, keys, vectorize: bool = True) -> dict:
     """Every trial of ``points {name: [n]}`` run to its end as ONE compiled program (``jax.vmap``,
-    or ``lax.map`` with ``vectorize=False``): {output: [n, ...]} of ``make``'s finish."""
+    or ``lax.map`` with ``vectorize=False``): {output: [n, ...]} of ``make``'s finish. The program
+    is compiled once per ``make`` and batch shape (later batches of the same size reuse it)."""
     pts = {k: jnp.asarray(v, jnp.float32) for k, v in points.items()}
-    one = _plain(make)
-    if vectorize:
-        return jax.device_get(_jit_vmap(one)(pts, keys))
-    return jax.device_get(jax.jit(lambda p, k: jax.lax.map(lambda a: one(*a), (p, k)))(pts, keys))
-
-
-def _jit_vmap(fn):
-    return jax.jit(jax.vmap(fn))
+    return jax.device_get(_programs(make)["vmap" if vectorize else "map"](pts, keys))
 
 
 # ----------------------------------------------------------------------------- successive halving
@@ -176,17 +182,27 @@ def halving(make: Callable, points: Mapping, keys, *, brackets, max_steps: int, 
     def fn(d, k):
         return Capped(make({n: d[n] for n in pts}, k), d["budget"])
 
-    progs = sweep.LanePrograms(fn)
+    progs = _programs(make)
+    if "lanes" not in progs:
+        progs["lanes"] = sweep.LanePrograms(fn)
+        # saved states live on the device, one slot per configuration: fixed shapes, compiled once
+        progs["save"] = jax.jit(lambda bank, st, slot: jax.tree_util.tree_map(
+            lambda b, a: b.at[slot].set(a, mode="drop"), bank, st))
+        progs["load"] = jax.jit(lambda bank, st, slot, use: jax.tree_util.tree_map(
+            lambda b, a: jnp.where(use.reshape((-1,) + (1,) * (a.ndim - 1)), b[jnp.clip(slot, 0, b.shape[0] - 1)], a),
+            bank, st))
+    lanes_prog = progs["lanes"]
+    n_cfg = len(next(iter(pts.values())))
     plan = [(list(map(int, ids)), rung_budgets(int(r0), max_steps, eta)) for ids, r0 in brackets]
     rungs = [[{"budget": b[0], "ids": list(ids), "val_loss": {}}] for ids, b in plan]
     queue = [(bi, 0, c) for bi, (ids, _) in enumerate(plan) for c in ids]  # (bracket, rung, config)
-    saved = {}  # config id -> its state when its last rung finished (host arrays)
+    has_saved = np.zeros(n_cfg, bool)  # the bank holds this configuration's state
     lane_item = [None] * lanes
     budget = np.zeros(lanes, np.int32)
     cfg_of = np.zeros(lanes, np.int64)
     events, rounds = [], []
     steps_done = busy_steps = lane_steps = 0
-    state = None
+    state = bank = None
 
     def put_args():
         d = {n: jnp.asarray(v[cfg_of]) for n, v in pts.items()}
@@ -195,51 +211,53 @@ def halving(make: Callable, points: Mapping, keys, *, brackets, max_steps: int, 
 
     while queue or any(it is not None for it in lane_item):
         fresh = np.zeros(lanes, bool)
-        restore = {}
+        restore = np.zeros(lanes, bool)
         for lane in range(lanes):
             if lane_item[lane] is None and queue:
                 bi, k, c = queue.pop(0)
                 lane_item[lane] = (bi, k, c)
                 cfg_of[lane], budget[lane] = c, rungs[bi][k]["budget"]
-                if c in saved:
-                    restore[lane] = saved.pop(c)
-                else:
-                    fresh[lane] = True
+                restore[lane] = has_saved[c]
+                fresh[lane] = not has_saved[c]
         waiting = len(queue)  # items still waiting after the free lanes were filled
         d, k = put_args()
         if state is None:
-            state = progs.empty(d, k)
+            state = lanes_prog.empty(d, k)
+            bank = jax.tree_util.tree_map(lambda a: jnp.zeros((n_cfg,) + a.shape[1:], a.dtype)
+                                          if not jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+                                          else jax.random.split(jax.random.key(0), n_cfg), state)
             fresh[:] = True
-        for lane, st in restore.items():
-            state = jax.tree_util.tree_map(lambda a, v: a.at[lane].set(v), state, st)
+        if restore.any():
+            state = progs["load"](bank, state, jnp.asarray(cfg_of), jnp.asarray(restore))
         live = np.array([it is not None for it in lane_item])
         before = np.where(fresh, 0, np.asarray(state.iters))
         n = np.where(live, round_steps, 0).astype(np.int32)
-        state, outs = progs.round(d, k, state, jnp.asarray(fresh), jnp.asarray(n))
-        iters = np.asarray(state.iters)
+        state, outs = lanes_prog.round(d, k, state, jnp.asarray(fresh), jnp.asarray(n))
+        iters, done = (np.asarray(a) for a in jax.device_get((state.iters, state.done)))
         delta = np.where(live, iters - before, 0)
         steps_done += int(delta.sum())
         busy_steps += int(delta.sum())
         lane_steps += lanes * int(delta.max(initial=0))
         rounds.append((int(live.sum()), lanes, waiting))
-        finished = [lane for lane in range(lanes) if live[lane] and (iters[lane] >= budget[lane] or bool(np.asarray(state.done)[lane]))]
+        finished = [lane for lane in range(lanes) if live[lane] and (iters[lane] >= budget[lane] or done[lane])]
         if finished:
             vals = np.asarray(outs[metric])
+            keep_state = np.full(lanes, n_cfg)  # n_cfg: dropped by the scatter
             for lane in finished:
                 bi, ki, c = lane_item[lane]
                 rung = rungs[bi][ki]
                 rung["val_loss"][c] = float(vals[lane])
                 events.append((steps_done, c, float(vals[lane])))
                 if ki + 1 < len(plan[bi][1]):  # it may be promoted: keep its state
-                    saved[c] = jax.tree_util.tree_map(lambda a: a[lane], state)
+                    keep_state[lane] = c
+                    has_saved[c] = True
                 lane_item[lane] = None
                 if len(rung["val_loss"]) == len(rung["ids"]) and ki + 1 < len(plan[bi][1]):
                     order = sorted(rung["ids"], key=lambda i: rung["val_loss"][i])
                     keep = order[:max(1, len(order) // eta)]
                     rungs[bi].append({"budget": plan[bi][1][ki + 1], "ids": keep, "val_loss": {}})
                     queue.extend((bi, ki + 1, c2) for c2 in keep)
-                    for c2 in order[len(keep):]:
-                        saved.pop(c2, None)  # eliminated: its state is no longer needed
+            bank = progs["save"](bank, state, jnp.asarray(keep_state))
     out_rungs = [[{"budget": r["budget"], "ids": np.asarray(r["ids"]),
                    "val_loss": np.asarray([r["val_loss"][i] for i in r["ids"]])} for r in br] for br in rungs]
     finals = [(br[-1]["val_loss"].min(), int(br[-1]["ids"][np.argmin(br[-1]["val_loss"])])) for br in out_rungs]

@@ -97,3 +97,19 @@ def layernorm_figures(ds) -> dict:
         ax.legend(fontsize=6)
     fig.tight_layout()
     return {"layernorm": fig}
+
+
+def search_figures(ds) -> dict:
+    """{"hparam_search": best validation loss vs budget (run-steps) per search, median over seeds}."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    budget = ds["checkpoint"].values / ds.attrs.get("steps", 1)
+    for s in ds["search"].values:
+        c = np.asarray(ds["curve"].sel(search=s))
+        line, = ax.plot(budget, np.nanmedian(c, 0), "o-", ms=3, label=str(s))
+        ax.fill_between(budget, np.nanmin(c, 0), np.nanmax(c, 0), color=line.get_color(), alpha=0.15)
+    ax.set(yscale="log", xlabel="budget (full runs' worth of steps)", ylabel="best validation MSE",
+           title="hyperparameter search (median and range over seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return {"hparam_search": fig}
