@@ -191,7 +191,7 @@ def test_orthogonal_deep_linear_net_has_jacobian_singular_values_one(depth):
 
 # ----------------------------------------------------------------------------- layer norm
 
-def _ln(widths=(12, 12), layer_norm=True, batch_norm=False):
+def _ln(widths=(6, 6), layer_norm=True, batch_norm=False):
     m = normalized_mlp.MLP(widths, out=3, layer_norm=layer_norm, batch_norm=batch_norm, activation="tanh")
     params, stats = normalized_mlp.init(jax.random.key(8), m, 5)
     return m, params, stats
@@ -237,7 +237,7 @@ def test_weights_feeding_a_norm_are_scale_invariant():
     # grad_w L(c w) = grad_w L(w) / c: the effective learning rate eta / |w|^2
     g1 = jax.grad(loss)(params, (x, y))["Dense_0"]["kernel"]
     g2 = jax.grad(loss)(norm.rescale(params, FEEDS_NORM, 2.0), (x, y))["Dense_0"]["kernel"]
-    np.testing.assert_allclose(g2, g1 / 2, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(g2, g1 / 2, rtol=1e-3, atol=1e-7)  # LN epsilon: O(eps / Var z)
 
 
 @pytest.mark.parametrize("decay", [0.0, 0.01])
@@ -259,3 +259,108 @@ def test_gd_norm_growth_identity_with_and_without_decay(decay):
     np.testing.assert_allclose(w[1::2], pred, rtol=2e-5)
     if decay == 0:
         assert bool(jnp.all(jnp.diff(w, axis=0) >= -1e-5 * w[:-1]))  # |w| never shrinks without decay
+
+
+def test_adam_decay_chain_is_adam_l2_and_adamw_bit_for_bit():
+    """The one-program chain with (l2, 0) is adam_l2 and with (0, decay) is optax.adamw exactly."""
+    th = {"w": jnp.array([0.3, -2.0, 1.5])}
+    loss = lambda p, _: jnp.sum(jnp.array([1.0, 10.0, 0.1]) * (p["w"] - 1.0) ** 2)
+    for a, b in ((wd.adam_decay(0.01, 0.1, 0.0), wd.adam_l2(0.01, 0.1)),
+                 (wd.adam_decay(0.01, 0.0, 0.1), wd.adamw(0.01, 0.1))):
+        ta = train.run(loss, th, jnp.zeros((1,)), a, steps=50, n_records=2)
+        tb = train.run(loss, th, jnp.zeros((1,)), b, steps=50, n_records=2)
+        np.testing.assert_array_equal(ta.params["w"], tb.params["w"])
+
+
+# ----------------------------------------------------------------------------- square net
+
+def test_square_net_is_the_mlp_forward_and_depth_mask_skips_layers():
+    from phasekit.models import square_net
+
+    x = jax.random.normal(jax.random.key(20), (3, 8))
+    p = square_net.init(jax.random.key(21), 8, 6, "gaussian")
+    np.testing.assert_allclose(square_net.apply(p, x, "tanh"), mlp.apply(square_net.as_mlp(p), x, "tanh"),
+                               rtol=1e-5, atol=1e-6)
+    # depth 3 of a stacked depth-6 net: the first 2 hidden layers and the readout
+    short = {"w": jnp.concatenate([p["w"][:2], p["w"][-1:]])}
+    np.testing.assert_allclose(square_net.apply(p, x, "tanh", depth=3), square_net.apply(short, x, "tanh"),
+                               rtol=1e-6, atol=1e-7)
+    o = square_net.init(jax.random.key(21), 8, 20, "orthogonal")
+    sv = cond.jacobian_singular_values(square_net.apply, o, x)
+    np.testing.assert_allclose(sv, 1.0, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- search
+
+from phasekit.dynamics import search  # noqa: E402
+
+XS = jax.random.normal(jax.random.key(30), (32, 4))
+YS = XS @ jnp.array([1.0, -2.0, 0.5, 0.0])
+SPACE = {"lr": (1e-3, 0.5, True), "wd": (1e-6, 1e-4, True), "scale": (0.1, 3.0, True)}
+
+
+def _make(pt, key):
+    w0 = pt["scale"] * jax.random.normal(key, (4,))
+    loss = lambda w, d: 0.5 * jnp.mean((d[0] @ w - d[1]) ** 2)
+    r = train.resumable(loss, w0, (XS, YS), wd.sgd_decay(pt["lr"], 0.0, pt["lr"] * pt["wd"]), steps=90, n_records=2)
+    return r.then(lambda t: {"val_loss": loss(t.params, (XS, YS))})
+
+
+def test_space_grid_and_random_points():
+    g = search.grid(SPACE, 3)
+    assert len(g["lr"]) == 27 and len(np.unique(g["lr"])) == 3
+    np.testing.assert_allclose(search.to_unit(SPACE, search.from_unit(SPACE, search.to_unit(SPACE, g))),
+                               search.to_unit(SPACE, g), atol=1e-12)
+    r = search.random(SPACE, 27, 0)
+    assert len(np.unique(r["lr"])) == 27 and np.all((r["lr"] >= 1e-3) & (r["lr"] <= 0.5))
+    with pytest.raises(ValueError, match="space"):
+        search.check_space({"lr": (0.0, 1.0, True)})
+    assert search.rung_budgets(10, 90, 3) == [10, 30, 90]
+    assert search.rung_budgets(10, 100, 3) == [10, 30, 90, 100]
+
+
+def test_evaluate_batch_equals_runs_one_by_one():
+    pts, keys = search.random(SPACE, 6, 1), search.trial_keys(0, 6)
+    batch = search.evaluate(_make, pts, keys)["val_loss"]
+    mapped = search.evaluate(_make, pts, keys, vectorize=False)["val_loss"]  # one trial after another
+    np.testing.assert_allclose(batch, mapped, rtol=1e-5, atol=1e-9)
+    one = _make({k: jnp.float32(v[2]) for k, v in pts.items()}, keys[2])
+    np.testing.assert_allclose(batch[2], one.finish(one.advance(one.init(), 90))["val_loss"], rtol=1e-5, atol=1e-9)
+
+
+def test_successive_halving_keeps_the_fraction_refills_lanes_and_warm_starts():
+    pts, keys = search.random(SPACE, 9, 2), search.trial_keys(0, 9)
+    full = search.evaluate(_make, pts, keys)["val_loss"]
+    h = search.halving(_make, pts, keys, brackets=[(range(9), 10)], max_steps=90, eta=3, lanes=4, round_steps=7)
+    sizes = [len(r["ids"]) for r in h.rungs[0]]
+    assert sizes == [9, 3, 1] and [r["budget"] for r in h.rungs[0]] == [10, 30, 90]
+    for prev, nxt in zip(h.rungs[0][:-1], h.rungs[0][1:]):  # the promoted are the best 1/eta of the rung
+        np.testing.assert_array_equal(np.sort(nxt["ids"]), np.sort(prev["ids"][np.argsort(prev["val_loss"])[:len(nxt["ids"])]]))
+    busy, lanes, waiting = h.rounds.T
+    assert np.all((busy == lanes) | (waiting == 0))  # no lane idle while an item waits
+    assert h.steps == 9 * 10 + 3 * 20 + 1 * 60  # warm start: a promotion costs only the extra steps
+    # a promoted run continued from its saved state ends where the uninterrupted run ends
+    np.testing.assert_allclose(h.best_loss, full[h.best_id], rtol=1e-5)
+
+
+def test_hyperband_brackets_share_the_lanes():
+    br = search.hyperband_brackets(9, 90, 3)
+    assert br == [(9, 10), (5, 30), (3, 90)]
+    n = sum(b[0] for b in br)
+    pts, keys = search.random(SPACE, n, 3), search.trial_keys(0, n)
+    ids = np.split(np.arange(n), np.cumsum([b[0] for b in br])[:-1])
+    h = search.halving(_make, pts, keys, brackets=[(i, r) for i, (_, r) in zip(ids, br)], max_steps=90,
+                       eta=3, lanes=4, round_steps=10)
+    assert [len(r["ids"]) for r in h.rungs[0]] == [9, 3, 1] and [len(r["ids"]) for r in h.rungs[1]] == [5, 1]
+    busy, lanes, waiting = h.rounds.T
+    assert np.all((busy == lanes) | (waiting == 0))
+
+
+def test_gp_ucb_ask_tell_finds_the_minimum_of_a_bowl():
+    bo = search.GPUCB(2, seed=0)
+    f = lambda u: np.sum((u - 0.3) ** 2, -1)
+    for _ in range(5):
+        u = bo.ask(6)
+        assert u.shape == (6, 2) and len({tuple(r) for r in u}) == 6  # a batch of distinct points
+        bo.tell(u, f(u))
+    assert bo.y.min() < 0.01
