@@ -358,7 +358,7 @@ def claims_weight_decay(ds: xr.Dataset) -> list:
     out.append(claim(ds, name="adam-l2-shrinkage-spread", figure="course: weight decay vs L2",
                      statement="Adam + L2 shrinks weights unevenly, AdamW evenly: the 90th over the 10th percentile of "
                                "the one-step shrinkage is > 1 at every decay for Adam + L2 and 1 (to 1e-3) for AdamW",
-                     book=[">1", 1.0], measured=[spread_l2, spread_w], held=spread_l2 > 1 and spread_w < 1e-3,
+                     book="Adam + L2 > 1, AdamW 1", measured=[spread_l2, spread_w], held=spread_l2 > 1 and spread_w < 1e-3,
                      if_not_held="the gradient scales of the weights are too alike"))
     acc = ds["test_accuracy"].mean("seed")
     best_l2, best_w = float(acc.sel(optimizer="adam_l2").max()), float(acc.sel(optimizer="adamw").max())
@@ -730,13 +730,13 @@ def run_search(cfg: SearchConfig, store=None, shard=None, progress: bool = True)
         res["halving"] = (h.best_loss, h.steps, h.events[:, [0, 2]])
         sh_rungs.append([len(r["ids"]) for r in h.rungs[0]])
         bo = search.GPUCB(len(space), seed=seed)
-        ev = []
+        events = []
         for i in range(cfg.gp_batches):
             u = bo.ask(b)
             v = ev(search.from_unit(space, u), keys[i * b:(i + 1) * b])
             bo.tell(u, v)
-            ev += [(R * (i * b + j + 1), float(x)) for j, x in enumerate(v)]
-        res["gp_ucb"] = (float(bo.y.min()), n_trials * R, np.asarray(ev))
+            events += [(R * (i * b + j + 1), float(x)) for j, x in enumerate(v)]
+        res["gp_ucb"] = (float(bo.y.min()), n_trials * R, np.asarray(events))
         rows["best"].append([res[s][0] for s in SEARCHES])
         rows["steps"].append([res[s][1] for s in SEARCHES])
         rows["curve"].append([_curve(res[s][2], checkpoints) for s in SEARCHES])
