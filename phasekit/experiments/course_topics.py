@@ -498,7 +498,10 @@ def claims_orthogonal(ds: xr.Dataset) -> list:
                                f"x the initial loss in fewer GD steps than Gaussian (median over seeds; not reached counts "
                                f"as twice the budget)",
                      book="orthogonal faster (Saxe et al.)", measured=[so, sg], held=bool(np.isfinite(so) and so < sg_eff),
-                     if_not_held="the learning rate suits the Gaussian net's top singular direction better"))
+                     if_not_held="the learning rate suits the Gaussian net's top singular direction better",
+                     detail=f"diverged runs: orthogonal {int(ds['diverged'].sel(init='orthogonal').sum())}, Gaussian "
+                            f"{int(ds['diverged'].sel(init='gaussian').sum())} of {ds.sizes['seed']} (one lr for both: the "
+                            f"Gaussian product's large top singular value makes that lr unstable)"))
     return out
 
 
