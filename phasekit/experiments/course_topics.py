@@ -767,8 +767,9 @@ def claims_search(ds: xr.Dataset) -> list:
                                f"of the three dimensions (weight decay) does not matter: median over seeds of "
                                f"log(grid best / random best) > 0 (Bergstra & Bengio 2012)",
                      book="> 0", measured=gain, held=gain > 0,
-                     if_not_held="the grid happens to sit near the optimum of the two dimensions that matter",
-                     min_preset="quick"))
+                     if_not_held="measured at quick: a tie (median -0.007 over 5 seeds); the grid's three "
+                                 "cell-centre values per dimension bracket the good learning rates of this task",
+                     min_preset="quick", reproduces=False))
     rel = b.sel(search="halving") / b.sel(search="random") - 1
     frac = float((ds["budget"].sel(search="halving") / ds.attrs["full_budget"]).max())
     med = float(rel.median())
