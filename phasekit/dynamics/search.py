@@ -23,6 +23,7 @@ with the trial's ``"val_loss"``), so
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Callable, Mapping, NamedTuple
 
@@ -290,13 +291,16 @@ class GPUCB:
     def ask(self, batch: int) -> np.ndarray:
         if len(self.y) < 2:
             return self.rng.random((batch, self.dim))
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         kernel = ConstantKernel(1.0) * Matern(length_scale=np.full(self.dim, 0.3), nu=2.5) + WhiteKernel(1e-3)
         gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(self.rng.integers(2**31)))
         y = np.where(np.isfinite(self.y), self.y, np.nanmax(np.where(np.isfinite(self.y), self.y, -np.inf)))
-        gp.fit(self.x, y)
+        with warnings.catch_warnings():  # a kernel bound reached on few points is expected, not an error
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(self.x, y)
         x, yy, picks = self.x, y, []
         cand = self.rng.random((self.candidates, self.dim))
         for _ in range(batch):
