@@ -364,3 +364,11 @@ def test_gp_ucb_ask_tell_finds_the_minimum_of_a_bowl():
         assert u.shape == (6, 2) and len({tuple(r) for r in u}) == 6  # a batch of distinct points
         bo.tell(u, f(u))
     assert bo.y.min() < 0.01
+
+
+def test_equilibrium_norm_is_the_fixed_point_of_the_growth_law():
+    """With |g|^2 = |g_unit|^2 / |w|^2 (scale invariance), |w|^2 = equilibrium is left unchanged by a step."""
+    g_unit, lr, decay = 3.0, 0.1, 0.01
+    eq = norm.equilibrium_sq_norm(g_unit, lr, decay)
+    np.testing.assert_allclose(norm.next_sq_norm(eq, g_unit / eq, lr, decay), eq, rtol=1e-6)
+    assert float(norm.next_sq_norm(2 * eq, g_unit / (2 * eq), lr, decay)) < 2 * eq  # above it, decay wins

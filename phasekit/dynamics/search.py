@@ -139,8 +139,8 @@ def rung_budgets(min_steps: int, max_steps: int, eta: int) -> list[int]:
 
 
 def hyperband_brackets(n_max: int, max_steps: int, eta: int) -> list[tuple[int, int]]:
-    """Hyperband's brackets (n configs, min budget) for s = s_max .. 0 with s_max = floor(log_eta
-    n_max)... as in Li et al.: n = ceil((s_max + 1) eta^s / (s + 1)), r = max_steps eta^-s."""
+    """Hyperband's brackets (n configs, min budget) for s = s_max, ..., 0 with s_max =
+    floor(log_eta n_max) (Li et al. 2018): n_s = ceil((s_max + 1) eta^s / (s + 1)), r_s = max_steps eta^-s."""
     s_max = int(np.floor(np.log(n_max) / np.log(eta) + 1e-9))
     return [(int(np.ceil((s_max + 1) * eta**s / (s + 1))), max(1, int(max_steps // eta**s)))
             for s in range(s_max, -1, -1)]
