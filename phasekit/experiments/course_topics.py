@@ -55,8 +55,11 @@ def _grid(point, axes: dict, *, key_axes, base_seed: int, dims: dict | None = No
           config=None) -> xr.Dataset:
     """A small grid in ONE compiled ``lax.map`` program on the default device, keys as
     :func:`sweep.run` derives them (``sweep.point_key`` of the key axes' coordinates). Used where
-    ``sweep.run``'s two-CPU-device ``shard_map`` path stalls (seen with the orthogonal init's QR
-    inside it on this machine); no store, no resume (each grid here takes seconds)."""
+    ``sweep.run`` stalled on this machine (0% CPU, no progress, both float32 and float64) for the
+    orthogonal-init point functions (orthogonal and Gaussian inits picked by a traced index; the
+    same functions run fine under plain jit of vmap / lax.map; the cause inside sweep's
+    two-CPU-device path is not isolated), and for the layer-norm grid (one program, faster to
+    compile). No store, no resume: each grid here takes seconds."""
     names = list(axes)
     values = [np.asarray(v) for v in axes.values()]
     mesh = [m.ravel() for m in np.meshgrid(*values, indexing="ij")]
