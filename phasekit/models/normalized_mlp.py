@@ -1,12 +1,18 @@
-"""A deep MLP with or without batch normalization (Flax linen), for the course's BN diagnostics.
+"""A deep MLP with or without batch or layer normalization (Flax linen), for the course's
+BN and LN diagnostics.
 
-    z_l = h_{l-1} W_l (+ b_l without BN),   h_l = phi(BN(z_l)),   f = h_{L-1} W_L + b_L
+    z_l = h_{l-1} W_l (+ b_l without a norm),   h_l = phi(N(z_l)),   f = h_{L-1} W_L + b_L
+
+N is BN, LN or the identity.
 
 BN (Ioffe & Szegedy 2015, ``flax.linen.BatchNorm``): in training (``train=True``) each unit is
 normalized by the mean and variance of the current batch and the running averages in the
 ``batch_stats`` collection are updated, m <- momentum m + (1 - momentum) batch mean; at test
 (``train=False``) the running averages are used, so a sample's output does not depend on the
-rest of its batch. Hidden Dense layers use LeCun-normal init (flax's default).
+rest of its batch. LN (Ba, Kiros & Hinton 2016, ``flax.linen.LayerNorm``, ``layer_norm=True``)
+normalizes each sample over its own units, in training and at test alike: no batch dependence,
+no state. Either norm makes the loss invariant to the scale of the W_l feeding it. Hidden Dense
+layers use LeCun-normal init (flax's default).
 """
 
 from __future__ import annotations
@@ -27,12 +33,17 @@ class MLP(nn.Module):
     batch_norm: bool = False
     activation: str = "relu"
     momentum: float = 0.9
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         phi = activations.get(self.activation)
+        if self.batch_norm and self.layer_norm:
+            raise ValueError("layer_norm: choose batch_norm or layer_norm, not both")
         for w in self.widths:
-            x = nn.Dense(w, use_bias=not self.batch_norm)(x)
+            x = nn.Dense(w, use_bias=not (self.batch_norm or self.layer_norm))(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum)(x)
             x = phi(x)
