@@ -18,8 +18,9 @@ Two implementations behind one signature (``method``):
   2 CPU cores: for Jacobians of nearly full rank the sketch must double its width up to
   min(N, M) to certify the rank, so dense is the faster method at every size that fits (a user's
   3000 x 1954 and 640 x 26122 Jacobians took 14 s and 3.7 s dense against 108 s and 30 s
-  sketched, issue 26; ``benchmarks/model_rank.py --auto-choice`` times both methods and the
-  automatic choice at those two sizes); the sketch wins only when the rank is far below
+  sketched, issue 26; ``benchmarks/model_rank.py --auto-choice``, min of 3 interleaved warm
+  calls: 3000 x 1960 dense 2.1 s, sketch 7.3 s; 640 x 26122 dense 2.7 s, sketch 7.2 s; auto took
+  dense at both, 1.00x and 0.97x the faster method's time); the sketch wins only when the rank is far below
   min(N, M) and J would not fit (the benchmark's 20000 x 10000 Jacobian of rank 40, 1.6 GB).
 - ``"sketch"``: J is never stored. Randomized range finder with one power iteration
   (Halko, Martinsson, Tropp 2011): Y = J Omega with Omega in R^{M x l} Gaussian, Q = orth(Y),
