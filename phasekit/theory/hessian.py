@@ -699,3 +699,18 @@ def warm_start(vectors: jax.Array, key, noise: float = 1e-3) -> jax.Array:
     v = vectors.sum(0)
     z = jax.random.normal(key, v.shape, v.dtype)
     return v + noise * jnp.linalg.norm(v) * z / jnp.linalg.norm(z)
+
+
+def curvature_gradient(loss_fn: LossFn, params: Params, u: Params, v: Params | None = None,
+                       data: Data = None) -> Params:
+    """grad_w (u^T H(w) v) at fixed u, v (a pytree like params): one reverse pass through an HVP.
+
+    Hellmann-Feynman: for a simple eigenvalue lambda(w) with unit eigenvector u,
+    grad lambda = grad_w (u^T H(w) u) (the eigenvector's own change does not enter, since
+    u^T du = 0), so ``curvature_gradient(loss_fn, params, u)`` is grad S for S = lambda_max.
+    v None: v = u.
+    """
+    v = u if v is None else v
+    grad = jax.grad(lambda p: evaluate(loss_fn, p, data))
+    flat = lambda t: ravel_pytree(t)[0]
+    return jax.grad(lambda p: jnp.vdot(flat(u), flat(jax.jvp(grad, (p,), (v,))[1])))(params)
