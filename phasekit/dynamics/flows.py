@@ -121,7 +121,7 @@ class _Point(NamedTuple):
     num_hvp: jax.Array
 
 
-def _point(flat_loss, theta, U, key, lr, dt, k, max_lanczos, tol, edge: bool) -> _Point:
+def _point(flat_loss, theta, U, key, lr, tau, k, max_lanczos, tol, edge: bool) -> _Point:
     loss, g = jax.value_and_grad(flat_loss)(theta)
     grad = jax.grad(flat_loss)
     matvec = jax.linearize(grad, theta)[1]
@@ -137,7 +137,7 @@ def _point(flat_loss, theta, U, key, lr, dt, k, max_lanczos, tol, edge: bool) ->
         Gt = jnp.zeros((k, k) + theta.shape, theta.dtype).at[ii, jj].set(upper).at[jj, ii].set(upper)
         c = Gt @ g
         K = jnp.einsum("ijm,lnm->ijln", Gt, Gt)
-        C = jnp.diag((top.values - 2.0 / lr) / (lr * dt))
+        C = jnp.diag((top.values - 2.0 / lr) / (lr * tau))
         X = edge_covariance(c, K, C)
         velocity = -lr * (g + 0.5 * jnp.einsum("ij,ijm->m", X, Gt))
     return _Point(loss, velocity, top.values, top.vectors, X, top.num_matvecs)
@@ -153,7 +153,7 @@ class _State(NamedTuple):
 
 def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: int, n_records: int = 100,
                  schedule: str = "log", record_at=None, substeps: int = 4, k: int = 1, max_lanczos: int = 30,
-                 tol: float = 1e-3, reference: Params | None = None,
+                 tol: float = 1e-3, relaxation: float | None = None, reference: Params | None = None,
                  observe: Callable[[Params], dict] | None = None, key=None, edge: bool = True) -> FlowTrajectory:
     """Integrate the central flow of GD with learning rate ``lr`` from ``params`` for ``steps``
     GD-steps of time; see the module docstring.
@@ -166,6 +166,9 @@ def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: in
       substeps: Euler steps per unit time (dt = 1 / substeps).
       k: eigenvalues tracked (those that can reach the edge: k >= 2 for several at 2/eta).
       max_lanczos, tol: Lanczos cap and relative residual per eigenpair (warm-started).
+      relaxation: time tau (in GD steps, >= dt) over which an eigenvalue above 2/eta is brought
+        back to it, eta D >= (U^T H U - 2/eta) / tau; None: tau = dt (within one substep). A larger
+        tau damps the multiplier's response to rounding and Lanczos error in S.
       reference: a pytree like params with a leading [R] axis, e.g. GD's iterates at the same
         record steps (``train.run(..., observe=lambda p: {"params": p})``): then the distance
         and the oscillation along u_i are recorded.
@@ -189,6 +192,9 @@ def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: in
     dtype = theta0.dtype
     lr = jnp.asarray(lr, dtype)
     dt = 1.0 / substeps
+    tau = dt if relaxation is None else float(relaxation)
+    if tau < dt:
+        raise ValueError(f"relaxation: must be >= dt = 1/substeps = {dt:g} GD steps, got {relaxation!r}")
     key = jax.random.key(0) if key is None else key
     observe = observe or (lambda p: {})
     flat_loss = lambda t: hessian.evaluate(loss_fn, unravel(t), data)
@@ -199,7 +205,7 @@ def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: in
         raise ValueError(f"reference: need a leading axis of {rec.size} records like params, got {ref.shape}")
 
     def at(s: _State, edge_now: bool) -> _Point:
-        return _point(flat_loss, s.theta, s.U, jax.random.fold_in(s.key, s.n), lr, dt, k, max_lanczos, tol, edge_now)
+        return _point(flat_loss, s.theta, s.U, jax.random.fold_in(s.key, s.n), lr, tau, k, max_lanczos, tol, edge_now)
 
     def substep(s: _State) -> _State:
         if edge:
