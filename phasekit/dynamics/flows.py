@@ -145,10 +145,10 @@ def _point(flat_loss, theta, U, key, lr, tau, k, max_lanczos, tol, edge: bool) -
 
 class _State(NamedTuple):
     theta: jax.Array
-    U: jax.Array
-    key: jax.Array
     n: jax.Array        # substeps taken
     hvps: jax.Array     # Lanczos products since the last record
+    point: _Point       # the flow at theta (central flow), or at the last record (gradient flow)
+    started: jax.Array  # the point has been evaluated once
 
 
 def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: int, n_records: int = 100,
@@ -204,20 +204,30 @@ def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: in
     if have_ref and ref.shape != (rec.size, M):
         raise ValueError(f"reference: need a leading axis of {rec.size} records like params, got {ref.shape}")
 
-    def at(s: _State, edge_now: bool) -> _Point:
-        return _point(flat_loss, s.theta, s.U, jax.random.fold_in(s.key, s.n), lr, tau, k, max_lanczos, tol, edge_now)
+    def at(theta, U, n, edge_now: bool) -> _Point:
+        return _point(flat_loss, theta, U, jax.random.fold_in(key, n), lr, tau, k, max_lanczos, tol, edge_now)
 
-    def substep(s: _State) -> _State:
-        if edge:
-            p = at(s, True)
-            return _State(s.theta + dt * p.velocity, p.vectors, s.key, s.n + 1, s.hvps + p.num_hvp)
-        g = jax.grad(flat_loss)(s.theta)
-        return s._replace(theta=s.theta - dt * lr * g, n=s.n + 1)
+    def evaluate_then_move(s: _State) -> _State:
+        """Central flow: one Euler step with the velocity at the current point (none on the very
+        first call), then the point at the new w, so the carried point is always the current w's
+        (the flow's only copy of Lanczos + Hellmann-Feynman in the compiled program)."""
+        theta = s.theta + jnp.where(s.started, dt, 0.0).astype(dtype) * s.point.velocity
+        n = s.n + s.started.astype(s.n.dtype)
+        p = at(theta, s.point.vectors, n, True)
+        return _State(theta, n, s.hvps + p.num_hvp, p, jnp.ones((), bool))
+
+    def gradient_step(s: _State) -> _State:
+        return s._replace(theta=s.theta - dt * lr * jax.grad(flat_loss)(s.theta), n=s.n + 1)
 
     def interval(s: _State, xs):
         t, w_ref = xs
-        s = jax.lax.while_loop(lambda s: s.n < t * substeps, substep, s)
-        p = at(s, edge)
+        if edge:
+            s = jax.lax.while_loop(lambda s: (s.n < t * substeps) | ~s.started, evaluate_then_move, s)
+            p = s.point
+        else:
+            s = jax.lax.while_loop(lambda s: s.n < t * substeps, gradient_step, s)
+            p = at(s.theta, s.point.vectors, s.n, False)
+            s = s._replace(point=p, hvps=s.hvps + p.num_hvp)
         diff = w_ref - s.theta
         nan = jnp.full((), jnp.nan, dtype)
         out = dict(
@@ -227,15 +237,17 @@ def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: in
             sigma2=jnp.linalg.eigvalsh(0.5 * (p.X + p.X.T))[::-1],
             oscillation2=(p.vectors @ diff) ** 2 if have_ref else jnp.full((k,), jnp.nan, dtype),
             distance=jnp.linalg.norm(diff) if have_ref else nan,
-            num_hvp=s.hvps + p.num_hvp,
+            num_hvp=s.hvps,
             observables=observe(unravel(s.theta)),
         )
-        return s._replace(U=p.vectors, hvps=jnp.zeros_like(s.hvps)), out
+        return s._replace(hvps=jnp.zeros_like(s.hvps)), out
 
-    k0, k1 = jax.random.split(key)
-    U0 = jax.random.normal(k0, (k, M), dtype)
-    s0 = _State(theta0, U0 / jnp.linalg.norm(U0, axis=1, keepdims=True), k1,
-                jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    U0 = jax.random.normal(jax.random.fold_in(key, 2**31 - 1), (k, M), dtype)
+    U0 = U0 / jnp.linalg.norm(U0, axis=1, keepdims=True)
+    zero = jnp.zeros((), dtype)
+    p0 = _Point(zero, jnp.zeros_like(theta0), jnp.zeros((k,), dtype), U0, jnp.zeros((k, k), dtype),
+                jnp.zeros((), jnp.int32))
+    s0 = _State(theta0, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), p0, jnp.zeros((), bool))
     s, out = jax.lax.scan(interval, s0, (jnp.asarray(rec, jnp.int32), ref))
     return FlowTrajectory(jnp.asarray(rec), out["loss"], out["predicted_loss"], out["sharpness"], out["sigma2"],
                           out["oscillation2"], out["distance"], out["num_hvp"], out["observables"],

@@ -126,6 +126,7 @@ class TrackedEigenpairs(NamedTuple):
     residuals: [R, k] |H v_i - theta_i v_i| of each Ritz pair
     num_hvp:   [R] Hessian-vector products spent at each record
     vectors:   [k, M] the last record's eigenvectors (raveled params)
+    observables: dict name -> [R, ...] of ``observe(params, eigenpairs)`` at each record
     trajectory: the :class:`train.Trajectory` of the run (records at steps 0 and ``steps``)
     """
 
@@ -135,13 +136,14 @@ class TrackedEigenpairs(NamedTuple):
     residuals: jax.Array
     num_hvp: jax.Array
     vectors: jax.Array
+    observables: dict
     trajectory: train.Trajectory
 
 
 def track_top_eigenpairs(loss_fn: Callable, params, data, optimizer: optax.GradientTransformation, *,
                          steps: int, every: int, k: int = 1, tol: float = 1e-3, max_steps: int = 60,
                          warm: bool = True, subset: int | None = None, key=None,
-                         **run_kwargs) -> TrackedEigenpairs:
+                         observe: Callable | None = None, **run_kwargs) -> TrackedEigenpairs:
     """Train with :func:`train.resumable` and compute the top k eigenpairs of H every ``every``
     steps inside the same compiled program (a ``lax.scan`` over records, ``advance`` between),
     each by adaptive Lanczos (:func:`hessian.lanczos_top`) to relative residual ``tol``, started
@@ -149,7 +151,9 @@ def track_top_eigenpairs(loss_fn: Callable, params, data, optimizer: optax.Gradi
     spent per record are returned: a warm start needs fewer at the same residual while the
     eigenvectors change little between records. Pure and vmappable (e.g. over learning rates:
     ``jax.vmap(lambda lr: track_top_eigenpairs(..., optax.sgd(lr), ...))``; ``warm`` may be traced,
-    so warm and cold runs can share one compiled program).
+    so warm and cold runs can share one compiled program). ``observe(params, eigenpairs)`` -> dict
+    is recorded at every record with the record's :class:`hessian.Eigenpairs` (vectors as pytrees),
+    e.g. the layers' shares of the top eigenvector (:func:`hessian.block_shares`).
     """
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1 or steps % every:
         raise ValueError(f"every: must be a positive integer dividing steps={steps}, got {every!r}")
@@ -159,6 +163,7 @@ def track_top_eigenpairs(loss_fn: Callable, params, data, optimizer: optax.Gradi
     if not 1 <= k <= max_steps <= theta0.size:
         raise ValueError(f"max_steps: need k={k} <= max_steps <= M={theta0.size}, got {max_steps}")
     r = train.resumable(loss_fn, params, data, optimizer, steps=steps, record_at=[0, steps], key=key, **run_kwargs)
+    observe = observe or (lambda p, pairs: {})
 
     def eig(p, U, kk):
         matvec = hessian.hessian_matvec(loss_fn, p, sub)
@@ -170,10 +175,11 @@ def track_top_eigenpairs(loss_fn: Callable, params, data, optimizer: optax.Gradi
         state = jax.lax.cond(i > 0, lambda s: r.advance(s, every), lambda s: s, state)
         p = state.train.params
         top = eig(p, U, jax.random.fold_in(key, i))
-        out = (loss_fn(p, data), top.values, top.residuals, top.num_matvecs)
+        pairs = hessian.Eigenpairs(top.values, jax.vmap(unravel)(top.vectors))
+        out = (loss_fn(p, data), top.values, top.residuals, top.num_matvecs, observe(p, pairs))
         return (state, top.vectors), out
 
     U0 = jax.random.normal(jax.random.fold_in(key, 2**31 - 1), (k,) + theta0.shape, theta0.dtype)
     n_rec = steps // every + 1
-    (state, U), (loss, values, res, hvps) = jax.lax.scan(record, (r.init(), U0), jnp.arange(n_rec))
-    return TrackedEigenpairs(jnp.arange(n_rec) * every, loss, values, res, hvps, U, r.finish(state))
+    (state, U), (loss, values, res, hvps, obs) = jax.lax.scan(record, (r.init(), U0), jnp.arange(n_rec))
+    return TrackedEigenpairs(jnp.arange(n_rec) * every, loss, values, res, hvps, U, obs, r.finish(state))
