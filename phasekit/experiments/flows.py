@@ -234,10 +234,13 @@ def claims(ds: xr.Dataset) -> list:
                         f"first reaches 2/lr), the central flow's predicted time-averaged loss L + (1/2)<Sigma, H> "
                         f"stays within {LOSS_TOL:.0%} of GD's loss averaged over that window, at every record",
               held=all(reached) and all(v <= LOSS_TOL for v in a["loss_max"]), min_preset="quick",
-              detail=f"max relative gap {detail}; median gaps {[round(v, 4) for v in a['loss_median']]}",
-              if_not_held="GD at the edge has irregular catapult cycles longer than the smoothing window on this "
-                          "small net (its smoothed loss fluctuates), or GD never reached the edge in the budget; "
-                          "k = 1 misses further eigenvalues reaching 2/lr"),
+              detail=f"max relative gap {detail}; median gaps {[round(v, 4) for v in a['loss_median']]}; "
+                     "measured at quick (k = 1): max 0.22, 0.22, 0.24, median 0.094, 0.066, 0.049",
+              reproduces=False,
+              if_not_held="the gap is a record-to-record scatter of +-10-20% around a median of 5-9%: several "
+                          "eigenvalues sit near 2/lr and k = 1 tracks one, so the top direction switches and sigma^2 "
+                          "jumps (the flow's S drifts to 1.005-1.009 x 2/lr), and GD's own 50-step average has "
+                          "catapult bursts longer than the window"),
         claim(ds, name="flow-holds-the-edge", figure=fig, book=f"<= {EDGE_TOL:g}", measured=a["edge_max"],
               statement=f"after the edge the central flow's sharpness stays within {EDGE_TOL:.0%} of 2/lr",
               held=all(reached) and all(v <= EDGE_TOL for v in a["edge_max"]), min_preset="quick",
@@ -253,8 +256,11 @@ def claims(ds: xr.Dataset) -> list:
               statement=f"sigma^2 predicts GD's squared oscillation along u: the mean of (u^T (w_GD - w_CF))^2 over the "
                         f"records after the edge is within a factor {OSC_FACTOR:g} of the mean sigma^2",
               held=all(reached) and all(1 / OSC_FACTOR <= r <= OSC_FACTOR for r in a["osc_ratio"]), min_preset="quick",
-              detail=f"ratio measured / predicted {detail}",
-              if_not_held="w_GD - w_CF also drifts along u (the flows separate), or the records alias GD's cycle"),
+              detail=f"ratio measured / predicted {detail}; measured at quick (k = 1): 0.73, 0.51, 0.21",
+              reproduces=False,
+              if_not_held="with near-degenerate top eigenvalues GD's oscillation spreads over several directions "
+                          "while sigma^2 is assigned to the flow's single tracked u (k = 1), so GD's squared "
+                          "displacement along that u falls below sigma^2, most at the largest lr"),
         claim(ds, name="warm-starts-save-hvps", figure="spec 08 B: warm-started tracking", book="< 1",
               measured=float(warm.sum() / cold.sum()),
               statement=f"tracking lambda_max along GD, Lanczos started from the previous record's eigenvector needs "
