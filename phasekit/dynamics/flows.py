@@ -129,11 +129,9 @@ def _point(flat_loss, theta, U, key, lr, tau, k, max_lanczos, tol, edge: bool) -
     X = jnp.zeros((k, k), theta.dtype)
     velocity = -lr * g
     if edge:
-        def pair(u, v):  # grad_w (u^T H(w) v), Hellmann-Feynman
-            return jax.grad(lambda t: jnp.vdot(u, jax.jvp(grad, (t,), (v,))[1]))(theta)
-
         ii, jj = np.triu_indices(k)
-        upper = jax.vmap(pair)(top.vectors[ii], top.vectors[jj])           # [k(k+1)/2, M]
+        upper = jax.vmap(lambda u, v: hessian.curvature_gradient(flat_loss, theta, u, v))(
+            top.vectors[ii], top.vectors[jj])                                # [k(k+1)/2, M], Hellmann-Feynman
         Gt = jnp.zeros((k, k) + theta.shape, theta.dtype).at[ii, jj].set(upper).at[jj, ii].set(upper)
         c = Gt @ g
         K = jnp.einsum("ijm,lnm->ijln", Gt, Gt)
