@@ -54,6 +54,7 @@ class CentralFlowConfig(Config):
     relaxation: float = param(2.0, gt=0.0, doc="GD steps over which the flow pulls S back to 2/eta")
     tol: float = param(1e-3, gt=0.0, lt=1.0, doc="Lanczos relative residual")
     max_lanczos: int = param(30, ge=2)
+    track_lanczos: int = param(90, ge=2, doc="Lanczos cap of the warm / cold trackers along GD")
     lanczos_steps: int = param(20, ge=2, doc="fixed Lanczos steps of the per-layer block sharpness")
     window: int = param(50, ge=1, doc="GD steps of the moving average of GD's loss (one oscillation period)")
     seed: int = param(0, ge=0)
@@ -103,8 +104,8 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
         lr = pt["lr"]
         opt = optax.sgd(lr)
         gd_all = train.run(loss, p0, data, opt, steps=cfg.steps, record_at=every_step)
-        # the tracker's cap is 3x the flow's so that cold starts, too, reach the residual tol (equal accuracy)
-        track = dict(steps=cfg.steps, every=cfg.every, k=1, tol=cfg.tol, max_steps=min(n_params, 3 * cfg.max_lanczos),
+        # the tracker's cap is above the flow's so that cold starts, too, reach the residual tol (equal accuracy)
+        track = dict(steps=cfg.steps, every=cfg.every, k=1, tol=cfg.tol, max_steps=min(n_params, cfg.track_lanczos),
                      key=key, observe=observe)
         both = jax.vmap(lambda w: stability.track_top_eigenpairs(loss, p0, data, opt, warm=w, **track))(
             jnp.array([True, False]))  # warm and cold starts: one program
@@ -299,7 +300,7 @@ register(Experiment(
     title="GD vs its central flow vs gradient flow at the edge of stability (digits, tanh MLP, 3 lrs vmapped)",
     config=CentralFlowConfig,
     presets={"tiny": dict(n_train=64, width=16, hidden=1, steps=40, every=10, window=10, max_lanczos=10,
-                          lanczos_steps=8),
+                          track_lanczos=10, lanczos_steps=8),
              "quick": {},
              "paper": dict(n_train=1000, width=256, steps=3000, k=2)},
     run=run, claims=claims, figures=figures))
