@@ -16,7 +16,7 @@ NAMES = E.names()
 # Tiny presets whose run (compile included) takes more than ~25 s on 2 idle cores: they run with
 # the slow suite (``make test-slow``), both at tiny and at quick, to keep ``make test`` near 10 min.
 SLOW_TINY = {"pde-high-frequency", "pde-regression-peaks", "anchor-depth", "anchor-identity",
-             "mode-connectivity", "course-hparam-search"}
+             "mode-connectivity", "course-hparam-search", "central-flow"}
 TINY = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_TINY else n for n in NAMES]
 
 

@@ -266,3 +266,111 @@ def test_gauss_newton_with_apply_kwargs_compiles_once():
     n = hs._hessian._cache_size()
     hs.mse_hessian_parts(mlp.apply, p, x, x[:, :1], activation="tanh")
     assert hs._hessian._cache_size() == n
+
+
+def _block_slices(p, labels=None):
+    """Index sets of each block in the raveled parameter vector (ravel order = leaf order)."""
+    labs = hs.block_labels(p, labels)
+    sizes = [a.size for a in jax.tree_util.tree_leaves(p)]
+    starts = np.cumsum([0] + sizes)
+    return {name: np.concatenate([np.arange(starts[i], starts[i + 1]) for i, lab in enumerate(labs) if lab == name])
+            for name in hs.block_names(p, labels)}
+
+
+def test_block_eigenvalues_equal_eigh_of_the_dense_hessians_diagonal_blocks(small_net):
+    """Lanczos on the block HVP (tangent zero outside the block) with M_B steps gives the exact
+    spectrum of H_BB, the diagonal block of the dense float64 Hessian; per leaf and per layer."""
+    p, x, y, H, ev = small_net
+    layers = [{"w": f"layer{i}", "b": f"layer{i}"} for i in range(len(p))]
+    with jax.enable_x64(True):
+        for labels in (None, layers):
+            names = hs.block_names(p, labels)
+            top = np.asarray(hs.block_top_eigenvalues(_mse, p, (x, y), labels=labels, k=3, num_steps=40))
+            assert top.shape == (len(names), 3)
+            for b, name in enumerate(names):
+                idx = _block_slices(p, labels)[name]
+                dense = np.linalg.eigvalsh(H[np.ix_(idx, idx)])[::-1]
+                kb = min(3, idx.size)
+                np.testing.assert_allclose(top[b, :kb], dense[:kb], rtol=1e-8, atol=1e-10)
+                assert np.all(np.isnan(top[b, kb:]))  # a 2-entry bias block has 2 eigenvalues
+                assert top[b, 0] <= ev[-1] + 1e-10  # Cauchy interlacing
+    assert len(hs.block_names(p)) == 6 and len(hs.block_names(p, layers)) == 3
+
+
+def test_block_slq_nodes_are_block_eigenvalues_and_weights_sum_to_one(small_net):
+    """With m = M_B Lanczos steps the Gauss quadrature is exact: the nodes carrying weight are
+    eigenvalues of H_BB, and sum_j w_j lambda_j = z^T H_BB z / |z|^2 averages to tr(H_BB) / M_B."""
+    p, x, y, H, _ = small_net
+    layers = [{"w": f"layer{i}", "b": f"layer{i}"} for i in range(len(p))]
+    with jax.enable_x64(True):
+        dens = hs.block_spectral_density(_mse, p, (x, y), labels=layers, num_probes=200, num_steps=30)
+    nodes, weights = np.asarray(dens.nodes), np.asarray(dens.weights)
+    assert nodes.shape[:2] == (3, 200)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-10)
+    for b, name in enumerate(hs.block_names(p, layers)):
+        idx = _block_slices(p, layers)[name]
+        Hb = H[np.ix_(idx, idx)]
+        eig = np.linalg.eigvalsh(Hb)
+        heavy = weights[b] > 1e-8
+        gap = np.abs(nodes[b][heavy][:, None] - eig[None, :]).min(1)
+        if idx.size <= 30:
+            assert gap.max() < 1e-6 * max(1.0, np.abs(eig).max())
+        mean = (weights[b] * nodes[b]).sum(-1)
+        se = mean.std(ddof=1) / np.sqrt(mean.size)
+        assert abs(mean.mean() - np.trace(Hb) / idx.size) < 4 * se + 1e-12
+
+
+def test_block_shares_of_the_top_eigenvector_sum_to_one_and_match_the_dense_eigenvector(small_net):
+    p, x, y, H, _ = small_net
+    with jax.enable_x64(True):
+        shares = np.asarray(hs.top_eigenvector_shares(_mse, p, (x, y), k=2, num_steps=54))
+    np.testing.assert_allclose(shares.sum(1), 1.0, atol=1e-12)
+    _, U = np.linalg.eigh(H)
+    for i in range(2):
+        u = U[:, -1 - i]
+        dense = [np.sum(u[idx] ** 2) for idx in _block_slices(p).values()]
+        np.testing.assert_allclose(shares[i], dense, atol=1e-8)
+
+
+def test_block_gauss_newton_eigenvalues_equal_the_dense_gauss_newton_blocks(small_net):
+    p, x, y, H, _ = small_net
+    with jax.enable_x64(True):
+        G = np.asarray(hs.gauss_newton(mlp.apply, p, x, activation="tanh"))
+        top = np.asarray(hs.block_top_eigenvalues(_mse, p, (x, y), k=2, curvature="gauss_newton",
+                                                  apply_fn=mlp.apply, apply_kwargs={"activation": "tanh"}))
+    hess = []
+    for b, idx in enumerate(_block_slices(p).values()):
+        dense = np.linalg.eigvalsh(G[np.ix_(idx, idx)])[::-1]
+        np.testing.assert_allclose(top[b, :min(2, idx.size)], dense[:min(2, idx.size)], rtol=1e-8, atol=1e-10)
+        hess.append(np.linalg.eigvalsh(H[np.ix_(idx, idx)])[-1])
+    assert not np.allclose(top[:, 0], hess)  # away from interpolation G != H (residual part)
+    with pytest.raises(ValueError, match="apply_fn"):
+        hs.block_top_eigenvalues(_mse, p, (x, y), curvature="gauss_newton")
+    with pytest.raises(ValueError, match="curvature"):
+        hs.block_top_eigenvalues(_mse, p, (x, y), curvature="fisher")
+    with pytest.raises(ValueError, match="labels"):
+        hs.block_top_eigenvalues(_mse, p, (x, y), labels=["a", "b"])
+
+
+def test_warm_started_lanczos_agrees_with_cold_and_needs_fewer_products(small_net):
+    """Adaptive Lanczos stops at residual |H v - theta v| <= tol theta. Started from the top
+    eigenvectors of a nearby point it returns the same eigenpairs (to the stated tolerance) with
+    fewer products than a cold (random) start."""
+    p, x, y, H, ev = small_net
+    with jax.enable_x64(True):
+        theta, unravel = ravel_pytree(p)
+        moved = unravel(theta + 1e-3 * jax.random.normal(jax.random.key(5), theta.shape, theta.dtype))
+        H2 = np.asarray(hs.hessian(_mse, moved, (x, y)))
+        ev2 = np.linalg.eigvalsh(H2)[::-1]
+        tol = 1e-6
+        top = jax.jit(lambda q, v0: hs.lanczos_top(hs.hessian_matvec(_mse, q, (x, y)), v0, 2, 54, tol=tol))
+        old = top(p, jax.random.normal(jax.random.key(1), theta.shape, theta.dtype))
+        cold = top(moved, jax.random.normal(jax.random.key(2), theta.shape, theta.dtype))
+        warm = top(moved, hs.warm_start(old.vectors, jax.random.key(3)))
+    for r in (cold, warm):
+        np.testing.assert_allclose(np.asarray(r.values), ev2[:2], rtol=1e-5)
+        assert np.all(np.asarray(r.residuals) <= tol * np.abs(np.asarray(r.values)) * (1 + 1e-9))
+        Hv = H2 @ np.asarray(r.vectors).T
+        np.testing.assert_allclose(np.linalg.norm(Hv - np.asarray(r.vectors).T * np.asarray(r.values), axis=0),
+                                   np.asarray(r.residuals), rtol=1e-3, atol=1e-9)
+    assert int(warm.num_matvecs) < int(cold.num_matvecs)

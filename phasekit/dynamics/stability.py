@@ -9,16 +9,19 @@ lr < 2 / lambda. On a network, full-batch GD with a fixed lr shows "progressive 
 :func:`track_sharpness` runs :func:`phasekit.dynamics.train.run` with an observer that computes
 lambda_max by Lanczos on a fixed data subset every ``every`` steps (``schedule="linear"``), so
 the sharpness is stored with the trajectory. :func:`sharpness_vs_lr` vmaps it over learning rates (and seeds).
+:func:`track_top_eigenpairs` tracks the top k eigenpairs at every record inside the compiled loop,
+warm-started from the previous record's eigenvectors, and counts the Hessian-vector products.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 from phasekit.dynamics import train
 from phasekit.theory import hessian
@@ -110,3 +113,73 @@ def late_sharpness_ratio(sharpness, lrs, fraction: float = 0.25):
     s = np.asarray(sharpness)
     tail = s[:, int(np.floor((1 - fraction) * s.shape[1])):]
     return np.nanmean(tail, axis=1) / (2.0 / np.asarray(lrs))
+
+
+# ----------------------------------------------------------------------------- warm-started tracking
+
+class TrackedEigenpairs(NamedTuple):
+    """Result of :func:`track_top_eigenpairs` (a pytree: vmapped runs stack along a leading axis).
+
+    step:      [R] record steps 0, every, ..., steps
+    loss:      [R] full-data loss at each record
+    values:    [R, k] top k eigenvalues of H (descending; ``[:, 0]`` is the sharpness)
+    residuals: [R, k] |H v_i - theta_i v_i| of each Ritz pair
+    num_hvp:   [R] Hessian-vector products spent at each record
+    vectors:   [k, M] the last record's eigenvectors (raveled params)
+    observables: dict name -> [R, ...] of ``observe(params, eigenpairs)`` at each record
+    trajectory: the :class:`train.Trajectory` of the run (records at steps 0 and ``steps``)
+    """
+
+    step: jax.Array
+    loss: jax.Array
+    values: jax.Array
+    residuals: jax.Array
+    num_hvp: jax.Array
+    vectors: jax.Array
+    observables: dict
+    trajectory: train.Trajectory
+
+
+def track_top_eigenpairs(loss_fn: Callable, params, data, optimizer: optax.GradientTransformation, *,
+                         steps: int, every: int, k: int = 1, tol: float = 1e-3, max_steps: int = 60,
+                         warm: bool = True, subset: int | None = None, key=None,
+                         observe: Callable | None = None, **run_kwargs) -> TrackedEigenpairs:
+    """Train with :func:`train.resumable` and compute the top k eigenpairs of H every ``every``
+    steps inside the same compiled program (a ``lax.scan`` over records, ``advance`` between),
+    each by adaptive Lanczos (:func:`hessian.lanczos_top`) to relative residual ``tol``, started
+    from the previous record's eigenvectors (``warm``) or from a random vector (cold). The HVPs
+    spent per record are returned: a warm start needs fewer at the same residual while the
+    eigenvectors change little between records. Pure and vmappable (e.g. over learning rates:
+    ``jax.vmap(lambda lr: track_top_eigenpairs(..., optax.sgd(lr), ...))``; ``warm`` may be traced,
+    so warm and cold runs can share one compiled program). ``observe(params, eigenpairs)`` -> dict
+    is recorded at every record with the record's :class:`hessian.Eigenpairs` (vectors as pytrees),
+    e.g. the layers' shares of the top eigenvector (:func:`hessian.block_shares`).
+    """
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1 or steps % every:
+        raise ValueError(f"every: must be a positive integer dividing steps={steps}, got {every!r}")
+    key = jax.random.key(0) if key is None else key
+    sub = fixed_subset(data, subset, key)
+    theta0, unravel = ravel_pytree(params)
+    if not 1 <= k <= max_steps <= theta0.size:
+        raise ValueError(f"max_steps: need k={k} <= max_steps <= M={theta0.size}, got {max_steps}")
+    r = train.resumable(loss_fn, params, data, optimizer, steps=steps, record_at=[0, steps], key=key, **run_kwargs)
+    observe = observe or (lambda p, pairs: {})
+
+    def eig(p, U, kk):
+        matvec = hessian.hessian_matvec(loss_fn, p, sub)
+        v0 = jnp.where(warm, hessian.warm_start(U, kk), jax.random.normal(kk, theta0.shape, theta0.dtype))
+        return hessian.lanczos_top(matvec, v0, k, max_steps, tol=tol, key=kk)
+
+    def record(carry, i):
+        state, U = carry
+        state = jax.lax.cond(i > 0, lambda s: r.advance(s, every), lambda s: s, state)
+        p = state.train.params
+        top = eig(p, U, jax.random.fold_in(key, i))
+        pairs = hessian.Eigenpairs(top.values, jax.vmap(unravel)(top.vectors))
+        out = (loss_fn(p, data), top.values, top.residuals, top.num_matvecs, observe(p, pairs))
+        return (state, top.vectors), out
+
+    U0 = jax.random.normal(jax.random.fold_in(key, 2**31 - 1), (k,) + theta0.shape, theta0.dtype)
+    n_rec = steps // every + 1
+    (state, U), (loss, values, res, hvps, obs) = jax.lax.scan(record, (r.init(), U0), jnp.arange(n_rec))
+    return TrackedEigenpairs(jnp.arange(n_rec) * every, loss, values, res, hvps, U, obs, r.finish(state))

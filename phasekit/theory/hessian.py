@@ -451,3 +451,266 @@ def mse_hessian_parts(apply_fn: Callable, params: Params, x: jax.Array, y: jax.A
     kw = _static_kwargs(apply_kwargs)
     G = _gauss_newton(apply_fn, kw, "mse", params, x)
     return G, hessian(_mse_cached(apply_fn, kw), params, (x, y)) - G
+
+
+# ----------------------------------------------------------------------------- per-block curvature
+
+CURVATURES = ("hessian", "gauss_newton")
+
+
+def block_labels(params: Params, labels=None) -> tuple:
+    """The block label of every leaf of ``params`` (flattening order): ``labels`` is a pytree like
+    ``params`` whose leaves are hashable labels (e.g. ``[{"w": "layer1", "b": "layer1"}, ...]``, a
+    grouping), or None: each leaf its own block, named by its path (``"[0]['w']"``)."""
+    if labels is None:
+        return tuple(jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0])
+    treedef = jax.tree_util.tree_structure(params)
+    try:
+        labs = treedef.flatten_up_to(labels)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"labels: must be a pytree like params with one label per leaf ({e})") from e
+    try:
+        [hash(lab) for lab in labs]
+    except TypeError as e:
+        raise ValueError(f"labels: every label must be hashable (a string), got {labs}") from e
+    return tuple(labs)
+
+
+def block_names(params: Params, labels=None) -> tuple:
+    """The distinct block labels in order of first appearance: the block axis [B] of the block
+    functions below."""
+    return tuple(dict.fromkeys(block_labels(params, labels)))
+
+
+def _curvature_product(curvature, loss_fn, params, data, apply_fn, output_loss, kw) -> Callable:
+    """The symmetric map v (pytree) -> A v (pytree) for A = H (Hessian) or G (Gauss-Newton)."""
+    if curvature == "hessian":
+        return jax.linearize(jax.grad(lambda p: evaluate(loss_fn, p, data)), params)[1]
+    if apply_fn is None:
+        raise ValueError("apply_fn: the Gauss-Newton curvature needs the model's apply_fn (data = (x, y))")
+    x = data[0]
+    return lambda v: _gauss_newton_vp(apply_fn, kw, output_loss, params, v, x)
+
+
+def block_matvec(product: Callable, params: Params, leaf_labels: tuple, name):
+    """The diagonal block A_BB of a symmetric operator as a map on the block's raveled coordinates:
+    v_B [M_B] -> (A [v_B; 0])_B, one product of A with the tangent zero outside the block (A_BB is
+    never formed). Returns (matvec, M_B)."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    sel = [i for i, lab in enumerate(leaf_labels) if lab == name]
+    if not sel:
+        raise ValueError(f"labels: no leaf carries the label {name!r}")
+    _, unravel = ravel_pytree([leaves[i] for i in sel])
+    size = sum(int(np.size(leaves[i])) for i in sel)
+
+    def matvec(vb):
+        full = [jnp.zeros_like(a) for a in leaves]
+        for i, part in zip(sel, unravel(vb)):
+            full[i] = part
+        out = jax.tree_util.tree_leaves(product(jax.tree_util.tree_unflatten(treedef, full)))
+        return ravel_pytree([out[i] for i in sel])[0]
+
+    return matvec, size
+
+
+def _check_curvature(curvature, output_loss):
+    if curvature not in CURVATURES:
+        raise ValueError(f"curvature: one of {CURVATURES}, got {curvature!r}")
+    if output_loss not in OUTPUT_LOSSES:
+        raise ValueError(f"output_loss: one of {OUTPUT_LOSSES}, got {output_loss!r}")
+
+
+def block_top_eigenvalues(loss_fn: LossFn, params: Params, data: Data = None, *, labels=None, k: int = 1,
+                          num_steps: int | None = None, key=None, curvature: str = "hessian",
+                          apply_fn: Callable | None = None, output_loss: str = "mse",
+                          apply_kwargs: dict | None = None) -> jax.Array:
+    """Largest k eigenvalues of every diagonal block A_BB, [B, k] (descending; NaN past M_B).
+
+    A = H (``curvature="hessian"``) or the Gauss-Newton matrix G (``"gauss_newton"``, needs
+    ``apply_fn`` and ``data = (x, y)``; ``output_loss`` "mse" or "cross_entropy", as in
+    :func:`gauss_newton`). Blocks: :func:`block_names` (each leaf, or the grouping ``labels``).
+    Lanczos on the block's product (:func:`block_matvec`), ``num_steps`` = min(M_B, max(40, 4k)).
+    By Cauchy interlacing lambda_max(A_BB) <= lambda_max(A) for every block.
+    """
+    _check_curvature(curvature, output_loss)
+    labs = block_labels(params, labels)
+    return _block_top(loss_fn, labs, k, num_steps, curvature, apply_fn, output_loss,
+                      _static_kwargs(apply_kwargs or {}), params, data, key)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6, 7))
+def _block_top(loss_fn, labs, k, num_steps, curvature, apply_fn, output_loss, kw, params, data, key):
+    product = _curvature_product(curvature, loss_fn, params, data, apply_fn, output_loss, kw)
+    key = jax.random.key(0) if key is None else key
+    dtype = ravel_pytree(params)[0].dtype
+    rows = []
+    for b, name in enumerate(dict.fromkeys(labs)):
+        matvec, size = block_matvec(product, params, labs, name)
+        kb = min(k, size)
+        m = _steps(size, kb, None if num_steps is None else min(num_steps, size))
+        k0, k1 = jax.random.split(jax.random.fold_in(key, b))
+        top = lanczos_top(matvec, jax.random.normal(k0, (size,), dtype), kb, m, key=k1).values
+        rows.append(jnp.concatenate([top, jnp.full((k - kb,), jnp.nan, dtype)]))
+    return jnp.stack(rows)
+
+
+def block_spectral_density(loss_fn: LossFn, params: Params, data: Data = None, *, labels=None,
+                           num_probes: int = 10, num_steps: int | None = None, key=None,
+                           curvature: str = "hessian", apply_fn: Callable | None = None,
+                           output_loss: str = "mse", apply_kwargs: dict | None = None) -> SpectralDensity:
+    """SLQ density of every diagonal block A_BB (see :func:`spectral_density`): nodes and weights
+    [B, P, m], m = min(max_B M_B, ``num_steps`` or 80); a block with M_B < m has its extra nodes at 0
+    with weight 0, so each row's weights still sum to 1. Same A and blocks as
+    :func:`block_top_eigenvalues`; :func:`broaden` draws block b from ``nodes[b], weights[b]``."""
+    _check_curvature(curvature, output_loss)
+    labs = block_labels(params, labels)
+    return _block_density(loss_fn, labs, num_probes, num_steps, curvature, apply_fn, output_loss,
+                          _static_kwargs(apply_kwargs or {}), params, data, key)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6, 7))
+def _block_density(loss_fn, labs, num_probes, num_steps, curvature, apply_fn, output_loss, kw, params, data, key):
+    product = _curvature_product(curvature, loss_fn, params, data, apply_fn, output_loss, kw)
+    key = jax.random.key(0) if key is None else key
+    dtype = ravel_pytree(params)[0].dtype
+    blocks = [block_matvec(product, params, labs, name) for name in dict.fromkeys(labs)]
+    m_all = min(max(size for _, size in blocks), 80 if num_steps is None else num_steps)
+    nodes, weights = [], []
+    for b, (matvec, size) in enumerate(blocks):
+        m = min(size, m_all)
+        kb = jax.random.fold_in(key, b)
+        z = _probes(kb, num_probes, size, dtype)
+
+        def one(zk, matvec=matvec, m=m):
+            z, k = zk
+            alpha, beta, _ = lanczos(matvec, z, m, k)
+            t, S = jnp.linalg.eigh(tridiagonal(alpha, beta))
+            return t, S[0] ** 2
+
+        t, w = jax.vmap(one)((z, jax.random.split(jax.random.fold_in(kb, 1), num_probes)))
+        pad = ((0, 0), (0, m_all - m))
+        nodes.append(jnp.pad(t, pad))
+        weights.append(jnp.pad(w, pad))
+    return SpectralDensity(jnp.stack(nodes), jnp.stack(weights))
+
+
+def block_shares(vectors: Params, labels=None, *, params: Params | None = None) -> jax.Array:
+    """Share of each block in each vector: |v_B|^2 / |v|^2, [k, B] for ``vectors`` a pytree with a
+    leading axis k (e.g. :class:`Eigenpairs` ``.vectors``); every row sums to 1. ``labels`` as in
+    :func:`block_labels` for a pytree like ``params`` (the vectors' structure when None)."""
+    like = params if params is not None else jax.tree_util.tree_map(lambda a: a[0], vectors)
+    labs = block_labels(like, labels)
+    leaves = jax.tree_util.tree_leaves(vectors)
+    sq = [jnp.sum(a.reshape(a.shape[0], -1) ** 2, axis=1) for a in leaves]
+    per = jnp.stack([sum(s for s, lab in zip(sq, labs) if lab == name) for name in dict.fromkeys(labs)], axis=1)
+    return per / per.sum(axis=1, keepdims=True)
+
+
+def top_eigenvector_shares(loss_fn: LossFn, params: Params, data: Data = None, *, labels=None, k: int = 1,
+                           num_steps: int | None = None, key=None) -> jax.Array:
+    """Share of the full Hessian's top-k eigenvectors in each block, [k, B] (rows sum to 1): which
+    layers carry the sharpest direction (:func:`top_eigenpairs` then :func:`block_shares`)."""
+    pairs = top_eigenpairs(loss_fn, params, data, k=k, num_steps=num_steps, key=key)
+    return block_shares(pairs.vectors, labels, params=params)
+
+
+# ----------------------------------------------------------------------------- warm-started Lanczos
+
+class LanczosTop(NamedTuple):
+    """Top-k Ritz pairs of an adaptive Lanczos run: ``values [k]`` (descending), ``vectors [k, M]``
+    (unit rows), ``residuals [k]`` = |A v_i - theta_i v_i| and ``num_matvecs`` (products used)."""
+    values: jax.Array
+    vectors: jax.Array
+    residuals: jax.Array
+    num_matvecs: jax.Array
+
+
+def lanczos_top(matvec: MatVec, v0: jax.Array, k: int, max_steps: int, *, tol=None, min_steps: int | None = None,
+                key=None) -> LanczosTop:
+    """Top-k eigenpairs by Lanczos (full reorthogonalization), stopped as soon as every Ritz pair
+    satisfies |A v_i - theta_i v_i| = |beta_j s_{j,i}| <= tol |theta_i| (``tol`` None: all
+    ``max_steps``). Started from ``v0``: a random vector (cold start) or, to track the eigenpairs of
+    a slowly changing matrix, the previous eigenvectors' sum plus a little noise (warm start; see
+    :func:`warm_start`), which needs far fewer products for the same residual.
+
+    Args:
+      matvec: symmetric [M] -> [M];  v0: [M];  k, max_steps: static, k <= max_steps <= M.
+      min_steps: at least this many products (default k + 1): the Krylov space of a start vector
+        lying in an invariant subspace can look converged after one step.
+    """
+    M = v0.shape[0]
+    if not 1 <= k <= max_steps <= M:
+        raise ValueError(f"max_steps: need k={k} <= max_steps <= M={M}, got {max_steps}")
+    m = max_steps
+    min_steps = min(m, k + 1 if min_steps is None else max(min_steps, k))
+    key = jax.random.key(0) if key is None else key
+    dtype = v0.dtype
+    eps = jnp.finfo(dtype).eps
+    tol = jnp.asarray(-1.0 if tol is None else tol, dtype)
+    V = jnp.zeros((m + 1, M), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+    spare = jax.random.normal(key, (M,), dtype)
+    idx = jnp.arange(m)
+
+    def ortho(V, w):
+        w = w - V.T @ (V @ w)
+        return w - V.T @ (V @ w)
+
+    def ritz(alpha, beta, j):
+        """Top-k Ritz values / vectors (in the Lanczos basis) of T_j, the leading j x j block
+        (rows past j padded below T_j's Gershgorin bound, so they never enter the top k)."""
+        live = idx < j
+        off = jnp.where(idx[:-1] < j - 1, beta[:-1], 0.0)
+        radius = jnp.max(jnp.abs(jnp.where(live, alpha, 0.0))) + 2 * jnp.max(jnp.abs(off)) + 1
+        T = tridiagonal(jnp.where(live, alpha, -2 * radius), off)
+        theta, S = jnp.linalg.eigh(T)
+        return theta[::-1][:k], S[:, ::-1][:, :k]
+
+    def cond(c):
+        j, _, _, _, done = c
+        return (j < m) & ~done
+
+    def body(c):
+        j, V, alpha, beta, _ = c
+        v = V[j]
+        av = matvec(v)
+        a = jnp.vdot(v, av)
+        w = ortho(V, av - a * v - jnp.where(j > 0, beta[jnp.maximum(j - 1, 0)], 0.0) * V[jnp.maximum(j - 1, 0)])
+        b = jnp.linalg.norm(w)
+        ok = b > 100 * eps * jnp.linalg.norm(av)
+        r = ortho(V, jnp.roll(spare, 7919 * j))  # breakdown: a fresh direction (drawn once, outside the loop)
+        v_next = jnp.where(ok, w / jnp.where(ok, b, 1.0), r / jnp.maximum(jnp.linalg.norm(r), jnp.finfo(dtype).tiny))
+        alpha, beta = alpha.at[j].set(a), beta.at[j].set(jnp.where(ok, b, 0.0))
+        theta, S = ritz(alpha, beta, j + 1)
+        res = jnp.abs(beta[j] * S[j])
+        done = (j + 1 >= min_steps) & jnp.all(res <= tol * jnp.abs(theta))
+        return j + 1, V.at[j + 1].set(v_next), alpha, beta, done
+
+    zeros = jnp.zeros((m,), dtype)
+    j, V, alpha, beta, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), V, zeros, zeros, False))
+    theta, S = ritz(alpha, beta, j)
+    vecs = S.T @ V[:-1]
+    return LanczosTop(theta, vecs, jnp.abs(beta[j - 1] * S[j - 1]), j)
+
+
+def warm_start(vectors: jax.Array, key, noise: float = 1e-3) -> jax.Array:
+    """Start vector for :func:`lanczos_top` from previous eigenvectors [k, M]: their sum plus
+    ``noise`` (relative) Gaussian noise, so the Krylov space holds every tracked direction and is
+    never an exact invariant subspace."""
+    v = vectors.sum(0)
+    z = jax.random.normal(key, v.shape, v.dtype)
+    return v + noise * jnp.linalg.norm(v) * z / jnp.linalg.norm(z)
+
+
+def curvature_gradient(loss_fn: LossFn, params: Params, u: Params, v: Params | None = None,
+                       data: Data = None) -> Params:
+    """grad_w (u^T H(w) v) at fixed u, v (a pytree like params): one reverse pass through an HVP.
+
+    Hellmann-Feynman: for a simple eigenvalue lambda(w) with unit eigenvector u,
+    grad lambda = grad_w (u^T H(w) u) (the eigenvector's own change does not enter, since
+    u^T du = 0), so ``curvature_gradient(loss_fn, params, u)`` is grad S for S = lambda_max.
+    v None: v = u.
+    """
+    v = u if v is None else v
+    grad = jax.grad(lambda p: evaluate(loss_fn, p, data))
+    flat = lambda t: ravel_pytree(t)[0]
+    return jax.grad(lambda p: jnp.vdot(flat(u), flat(jax.jvp(grad, (p,), (v,))[1])))(params)
