@@ -288,7 +288,7 @@ class Store:
                                      f"layout ({_layout_text(chunk.layout)}) than this run "
                                      f"({_layout_text(self.layout)}); on_layout_change='refuse'")
                 if self.on_layout_change == "recompute":
-                    incompatible += 1
+                    incompatible += len(next(iter(chunk.coords.values()), ()))  # its points
                     continue
             cvals = [chunk.coords[n] for n in names]
             for j in range(len(cvals[0])):
@@ -310,7 +310,7 @@ class Store:
                     continue
                 chosen[c] = (row, chunk.layout)
         if incompatible:
-            warnings.warn(f"store: {incompatible} chunk(s) of {self.path} were computed under another layout "
+            warnings.warn(f"store: {incompatible} stored point(s) of {self.path} were computed under another layout "
                           f"and are not bit-compatible with this run ({_layout_text(self.layout)}); their "
                           f"points are recomputed (on_layout_change='recompute')", stacklevel=3)
         if disagree:
