@@ -33,7 +33,6 @@ divergence is flagged, as in :func:`phasekit.dynamics.train.run`. Everything goe
 from __future__ import annotations
 
 import json
-
 import time
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 

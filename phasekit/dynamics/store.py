@@ -288,7 +288,7 @@ class Store:
                                      f"layout ({_layout_text(chunk.layout)}) than this run "
                                      f"({_layout_text(self.layout)}); on_layout_change='refuse'")
                 if self.on_layout_change == "recompute":
-                    incompatible += len(next(iter(chunk.coords.values()), ()))  # its points
+                    incompatible += len(chunk.coords[names[0]])  # its points
                     continue
             cvals = [chunk.coords[n] for n in names]
             for j in range(len(cvals[0])):
@@ -370,17 +370,15 @@ class Store:
         """Create ``path`` holding ``body``; FileExistsError when it exists."""
         tmp = _tmp_name(path)
         try:
-            tmp.write_bytes(body)
+            tmp.write_bytes(body)  # a full disk raises here
             try:
                 os.link(tmp, path)
-                return
             except FileExistsError:
                 raise
             except OSError:  # a file system without hard links: exclusive create, then write
-                pass
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(body)
         finally:
             tmp.unlink(missing_ok=True)
 
