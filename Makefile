@@ -1,10 +1,11 @@
-# phasekit: `make demo` (main job), `make test` (test suite), `make bench` (benchmarks).
+# phasekit: `make demo` (main job), `make test` (test suite), `make lint` (ruff + mypy),
+# `make docs` (the documentation site, strict), `make bench` (benchmarks).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.phasekit-installed
 
-.PHONY: demo test test-slow bench install clean
+.PHONY: demo test test-slow lint bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,12 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
+
+# the checks of .ci/run before the tests: lint, format, types
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Optional baselines in separate venvs: make bench TORCH_PYTHON=/path/bin/python NT_PYTHON=/path/bin/python
 bench: $(STAMP)

@@ -27,7 +27,9 @@ from phasekit.experiments import anchor
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--d-model", type=int, default=16)
     ap.add_argument("--n-train", type=int, default=2000)
     ap.add_argument("--epochs", type=float, default=2.0)
@@ -35,8 +37,14 @@ def main(argv=None):
     ap.add_argument("--weight-decays", type=float, nargs="+", default=[0.01, 0.1])
     ap.add_argument("--seeds", type=int, default=2)
     args = ap.parse_args(argv)
-    cfg = anchor.PhaseConfig(n_train=args.n_train, d_model=args.d_model, epochs=args.epochs, batch_size=128,
-                             n_records=3, n_eval_train=256)
+    cfg = anchor.PhaseConfig(
+        n_train=args.n_train,
+        d_model=args.d_model,
+        epochs=args.epochs,
+        batch_size=128,
+        n_records=3,
+        n_eval_train=256,
+    )
     task = anchor._composite(cfg)
     g, w, s = np.meshgrid(args.gammas, args.weight_decays, np.arange(args.seeds), indexing="ij")
     g, w, s = (jnp.asarray(a.ravel()) for a in (g.astype(np.float32), w.astype(np.float32), s))
@@ -45,8 +53,10 @@ def main(argv=None):
     def one(gamma, wd, key):
         return anchor.train_point(cfg, task, gamma, wd, key)["ood_acc"]
 
-    print(f"{g.size} runs of {cfg.steps} steps (d_model {cfg.d_model}, {cfg.n_train} sequences, batch "
-          f"{cfg.batch_size}) on {jax.device_count()} {jax.default_backend()} device(s)")
+    print(
+        f"{g.size} runs of {cfg.steps} steps (d_model {cfg.d_model}, {cfg.n_train} sequences, batch "
+        f"{cfg.batch_size}) on {jax.device_count()} {jax.default_backend()} device(s)"
+    )
     grid = jax.jit(jax.vmap(one))
     t = time.perf_counter()
     jax.block_until_ready(grid(g, w, keys))
@@ -60,13 +70,17 @@ def main(argv=None):
     jax.block_until_ready(single(g[0], w[0], keys[0]))
     t_single_first = time.perf_counter() - t
     t = time.perf_counter()
-    out_loop = np.stack([np.asarray(jax.block_until_ready(single(g[i], w[i], keys[i]))) for i in range(g.size)])
+    out_loop = np.stack(
+        [np.asarray(jax.block_until_ready(single(g[i], w[i], keys[i]))) for i in range(g.size)]
+    )
     t_loop = time.perf_counter() - t
 
     print(f"grid    first call {t_grid_first:7.1f} s, run {t_grid:7.2f} s")
     print(f"cached  first call {t_single_first:7.1f} s, loop {t_loop:7.2f} s")
-    print(f"ratio   loop / grid = {t_loop / t_grid:.2f} (compile excluded); "
-          f"with compile {(t_single_first + t_loop) / (t_grid_first + t_grid):.2f}")
+    print(
+        f"ratio   loop / grid = {t_loop / t_grid:.2f} (compile excluded); "
+        f"with compile {(t_single_first + t_loop) / (t_grid_first + t_grid):.2f}"
+    )
     print(f"max |OOD acc difference| grid vs loop: {np.abs(out_grid - out_loop).max():.3g}")
     return 0
 

@@ -57,20 +57,53 @@ def main():
     p0 = mlp.init(jax.random.key(0), SIZES, scheme="lecun")
     loss = train.mse(mlp.apply, activation="tanh")
 
-    track = jax.jit(jax.vmap(lambda w: stability.track_top_eigenpairs(
-        loss, p0, data, optax.sgd(0.4), steps=args.track_steps, every=10, k=1, tol=1e-3, max_steps=60, warm=w)))
+    track = jax.jit(
+        jax.vmap(
+            lambda w: stability.track_top_eigenpairs(
+                loss,
+                p0,
+                data,
+                optax.sgd(0.4),
+                steps=args.track_steps,
+                every=10,
+                k=1,
+                tol=1e-3,
+                max_steps=60,
+                warm=w,
+            )
+        )
+    )
     both = track(jnp.array([True, False]))
     hvp = np.asarray(both.num_hvp)[:, 1:]
     s = np.asarray(both.values)[:, :, 0]
-    out = {"warm_hvp_per_record": float(hvp[0].mean()), "cold_hvp_per_record": float(hvp[1].mean()),
-           "warm_over_cold": float(hvp[0].sum() / hvp[1].sum()),
-           "max_rel_diff_sharpness": float(np.max(np.abs(s[0] / s[1] - 1)))}
+    out = {
+        "warm_hvp_per_record": float(hvp[0].mean()),
+        "cold_hvp_per_record": float(hvp[1].mean()),
+        "warm_over_cold": float(hvp[0].sum() / hvp[1].sum()),
+        "max_rel_diff_sharpness": float(np.max(np.abs(s[0] / s[1] - 1))),
+    }
 
     def one(lr):
-        gd = train.run(loss, p0, data, optax.sgd(lr), steps=args.steps, n_records=args.steps // 10 + 1,
-                       schedule="linear")
-        cf = flows.central_flow(loss, p0, data, lr, steps=args.steps, n_records=args.steps // 10 + 1,
-                                schedule="linear", substeps=4, relaxation=2.0)
+        gd = train.run(
+            loss,
+            p0,
+            data,
+            optax.sgd(lr),
+            steps=args.steps,
+            n_records=args.steps // 10 + 1,
+            schedule="linear",
+        )
+        cf = flows.central_flow(
+            loss,
+            p0,
+            data,
+            lr,
+            steps=args.steps,
+            n_records=args.steps // 10 + 1,
+            schedule="linear",
+            substeps=4,
+            relaxation=2.0,
+        )
         return gd.loss, cf.predicted_loss
 
     lrs = jnp.asarray(LRS, jnp.float32)
@@ -80,8 +113,14 @@ def main():
     jax.block_until_ready(single(lrs[0]))
     t_batch = _median_time(lambda: batched(lrs), args.repeats)
     t_single = _median_time(lambda: [single(lr) for lr in lrs], args.repeats)
-    out.update(vmapped_s=t_batch, one_by_one_s=t_single, ratio_one_by_one_over_vmapped=t_single / t_batch,
-               steps=args.steps, lrs=list(LRS), devices=str(jax.devices()))
+    out.update(
+        vmapped_s=t_batch,
+        one_by_one_s=t_single,
+        ratio_one_by_one_over_vmapped=t_single / t_batch,
+        steps=args.steps,
+        lrs=list(LRS),
+        devices=str(jax.devices()),
+    )
     print(json.dumps(out, indent=1))
 
 

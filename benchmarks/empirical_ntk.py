@@ -68,7 +68,7 @@ print(json.dumps({"jax": jax.__version__, "times": out}))
 def median_time(fn, *args, reps: int) -> float:
     fn(*args).block_until_ready()
     times = []
-    while len(times) < reps and sum(times) < 2.0:     # slow methods: fewer repetitions
+    while len(times) < reps and sum(times) < 2.0:  # slow methods: fewer repetitions
         t0 = time.perf_counter()
         fn(*args).block_until_ready()
         times.append(time.perf_counter() - t0)
@@ -77,13 +77,21 @@ def median_time(fn, *args, reps: int) -> float:
 
 def neural_tangents_times(python: str | None, n: int, d: int, width: int, reps: int, cnn_n: int):
     if not python:
-        print("neural-tangents: skipped (no --nt-python / $PHASEKIT_NT_PYTHON given; it does not "
-              "import on current JAX)")
+        print(
+            "neural-tangents: skipped (no --nt-python / $PHASEKIT_NT_PYTHON given; it does not "
+            "import on current JAX)"
+        )
         return None
-    proc = subprocess.run([python, "-c", NT_SNIPPET, str(n), str(d), str(width), str(reps), str(cnn_n)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [python, "-c", NT_SNIPPET, str(n), str(d), str(width), str(reps), str(cnn_n)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
-        print(f"neural-tangents: skipped ({python} failed: {proc.stderr.strip().splitlines()[-1:]})")
+        print(
+            f"neural-tangents: skipped ({python} failed: {proc.stderr.strip().splitlines()[-1:]})"
+        )
         return None
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"neural-tangents 0.6.5 on jax {result['jax']} ({python})")
@@ -93,15 +101,20 @@ def neural_tangents_times(python: str | None, n: int, d: int, width: int, reps: 
 def table(title, times, base_name, nt_name=None):
     base, nt_t = times[base_name], times.get(nt_name)
     print(f"\n{title}")
-    print(f"{'method':<34s}{'ms':>10s}{'base/this':>12s}" + (f"{'nt-struct/this':>16s}" if nt_t else "")
-          + f"   (base: {base_name})")
+    print(
+        f"{'method':<34s}{'ms':>10s}{'base/this':>12s}"
+        + (f"{'nt-struct/this':>16s}" if nt_t else "")
+        + f"   (base: {base_name})"
+    )
     for name, t in times.items():
         row = f"{name:<34s}{1e3 * t:>10.2f}{base / t:>12.1f}"
         print(row + (f"{nt_t / t:>16.2f}" if nt_t else ""))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--input-dim", type=int, default=8)
     parser.add_argument("--width", type=int, default=512)
@@ -126,31 +139,35 @@ def main():
 
     def naive_of(f):
         @jax.jit
-        def naive(params, x):          # J J^T from the full-batch Jacobian, traced over outputs
+        def naive(params, x):  # J J^T from the full-batch Jacobian, traced over outputs
             out_ndim = jax.eval_shape(f, params, x).ndim
             jac = jax.tree_util.tree_leaves(jax.jacrev(lambda p: f(p, x))(params))
             flat = [j.reshape(j.shape[:out_ndim] + (-1,)) for j in jac]
             return sum(jnp.einsum("i...p,j...p->ij", j, j) for j in flat)
+
         return naive
 
     def check(label, kernel, ref):
         err = float(jnp.linalg.norm(kernel - ref) / jnp.linalg.norm(ref))
         print(f"  {label:<32s} relative difference to naive: {err:.1e}")
 
-    print(f"empirical NTK, jax {jax.__version__}, {jax.devices()[0].platform}, median of {args.reps} "
-          f"(shared machine: compare ratios within this run only)")
+    print(
+        f"empirical NTK, jax {jax.__version__}, {jax.devices()[0].platform}, median of {args.reps} "
+        f"(shared machine: compare ratios within this run only)"
+    )
     print(f"MLP {'-'.join(map(str, sizes))} ReLU on {args.n} inputs")
     naive = naive_of(f)
     mlp_times = {"naive jacrev": median_time(naive, params, x, reps=args.reps)}
     ref = naive(params, x)
     for impl in ("jacobian", "ntvp", "structured"):
-        fn = functools.partial(ntk.empirical_ntk, f, implementation=impl)   # jitted inside
+        fn = functools.partial(ntk.empirical_ntk, f, implementation=impl)  # jitted inside
         mlp_times[f"phasekit {impl}"] = median_time(fn, params, x, reps=args.reps)
         check(f"phasekit {impl}", fn(params, x), ref)
 
     # the same network written by a user: a plain function of a dict of weights
-    user_params = {f"W{i}": layer["w"] for i, layer in enumerate(params)} | \
-        {f"b{i}": layer["b"] for i, layer in enumerate(params)}
+    user_params = {f"W{i}": layer["w"] for i, layer in enumerate(params)} | {
+        f"b{i}": layer["b"] for i, layer in enumerate(params)
+    }
 
     def user_mlp(w, x):
         h = jax.nn.relu(x @ w["W0"] + w["b0"])
@@ -184,25 +201,35 @@ def main():
     images = jax.random.normal(jax.random.key(1), (args.cnn_n, 16, 16, 1))
     conv_params = conv.init(jax.random.key(0), images[:1])["params"]
     g = lambda p, x: conv.apply({"params": p}, x)
-    print(f"CNN Conv16-Conv16-Dense10 on {args.cnn_n} images 16x16x1, "
-          f"plan: {ntk.ntk_plan(g, conv_params, images).structured}")
+    print(
+        f"CNN Conv16-Conv16-Dense10 on {args.cnn_n} images 16x16x1, "
+        f"plan: {ntk.ntk_plan(g, conv_params, images).structured}"
+    )
     naive = naive_of(g)
     cnn_times = {}
     if args.cnn_n <= 64:  # the full-batch jacrev holds n k cotangents x n images of activations
         cnn_times["naive jacrev"] = median_time(naive, conv_params, images, reps=args.reps)
     else:
-        print(f"  naive jacrev: not timed at {args.cnn_n} images (it would allocate "
-              f"~{args.cnn_n ** 2 * 10 * 16 ** 3 * 4 / 2 ** 30:.0f} GiB); checked on the first 32")
+        print(
+            f"  naive jacrev: not timed at {args.cnn_n} images (it would allocate "
+            f"~{args.cnn_n**2 * 10 * 16**3 * 4 / 2**30:.0f} GiB); checked on the first 32"
+        )
     ref = naive(conv_params, images[:32])
     # ntvp vmaps n k full-batch products: like the naive jacrev, only at small n
-    for impl in ("jacobian", "ntvp", "structured") if args.cnn_n <= 64 else ("jacobian", "structured"):
+    for impl in (
+        ("jacobian", "ntvp", "structured") if args.cnn_n <= 64 else ("jacobian", "structured")
+    ):
         fn = functools.partial(ntk.empirical_ntk, g, implementation=impl)
         cnn_times[f"phasekit {impl}"] = median_time(fn, conv_params, images, reps=args.reps)
         check(f"phasekit {impl}", fn(conv_params, images)[:32, :32], ref)
 
-    nt_times = neural_tangents_times(args.nt_python, args.n, args.input_dim, args.width, args.reps, args.cnn_n)
+    nt_times = neural_tangents_times(
+        args.nt_python, args.n, args.input_dim, args.width, args.reps, args.cnn_n
+    )
     for name, t in (nt_times or {}).items():
-        (cnn_times if name.startswith("cnn") else mlp_times)[f"neural-tangents {name.removeprefix('cnn ')}"] = t
+        (cnn_times if name.startswith("cnn") else mlp_times)[
+            f"neural-tangents {name.removeprefix('cnn ')}"
+        ] = t
 
     table("MLP", mlp_times, "naive jacrev", "neural-tangents structured")
     table("CNN", cnn_times, "phasekit jacobian", "neural-tangents structured")

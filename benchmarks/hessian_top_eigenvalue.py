@@ -61,8 +61,12 @@ def torch_worker(npz_path, ref, max_iters, repeats):
         v = [torch.randn_like(p) for p in params]
         estimates = []
         for _ in range(iters):
-            if stop_at_ref and len(estimates) > 1 and abs(estimates[-1] - ref) < TOL * abs(ref) \
-                    and abs(estimates[-1] - estimates[-2]) < TOL * abs(estimates[-1]):
+            if (
+                stop_at_ref
+                and len(estimates) > 1
+                and abs(estimates[-1] - ref) < TOL * abs(ref)
+                and abs(estimates[-1] - estimates[-2]) < TOL * abs(estimates[-1])
+            ):
                 break
             norm = torch.sqrt(sum((vi * vi).sum() for vi in v))
             v = [vi / norm for vi in v]
@@ -80,8 +84,18 @@ def torch_worker(npz_path, ref, max_iters, repeats):
     stop = np.nonzero(change < TOL)[0]
     n_stop = int(stop[0]) + 2 if stop.size else None
     t = _median_time(lambda: power(n_hvp or max_iters), repeats)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "n_hvp": n_hvp,
-                      "n_hvp_stop_rule": n_stop, "time_s": t, "final": est[-1]}))
+    print(
+        json.dumps(
+            {
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "n_hvp": n_hvp,
+                "n_hvp_stop_rule": n_stop,
+                "time_s": t,
+                "final": est[-1],
+            }
+        )
+    )
 
 
 def main(argv=None):
@@ -89,7 +103,12 @@ def main(argv=None):
     ap.add_argument("--torch-python", default=None, help="python of a venv with torch (baseline)")
     ap.add_argument("--max-iters", type=int, default=100, help="power-iteration cap")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--torch-worker", nargs=4, metavar=("NPZ", "REF", "MAX_ITERS", "REPEATS"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--torch-worker",
+        nargs=4,
+        metavar=("NPZ", "REF", "MAX_ITERS", "REPEATS"),
+        help=argparse.SUPPRESS,
+    )
     args = ap.parse_args(argv)
     if args.torch_worker:
         npz, ref, iters, reps = args.torch_worker
@@ -112,13 +131,17 @@ def main(argv=None):
     loss = train.cross_entropy(mlp.apply, activation="tanh")
     data = (x, labels)
 
-    print(f"tanh MLP {SIZES}: M = {M:,} parameters, n = {N}, float32, jax {jax.__version__} "
-          f"on {jax.devices()[0].platform} ({os.cpu_count()} cpus)")
+    print(
+        f"tanh MLP {SIZES}: M = {M:,} parameters, n = {N}, float32, jax {jax.__version__} "
+        f"on {jax.devices()[0].platform} ({os.cpu_count()} cpus)"
+    )
 
     # reference lambda_max and Lanczos HVP count: the Ritz values of the leading j x j block of T
     # are exactly what j Lanczos steps give
     matvec = hessian.hessian_matvec(loss, params, data)
-    alpha, beta, _ = jax.jit(lambda v: hessian.lanczos(matvec, v, 80))(jax.random.normal(jax.random.key(1), (M,)))
+    alpha, beta, _ = jax.jit(lambda v: hessian.lanczos(matvec, v, 80))(
+        jax.random.normal(jax.random.key(1), (M,))
+    )
     T = np.asarray(hessian.tridiagonal(alpha, beta), np.float64)
     ritz = np.array([np.linalg.eigvalsh(T[:j, :j])[-1] for j in range(1, 81)])
     ref = ritz[-1]
@@ -126,12 +149,16 @@ def main(argv=None):
     print(f"reference lambda_max = {ref:.6g} (80 Lanczos steps)")
 
     # phasekit Lanczos with exactly n_lanczos products
-    lanczos = jax.jit(lambda p: hessian.top_eigenvalues(loss, p, data, num_steps=n_lanczos, key=jax.random.key(2)))
+    lanczos = jax.jit(
+        lambda p: hessian.top_eigenvalues(loss, p, data, num_steps=n_lanczos, key=jax.random.key(2))
+    )
     val = float(lanczos(params)[0])
     t_lanczos = _median_time(lambda: lanczos(params).block_until_ready(), args.repeats)
 
     # phasekit power iteration (PyHessian's algorithm, compiled)
-    rq = np.asarray(jax.jit(lambda p: hessian.power_iteration(loss, p, data, num_iters=args.max_iters))(params))
+    rq = np.asarray(
+        jax.jit(lambda p: hessian.power_iteration(loss, p, data, num_iters=args.max_iters))(params)
+    )
     hit = np.nonzero(np.abs(rq - ref) / abs(ref) < TOL)[0]
     n_power = int(hit[0]) + 1 if hit.size else args.max_iters
     power = jax.jit(lambda p: hessian.power_iteration(loss, p, data, num_iters=n_power))
@@ -143,8 +170,10 @@ def main(argv=None):
     hvp(v).block_until_ready()
     t_hvp = _median_time(lambda: hvp(v).block_until_ready(), 5)
 
-    rows = [("phasekit Lanczos (jit)", n_lanczos, t_lanczos, val),
-            ("phasekit power iteration (jit)", n_power, t_power, rq[n_power - 1])]
+    rows = [
+        ("phasekit Lanczos (jit)", n_lanczos, t_lanczos, val),
+        ("phasekit power iteration (jit)", n_power, t_power, rq[n_power - 1]),
+    ]
 
     # baseline: PyTorch double-backprop power iteration in its own interpreter
     torch_row = None
@@ -157,27 +186,52 @@ def main(argv=None):
             for l, layer in enumerate(params):
                 arrays[f"w{l}"], arrays[f"b{l}"] = np.asarray(layer["w"]), np.asarray(layer["b"])
             np.savez(npz, **arrays)
-            proc = subprocess.run([args.torch_python, __file__, "--torch-worker", npz, str(float(ref)),
-                                   str(args.max_iters), str(args.repeats)], capture_output=True, text=True)
+            proc = subprocess.run(
+                [
+                    args.torch_python,
+                    __file__,
+                    "--torch-worker",
+                    npz,
+                    str(float(ref)),
+                    str(args.max_iters),
+                    str(args.repeats),
+                ],
+                capture_output=True,
+                text=True,
+            )
         if proc.returncode == 0:
             torch_row = json.loads(proc.stdout.strip().splitlines()[-1])
-            rows.append((f"PyTorch {torch_row['torch']} double-backprop power iteration", torch_row["n_hvp"] or args.max_iters,
-                         torch_row["time_s"], torch_row["final"]))
+            rows.append(
+                (
+                    f"PyTorch {torch_row['torch']} double-backprop power iteration",
+                    torch_row["n_hvp"] or args.max_iters,
+                    torch_row["time_s"],
+                    torch_row["final"],
+                )
+            )
         else:
-            print(f"torch baseline skipped: {args.torch_python} failed:\n{proc.stderr.strip().splitlines()[-1]}")
+            print(
+                f"torch baseline skipped: {args.torch_python} failed:\n{proc.stderr.strip().splitlines()[-1]}"
+            )
     else:
-        print("torch baseline skipped: pass --torch-python PATH (a venv with torch; see BENCHMARK-NOTES.md)")
+        print(
+            "torch baseline skipped: pass --torch-python PATH (a venv with torch; see BENCHMARK-NOTES.md)"
+        )
 
     print(f"\none jitted JAX HVP: {1e3 * t_hvp:.1f} ms")
     print(f"{'method':52s} {'HVPs to 1e-3':>12s} {'time [s]':>9s} {'ms/HVP':>7s}  lambda_max")
     for name, n, t, lam in rows:
         print(f"{name:52s} {n:12d} {t:9.3f} {1e3 * t / n:7.1f}  {lam:.6g}")
     if torch_row is not None:
-        print(f"(PyTorch power iteration with PyHessian's stop rule, relative change < 1e-3: "
-              f"{torch_row['n_hvp_stop_rule']} HVPs; torch threads: {torch_row['threads']})")
+        print(
+            f"(PyTorch power iteration with PyHessian's stop rule, relative change < 1e-3: "
+            f"{torch_row['n_hvp_stop_rule']} HVPs; torch threads: {torch_row['threads']})"
+        )
     base_name, base_n, base_t, _ = rows[-1]
-    print(f"\nspeed-up of phasekit Lanczos over {base_name}: {base_t / t_lanczos:.1f}x in time, "
-          f"{base_n / n_lanczos:.1f}x fewer HVPs")
+    print(
+        f"\nspeed-up of phasekit Lanczos over {base_name}: {base_t / t_lanczos:.1f}x in time, "
+        f"{base_n / n_lanczos:.1f}x fewer HVPs"
+    )
     if torch_row is not None:
         print(f"speed-up over phasekit's own power iteration: {t_power / t_lanczos:.1f}x")
 

@@ -28,7 +28,9 @@ from phasekit.experiments import course_topics
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--trials", type=int, default=64)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--width", type=int, default=32)
@@ -57,17 +59,26 @@ def main(argv=None):
     times = []
     for _ in range(a.repeats):
         t = time.perf_counter()
-        losses = [float(one({n: jnp.float32(v[i]) for n, v in pts.items()}, keys[i])) for i in range(a.trials)]
+        losses = [
+            float(one({n: jnp.float32(v[i]) for n, v in pts.items()}, keys[i]))
+            for i in range(a.trials)
+        ]
         times.append(time.perf_counter() - t)
     t_one = min(times)
     rel = np.abs(np.asarray(losses) - batch) / np.maximum(np.abs(batch), 1e-12)
-    print(f"backend {jax.default_backend()} ({jax.devices()[0].device_kind}), {a.trials} trials x {a.steps} steps, width {a.width}")
+    print(
+        f"backend {jax.default_backend()} ({jax.devices()[0].device_kind}), {a.trials} trials x {a.steps} steps, width {a.width}"
+    )
     print(f"compile+first call: batch {first_batch:.2f} s, single-trial program {first_one:.2f} s")
-    print(f"batch (one vmapped program): {t_batch:.3f} s   one by one: {t_one:.3f} s   ratio {t_one / t_batch:.2f}x")
+    print(
+        f"batch (one vmapped program): {t_batch:.3f} s   one by one: {t_one:.3f} s   ratio {t_one / t_batch:.2f}x"
+    )
     # vmapped and single-trial programs round differently (fused multiply-adds, reduction order);
     # trials at learning rates near the edge of stability amplify an ulp into a different loss
-    print(f"relative difference of the losses: median {np.median(rel):.2e}, "
-          f"{np.mean(rel < 1e-3):.0%} of trials within 1e-3, max {rel.max():.2e}")
+    print(
+        f"relative difference of the losses: median {np.median(rel):.2e}, "
+        f"{np.mean(rel < 1e-3):.0%} of trials within 1e-3, max {rel.max():.2e}"
+    )
 
 
 if __name__ == "__main__":

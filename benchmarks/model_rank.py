@@ -33,7 +33,10 @@ from jax.flatten_util import ravel_pytree
 
 def _net(width, d, key):
     from phasekit.models import two_layer
-    return two_layer.rescale(two_layer.init(jax.random.key(key), width, d, bias=False), width**-0.5, d**-0.5)
+
+    return two_layer.rescale(
+        two_layer.init(jax.random.key(key), width, d, bias=False), width**-0.5, d**-0.5
+    )
 
 
 def _case(name):
@@ -46,7 +49,7 @@ def _case(name):
         width, N = (2500, 20000) if name == "full_optimistic" else (500, 4000)
         p = opt.two_layer_point(_net(10, 3, 1), width)
         x = np.random.default_rng(0).standard_normal((N, 3))
-    else:                                     # full_generic
+    else:  # full_generic
         p, x = _net(5000, 1, 2), np.random.default_rng(0).standard_normal((20000, 1))
     M = sum(a.size for a in jax.tree_util.tree_leaves(p))
     t = time.perf_counter()
@@ -61,9 +64,20 @@ def _case(name):
         res = model_rank(f, p, x)
         rank, method = res.rank, res.method
     seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024          # MiB (Linux: KiB)
-    print(json.dumps({"case": name, "M": M, "N": x.shape[0], "rank": rank, "method": method,
-                      "seconds": seconds, "peak_MiB": peak}))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
+    print(
+        json.dumps(
+            {
+                "case": name,
+                "M": M,
+                "N": x.shape[0],
+                "rank": rank,
+                "method": method,
+                "seconds": seconds,
+                "peak_MiB": peak,
+            }
+        )
+    )
 
 
 def _auto_choice(repeats: int = 3):
@@ -73,8 +87,10 @@ def _auto_choice(repeats: int = 3):
 
     x_all = np.asarray(data.digits()[0])
     f = lambda p, x: mlp.apply(p, x, activation="tanh")
-    print(f"auto-choice: warm times, min of {repeats} interleaved calls (load average "
-          f"{os.getloadavg()[0]:.1f} at the start), float64 SVD / sketch")
+    print(
+        f"auto-choice: warm times, min of {repeats} interleaved calls (load average "
+        f"{os.getloadavg()[0]:.1f} at the start), float64 SVD / sketch"
+    )
     for sizes, n in (([64, 26, 10], 300), ([64, 128, 128, 10], 64)):
         p = mlp.init(jax.random.key(0), sizes)
         x = x_all[:n]
@@ -88,10 +104,12 @@ def _auto_choice(repeats: int = 3):
                 t[method] = min(t.get(method, np.inf), time.perf_counter() - start)
         best = min(t["dense"], t["sketch"])
         r = res["auto"]
-        print(f"  J {r.n_points} x {r.n_params}: dense {t['dense']:.2f} s (rank {res['dense'].rank}), "
-              f"sketch {t['sketch']:.2f} s (rank {res['sketch'].rank}), auto -> {r.method} {t['auto']:.2f} s "
-              f"= {t['auto'] / best:.2f}x the faster method (the chosen method's own time: "
-              f"{t[r.method] / best:.2f}x)")
+        print(
+            f"  J {r.n_points} x {r.n_params}: dense {t['dense']:.2f} s (rank {res['dense'].rank}), "
+            f"sketch {t['sketch']:.2f} s (rank {res['sketch'].rank}), auto -> {r.method} {t['auto']:.2f} s "
+            f"= {t['auto'] / best:.2f}x the faster method (the chosen method's own time: "
+            f"{t[r.method] / best:.2f}x)"
+        )
 
 
 def _run(name):
@@ -105,7 +123,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--skip-baseline", action="store_true")
-    ap.add_argument("--auto-choice", action="store_true", help="only the auto-method check of issue 26")
+    ap.add_argument(
+        "--auto-choice", action="store_true", help="only the auto-method check of issue 26"
+    )
     args = ap.parse_args()
     if args.case:
         return _case(args.case)
@@ -117,12 +137,16 @@ def main():
         names.append("baseline_optimistic")
     rows = {n: _run(n) for n in names}
     for r in rows.values():
-        print(f"  {r['case']:<20} M={r['M']:>6} N={r['N']:>6}  rank={r['rank']:>4} ({r['method']:<10})"
-              f"  {r['seconds']:7.1f} s  peak {r['peak_MiB']:7.0f} MiB")
+        print(
+            f"  {r['case']:<20} M={r['M']:>6} N={r['N']:>6}  rank={r['rank']:>4} ({r['method']:<10})"
+            f"  {r['seconds']:7.1f} s  peak {r['peak_MiB']:7.0f} MiB"
+        )
     if "baseline_optimistic" in rows:
         a, b = rows["reduced_optimistic"], rows["baseline_optimistic"]
-        print(f"reduced size: baseline / phasekit time = {b['seconds'] / a['seconds']:.1f}x, "
-              f"peak memory = {b['peak_MiB'] / a['peak_MiB']:.1f}x (ranks {b['rank']} vs {a['rank']})")
+        print(
+            f"reduced size: baseline / phasekit time = {b['seconds'] / a['seconds']:.1f}x, "
+            f"peak memory = {b['peak_MiB'] / a['peak_MiB']:.1f}x (ranks {b['rank']} vs {a['rank']})"
+        )
 
 
 if __name__ == "__main__":

@@ -46,17 +46,30 @@ ARMS = ("map", "vmap", "continuous", "auto", "cached")
 
 
 def axes_for(cfg, m):
-    return {"gamma": np.asarray(cfg.gammas, float), "gamma_prime": np.asarray(cfg.gamma_primes, float),
-            "width": np.asarray([m]), "seed": np.arange(cfg.seeds)}
+    return {
+        "gamma": np.asarray(cfg.gammas, float),
+        "gamma_prime": np.asarray(cfg.gamma_primes, float),
+        "width": np.asarray([m]),
+        "seed": np.arange(cfg.seeds),
+    }
 
 
 def sweep_width(cfg, m, x, y, batching):
     """One width of the phase diagram through ``sweep.run`` (the point function of
     ``phase.phase_diagram``). Returns (rd_star [runs], steps [runs], Dataset)."""
-    point = lambda pt, key: phase.point_run(pt["gamma"], pt["gamma_prime"], pt["width"], key, x, y, cfg)
-    ds = sweep.run(point, axes_for(cfg, m), static=("width",), key_axes=("width", "seed"),
-                   base_seed=cfg.base_seed, batching=batching, progress=False,
-                   dims={"rd": ("record",), "loss": ("record",)})
+    point = lambda pt, key: phase.point_run(
+        pt["gamma"], pt["gamma_prime"], pt["width"], key, x, y, cfg
+    )
+    ds = sweep.run(
+        point,
+        axes_for(cfg, m),
+        static=("width",),
+        key_axes=("width", "seed"),
+        base_seed=cfg.base_seed,
+        batching=batching,
+        progress=False,
+        dims={"rd": ("record",), "loss": ("record",)},
+    )
     return ds["rd_star"].values.ravel(), ds["steps"].values.ravel(), ds
 
 
@@ -76,32 +89,46 @@ def cached_width(cfg, m, x, y):
 
 def vmap_utilization(cfg, m, x, y, ds):
     """Useful / computed lane-steps of plain vmap: each chunk runs until its slowest run stops."""
-    point = lambda d, k: sweep._plain(lambda pt, kk: phase.point_run(
-        pt["gamma"], pt["gamma_prime"], m, kk, x, y, cfg))(d, k)
-    ex = ({"gamma": np.float64(1.0), "gamma_prime": np.float64(0.0), "seed": np.int64(0)}, jax.random.key(0))
+    point = lambda d, k: sweep._plain(
+        lambda pt, kk: phase.point_run(pt["gamma"], pt["gamma_prime"], m, kk, x, y, cfg)
+    )(d, k)
+    ex = (
+        {"gamma": np.float64(1.0), "gamma_prime": np.float64(0.0), "seed": np.int64(0)},
+        jax.random.key(0),
+    )
     order = ds.transpose("gamma", "gamma_prime", "width", "seed", ...)
     steps = order["steps"].values.ravel().astype(int)
     stopped = (order["converged"].values | order["diverged"].values).ravel()
     iters = steps + (stopped & (steps < cfg.max_steps))  # the update that found the stop
     size = min(sweep.auto_chunk_size(point, ex, "vmap", 1), len(iters))
-    computed = sum(size * iters[i:i + size].max() for i in range(0, len(iters), size))
+    computed = sum(size * iters[i : i + size].max() for i in range(0, len(iters), size))
     return iters.sum() / computed
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--grid", choices=sorted(GRIDS), default="reduced")
     ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
-    ap.add_argument("--widths", nargs="+", type=int, default=None, help="a subset of the grid's widths")
-    ap.add_argument("--vmap-max-width", type=int, default=None,
-                    help="skip plain vmap above this width (it is the slowest arm on CPU)")
+    ap.add_argument(
+        "--widths", nargs="+", type=int, default=None, help="a subset of the grid's widths"
+    )
+    ap.add_argument(
+        "--vmap-max-width",
+        type=int,
+        default=None,
+        help="skip plain vmap above this width (it is the slowest arm on CPU)",
+    )
     args = ap.parse_args(argv)
     cfg = GRIDS[args.grid]
     widths = args.widths or list(cfg.widths)
     x, y = (jnp.asarray(a, jnp.float32) for a in authors_three_points())
     per_width = len(cfg.gammas) * len(cfg.gamma_primes) * cfg.seeds
-    print(f"grid '{args.grid}': {per_width} runs per width, widths {widths}, step cap {cfg.max_steps}, "
-          f"{jax.device_count()} {jax.default_backend()} device(s)")
+    print(
+        f"grid '{args.grid}': {per_width} runs per width, widths {widths}, step cap {cfg.max_steps}, "
+        f"{jax.device_count()} {jax.default_backend()} device(s)"
+    )
     total = {a: 0.0 for a in args.arms}
     skipped = set()
     for m in widths:
@@ -131,13 +158,25 @@ def main(argv=None):
             notes.append(note)
         ratios = ""
         if "map" in t_row:
-            ratios = "  | map/x: " + ", ".join(f"{a} {t_row['map'] / t_row[a]:.2f}" for a in t_row if a != "map")
-        print(f"width {m:6d}: mean steps {steps.mean():.0f}, max {steps.max()}: " + "; ".join(notes) + ratios)
+            ratios = "  | map/x: " + ", ".join(
+                f"{a} {t_row['map'] / t_row[a]:.2f}" for a in t_row if a != "map"
+            )
+        print(
+            f"width {m:6d}: mean steps {steps.mean():.0f}, max {steps.max()}: "
+            + "; ".join(notes)
+            + ratios
+        )
     line = ", ".join(f"{a} {total[a]:.1f}s" for a in args.arms)
     print(f"total: {line}" + (f"  (vmap skipped at widths {sorted(skipped)})" if skipped else ""))
     if "map" in total:
-        print("map / arm: " + ", ".join(f"{a} {total['map'] / total[a]:.2f}" for a in args.arms
-                                        if a != "map" and not (a == "vmap" and skipped)))
+        print(
+            "map / arm: "
+            + ", ".join(
+                f"{a} {total['map'] / total[a]:.2f}"
+                for a in args.arms
+                if a != "map" and not (a == "vmap" and skipped)
+            )
+        )
     return 0
 
 

@@ -61,7 +61,10 @@ def bare_scan(n, steps):
 
     def one(key):
         p = two_layer.rescale(two_layer.init(key, WIDTH, 1), WIDTH**-0.5, 1.0)
-        body = lambda p, _: (jax.tree_util.tree_map(lambda a, g: a - 0.05 * g, p, jax.grad(loss)(p, (x, y))), None)
+        body = lambda p, _: (
+            jax.tree_util.tree_map(lambda a, g: a - 0.05 * g, p, jax.grad(loss)(p, (x, y))),
+            None,
+        )
         return loss(jax.lax.scan(body, p, None, length=steps)[0], (x, y))
 
     return one
@@ -71,7 +74,9 @@ def per_step_loop(n, seeds, steps):
     """The authors' style: Python loop over seeds and steps, one jitted GD step per call."""
     x, y = data(n)
     loss = train.mse(two_layer.apply)
-    step = jax.jit(lambda p: jax.tree_util.tree_map(lambda a, g: a - 0.05 * g, p, jax.grad(loss)(p, (x, y))))
+    step = jax.jit(
+        lambda p: jax.tree_util.tree_map(lambda a, g: a - 0.05 * g, p, jax.grad(loss)(p, (x, y)))
+    )
 
     def go():
         out = []
@@ -98,7 +103,7 @@ def timed(fn, repeats=3):
 def measure(arm, n, seeds, steps):
     keys = jax.random.split(jax.random.key(0), seeds)
     if arm in ("map", "vmap"):
-        mesh = sweep.local_mesh()   # all local devices (phasekit makes one per CPU core)
+        mesh = sweep.local_mesh()  # all local devices (phasekit makes one per CPU core)
         keys = jax.device_put(keys, NamedSharding(mesh, PartitionSpec("runs")))
         f = jax.jit(sweep.batched(make_run(n, steps), arm, mesh))
         t = timed(lambda: f(keys))
@@ -140,27 +145,41 @@ TORCH = textwrap.dedent("""
 
 
 def measure_torch(python, n, seeds, steps):
-    out = subprocess.run([python, "-c", TORCH, str(n), str(seeds), str(steps), str(WIDTH)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [python, "-c", TORCH, str(n), str(seeds), str(steps), str(WIDTH)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--n", type=int, nargs="*", default=[4, 100])
     ap.add_argument("--only", choices=["map", "vmap", "bare", "loop", "steps"], default=None)
-    ap.add_argument("--torch-python", default=None, help="python with torch for the sequential baseline")
+    ap.add_argument(
+        "--torch-python", default=None, help="python with torch for the sequential baseline"
+    )
     args = ap.parse_args(argv)
     if args.only:
         for n in args.n:
-            print(f"{args.only} n={n}: {measure(args.only, n, args.seeds, args.steps):,.0f} run-steps/s")
+            print(
+                f"{args.only} n={n}: {measure(args.only, n, args.seeds, args.steps):,.0f} run-steps/s"
+            )
         return 0
-    print(f"two-layer ReLU m={WIDTH}, S={args.seeds} runs x {args.steps} GD steps, "
-          f"{jax.device_count()} {jax.default_backend()} device(s)")
+    print(
+        f"two-layer ReLU m={WIDTH}, S={args.seeds} runs x {args.steps} GD steps, "
+        f"{jax.device_count()} {jax.default_backend()} device(s)"
+    )
     arms = ["map", "vmap", "bare", "loop", "steps"] + (["torch"] if args.torch_python else [])
-    print("run-steps per second (best of 3 after compilation) and ratios of phasekit (map) to each arm")
+    print(
+        "run-steps per second (best of 3 after compilation) and ratios of phasekit (map) to each arm"
+    )
     print(f"{'n':>5} " + " ".join(f"{a:>10}" for a in arms))
     for n in args.n:
         r = {a: measure(a, n, args.seeds, args.steps) for a in arms if a != "torch"}

@@ -9,10 +9,16 @@ Set ``PHASEKIT_CPU_DEVICES=N`` to choose the number (1 turns this off).
 """
 
 import os
+from importlib.metadata import PackageNotFoundError, version
 
 import jax
 
-__version__ = "0.1.0"
+try:  # one source for the version: pyproject.toml, read from the installed package's metadata
+    __version__ = version("phasekit")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["__version__"]
 
 
 def _one_cpu_device_per_core():

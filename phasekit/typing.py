@@ -17,9 +17,11 @@ aliases name what a pytree means; they are not checked at run time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import jax
+from numpy.typing import ArrayLike
 
 Params = Any
 """A pytree of arrays: a model's parameters (dicts, lists of dicts, flax ``FrozenDict``...)."""
@@ -28,6 +30,10 @@ Data = Any
 """A pytree of arrays with a shared leading sample axis n, e.g. ``(x [n, d], y [n, k])``."""
 
 Array = jax.Array
+
+Axes = Mapping[str, ArrayLike]
+"""A sweep's grid axes: name -> 1-D values (a list, tuple or numpy array), e.g.
+``{"gamma": np.linspace(0.5, 2, 7), "seed": np.arange(4)}``."""
 
 
 class ApplyFn(Protocol):
@@ -55,4 +61,4 @@ class Observer(Protocol):
     def __call__(self, params: Params) -> dict[str, Array]: ...
 
 
-__all__ = ["Array", "ApplyFn", "Data", "LossFn", "Observer", "Params", "StochasticLossFn"]
+__all__ = ["Array", "ApplyFn", "Axes", "Data", "LossFn", "Observer", "Params", "StochasticLossFn"]

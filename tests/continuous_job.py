@@ -20,15 +20,24 @@ def point(pt, key):
     w = jax.random.normal(key, (2, 16))
     params = {"w": w, "a": jnp.zeros(16)}
     loss = train.mse(lambda p, x: jnp.tanh(x @ p["w"]) @ p["a"])
-    r = train.resumable(loss, params, (X, Y), optax.sgd(pt["lr"]), steps=6000, n_records=12,
-                        stop_rel_loss=0.05)
+    r = train.resumable(
+        loss, params, (X, Y), optax.sgd(pt["lr"]), steps=6000, n_records=12, stop_rel_loss=0.05
+    )
     return r.then(lambda t: {"loss": t.loss, "steps": t.n_steps, "a": t.params["a"]})
 
 
 def main(store, out):
-    ds = sweep.run(point, AXES, store=None if store == "-" else store, chunk_size=2, lanes=4,
-                   config={"job": "continuous"}, dims={"loss": ("record",), "a": ("unit",)},
-                   batching="continuous", progress=False)
+    ds = sweep.run(
+        point,
+        AXES,
+        store=None if store == "-" else store,
+        chunk_size=2,
+        lanes=4,
+        config={"job": "continuous"},
+        dims={"loss": ("record",), "a": ("unit",)},
+        batching="continuous",
+        progress=False,
+    )
     ds.attrs["device_count"] = jax.device_count()
     sweep.save(ds, out)
 

@@ -41,13 +41,16 @@ def test_composite_labels_split_and_held_out(variant):
     assert set(np.unique(task.train.position)) == set(range(7))
     assert set(np.unique(task.train.key_item)) == set(range(20, 100))
     assert len(task.test_id.label) == len(anchor.train_pairs(variant)) * sum(
-        1 for p in range(7) for x in range(20, 100) if x % 7 == p)
+        1 for p in range(7) for x in range(20, 100) if x % 7 == p
+    )
     assert len(task.test_ood.label) == len(held) * 7 * 80
     if variant == "b":
         assert np.all(task.ood_symmetric == task.test_ood.key_item - 6)
         assert np.all(task.test_ood.label == task.test_ood.key_item - 10)
         trained_34 = (task.train.anchors == [3, 4]).all(1)
-        assert trained_34.any() and np.all(task.train.label[trained_34] == task.train.key_item[trained_34] - 6)
+        assert trained_34.any() and np.all(
+            task.train.label[trained_34] == task.train.key_item[trained_34] - 6
+        )
     else:
         assert np.all(task.ood_symmetric == -1)
     # the swapped copies differ only in the anchor order
@@ -57,8 +60,14 @@ def test_composite_labels_split_and_held_out(variant):
 
 
 def test_composite_is_deterministic_and_seeded():
-    a, b, c = anchor.composite(500, seed=3), anchor.composite(500, seed=3), anchor.composite(500, seed=4)
-    assert np.array_equal(a.train.tokens, b.train.tokens) and np.array_equal(a.test_ood.tokens, b.test_ood.tokens)
+    a, b, c = (
+        anchor.composite(500, seed=3),
+        anchor.composite(500, seed=3),
+        anchor.composite(500, seed=4),
+    )
+    assert np.array_equal(a.train.tokens, b.train.tokens) and np.array_equal(
+        a.test_ood.tokens, b.test_ood.tokens
+    )
     assert not np.array_equal(a.train.tokens, c.train.tokens)
 
 

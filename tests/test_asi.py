@@ -20,11 +20,27 @@ def _mlp(sizes, **kw):
 # (name, init(key), apply_fn, apply kwargs, input dim)
 ARCHS = [
     ("mlp-relu", _mlp([3, 32, 32, 1]), mlp.apply, {"activation": "relu"}, 3),
-    ("mlp-ricker-0.1-big-init", _mlp([1, 50, 50, 1], gamma=0.1), mlp.apply, {"activation": "ricker:0.1"}, 1),
-    ("mlp-sin-5-residual-4-outputs", _mlp([2, 16, 16, 16, 4]), mlp.apply,
-     {"activation": "sin:5", "residual": True}, 2),
-    ("two-layer-softplus-alpha-0.01", lambda k: two_layer.rescale(two_layer.init(k, 33, 5), 3.0, 2.0),
-     two_layer.apply, {"activation": "softplus", "alpha": 0.01}, 5),
+    (
+        "mlp-ricker-0.1-big-init",
+        _mlp([1, 50, 50, 1], gamma=0.1),
+        mlp.apply,
+        {"activation": "ricker:0.1"},
+        1,
+    ),
+    (
+        "mlp-sin-5-residual-4-outputs",
+        _mlp([2, 16, 16, 16, 4]),
+        mlp.apply,
+        {"activation": "sin:5", "residual": True},
+        2,
+    ),
+    (
+        "two-layer-softplus-alpha-0.01",
+        lambda k: two_layer.rescale(two_layer.init(k, 33, 5), 3.0, 2.0),
+        two_layer.apply,
+        {"activation": "softplus", "alpha": 0.01},
+        5,
+    ),
     ("linear-toy", lambda k: toys.linear_init(k, 7, std=100.0), toys.linear_apply, {}, 7),
 ]
 
@@ -66,9 +82,12 @@ def test_gradients_are_opposite_halves_and_tangent_kernel_unchanged():
     @jax.jit
     def jacobians(v):
         jf = jax.jacobian(lambda u: mlp.apply(unravel(u), x, activation="tanh"))(v)
-        j1, j2 = jax.jacobian(lambda u1, u2: asi.apply(
-            mlp.apply, {"theta1": unravel(u1), "theta2": unravel(u2)}, x, activation="tanh"),
-            argnums=(0, 1))(v, v)
+        j1, j2 = jax.jacobian(
+            lambda u1, u2: asi.apply(
+                mlp.apply, {"theta1": unravel(u1), "theta2": unravel(u2)}, x, activation="tanh"
+            ),
+            argnums=(0, 1),
+        )(v, v)
         return jf, j1, j2
 
     jf, j1, j2 = jacobians(flat)
@@ -83,7 +102,9 @@ def test_copies_train_independently_and_fit():
     loss = train.mse(lambda p, x: asi.apply(mlp.apply, p, x, activation="tanh"))
     p0 = asi.pair(mlp.init(KEY, [1, 16, 16, 1]))
     tr = jax.jit(lambda p: train.run(loss, p, (x, y), optax.adam(1e-2), steps=200, n_records=2))(p0)
-    assert not np.allclose(ravel_pytree(tr.params["theta1"])[0], ravel_pytree(tr.params["theta2"])[0])
+    assert not np.allclose(
+        ravel_pytree(tr.params["theta1"])[0], ravel_pytree(tr.params["theta2"])[0]
+    )
     assert float(tr.loss[-1]) < 1e-2 * float(tr.loss0)
 
 
@@ -103,9 +124,15 @@ def test_switchable_is_asi_when_on_and_the_plain_net_when_off():
     assert np.all(np.asarray(h[0]) == 0.0)
     np.testing.assert_allclose(h[1], mlp.apply(base, x, activation="tanh"), rtol=1e-6)
     moved = {"theta1": jax.tree_util.tree_map(lambda a: 1.1 * a, base), "theta2": base}
-    np.testing.assert_allclose(asi.switchable(mlp.apply, moved, x, 1, activation="tanh"),
-                               asi.apply(mlp.apply, moved, x, activation="tanh"), rtol=1e-5, atol=1e-7)
-    g = jax.grad(lambda q: jnp.sum(asi.switchable(mlp.apply, q, x, 0, activation="tanh") ** 2))(moved)
+    np.testing.assert_allclose(
+        asi.switchable(mlp.apply, moved, x, 1, activation="tanh"),
+        asi.apply(mlp.apply, moved, x, activation="tanh"),
+        rtol=1e-5,
+        atol=1e-7,
+    )
+    g = jax.grad(lambda q: jnp.sum(asi.switchable(mlp.apply, q, x, 0, activation="tanh") ** 2))(
+        moved
+    )
     assert all(float(jnp.abs(v).max()) == 0.0 for v in jax.tree_util.tree_leaves(g["theta2"]))
     assert float(ravel_pytree(g["theta1"])[0] @ ravel_pytree(g["theta1"])[0]) > 0
     with pytest.raises(ValueError, match="params"):

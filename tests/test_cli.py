@@ -55,8 +55,12 @@ def test_bad_input_exits_2_with_one_line(argv, field, capsys, tmp_path, monkeypa
 
 
 def test_entry_point_process_prints_no_traceback(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "phasekit", "run", "phase-diagram", "--n", "-3",
-                        "--data", "digits"], capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "phasekit", "run", "phase-diagram", "--n", "-3", "--data", "digits"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == ["phasekit: error: n: must be >= 1, got -3"]
 
@@ -78,10 +82,29 @@ def test_run_and_report_from_a_wheel_in_a_fresh_venv(tmp_path):
     environment's site-packages, and call the installed ``phasekit`` from outside the repo."""
     wheels, src = tmp_path / "wheels", tmp_path / "src"
     # build from a copy: setuptools leaves build/ and *.egg-info in the source tree
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "results", "build", "*.egg-info",
-                                                          "__pycache__", ".pytest_cache"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(wheels), str(src)], check=True, cwd=tmp_path)
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "results", "build", "*.egg-info", "__pycache__", ".pytest_cache"
+        ),
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(src),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
     (wheel,) = wheels.glob("phasekit-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -89,21 +112,46 @@ def test_run_and_report_from_a_wheel_in_a_fresh_venv(tmp_path):
     # dependencies (jax, flax, ...) from this interpreter's site-packages; a .pth-added folder
     # is appended after the venv's own site-packages and its editable-install hooks are not run
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                    "-q", "--no-deps", str(wheel)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-deps",
+            str(wheel),
+        ],
+        check=True,
+    )
     exe = venv / "bin" / "phasekit"  # the console script declared in [project.scripts]
     assert exe.exists()
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import phasekit; print(phasekit.__file__)"],
-                           capture_output=True, text=True, check=True, cwd=work, env=env).stdout
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import phasekit; print(phasekit.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=work,
+        env=env,
+    ).stdout
     assert str(site) in where, where
-    r = subprocess.run([str(exe), "run", "phase-diagram", "--preset", "tiny", "--out", "pd",
-                        "--no-progress"], capture_output=True, text=True, cwd=work, env=env)
+    r = subprocess.run(
+        [str(exe), "run", "phase-diagram", "--preset", "tiny", "--out", "pd", "--no-progress"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     assert "held" in r.stdout and (work / "pd" / "results.nc").exists()
     (work / "pd" / "s_w_heatmap.png").unlink()
-    r = subprocess.run([str(exe), "report", "pd"], capture_output=True, text=True, cwd=work, env=env)
+    r = subprocess.run(
+        [str(exe), "report", "pd"], capture_output=True, text=True, cwd=work, env=env
+    )
     assert r.returncode == 0, r.stderr
     assert (work / "pd" / "s_w_heatmap.png").exists() and "sign(S_w)" in r.stdout

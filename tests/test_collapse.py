@@ -29,7 +29,9 @@ def test_planted_etf_has_full_collapse():
     h, y, etf = _planted()
     w = (etf - etf.mean(0)).T  # classifier = centred means: self-dual
     logits = h @ w
-    col = jax.jit(collapse.neural_collapse, static_argnums=4)(h, y, w, logits, C)  # one compile, not op by op
+    col = jax.jit(collapse.neural_collapse, static_argnums=4)(
+        h, y, w, logits, C
+    )  # one compile, not op by op
     assert float(col.nc1) == pytest.approx(0.0, abs=1e-10)
     assert float(col.equinorm) == pytest.approx(0.0, abs=1e-5)
     assert float(col.cos_mean) == pytest.approx(-1 / (C - 1), abs=1e-5)
@@ -61,7 +63,9 @@ def test_random_features_do_not_collapse():
 def test_nc3_is_scale_invariant_and_nc4_counts_disagreement():
     h, y, etf = _planted(noise=0.1)
     w = (etf - etf.mean(0)).T
-    assert float(collapse.nc3(h, y, 7.0 * w, C)) == pytest.approx(float(collapse.nc3(h, y, w, C)), abs=1e-6)
+    assert float(collapse.nc3(h, y, 7.0 * w, C)) == pytest.approx(
+        float(collapse.nc3(h, y, w, C)), abs=1e-6
+    )
     logits = h @ w
     wrong = logits.at[:PER, :].set(0.0).at[:PER, 1].set(1.0)  # class-0 samples now predicted 1
     assert float(collapse.nc4(h, y, wrong, C)) == pytest.approx(1 - PER / (C * PER))

@@ -25,12 +25,18 @@ def test_cosine_matrix_definition_and_layouts():
     np.testing.assert_allclose(D2, D * s[:, None] * s[None, :], atol=1e-6)
     # neuron outputs over a batch h [n, m] (neuron axis last) and flax conv kernels [kh, kw, c_in, c_out]
     h = jax.random.normal(jax.random.key(1), (30, 5))
-    np.testing.assert_allclose(cond.cosine_similarity_matrix(h, neuron_axis=-1),
-                               cond.cosine_similarity_matrix(h.T), atol=1e-6)
+    np.testing.assert_allclose(
+        cond.cosine_similarity_matrix(h, neuron_axis=-1),
+        cond.cosine_similarity_matrix(h.T),
+        atol=1e-6,
+    )
     k = jax.random.normal(jax.random.key(2), (3, 3, 2, 6))
     flat = np.stack([np.asarray(k[..., c]).ravel() for c in range(6)])
-    np.testing.assert_allclose(cond.cosine_similarity_matrix(k, neuron_axis=-1),
-                               cond.cosine_similarity_matrix(flat), atol=1e-6)
+    np.testing.assert_allclose(
+        cond.cosine_similarity_matrix(k, neuron_axis=-1),
+        cond.cosine_similarity_matrix(flat),
+        atol=1e-6,
+    )
 
 
 def _planted(k, m=60, d=6, noise=0.05, seed=0, signs=False):
@@ -86,7 +92,9 @@ def test_odd_lines_negligible_and_dead_reported_apart():
     assert np.all(np.asarray(r.labels[:4]) == -1) and np.all(np.asarray(r.labels[4:9]) == -2)
     # jit/vmap over seeds
     us = jnp.stack([_planted(k, seed=k)[0] for k in (2, 4)])
-    np.testing.assert_array_equal(jax.jit(jax.vmap(cond.condensed_directions))(us).n_directions, [2, 4])
+    np.testing.assert_array_equal(
+        jax.jit(jax.vmap(cond.condensed_directions))(us).n_directions, [2, 4]
+    )
 
 
 def test_dead_relu_neurons_detected():
@@ -178,13 +186,22 @@ def test_agreement_matches_output_agreement():
 def test_plateau_ends_of_a_staircase_loss():
     """log10 loss: flat at 0 for records 0..9, drop, flat at -1 for 12..20, drop to -2 (flat
     only 2 records: too short), flat at -3 for 26..35 (the run ends flat)."""
-    logl = np.concatenate([np.zeros(10), [-0.5, -0.8], -np.ones(9), [-1.5], -2 * np.ones(2),
-                           [-2.5, -2.8], -3 * np.ones(10)])
-    ends = cond.plateau_ends(10.0 ** logl)
+    logl = np.concatenate(
+        [
+            np.zeros(10),
+            [-0.5, -0.8],
+            -np.ones(9),
+            [-1.5],
+            -2 * np.ones(2),
+            [-2.5, -2.8],
+            -3 * np.ones(10),
+        ]
+    )
+    ends = cond.plateau_ends(10.0**logl)
     np.testing.assert_array_equal(ends, [9, 20, 35])
-    mask = jax.jit(cond.plateau_end_mask)(jnp.asarray(10.0 ** logl))
+    mask = jax.jit(cond.plateau_end_mask)(jnp.asarray(10.0**logl))
     np.testing.assert_array_equal(np.flatnonzero(mask), ends)
-    assert cond.plateau_ends(10.0 ** logl, min_records=12).size == 0
+    assert cond.plateau_ends(10.0**logl, min_records=12).size == 0
 
 
 def test_initial_plateau_end_and_init_rate():
@@ -204,10 +221,21 @@ def test_initial_plateau_end_and_init_rate():
 def test_spectrum_lines_shared_across_widths():
     """Two widths whose runs sit on plateaus at log10 loss -1, -2 (and -3 for one of them)."""
     rng = np.random.default_rng(0)
-    a = np.concatenate([10 ** (-1 + 0.01 * rng.standard_normal(300)), 10 ** (-2 + 0.01 * rng.standard_normal(200)),
-                        10 ** rng.uniform(-5, 0, 50)])
-    b = np.concatenate([10 ** (-1 + 0.01 * rng.standard_normal(200)), 10 ** (-2 + 0.01 * rng.standard_normal(300)),
-                        10 ** (-3.5 + 0.01 * rng.standard_normal(250)), 10 ** rng.uniform(-5, 0, 50)])
+    a = np.concatenate(
+        [
+            10 ** (-1 + 0.01 * rng.standard_normal(300)),
+            10 ** (-2 + 0.01 * rng.standard_normal(200)),
+            10 ** rng.uniform(-5, 0, 50),
+        ]
+    )
+    b = np.concatenate(
+        [
+            10 ** (-1 + 0.01 * rng.standard_normal(200)),
+            10 ** (-2 + 0.01 * rng.standard_normal(300)),
+            10 ** (-3.5 + 0.01 * rng.standard_normal(250)),
+            10 ** rng.uniform(-5, 0, 50),
+        ]
+    )
     lines = []
     for losses in (a, b):
         edges, p = cond.loss_spectrum(losses)
@@ -221,6 +249,7 @@ def test_spectrum_lines_shared_across_widths():
 def _ntk(p, x):
     """Tangent kernel J J^T of a two-layer ReLU net's output on x (all parameters)."""
     from jax.flatten_util import ravel_pytree
+
     theta, unravel = ravel_pytree(p)
     J = jax.jacobian(lambda t: tl.apply(unravel(t), x))(theta).reshape(-1, theta.size)
     return J @ J.T
@@ -238,20 +267,31 @@ def test_balanced_merge_keeps_function_and_tangent_kernel(outputs):
         theta = tl.input_weights(base)
         a_norm = jnp.linalg.norm(base["a"].reshape(3, -1), axis=1)
         c = jnp.sqrt(jnp.linalg.norm(theta, axis=1) / a_norm)  # balance the narrow neurons
-        base = {"a": base["a"] * c.reshape((3,) + (1,) * (base["a"].ndim - 1)),
-                "w": base["w"] / c[:, None], "b": base["b"] / c}
+        base = {
+            "a": base["a"] * c.reshape((3,) + (1,) * (base["a"].ndim - 1)),
+            "w": base["w"] / c[:, None],
+            "b": base["b"] / c,
+        }
         k = (4, 2, 3)
-        wide = {key: jnp.concatenate([jnp.repeat(v[j:j + 1], kj, axis=0) for j, kj in enumerate(k)])
-                for key, v in base.items()}  # k_j identical copies of neuron j: f is sum_j k_j a_j relu(.)
+        wide = {
+            key: jnp.concatenate([jnp.repeat(v[j : j + 1], kj, axis=0) for j, kj in enumerate(k)])
+            for key, v in base.items()
+        }  # k_j identical copies of neuron j: f is sum_j k_j a_j relu(.)
         x = jax.random.normal(jax.random.key(3), (25, 2), jnp.float64)
         merged, rep = cond.merge_condensed(wide, x, balance=True)
         plain, _ = cond.merge_condensed(wide, x)
         assert rep.width_after == 3 and rep.max_abs_diff < 1e-12
         th_m = tl.input_weights(merged)
-        np.testing.assert_allclose(jnp.linalg.norm(merged["a"].reshape(3, -1), axis=1),
-                                   jnp.linalg.norm(th_m, axis=1), rtol=1e-12)
-        np.testing.assert_allclose(jnp.linalg.norm(th_m, axis=1),
-                                   np.sqrt(k) * jnp.linalg.norm(theta / c[:, None], axis=1), rtol=1e-12)
+        np.testing.assert_allclose(
+            jnp.linalg.norm(merged["a"].reshape(3, -1), axis=1),
+            jnp.linalg.norm(th_m, axis=1),
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(
+            jnp.linalg.norm(th_m, axis=1),
+            np.sqrt(k) * jnp.linalg.norm(theta / c[:, None], axis=1),
+            rtol=1e-12,
+        )
         np.testing.assert_allclose(tl.apply(plain, x), tl.apply(merged, x), rtol=1e-10, atol=1e-12)
         K_wide = _ntk(wide, x)
         np.testing.assert_allclose(_ntk(merged, x), K_wide, rtol=1e-10, atol=1e-10)

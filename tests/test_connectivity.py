@@ -23,7 +23,9 @@ def _data():
 
 
 LOSS = train.cross_entropy(mlp.apply, activation="relu")
-LINEAR = jax.jit(mc.linear_barrier, static_argnums=(0, 4))  # one compile per path length, not op by op
+LINEAR = jax.jit(
+    mc.linear_barrier, static_argnums=(0, 4)
+)  # one compile per path length, not op by op
 
 
 def _close(t1, t2, **kw):
@@ -36,9 +38,15 @@ def test_bezier_passes_through_both_endpoints_and_its_control_point_shapes_it():
     _close(mc.bezier(a, c, b, 0.0), a)
     _close(mc.bezier(a, c, b, 1.0), b)
     # phi(1/2) = a/4 + c/2 + b/4, and the midpoint control point gives the straight line
-    _close(mc.bezier(a, c, b, 0.5), jax.tree_util.tree_map(lambda x, z, y: x / 4 + z / 2 + y / 4, a, c, b),
-           rtol=1e-6, atol=1e-6)
-    _close(mc.bezier(a, mc.bezier_init(a, b), b, 0.3), mc.interpolate(a, b, 0.3), rtol=1e-5, atol=1e-6)
+    _close(
+        mc.bezier(a, c, b, 0.5),
+        jax.tree_util.tree_map(lambda x, z, y: x / 4 + z / 2 + y / 4, a, c, b),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+    _close(
+        mc.bezier(a, mc.bezier_init(a, b), b, 0.3), mc.interpolate(a, b, 0.3), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_linear_barrier_of_a_net_with_itself_is_zero_and_positive_between_two_nets():
@@ -48,7 +56,9 @@ def test_linear_barrier_of_a_net_with_itself_is_zero_and_positive_between_two_ne
     np.testing.assert_allclose(same.losses, LOSS(a, data), rtol=1e-6)
     two = LINEAR(LOSS, a, _net(1), data, 11)
     assert two.losses.shape == (11,)
-    assert float(two.barrier) == pytest.approx(float(two.losses.max() - (two.losses[0] + two.losses[-1]) / 2))
+    assert float(two.barrier) == pytest.approx(
+        float(two.losses.max() - (two.losses[0] + two.losses[-1]) / 2)
+    )
 
 
 def test_weight_matching_recovers_a_planted_permutation_exactly():
@@ -65,7 +75,9 @@ def test_weight_matching_recovers_a_planted_permutation_exactly():
         np.testing.assert_array_equal(la["b"], lb["b"])
     assert float(LINEAR(LOSS, a, aligned, data, 25).barrier) == 0.0
     # the traced version (pure_callback) under jit and vmap over a pair of planted copies
-    bs = jax.tree_util.tree_map(lambda u, v: jnp.stack([u, v]), b, mc.permute_mlp(a, [p[::-1] for p in planted]))
+    bs = jax.tree_util.tree_map(
+        lambda u, v: jnp.stack([u, v]), b, mc.permute_mlp(a, [p[::-1] for p in planted])
+    )
     out = jax.jit(jax.vmap(lambda bb: mc.align(a, bb)))(bs)
     for la, lb in zip(a, out):
         np.testing.assert_array_equal(lb["w"][0], la["w"])
@@ -78,9 +90,19 @@ def test_bezier_objective_trains_the_control_point_below_the_straight_line():
     fa = train.run(LOSS, a, data, train.optimizer("adam", 1e-2), steps=200, n_records=2).params
     fb = train.run(LOSS, b, data, train.optimizer("adam", 1e-2), steps=200, n_records=2).params
     obj = mc.bezier_objective(LOSS, fa, fb, n_samples=4)
-    traj = train.run(obj, mc.bezier_init(fa, fb), data, train.optimizer("adam", 1e-2), steps=200,
-                     n_records=2, loss_takes_key=True, key=jax.random.key(0))
+    traj = train.run(
+        obj,
+        mc.bezier_init(fa, fb),
+        data,
+        train.optimizer("adam", 1e-2),
+        steps=200,
+        n_records=2,
+        loss_takes_key=True,
+        key=jax.random.key(0),
+    )
     line = mc.linear_barrier(LOSS, fa, fb, data)
     curve = mc.bezier_barrier(LOSS, fa, traj.params, fb, data)
-    np.testing.assert_allclose(np.asarray(curve.losses)[[0, -1]], np.asarray(line.losses)[[0, -1]], rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(curve.losses)[[0, -1]], np.asarray(line.losses)[[0, -1]], rtol=1e-5
+    )
     assert float(curve.max_loss) < float(line.max_loss)

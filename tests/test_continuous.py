@@ -45,10 +45,26 @@ def _point(pt, key):
     run at step 0; lr tiny hits the cap."""
     w = jax.random.normal(key, (2,))
     loss = train.mse(lambda w, x: x @ w)
-    r = train.resumable(loss, w, (X, Y), optax.sgd(pt["lr"]), steps=CAP, n_records=10,
-                        stop_loss=pt["tol"], observe=lambda w: {"norm": jnp.linalg.norm(w)})
-    return r.then(lambda t: {"loss": t.loss, "norm": t.observables["norm"], "steps": t.n_steps,
-                             "converged": t.converged, "hit_cap": t.hit_cap, "w": t.params})
+    r = train.resumable(
+        loss,
+        w,
+        (X, Y),
+        optax.sgd(pt["lr"]),
+        steps=CAP,
+        n_records=10,
+        stop_loss=pt["tol"],
+        observe=lambda w: {"norm": jnp.linalg.norm(w)},
+    )
+    return r.then(
+        lambda t: {
+            "loss": t.loss,
+            "norm": t.observables["norm"],
+            "steps": t.n_steps,
+            "converged": t.converged,
+            "hit_cap": t.hit_cap,
+            "w": t.params,
+        }
+    )
 
 
 KW = dict(progress=False, dims={"loss": ("record",), "norm": ("record",), "w": ("coef",)})
@@ -73,8 +89,15 @@ def test_advance_in_pieces_equals_train_run_bit_for_bit():
     ... + finish equals train.run exactly (PRNG key, record buffers and stop flags carried)."""
     w0 = jnp.array([0.5, -1.0])
     loss = train.mse(lambda w, x: x @ w)
-    kw = dict(steps=300, n_records=12, stop_loss=0.5, batch_size=6, key=jax.random.key(3),
-              lr_backoff=0.5, observe=lambda w: {"norm": jnp.linalg.norm(w)})
+    kw = dict(
+        steps=300,
+        n_records=12,
+        stop_loss=0.5,
+        batch_size=6,
+        key=jax.random.key(3),
+        lr_backoff=0.5,
+        observe=lambda w: {"norm": jnp.linalg.norm(w)},
+    )
     ref = jax.jit(lambda w: train.run(loss, w, (X, Y), optax.sgd(0.3), **kw))(w0)
 
     def pieces(w):
@@ -83,6 +106,7 @@ def test_advance_in_pieces_equals_train_run_bit_for_bit():
         for n in (3, 50, 1, 200, 300):
             s = r.advance(s, n)
         return r.finish(s), s
+
     got, state = jax.jit(pieces)(w0)
     for a, b in zip(jax.tree_util.tree_leaves(ref), jax.tree_util.tree_leaves(got)):
         np.testing.assert_array_equal(a, b)
@@ -147,8 +171,9 @@ def test_reruns_are_bit_identical_and_non_resumable_points_fall_back():
     a = _sweep([0.05, 0.1, 0.2], lanes=2, round_steps=7, batching="continuous")
     b = _sweep([0.05, 0.1, 0.2], lanes=2, round_steps=50, batching="continuous")
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
-    plain = sweep.run(lambda pt, k: {"v": pt["lr"] * 2}, {"lr": [1.0, 2.0]}, batching="continuous",
-                      progress=False)
+    plain = sweep.run(
+        lambda pt, k: {"v": pt["lr"] * 2}, {"lr": [1.0, 2.0]}, batching="continuous", progress=False
+    )
     assert plain.attrs["batching"] == '["map"]' and np.isnan(plain.attrs["lane_utilization"])
     np.testing.assert_array_equal(plain.v.values, [2.0, 4.0])
     with pytest.raises(ValueError, match="lanes"):
@@ -177,7 +202,9 @@ def test_kill_then_resume_gives_the_same_dataset(tmp_path):
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert list(store.glob("chunk-*.npz")) and not (tmp_path / "never.nc").exists(), "the kill came too late"
+    assert list(store.glob("chunk-*.npz")) and not (tmp_path / "never.nc").exists(), (
+        "the kill came too late"
+    )
     _job(store, tmp_path / "resumed.nc")
     ref, res = sweep.load(tmp_path / "reference.nc"), sweep.load(tmp_path / "resumed.nc")
     assert ref.attrs["device_count"] == 2 and ref.attrs["complete"] == 1
@@ -188,9 +215,15 @@ def test_recovery_point_as_a_resumable_run_matches_recovery_point():
     """The recovery experiments' point (every (seed, lr) run stacked into one resumable run,
     stopping at stop_loss) gives recovery_point's outputs; through a continuous sweep too."""
     from phasekit.dynamics import recovery as rec
-    task = rec.regression_task(lambda w, x: x @ w, lambda k: jax.random.normal(k, (2,)),
-                               lambda x, c: x @ jnp.array([1.0, -0.5]),
-                               lambda k, n: jax.random.normal(k, (n, 2)), n_max=6, x_test=X)
+
+    task = rec.regression_task(
+        lambda w, x: x @ w,
+        lambda k: jax.random.normal(k, (2,)),
+        lambda x, c: x @ jnp.array([1.0, -0.5]),
+        lambda k, n: jax.random.normal(k, (n, 2)),
+        n_max=6,
+        x_test=X,
+    )
     kw = dict(lrs=[0.05, 0.2], steps=300, stop_loss=1e-3, n_seeds=2)
     key = jax.random.key(1)
     ref = jax.jit(lambda n: rec.recovery_point(task, {"n": n}, 0.5, key, **kw))(5)
@@ -198,11 +231,21 @@ def test_recovery_point_as_a_resumable_run_matches_recovery_point():
     def staged(n):
         r = rec.recovery_point_run(task, {"n": n}, 0.5, key, **kw)
         return r.finish(r.advance(r.init(), r.steps))
+
     got = jax.jit(staged)(5)
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-8, err_msg=k)
-    ds = sweep.run(lambda pt, k: rec.recovery_point_run(task, {"n": pt["n"]}, 0.5, k, **kw),
-                   {"n": [2, 3, 4, 5]}, batching="continuous", lanes=2, progress=False)
-    mp = sweep.run(lambda pt, k: rec.recovery_point(task, {"n": pt["n"]}, 0.5, k, **kw),
-                   {"n": [2, 3, 4, 5]}, batching="map", progress=False)
+    ds = sweep.run(
+        lambda pt, k: rec.recovery_point_run(task, {"n": pt["n"]}, 0.5, k, **kw),
+        {"n": [2, 3, 4, 5]},
+        batching="continuous",
+        lanes=2,
+        progress=False,
+    )
+    mp = sweep.run(
+        lambda pt, k: rec.recovery_point(task, {"n": pt["n"]}, 0.5, k, **kw),
+        {"n": [2, 3, 4, 5]},
+        batching="map",
+        progress=False,
+    )
     _close(ds, mp)

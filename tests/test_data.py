@@ -10,7 +10,11 @@ from phasekit import data
 
 
 def _write_idx(path, array, code):
-    header = b"\x00\x00" + bytes([code, array.ndim]) + b"".join(struct.pack(">I", s) for s in array.shape)
+    header = (
+        b"\x00\x00"
+        + bytes([code, array.ndim])
+        + b"".join(struct.pack(">I", s) for s in array.shape)
+    )
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wb") as f:
         f.write(header + array.astype(array.dtype.newbyteorder(">")).tobytes())
@@ -42,7 +46,11 @@ def test_bundled_datasets():
     x, y = data.digits()
     assert x.shape == (1797, 64) and 0 <= x.min() and x.max() <= 1 and set(y) == set(range(10))
     x, y = data.iris()
-    assert x.shape == (150, 4) and np.allclose(x.mean(0), 0, atol=1e-5) and np.allclose(x.std(0), 1, atol=1e-5)
+    assert (
+        x.shape == (150, 4)
+        and np.allclose(x.mean(0), 0, atol=1e-5)
+        and np.allclose(x.std(0), 1, atol=1e-5)
+    )
     with pytest.raises(ValueError, match="data"):
         data.load("cifar")
 
@@ -52,7 +60,9 @@ def test_synthetic_targets():
     np.testing.assert_array_equal(x[:, 0], [-0.5, 0, 0.5])
     np.testing.assert_array_equal(y, [-0.5, 0, 1])
     g = data.uniform_grid(5, -np.pi, np.pi)
-    np.testing.assert_allclose(data.sin_mixture(g, (1, 5)), np.sin(g[:, 0]) + np.sin(5 * g[:, 0]), atol=1e-6)
+    np.testing.assert_allclose(
+        data.sin_mixture(g, (1, 5)), np.sin(g[:, 0]) + np.sin(5 * g[:, 0]), atol=1e-6
+    )
     # spec 02 target: slopes 0, 2, 1, -0.5, 0 on the pieces split at -0.3, 0, 0.4, 0.8
     t = np.array([-1.0, -0.5, -0.3, 0.0, 0.4, 0.8, 1.0])
     f = data.relu_combination(t[:, None])

@@ -28,7 +28,9 @@ def test_relu_variance_recursion_on_a_wide_net_at_init(gain):
     x = jax.random.normal(jax.random.key(1), (128, n))
 
     def pre_var(key):
-        return dg.mlp_activation_statistics(_scaled_mlp(key, [n] * (depth + 1), std), x, "relu")["pre_var"]
+        return dg.mlp_activation_statistics(_scaled_mlp(key, [n] * (depth + 1), std), x, "relu")[
+            "pre_var"
+        ]
 
     q = np.asarray(jax.jit(jax.vmap(pre_var))(jax.random.split(jax.random.key(0), seeds)))
     ratio = q[:, 1:] / q[:, :-1]  # [seeds, depth - 1]
@@ -54,7 +56,9 @@ def test_flax_capture_intermediates_statistics_match_the_layer_outputs():
     stats = dg.flax_activation_statistics(m, {"params": params}, x, train=False)
     z0 = x @ params["Dense_0"]["kernel"] + params["Dense_0"]["bias"]
     np.testing.assert_allclose(stats["Dense_0"]["std"], jnp.std(z0), rtol=1e-5)
-    np.testing.assert_allclose(stats[""]["mean"], jnp.mean(m.apply({"params": params}, x)), rtol=1e-5)
+    np.testing.assert_allclose(
+        stats[""]["mean"], jnp.mean(m.apply({"params": params}, x)), rtol=1e-5
+    )
     norms = dg.named_gradient_norms(lambda p: jnp.sum(m.apply({"params": p}, x) ** 2), params)
     assert set(norms) == {f"['Dense_{i}']['{k}']" for i in range(3) for k in ("bias", "kernel")}
 
@@ -64,8 +68,16 @@ def _quadratic(spectrum):
 
 
 def _dist_run(loss, x0, opt, steps):
-    traj = train.run(loss, x0, (jnp.zeros((1, 1)),), opt, steps=steps, record_at=np.arange(steps + 1),
-                     observe=lambda x: {"dist": jnp.linalg.norm(x)}, diverge_factor=None)
+    traj = train.run(
+        loss,
+        x0,
+        (jnp.zeros((1, 1)),),
+        opt,
+        steps=steps,
+        record_at=np.arange(steps + 1),
+        observe=lambda x: {"dist": jnp.linalg.norm(x)},
+        diverge_factor=None,
+    )
     return traj.step, traj.observables["dist"]
 
 
@@ -101,9 +113,13 @@ def test_b_simple_equals_a_brute_force_covariance():
     loss, p, (x, y) = _small_model()
     ns = dg.gradient_noise_scale(loss, p, (x, y))
     grad = jax.jit(lambda p, xi, yi: jax.flatten_util.ravel_pytree(jax.grad(loss)(p, (xi, yi)))[0])
-    g = np.stack([np.asarray(grad(p, x[i:i + 1], y[i:i + 1])) for i in range(x.shape[0])])  # one sample at a time
+    g = np.stack(
+        [np.asarray(grad(p, x[i : i + 1], y[i : i + 1])) for i in range(x.shape[0])]
+    )  # one sample at a time
     full = np.asarray(jax.flatten_util.ravel_pytree(jax.grad(loss)(p, (x, y)))[0])
-    np.testing.assert_allclose(g.mean(0), full, rtol=1e-4, atol=1e-7)  # G is the full-batch gradient
+    np.testing.assert_allclose(
+        g.mean(0), full, rtol=1e-4, atol=1e-7
+    )  # G is the full-batch gradient
     tr = np.trace(np.cov(g.T, bias=True))
     np.testing.assert_allclose(ns.trace_sigma, tr, rtol=1e-4)
     np.testing.assert_allclose(ns.b_simple, tr / np.sum(full**2), rtol=1e-4)
@@ -135,8 +151,12 @@ def test_gradient_direction_on_a_quadratic():
     d = dg.gradient_direction(loss, w, None, etas)
     g = a * w
     np.testing.assert_allclose(d.loss, jax.vmap(lambda e: loss(w - e * g, None))(etas), rtol=1e-6)
-    np.testing.assert_allclose(d.grad_change, etas * jnp.linalg.norm(a * g), rtol=1e-6)  # g(w) - g(w - eta g) = eta A g
-    np.testing.assert_allclose(dg.effective_smoothness(d, etas), jnp.linalg.norm(a * g) / jnp.linalg.norm(g), rtol=1e-6)
+    np.testing.assert_allclose(
+        d.grad_change, etas * jnp.linalg.norm(a * g), rtol=1e-6
+    )  # g(w) - g(w - eta g) = eta A g
+    np.testing.assert_allclose(
+        dg.effective_smoothness(d, etas), jnp.linalg.norm(a * g) / jnp.linalg.norm(g), rtol=1e-6
+    )
     assert float(dg.loss_variation(d)) == pytest.approx(float(d.loss.max() - d.loss.min()))
 
 
@@ -154,13 +174,20 @@ def test_early_stopping_and_ridge_filters_match_training():
         loss = lambda w, data: 0.5 * jnp.mean((data[0] @ w - data[1]) ** 2)
         lr, t = 0.9 / float(ls.s[-1]), 50
         w = train.run(loss, jnp.zeros(6), (x, y), optax.sgd(lr), steps=t).params
-        np.testing.assert_allclose(dg.measured_filter(ls, w), dg.early_stopping_filter(ls.s, lr, t), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(
+            dg.measured_filter(ls, w), dg.early_stopping_filter(ls.s, lr, t), rtol=1e-8, atol=1e-10
+        )
         lam = 0.05
         w = train.run(loss, jnp.zeros(6), (x, y), reg.l2_sgd(lr, lam), steps=20000).params
         np.testing.assert_allclose(dg.measured_filter(ls, w), dg.ridge_filter(ls.s, lam), rtol=1e-6)
-        np.testing.assert_allclose(w, jnp.linalg.solve(x.T @ x / 64 + lam * jnp.eye(6), x.T @ y / 64), rtol=1e-6)
+        np.testing.assert_allclose(
+            w, jnp.linalg.solve(x.T @ x / 64 + lam * jnp.eye(6), x.T @ y / 64), rtol=1e-6
+        )
         # matched at lambda = 1 / (eta t): both pass large s and stop small s
-        phi_gd, phi_r = dg.early_stopping_filter(ls.s, lr, t), dg.ridge_filter(ls.s, dg.matched_ridge(lr, t))
+        phi_gd, phi_r = (
+            dg.early_stopping_filter(ls.s, lr, t),
+            dg.ridge_filter(ls.s, dg.matched_ridge(lr, t)),
+        )
         assert float(jnp.max(jnp.abs(phi_gd - phi_r))) < 0.25
 
 
@@ -173,7 +200,9 @@ def test_ista_solves_the_lasso_with_an_orthonormal_design():
     loss = lambda w, data: 0.5 * jnp.mean((data[0] @ w - data[1]) ** 2)
     w = train.run(loss, jnp.full(5, 0.5), (x, y), reg.proximal_sgd(0.5, 0.2), steps=200).params
     np.testing.assert_allclose(w, reg.soft_threshold(c, 0.2), atol=1e-5)
-    assert float(reg.sparsity(w, 1e-6)) == pytest.approx(2 / 5)  # -0.05 and 0 are thresholded to zero
+    assert float(reg.sparsity(w, 1e-6)) == pytest.approx(
+        2 / 5
+    )  # -0.05 and 0 are thresholded to zero
 
 
 def test_batchnorm_eval_mode_uses_the_running_statistics():
@@ -184,9 +213,20 @@ def test_batchnorm_eval_mode_uses_the_running_statistics():
     loss = stateful.flax_loss(m)
     _, bs1 = loss(params, bs, (x, y))
     z0 = x @ params["Dense_0"]["kernel"]
-    np.testing.assert_allclose(bs1["BatchNorm_0"]["mean"], 0.5 * 0.0 + 0.5 * z0.mean(0), rtol=1e-5, atol=1e-6)
-    traj = stateful.run(loss, params, bs, (x, y), optax.sgd(0.01), steps=4, every=2, batch_size=16,
-                        key=jax.random.key(2))
+    np.testing.assert_allclose(
+        bs1["BatchNorm_0"]["mean"], 0.5 * 0.0 + 0.5 * z0.mean(0), rtol=1e-5, atol=1e-6
+    )
+    traj = stateful.run(
+        loss,
+        params,
+        bs,
+        (x, y),
+        optax.sgd(0.01),
+        steps=4,
+        every=2,
+        batch_size=16,
+        key=jax.random.key(2),
+    )
     v = {"params": traj.params, "batch_stats": traj.state}
     a, b = x[:8], jnp.concatenate([x[:1], x[40:47]])
     ev = lambda xb: m.apply(v, xb, train=False)
@@ -197,8 +237,9 @@ def test_batchnorm_eval_mode_uses_the_running_statistics():
     # eval BN layer 0 = (z - running mean) / sqrt(running var + eps) * scale + bias
     st = traj.state["BatchNorm_0"]
     z = a @ traj.params["Dense_0"]["kernel"]
-    bn = (z - st["mean"]) / jnp.sqrt(st["var"] + 1e-5) * traj.params["BatchNorm_0"]["scale"] \
-        + traj.params["BatchNorm_0"]["bias"]
+    bn = (z - st["mean"]) / jnp.sqrt(st["var"] + 1e-5) * traj.params["BatchNorm_0"][
+        "scale"
+    ] + traj.params["BatchNorm_0"]["bias"]
     stats = dg.flax_activation_statistics(m, v, a, train=False)
     np.testing.assert_allclose(stats["BatchNorm_0"]["std"], jnp.std(bn), rtol=1e-4)
     np.testing.assert_allclose(stats["BatchNorm_0"]["mean"], jnp.mean(bn), rtol=1e-4, atol=1e-6)
@@ -209,11 +250,22 @@ def test_stateful_run_without_state_equals_train_run():
     x = jax.random.normal(jax.random.key(0), (32, 3))
     y = jnp.sin(x[:, 0])
     params, bs = nmlp.init(jax.random.key(1), m, 3)
-    traj = stateful.run(stateful.flax_loss(m), params, bs, (x, y), optax.sgd(0.1), steps=20, every=5)
-    ref = train.run(train.mse(lambda p, x: m.apply({"params": p}, x, train=False)), params, (x, y),
-                    optax.sgd(0.1), steps=20)
-    np.testing.assert_allclose(jax.flatten_util.ravel_pytree(traj.params)[0],
-                               jax.flatten_util.ravel_pytree(ref.params)[0], rtol=1e-5, atol=1e-6)
+    traj = stateful.run(
+        stateful.flax_loss(m), params, bs, (x, y), optax.sgd(0.1), steps=20, every=5
+    )
+    ref = train.run(
+        train.mse(lambda p, x: m.apply({"params": p}, x, train=False)),
+        params,
+        (x, y),
+        optax.sgd(0.1),
+        steps=20,
+    )
+    np.testing.assert_allclose(
+        jax.flatten_util.ravel_pytree(traj.params)[0],
+        jax.flatten_util.ravel_pytree(ref.params)[0],
+        rtol=1e-5,
+        atol=1e-6,
+    )
     assert not bool(traj.diverged)
     bad = stateful.run(stateful.flax_loss(m), params, bs, (x, y), optax.sgd(1e4), steps=20, every=5)
     assert bool(bad.diverged) and np.all(np.isfinite(jax.flatten_util.ravel_pytree(bad.params)[0]))

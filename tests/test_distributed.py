@@ -21,17 +21,46 @@ def _free_port() -> int:
 
 def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
     env = os.environ | {"PHASEKIT_CPU_DEVICES": "1"}
-    base = [sys.executable, "-m", "phasekit", "run", "phase-diagram", "--preset", "tiny",
-            "--set", "seeds=2", "--no-progress", "--no-figures"]
-    subprocess.run(base + ["--out", str(tmp_path / "one")], check=True, env=env, capture_output=True)
+    base = [
+        sys.executable,
+        "-m",
+        "phasekit",
+        "run",
+        "phase-diagram",
+        "--preset",
+        "tiny",
+        "--set",
+        "seeds=2",
+        "--no-progress",
+        "--no-figures",
+    ]
+    subprocess.run(
+        base + ["--out", str(tmp_path / "one")], check=True, env=env, capture_output=True
+    )
     port = _free_port()
-    procs = [subprocess.Popen(base + ["--out", str(tmp_path / "two"), "--distributed",
-                                      "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-                                      "--process-id", str(i)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            base
+            + [
+                "--out",
+                str(tmp_path / "two"),
+                "--distributed",
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
     assert "process 0 of 2" in outs[0][0] and "process 1 of 2" in outs[1][0]
     one, two = experiments.load(tmp_path / "one"), experiments.load(tmp_path / "two")

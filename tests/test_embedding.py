@@ -49,11 +49,15 @@ def test_split_deep_mlp_any_hidden_layer(x64, layer):
     x = _x()
     q = emb.split_neuron(p, layer, 1, 0.7)
     assert emb.hidden_width(q, layer) == emb.hidden_width(p, layer) + 1
-    np.testing.assert_allclose(mlp.apply(q, x, "tanh"), mlp.apply(p, x, "tanh"), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        mlp.apply(q, x, "tanh"), mlp.apply(p, x, "tanh"), rtol=1e-12, atol=1e-13
+    )
     width = emb.hidden_width(p, layer) + 4
     wide = emb.embed_to_width(p, width, layer=layer, alphas=[0.3, -0.5, 1.5, 0.5])
     assert emb.hidden_width(wide, layer) == width
-    np.testing.assert_allclose(mlp.apply(wide, x, "tanh"), mlp.apply(p, x, "tanh"), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        mlp.apply(wide, x, "tanh"), mlp.apply(p, x, "tanh"), rtol=1e-12, atol=1e-13
+    )
 
 
 def test_equal_split_gives_a_over_k(x64):
@@ -64,7 +68,9 @@ def test_equal_split_gives_a_over_k(x64):
     np.testing.assert_allclose(q["a"][jnp.array(copies)], p["a"][1] / 4, rtol=1e-14)
     np.testing.assert_array_equal(q["w"][jnp.array(copies)], jnp.tile(p["w"][1], (4, 1)))
     x = _x(d=2)
-    np.testing.assert_allclose(tl.apply(q, x, "relu"), tl.apply(p, x, "relu"), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        tl.apply(q, x, "relu"), tl.apply(p, x, "relu"), rtol=1e-12, atol=1e-13
+    )
 
 
 def test_bad_layer_and_index_name_the_field():
@@ -155,11 +161,15 @@ def test_find_critical_point_is_traceable_and_reaches_rounding_level(x64):
     y = jnp.exp(-4 * x[:, 0] ** 2) + 0.5 * x[:, 0]
     loss = train.mse(tl.apply, activation="tanh")
     inits = jax.vmap(lambda k: tl.rescale(tl.init(k, 2, 1, dtype=jnp.float64), 0.5, 0.5))(
-        jax.random.split(jax.random.key(3), 3))
+        jax.random.split(jax.random.key(3), 3)
+    )
     find = jax.jit(jax.vmap(lambda p: emb.find_critical_point(loss, p, (x, y), descent_steps=3000)))
     crit = find(inits)
-    rough = jax.jit(jax.vmap(lambda p: emb.find_critical_point(loss, p, (x, y), descent_steps=3000,
-                                                               newton_steps=0)))(inits)
+    rough = jax.jit(
+        jax.vmap(
+            lambda p: emb.find_critical_point(loss, p, (x, y), descent_steps=3000, newton_steps=0)
+        )
+    )(inits)
     g = jax.vmap(lambda p: emb.criticality(loss, p, (x, y), ord=1))
     assert np.all(np.asarray(g(crit)) < 1e-10)
     assert np.all(np.asarray(g(rough)) > 1e3 * np.asarray(g(crit)))

@@ -12,15 +12,25 @@ def _execute(name, tmp_path, monkeypatch, **env):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     nb = nbformat.read(EXAMPLES / name, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    return "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                   for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    return "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
 
 
 def test_experiments_notebook_runs_reads_claims_and_reloads(tmp_path, monkeypatch):
-    out = _execute("experiments.ipynb", tmp_path, monkeypatch, PHASEKIT_PRESET="tiny",
-                   PHASEKIT_OUT=str(tmp_path / "pd"))
+    out = _execute(
+        "experiments.ipynb",
+        tmp_path,
+        monkeypatch,
+        PHASEKIT_PRESET="tiny",
+        PHASEKIT_OUT=str(tmp_path / "pd"),
+    )
     assert "claims held at the tiny preset" in out and "S_w identical" in out
     assert (tmp_path / "pd" / "results.nc").exists()
 

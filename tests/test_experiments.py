@@ -15,8 +15,15 @@ from phasekit.experiments import base
 NAMES = E.names()
 # Tiny presets whose run (compile included) takes more than ~25 s on 2 idle cores: they run with
 # the slow suite (``make test-slow``), both at tiny and at quick, to keep ``make test`` near 10 min.
-SLOW_TINY = {"pde-high-frequency", "pde-regression-peaks", "anchor-depth", "anchor-identity",
-             "mode-connectivity", "course-hparam-search", "central-flow"}
+SLOW_TINY = {
+    "pde-high-frequency",
+    "pde-regression-peaks",
+    "anchor-depth",
+    "anchor-identity",
+    "mode-connectivity",
+    "course-hparam-search",
+    "central-flow",
+}
 TINY = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_TINY else n for n in NAMES]
 
 
@@ -34,7 +41,11 @@ def _check(res, preset):
         assert c.figure and c.statement
         if c.verdict != base.HELD:
             assert c.cause, f"{c.name}: a claim not held names its likely cause"
-    must = [c for c in res.claims if base.preset_rank(c.min_preset) <= base.preset_rank(preset) and c.reproduces]
+    must = [
+        c
+        for c in res.claims
+        if base.preset_rank(c.min_preset) <= base.preset_rank(preset) and c.reproduces
+    ]
     failed = [(c.name, c.measured, c.detail) for c in must if not c.held]
     assert not failed, f"claims expected to hold at {preset} did not: {failed}"
     text = (res.out / "claims.json").read_text()

@@ -14,8 +14,15 @@ from phasekit.models import transformer
 
 
 def test_schedule_warms_up_linearly_then_decays_by_cosine():
-    cfg = anchor.PhaseConfig(n_train=1000, batch_size=100, epochs=10, warmup_epochs=2, lr=1e-3,
-                             warmup_factor=20, end_lr=1e-5)
+    cfg = anchor.PhaseConfig(
+        n_train=1000,
+        batch_size=100,
+        epochs=10,
+        warmup_epochs=2,
+        lr=1e-3,
+        warmup_factor=20,
+        end_lr=1e-5,
+    )
     assert cfg.steps == 100
     sched = optax.warmup_cosine_decay_schedule(1e-3 / 20, 1e-3, 20, 100, 1e-5)
     opt = anchor.optimizer(cfg, 0.0)
@@ -24,7 +31,9 @@ def test_schedule_warms_up_linearly_then_decays_by_cosine():
     upd, _ = opt.update({"w": jnp.full(4, 1e-3)}, opt.init(p), p)
     np.testing.assert_allclose(-upd["w"], 1e-3 / 20, rtol=1e-3)
     assert float(sched(0)) == pytest.approx(5e-5) and float(sched(20)) == pytest.approx(1e-3)
-    assert float(sched(60)) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + np.cos(np.pi * 0.5)), rel=1e-4)
+    assert float(sched(60)) == pytest.approx(
+        1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + np.cos(np.pi * 0.5)), rel=1e-4
+    )
     assert float(sched(100)) == pytest.approx(1e-5)
 
 
@@ -45,9 +54,19 @@ def test_vmapped_grid_equals_runs_one_by_one():
 
     def one(gamma, wd, seed):
         k_init, k_train = jax.random.split(jax.random.key(seed))
-        p = transformer.rescale(transformer.init(k_init, tasks.VOCAB_MIN, 9, d_model=8, depth=1), gamma)
-        traj = train.run(train.cross_entropy(transformer.apply), p, data, anchor.optimizer(cfg, wd),
-                         steps=cfg.steps, n_records=2, batch_size=16, key=k_train)
+        p = transformer.rescale(
+            transformer.init(k_init, tasks.VOCAB_MIN, 9, d_model=8, depth=1), gamma
+        )
+        traj = train.run(
+            train.cross_entropy(transformer.apply),
+            p,
+            data,
+            anchor.optimizer(cfg, wd),
+            steps=cfg.steps,
+            n_records=2,
+            batch_size=16,
+            key=k_train,
+        )
         return traj.loss, traj.params
 
     gammas, wds, seeds = jnp.array([0.3, 0.8]), jnp.array([0.0, 0.5]), jnp.array([0, 1])

@@ -39,9 +39,18 @@ def _points(name, preset):
     return n
 
 
-@pytest.mark.parametrize("name", ["condensation-process", "condensation-activation", "condensation-residual",
-                                  "embedding-loss-spectrum", "embedding-hessian", "embedding-hessian-iris",
-                                  "embedding-reduction"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "condensation-process",
+        "condensation-activation",
+        "condensation-residual",
+        "embedding-loss-spectrum",
+        "embedding-hessian",
+        "embedding-hessian-iris",
+        "embedding-reduction",
+    ],
+)
 def test_tiny_grids_have_several_points(name):
     """With a chunk size of 2 (PHASEKIT_CHUNK_SIZE=2), a tiny run writes more than one chunk
     (kill -9 / resume tests)."""

@@ -38,8 +38,10 @@ def test_sin135_tiny_has_several_sweep_points():
 def _sine_ds(conv, preset="quick"):
     conv = np.asarray(conv)
     seeds, peaks = conv.shape
-    ds = xr.Dataset({"convergence_step": (("seed", "peak"), conv)},
-                    coords={"seed": np.arange(seeds), "peak": [1.0, 3.0, 5.0][:peaks]})
+    ds = xr.Dataset(
+        {"convergence_step": (("seed", "peak"), conv)},
+        coords={"seed": np.arange(seeds), "peak": [1.0, 3.0, 5.0][:peaks]},
+    )
     ds.attrs.update(preset=preset, threshold=0.1)
     return ds
 
@@ -48,11 +50,18 @@ def test_sin135_order_claim_follows_the_convergence_steps():
     # all seeds 1 < 3 < 5: held; one seed with k = 3 before k = 1: not held (a reversal), and
     # "no-reversal" fails too; unconverged high peaks at tiny: order n/a, no-reversal held.
     verdict = lambda ds: {c.name: c.verdict for c in X.claims_sin135(ds)}
-    assert verdict(_sine_ds([[10, 20, 40], [12, 30, 50]])) == {"order": base.HELD, "no-reversal": base.HELD}
-    assert verdict(_sine_ds([[10, 20, 40], [30, 20, 50]])) == {"order": base.NOT_HELD,
-                                                               "no-reversal": base.NOT_HELD}
-    assert verdict(_sine_ds([[10, 20, -1], [10, -1, -1]], "tiny")) == {"order": base.NOT_APPLICABLE,
-                                                                      "no-reversal": base.HELD}
+    assert verdict(_sine_ds([[10, 20, 40], [12, 30, 50]])) == {
+        "order": base.HELD,
+        "no-reversal": base.HELD,
+    }
+    assert verdict(_sine_ds([[10, 20, 40], [30, 20, 50]])) == {
+        "order": base.NOT_HELD,
+        "no-reversal": base.NOT_HELD,
+    }
+    assert verdict(_sine_ds([[10, 20, -1], [10, -1, -1]], "tiny")) == {
+        "order": base.NOT_APPLICABLE,
+        "no-reversal": base.HELD,
+    }
 
 
 def test_lgrad_claims_compare_the_same_seed_under_both_losses():
@@ -64,11 +73,20 @@ def test_lgrad_claims_compare_the_same_seed_under_both_losses():
     df[1, 1, 2:, -1] = 0.05
     df[0, 1, 3:, -1] = 0.08
     df[0, 0, :, -1] = 0.5
+
     def ds(delta):
-        d = xr.Dataset({"delta_f": (("grad_weight", "seed", "step", "peak"), delta)},
-                       coords={"grad_weight": [0.0, 1.0], "seed": [0, 1], "step": step, "peak": [1.0, 3.0, 5.0]})
+        d = xr.Dataset(
+            {"delta_f": (("grad_weight", "seed", "step", "peak"), delta)},
+            coords={
+                "grad_weight": [0.0, 1.0],
+                "seed": [0, 1],
+                "step": step,
+                "peak": [1.0, 3.0, 5.0],
+            },
+        )
         d.attrs.update(preset="quick", threshold=0.1)
         return X._with_convergence(d, 0.1)
+
     good = {c.name: c for c in X.claims_lgrad(ds(df))}
     assert good["lgrad-converges-high-first"].held and good["lower-high-error"].held
     assert good["lgrad-converges-high-first"].measured == [-1, 100, 400, 200]

@@ -39,12 +39,15 @@ def test_ntk_spectrum_slope_is_the_fit_of_its_errors():
     assert np.all(np.diff(lam) <= 1e-6 * lam[0]) and lam.size == ds.sizes["x"]
 
 
-@pytest.mark.parametrize("name,field,value", [
-    ("linearization-gap", "width", 201),              # odd with antisymmetric init
-    ("ntk-spectrum", "widths", (64,)),                # one width: no slope
-    ("ntk-spectrum", "n_ranked", 500),
-    ("ntk-spectrum", "implementation", "magic"),
-])
+@pytest.mark.parametrize(
+    "name,field,value",
+    [
+        ("linearization-gap", "width", 201),  # odd with antisymmetric init
+        ("ntk-spectrum", "widths", (64,)),  # one width: no slope
+        ("ntk-spectrum", "n_ranked", 500),
+        ("ntk-spectrum", "implementation", "magic"),
+    ],
+)
 def test_bad_values_name_the_field(name, field, value):
     with pytest.raises(ValueError, match=field):
         E.get(name).preset("tiny", **{field: value})

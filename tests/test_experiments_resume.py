@@ -25,8 +25,20 @@ RESUMABLE = {
 
 
 def _cmd(name, out, extra):
-    return [sys.executable, "-m", "phasekit", "run", name, "--preset", "tiny", "--out", str(out),
-            "--no-progress", "--no-figures", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "phasekit",
+        "run",
+        name,
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--no-figures",
+        *extra,
+    ]
 
 
 ENV = os.environ | {"PHASEKIT_CHUNK_SIZE": "2"}
@@ -36,15 +48,17 @@ ENV = os.environ | {"PHASEKIT_CHUNK_SIZE": "2"}
 DEFAULT = {"phase-diagram", "condensation-process"}
 
 
-@pytest.mark.parametrize("name", [n if n in DEFAULT else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in RESUMABLE])
+@pytest.mark.parametrize(
+    "name", [n if n in DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in RESUMABLE]
+)
 def test_kill_then_rerun_is_bit_identical(name, tmp_path):
     assert name in experiments.names()
     extra = RESUMABLE[name]
     subprocess.run(_cmd(name, tmp_path / "ref", extra), check=True, env=ENV, capture_output=True)
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(name, out, extra), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cmd(name, out, extra), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while time.time() < deadline and not list((out / "store").rglob("chunk-*.npz")):
         time.sleep(0.02)

@@ -43,8 +43,11 @@ def test_masked_loss_is_rescaling_invariant_and_its_gradient_conserves_the_balan
     np.testing.assert_allclose(loss(_rescale(params, 2, 3.0), (x, y), key), L, rtol=1e-5)
     for k in range(4):  # several masks
         g = jax.grad(loss)(params, (x, y), jax.random.key(10 + k))
-        generator = (jnp.sum(params[1]["w"] * g[1]["w"], axis=1)
-                     - jnp.sum(params[0]["w"] * g[0]["w"], axis=0) - params[0]["b"] * g[0]["b"])
+        generator = (
+            jnp.sum(params[1]["w"] * g[1]["w"], axis=1)
+            - jnp.sum(params[0]["w"] * g[0]["w"], axis=0)
+            - params[0]["b"] * g[0]["b"]
+        )
         scale = jnp.sum(jnp.abs(params[1]["w"] * g[1]["w"]), axis=1) + 1e-3
         np.testing.assert_allclose(generator / scale, 0.0, atol=1e-4)
 
@@ -77,5 +80,9 @@ def test_control_gradient_is_the_mask_average_of_the_dropout_gradient():
         draws = np.asarray(jax.jit(jax.vmap(flat))(keys))
         se = draws.std(0, ddof=1) / np.sqrt(len(keys))
         assert np.max(np.abs(draws.mean(0) - np.asarray(exact)) / (se + 1e-12)) < 5.0
-        clean = jax.flatten_util.ravel_pytree(jax.grad(lambda q: dropout.mse(dropout.mlp_apply, 1.0)(q, (x, y), None))(params))[0]
-        assert np.max(np.abs(np.asarray(exact - clean)) / (se + 1e-12)) > 20  # R_1's gradient is resolved
+        clean = jax.flatten_util.ravel_pytree(
+            jax.grad(lambda q: dropout.mse(dropout.mlp_apply, 1.0)(q, (x, y), None))(params)
+        )[0]
+        assert (
+            np.max(np.abs(np.asarray(exact - clean)) / (se + 1e-12)) > 20
+        )  # R_1's gradient is resolved

@@ -39,7 +39,9 @@ def test_hellmann_feynman_gradient_of_the_sharpness_equals_a_finite_difference()
         theta, unravel = ravel_pytree(p)
         S = lambda t: np.linalg.eigvalsh(np.asarray(hs.hessian(loss, unravel(t), data)))[-1]
         _, U = np.linalg.eigh(np.asarray(hs.hessian(loss, p, data)))
-        grad = ravel_pytree(hs.curvature_gradient(loss, p, unravel(jnp.asarray(U[:, -1])), data=data))[0]
+        grad = ravel_pytree(
+            hs.curvature_gradient(loss, p, unravel(jnp.asarray(U[:, -1])), data=data)
+        )[0]
         eps = 1e-5
         for i in range(3):
             d = jax.random.normal(jax.random.key(10 + i), theta.shape, theta.dtype)
@@ -50,20 +52,26 @@ def test_hellmann_feynman_gradient_of_the_sharpness_equals_a_finite_difference()
 def test_edge_covariance_solves_the_semidefinite_complementarity_problem():
     """X >= 0, D = G(g + (1/2) G^* X) - C >= 0 and <X, D> = 0 (k = 2, random G); k = 1 in closed form."""
     with jax.enable_x64(True):
-        k, M = 2, 7
+        _k, M = 2, 7
         A = jax.random.normal(jax.random.key(0), (3, M), jnp.float64)
-        Gt = jnp.stack([jnp.stack([A[0], A[1]]), jnp.stack([A[1], A[2]])])   # symmetric in (i, j)
+        Gt = jnp.stack([jnp.stack([A[0], A[1]]), jnp.stack([A[1], A[2]])])  # symmetric in (i, j)
         g = -2.0 * A[0] - 0.5 * A[2] + 0.1 * jax.random.normal(jax.random.key(1), (M,), jnp.float64)
         C = jnp.diag(jnp.array([0.3, -0.2]))
         c, K = Gt @ g, jnp.einsum("ijm,lnm->ijln", Gt, Gt)
         X = np.asarray(flows.edge_covariance(c, K, C, iters=3000))
         D = np.asarray(Gt @ (g + 0.5 * jnp.einsum("ij,ijm->m", X, Gt)) - C)
-        assert np.linalg.eigvalsh(X).min() > -1e-10 and np.linalg.eigvalsh(X).max() > 0.1  # an active edge
+        assert (
+            np.linalg.eigvalsh(X).min() > -1e-10 and np.linalg.eigvalsh(X).max() > 0.1
+        )  # an active edge
         assert np.linalg.eigvalsh(0.5 * (D + D.T)).min() > -1e-6
         assert abs(np.sum(X * D)) < 1e-6
         c1, K1 = jnp.array([[0.5]]), jnp.array([[[[4.0]]]])
-        np.testing.assert_allclose(flows.edge_covariance(c1, K1, jnp.array([[-0.5]])), [[0.0]])      # below: 0
-        np.testing.assert_allclose(flows.edge_covariance(-c1, K1, jnp.zeros((1, 1))), [[0.25]])      # -2 c / K
+        np.testing.assert_allclose(
+            flows.edge_covariance(c1, K1, jnp.array([[-0.5]])), [[0.0]]
+        )  # below: 0
+        np.testing.assert_allclose(
+            flows.edge_covariance(-c1, K1, jnp.zeros((1, 1))), [[0.25]]
+        )  # -2 c / K
 
 
 def test_central_flow_is_gradient_flow_on_a_quadratic_below_the_edge():
@@ -81,10 +89,12 @@ def test_central_flow_is_gradient_flow_on_a_quadratic_below_the_edge():
     np.testing.assert_allclose(cf.predicted_loss, cf.loss)
     np.testing.assert_allclose(cf.sharpness[:, 0], 5.0, rtol=1e-5)
     t, lam = np.asarray(cf.step, float)[:, None], np.diag(A)[None, :]
-    euler = (1 - eta * lam / 20) ** (20 * t) * np.asarray(w0)        # the scheme, exactly
-    exact = np.exp(-eta * lam * t) * np.asarray(w0)                     # the flow; Euler is O(dt) off it
+    euler = (1 - eta * lam / 20) ** (20 * t) * np.asarray(w0)  # the scheme, exactly
+    exact = np.exp(-eta * lam * t) * np.asarray(w0)  # the flow; Euler is O(dt) off it
     np.testing.assert_allclose(gf.loss, 0.5 * (euler**2 * lam).sum(1), rtol=1e-4)
-    bound = 20 * eta**2 * np.diag(A)[:2] ** 2 / 20      # |log(Euler / exp)| <= t eta^2 lambda^2 dt (to 2x)
+    bound = (
+        20 * eta**2 * np.diag(A)[:2] ** 2 / 20
+    )  # |log(Euler / exp)| <= t eta^2 lambda^2 dt (to 2x)
     assert np.all(np.abs(np.log(np.asarray(gf.params)[:2] / exact[-1, :2])) <= bound)
 
 
@@ -94,12 +104,26 @@ def test_central_flow_holds_the_toy_at_the_edge_and_matches_gds_time_averages():
     L + sigma^2 / eta. GD (steps 1e5..2e5): mean S ~ 2/eta, mean x^2 ~ sigma^2 (measured 99.98, 0.01003)."""
     with jax.enable_x64(True):
         p0 = jnp.array([1.2 * np.sqrt(2 * ALPHA), 0.0])
-        cf = jax.jit(lambda p: flows.central_flow(_toy, p, None, ETA, steps=1000, n_records=11, schedule="linear",
-                                                  substeps=8, max_lanczos=2, tol=1e-8))(p0)
+        cf = jax.jit(
+            lambda p: flows.central_flow(
+                _toy,
+                p,
+                None,
+                ETA,
+                steps=1000,
+                n_records=11,
+                schedule="linear",
+                substeps=8,
+                max_lanczos=2,
+                tol=1e-8,
+            )
+        )(p0)
         late = slice(2, None)
         np.testing.assert_allclose(cf.sharpness[late, 0], 2 / ETA, rtol=1e-6)
         np.testing.assert_allclose(cf.sigma2[late, 0], 2 * ALPHA, rtol=1e-4)
-        np.testing.assert_allclose(cf.predicted_loss[late], cf.loss[late] + cf.sigma2[late, 0] / ETA, rtol=1e-6)
+        np.testing.assert_allclose(
+            cf.predicted_loss[late], cf.loss[late] + cf.sigma2[late, 0] / ETA, rtol=1e-6
+        )
         assert abs(float(cf.params[0])) < 1e-8  # x has decayed: the flow sits at the time average
 
         def gd(p, _):
@@ -124,8 +148,21 @@ def test_two_directions_at_the_edge_give_a_psd_sigma2_with_eigenvalues_two_alpha
 
     with jax.enable_x64(True):
         p0 = jnp.array([0.1, 0.05, 0.0, 0.0])
-        cf = jax.jit(lambda p: flows.central_flow(loss, p, None, ETA, steps=600, n_records=4, schedule="linear",
-                                                  substeps=8, k=2, max_lanczos=4, tol=1e-9))(p0)
+        cf = jax.jit(
+            lambda p: flows.central_flow(
+                loss,
+                p,
+                None,
+                ETA,
+                steps=600,
+                n_records=4,
+                schedule="linear",
+                substeps=8,
+                k=2,
+                max_lanczos=4,
+                tol=1e-9,
+            )
+        )(p0)
     np.testing.assert_allclose(cf.sharpness[-1], 2 / ETA, rtol=1e-5)
     np.testing.assert_allclose(cf.sigma2[-1], 2 * alphas, rtol=1e-3)
 
@@ -135,7 +172,15 @@ def test_central_flow_vmaps_over_learning_rates_and_records_distance_to_a_refere
         p0 = jnp.array([1.2 * np.sqrt(2 * ALPHA), 0.0])
         lrs = jnp.array([0.02, 0.0199])  # both with 2/lr below s0: at the edge
         ref = jnp.zeros((5, 2))
-        kw = dict(steps=200, n_records=5, schedule="linear", substeps=8, max_lanczos=2, tol=1e-8, reference=ref)
+        kw = dict(
+            steps=200,
+            n_records=5,
+            schedule="linear",
+            substeps=8,
+            max_lanczos=2,
+            tol=1e-8,
+            reference=ref,
+        )
         both = jax.jit(jax.vmap(lambda lr: flows.central_flow(_toy, p0, None, lr, **kw)))(lrs)
         for i in range(2):
             one = jax.jit(lambda lr: flows.central_flow(_toy, p0, None, lr, **kw))(lrs[i])
@@ -146,7 +191,9 @@ def test_central_flow_vmaps_over_learning_rates_and_records_distance_to_a_refere
 
 
 def test_moving_average_and_bad_arguments():
-    np.testing.assert_allclose(flows.moving_average(np.array([1.0, 3.0, 1.0, 3.0, 1.0]), 2), [2.0, 2.0, 2.0, 2.0])
+    np.testing.assert_allclose(
+        flows.moving_average(np.array([1.0, 3.0, 1.0, 3.0, 1.0]), 2), [2.0, 2.0, 2.0, 2.0]
+    )
     with pytest.raises(ValueError, match="substeps"):
         flows.central_flow(_toy, jnp.ones(2), None, 0.1, steps=10, substeps=0)
     with pytest.raises(ValueError, match="lr"):
@@ -154,5 +201,13 @@ def test_moving_average_and_bad_arguments():
     with pytest.raises(ValueError, match="max_lanczos"):
         flows.central_flow(_toy, jnp.ones(2), None, 0.1, steps=10, max_lanczos=5)
     with pytest.raises(ValueError, match="reference"):
-        flows.central_flow(_toy, jnp.ones(2), None, 0.1, steps=10, n_records=3, max_lanczos=2,
-                           reference=jnp.zeros((2, 2)))
+        flows.central_flow(
+            _toy,
+            jnp.ones(2),
+            None,
+            0.1,
+            steps=10,
+            n_records=3,
+            max_lanczos=2,
+            reference=jnp.zeros((2, 2)),
+        )

@@ -19,10 +19,16 @@ def grid(n, lo=-np.pi, length=2 * np.pi):
 
 # ----------------------------------------------------------------------------- spectra
 
+
 def test_dft_recovers_planted_frequencies_and_amplitudes_exactly():
     # y = c0 + sum_j A_j cos(k_j x + phi_j) on a uniform grid of [-pi, pi): the one-sided
     # amplitude is c0 at bin 0, A_j at bin k_j (any phase) and 0 elsewhere, to rounding.
-    n, ks, amps, phis = 128, np.array([1, 4, 9, 30]), np.array([1.0, 0.3, 2.5, 0.05]), np.array([0.0, 1.0, -2.0, 0.5])
+    n, ks, amps, phis = (
+        128,
+        np.array([1, 4, 9, 30]),
+        np.array([1.0, 0.3, 2.5, 0.05]),
+        np.array([0.0, 1.0, -2.0, 0.5]),
+    )
     x = grid(n)
     y = 0.7 + np.cos(np.outer(x, ks) + phis) @ amps
     with jax.enable_x64(True):
@@ -41,7 +47,9 @@ def test_dft_recovers_planted_frequencies_and_amplitudes_exactly():
 def test_dft_frequencies_map_bins_to_angular_frequency():
     # On [0, L) with n points, bin k is 2 pi k / L; on [-pi, pi) it is k.
     np.testing.assert_allclose(F.dft_frequencies(grid(64)), np.arange(33), rtol=1e-12)
-    np.testing.assert_allclose(F.dft_frequencies(grid(10, 0.0, 2.0)[:, None]), np.pi * np.arange(6), rtol=1e-12)
+    np.testing.assert_allclose(
+        F.dft_frequencies(grid(10, 0.0, 2.0)[:, None]), np.pi * np.arange(6), rtol=1e-12
+    )
     with pytest.raises(ValueError, match="x"):
         F.dft_frequencies(np.array([0.0, 0.1, 0.3]))
 
@@ -53,7 +61,9 @@ def test_nudft_equals_dft_up_to_the_grid_phase_in_1d_and_2d():
     y = rng.normal(size=n)
     with jax.enable_x64(True):
         c = np.asarray(F.nudft(x, y, np.arange(17.0)))
-        np.testing.assert_allclose(c * np.exp(1j * np.arange(17) * x[0]), np.asarray(F.dft(y)), atol=1e-14)
+        np.testing.assert_allclose(
+            c * np.exp(1j * np.arange(17) * x[0]), np.asarray(F.dft(y)), atol=1e-14
+        )
         g = grid(8)
         xx = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
         z = rng.normal(size=(8, 8))
@@ -69,19 +79,26 @@ def test_nudft_equals_dft_up_to_the_grid_phase_in_1d_and_2d():
 def test_sine_series_derivative_matches_autodiff():
     x = jnp.linspace(-3, 3, 11)
     f, df = F.sine_series(x, [1.0, 3.0, 5.0], [1.0, 0.5, 0.2])
-    auto = jax.vmap(jax.grad(lambda s: F.sine_series(s[None], [1.0, 3.0, 5.0], [1.0, 0.5, 0.2])[0][0]))(x)
+    auto = jax.vmap(
+        jax.grad(lambda s: F.sine_series(s[None], [1.0, 3.0, 5.0], [1.0, 0.5, 0.2])[0][0])
+    )(x)
     np.testing.assert_allclose(df, auto, rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- Delta_F
+
 
 def test_relative_spectral_error_complex_vs_magnitude():
     # h_hat = f_hat e^{i phi}: the complex error is |e^{i phi} - 1| = 2 |sin(phi / 2)|, the
     # magnitude error (the original code's) is 0; h_hat = 0 gives 1 in both.
     f_hat = jnp.array([2.0 + 1.0j, -0.5j])
     phi = 0.4
-    np.testing.assert_allclose(F.relative_spectral_error(f_hat * np.exp(1j * phi), f_hat), 2 * np.sin(phi / 2), rtol=1e-6)
-    np.testing.assert_allclose(F.relative_spectral_error(f_hat * np.exp(1j * phi), f_hat, magnitude=True), 0, atol=1e-6)
+    np.testing.assert_allclose(
+        F.relative_spectral_error(f_hat * np.exp(1j * phi), f_hat), 2 * np.sin(phi / 2), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        F.relative_spectral_error(f_hat * np.exp(1j * phi), f_hat, magnitude=True), 0, atol=1e-6
+    )
     np.testing.assert_allclose(F.relative_spectral_error(0 * f_hat, f_hat), 1.0)
 
 
@@ -100,12 +117,16 @@ def test_spectral_error_observable_limits():
 
 def test_convergence_step_rules_and_never():
     steps = jnp.array([0, 1, 2, 4, 8, 16])
-    d = jnp.array([[1.0, 1.0, 1.0, 1.0],
-                   [0.05, 1.0, 1.0, 1.0],
-                   [0.2, 0.05, 1.0, 0.05],
-                   [0.05, 0.05, 1.0, 0.05],
-                   [0.05, 0.05, 0.05, 0.05],
-                   [0.05, 0.05, 1.0, 0.2]])
+    d = jnp.array(
+        [
+            [1.0, 1.0, 1.0, 1.0],
+            [0.05, 1.0, 1.0, 1.0],
+            [0.2, 0.05, 1.0, 0.05],
+            [0.05, 0.05, 1.0, 0.05],
+            [0.05, 0.05, 0.05, 0.05],
+            [0.05, 0.05, 1.0, 0.2],
+        ]
+    )
     cs = F.convergence_step(steps, d, threshold=0.1)
     np.testing.assert_array_equal(cs.step, [4, 2, -1, -1])  # a dip that comes back does not count
     np.testing.assert_array_equal(cs.converged, [True, True, False, False])
@@ -121,6 +142,7 @@ def test_convergence_step_rules_and_never():
 
 
 # ----------------------------------------------------------------------------- high dimension
+
 
 def test_principal_direction_recovers_the_stretched_axis():
     u = np.array([3.0, -1.0, 2.0, 0.5]) / np.linalg.norm([3.0, -1.0, 2.0, 0.5])
@@ -141,7 +163,11 @@ def test_projection_method_reads_a_planted_frequency_along_the_principal_directi
     x = np.outer(t, u) + np.outer(s, v) + 1.0
     with jax.enable_x64(True):
         p = F.principal_direction(jnp.asarray(x))
-        c = np.abs(np.asarray(F.nudft(jnp.asarray(x) @ p, jnp.sin(3 * jnp.asarray(t)), jnp.arange(1.0, 9.0))))
+        c = np.abs(
+            np.asarray(
+                F.nudft(jnp.asarray(x) @ p, jnp.sin(3 * jnp.asarray(t)), jnp.arange(1.0, 9.0))
+            )
+        )
     assert abs(float(np.asarray(p) @ u)) == pytest.approx(1.0, abs=1e-5)  # cov(t, s) ~ 1e-3, not 0
     np.testing.assert_allclose(c, 0.5 * (np.arange(1, 9) == 3), atol=1e-4)
 
@@ -156,13 +182,15 @@ def test_gaussian_filter_is_a_normalized_low_pass():
         y = jnp.cos(2.0 * x[:, 0])
         low, high = F.low_high_split(y, w)
         mid = slice(300, 501)
-        np.testing.assert_allclose(low[mid], np.exp(-2.0**2 * 0.3**2 / 2) * y[mid], atol=1e-9)
+        np.testing.assert_allclose(low[mid], np.exp(-(2.0**2) * 0.3**2 / 2) * y[mid], atol=1e-9)
         np.testing.assert_allclose(low + high, y, atol=1e-14)
         np.testing.assert_allclose(F.low_high_split(jnp.full(801, 2.5), w)[1], 0.0, atol=1e-12)
         # Residual r = h - y: r = -s y gives (s, s); a constant r = c passes the filter whole.
         np.testing.assert_allclose(F.filtering_errors(0.75 * y, y, w), [0.25, 0.25], rtol=1e-12)
         e = F.filtering_errors(y + 0.1, y, w)
-        assert float(e[0]) == pytest.approx(0.1 * np.sqrt(801) / float(jnp.linalg.norm(low)), rel=1e-12)
+        assert float(e[0]) == pytest.approx(
+            0.1 * np.sqrt(801) / float(jnp.linalg.norm(low)), rel=1e-12
+        )
         assert float(e[1]) == pytest.approx(0.0, abs=1e-12)
 
 
@@ -171,8 +199,12 @@ def test_boolean_degree_power_on_the_full_cube():
     # and Parseval holds: sum_l P_l = mean y^2.
     d = 6
     x = 1.0 - 2.0 * ((np.arange(2**d)[:, None] >> np.arange(d)) & 1)
-    np.testing.assert_allclose(F.boolean_degree_power(x, np.prod(x, axis=1)), np.eye(d + 1)[d], atol=1e-6)
-    np.testing.assert_allclose(F.boolean_degree_power(x, x[:, 0] * x[:, 2]), np.eye(d + 1)[2], atol=1e-6)
+    np.testing.assert_allclose(
+        F.boolean_degree_power(x, np.prod(x, axis=1)), np.eye(d + 1)[d], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        F.boolean_degree_power(x, x[:, 0] * x[:, 2]), np.eye(d + 1)[2], atol=1e-6
+    )
     y = np.random.default_rng(0).normal(size=2**d)
     assert float(F.boolean_degree_power(x, y).sum()) == pytest.approx(np.mean(y**2), rel=1e-5)
 
@@ -183,18 +215,23 @@ def test_fourier_mode_eigenvalues_of_a_circulant_kernel():
     x = grid(n)
     diff = x[:, None] - x[None, :]
     k = sum(bm * np.cos(m * diff) for m, bm in b.items())
-    lam = F.fourier_mode_eigenvalues(jnp.asarray(k), jnp.asarray(x), jnp.array([1.0, 4.0, 7.0, 2.0]))
+    lam = F.fourier_mode_eigenvalues(
+        jnp.asarray(k), jnp.asarray(x), jnp.array([1.0, 4.0, 7.0, 2.0])
+    )
     np.testing.assert_allclose(lam, [n * 1.5, n * 0.25, n * 0.005, 0.0], atol=1e-3)
 
 
 # ----------------------------------------------------------------------------- losses
+
 
 def test_derivative_augmented_mse_closed_form_for_a_linear_model():
     # h(x) = x . theta has grad_x h = theta: L_grad = L + lambda * mean_i |theta - dy_i|^2.
     rng = np.random.default_rng(0)
     x, theta = jnp.asarray(rng.normal(size=(9, 3))), jnp.array([1.0, -2.0, 0.5])
     y, dy = jnp.asarray(rng.normal(size=9)), jnp.asarray(rng.normal(size=(9, 3)))
-    expected = 0.5 * jnp.mean((x @ theta - y) ** 2) + 0.3 * jnp.mean(jnp.sum((theta - dy) ** 2, axis=1))
+    expected = 0.5 * jnp.mean((x @ theta - y) ** 2) + 0.3 * jnp.mean(
+        jnp.sum((theta - dy) ** 2, axis=1)
+    )
     got = losses.derivative_augmented_mse(toys.linear_apply, weight=0.3)(theta, (x, y, dy))
     assert float(got) == pytest.approx(float(expected), rel=1e-5)
     with pytest.raises(ValueError, match="dy"):
@@ -213,6 +250,7 @@ def test_input_gradient_matches_finite_differences():
 
 # ----------------------------------------------------------------------------- training
 
+
 def _sin135():
     x = jnp.asarray(grid(64), jnp.float32)[:, None]
     y, dy = F.sine_series(x, [1.0, 3.0, 5.0])
@@ -230,7 +268,9 @@ def test_frequency_principle_order_on_sin135():
     @jax.vmap
     def one(key):
         p = mlp.init(key, [1, 100, 100, 1], gamma=1.0)
-        return train.run(train.mse(apply), p, (x, y), optax.adam(1e-3), steps=2000, n_records=50, observe=obs)
+        return train.run(
+            train.mse(apply), p, (x, y), optax.adam(1e-3), steps=2000, n_records=50, observe=obs
+        )
 
     tr = one(jax.random.split(KEY, 3))
     cs = F.convergence_step(tr.step, tr.observables["delta_f"], threshold=0.1)
@@ -250,8 +290,15 @@ def test_lgrad_speeds_up_the_highest_peak():
 
     def one(weight, key):
         p = two_layer.rescale(two_layer.init(key, m, 1), 1.0, 2.0)
-        return train.run(losses.derivative_augmented_mse(apply, weight=weight), p, (x, y, dy), optax.sgd(0.2),
-                         steps=2500, n_records=50, observe=obs)
+        return train.run(
+            losses.derivative_augmented_mse(apply, weight=weight),
+            p,
+            (x, y, dy),
+            optax.sgd(0.2),
+            steps=2500,
+            n_records=50,
+            observe=obs,
+        )
 
     keys = jax.random.split(KEY, 3)
     tr = jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(jnp.array([0.0, 1.0]), keys)
@@ -271,8 +318,11 @@ def test_filtering_method_low_part_converges_first():
     obs = F.filtering_observable(apply, x, y)
     p0 = mlp.init(KEY, [2, 64, 64, 1], gamma=1.0)
     steps = 600
-    tr = jax.jit(lambda p: train.run(train.mse(apply), p, (x, y), optax.adam(1e-3), steps=steps,
-                                     n_records=30, observe=obs))(p0)
+    tr = jax.jit(
+        lambda p: train.run(
+            train.mse(apply), p, (x, y), optax.adam(1e-3), steps=steps, n_records=30, observe=obs
+        )
+    )(p0)
     e_low, e_high = tr.observables["e_low"][:, 0], tr.observables["e_high"][:, 0]
     late = np.asarray(tr.step) >= steps // 10
     assert np.all(np.asarray(e_low < 0.8 * e_high)[late])
@@ -281,15 +331,20 @@ def test_filtering_method_low_part_converges_first():
 
 # ----------------------------------------------------------------------------- convergence order
 
+
 def test_in_frequency_order_strict_and_weak():
     # Peaks listed low -> high; -1 = never (later than any converged peak).
-    steps = np.array([[10, 20, 40],     # low to high: strict and weak
-                      [10, 10, 40],     # tie: weak only
-                      [10, 20, -1],     # highest not yet converged: weak only
-                      [10, -1, -1],     # two unconverged: weak only (inf <= inf)
-                      [30, 20, 40],     # a reversal: neither
-                      [-1, 20, 40],     # lowest never: neither
-                      [10, -1, 40]])    # a higher peak converged while a lower one never did: neither
+    steps = np.array(
+        [
+            [10, 20, 40],  # low to high: strict and weak
+            [10, 10, 40],  # tie: weak only
+            [10, 20, -1],  # highest not yet converged: weak only
+            [10, -1, -1],  # two unconverged: weak only (inf <= inf)
+            [30, 20, 40],  # a reversal: neither
+            [-1, 20, 40],  # lowest never: neither
+            [10, -1, 40],
+        ]
+    )  # a higher peak converged while a lower one never did: neither
     np.testing.assert_array_equal(F.in_frequency_order(steps, strict=True), [1, 0, 0, 0, 0, 0, 0])
     np.testing.assert_array_equal(F.in_frequency_order(steps, strict=False), [1, 1, 1, 1, 0, 0, 0])
     np.testing.assert_array_equal(F.never_as([5, -1], 100), [5, 100])

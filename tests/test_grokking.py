@@ -46,7 +46,9 @@ def test_split_exact_fraction_disjoint_and_complete(p, op, frac):
     assert not train & test
     assert train | test == {tuple(r) for r in modular.table(p, op)[0].tolist()}
     # labels travel with their pairs
-    full = {tuple(r): int(c) for r, c in zip(modular.table(p, op)[0].tolist(), modular.table(p, op)[1])}
+    full = {
+        tuple(r): int(c) for r, c in zip(modular.table(p, op)[0].tolist(), modular.table(p, op)[1])
+    }
     assert all(full[tuple(r)] == int(c) for r, c in zip(sp.test_pairs.tolist(), sp.test_labels))
 
 
@@ -73,8 +75,12 @@ def test_one_hot_pairs_code_a_then_b():
 
 def test_grokking_times_on_planted_curves():
     steps = np.arange(0, 1000, 10)
-    train_acc = np.clip(steps / 200, 0, 1)          # reaches 0.99 first at step 200 (0.99 * 200 = 198 -> 200)
-    test_acc = 1 / (1 + np.exp(-(steps - 600) / 20))  # logistic: >= 0.99 from 600 + 20 log 99 = 691.9 -> 700
+    train_acc = np.clip(
+        steps / 200, 0, 1
+    )  # reaches 0.99 first at step 200 (0.99 * 200 = 198 -> 200)
+    test_acc = 1 / (
+        1 + np.exp(-(steps - 600) / 20)
+    )  # logistic: >= 0.99 from 600 + 20 log 99 = 691.9 -> 700
     t = grokking.grokking_times(steps, train_acc, test_acc, 0.99)
     assert float(t.step_train) == 200
     assert float(t.step_test) == 700

@@ -32,7 +32,9 @@ def test_dense_hessian_is_symmetric_and_matches_finite_differences_of_the_gradie
         theta, unravel = ravel_pytree(p)
         g = lambda t: ravel_pytree(jax.grad(_mse)(unravel(t), (x, y)))[0]
         e = 1e-6
-        fd = np.stack([(g(theta.at[i].add(e)) - g(theta.at[i].add(-e))) / (2 * e) for i in (0, 17, 53)])
+        fd = np.stack(
+            [(g(theta.at[i].add(e)) - g(theta.at[i].add(-e))) / (2 * e) for i in (0, 17, 53)]
+        )
     np.testing.assert_allclose(H, H.T, atol=1e-12)
     np.testing.assert_allclose(fd, H[[0, 17, 53]], atol=1e-7)
 
@@ -40,7 +42,9 @@ def test_dense_hessian_is_symmetric_and_matches_finite_differences_of_the_gradie
 def test_hvp_equals_dense_hessian_times_v_also_when_accumulated_over_minibatches(small_net):
     p, x, y, H, _ = small_net
     with jax.enable_x64(True):
-        v = jax.tree_util.tree_map(lambda a: jax.random.normal(jax.random.key(3), a.shape, a.dtype), p)
+        v = jax.tree_util.tree_map(
+            lambda a: jax.random.normal(jax.random.key(3), a.shape, a.dtype), p
+        )
         vf = np.asarray(ravel_pytree(v)[0])
         hv = np.asarray(ravel_pytree(hs.hvp(_mse, p, v, (x, y)))[0])
         batched = np.asarray(hs.hessian_matvec(_mse, p, (x, y), batch_size=7)(vf))  # 7 + 7 + rest 6
@@ -76,7 +80,9 @@ def test_hutchinson_trace_is_within_three_standard_errors_of_the_exact_trace(sma
     p, x, y, H, _ = small_net
     with jax.enable_x64(True):
         est, se = hs.trace(_mse, p, (x, y), num_probes=64, key=jax.random.key(5))
-        est_batched, _ = hs.trace(_mse, p, (x, y), num_probes=64, key=jax.random.key(5), probe_batch=16)
+        est_batched, _ = hs.trace(
+            _mse, p, (x, y), num_probes=64, key=jax.random.key(5), probe_batch=16
+        )
         est, se, est_batched = float(est), float(se), float(est_batched)
     # Rademacher variance: 2 sum_{i != j} H_ij^2, so the standard error is known in closed form
     exact_se = np.sqrt(2 * (np.sum(H**2) - np.sum(np.diag(H) ** 2)) / 64)
@@ -120,6 +126,7 @@ def test_power_iteration_converges_to_lambda_max_of_a_psd_hessian():
 def test_one_one_one_cross_entropy_hessian_at_origin_is_indefinite():
     """L(w1, w2) = -log sigmoid(w2 sigmoid(w1)) at x = 1, label 1: H(0, 0) = [[0, -1/8], [-1/8, 1/16]]."""
     with jax.enable_x64(True):
+
         def loss(w, data):
             x, y = data
             f = toys.one_one_one_apply(w, x, hidden="sigmoid", output="sigmoid")
@@ -192,7 +199,9 @@ def test_top_eigenvalue_is_jittable_and_vmaps_over_seeds():
     @jax.vmap
     def sharpness(key):
         p = mlp.init(key, [2, 8, 1])
-        return hs.top_eigenvalues(_mse, p, (x, y), k=2, key=key), jnp.linalg.eigvalsh(hs.hessian(_mse, p, (x, y)))
+        return hs.top_eigenvalues(_mse, p, (x, y), k=2, key=key), jnp.linalg.eigvalsh(
+            hs.hessian(_mse, p, (x, y))
+        )
 
     top, ev = sharpness(jax.random.split(jax.random.key(0), 3))
     np.testing.assert_allclose(top, ev[:, ::-1][:, :2], rtol=1e-4)
@@ -213,10 +222,13 @@ def test_bad_arguments_raise_value_errors_naming_the_field(small_net):
 def test_generalized_gauss_newton_of_cross_entropy_is_the_hessian_of_a_model_linear_in_its_params():
     """f = x W + b is linear in theta, so d^2 f = 0 and H = (1/n) sum_i J_i^T (diag p_i - p_i p_i^T) J_i."""
     from phasekit.dynamics import train
+
     with jax.enable_x64(True):
         apply = lambda p, x: x @ p["w"] + p["b"]
-        p = {"w": jax.random.normal(jax.random.key(0), (4, 3), jnp.float64),
-             "b": jax.random.normal(jax.random.key(1), (3,), jnp.float64)}
+        p = {
+            "w": jax.random.normal(jax.random.key(0), (4, 3), jnp.float64),
+            "b": jax.random.normal(jax.random.key(1), (3,), jnp.float64),
+        }
         x = jax.random.normal(jax.random.key(2), (10, 4), jnp.float64)
         labels = jax.random.randint(jax.random.key(3), (10,), 0, 3)
         H = np.asarray(hs.hessian(train.cross_entropy(apply), p, (x, labels)))
@@ -273,8 +285,12 @@ def _block_slices(p, labels=None):
     labs = hs.block_labels(p, labels)
     sizes = [a.size for a in jax.tree_util.tree_leaves(p)]
     starts = np.cumsum([0] + sizes)
-    return {name: np.concatenate([np.arange(starts[i], starts[i + 1]) for i, lab in enumerate(labs) if lab == name])
-            for name in hs.block_names(p, labels)}
+    return {
+        name: np.concatenate(
+            [np.arange(starts[i], starts[i + 1]) for i, lab in enumerate(labs) if lab == name]
+        )
+        for name in hs.block_names(p, labels)
+    }
 
 
 def test_block_eigenvalues_equal_eigh_of_the_dense_hessians_diagonal_blocks(small_net):
@@ -285,7 +301,9 @@ def test_block_eigenvalues_equal_eigh_of_the_dense_hessians_diagonal_blocks(smal
     with jax.enable_x64(True):
         for labels in (None, layers):
             names = hs.block_names(p, labels)
-            top = np.asarray(hs.block_top_eigenvalues(_mse, p, (x, y), labels=labels, k=3, num_steps=40))
+            top = np.asarray(
+                hs.block_top_eigenvalues(_mse, p, (x, y), labels=labels, k=3, num_steps=40)
+            )
             assert top.shape == (len(names), 3)
             for b, name in enumerate(names):
                 idx = _block_slices(p, labels)[name]
@@ -303,7 +321,9 @@ def test_block_slq_nodes_are_block_eigenvalues_and_weights_sum_to_one(small_net)
     p, x, y, H, _ = small_net
     layers = [{"w": f"layer{i}", "b": f"layer{i}"} for i in range(len(p))]
     with jax.enable_x64(True):
-        dens = hs.block_spectral_density(_mse, p, (x, y), labels=layers, num_probes=200, num_steps=30)
+        dens = hs.block_spectral_density(
+            _mse, p, (x, y), labels=layers, num_probes=200, num_steps=30
+        )
     nodes, weights = np.asarray(dens.nodes), np.asarray(dens.weights)
     assert nodes.shape[:2] == (3, 200)
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-10)
@@ -336,12 +356,23 @@ def test_block_gauss_newton_eigenvalues_equal_the_dense_gauss_newton_blocks(smal
     p, x, y, H, _ = small_net
     with jax.enable_x64(True):
         G = np.asarray(hs.gauss_newton(mlp.apply, p, x, activation="tanh"))
-        top = np.asarray(hs.block_top_eigenvalues(_mse, p, (x, y), k=2, curvature="gauss_newton",
-                                                  apply_fn=mlp.apply, apply_kwargs={"activation": "tanh"}))
+        top = np.asarray(
+            hs.block_top_eigenvalues(
+                _mse,
+                p,
+                (x, y),
+                k=2,
+                curvature="gauss_newton",
+                apply_fn=mlp.apply,
+                apply_kwargs={"activation": "tanh"},
+            )
+        )
     hess = []
     for b, idx in enumerate(_block_slices(p).values()):
         dense = np.linalg.eigvalsh(G[np.ix_(idx, idx)])[::-1]
-        np.testing.assert_allclose(top[b, :min(2, idx.size)], dense[:min(2, idx.size)], rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(
+            top[b, : min(2, idx.size)], dense[: min(2, idx.size)], rtol=1e-8, atol=1e-10
+        )
         hess.append(np.linalg.eigvalsh(H[np.ix_(idx, idx)])[-1])
     assert not np.allclose(top[:, 0], hess)  # away from interpolation G != H (residual part)
     with pytest.raises(ValueError, match="apply_fn"):
@@ -359,11 +390,15 @@ def test_warm_started_lanczos_agrees_with_cold_and_needs_fewer_products(small_ne
     p, x, y, H, ev = small_net
     with jax.enable_x64(True):
         theta, unravel = ravel_pytree(p)
-        moved = unravel(theta + 1e-3 * jax.random.normal(jax.random.key(5), theta.shape, theta.dtype))
+        moved = unravel(
+            theta + 1e-3 * jax.random.normal(jax.random.key(5), theta.shape, theta.dtype)
+        )
         H2 = np.asarray(hs.hessian(_mse, moved, (x, y)))
         ev2 = np.linalg.eigvalsh(H2)[::-1]
         tol = 1e-6
-        top = jax.jit(lambda q, v0: hs.lanczos_top(hs.hessian_matvec(_mse, q, (x, y)), v0, 2, 54, tol=tol))
+        top = jax.jit(
+            lambda q, v0: hs.lanczos_top(hs.hessian_matvec(_mse, q, (x, y)), v0, 2, 54, tol=tol)
+        )
         old = top(p, jax.random.normal(jax.random.key(1), theta.shape, theta.dtype))
         cold = top(moved, jax.random.normal(jax.random.key(2), theta.shape, theta.dtype))
         warm = top(moved, hs.warm_start(old.vectors, jax.random.key(3)))
@@ -371,6 +406,10 @@ def test_warm_started_lanczos_agrees_with_cold_and_needs_fewer_products(small_ne
         np.testing.assert_allclose(np.asarray(r.values), ev2[:2], rtol=1e-5)
         assert np.all(np.asarray(r.residuals) <= tol * np.abs(np.asarray(r.values)) * (1 + 1e-9))
         Hv = H2 @ np.asarray(r.vectors).T
-        np.testing.assert_allclose(np.linalg.norm(Hv - np.asarray(r.vectors).T * np.asarray(r.values), axis=0),
-                                   np.asarray(r.residuals), rtol=1e-3, atol=1e-9)
+        np.testing.assert_allclose(
+            np.linalg.norm(Hv - np.asarray(r.vectors).T * np.asarray(r.values), axis=0),
+            np.asarray(r.residuals),
+            rtol=1e-3,
+            atol=1e-9,
+        )
     assert int(warm.num_matvecs) < int(cold.num_matvecs)

@@ -14,7 +14,7 @@ from phasekit.theory import ntk
 from phasekit.theory import ntk_analytic as na
 
 X = jnp.array([[-0.5], [0.0], [0.5]])
-Y = jnp.array([-0.5, 0.0, 1.0])                     # the authors' three-point 1-D data set
+Y = jnp.array([-0.5, 0.0, 1.0])  # the authors' three-point 1-D data set
 GRID = jnp.linspace(-1, 1, 41)[:, None]
 
 
@@ -26,15 +26,35 @@ def test_gd_on_linearized_model_follows_closed_form():
     f = functools.partial(two_layer.apply, alpha=alpha)
     f_lin = ntk.linearize(f, params)
     times = np.array([0, 1, 10, 100, steps])
-    run = jax.jit(lambda p: train.run(train.mse(f_lin), p, (X, Y), optax.sgd(lr), steps=steps, record_at=times,
-                                      observe=lambda q: {"train": f_lin(q, X), "test": f_lin(q, GRID)}))
+    run = jax.jit(
+        lambda p: train.run(
+            train.mse(f_lin),
+            p,
+            (X, Y),
+            optax.sgd(lr),
+            steps=steps,
+            record_at=times,
+            observe=lambda q: {"train": f_lin(q, X), "test": f_lin(q, GRID)},
+        )
+    )
     traj = run(params)
-    pred = jax.jit(lambda p: na.predict_gd_mse(ntk.empirical_ntk(f, p, X), Y, f(p, X), lr, times,
-                                               ntk.empirical_ntk(f, p, GRID, X), f0_test=f(p, GRID)))(params)
+    pred = jax.jit(
+        lambda p: na.predict_gd_mse(
+            ntk.empirical_ntk(f, p, X),
+            Y,
+            f(p, X),
+            lr,
+            times,
+            ntk.empirical_ntk(f, p, GRID, X),
+            f0_test=f(p, GRID),
+        )
+    )(params)
     assert pred.train.shape == (len(times), 3) and pred.test.shape == (len(times), 41)
     np.testing.assert_allclose(pred.train, traj.observables["train"], atol=2e-5)
     np.testing.assert_allclose(pred.test, traj.observables["test"], atol=2e-5)
-    assert float(jnp.max(jnp.abs(traj.observables["train"][0] - traj.observables["train"][-1]))) > 0.3  # it moved
+    assert (
+        float(jnp.max(jnp.abs(traj.observables["train"][0] - traj.observables["train"][-1]))) > 0.3
+    )  # it moved
 
 
 def test_closed_form_limits():
@@ -49,15 +69,25 @@ def test_closed_form_limits():
     @jax.jit
     def cases():
         times = jnp.array([500.0, 5000.0])
-        return (na.predict_gd_mse(kernel, y, f0, 0.1, 1e6, cross, f0_test=jnp.zeros(3)),
-                na.predict_gd_mse(kernel, y, f0, 1e-4, times).train,
-                na.predict_gd_mse(kernel, y, f0, 1e-4, times, flow=True).train,
-                na.predict_gd_mse(jnp.diag(jnp.array([2.0, 0.0])), jnp.ones(2), jnp.zeros(2), 0.1, 10.0,
-                                  jnp.array([[0.0, 1.0]])))
+        return (
+            na.predict_gd_mse(kernel, y, f0, 0.1, 1e6, cross, f0_test=jnp.zeros(3)),
+            na.predict_gd_mse(kernel, y, f0, 1e-4, times).train,
+            na.predict_gd_mse(kernel, y, f0, 1e-4, times, flow=True).train,
+            na.predict_gd_mse(
+                jnp.diag(jnp.array([2.0, 0.0])),
+                jnp.ones(2),
+                jnp.zeros(2),
+                0.1,
+                10.0,
+                jnp.array([[0.0, 1.0]]),
+            ),
+        )
 
     late, gd, flow, null = cases()
     np.testing.assert_allclose(late.train, y, atol=1e-4)
-    np.testing.assert_allclose(late.test, cross @ np.linalg.solve(kernel, y - f0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        late.test, cross @ np.linalg.solve(kernel, y - f0), rtol=1e-4, atol=1e-4
+    )
     np.testing.assert_allclose(gd, flow, rtol=1e-3)
     # kernel diag(2, 0), n = 2: mode 1 never moves on train; the test point coupled to it by
     # Theta(X, x) = (0, 1) gets Theta^-1 (1 - S_t) -> lr t / n = 0.5 times the residual 1
@@ -76,18 +106,34 @@ def test_pair_training_equals_separate_training():
     opt = optax.adam(1e-2)
     pair = linearization.train_with_linearization(f, params, (X, Y), opt, steps=50, n_records=5)
     alone = train.run(train.mse(f), params, (X, Y), opt, steps=50, n_records=5)
-    alone_lin = train.run(train.mse(ntk.linearize(f, params)), params, (X, Y), opt, steps=50, n_records=5)
+    alone_lin = train.run(
+        train.mse(ntk.linearize(f, params)), params, (X, Y), opt, steps=50, n_records=5
+    )
     np.testing.assert_allclose(pair.observables["loss_net"], alone.loss, rtol=1e-5)
     np.testing.assert_allclose(pair.observables["loss_lin"], alone_lin.loss, rtol=1e-5)
-    gap = jnp.sqrt(jnp.mean((f(pair.params[0], X) - ntk.linearize(f, params)(pair.params[1], X)) ** 2))
+    gap = jnp.sqrt(
+        jnp.mean((f(pair.params[0], X) - ntk.linearize(f, params)(pair.params[1], X)) ** 2)
+    )
     np.testing.assert_allclose(pair.observables["gap"][-1], gap, rtol=1e-5)
 
 
 def _max_gap(alpha, beta1, beta2, width, lr, steps):
-    params = two_layer.rescale(two_layer.init(jax.random.key(0), width, 1, antisymmetric=True), beta1, beta2)
+    params = two_layer.rescale(
+        two_layer.init(jax.random.key(0), width, 1, antisymmetric=True), beta1, beta2
+    )
     f = functools.partial(two_layer.apply, alpha=alpha)
-    run = jax.jit(lambda p: linearization.train_with_linearization(
-        f, p, (X, Y), optax.sgd(lr), steps=steps, x_eval=GRID, input_weights=two_layer.input_weights, n_records=20))
+    run = jax.jit(
+        lambda p: linearization.train_with_linearization(
+            f,
+            p,
+            (X, Y),
+            optax.sgd(lr),
+            steps=steps,
+            x_eval=GRID,
+            input_weights=two_layer.input_weights,
+            n_records=20,
+        )
+    )
     traj = run(params)
     return float(traj.observables["gap_rel"].max()), traj
 
@@ -98,7 +144,7 @@ def test_linear_regime_stays_linear_condensed_does_not():
     m = 2000
     gap_linear, traj_linear = _max_gap(*two_layer.preset("ntk", m, 1), m, lr=1.0, steps=2000)
     assert gap_linear < 0.03
-    assert float(traj_linear.observables["loss_net"][-1]) < 1e-6          # it did fit the data
+    assert float(traj_linear.observables["loss_net"][-1]) < 1e-6  # it did fit the data
     assert float(traj_linear.observables["rd"][-1]) < 0.05
     gamma, gamma_prime = 1.5, 0.0
     beta1, beta2 = m ** (-(gamma + gamma_prime) / 2), m ** ((gamma_prime - gamma) / 2)
@@ -112,14 +158,20 @@ def test_frequency_rank_correlation_is_spearman_with_ties():
     scipy_stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(0)
     for _ in range(5):
-        freq = rng.integers(0, 6, size=30) / 2.0                     # many ties, like DFT bins
+        freq = rng.integers(0, 6, size=30) / 2.0  # many ties, like DFT bins
         expected = scipy_stats.spearmanr(np.arange(30), freq)[0]
-        np.testing.assert_allclose(na.frequency_rank_correlation(jnp.asarray(freq), 30), expected, rtol=1e-5)
+        np.testing.assert_allclose(
+            na.frequency_rank_correlation(jnp.asarray(freq), 30), expected, rtol=1e-5
+        )
     np.testing.assert_allclose(na.frequency_rank_correlation(jnp.arange(40.0), 30), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(na.frequency_rank_correlation(-jnp.arange(40.0), 10), -1.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        na.frequency_rank_correlation(-jnp.arange(40.0), 10), -1.0, rtol=1e-6
+    )
 
 
 def test_relative_kernel_error():
     k = jnp.array([[2.0, 1.0], [1.0, 2.0]])
     np.testing.assert_allclose(na.relative_kernel_error(1.1 * k, k), 0.1, rtol=1e-5)
-    np.testing.assert_allclose(na.relative_kernel_error(k + jnp.eye(2), k), np.sqrt(2 / 10), rtol=1e-5)
+    np.testing.assert_allclose(
+        na.relative_kernel_error(k + jnp.eye(2), k), np.sqrt(2 / 10), rtol=1e-5
+    )

@@ -38,7 +38,9 @@ def test_global_pruning_keeps_exactly_the_fraction_over_all_layers():
     threshold = np.sort(np.concatenate([np.abs(np.asarray(l["w"])).ravel() for l in p]))[-kept]
     for l, ml in zip(p, m):
         w = np.abs(np.asarray(l["w"]))
-        assert np.all(w[np.asarray(ml["w"]) > 0] >= threshold) and np.all(w[np.asarray(ml["w"]) == 0] <= threshold)
+        assert np.all(w[np.asarray(ml["w"]) > 0] >= threshold) and np.all(
+            w[np.asarray(ml["w"]) == 0] <= threshold
+        )
 
 
 def test_iterated_pruning_only_removes_survivors_and_follows_the_schedule():
@@ -86,8 +88,13 @@ def test_masked_training_keeps_pruned_weights_at_zero_and_trains_the_rest():
     y = jax.random.randint(jax.random.key(2), (40,), 0, SIZES[-1])
     p0 = _params()
     m = lottery.magnitude_prune(p0, lottery.dense_mask(p0), 0.3)
-    traj = train.run(train.cross_entropy(mlp.apply), lottery.apply_mask(p0, m), (x, y),
-                     lottery.masked(optax.adamw(1e-2, weight_decay=0.1), m), steps=50)
+    traj = train.run(
+        train.cross_entropy(mlp.apply),
+        lottery.apply_mask(p0, m),
+        (x, y),
+        lottery.masked(optax.adamw(1e-2, weight_decay=0.1), m),
+        steps=50,
+    )
     for layer, l0, ml in zip(traj.params, p0, m):
         w, keep = np.asarray(layer["w"]), np.asarray(ml["w"])
         assert np.all(w[keep == 0] == 0.0)
@@ -106,7 +113,9 @@ def test_random_controls_keep_the_mask_sizes():
         keep = np.asarray(ml["w"])
         assert np.all(np.asarray(lr["w"])[keep == 0] == 0)
         assert not np.allclose(np.asarray(lr["w"])[keep > 0], np.asarray(l0["w"])[keep > 0])
-    expected = sum(round(q * l["w"].size) for q, l in zip([0.5, 0.2, 0.9], p0)) / sum(l["w"].size for l in p0)
+    expected = sum(round(q * l["w"].size) for q, l in zip([0.5, 0.2, 0.9], p0)) / sum(
+        l["w"].size for l in p0
+    )
     assert float(lottery.sparsity(m)) == pytest.approx(expected)
 
 

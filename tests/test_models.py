@@ -30,7 +30,9 @@ def test_two_layer_gradients_match_closed_form(activation):
         e = sigma(z) @ p["a"] / alpha - y
         n = len(y)
         np.testing.assert_allclose(g["a"], (e @ sigma(z)) / (n * alpha), rtol=1e-12)
-        np.testing.assert_allclose(g["w"], ((e[:, None] * dsigma * p["a"]).T @ x) / (n * alpha), rtol=1e-12)
+        np.testing.assert_allclose(
+            g["w"], ((e[:, None] * dsigma * p["a"]).T @ x) / (n * alpha), rtol=1e-12
+        )
         np.testing.assert_allclose(g["b"], (e @ (dsigma * p["a"])) / (n * alpha), rtol=1e-12)
 
 
@@ -40,7 +42,9 @@ def test_rescale_is_a_traced_multiplier_and_vmaps_with_seeds():
     keys = jax.random.split(jax.random.key(0), 4)
     betas = jnp.array([0.1, 1.0, 3.0, 10.0])
     x = jnp.linspace(-1, 1, 6)[:, None]
-    f = lambda k, b: two_layer.apply(two_layer.rescale(two_layer.init(k, 16, 1), b, 2 * b), x, alpha=b)
+    f = lambda k, b: two_layer.apply(
+        two_layer.rescale(two_layer.init(k, 16, 1), b, 2 * b), x, alpha=b
+    )
     batched = jax.jit(jax.vmap(f))(keys, betas)
     for i in range(4):
         np.testing.assert_allclose(batched[i], f(keys[i], betas[i]), rtol=1e-6)
@@ -100,12 +104,22 @@ def test_bad_inputs_raise_value_error_naming_the_field():
 def test_activations_formulas():
     x = jnp.linspace(-3, 3, 13)
     np.testing.assert_allclose(activations.get("xtanh")(x), x * np.tanh(x), rtol=1e-6)
-    np.testing.assert_allclose(activations.get("x2tanh")(x), x**2 * np.tanh(x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        activations.get("x2tanh")(x), x**2 * np.tanh(x), rtol=1e-6, atol=1e-7
+    )
     np.testing.assert_allclose(activations.get("sin:5")(x), np.sin(5 * x), rtol=1e-5, atol=1e-6)
     a = 0.3
     r = np.pi**0.25 / (15 * a) * (1 - (x / a) ** 2) * np.exp(-((x / a) ** 2) / 2)
     np.testing.assert_allclose(activations.get(f"ricker:{a}")(x), r, rtol=1e-5, atol=1e-7)
-    assert set(activations.NAMES) >= {"relu", "tanh", "sigmoid", "softplus", "identity", "ricker", "sin"}
+    assert set(activations.NAMES) >= {
+        "relu",
+        "tanh",
+        "sigmoid",
+        "softplus",
+        "identity",
+        "ricker",
+        "sin",
+    }
 
 
 def test_mlp_init_std_and_residual():
@@ -118,7 +132,9 @@ def test_mlp_init_std_and_residual():
     x = jax.random.normal(jax.random.key(2), (4, 3))
     h1 = jnp.tanh(x @ q[0]["w"] + q[0]["b"]) + x
     h2 = jnp.tanh(h1 @ q[1]["w"] + q[1]["b"]) + h1
-    np.testing.assert_allclose(mlp.apply(q, x, "tanh", residual=True), (h2 @ q[2]["w"] + q[2]["b"])[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(
+        mlp.apply(q, x, "tanh", residual=True), (h2 @ q[2]["w"] + q[2]["b"])[:, 0], rtol=1e-5
+    )
 
 
 def test_toys():
@@ -127,6 +143,8 @@ def test_toys():
     np.testing.assert_allclose(toys.f_nl_apply(t, x), 0.5 + x[:, 0] - 3.0 * x[:, 1])
     p = toys.matrix_factorization_init(jax.random.key(0), 4)
     e = jnp.array([[0, 1], [3, 2], [2, 2]])
-    np.testing.assert_allclose(toys.matrix_factorization_apply(p, e), (p["A"] @ p["B"])[e[:, 0], e[:, 1]], rtol=1e-6)
+    np.testing.assert_allclose(
+        toys.matrix_factorization_apply(p, e), (p["A"] @ p["B"])[e[:, 0], e[:, 1]], rtol=1e-6
+    )
     w = jnp.array([0.0, 0.0])
     assert float(toys.one_one_one_apply(w, jnp.ones(1), output="sigmoid")[0]) == pytest.approx(0.5)

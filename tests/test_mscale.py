@@ -53,21 +53,30 @@ def test_vmap_over_scales_and_seeds():
     x = jnp.linspace(-1, 1, 9)[:, None]
     scales = jnp.stack([jnp.ones(3), jnp.asarray(mscale.scale_set(3))])  # [2, A]
     keys = jax.random.split(jax.random.key(3), 4)
-    out = jax.vmap(lambda k: jax.vmap(lambda s: mscale.apply(mscale.init(k, [1, 9, 1]), x, s, "srelu"))(scales))(keys)
+    out = jax.vmap(
+        lambda k: jax.vmap(lambda s: mscale.apply(mscale.init(k, [1, 9, 1]), x, s, "srelu"))(scales)
+    )(keys)
     assert out.shape == (4, 2, 9)
     p = mscale.init(keys[2], [1, 9, 1])
-    np.testing.assert_allclose(out[2, 1], mscale.apply(p, x, scales[1], "srelu"), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        out[2, 1], mscale.apply(p, x, scales[1], "srelu"), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_fourier_features_closed_form():
     b = jnp.array([[1.0], [0.5]])
     x = jnp.array([[0.25], [0.0]])
     # 2 pi sigma B x at sigma = 2, x = 1/4: (pi, pi/2) -> cos = (-1, 0), sin = (0, 1); x = 0: (1, 1, 0, 0)
-    np.testing.assert_allclose(mscale.fourier_features(x, b, 2.0), [[-1, 0, 0, 1], [1, 1, 0, 0]], atol=1e-6)
+    np.testing.assert_allclose(
+        mscale.fourier_features(x, b, 2.0), [[-1, 0, 0, 1], [1, 1, 0, 0]], atol=1e-6
+    )
     p = mscale.fourier_init(jax.random.key(4), [1, 8, 1], n_features=2)
     p["b"] = b
-    np.testing.assert_allclose(mscale.fourier_apply(p, x, 2.0, "tanh"),
-                               mlp.apply(p["net"], mscale.fourier_features(x, b, 2.0), "tanh"), rtol=1e-6)
+    np.testing.assert_allclose(
+        mscale.fourier_apply(p, x, 2.0, "tanh"),
+        mlp.apply(p["net"], mscale.fourier_features(x, b, 2.0), "tanh"),
+        rtol=1e-6,
+    )
 
 
 def test_fourier_frequencies_have_std_sigma_and_b_is_not_trained():

@@ -16,7 +16,9 @@ def test_label_noise_flips_exactly_the_fraction_to_other_classes():
         assert int(flip.sum()) == int(np.floor(p * 200))
         np.testing.assert_array_equal(yn != y, flip)  # every corrupted label changed, others kept
         assert int(yn.min()) >= 0 and int(yn.max()) < 10
-    many = jax.vmap(lambda p: noise.label_noise(jax.random.key(1), y, p, 10)[1].sum())(jnp.array([0.1, 0.5]))
+    many = jax.vmap(lambda p: noise.label_noise(jax.random.key(1), y, p, 10)[1].sum())(
+        jnp.array([0.1, 0.5])
+    )
     np.testing.assert_array_equal(many, [20, 100])
     with pytest.raises(ValueError, match="num_classes"):
         noise.label_noise(jax.random.key(0), y, 0.1, 1)

@@ -46,14 +46,27 @@ def model(name):
     """(apply_fn, params, x1, x2) of the test models (params from one jitted init each)."""
     key = jax.random.key(0)
     if name == "mlp":
-        return (functools.partial(mlp.apply, activation="tanh", residual=True),
-                jax.jit(lambda k: mlp.init(k, [3, 8, 8, 2], gamma=0.5))(key), X1, X2)
+        return (
+            functools.partial(mlp.apply, activation="tanh", residual=True),
+            jax.jit(lambda k: mlp.init(k, [3, 8, 8, 2], gamma=0.5))(key),
+            X1,
+            X2,
+        )
     if name == "two_layer":
-        return (functools.partial(two_layer.apply, alpha=4.0),
-                jax.jit(lambda k: two_layer.rescale(two_layer.init(k, 32, 3), 0.5, 2.0))(key), X1, X2)
+        return (
+            functools.partial(two_layer.apply, alpha=4.0),
+            jax.jit(lambda k: two_layer.rescale(two_layer.init(k, 32, 3), 0.5, 2.0))(key),
+            X1,
+            X2,
+        )
     if name == "cnn":
         images = jax.random.normal(jax.random.key(3), (9, 6, 6, 1))
-        return cnn.apply, jax.jit(lambda k: cnn.init(k, (6, 6, 1), features=3))(key), images[:5], images[5:]
+        return (
+            cnn.apply,
+            jax.jit(lambda k: cnn.init(k, (6, 6, 1), features=3))(key),
+            images[:5],
+            images[5:],
+        )
     flax_mlp = FlaxMLP()
     return flax_mlp.apply, jax.jit(flax_mlp.init)(key, X1), X1, X2
 
@@ -69,27 +82,38 @@ def test_all_implementations_equal_jacrev_contraction(name):
     apply_fn, params, x1, x2 = model(name)
     assert ntk.ntk_plan(apply_fn, params, x1).implementation == "structured"
     impls = ("jacobian", "ntvp", "structured")
-    variants = name == "mlp"             # blocks and untraced outputs: same code for every model
+    variants = name == "mlp"  # blocks and untraced outputs: same code for every model
     trace = lambda k: jnp.einsum("ijcc->ij", k) if k.ndim == 4 else k
 
     @jax.jit
     def kernels(params):
-        out = {"ref": jacrev_ntk(apply_fn, params, x1, x2), "auto": ntk.empirical_ntk(apply_fn, params, x1, x2),
-               "ref_sym": jacrev_ntk(apply_fn, params, x1, x1)}
+        out = {
+            "ref": jacrev_ntk(apply_fn, params, x1, x2),
+            "auto": ntk.empirical_ntk(apply_fn, params, x1, x2),
+            "ref_sym": jacrev_ntk(apply_fn, params, x1, x1),
+        }
         for impl in impls:
             out[impl] = ntk.empirical_ntk(apply_fn, params, x1, x2, implementation=impl)
-            if impl == "structured":        # x2 = None reuses the factors of x1 (its own path)
+            if impl == "structured":  # x2 = None reuses the factors of x1 (its own path)
                 out[impl + " sym"] = ntk.empirical_ntk(apply_fn, params, x1, implementation=impl)
-            if variants and impl != "jacobian":   # blocks: ntvp covers the generic path, structured its own
-                out[impl + " blocks"] = ntk.empirical_ntk(apply_fn, params, x1, x2, implementation=impl, batch_size=3)
+            if (
+                variants and impl != "jacobian"
+            ):  # blocks: ntvp covers the generic path, structured its own
+                out[impl + " blocks"] = ntk.empirical_ntk(
+                    apply_fn, params, x1, x2, implementation=impl, batch_size=3
+                )
             if variants:
-                out[impl + " untraced"] = ntk.empirical_ntk(apply_fn, params, x1, x2, implementation=impl, trace_axes=())
+                out[impl + " untraced"] = ntk.empirical_ntk(
+                    apply_fn, params, x1, x2, implementation=impl, trace_axes=()
+                )
         return out
 
     got = kernels(params)
     ref, ref_sym = got.pop("ref"), trace(got.pop("ref_sym"))
     for label, kernel in got.items():
-        want = ref if label.endswith("untraced") else ref_sym if label.endswith("sym") else trace(ref)
+        want = (
+            ref if label.endswith("untraced") else ref_sym if label.endswith("sym") else trace(ref)
+        )
         assert kernel.shape == want.shape, label
         assert rel(kernel, want) < 1e-5, label
 
@@ -100,8 +124,12 @@ def test_vmap_over_seeds_and_jit():
     keys = jax.random.split(jax.random.key(5), 3)
 
     def kernels(p):
-        return jnp.stack([ntk.empirical_ntk(f, p, X1, X2, implementation=impl, batch_size=4)
-                          for impl in ("jacobian", "ntvp", "structured")])
+        return jnp.stack(
+            [
+                ntk.empirical_ntk(f, p, X1, X2, implementation=impl, batch_size=4)
+                for impl in ("jacobian", "ntvp", "structured")
+            ]
+        )
 
     batched = jax.jit(jax.vmap(kernels))(jax.vmap(lambda k: two_layer.init(k, 16, 3))(keys))
     single = jax.jit(kernels)
@@ -139,7 +167,7 @@ def test_linearize_is_first_order_taylor():
         to64 = lambda t: jax.tree_util.tree_map(lambda p: p.astype(jnp.float64), t)
         net, lin = along(to64(params), to64(direction), (1e-2, 5e-3))
         err = jnp.max(jnp.abs(net - lin), axis=(1, 2))
-    assert 3.5 < float(err[0] / err[1]) < 4.5                   # halving the step quarters the error
+    assert 3.5 < float(err[0] / err[1]) < 4.5  # halving the step quarters the error
 
 
 def test_empirical_ntk_converges_to_analytic_like_inverse_sqrt_width():
@@ -156,7 +184,13 @@ def test_empirical_ntk_converges_to_analytic_like_inverse_sqrt_width():
             p = two_layer.rescale(two_layer.init(key, int(m), 1), beta1, beta2)
             return jnp.sum((ntk.empirical_ntk(f, p, x) - exact) ** 2) / jnp.sum(exact**2)
 
-        errors.append(float(jnp.sqrt(jnp.mean(jax.jit(jax.vmap(error))(jax.random.split(jax.random.key(1), 16))))))
+        errors.append(
+            float(
+                jnp.sqrt(
+                    jnp.mean(jax.jit(jax.vmap(error))(jax.random.split(jax.random.key(1), 16)))
+                )
+            )
+        )
     slope = np.polyfit(np.log(widths), np.log(errors), 1)[0]
     assert -0.7 <= slope <= -0.3, (slope, errors)
     assert errors[-1] < 0.05
@@ -176,7 +210,10 @@ def test_analytic_kernels_are_the_means_at_any_width():
 
     thetas, products = jax.jit(jax.vmap(sample))(jax.random.split(jax.random.key(8), 2000))
     scales = dict(width=m, alpha=alpha, beta1=beta1, beta2=beta2)
-    for draws, exact in ((thetas, na.two_layer_relu_ntk(x, **scales)), (products, na.two_layer_relu_nngp(x, **scales))):
+    for draws, exact in (
+        (thetas, na.two_layer_relu_ntk(x, **scales)),
+        (products, na.two_layer_relu_nngp(x, **scales)),
+    ):
         stderr = jnp.std(draws, axis=0) / np.sqrt(draws.shape[0])
         assert float(jnp.max(jnp.abs(jnp.mean(draws, axis=0) - exact) / stderr)) < 5.0
 
@@ -196,14 +233,19 @@ def test_spectrum_1d_finds_the_frequency_of_a_stationary_kernel():
 def test_top_ntk_eigenfunctions_have_the_lowest_frequencies():
     """F-Principle in the linear regime: the ReLU NTK's eigenvalues decay with frequency."""
     grid = jnp.linspace(-1, 1, 128)[:, None]
-    empirical = jax.jit(lambda p: ntk.empirical_ntk(functools.partial(two_layer.apply, alpha=32.0), p, grid))
-    for kernel in (na.two_layer_relu_ntk(grid), empirical(two_layer.init(jax.random.key(0), 1024, 1))):
+    empirical = jax.jit(
+        lambda p: ntk.empirical_ntk(functools.partial(two_layer.apply, alpha=32.0), p, grid)
+    )
+    for kernel in (
+        na.two_layer_relu_ntk(grid),
+        empirical(two_layer.init(jax.random.key(0), 1024, 1)),
+    ):
         spec = na.spectrum_1d(kernel, grid)
         freq = np.asarray(spec.frequency)
-        assert freq[:3].max() <= 1.0                            # top three: at most one cycle
+        assert freq[:3].max() <= 1.0  # top three: at most one cycle
         assert np.median(freq[:5]) < np.median(freq[5:15]) < np.median(freq[15:30])
         ranks = np.argsort(np.argsort(freq[:30]))
-        assert np.corrcoef(ranks, np.arange(30))[0, 1] > 0.8    # rank correlation
+        assert np.corrcoef(ranks, np.arange(30))[0, 1] > 0.8  # rank correlation
 
 
 def test_cnn_reads_its_architecture_and_checks_inputs():

@@ -14,10 +14,13 @@ from phasekit.theory import ntk
 
 def jacrev_ntk(apply_fn, params, x1, x2):
     """Reference Theta = J1 J2^T from full-batch jax.jacrev, [n1, n2, *out, *out] (no tracing)."""
+
     def flat(x):
         out = apply_fn(params, x).shape
         jac = jax.jacrev(lambda p: apply_fn(p, x))(params)
-        return jnp.concatenate([j.reshape(out + (-1,)) for j in jax.tree_util.tree_leaves(jac)], axis=-1), out
+        return jnp.concatenate(
+            [j.reshape(out + (-1,)) for j in jax.tree_util.tree_leaves(jac)], axis=-1
+        ), out
 
     (j1, o1), (j2, _) = flat(x1), flat(x2)
     if len(o1) == 1:
@@ -68,10 +71,24 @@ def cases():
     attn_params = jax.jit(attn.init)(jax.random.key(2), seqs[:1])["params"]
     return {
         "user_mlp": (user_mlp, w, x[:5], x[5:]),
-        "flax_cnn": (lambda p, x: conv.apply({"params": p}, x), conv_params, images[:4], images[4:]),
-        "flax_attention": (lambda p, x: attn.apply({"params": p}, x), attn_params, seqs[:4], seqs[4:]),
-        "phasekit_mlp": (functools.partial(mlp.apply, activation="softplus"),
-                         jax.jit(lambda k: mlp.init(k, [3, 8, 6, 2], scheme="he"))(jax.random.key(3)), x[:5], x[5:]),
+        "flax_cnn": (
+            lambda p, x: conv.apply({"params": p}, x),
+            conv_params,
+            images[:4],
+            images[4:],
+        ),
+        "flax_attention": (
+            lambda p, x: attn.apply({"params": p}, x),
+            attn_params,
+            seqs[:4],
+            seqs[4:],
+        ),
+        "phasekit_mlp": (
+            functools.partial(mlp.apply, activation="softplus"),
+            jax.jit(lambda k: mlp.init(k, [3, 8, 6, 2], scheme="he"))(jax.random.key(3)),
+            x[:5],
+            x[5:],
+        ),
     }
 
 
@@ -86,15 +103,21 @@ def test_structured_equals_jacobian_product(name):
     assert ntk.ntk_plan(f, params, x1).implementation == "structured"
     trace = lambda k: jnp.einsum("ijcc->ij", k)
 
-    @jax.jit                       # one compilation for the reference and all variants
+    @jax.jit  # one compilation for the reference and all variants
     def kernels(params):
         ref, ref_sym = jacrev_ntk(f, params, x1, x2), jacrev_ntk(f, params, x1, x1)
         out = {
             "auto": (ntk.empirical_ntk(f, params, x1, x2), trace(ref)),
-            "untraced": (ntk.empirical_ntk(f, params, x1, x2, implementation="structured", trace_axes=()), ref),
-            "symmetric": (ntk.empirical_ntk(f, params, x1, implementation="structured"), trace(ref_sym)),
+            "untraced": (
+                ntk.empirical_ntk(f, params, x1, x2, implementation="structured", trace_axes=()),
+                ref,
+            ),
+            "symmetric": (
+                ntk.empirical_ntk(f, params, x1, implementation="structured"),
+                trace(ref_sym),
+            ),
         }
-        if name == "user_mlp":       # blocks: the same code for every model
+        if name == "user_mlp":  # blocks: the same code for every model
             out["blocks"] = (ntk.empirical_ntk(f, params, x1, x2, batch_size=3), trace(ref))
         return out
 
@@ -110,7 +133,9 @@ def test_plans_give_every_layer_its_rule_and_the_rest_their_jacobians():
     rules = lambda name: {s.split(": ")[0]: s.split(": ")[1] for s in plans[name].structured}
     assert rules("user_mlp") == {f"['W{i}']": "dot_general (gram)" for i in (1, 2, 3)}
     assert set(plans["user_mlp"].fallback) == {"['b1']", "['b2']", "['b3']"}
-    assert [r.split(" ")[0] for r in rules("flax_cnn").values()] == ["conv_general_dilated"] * 2 + ["dot_general"]
+    assert [r.split(" ")[0] for r in rules("flax_cnn").values()] == ["conv_general_dilated"] * 2 + [
+        "dot_general"
+    ]
     attn = rules("flax_attention")
     for proj in ("query", "key", "value", "out"):
         assert f"['SelfAttention_0']['{proj}']['kernel']" in attn
@@ -122,8 +147,10 @@ def test_plans_give_every_layer_its_rule_and_the_rest_their_jacobians():
     bare = ntk.ntk_plan(conv.apply, {"params": params}, x1)
     assert len(bare.structured) == len(plans["flax_cnn"].structured)
     _, w, x, _ = CASES["user_mlp"]
-    _, mlp_params, _, _ = CASES["phasekit_mlp"]       # a lambda around phasekit's model: the same plan
-    assert ntk.ntk_plan(lambda p, x: mlp.apply(p, x), mlp_params, x) == ntk.ntk_plan(mlp.apply, mlp_params, x)
+    _, mlp_params, _, _ = CASES["phasekit_mlp"]  # a lambda around phasekit's model: the same plan
+    assert ntk.ntk_plan(lambda p, x: mlp.apply(p, x), mlp_params, x) == ntk.ntk_plan(
+        mlp.apply, mlp_params, x
+    )
     assert len(ntk.ntk_plan(mlp.apply, mlp_params, x).structured) == 3
     assert ntk.ntk_plan(user_mlp, w, x, implementation="ntvp").implementation == "ntvp"
 
@@ -131,16 +158,22 @@ def test_plans_give_every_layer_its_rule_and_the_rest_their_jacobians():
 def test_shared_and_elementwise_parameters_fall_back_exactly():
     """A weight used twice (tied) and an elementwise scale have no layer rule: their Jacobian
     terms are added, and the kernel is still J1 J2^T."""
+
     def tied(p, x):
         h = jnp.tanh(x @ p["W"]) * p["s"]
         return jnp.tanh(h @ p["W"].T) @ p["V"]
 
     rng = np.random.default_rng(4)
-    p = {"W": jnp.asarray(rng.normal(size=(4, 4)), jnp.float32) / 2, "s": jnp.asarray(rng.normal(size=4), jnp.float32),
-         "V": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32)}
+    p = {
+        "W": jnp.asarray(rng.normal(size=(4, 4)), jnp.float32) / 2,
+        "s": jnp.asarray(rng.normal(size=4), jnp.float32),
+        "V": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32),
+    }
     x = jnp.asarray(rng.normal(size=(5, 4)), jnp.float32)
     got = ntk.empirical_ntk(tied, p, x, return_plan=True)
-    assert set(got.plan.fallback) == {"['W']", "['s']"} and got.plan.structured == ("['V']: dot_general (gram)",)
+    assert set(got.plan.fallback) == {"['W']", "['s']"} and got.plan.structured == (
+        "['V']: dot_general (gram)",
+    )
     assert rel(got.kernel, jnp.einsum("ijcc->ij", jacrev_ntk(tied, p, x, x))) < 1e-5
 
 
@@ -148,12 +181,17 @@ def test_closure_over_traced_values_and_vmap():
     """apply_fn closing over a traced scale s inside jit: Theta_s f = s^2 Theta_f; vmap over seeds."""
     f, params, x1, x2 = CASES["user_mlp"]
     base = ntk.empirical_ntk(f, params, x1, x2)
-    scaled = jax.jit(lambda p, s: ntk.empirical_ntk(lambda q, x: s * f(q, x), p, x1, x2))(params, 3.0)
+    scaled = jax.jit(lambda p, s: ntk.empirical_ntk(lambda q, x: s * f(q, x), p, x1, x2))(
+        params, 3.0
+    )
     assert rel(scaled, 9.0 * base) < 1e-5
     stacked = jax.tree_util.tree_map(lambda a: jnp.stack([a, 2 * a]), params)
     batched = jax.vmap(lambda p: ntk.empirical_ntk(f, p, x1, x2))(stacked)
     doubled = jax.tree_util.tree_map(lambda a: 2 * a, params)
-    assert rel(batched[0], base) < 1e-6 and rel(batched[1], ntk.empirical_ntk(f, doubled, x1, x2)) < 1e-5
+    assert (
+        rel(batched[0], base) < 1e-6
+        and rel(batched[1], ntk.empirical_ntk(f, doubled, x1, x2)) < 1e-5
+    )
 
 
 def test_compiled_program_is_reused_for_a_new_partial():

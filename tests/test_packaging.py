@@ -39,9 +39,13 @@ def _pins() -> dict[str, Version]:
 def test_ci_installs_exactly_the_declared_floors():
     floors, pins = _floors(), _pins()
     assert {k: v for k, v in pins.items() if k in floors} == floors
-    assert pins["jaxlib"] == floors["jax"], "jaxlib is pinned with jax (jax requires its own jaxlib)"
+    assert pins["jaxlib"] == floors["jax"], (
+        "jaxlib is pinned with jax (jax requires its own jaxlib)"
+    )
 
 
 def test_this_environment_satisfies_every_declared_floor():
     for name, floor in _floors().items():
-        assert Version(md.version(name)) >= floor, f"{name} {md.version(name)} < declared floor {floor}"
+        assert Version(md.version(name)) >= floor, (
+            f"{name} {md.version(name)} < declared floor {floor}"
+        )

@@ -37,8 +37,11 @@ def test_book_solution_solves_the_book_problem():
 def test_residual_loss_zero_at_solution_and_its_closed_form_around_it(dim):
     """L_res(u*) = 0 and, for phi = 0 on the boundary, L_res(u* + c phi) = c^2/(2|Omega|) int
     (Laplace phi)^2 = c^2 d^2 pi^4 / (32 |Omega|): d = 1: c^2 pi^4 / 64; d = 2: c^2 pi^4 / 32."""
-    prob = pde.book_problem() if dim == 1 else pde.manufactured(
-        lambda x: jnp.sin(PI * x[:, 0]) * jnp.sin(2 * PI * x[:, 1]), dim=2)
+    prob = (
+        pde.book_problem()
+        if dim == 1
+        else pde.manufactured(lambda x: jnp.sin(PI * x[:, 0]) * jnp.sin(2 * PI * x[:, 1]), dim=2)
+    )
     data = pde.gauss(prob, 60 if dim == 1 else 24)
     loss = jax.jit(pde.residual_loss(_perturbed(prob), prob, beta=50.0, n_boundary=9))
     assert float(loss({"c": 0.0}, data)) < 1e-9
@@ -52,8 +55,11 @@ def test_ritz_energy_is_minimized_at_the_solution(dim):
     """For phi = 0 on the boundary: E(u* + c phi) - E(u*) = c^2/2 int |grad phi|^2 = c^2 d pi^2 / 8
     (the linear term vanishes by integration by parts: int grad u*.grad phi = int f phi), so the
     energy difference is >= 0 and zero only at c = 0."""
-    prob = pde.book_problem() if dim == 1 else pde.manufactured(
-        lambda x: jnp.sin(PI * x[:, 0]) * jnp.sin(2 * PI * x[:, 1]), dim=2)
+    prob = (
+        pde.book_problem()
+        if dim == 1
+        else pde.manufactured(lambda x: jnp.sin(PI * x[:, 0]) * jnp.sin(2 * PI * x[:, 1]), dim=2)
+    )
     data = pde.gauss(prob, 80 if dim == 1 else 24)
     energy = jax.jit(pde.ritz_loss(_perturbed(prob), prob, beta=50.0, n_boundary=9))
     e0 = float(energy({"c": 0.0}, data))
@@ -77,15 +83,23 @@ def test_boundary_penalty_weight():
 @pytest.mark.parametrize("dim", [1, 2])
 def test_loss_gradients_match_finite_differences(kind, dim):
     with jax.enable_x64(True):
-        prob = pde.book_problem() if dim == 1 else pde.manufactured(
-            lambda x: jnp.sin(PI * x[:, 0]) * jnp.sin(PI * x[:, 1]), dim=2)
+        prob = (
+            pde.book_problem()
+            if dim == 1
+            else pde.manufactured(lambda x: jnp.sin(PI * x[:, 0]) * jnp.sin(PI * x[:, 1]), dim=2)
+        )
         data = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), pde.gauss(prob, 12))
         p = mlp.init(jax.random.key(0), [dim, 10, 1], bias_std=0.5, dtype=jnp.float64)
         make = pde.residual_loss if kind == "residual" else pde.ritz_loss
         loss = jax.jit(make(lambda q, x: mlp.apply(q, x, "tanh"), prob, beta=30.0, n_boundary=4))
-        v = jax.tree_util.tree_map(lambda a: jax.random.normal(jax.random.key(1), a.shape, a.dtype), p)
+        v = jax.tree_util.tree_map(
+            lambda a: jax.random.normal(jax.random.key(1), a.shape, a.dtype), p
+        )
         grad = jax.grad(loss)(p, data)
-        analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree_util.tree_leaves(grad), jax.tree_util.tree_leaves(v)))
+        analytic = sum(
+            jnp.vdot(g, d)
+            for g, d in zip(jax.tree_util.tree_leaves(grad), jax.tree_util.tree_leaves(v))
+        )
         eps = 1e-5
         shift = lambda s: jax.tree_util.tree_map(lambda a, d: a + s * d, p, v)
         numeric = (loss(shift(eps), data) - loss(shift(-eps), data)) / (2 * eps)
@@ -99,7 +113,9 @@ def test_resampled_points_are_fresh_and_unbiased():
     model = _perturbed(prob)
     lk = pde.resampled(pde.ritz_loss(model, prob), prob, n=256)
     dummy = pde.gauss(prob, 4)
-    vals = jax.jit(jax.vmap(lambda k: lk({"c": 0.3}, dummy, k)))(jax.random.split(jax.random.key(0), 400))
+    vals = jax.jit(jax.vmap(lambda k: lk({"c": 0.3}, dummy, k)))(
+        jax.random.split(jax.random.key(0), 400)
+    )
     ref = float(pde.ritz_loss(model, prob)({"c": 0.3}, pde.gauss(prob, 80)))
     assert float(jnp.std(vals)) > 0
     assert abs(float(jnp.mean(vals)) - ref) < 4 * float(jnp.std(vals)) / np.sqrt(400)
@@ -121,8 +137,15 @@ def test_jacobi_error_per_sine_mode_decays_at_the_discrete_laplacian_rate(omega)
     j = np.arange(n + 1)
     u0 = jnp.asarray(np.sin(PI * np.outer(j, modes) / n).sum(1), jnp.float32)
     rec = np.array([0, 1, 7, 40])
-    tr = pde.jacobi(u0, jnp.zeros(n + 1), 1.0 / n, 40, omega, record_at=rec,
-                    observe=lambda u: {"c": pde.sine_coefficients(u, modes)})
+    tr = pde.jacobi(
+        u0,
+        jnp.zeros(n + 1),
+        1.0 / n,
+        40,
+        omega,
+        record_at=rec,
+        observe=lambda u: {"c": pde.sine_coefficients(u, modes)},
+    )
     rho = pde.jacobi_factor(modes, n, omega)
     if omega == 1.0:
         np.testing.assert_allclose(rho, np.cos(modes * PI / n), atol=1e-12)
@@ -135,8 +158,15 @@ def test_jacobi_2d_mode_factor():
     s = lambda k: np.sin(PI * k * j / n)
     u0 = jnp.asarray(sum(np.outer(s(a), s(b)) for a, b in modes), jnp.float32)
     omega = 0.8
-    tr = pde.jacobi(u0, jnp.zeros_like(u0), 1.0 / n, 10, omega, record_at=np.array([0, 10]),
-                    observe=lambda u: {"c": pde.sine_coefficients_2d(u, modes)})
+    tr = pde.jacobi(
+        u0,
+        jnp.zeros_like(u0),
+        1.0 / n,
+        10,
+        omega,
+        record_at=np.array([0, 10]),
+        observe=lambda u: {"c": pde.sine_coefficients_2d(u, modes)},
+    )
     rho = 1 - omega * (1 - (np.cos(modes[:, 0] * PI / n) + np.cos(modes[:, 1] * PI / n)) / 2)
     np.testing.assert_allclose(pde.jacobi_factor(modes, n, omega), rho)
     np.testing.assert_allclose(tr.observables["c"][-1], rho**10, atol=2e-5)
@@ -149,8 +179,12 @@ def test_jacobi_converges_to_the_finite_difference_solution():
     u_h = pde.discrete_solution(prob, n)
     h = 2.0 / n
     # A u_h = f at interior points
-    np.testing.assert_allclose((2 * u_h[1:-1] - u_h[:-2] - u_h[2:]) / h**2, np.asarray(prob.f(x))[1:-1],
-                               rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(
+        (2 * u_h[1:-1] - u_h[:-2] - u_h[2:]) / h**2,
+        np.asarray(prob.f(x))[1:-1],
+        rtol=1e-6,
+        atol=1e-5,
+    )
     tr = pde.jacobi(jnp.zeros(n + 1), prob.f(x), h, 6000, 1.0, record_at=np.array([0, 6000]))
     # slowest mode: rho_1^6000 = cos(pi / 40)^6000 ~ 1e-8
     np.testing.assert_allclose(tr.u, u_h, atol=1e-4)
@@ -161,13 +195,23 @@ def test_jacobi_closed_form_equals_the_iteration():
     n = 50
     x = jnp.asarray(pde.grid(prob, n), jnp.float32)
     u_h = jnp.asarray(pde.discrete_solution(prob, n), jnp.float32)
-    u0 = jnp.asarray(np.random.default_rng(0).normal(size=n + 1), jnp.float32).at[jnp.array([0, n])].set(0.0)
+    u0 = (
+        jnp.asarray(np.random.default_rng(0).normal(size=n + 1), jnp.float32)
+        .at[jnp.array([0, n])]
+        .set(0.0)
+    )
     rec = np.array([0, 3, 50, 400])
     for omega in (1.0, 0.6):
-        tr = pde.jacobi(u0, prob.f(x), 2.0 / n, 400, omega, record_at=rec, observe=lambda u: {"u": u})
-        np.testing.assert_allclose(pde.jacobi_closed_form(u0, u_h, rec, n, omega), tr.observables["u"], atol=1e-4)
+        tr = pde.jacobi(
+            u0, prob.f(x), 2.0 / n, 400, omega, record_at=rec, observe=lambda u: {"u": u}
+        )
+        np.testing.assert_allclose(
+            pde.jacobi_closed_form(u0, u_h, rec, n, omega), tr.observables["u"], atol=1e-4
+        )
 
 
 def test_xla_flops_of_a_jacobi_sweep_scale_with_the_grid():
-    small, large = (pde.xla_flops(lambda u: pde.jacobi_step(u, u, 0.1), jnp.zeros(m)) for m in (101, 1001))
+    small, large = (
+        pde.xla_flops(lambda u: pde.jacobi_step(u, u, 0.1), jnp.zeros(m)) for m in (101, 1001)
+    )
     assert 5 < large / small < 15

@@ -10,7 +10,6 @@ import pytest
 from phasekit.data import authors_three_points
 from phasekit.dynamics import phase
 from phasekit.models import two_layer
-from phasekit.theory import regimes
 
 X, Y = (jnp.asarray(a) for a in authors_three_points())
 
@@ -37,18 +36,24 @@ def test_scaling_exponent_recovers_power_laws():
 def test_empirical_boundary_is_the_linear_zero_crossing():
     g = np.array([0.5, 1.0, 1.5])
     s = np.array([[-0.4, -0.5], [-0.1, 0.2], [0.3, 0.4]])
-    np.testing.assert_allclose(phase.empirical_boundary(g, s), [1.0 + 0.5 * 0.1 / 0.4, 0.5 + 0.5 * 0.5 / 0.7])
+    np.testing.assert_allclose(
+        phase.empirical_boundary(g, s), [1.0 + 0.5 * 0.1 / 0.4, 0.5 + 0.5 * 0.5 / 0.7]
+    )
 
 
 def test_learning_rate_rule_uses_the_gauss_newton_trace():
     """tr G = (1/n) sum_i ||grad_theta f(x_i)||^2, checked against autodiff."""
     p = two_layer.rescale(two_layer.init(jax.random.key(0), 50, 1), 0.3, 2.0)
     alpha, eta = 1.7, 0.25
-    grads = jax.vmap(jax.grad(lambda q, x: two_layer.apply(q, x[None], "relu", alpha)[0]), (None, 0))(p, X)
+    grads = jax.vmap(
+        jax.grad(lambda q, x: two_layer.apply(q, x[None], "relu", alpha)[0]), (None, 0)
+    )(p, X)
     trace = sum(float(jnp.sum(g**2)) for g in jax.tree_util.tree_leaves(grads)) / len(X)
     resid = np.abs(np.asarray(two_layer.apply(p, X, "relu", alpha)) - np.asarray(Y))
     c = np.mean(resid * np.sqrt(np.asarray(X)[:, 0] ** 2 + 1)) / alpha
-    assert float(phase.learning_rate(p, X, Y, "relu", alpha, eta)) == pytest.approx(eta / (trace + c), rel=1e-5)
+    assert float(phase.learning_rate(p, X, Y, "relu", alpha, eta)) == pytest.approx(
+        eta / (trace + c), rel=1e-5
+    )
 
 
 def _rd_star(cfg, points, widths, seed=0):
@@ -81,7 +86,9 @@ def test_ntk_preset_is_linear_regime():
     rd = np.zeros((2, len(widths)))
     for j, m in enumerate(widths):
         alpha, b1, b2 = two_layer.preset("ntk", m, 1)
-        res = jax.jit(jax.vmap(lambda k: phase.train_network(alpha, b1, b2, m, k, X, Y, cfg)[0]))(keys)
+        res = jax.jit(jax.vmap(lambda k: phase.train_network(alpha, b1, b2, m, k, X, Y, cfg)[0]))(
+            keys
+        )
         assert bool(res["converged"].all())
         rd[:, j] = res["rd_star"]
     assert np.all(np.diff(rd, axis=1) < 0)
@@ -92,8 +99,13 @@ def test_ntk_preset_is_linear_regime():
 def test_reduced_grid_agrees_with_theory_away_from_the_boundary(tmp_path):
     """sign(S_w) = theoretical regime at every point >= 0.1 from the boundary; gamma = 1.75,
     gamma' = 0 is condensed (S_w > 0). Also checks the Dataset layout and store resume."""
-    cfg = phase.PhaseConfig(gammas=(0.25, 0.75, 1.25, 1.75), gamma_primes=(-0.5, 0.0, 0.75),
-                            widths=(100, 400, 1600), seeds=1, max_steps=10_000)
+    cfg = phase.PhaseConfig(
+        gammas=(0.25, 0.75, 1.25, 1.75),
+        gamma_primes=(-0.5, 0.0, 0.75),
+        widths=(100, 400, 1600),
+        seeds=1,
+        max_steps=10_000,
+    )
     ds = phase.phase_diagram(X, Y, cfg, store=tmp_path / "store", progress=False)
     assert ds["rd_star"].dims == ("gamma", "gamma_prime", "width", "seed")
     assert ds["rd"].dims[-1] == "record" and ds["S_w"].dims == ("gamma", "gamma_prime")
@@ -116,9 +128,14 @@ def test_reduced_grid_agrees_with_theory_away_from_the_boundary(tmp_path):
 
 
 def test_bad_config_raises_value_error_naming_the_field():
-    for kwargs, field in [({"widths": (100,)}, "widths"), ({"seeds": 0}, "seeds"),
-                          ({"rel_tol": 2.0}, "rel_tol"), ({"eta": -1.0}, "eta"),
-                          ({"activation": "nope"}, "activation"), ({"widths": (100, 101)}, "widths")]:
+    for kwargs, field in [
+        ({"widths": (100,)}, "widths"),
+        ({"seeds": 0}, "seeds"),
+        ({"rel_tol": 2.0}, "rel_tol"),
+        ({"eta": -1.0}, "eta"),
+        ({"activation": "nope"}, "activation"),
+        ({"widths": (100, 101)}, "widths"),
+    ]:
         with pytest.raises(ValueError, match=field):
             phase.PhaseConfig(**kwargs)
     with pytest.raises(ValueError, match="y"):

@@ -25,16 +25,22 @@ def fixed_bias_pair(p, x):
 
 def assert_rank(res, expected):
     assert res.rank == expected, (res.rank, res.singular_values)
-    assert res.gap > 1e6          # the rank is unambiguous, not a tolerance artefact
+    assert res.gap > 1e6  # the rank is unambiguous, not a tolerance artefact
 
 
 def test_linear_model_rank_is_number_of_params():
     # f = x . theta: tangent functions are the k coordinates, independent at every theta
-    assert_rank(model_rank(toys.linear_apply, jnp.asarray(RNG.standard_normal(5)), RNG.standard_normal((40, 5))),
-                opt.linear(5))
+    assert_rank(
+        model_rank(
+            toys.linear_apply, jnp.asarray(RNG.standard_normal(5)), RNG.standard_normal((40, 5))
+        ),
+        opt.linear(5),
+    )
 
 
-@pytest.mark.parametrize("theta, expected", [([0.3, -1.2, 0.7, 1.1], 3), ([0.3, -1.2, 0.0, 0.0], 2)])
+@pytest.mark.parametrize(
+    "theta, expected", [([0.3, -1.2, 0.7, 1.1], 3), ([0.3, -1.2, 0.0, 0.0], 2)]
+)
 def test_f_nl_rank(theta, expected):
     # f_NL = t0 + t1 x1 + t2 t3 x2: d/dt2 = t3 x2, d/dt3 = t2 x2 vanish together only at t2 = t3 = 0
     assert_rank(model_rank(toys.f_nl_apply, jnp.asarray(theta), X2), expected)
@@ -49,7 +55,9 @@ def test_fixed_bias_tanh_pair_q1_rank3_q2_q3_rank4():
     q3 = {"a": jnp.asarray([0.0, abar]), "w": jnp.stack([w_other, wbar])}
     target = abar * jnp.tanh(X2 @ wbar + 1)
     for p, r in [(q1, 3), (q2, 4), (q3, 4)]:
-        np.testing.assert_allclose(fixed_bias_pair(p, X2), target, atol=1e-6)   # all on the target set
+        np.testing.assert_allclose(
+            fixed_bias_pair(p, X2), target, atol=1e-6
+        )  # all on the target set
         assert_rank(model_rank(fixed_bias_pair, p, X2), r)
 
 
@@ -60,11 +68,16 @@ def test_matrix_factorization_rank_2rd_minus_r2(r):
     np.testing.assert_allclose(p["A"] @ p["B"], target, atol=1e-10)
     if r < 4:
         res = model_rank(toys.matrix_factorization_apply, p, ENTRIES)
-    else:   # 16 = all entries: the function space itself is full, and the warning says so
+    else:  # 16 = all entries: the function space itself is full, and the warning says so
         with pytest.warns(UserWarning, match="saturated"):
             res = model_rank(toys.matrix_factorization_apply, p, ENTRIES)
     assert_rank(res, opt.matrix_factorization(4, r))
-    assert [optimistic_sample_size("matrix_factorization", d=4, r=k) for k in (1, 2, 3, 4)] == [7, 12, 15, 16]
+    assert [optimistic_sample_size("matrix_factorization", d=4, r=k) for k in (1, 2, 3, 4)] == [
+        7,
+        12,
+        15,
+        16,
+    ]
 
 
 @pytest.mark.parametrize("k, d, m", [(1, 1, 4), (2, 3, 10), (3, 2, 25), (4, 3, 12)])
@@ -74,19 +87,24 @@ def test_two_layer_teacher_in_wider_student_rank_k_d_plus_1(k, d, m):
     x = RNG.standard_normal((300, d))
     np.testing.assert_allclose(tanh_net(student, x), tanh_net(teacher, x), atol=1e-6)
     assert_rank(model_rank(tanh_net, student, x), opt.two_layer(k, d))
-    assert opt.two_layer(k, d) < m * (d + 1)           # far below the parameter count
+    assert opt.two_layer(k, d) < m * (d + 1)  # far below the parameter count
 
 
 def test_two_layer_with_bias_rank_k_d_plus_2():
     teacher = two_layer.init(jax.random.key(3), 2, 2, bias=True)
     x = RNG.standard_normal((300, 2))
-    assert_rank(model_rank(tanh_net, opt.two_layer_point(teacher, 9), x), opt.two_layer(2, 2, bias=True))
+    assert_rank(
+        model_rank(tanh_net, opt.two_layer_point(teacher, 9), x), opt.two_layer(2, 2, bias=True)
+    )
 
 
 def test_rank_invariant_to_point_set_once_saturated():
     teacher = two_layer.init(jax.random.key(5), 3, 2, bias=False)
     student = opt.two_layer_point(teacher, 8)
-    for f, p, d in [(tanh_net, student, 2), (toys.f_nl_apply, jnp.asarray([0.1, 0.2, 0.3, 0.4]), 2)]:
+    for f, p, d in [
+        (tanh_net, student, 2),
+        (toys.f_nl_apply, jnp.asarray([0.1, 0.2, 0.3, 0.4]), 2),
+    ]:
         a = model_rank(f, p, RNG.standard_normal((200, d)))
         b = model_rank(f, p, 3 * RNG.uniform(-1, 1, (500, d)))
         assert a.rank == b.rank and a.gap > 1e6 and b.gap > 1e6
@@ -179,7 +197,9 @@ BOOK_W1 = np.asarray([[0.6, 0.8, 1, 0, 0], [0, 0.6, 0.8, 1, 0], [0, 0, 0.6, 0.8,
 def test_conv_teacher_is_w2_tanh_w1_x_of_the_book():
     np.testing.assert_array_equal(opt.banded_matrix(opt.CONV_KERNEL, 5), BOOK_W1)
     x = RNG.standard_normal((50, 5))
-    np.testing.assert_allclose(conv1d.apply(opt.conv_teacher(), x), np.tanh(x @ BOOK_W1.T) @ np.ones(3), atol=1e-6)
+    np.testing.assert_allclose(
+        conv1d.apply(opt.conv_teacher(), x), np.tanh(x @ BOOK_W1.T) @ np.ones(3), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("wider", [1, 3])
@@ -197,7 +217,10 @@ def test_conv1d_ranks_at_teacher_match_table_10_1(wider):
         assert_rank(model_rank(apply_fn, p, x), opt.conv_sample_size(arch))
     assert [opt.conv_sample_size(a) for a in opt.CONV_ARCHITECTURES] == [6, 12, 18]
     assert [opt.conv_sample_size(a) for a in opt.CONV_ARCHITECTURES] == [
-        opt.cnn(5, 3, ndim=1), opt.cnn_no_sharing(5, 3, ndim=1), opt.fully_connected(5, 3, ndim=1)]
+        opt.cnn(5, 3, ndim=1),
+        opt.cnn_no_sharing(5, 3, ndim=1),
+        opt.fully_connected(5, 3, ndim=1),
+    ]
 
 
 def test_fnl_family_ranks():
@@ -211,16 +234,26 @@ def test_fnl_family_ranks():
     assert_rank(model_rank(f_l, theta, X2), 3)
     assert_rank(model_rank(f_l, jnp.zeros(4), X2), 3)
     assert_rank(model_rank(f_nl, jnp.asarray(opt.f_nl_point(1.0, 1.0, 0.0)), X2), 2)
-    sizes = {t: (opt.fnl_sample_size("f_L", c), opt.fnl_sample_size("f_NL", c)) for t, c in opt.FNL_TARGETS.items()}
-    assert sizes == {"1": (3, 2), "x1": (3, 2), "1+x1": (3, 2), "x2": (3, 3), "1+x2": (3, 3),
-                     "x1+x2": (3, 3), "1+x1+x2": (3, 3)}
+    sizes = {
+        t: (opt.fnl_sample_size("f_L", c), opt.fnl_sample_size("f_NL", c))
+        for t, c in opt.FNL_TARGETS.items()
+    }
+    assert sizes == {
+        "1": (3, 2),
+        "x1": (3, 2),
+        "1+x1": (3, 2),
+        "x2": (3, 3),
+        "1+x2": (3, 3),
+        "x1+x2": (3, 3),
+        "1+x1+x2": (3, 3),
+    }
 
 
 def test_table_10_1_numbers():
     # MNIST-like: d = 28, s = 3, one kernel, m_null = 0 (book Table 10.1)
     assert opt.cnn_no_sharing(28, 3) == 6760
     assert opt.fully_connected(28, 3) == 530660
-    assert opt.cnn(28, 3) == 9 + 26**2          # the book prints 709 k; s^2 + (d+1-s)^2 gives 685
+    assert opt.cnn(28, 3) == 9 + 26**2  # the book prints 709 k; s^2 + (d+1-s)^2 gives 685
     assert opt.cnn_no_sharing(28, 3, k=2, m_null=3) == 10 * (2 * 676 - 3)
 
 

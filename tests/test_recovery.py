@@ -18,10 +18,18 @@ def test_matrix_completion_transition_at_2rd_minus_r2():
     R1, R2 = opt.matrix_factorization(d, 1), opt.matrix_factorization(d, 2)
     ns = [R1 - 1, R1, R1 + 1, R2 - 1, R2, R2 + 2]
     conds = {"target": targets[jnp.asarray([0, 0, 0, 1, 1, 1])], "n": jnp.asarray(ns)}
-    res = rec.recovery(*rec.matrix_completion_task(d), init_stds=[1e-6], lrs=[0.5, 1.0, 2.0],
-                       n_seeds=8, steps=20000, key=jax.random.key(1), conditions=conds, stop_loss=1e-12)
-    err = np.asarray(res.test_error)[:, 0]               # [conditions, seeds]
-    assert np.all(np.asarray(res.train_loss) < 1e-8)     # every run interpolates its samples
+    res = rec.recovery(
+        *rec.matrix_completion_task(d),
+        init_stds=[1e-6],
+        lrs=[0.5, 1.0, 2.0],
+        n_seeds=8,
+        steps=20000,
+        key=jax.random.key(1),
+        conditions=conds,
+        stop_loss=1e-12,
+    )
+    err = np.asarray(res.test_error)[:, 0]  # [conditions, seeds]
+    assert np.all(np.asarray(res.train_loss) < 1e-8)  # every run interpolates its samples
     mean, median, recovered = err.mean(-1), np.median(err, -1), (err < 1e-2).mean(-1)
     # rank 1: high at 6 (no seed recovers), an order of magnitude lower from 7 on
     assert mean[0] > 0.2 and recovered[0] == 0
@@ -42,10 +50,24 @@ def test_f_nl_needs_two_samples_for_span_1_x1_linear_needs_three():
     f_l = lambda t, x: t[0] + x @ t[1:]
     errs = {}
     for name, apply_fn, n_params in [("L", f_l, 3), ("NL", toys.f_nl_apply, 4)]:
-        task = rec.regression_task(apply_fn, lambda k, m=n_params: jax.random.normal(k, (m,)), target,
-                                   lambda k, n: jax.random.normal(k, (n, 2)), 3, x_test)
-        res = rec.recovery(*task, init_stds=[1e-4], lrs=[0.1, 0.3], n_seeds=6, steps=20000,
-                           key=jax.random.key(3), conditions=conds, stop_loss=1e-14)
+        task = rec.regression_task(
+            apply_fn,
+            lambda k, m=n_params: jax.random.normal(k, (m,)),
+            target,
+            lambda k, n: jax.random.normal(k, (n, 2)),
+            3,
+            x_test,
+        )
+        res = rec.recovery(
+            *task,
+            init_stds=[1e-4],
+            lrs=[0.1, 0.3],
+            n_seeds=6,
+            steps=20000,
+            key=jax.random.key(3),
+            conditions=conds,
+            stop_loss=1e-14,
+        )
         errs[name] = np.median(np.asarray(res.test_error)[:, 0], -1)
     assert errs["L"][1] > 1e-2 and errs["L"][2] < 1e-6
     assert errs["NL"][0] > 1e-2 and errs["NL"][1] < 1e-6
@@ -54,11 +76,26 @@ def test_f_nl_needs_two_samples_for_span_1_x1_linear_needs_three():
 def test_best_lr_is_kept_and_diverged_runs_are_skipped():
     # one-parameter least squares f = t x on x = 1, y = 1: t - 1 shrinks by (1 - lr) per step,
     # so lr = 3 overflows to inf within 200 steps and lr = 0.9 beats lr = 0.1
-    task = rec.regression_task(lambda t, x: t[0] * x[:, 0], lambda k: jnp.zeros(1), lambda x, c: x[:, 0],
-                               lambda k, n: jnp.ones((n, 1)), 1, jnp.ones((4, 1)))
-    res = rec.recovery(*task, init_stds=[1.0, 0.0], lrs=[0.1, 0.9, 3.0], n_seeds=2, steps=200,
-                       key=jax.random.key(0), conditions={"n": jnp.asarray([1])})
-    assert np.all(np.asarray(res.diverged)[..., 2]) and not np.any(np.asarray(res.diverged)[..., :2])
+    task = rec.regression_task(
+        lambda t, x: t[0] * x[:, 0],
+        lambda k: jnp.zeros(1),
+        lambda x, c: x[:, 0],
+        lambda k, n: jnp.ones((n, 1)),
+        1,
+        jnp.ones((4, 1)),
+    )
+    res = rec.recovery(
+        *task,
+        init_stds=[1.0, 0.0],
+        lrs=[0.1, 0.9, 3.0],
+        n_seeds=2,
+        steps=200,
+        key=jax.random.key(0),
+        conditions={"n": jnp.asarray([1])},
+    )
+    assert np.all(np.asarray(res.diverged)[..., 2]) and not np.any(
+        np.asarray(res.diverged)[..., :2]
+    )
     np.testing.assert_allclose(res.lr, 0.9)
     assert np.all(np.asarray(res.test_error) < 1e-20)
     assert np.all(np.asarray(res.test_error_all)[..., 0] > 1e-20)
@@ -80,7 +117,15 @@ def test_generic_observation_sets_have_full_tangent_rank():
 def test_bad_arguments_name_the_field():
     task = rec.matrix_completion_task(4)
     with pytest.raises(ValueError, match="select"):
-        rec.recovery(*task, init_stds=[1e-3], lrs=[1.0], n_seeds=1, steps=1, key=jax.random.key(0), select="x")
+        rec.recovery(
+            *task,
+            init_stds=[1e-3],
+            lrs=[1.0],
+            n_seeds=1,
+            steps=1,
+            key=jax.random.key(0),
+            select="x",
+        )
     with pytest.raises(ValueError, match="lrs"):
         rec.recovery(*task, init_stds=[1e-3], lrs=[-1.0], n_seeds=1, steps=1, key=jax.random.key(0))
 
@@ -98,11 +143,19 @@ def test_recovery_point_is_one_entry_of_the_grid():
     grid = rec.recovery(*task, init_stds=stds, n_seeds=3, key=key, conditions=conds, **kw)
     point = jax.jit(lambda k, c, std: rec.recovery_point(task, c, std, k, **kw))
     for c, s, seed in [(0, 1, 0), (1, 0, 1), (1, 1, 2)]:
-        pt = point(jax.random.fold_in(key, seed), jax.tree_util.tree_map(lambda a: a[c], conds), stds[s])
-        np.testing.assert_allclose(pt["test_error"], grid.test_error[c, s, seed], rtol=1e-3, atol=1e-12)
-        np.testing.assert_allclose(pt["test_error_all"], grid.test_error_all[c, s, seed], rtol=1e-3, atol=1e-12)
+        pt = point(
+            jax.random.fold_in(key, seed), jax.tree_util.tree_map(lambda a: a[c], conds), stds[s]
+        )
+        np.testing.assert_allclose(
+            pt["test_error"], grid.test_error[c, s, seed], rtol=1e-3, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            pt["test_error_all"], grid.test_error_all[c, s, seed], rtol=1e-3, atol=1e-12
+        )
         assert float(pt["best_lr"]) == float(grid.lr[c, s, seed])
-    other = point(jax.random.fold_in(key, 7), jax.tree_util.tree_map(lambda a: a[0], conds), stds[0])
+    other = point(
+        jax.random.fold_in(key, 7), jax.tree_util.tree_map(lambda a: a[0], conds), stds[0]
+    )
     assert not np.allclose(other["test_error_all"], grid.test_error_all[0, 0, 0], rtol=1e-2)
 
 
@@ -116,14 +169,18 @@ def test_select_lr_keeps_lowest_error_and_skips_failed_runs():
     np.testing.assert_allclose(lr[:2], [0.2, 0.2])
     assert np.isnan(e[2]) and np.isnan(l[2]) and np.isnan(lr[2])
     _, _, lr_train = rec.select_lr(err, loss, div, jnp.asarray([0.1, 0.2, 0.4]), select="train")
-    np.testing.assert_allclose(lr_train[:2], [0.2, 0.4])      # lowest training loss instead
+    np.testing.assert_allclose(lr_train[:2], [0.2, 0.4])  # lowest training loss instead
 
 
 def test_transition_is_first_n_from_which_error_stays_low():
     n = [1, 2, 3, 4, 5]
-    errs = np.asarray([[1.0, 1e-6, 1.0, 1e-6, 1e-7],      # dips at 2, rises again: settles at 4
-                       [1.0, 1.0, 1.0, 1.0, 1e-3],        # never <= 1e-4
-                       [1e-9, 1e-9, 1e-9, 1e-9, 1e-9]])
+    errs = np.asarray(
+        [
+            [1.0, 1e-6, 1.0, 1e-6, 1e-7],  # dips at 2, rises again: settles at 4
+            [1.0, 1.0, 1.0, 1.0, 1e-3],  # never <= 1e-4
+            [1e-9, 1e-9, 1e-9, 1e-9, 1e-9],
+        ]
+    )
     np.testing.assert_array_equal(rec.transition(n, errs, 1e-4), [4, np.nan, 1])
     np.testing.assert_allclose(rec.recovered_fraction([[1e-5, 1.0, np.nan, 1e-6]], 1e-4), [0.5])
 
@@ -137,8 +194,9 @@ def test_fnl_task_one_program_for_both_models():
     @jax.jit
     def err(nonlinear, n, key):
         task = rec.fnl_task(3, x_test, nonlinear)
-        return rec.recovery_point(task, cond(n), 1e-4, key, lrs=[0.1, 0.3], steps=20000, stop_loss=1e-14,
-                                  n_seeds=4)["test_error"]
+        return rec.recovery_point(
+            task, cond(n), 1e-4, key, lrs=[0.1, 0.3], steps=20000, stop_loss=1e-14, n_seeds=4
+        )["test_error"]
 
     k = jax.random.key(3)
     e = {(nl, n): float(np.median(err(nl, n, k))) for nl in (False, True) for n in (1, 2, 3)}
@@ -153,7 +211,9 @@ def test_conv_task_error_is_zero_at_the_teacher_and_relative(arch):
     cond = {"n": 8}
     assert float(task.test_error_fn(opt.conv_teacher_point(arch, 2), cond)) < 1e-12
     zero = jax.tree_util.tree_map(jnp.zeros_like, task.init_fn(jax.random.key(0)))
-    np.testing.assert_allclose(task.test_error_fn(zero, cond), 1.0, rtol=1e-6)   # f = 0: relative error 1
+    np.testing.assert_allclose(
+        task.test_error_fn(zero, cond), 1.0, rtol=1e-6
+    )  # f = 0: relative error 1
     x, y, w = task.sample_fn(jax.random.key(4), cond)
     assert x.shape == (8, 5) and float(w.sum()) == 8
     assert float(task.loss_fn(opt.conv_teacher_point(arch, 2), (x, y, w))) < 1e-12

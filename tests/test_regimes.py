@@ -7,17 +7,25 @@ from phasekit.models import two_layer
 from phasekit.theory import regimes
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("lecun", (0.5, 0.5)), ("he", (0.5, 0.5)), ("xavier", (1.0, 0.0)),
-    ("ntk", (0.5, 0.0)), ("mean_field", (1.0, 0.0)),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("lecun", (0.5, 0.5)),
+        ("he", (0.5, 0.5)),
+        ("xavier", (1.0, 0.0)),
+        ("ntk", (0.5, 0.0)),
+        ("mean_field", (1.0, 0.0)),
+    ],
+)
 def test_table_7_1_presets_give_the_spec_exponents(name, expected):
     """Analytic limits, and log-log fits of kappa, kappa' over widths 1e6..1e9 (d = 1 and 784;
     Xavier's (m + d) makes small widths d-dependent)."""
     assert regimes.preset_exponents(name) == expected
     for d in (1, 784):
         g, gp = regimes.preset_exponents_fit(name, input_dim=d, widths=(1e6, 1e7, 1e8, 1e9))
-        assert g == pytest.approx(expected[0], abs=0.02) and gp == pytest.approx(expected[1], abs=0.02)
+        assert g == pytest.approx(expected[0], abs=0.02) and gp == pytest.approx(
+            expected[1], abs=0.02
+        )
 
 
 def test_e_et_al_exponents_follow_beta():
@@ -55,8 +63,20 @@ def test_book_exercises():
 def test_boundary_and_regime_map():
     g = np.array([0.5, 1.5, 1.5, 2.0, 1.0, 1.5])
     gp = np.array([0.0, 0.0, 1.0, 1.0, -0.5, 0.5])
-    assert list(regimes.regime(g, gp)) == ["linear", "condensed", "linear", "critical", "critical", "critical"]
-    np.testing.assert_allclose(regimes.boundary_distance([0.5, 1.5, 1.0], [0.0, 0.0, 1.0]),
-                               [0.5, np.sqrt(2) / 4, np.sqrt(2) / 2])
-    assert regimes.regime(1.05, 0.0, tol=0.1) == "critical" and regimes.regime(1.05, 0.0) == "condensed"
+    assert list(regimes.regime(g, gp)) == [
+        "linear",
+        "condensed",
+        "linear",
+        "critical",
+        "critical",
+        "critical",
+    ]
+    np.testing.assert_allclose(
+        regimes.boundary_distance([0.5, 1.5, 1.0], [0.0, 0.0, 1.0]),
+        [0.5, np.sqrt(2) / 4, np.sqrt(2) / 2],
+    )
+    assert (
+        regimes.regime(1.05, 0.0, tol=0.1) == "critical"
+        and regimes.regime(1.05, 0.0) == "condensed"
+    )
     np.testing.assert_array_equal(regimes.boundary_curve([-1, 0, 0.5]), [1, 1, 1.5])

@@ -24,7 +24,7 @@ def test_noiseless_fit_is_exact_and_pure_law_without_offset():
     f = scaling.fit_power_law(N, scaling.power_law(N, 0.1, 2.0, 0.5), n_boot=0)
     assert (f.E, f.A, f.alpha) == pytest.approx((0.1, 2.0, 0.5), rel=1e-4)
     assert np.isnan(f.interval["alpha"][0])  # one curve: no seeds to resample
-    g = scaling.fit_power_law(N, 5.0 * N ** -1.3, offset=False, n_boot=0)
+    g = scaling.fit_power_law(N, 5.0 * N**-1.3, offset=False, n_boot=0)
     assert (g.E, g.A, g.alpha) == pytest.approx((0.0, 5.0, 1.3), rel=1e-6)
     assert g.r2_log == pytest.approx(1.0)
 
@@ -52,7 +52,7 @@ def test_frontier_is_the_lower_envelope_of_a_chinchilla_grid():
 
 
 def test_loglog_slope_of_a_power():
-    assert scaling.loglog_slope(N, 3 * N ** 1.7) == pytest.approx(1.7)
+    assert scaling.loglog_slope(N, 3 * N**1.7) == pytest.approx(1.7)
 
 
 def test_masked_max_width_student_trains_exactly_like_a_width_n_net():
@@ -72,10 +72,21 @@ def test_masked_max_width_student_trains_exactly_like_a_width_n_net():
     unit = mlp.init(jax.random.key(1), [d, n_max, 1])
     mask = _student_mask(unit, n, n_max)
     unit[1]["w"] = unit[1]["w"] * jnp.sqrt(n_max / n)
-    small = [{"w": unit[0]["w"][:, :n], "b": unit[0]["b"][:n]}, {"w": unit[1]["w"][:n], "b": unit[1]["b"]}]
+    small = [
+        {"w": unit[0]["w"][:, :n], "b": unit[0]["b"][:n]},
+        {"w": unit[1]["w"][:n], "b": unit[1]["b"]},
+    ]
     loss = train.mse(mlp.apply, activation="tanh")
-    big = train.run(loss, lottery.apply_mask(unit, mask), (x, y), lottery.masked(optax.adam(1e-2), mask), steps=30)
+    big = train.run(
+        loss,
+        lottery.apply_mask(unit, mask),
+        (x, y),
+        lottery.masked(optax.adam(1e-2), mask),
+        steps=30,
+    )
     ref = train.run(loss, small, (x, y), optax.adam(1e-2), steps=30)
     np.testing.assert_allclose(big.loss, ref.loss, rtol=1e-5)
     np.testing.assert_allclose(big.params[1]["w"][:n], ref.params[1]["w"], rtol=1e-5, atol=1e-7)
-    assert np.all(np.asarray(big.params[1]["w"][n:]) == 0) and np.all(np.asarray(big.params[0]["w"][:, n:]) == 0)
+    assert np.all(np.asarray(big.params[1]["w"][n:]) == 0) and np.all(
+        np.asarray(big.params[0]["w"][:, n:]) == 0
+    )

@@ -20,9 +20,19 @@ def _quadratic(x, data):
 def test_gd_on_a_quadratic_converges_below_two_over_lambda_and_diverges_above():
     """x_t = (1 - lr lambda)^t x_0 exactly, so L_t = (1 - lr lambda)^(2t) L_0; sharpness = lambda."""
     lrs = jnp.array([0.9, 0.99, 1.01, 1.1]) * 2 / LAM
-    traj = jax.jit(jax.vmap(lambda lr: stability.track_sharpness(
-        _quadratic, jnp.ones(1), jnp.zeros((3, 1)), optax.sgd(lr), steps=200, every=40,
-        diverge_factor=None)))(lrs)  # the exact unbounded growth of GD above 2/lambda
+    traj = jax.jit(
+        jax.vmap(
+            lambda lr: stability.track_sharpness(
+                _quadratic,
+                jnp.ones(1),
+                jnp.zeros((3, 1)),
+                optax.sgd(lr),
+                steps=200,
+                every=40,
+                diverge_factor=None,
+            )
+        )
+    )(lrs)  # the exact unbounded growth of GD above 2/lambda
     np.testing.assert_array_equal(traj.step[0], np.arange(0, 201, 40))
     np.testing.assert_allclose(traj.observables["sharpness"], LAM, rtol=1e-6)
     factor = (1 - np.asarray(lrs, np.float64) * LAM) ** 2
@@ -30,7 +40,9 @@ def test_gd_on_a_quadratic_converges_below_two_over_lambda_and_diverges_above():
     np.testing.assert_allclose(traj.loss, expected, rtol=1e-3, atol=1e-30)
     final = np.asarray(traj.loss[:, -1])
     assert np.all(final[:2] < 1e-3 * 0.5 * LAM) and np.all(final[2:] > 2.0 * 0.5 * LAM)
-    np.testing.assert_array_equal(np.asarray(lrs) < stability.stability_threshold(LAM), [True, True, False, False])
+    np.testing.assert_array_equal(
+        np.asarray(lrs) < stability.stability_threshold(LAM), [True, True, False, False]
+    )
 
 
 def test_tracked_sharpness_equals_the_dense_hessian_top_eigenvalue_on_the_fixed_subset():
@@ -38,8 +50,11 @@ def test_tracked_sharpness_equals_the_dense_hessian_top_eigenvalue_on_the_fixed_
     y = jnp.sin(2 * x[:, 0])
     p0 = mlp.init(jax.random.key(0), [2, 8, 1])
     loss = train.mse(mlp.apply, activation="tanh")
-    traj = jax.jit(lambda p: stability.track_sharpness(
-        loss, p, (x, y), optax.sgd(0.1), steps=60, every=20, subset=10, num_steps=30))(p0)
+    traj = jax.jit(
+        lambda p: stability.track_sharpness(
+            loss, p, (x, y), optax.sgd(0.1), steps=60, every=20, subset=10, num_steps=30
+        )
+    )(p0)
     top = jax.jit(lambda p, data: jnp.linalg.eigvalsh(hs.hessian(loss, p, data))[-1])
     sub = stability.fixed_subset((x, y), 10)
     dense = [top(p, sub) for p in (p0, traj.params)]
@@ -52,12 +67,16 @@ def test_tracked_sharpness_equals_the_dense_hessian_top_eigenvalue_on_the_fixed_
 
 def test_late_sharpness_ratio_divides_by_two_over_lr():
     s = np.array([[1.0, 2.0, 3.0, 5.0], [1.0, 1.0, 1.0, 1.0]])
-    np.testing.assert_allclose(stability.late_sharpness_ratio(s, [0.4, 1.0], fraction=0.5), [0.8, 0.5])
+    np.testing.assert_allclose(
+        stability.late_sharpness_ratio(s, [0.4, 1.0], fraction=0.5), [0.8, 0.5]
+    )
 
 
 def test_bad_record_interval_and_subset_raise():
     with pytest.raises(ValueError, match="every"):
-        stability.track_sharpness(_quadratic, jnp.ones(1), jnp.zeros((3, 1)), optax.sgd(0.1), steps=10, every=3)
+        stability.track_sharpness(
+            _quadratic, jnp.ones(1), jnp.zeros((3, 1)), optax.sgd(0.1), steps=10, every=3
+        )
     with pytest.raises(ValueError, match="subset"):
         stability.fixed_subset(jnp.zeros((3, 1)), 5)
 
@@ -71,17 +90,37 @@ def test_sharpness_vs_lr_with_a_seed_axis_equals_each_seed_alone():
     params = jax.vmap(lambda k: mlp.init(k, [2, 6, 1]))(keys)
     lrs = jnp.array([0.02, 0.08])  # both stable: a diverging run amplifies rounding differences
     key = jax.random.key(7)
-    both = stability.sharpness_vs_lr(loss, params, data, lrs, steps=20, every=10, key=key, seed_axis=True)
+    both = stability.sharpness_vs_lr(
+        loss, params, data, lrs, steps=20, every=10, key=key, seed_axis=True
+    )
     assert both.observables["sharpness"].shape == (3, 2, 3)
     for s in range(3):
-        alone = stability.sharpness_vs_lr(loss, jax.tree_util.tree_map(lambda a: a[s], params), data, lrs,
-                                          steps=20, every=10, key=jax.random.fold_in(key, s))
-        np.testing.assert_allclose(both.loss[s], alone.loss, rtol=1e-4)  # vmapped vs alone: float32 reassociation
-        np.testing.assert_allclose(both.observables["sharpness"][s], alone.observables["sharpness"], rtol=1e-4)
+        alone = stability.sharpness_vs_lr(
+            loss,
+            jax.tree_util.tree_map(lambda a: a[s], params),
+            data,
+            lrs,
+            steps=20,
+            every=10,
+            key=jax.random.fold_in(key, s),
+        )
+        np.testing.assert_allclose(
+            both.loss[s], alone.loss, rtol=1e-4
+        )  # vmapped vs alone: float32 reassociation
+        np.testing.assert_allclose(
+            both.observables["sharpness"][s], alone.observables["sharpness"], rtol=1e-4
+        )
     assert np.ptp(np.asarray(both.observables["sharpness"][:, 0, 0])) > 1e-3  # the seeds differ
     with pytest.raises(ValueError, match="seed axis"):
-        stability.sharpness_vs_lr(loss, [{"w": jnp.ones((3, 2)), "b": jnp.ones(2)}], data, lrs,
-                                  steps=20, every=10, seed_axis=True)
+        stability.sharpness_vs_lr(
+            loss,
+            [{"w": jnp.ones((3, 2)), "b": jnp.ones(2)}],
+            data,
+            lrs,
+            steps=20,
+            every=10,
+            seed_axis=True,
+        )
 
 
 def test_warm_started_tracking_agrees_with_cold_starts_with_fewer_hvps_and_vmaps_over_lrs():
@@ -96,16 +135,38 @@ def test_warm_started_tracking_agrees_with_cold_starts_with_fewer_hvps_and_vmaps
     loss = train.mse(mlp.apply, activation="tanh")
     p0 = mlp.init(jax.random.key(0), [3, 12, 1])
     tol, lrs = 1e-4, jnp.array([0.05, 0.1])
-    run = jax.jit(jax.vmap(lambda lr, warm: track_top_eigenpairs(loss, p0, data, optax.sgd(lr), steps=60, every=5,
-                                                                 k=2, tol=tol, max_steps=40, warm=warm)))
-    both = run(jnp.concatenate([lrs, lrs]), jnp.array([True, True, False, False]))  # one program, 4 lanes
-    warm, cold = (jax.tree_util.tree_map(lambda a: a[sl], both) for sl in (slice(0, 2), slice(2, 4)))
+    run = jax.jit(
+        jax.vmap(
+            lambda lr, warm: track_top_eigenpairs(
+                loss,
+                p0,
+                data,
+                optax.sgd(lr),
+                steps=60,
+                every=5,
+                k=2,
+                tol=tol,
+                max_steps=40,
+                warm=warm,
+            )
+        )
+    )
+    both = run(
+        jnp.concatenate([lrs, lrs]), jnp.array([True, True, False, False])
+    )  # one program, 4 lanes
+    warm, cold = (
+        jax.tree_util.tree_map(lambda a: a[sl], both) for sl in (slice(0, 2), slice(2, 4))
+    )
     assert warm.values.shape == (2, 13, 2) and warm.num_hvp.shape == (2, 13)
     np.testing.assert_allclose(warm.values, cold.values, rtol=tol)
     assert np.all(np.asarray(warm.residuals) <= tol * np.abs(np.asarray(warm.values)) * 1.001)
     assert int(warm.num_hvp[:, 1:].sum()) < 0.8 * int(cold.num_hvp[:, 1:].sum())
+
     def gd(lr):
-        step = lambda p, _: (jax.tree_util.tree_map(lambda a, g: a - lr * g, p, jax.grad(loss)(p, data)), None)
+        step = lambda p, _: (
+            jax.tree_util.tree_map(lambda a, g: a - lr * g, p, jax.grad(loss)(p, data)),
+            None,
+        )
         return loss(jax.lax.scan(step, p0, None, length=60)[0], data)
 
     np.testing.assert_allclose(warm.loss[:, -1], jax.jit(jax.vmap(gd))(lrs), rtol=1e-5)

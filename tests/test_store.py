@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from phasekit.dynamics import store as store_lib, sweep
+from phasekit.dynamics import store as store_lib
+from phasekit.dynamics import sweep
 
 AXES = {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1, 2]}
 
@@ -24,8 +25,16 @@ def _fn(pt, key):
 
 
 def _run(store, axes=AXES, config=None, **kw):
-    return sweep.run(_fn, axes, static=("width",), store=store, chunk_size=2, progress=False,
-                     config=config or {"lr": 0.1}, **kw)
+    return sweep.run(
+        _fn,
+        axes,
+        static=("width",),
+        store=store,
+        chunk_size=2,
+        progress=False,
+        config=config or {"lr": 0.1},
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -40,7 +49,9 @@ def test_unreadable_chunk_is_set_aside_named_and_recomputed(stored, damage):
     store, ref = stored
     bad = sorted(store.glob("chunk-*.npz"))[1]
     data = bad.read_bytes()
-    bad.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"\x00garbage" * 50, "empty": b""}[damage])
+    bad.write_bytes(
+        {"truncate": data[: len(data) // 2], "garbage": b"\x00garbage" * 50, "empty": b""}[damage]
+    )
     with pytest.warns(UserWarning, match=bad.name):
         again = _run(store)
     assert (store / "corrupt" / bad.name).exists() and not bad.exists()
@@ -105,13 +116,17 @@ def test_grid_grows_in_every_axis_and_keeps_finished_points(stored, axis, extra)
     grown_axes = dict(AXES, **{axis: list(AXES[axis]) + [extra]})
     grown = _run(store, grown_axes)
     assert grown.attrs["complete"] == 1
-    xr.testing.assert_identical(ref["v"].drop_attrs(), grown["v"].sel({axis: AXES[axis]}).drop_attrs())
+    xr.testing.assert_identical(
+        ref["v"].drop_attrs(), grown["v"].sel({axis: AXES[axis]}).drop_attrs()
+    )
     for name, data in files.items():  # finished chunks are kept as they were
         assert (store / name).read_bytes() == data
     assert store_lib.check(store)["duplicates"] == 0  # finished points are not stored again
     xr.testing.assert_identical(grown.drop_attrs(), _run(None, grown_axes).drop_attrs())
     shrunk = _run(store, dict(AXES, **{axis: AXES[axis][:1]}))  # and removing values too
-    xr.testing.assert_identical(ref["v"].sel({axis: AXES[axis][:1]}).drop_attrs(), shrunk["v"].drop_attrs())
+    xr.testing.assert_identical(
+        ref["v"].sel({axis: AXES[axis][:1]}).drop_attrs(), shrunk["v"].drop_attrs()
+    )
 
 
 def test_a_million_points_get_a_million_distinct_keys():

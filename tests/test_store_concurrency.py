@@ -19,7 +19,8 @@ import pytest
 import xarray as xr
 
 from phasekit.data import authors_three_points
-from phasekit.dynamics import phase, store as store_lib, sweep
+from phasekit.dynamics import phase, sweep
+from phasekit.dynamics import store as store_lib
 
 JOB = str(Path(__file__).with_name("store_job.py"))
 AXES = {"g": [0.5, 1.0, 2.0], "width": [4, 8], "seed": [0, 1, 2]}
@@ -36,8 +37,13 @@ def _run(store, **kw):
 
 
 def _job(*args, env=None):
-    return subprocess.Popen([sys.executable, JOB, *map(str, args)], env=os.environ | (env or {}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, JOB, *map(str, args)],
+        env=os.environ | (env or {}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.parametrize("n_proc", [2, pytest.param(3, marks=pytest.mark.slow)])
@@ -56,17 +62,22 @@ def test_processes_sharing_a_store_split_the_work(tmp_path, n_proc):
     assert report["chunks"] == 16  # 32 points in chunks of 2: nothing computed twice
     reference = sweep.load(tmp_path / "ref.nc")
     for i in range(n_proc):
-        xr.testing.assert_identical(reference.drop_attrs(), sweep.load(tmp_path / f"p{i}.nc").drop_attrs())
+        xr.testing.assert_identical(
+            reference.drop_attrs(), sweep.load(tmp_path / f"p{i}.nc").drop_attrs()
+        )
 
 
 def test_a_dead_writers_lease_is_taken_over(tmp_path):
     store = tmp_path / "store"
     _run(store, axes={"g": [0.5], "width": [4], "seed": [0, 1]})  # creates the store
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     st = store_lib.Store(store, json.loads((store / "meta.json").read_text()))
     assert st.claim("abc")
-    (store / "lease-abc.json").write_text(json.dumps({"host": store_lib.HOST, "pid": int(dead), "time": 0}))
+    (store / "lease-abc.json").write_text(
+        json.dumps({"host": store_lib.HOST, "pid": int(dead), "time": 0})
+    )
     assert st.claim("abc")  # its writer is gone: taken over
     st.release("abc")
     assert not (store / "lease-abc.json").exists()
@@ -107,7 +118,9 @@ def test_map_path_chunks_are_interchangeable_across_chunk_sizes(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         resumed = _run(store, batching="map", chunk_size=6)
-    xr.testing.assert_identical(_run(None, batching="map", chunk_size=6).drop_attrs(), resumed.drop_attrs())
+    xr.testing.assert_identical(
+        _run(None, batching="map", chunk_size=6).drop_attrs(), resumed.drop_attrs()
+    )
 
 
 def test_a_vmap_store_resumed_under_another_layout_is_never_silently_mixed(tmp_path):
@@ -131,10 +144,12 @@ def test_a_vmap_store_resumed_under_another_layout_is_never_silently_mixed(tmp_p
 def test_repeated_loads_are_identical_and_planted_duplicates_resolve_by_one_rule(tmp_path):
     store = tmp_path / "store"
     first = _run(store, batching="map")  # chunks of chunk_size points (continuous flushes differ)
+
     # plant a later copy of two points with other values (as a crash or an old version could)
     def points_in(path):
         with np.load(path) as z:
             return len(z["out__v"])
+
     # a chunk of two points (a group of 9 points in chunks of 2 also has a 1-point chunk, and
     # chunk names are random: taking the first by name made this test fail 2 times in 9)
     ch = next(p for p in sorted(store.glob("chunk-*.npz")) if points_in(p) == 2)
@@ -157,8 +172,9 @@ def test_repeated_loads_are_identical_and_planted_duplicates_resolve_by_one_rule
 def test_read_only_open_of_a_half_finished_store_computes_nothing(tmp_path):
     store = tmp_path / "pd"
     x, y = authors_three_points()
-    cfg = phase.PhaseConfig(gammas=(0.5, 1.75), gamma_primes=(0.0,), widths=(100, 200, 400), seeds=2,
-                            max_steps=3000)
+    cfg = phase.PhaseConfig(
+        gammas=(0.5, 1.75), gamma_primes=(0.0,), widths=(100, 200, 400), seeds=2, max_steps=3000
+    )
     phase.phase_diagram(x, y, cfg, store=store, shard="0/2", progress=False)
     before = {p: p.stat().st_mtime_ns for p in store.rglob("*")}
     ds = sweep.open(store)
@@ -184,7 +200,13 @@ def test_full_disk_raises_oserror_and_leaves_no_temporary_file(tmp_path):
     try:
         big = lambda pt, key: {"v": jax.random.normal(key, (20_000,))}  # 80 kB per point
         with pytest.raises(OSError, match=str(mnt)):
-            sweep.run(big, {"g": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}, store=mnt / "store", chunk_size=2, progress=False)
+            sweep.run(
+                big,
+                {"g": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]},
+                store=mnt / "store",
+                chunk_size=2,
+                progress=False,
+            )
         assert not list(mnt.rglob(".tmp-*"))
         ds = xr.Dataset({"a": ("x", np.random.default_rng(0).normal(size=200_000))})
         with pytest.raises(OSError, match="results.nc"):
@@ -193,7 +215,12 @@ def test_full_disk_raises_oserror_and_leaves_no_temporary_file(tmp_path):
         # an unwritable (full) store is refused before anything is computed
         (mnt / "filler").write_bytes(b"\0" * (os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize))
         with pytest.raises(OSError, match="not writable"):
-            sweep.run(lambda pt, key: pytest.fail("computed"), {"g": [1.0]}, store=mnt / "store2", progress=False)
+            sweep.run(
+                lambda pt, key: pytest.fail("computed"),
+                {"g": [1.0]},
+                store=mnt / "store2",
+                progress=False,
+            )
     finally:
         subprocess.run(["umount", str(mnt)])
 
@@ -213,8 +240,11 @@ def test_sigterm_during_a_sweep_leaves_no_temporary_file_or_lease(tmp_path):
 def test_stale_temporary_files_are_removed_at_the_next_start(tmp_path):
     store = tmp_path / "store"
     _run(store)
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True).stdout)
+    dead = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        ).stdout
+    )
     stale = store / f".tmp-{dead}.{store_lib.HOST_ID}.deadbeef-chunk-x.npz"
     stale.write_bytes(b"partial")
     old_format = store / ".tmp-0123abcd-chunk-y.npz"
@@ -227,8 +257,22 @@ def test_store_check_and_report_of_a_run_in_progress(tmp_path, capsys):
     from phasekit.experiments import cli
 
     out = tmp_path / "pd"
-    assert cli.main(["run", "phase-diagram", "--preset", "tiny", "--out", str(out), "--shard", "0/2",
-                     "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "run",
+                "phase-diagram",
+                "--preset",
+                "tiny",
+                "--out",
+                str(out),
+                "--shard",
+                "0/2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert cli.main(["report", str(out)]) == 0
     text = capsys.readouterr().out

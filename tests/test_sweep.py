@@ -63,24 +63,37 @@ def _fn(pt, key):
 
 
 def test_keys_depend_on_coordinates_so_growing_the_grid_keeps_points():
-    small = sweep.run(_fn, {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1]}, static=("width",), progress=False)
-    grown = sweep.run(_fn, {"g": [0.25, 0.5, 1.0, 3.0], "width": [4, 8, 16], "seed": [0, 1, 2]},
-                      static=("width",), progress=False)
+    small = sweep.run(
+        _fn, {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1]}, static=("width",), progress=False
+    )
+    grown = sweep.run(
+        _fn,
+        {"g": [0.25, 0.5, 1.0, 3.0], "width": [4, 8, 16], "seed": [0, 1, 2]},
+        static=("width",),
+        progress=False,
+    )
     xr.testing.assert_equal(small["v"], grown["v"].sel(g=[0.5, 1.0], width=[4, 8], seed=[0, 1]))
     assert small["v"].dims == ("g", "width", "seed") and small["first"].shape == (2, 2, 2, 2)
     # key_axes: every g shares the key of its (width, seed)
-    shared = sweep.run(_fn, {"g": [0.5, 1.0], "width": [4], "seed": [0, 1]}, static=("width",),
-                       key_axes=("width", "seed"), progress=False)
+    shared = sweep.run(
+        _fn,
+        {"g": [0.5, 1.0], "width": [4], "seed": [0, 1]},
+        static=("width",),
+        key_axes=("width", "seed"),
+        progress=False,
+    )
     np.testing.assert_array_equal(shared["first"].sel(g=0.5), shared["first"].sel(g=1.0))
 
 
 def test_shards_fill_one_store(tmp_path):
     axes = {"g": [0.5, 1.0, 2.0], "width": [4, 8], "seed": [0, 1, 2]}
-    parts = [sweep.run(_fn, axes, static=("width",), store=tmp_path, shard=f"{i}/3", progress=False)
-             for i in range(3)]
+    parts = [
+        sweep.run(_fn, axes, static=("width",), store=tmp_path, shard=f"{i}/3", progress=False)
+        for i in range(3)
+    ]
     assert parts[0].attrs["complete"] == parts[1].attrs["complete"] == 0
-    assert np.isnan(parts[0]["v"].values).sum() == 12        # 6 of 18 points are shard 0's
-    assert parts[2].attrs["complete"] == 1                   # the last shard sees the others' chunks
+    assert np.isnan(parts[0]["v"].values).sum() == 12  # 6 of 18 points are shard 0's
+    assert parts[2].attrs["complete"] == 1  # the last shard sees the others' chunks
     merged = sweep.run(_fn, axes, static=("width",), store=tmp_path, progress=False)
     full = sweep.run(_fn, axes, static=("width",), progress=False)
     assert merged.attrs["complete"] == 1
@@ -96,9 +109,23 @@ def test_bad_sweeps_raise_value_error_naming_the_field(tmp_path):
         sweep.run(_fn, {"g": [1.0]}, static=("width",), progress=False)
     with pytest.raises(ValueError, match="shard"):
         sweep.run(_fn, {"g": [1.0], "width": [4]}, static=("width",), shard="3/2", progress=False)
-    sweep.run(_fn, {"g": [1.0], "width": [4]}, static=("width",), store=tmp_path, config={"lr": 1}, progress=False)
+    sweep.run(
+        _fn,
+        {"g": [1.0], "width": [4]},
+        static=("width",),
+        store=tmp_path,
+        config={"lr": 1},
+        progress=False,
+    )
     with pytest.raises(ValueError, match="store"):
-        sweep.run(_fn, {"g": [1.0], "width": [4]}, static=("width",), store=tmp_path, config={"lr": 2}, progress=False)
+        sweep.run(
+            _fn,
+            {"g": [1.0], "width": [4]},
+            static=("width",),
+            store=tmp_path,
+            config={"lr": 2},
+            progress=False,
+        )
 
 
 def test_auto_chunk_size_is_memory_bounded():
@@ -109,8 +136,19 @@ def test_auto_chunk_size_is_memory_bounded():
     large = sweep.auto_chunk_size(one, args, "vmap", n_dev=1, memory_budget=400_000)
     assert 1 <= small < large <= 4096 and large >= 5 * small
     assert sweep.auto_chunk_size(one, args, "map", n_dev=2) == 64
-    auto = sweep.run(_fn, {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1]}, static=("width",),
-                     batching="vmap", progress=False)
-    fixed = sweep.run(_fn, {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1]}, static=("width",),
-                      batching="vmap", chunk_size=2, progress=False)
+    auto = sweep.run(
+        _fn,
+        {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1]},
+        static=("width",),
+        batching="vmap",
+        progress=False,
+    )
+    fixed = sweep.run(
+        _fn,
+        {"g": [0.5, 1.0], "width": [4, 8], "seed": [0, 1]},
+        static=("width",),
+        batching="vmap",
+        chunk_size=2,
+        progress=False,
+    )
     xr.testing.assert_allclose(auto, fixed)

@@ -9,7 +9,9 @@ import pytest
 from phasekit.models import transformer
 
 V, T, D, H, DK, DFF = 30, 9, 12, 2, 5, 20
-apply = jax.jit(transformer.apply, static_argnames=("positions",))  # eager op-by-op dispatch is slow
+apply = jax.jit(
+    transformer.apply, static_argnames=("positions",)
+)  # eager op-by-op dispatch is slow
 
 
 def _variables(key=0, gamma=0.0):
@@ -18,7 +20,9 @@ def _variables(key=0, gamma=0.0):
     # non-trivial biases and LayerNorm parameters, so that the reference checks them too
     leaves, tree = jax.tree_util.tree_flatten(v)
     rng = np.random.default_rng(99)
-    leaves = [x + 0.3 * rng.standard_normal(x.shape, np.float32) if x.ndim == 1 else x for x in leaves]
+    leaves = [
+        x + 0.3 * rng.standard_normal(x.shape, np.float32) if x.ndim == 1 else x for x in leaves
+    ]
     return jax.tree_util.tree_unflatten(tree, leaves)
 
 
@@ -39,7 +43,9 @@ def reference(v, tokens, zero=None, zero_mask=None):
     h = p["token_embedding"]["embedding"][tokens] + p["position_embedding"][: tokens.shape[1]]
     for l in range(2):
         b = p[f"block_{l}"]
-        q, k, val = (jnp.einsum("ntd,dhe->nthe", h, b[n]["kernel"]) for n in ("query", "key", "value"))
+        q, k, val = (
+            jnp.einsum("ntd,dhe->nthe", h, b[n]["kernel"]) for n in ("query", "key", "value")
+        )
         s = jnp.einsum("nqhe,nkhe->nhqk", q, k) / np.sqrt(DK)
         s = jnp.where(np.tril(np.ones((T, T), bool)), s, -np.inf)
         a = jax.nn.softmax(s, -1)
@@ -49,7 +55,10 @@ def reference(v, tokens, zero=None, zero_mask=None):
             a = a * zero_mask[l]
         o = jnp.einsum("nhqk,nkhe->nqhe", a, val)
         u = _ln(h + jnp.einsum("nqhe,hed->nqd", o, b["out"]["kernel"]), b["ln_attention"])
-        m = jax.nn.relu(u @ b["mlp_in"]["kernel"] + b["mlp_in"]["bias"]) @ b["mlp_out"]["kernel"] + b["mlp_out"]["bias"]
+        m = (
+            jax.nn.relu(u @ b["mlp_in"]["kernel"] + b["mlp_in"]["bias"]) @ b["mlp_out"]["kernel"]
+            + b["mlp_out"]["bias"]
+        )
         h = _ln(u + m, b["ln_mlp"])
     return h[:, -1] @ p["readout"]["kernel"] + p["readout"]["bias"]
 
@@ -66,33 +75,48 @@ def test_forward_pass_is_eq_13_3_to_13_6():
 def test_causal_mask_output_at_t_ignores_later_tokens():
     v, x = _variables(), _tokens()
     t = 4
-    y = x.at[:, t + 1:].set((x[:, t + 1:] + 7) % V)
+    y = x.at[:, t + 1 :].set((x[:, t + 1 :] + 7) % V)
     a, b = apply(v, x, positions="all"), apply(v, y, positions="all")
     np.testing.assert_allclose(a[:, : t + 1], b[:, : t + 1], rtol=1e-5, atol=1e-5)
-    assert np.abs(np.asarray(a[:, t + 1:] - b[:, t + 1:])).max() > 1e-3  # later outputs do see them
+    assert (
+        np.abs(np.asarray(a[:, t + 1 :] - b[:, t + 1 :])).max() > 1e-3
+    )  # later outputs do see them
 
 
 @pytest.mark.parametrize("gamma", [0.2, 0.8])
 def test_gamma_multiplier_equals_direct_init_with_std_d_in_to_minus_gamma(gamma):
     scaled = transformer.rescale(transformer.init(jax.random.key(5), V, T, D, 2, H, DK, DFF), gamma)
     # the direct draw: one N(0, 1) vector cut into the weights in leaf order, each times d_in^-gamma
-    d_in = {"query": D, "key": D, "value": D, "out": H * DK, "mlp_in": D, "mlp_out": DFF, "readout": D,
-            "token_embedding": D, "position_embedding": D}
+    d_in = {
+        "query": D,
+        "key": D,
+        "value": D,
+        "out": H * DK,
+        "mlp_in": D,
+        "mlp_out": DFF,
+        "readout": D,
+        "token_embedding": D,
+        "position_embedding": D,
+    }
     paths, tree = jax.tree_util.tree_flatten_with_path(scaled["params"])
     names = [[k.key for k in p] for p, _ in paths]
     weight = [n[-1] in ("kernel", "embedding", "position_embedding") for n in names]
-    z = np.asarray(jax.random.normal(jax.random.key(5), (sum(x.size for (_, x), w in zip(paths, weight) if w),)))
+    z = np.asarray(
+        jax.random.normal(
+            jax.random.key(5), (sum(x.size for (_, x), w in zip(paths, weight) if w),)
+        )
+    )
     start = 0
     for n, (_, x), w in zip(names, paths, weight):
         if not w:
             assert np.all(x == (1.0 if n[-1] == "scale" else 0.0))
             continue
         layer = n[-1] if n[-1] == "position_embedding" else n[-2]
-        direct = z[start:start + x.size].reshape(x.shape) * d_in[layer] ** (-gamma)
+        direct = z[start : start + x.size].reshape(x.shape) * d_in[layer] ** (-gamma)
         np.testing.assert_allclose(x, direct, rtol=1e-5, atol=1e-8)
         start += x.size
     kernel = scaled["params"]["block_0"]["mlp_out"]["kernel"]
-    assert float(jnp.std(kernel)) == pytest.approx(DFF ** -gamma, rel=0.15)
+    assert float(jnp.std(kernel)) == pytest.approx(DFF**-gamma, rel=0.15)
 
 
 def test_gamma_is_traced_under_vmap():
@@ -102,8 +126,7 @@ def test_gamma_is_traced_under_vmap():
     one = jax.jit(lambda g: transformer.apply(transformer.rescale(v, g), x))
     many = jax.jit(jax.vmap(one))(gammas)
     for i, g in enumerate(gammas):
-        np.testing.assert_allclose(many[i], one(float(g)),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(many[i], one(float(g)), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("layer,query,key", [(0, 8, 3), (1, 8, 8), (0, 5, 0)])
@@ -113,7 +136,9 @@ def test_masking_hook_equals_hand_zeroed_attention(layer, query, key):
     masked = apply(v, x, attention_mask=mask)
     by_hand = np.ones((2, T, T), np.float32)  # the row of query token `query`, entry `key`, zeroed
     by_hand[layer, query, key] = 0.0
-    np.testing.assert_allclose(masked, _jit_reference(v, x, by_hand[:, None, None]), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        masked, _jit_reference(v, x, by_hand[:, None, None]), rtol=1e-4, atol=1e-4
+    )
     if query == T - 1 or layer == 0:
         assert np.abs(np.asarray(masked - apply(v, x))).max() > 1e-4
     inter = jax.jit(transformer.intermediates)(v, x, mask)

@@ -11,7 +11,7 @@ import pytest
 
 from phasekit import experiments
 from phasekit.dynamics import phase, sweep, train
-from phasekit.models import mlp, two_layer
+from phasekit.models import two_layer
 from phasekit.theory import regimes
 
 X = jnp.linspace(-1, 1, 8)[:, None]
@@ -32,18 +32,39 @@ BAD = [  # (field the message must name, call)
     ("data", lambda: train.run(LOSS, P, (X, Y.at[1].set(jnp.inf)), optax.sgd(0.1), steps=10)),
     ("data", lambda: train.run(LOSS, P, (X[:0], Y[:0]), optax.sgd(0.1), steps=10)),
     ("data", lambda: train.run(LOSS, P, (X, Y[:3]), optax.sgd(0.1), steps=10)),
-    ("batch_size", lambda: train.run(LOSS, P, (X, Y), optax.sgd(0.1), steps=10, batch_size=0, key=jax.random.key(0))),
-    ("batch_size", lambda: train.run(LOSS, P, (X, Y), optax.sgd(0.1), steps=10, batch_size=99, key=jax.random.key(0))),
+    (
+        "batch_size",
+        lambda: train.run(
+            LOSS, P, (X, Y), optax.sgd(0.1), steps=10, batch_size=0, key=jax.random.key(0)
+        ),
+    ),
+    (
+        "batch_size",
+        lambda: train.run(
+            LOSS, P, (X, Y), optax.sgd(0.1), steps=10, batch_size=99, key=jax.random.key(0)
+        ),
+    ),
     ("key", lambda: train.run(LOSS, P, (X, Y), optax.sgd(0.1), steps=10, batch_size=2)),
     ("lr_backoff", lambda: train.run(LOSS, P, (X, Y), optax.sgd(0.1), steps=10, lr_backoff=1.5)),
-    ("diverge_factor", lambda: train.run(LOSS, P, (X, Y), optax.sgd(0.1), steps=10, diverge_factor=0.5)),
+    (
+        "diverge_factor",
+        lambda: train.run(LOSS, P, (X, Y), optax.sgd(0.1), steps=10, diverge_factor=0.5),
+    ),
     ("n_records", lambda: train.run(LOSS, P, (X, Y), optax.sgd(0.1), steps=10, n_records=1)),
     ("schedule", lambda: train.run(LOSS, P, (X, Y), optax.sgd(0.1), steps=10, schedule="cubic")),
     ("lr", lambda: train.optimizer("gd", lr=0.0)),
     ("lr", lambda: train.optimizer("adam", lr=-1.0)),
     ("optimizer", lambda: train.optimizer("lbfgs-ish", lr=0.1)),
-    ("x", lambda: phase.phase_diagram(np.array([[np.nan], [0.0]]), np.array([0.0, 1.0]), progress=False)),
-    ("y", lambda: phase.phase_diagram(np.zeros((3, 1)), np.array([0.0, np.inf, 1.0]), progress=False)),
+    (
+        "x",
+        lambda: phase.phase_diagram(
+            np.array([[np.nan], [0.0]]), np.array([0.0, 1.0]), progress=False
+        ),
+    ),
+    (
+        "y",
+        lambda: phase.phase_diagram(np.zeros((3, 1)), np.array([0.0, np.inf, 1.0]), progress=False),
+    ),
     ("x", lambda: phase.phase_diagram(np.zeros((0, 1)), np.zeros(0), progress=False)),
     ("gammas", lambda: phase.PhaseConfig(gammas=(np.nan, 1.0))),
     ("gammas", lambda: phase.PhaseConfig(gammas=())),
@@ -86,7 +107,10 @@ def test_bad_input_raises_value_error_naming_the_field(field, call):
 def test_numpy_integers_are_accepted_where_integers_are():
     p = two_layer.init(jax.random.key(0), np.int64(16), np.int32(1))
     assert p["a"].shape == (16,)
-    assert phase.PhaseConfig(widths=(np.int64(100), np.int64(200)), seeds=np.int64(2)).widths == (100, 200)
+    assert phase.PhaseConfig(widths=(np.int64(100), np.int64(200)), seeds=np.int64(2)).widths == (
+        100,
+        200,
+    )
     alpha, beta1, beta2 = regimes.scaling_for(1.0, 0.0, np.int64(100))
     assert np.isclose(beta1, 0.1)
 
@@ -118,12 +142,25 @@ def test_relu_blow_up_is_diverged_not_hit_cap_and_neighbours_are_untouched():
         np.testing.assert_array_equal(np.asarray(calm.loss[i]), np.asarray(batch.loss[i]))
         assert float(batch.loss[i, -1]) < float(batch.loss0[i]) and not bool(batch.diverged[i])
     # without the loss-multiple rule the same runs are not flagged (the old behaviour)
-    off = jax.jit(jax.vmap(lambda k, lr: train.run(loss, two_layer.init(k, 64, 1), (x, y), optax.sgd(lr),
-                                                    steps=500, n_records=6, diverge_factor=None)))(keys, lrs)
+    off = jax.jit(
+        jax.vmap(
+            lambda k, lr: train.run(
+                loss,
+                two_layer.init(k, 64, 1),
+                (x, y),
+                optax.sgd(lr),
+                steps=500,
+                n_records=6,
+                diverge_factor=None,
+            )
+        )
+    )(keys, lrs)
     assert not bool(off.diverged[1:4].all())
 
 
 def test_traced_learning_rates_skip_the_descent_check_but_train():
     lrs = jnp.array([0.05, 0.1])
-    out = jax.jit(jax.vmap(lambda lr: train.run(LOSS, P, (X, Y), optax.sgd(lr), steps=20).loss[-1]))(lrs)
+    out = jax.jit(
+        jax.vmap(lambda lr: train.run(LOSS, P, (X, Y), optax.sgd(lr), steps=20).loss[-1])
+    )(lrs)
     assert np.all(np.isfinite(out))

@@ -3,13 +3,33 @@ scikit-learn's digits and iris, MNIST from local IDX files. Every loader returns
 (or ``[n, k]``) arrays; nothing is downloaded at run time."""
 
 from phasekit.data.synthetic import (
-    authors_three_points, four_points, hypercube, parity, relu_combination, sin_mixture,
-    teacher_two_layer, train_test_split, uniform_grid, with_noise,
+    authors_three_points,
+    four_points,
+    hypercube,
+    parity,
+    relu_combination,
+    sin_mixture,
+    teacher_two_layer,
+    train_test_split,
+    uniform_grid,
+    with_noise,
 )
 from phasekit.data.tabular import digits, iris, load, mnist, read_idx
 
 __all__ = [
-    "authors_three_points", "four_points", "hypercube", "parity", "relu_combination",
-    "sin_mixture", "teacher_two_layer", "train_test_split", "uniform_grid", "with_noise", "digits", "iris", "load",
-    "mnist", "read_idx",
+    "authors_three_points",
+    "four_points",
+    "hypercube",
+    "parity",
+    "relu_combination",
+    "sin_mixture",
+    "teacher_two_layer",
+    "train_test_split",
+    "uniform_grid",
+    "with_noise",
+    "digits",
+    "iris",
+    "load",
+    "mnist",
+    "read_idx",
 ]

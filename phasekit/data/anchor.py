@@ -29,10 +29,10 @@ from typing import NamedTuple
 import numpy as np
 
 SHIFTS = (5, 1, -2, -8)  # g_a(x) = x + SHIFTS[a - 1] for anchors a = 1..4
-KEYS = (20, 99)          # key items and noise tokens: 20..99 inclusive
+KEYS = (20, 99)  # key items and noise tokens: 20..99 inclusive
 HELD_OUT = {"a": ((3, 4), (4, 3)), "b": ((4, 3),)}
 SEEN_RELABEL = {"a": {}, "b": {(3, 4): -6}}  # variant b: (3, 4) is trained as x - 6
-SYMMETRIC = {"a": {}, "b": {(4, 3): -6}}     # the symmetric (memorizing) answer of a held-out pair
+SYMMETRIC = {"a": {}, "b": {(4, 3): -6}}  # the symmetric (memorizing) answer of a held-out pair
 
 
 class Sequences(NamedTuple):
@@ -104,8 +104,13 @@ def _sequences(rng, key_item, position, anchors, label, seq_len):
     tokens[rows, position] = key_item
     for j in range(anchors.shape[1]):
         tokens[rows, position + 1 + j] = anchors[:, j]
-    return Sequences(tokens.astype(np.int32), np.asarray(label, np.int32), key_item.astype(np.int32),
-                     position.astype(np.int32), anchors.astype(np.int32))
+    return Sequences(
+        tokens.astype(np.int32),
+        np.asarray(label, np.int32),
+        key_item.astype(np.int32),
+        position.astype(np.int32),
+        anchors.astype(np.int32),
+    )
 
 
 def _enumerate(pairs, positions, keys_at):
@@ -133,28 +138,45 @@ def composite(n_train: int, seed: int = 0, variant: str = "a", seq_len: int = 9)
     anchors = pairs[rng.integers(0, len(pairs), n_train)]
     position = rng.integers(0, k, n_train)
     x = _draw_keys(rng, position, k, train=True)
-    train = _sequences(rng, x, position, anchors, composite_label(x, anchors[:, 0], anchors[:, 1], variant),
-                       seq_len)
+    train = _sequences(
+        rng,
+        x,
+        position,
+        anchors,
+        composite_label(x, anchors[:, 0], anchors[:, 1], variant),
+        seq_len,
+    )
 
     keys = _keys()
     anc, pos, x = _enumerate(pairs, range(k), lambda p: keys[keys % k == p])
-    test_id = _sequences(rng, x, pos, anc, composite_label(x, anc[:, 0], anc[:, 1], variant), seq_len)
+    test_id = _sequences(
+        rng, x, pos, anc, composite_label(x, anc[:, 0], anc[:, 1], variant), seq_len
+    )
 
     anc, pos, x = _enumerate(HELD_OUT[variant], range(k), lambda p: keys)
     reasoning = composite_label(x, anc[:, 0], anc[:, 1], "a")
     test_ood = _sequences(rng, x, pos, anc, reasoning, seq_len)
     symmetric = np.full(x.shape, -1, np.int32)
     for (pa, pb), s in SYMMETRIC[variant].items():
-        symmetric = np.where((anc[:, 0] == pa) & (anc[:, 1] == pb), x + s, symmetric).astype(np.int32)
+        symmetric = np.where((anc[:, 0] == pa) & (anc[:, 1] == pb), x + s, symmetric).astype(
+            np.int32
+        )
     swapped_tokens = test_ood.tokens.copy()
     rows = np.arange(x.shape[0])
     swapped_tokens[rows, pos + 1], swapped_tokens[rows, pos + 2] = anc[:, 1], anc[:, 0]
-    swapped = Sequences(swapped_tokens, composite_label(x, anc[:, 1], anc[:, 0], variant), test_ood.key_item,
-                        test_ood.position, anc[:, ::-1].astype(np.int32))
+    swapped = Sequences(
+        swapped_tokens,
+        composite_label(x, anc[:, 1], anc[:, 0], variant),
+        test_ood.key_item,
+        test_ood.position,
+        anc[:, ::-1].astype(np.int32),
+    )
     return CompositeTask(train, test_id, test_ood, symmetric, swapped)
 
 
-def identity(n_train: int, seed: int = 0, seq_len: int = 9, anchor: int = 1) -> tuple[Sequences, Sequences]:
+def identity(
+    n_train: int, seed: int = 0, seq_len: int = 9, anchor: int = 1
+) -> tuple[Sequences, Sequences]:
     """The ch. 12 identity task: label = the key item right after the anchor token.
 
     Returns (train, test): ``n_train`` training sequences with x mod (T-1) != p (p the anchor's
@@ -185,8 +207,13 @@ def _identity_sequences(rng, x, position, anchors, seq_len):
     rows = np.arange(n)
     tokens[rows, position] = anchors[:, 0]
     tokens[rows, position + 1] = x
-    return Sequences(tokens.astype(np.int32), x.astype(np.int32), x.astype(np.int32),
-                     position.astype(np.int32), anchors.astype(np.int32))
+    return Sequences(
+        tokens.astype(np.int32),
+        x.astype(np.int32),
+        x.astype(np.int32),
+        position.astype(np.int32),
+        anchors.astype(np.int32),
+    )
 
 
 VOCAB_MIN = KEYS[1] + max(SHIFTS) * 2 + 1  # the largest composite label + 1 (= 110)

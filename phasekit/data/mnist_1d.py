@@ -19,8 +19,10 @@ def mnist1d(split: str = "train", n: int | None = None, num_samples: int = 5000,
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as e:
-        raise ImportError("MNIST-1D needs the optional package mnist1d: pip install mnist1d "
-                          "(it generates the data locally; no download)") from e
+        raise ImportError(
+            "MNIST-1D needs the optional package mnist1d: pip install mnist1d "
+            "(it generates the data locally; no download)"
+        ) from e
     args = get_dataset_args()
     args.num_samples, args.seed = int(num_samples), int(seed)
     state = np.random.get_state()

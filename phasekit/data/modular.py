@@ -18,7 +18,7 @@ OPERATIONS = ("+", "-", "*", "/")
 
 
 def _is_prime(p: int) -> bool:
-    return p >= 2 and all(p % q for q in range(2, int(p ** 0.5) + 1))
+    return p >= 2 and all(p % q for q in range(2, int(p**0.5) + 1))
 
 
 def table(p: int, operation: str = "+") -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +33,9 @@ def table(p: int, operation: str = "+") -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"operation: one of {OPERATIONS}, got {operation!r}")
     if operation == "/" and not _is_prime(int(p)):
         raise ValueError(f"p: division mod p needs a prime p, got {p}")
-    a, b = (g.ravel().astype(np.int64) for g in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
+    a, b = (
+        g.ravel().astype(np.int64) for g in np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    )
     if operation == "/":
         a, b = a[b != 0], b[b != 0]
     if operation == "+":
@@ -66,7 +68,9 @@ def split(p: int, operation: str = "+", train_fraction: float = 0.5, seed: int =
         raise ValueError(f"train_fraction: must be in (0, 1), got {train_fraction!r}")
     n_train = int(round(train_fraction * n))
     if not 0 < n_train < n:
-        raise ValueError(f"train_fraction: {train_fraction} of {n} rows leaves an empty train or test set")
+        raise ValueError(
+            f"train_fraction: {train_fraction} of {n} rows leaves an empty train or test set"
+        )
     perm = np.random.default_rng(seed).permutation(n)
     tr, te = np.sort(perm[:n_train]), np.sort(perm[n_train:])
     return Split(pairs[tr], labels[tr], pairs[te], labels[te])
@@ -75,7 +79,14 @@ def split(p: int, operation: str = "+", train_fraction: float = 0.5, seed: int =
 def one_hot_pairs(pairs: np.ndarray, p: int) -> np.ndarray:
     """Concatenated one-hot codes [e_a, e_b]: [n, 2p] float32 (pairs: [n, 2] in Z_p)."""
     pairs = np.asarray(pairs)
-    if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.min(initial=0) < 0 or pairs.max(initial=0) >= p:
-        raise ValueError(f"pairs: need an [n, 2] array of integers in [0, {p}), got shape {pairs.shape}")
+    if (
+        pairs.ndim != 2
+        or pairs.shape[1] != 2
+        or pairs.min(initial=0) < 0
+        or pairs.max(initial=0) >= p
+    ):
+        raise ValueError(
+            f"pairs: need an [n, 2] array of integers in [0, {p}), got shape {pairs.shape}"
+        )
     eye = np.eye(p, dtype=np.float32)
     return np.concatenate([eye[pairs[:, 0]], eye[pairs[:, 1]]], axis=1)

@@ -59,7 +59,12 @@ def fit_whiten(x, rank: int | None = None) -> Affine:
     return Affine(mu, u[:, :k] / jnp.sqrt(_safe(lam[:k])))
 
 
-TRANSFORMS = {"raw": None, "min_max": fit_min_max, "standardize": fit_standardize, "whiten": fit_whiten}
+TRANSFORMS = {
+    "raw": None,
+    "min_max": fit_min_max,
+    "standardize": fit_standardize,
+    "whiten": fit_whiten,
+}
 
 
 def fit(name: str, x) -> Affine:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -20,8 +19,10 @@ def authors_three_points():
 def four_points():
     """A four-point 1-D set in the style of book Fig 7.1 (the book gives no values; these
     are chosen so the piecewise-linear and spline-like interpolants differ visibly)."""
-    return (np.array([[-0.6], [-0.2], [0.2], [0.6]], np.float32),
-            np.array([0.2, -0.2, 0.4, 0.1], np.float32))
+    return (
+        np.array([[-0.6], [-0.2], [0.2], [0.6]], np.float32),
+        np.array([0.2, -0.2, 0.4, 0.1], np.float32),
+    )
 
 
 def uniform_grid(n: int, low: float = -1.0, high: float = 1.0, endpoint: bool = True):
@@ -49,7 +50,9 @@ def relu_combination(x):
     return (-r(x) + r(2 * (x + 0.3)) - r(1.5 * (x - 0.4)) + r(0.5 * (x - 0.8))).astype(np.float32)
 
 
-def teacher_two_layer(key, x, width: int, activation="tanh", bias: bool = False, scale: float = 1.0):
+def teacher_two_layer(
+    key, x, width: int, activation="tanh", bias: bool = False, scale: float = 1.0
+):
     """Labels from a random two-layer teacher f*(x) = sum_k a_k sigma(w_k . x (+ b_k)).
 
     Returns (y: [n], teacher params).

@@ -51,7 +51,7 @@ def read_idx(path) -> np.ndarray:
         raise ValueError(f"path: {path} is not an IDX file (bad magic number)")
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     dtype, ndim = np.dtype(dtypes[data[2]]), data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -70,13 +70,16 @@ def mnist(directory=None, split: str = "train", n: int | None = None):
     """
     if split not in _MNIST_FILES:
         raise ValueError(f"split: 'train' or 'test', got {split!r}")
-    directory = Path(directory or os.environ.get(MNIST_ENV, Path.home() / ".phasekit" / "mnist")).expanduser()
+    directory = Path(
+        directory or os.environ.get(MNIST_ENV, Path.home() / ".phasekit" / "mnist")
+    ).expanduser()
     paths = [_find(directory, stem) for stem in _MNIST_FILES[split]]
     if None in paths:
         expected = ", ".join(str(directory / (s + ".gz")) for s in _MNIST_FILES[split])
         raise FileNotFoundError(
             f"MNIST {split} files not found. Put the IDX files (gzipped or not) at: {expected} "
-            f"(or set ${MNIST_ENV} / pass directory=...). phasekit never downloads data.")
+            f"(or set ${MNIST_ENV} / pass directory=...). phasekit never downloads data."
+        )
     x = read_idx(paths[0]).reshape(-1, 28 * 28).astype(np.float32) / 255.0
     y = read_idx(paths[1]).astype(np.int32)
     return x[:n], y[:n]

@@ -55,7 +55,11 @@ def projection_amplitude(a, theta_w, direction=None):
       direction: [D] unit direction p; default all-ones / sqrt(D).
     """
     D = theta_w.shape[-1]
-    p = jnp.ones((D,), theta_w.dtype) / jnp.sqrt(D) if direction is None else direction / jnp.linalg.norm(direction)
+    p = (
+        jnp.ones((D,), theta_w.dtype) / jnp.sqrt(D)
+        if direction is None
+        else direction / jnp.linalg.norm(direction)
+    )
     norm = jnp.linalg.norm(theta_w, axis=-1)
     proj = (theta_w @ p) / jnp.where(norm > 0, norm, 1.0)
     return proj, jnp.abs(a) * norm
@@ -118,7 +122,8 @@ def leading_eigenvector_order(similarity, threshold: float | None = None) -> jax
     leader = _greedy_leaders(D, jnp.ones(m, bool), jnp.arange(m), threshold)
     seg = jnp.clip(leader, 0, m - 1)
     mean = jax.ops.segment_sum(v, seg, num_segments=m) / jnp.maximum(
-        jax.ops.segment_sum(jnp.ones_like(v), seg, num_segments=m), 1.0)
+        jax.ops.segment_sum(jnp.ones_like(v), seg, num_segments=m), 1.0
+    )
     # sort by the group's mean component, then by the group id (ties), then by v
     return jnp.lexsort((v, seg, mean[seg]))
 
@@ -194,8 +199,14 @@ def _labels_by_first_member(leader):
     return jnp.where(leader >= 0, labels, -1), jnp.sum(is_first)
 
 
-def condensed_directions(vectors, amplitude=None, dead=None, threshold: float = 0.9,
-                         rel_amplitude: float = 1e-2, odd: bool = False) -> Directions:
+def condensed_directions(
+    vectors,
+    amplitude=None,
+    dead=None,
+    threshold: float = 0.9,
+    rel_amplitude: float = 1e-2,
+    odd: bool = False,
+) -> Directions:
     """Cluster the directions of a layer's non-negligible live neurons (spec 02).
 
     A neuron is *negligible* when A_k < rel_amplitude * max_l A_l (over live neurons) and
@@ -297,9 +308,15 @@ def output_agreement(f_wide, f_narrow) -> tuple[float, float, float]:
     return float(np.max(np.abs(diff))), float(rel), float(agree)
 
 
-def merge_condensed_padded(params: dict, x=None, activation: str = "relu", threshold: float = 0.9,
-                           rel_amplitude: float = 1e-2, odd: bool = False,
-                           balance: bool = False) -> tuple[dict, Directions]:
+def merge_condensed_padded(
+    params: dict,
+    x=None,
+    activation: str = "relu",
+    threshold: float = 0.9,
+    rel_amplitude: float = 1e-2,
+    odd: bool = False,
+    balance: bool = False,
+) -> tuple[dict, Directions]:
     """The network reduction of :func:`merge_condensed` at fixed width (jit/vmap friendly).
 
     Returns params of the same width m whose first K neurons are the merged ones (K =
@@ -317,10 +334,16 @@ def merge_condensed_padded(params: dict, x=None, activation: str = "relu", thres
     is up to k times sharper and can make a step size stable for the wide net diverge).
     """
     if balance and activation != "relu":
-        raise ValueError(f"balance: only for ReLU (positively homogeneous), got activation {activation!r}")
+        raise ValueError(
+            f"balance: only for ReLU (positively homogeneous), got activation {activation!r}"
+        )
     theta = two_layer.input_weights(params)
     amp = neuron_amplitude(params["a"], theta)
-    dead = dead_neurons(two_layer.preactivation(params, x)) if (activation == "relu" and x is not None) else None
+    dead = (
+        dead_neurons(two_layer.preactivation(params, x))
+        if (activation == "relu" and x is not None)
+        else None
+    )
     dirs = condensed_directions(theta, amp, dead, threshold, rel_amplitude, odd)
     m = theta.shape[0]
     seg = jnp.where(dirs.labels >= 0, dirs.labels, m)  # segment m collects the dropped neurons
@@ -333,7 +356,9 @@ def merge_condensed_padded(params: dict, x=None, activation: str = "relu", thres
     norm_g = jnp.concatenate([jnp.where(norm_g > 0, norm_g, 1.0), jnp.ones(1, norm_g.dtype)])
     w = jnp.where(seg < m, s * jnp.linalg.norm(th, axis=1) / norm_g[seg], 0.0)
     a = jnp.asarray(params["a"])
-    a_g = jax.ops.segment_sum(w.reshape((m,) + (1,) * (a.ndim - 1)) * a, seg, num_segments=m + 1)[:m]
+    a_g = jax.ops.segment_sum(w.reshape((m,) + (1,) * (a.ndim - 1)) * a, seg, num_segments=m + 1)[
+        :m
+    ]
     if balance:
         a_norm = jnp.linalg.norm(a_g.reshape(m, -1), axis=1)
         c = jnp.sqrt(jnp.where(a_norm > 0, norm_g[:m] / jnp.where(a_norm > 0, a_norm, 1.0), 1.0))
@@ -346,9 +371,16 @@ def merge_condensed_padded(params: dict, x=None, activation: str = "relu", thres
     return out, dirs
 
 
-def merge_condensed(params: dict, x=None, activation="relu", alpha=1.0, threshold: float = 0.9,
-                    rel_amplitude: float = 1e-2, odd: bool = False,
-                    balance: bool = False) -> tuple[dict, MergeReport]:
+def merge_condensed(
+    params: dict,
+    x=None,
+    activation="relu",
+    alpha=1.0,
+    threshold: float = 0.9,
+    rel_amplitude: float = 1e-2,
+    odd: bool = False,
+    balance: bool = False,
+) -> tuple[dict, MergeReport]:
     """Reduce a condensed two-layer net to one neuron per condensed direction (spec 02).
 
     Negligible and dead neurons (dead: ReLU neurons silent on all of ``x``) are dropped; each
@@ -373,13 +405,17 @@ def merge_condensed(params: dict, x=None, activation="relu", alpha=1.0, threshol
       (narrow params of width K, :class:`MergeReport`). Runs eagerly (K is data-dependent);
       :func:`merge_condensed_padded` is the fixed-width, traceable form.
     """
-    padded, dirs = merge_condensed_padded(params, x, activation, threshold, rel_amplitude, odd, balance)
+    padded, dirs = merge_condensed_padded(
+        params, x, activation, threshold, rel_amplitude, odd, balance
+    )
     k = int(dirs.n_directions)
     narrow = {key: v[:k] for key, v in padded.items()}
     stats = (np.nan, np.nan, np.nan)
     if x is not None:
-        stats = output_agreement(two_layer.apply(params, x, activation, alpha),
-                                 two_layer.apply(narrow, x, activation, alpha))
+        stats = output_agreement(
+            two_layer.apply(params, x, activation, alpha),
+            two_layer.apply(narrow, x, activation, alpha),
+        )
     report = MergeReport(params["w"].shape[0], k, int(dirs.n_negligible), int(dirs.n_dead), *stats)
     return narrow, report
 
@@ -411,7 +447,9 @@ def plateau_end_mask(loss, flat: float = 0.02, min_records: int = 3) -> jax.Arra
 
 def plateau_ends(loss, flat: float = 0.02, min_records: int = 3) -> np.ndarray:
     """Record indices of :func:`plateau_end_mask` (numpy)."""
-    return np.flatnonzero(np.asarray(plateau_end_mask(np.asarray(loss, np.float32), flat, min_records)))
+    return np.flatnonzero(
+        np.asarray(plateau_end_mask(np.asarray(loss, np.float32), flat, min_records))
+    )
 
 
 def initial_plateau_end(loss, drop: float = 0.1) -> jax.Array:
@@ -432,7 +470,9 @@ def init_rate(std: float, fan_in: int) -> float:
     if not std > 0:
         raise ValueError(f"std: must be > 0, got {std}")
     if isinstance(fan_in, bool) or not isinstance(fan_in, (int, np.integer)) or fan_in < 2:
-        raise ValueError(f"fan_in: an integer >= 2 (fan_in ** -gamma = 1 for fan_in = 1), got {fan_in!r}")
+        raise ValueError(
+            f"fan_in: an integer >= 2 (fan_in ** -gamma = 1 for fan_in = 1), got {fan_in!r}"
+        )
     return float(np.log(1.0 / std) / np.log(fan_in))
 
 

@@ -29,7 +29,7 @@ neurons' amplitude sits at a few orientations: condensation).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +44,9 @@ from phasekit.models import two_layer as tl
 
 def _check_p(p):
     """Keep probabilities (a scalar or one per layer) must lie in (0, 1]; traced p passes."""
-    if isinstance(p, jax.core.Tracer) or any(isinstance(q, jax.core.Tracer) for q in np.ravel(np.asarray(p, object))):
+    if isinstance(p, jax.core.Tracer) or any(
+        isinstance(q, jax.core.Tracer) for q in np.ravel(np.asarray(p, object))
+    ):
         return
     if not np.all((np.asarray(p, float) > 0) & (np.asarray(p, float) <= 1)):
         raise ValueError(f"p: keep probability must be in (0, 1], got {p!r}")
@@ -56,19 +58,31 @@ def mask(key, shape, p) -> jax.Array:
     return jax.random.bernoulli(key, p, shape).astype(jnp.result_type(float)) / p
 
 
-def two_layer_apply(params: dict, x: jax.Array, key=None, p=1.0, activation="relu",
-                    alpha=1.0) -> jax.Array:
+def two_layer_apply(
+    params: dict, x: jax.Array, key=None, p=1.0, activation="relu", alpha=1.0
+) -> jax.Array:
     """f(x) = (1/alpha) sum_k a_k (1 + eta_k(x)) sigma(w_k.x + b_k).  x: [n, d] -> [n] (or [n, C]).
 
     :func:`phasekit.models.two_layer.apply` with a dropout mask; ``key=None`` is the
     deterministic (evaluation) network.
     """
-    m = None if key is None else mask(key, (x.shape[0], params["w"].shape[0]), p).astype(params["w"].dtype)
+    m = (
+        None
+        if key is None
+        else mask(key, (x.shape[0], params["w"].shape[0]), p).astype(params["w"].dtype)
+    )
     return tl.apply(params, x, activation, alpha, mask=m)
 
 
-def mlp_apply(params: list[dict], x: jax.Array, key=None, p=1.0, activation="relu",
-              residual: bool = False, layer_activations: Sequence | None = None) -> jax.Array:
+def mlp_apply(
+    params: list[dict],
+    x: jax.Array,
+    key=None,
+    p=1.0,
+    activation="relu",
+    residual: bool = False,
+    layer_activations: Sequence | None = None,
+) -> jax.Array:
     """:func:`phasekit.models.mlp.apply` with dropout after hidden layers: ``p`` a scalar (every
     hidden layer) or one keep probability per hidden layer (1.0: no dropout there); in a residual
     net the mask acts on each block's branch before the skip sum. ``key=None``: no dropout.
@@ -76,12 +90,16 @@ def mlp_apply(params: list[dict], x: jax.Array, key=None, p=1.0, activation="rel
     n_hidden = len(params) - 1
     ps = list(p) if isinstance(p, (list, tuple)) or jnp.ndim(p) > 0 else [p] * n_hidden
     if len(ps) != n_hidden:
-        raise ValueError(f"p: need one keep probability per hidden layer ({n_hidden}), got {len(ps)}")
+        raise ValueError(
+            f"p: need one keep probability per hidden layer ({n_hidden}), got {len(ps)}"
+        )
     masks = None
     if key is not None:
         keys = jax.random.split(key, n_hidden)
-        masks = [mask(k, (x.shape[0], layer["w"].shape[1]), pl).astype(layer["w"].dtype)
-                 for k, layer, pl in zip(keys, params[:-1], ps)]
+        masks = [
+            mask(k, (x.shape[0], layer["w"].shape[1]), pl).astype(layer["w"].dtype)
+            for k, layer, pl in zip(keys, params[:-1], ps)
+        ]
     return mlp.apply(params, x, activation, residual, layer_activations, masks=masks)
 
 
@@ -105,8 +123,13 @@ def two_layer_regularizer(params: dict, x: jax.Array, p, activation="relu", alph
     return explicit_regularizer(h, params["a"] / alpha, p)
 
 
-def mlp_regularizer(params: list[dict], x: jax.Array, p, activation="relu",
-                    layer_activations: Sequence | None = None) -> jax.Array:
+def mlp_regularizer(
+    params: list[dict],
+    x: jax.Array,
+    p,
+    activation="relu",
+    layer_activations: Sequence | None = None,
+) -> jax.Array:
     """R_1 of an MLP with dropout after its last hidden layer only."""
     h = mlp.hidden(params, x, activation, layer_activations=layer_activations)[-1]
     return explicit_regularizer(h, params[-1]["w"], p)

@@ -37,7 +37,8 @@ of :func:`phasekit.dynamics.train.run`.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -113,11 +114,12 @@ def edge_covariance(c: jax.Array, K: jax.Array, C: jax.Array, *, iters: int = 20
 
 class _Point(NamedTuple):
     """Everything the flow needs at one w: loss, gradient, eigenpairs, X and the velocity."""
+
     loss: jax.Array
-    velocity: jax.Array   # dw/dt [M]
-    values: jax.Array     # [k]
-    vectors: jax.Array    # [k, M]
-    X: jax.Array          # [k, k]
+    velocity: jax.Array  # dw/dt [M]
+    values: jax.Array  # [k]
+    vectors: jax.Array  # [k, M]
+    X: jax.Array  # [k, k]
     num_hvp: jax.Array
 
 
@@ -131,8 +133,11 @@ def _point(flat_loss, theta, U, key, lr, tau, k, max_lanczos, tol, edge: bool) -
     if edge:
         ii, jj = np.triu_indices(k)
         upper = jax.vmap(lambda u, v: hessian.curvature_gradient(flat_loss, theta, u, v))(
-            top.vectors[ii], top.vectors[jj])                                # [k(k+1)/2, M], Hellmann-Feynman
-        Gt = jnp.zeros((k, k) + theta.shape, theta.dtype).at[ii, jj].set(upper).at[jj, ii].set(upper)
+            top.vectors[ii], top.vectors[jj]
+        )  # [k(k+1)/2, M], Hellmann-Feynman
+        Gt = (
+            jnp.zeros((k, k) + theta.shape, theta.dtype).at[ii, jj].set(upper).at[jj, ii].set(upper)
+        )
         c = Gt @ g
         K = jnp.einsum("ijm,lnm->ijln", Gt, Gt)
         C = jnp.diag((top.values - 2.0 / lr) / (lr * tau))
@@ -143,16 +148,32 @@ def _point(flat_loss, theta, U, key, lr, tau, k, max_lanczos, tol, edge: bool) -
 
 class _State(NamedTuple):
     theta: jax.Array
-    n: jax.Array        # substeps taken
-    hvps: jax.Array     # Lanczos products since the last record
-    point: _Point       # the flow at theta (central flow), or at the last record (gradient flow)
+    n: jax.Array  # substeps taken
+    hvps: jax.Array  # Lanczos products since the last record
+    point: _Point  # the flow at theta (central flow), or at the last record (gradient flow)
     started: jax.Array  # the point has been evaluated once
 
 
-def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: int, n_records: int = 100,
-                 schedule: str = "log", record_at=None, substeps: int = 4, k: int = 1, max_lanczos: int = 30,
-                 tol: float = 1e-3, relaxation: float | None = None, reference: Params | None = None,
-                 observe: Callable[[Params], dict] | None = None, key=None, edge: bool = True) -> FlowTrajectory:
+def central_flow(
+    loss_fn: Callable,
+    params: Params,
+    data: Data,
+    lr,
+    *,
+    steps: int,
+    n_records: int = 100,
+    schedule: str = "log",
+    record_at=None,
+    substeps: int = 4,
+    k: int = 1,
+    max_lanczos: int = 30,
+    tol: float = 1e-3,
+    relaxation: float | None = None,
+    reference: Params | None = None,
+    observe: Callable[[Params], dict] | None = None,
+    key=None,
+    edge: bool = True,
+) -> FlowTrajectory:
     """Integrate the central flow of GD with learning rate ``lr`` from ``params`` for ``steps``
     GD-steps of time; see the module docstring.
 
@@ -180,7 +201,9 @@ def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: in
             raise ValueError(f"{name}: must be an integer >= {lo}, got {v!r}")
     if not isinstance(lr, jax.core.Tracer) and not np.all(np.asarray(lr) > 0):
         raise ValueError(f"lr: must be > 0, got {lr!r}")
-    rec = np.asarray(train.record_steps(steps, n_records, schedule) if record_at is None else record_at)
+    rec = np.asarray(
+        train.record_steps(steps, n_records, schedule) if record_at is None else record_at
+    )
     if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or np.any(np.diff(rec) <= 0):
         raise ValueError(f"record_at: need increasing non-negative steps, got {rec}")
     theta0, unravel = ravel_pytree(params)
@@ -192,18 +215,27 @@ def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: in
     dt = 1.0 / substeps
     tau = dt if relaxation is None else float(relaxation)
     if tau < dt:
-        raise ValueError(f"relaxation: must be >= dt = 1/substeps = {dt:g} GD steps, got {relaxation!r}")
+        raise ValueError(
+            f"relaxation: must be >= dt = 1/substeps = {dt:g} GD steps, got {relaxation!r}"
+        )
     key = jax.random.key(0) if key is None else key
     observe = observe or (lambda p: {})
     flat_loss = lambda t: hessian.evaluate(loss_fn, unravel(t), data)
     have_ref = reference is not None
-    ref = (jax.vmap(lambda p: ravel_pytree(p)[0])(reference) if have_ref
-           else jnp.zeros((rec.size, 1), dtype))
+    ref = (
+        jax.vmap(lambda p: ravel_pytree(p)[0])(reference)
+        if have_ref
+        else jnp.zeros((rec.size, 1), dtype)
+    )
     if have_ref and ref.shape != (rec.size, M):
-        raise ValueError(f"reference: need a leading axis of {rec.size} records like params, got {ref.shape}")
+        raise ValueError(
+            f"reference: need a leading axis of {rec.size} records like params, got {ref.shape}"
+        )
 
     def at(theta, U, n, edge_now: bool) -> _Point:
-        return _point(flat_loss, theta, U, jax.random.fold_in(key, n), lr, tau, k, max_lanczos, tol, edge_now)
+        return _point(
+            flat_loss, theta, U, jax.random.fold_in(key, n), lr, tau, k, max_lanczos, tol, edge_now
+        )
 
     def evaluate_then_move(s: _State) -> _State:
         """Central flow: one Euler step with the velocity at the current point (none on the very
@@ -220,7 +252,9 @@ def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: in
     def interval(s: _State, xs):
         t, w_ref = xs
         if edge:
-            s = jax.lax.while_loop(lambda s: (s.n < t * substeps) | ~s.started, evaluate_then_move, s)
+            s = jax.lax.while_loop(
+                lambda s: (s.n < t * substeps) | ~s.started, evaluate_then_move, s
+            )
             p = s.point
         else:
             s = jax.lax.while_loop(lambda s: s.n < t * substeps, gradient_step, s)
@@ -243,16 +277,33 @@ def central_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: in
     U0 = jax.random.normal(jax.random.fold_in(key, 2**31 - 1), (k, M), dtype)
     U0 = U0 / jnp.linalg.norm(U0, axis=1, keepdims=True)
     zero = jnp.zeros((), dtype)
-    p0 = _Point(zero, jnp.zeros_like(theta0), jnp.zeros((k,), dtype), U0, jnp.zeros((k, k), dtype),
-                jnp.zeros((), jnp.int32))
+    p0 = _Point(
+        zero,
+        jnp.zeros_like(theta0),
+        jnp.zeros((k,), dtype),
+        U0,
+        jnp.zeros((k, k), dtype),
+        jnp.zeros((), jnp.int32),
+    )
     s0 = _State(theta0, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), p0, jnp.zeros((), bool))
     s, out = jax.lax.scan(interval, s0, (jnp.asarray(rec, jnp.int32), ref))
-    return FlowTrajectory(jnp.asarray(rec), out["loss"], out["predicted_loss"], out["sharpness"], out["sigma2"],
-                          out["oscillation2"], out["distance"], out["num_hvp"], out["observables"],
-                          unravel(s.theta))
+    return FlowTrajectory(
+        jnp.asarray(rec),
+        out["loss"],
+        out["predicted_loss"],
+        out["sharpness"],
+        out["sigma2"],
+        out["oscillation2"],
+        out["distance"],
+        out["num_hvp"],
+        out["observables"],
+        unravel(s.theta),
+    )
 
 
-def gradient_flow(loss_fn: Callable, params: Params, data: Data, lr, *, steps: int, **kwargs) -> FlowTrajectory:
+def gradient_flow(
+    loss_fn: Callable, params: Params, data: Data, lr, *, steps: int, **kwargs
+) -> FlowTrajectory:
     """Gradient flow dw/dt = -eta grad L (t in GD steps), Euler with ``substeps`` per step; the same
     records as :func:`central_flow` (sharpness tracked at the records, sigma^2 = 0)."""
     return central_flow(loss_fn, params, data, lr, steps=steps, edge=False, **kwargs)

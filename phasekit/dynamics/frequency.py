@@ -25,15 +25,16 @@ frequency of chi_S is its degree |S| (:func:`boolean_degree_power`; parity is ch
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.signal
 
-
 # ----------------------------------------------------------------------------- spectra
+
 
 def dft(y: jax.Array) -> jax.Array:
     """One-sided normalized DFT along the sample axis.   y: [n, ...] -> [n // 2 + 1, ...] complex.
@@ -103,8 +104,9 @@ def _as_matrix(a, name):
     return a
 
 
-def find_peaks(amp, n_peaks: int | None = None, rel_height: float = 0.1,
-               min_distance: int = 2) -> np.ndarray:
+def find_peaks(
+    amp, n_peaks: int | None = None, rel_height: float = 0.1, min_distance: int = 2
+) -> np.ndarray:
     """Indices of the peaks of a 1-D amplitude spectrum, in increasing frequency.
 
     A peak is a strict local maximum of height >= ``rel_height * max(amp)``; peaks closer
@@ -139,15 +141,25 @@ def sine_series(x, freqs, amplitudes=None):
 
 # ----------------------------------------------------------------------------- Delta_F
 
-def relative_spectral_error(h_hat: jax.Array, f_hat: jax.Array, magnitude: bool = False) -> jax.Array:
+
+def relative_spectral_error(
+    h_hat: jax.Array, f_hat: jax.Array, magnitude: bool = False
+) -> jax.Array:
     """Delta_F = |h_hat - f_hat| / |f_hat| (or ||h_hat| - |f_hat|| / |f_hat| with ``magnitude``)."""
     num = jnp.abs(jnp.abs(h_hat) - jnp.abs(f_hat)) if magnitude else jnp.abs(h_hat - f_hat)
     return num / jnp.abs(f_hat)
 
 
-def spectral_error_observable(apply_fn: Callable, x: jax.Array, y: jax.Array, freqs,
-                              coord: jax.Array | None = None, magnitude: bool = False,
-                              name: str = "delta_f", **apply_kwargs) -> Callable:
+def spectral_error_observable(
+    apply_fn: Callable,
+    x: jax.Array,
+    y: jax.Array,
+    freqs,
+    coord: jax.Array | None = None,
+    magnitude: bool = False,
+    name: str = "delta_f",
+    **apply_kwargs,
+) -> Callable:
     """``observe(params) -> {name: Delta_F [K]}`` for :func:`phasekit.dynamics.train.run`.
 
     Args:
@@ -161,7 +173,9 @@ def spectral_error_observable(apply_fn: Callable, x: jax.Array, y: jax.Array, fr
     x = jnp.asarray(x)
     if coord is None:
         if x.ndim != 2 or x.shape[1] != 1:
-            raise ValueError(f"coord: needed for inputs of shape {x.shape} (e.g. x @ principal_direction(x))")
+            raise ValueError(
+                f"coord: needed for inputs of shape {x.shape} (e.g. x @ principal_direction(x))"
+            )
         coord = x[:, 0]
     freqs = jnp.atleast_1d(jnp.asarray(freqs, jnp.result_type(float)))
     f_hat = nudft(coord, y, freqs)
@@ -181,8 +195,9 @@ class ConvergenceStep(NamedTuple):
     converged: jax.Array
 
 
-def convergence_step(steps: jax.Array, delta_f: jax.Array, threshold=0.1,
-                     window: int | None = None) -> ConvergenceStep:
+def convergence_step(
+    steps: jax.Array, delta_f: jax.Array, threshold=0.1, window: int | None = None
+) -> ConvergenceStep:
     """First record step from which Delta_F stays below ``threshold``.
 
     Args:
@@ -196,7 +211,9 @@ def convergence_step(steps: jax.Array, delta_f: jax.Array, threshold=0.1,
     """
     steps, delta_f = jnp.asarray(steps), jnp.asarray(delta_f)
     if delta_f.ndim < 2 or delta_f.shape[-2] != steps.shape[-1]:
-        raise ValueError(f"delta_f: expected [..., R={steps.shape[-1]}, K], got shape {delta_f.shape}")
+        raise ValueError(
+            f"delta_f: expected [..., R={steps.shape[-1]}, K], got shape {delta_f.shape}"
+        )
     below = (delta_f < threshold).astype(jnp.int32)
     R = steps.shape[-1]
     if window is None:
@@ -204,7 +221,9 @@ def convergence_step(steps: jax.Array, delta_f: jax.Array, threshold=0.1,
     else:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"window: must be a positive integer or None, got {window!r}")
-        c = jnp.concatenate([jnp.zeros_like(below[..., :1, :]), jnp.cumsum(below, axis=-2)], axis=-2)
+        c = jnp.concatenate(
+            [jnp.zeros_like(below[..., :1, :]), jnp.cumsum(below, axis=-2)], axis=-2
+        )
         r = np.arange(R)
         end = np.minimum(r + window, R)
         ok = (c[..., end, :] - c[..., r, :]) == jnp.asarray(end - r)[:, None]
@@ -216,6 +235,7 @@ def convergence_step(steps: jax.Array, delta_f: jax.Array, threshold=0.1,
 
 
 # ----------------------------------------------------------------------------- high dimension
+
 
 def principal_direction(x: jax.Array) -> jax.Array:
     """First principal direction p of the inputs (unit norm, largest |component| positive).
@@ -257,7 +277,9 @@ def filtering_errors(h: jax.Array, y: jax.Array, weights: jax.Array) -> tuple[ja
     """
     y_low, y_high = low_high_split(y, weights)
     r_low, r_high = low_high_split(h - y, weights)
-    return jnp.linalg.norm(r_low) / jnp.linalg.norm(y_low), jnp.linalg.norm(r_high) / jnp.linalg.norm(y_high)
+    return jnp.linalg.norm(r_low) / jnp.linalg.norm(y_low), jnp.linalg.norm(
+        r_high
+    ) / jnp.linalg.norm(y_high)
 
 
 def nearest_neighbour_distance(x: jax.Array) -> jax.Array:
@@ -278,8 +300,9 @@ def default_delta(x: jax.Array) -> jax.Array:
     return DEFAULT_DELTA_NN * nearest_neighbour_distance(x)
 
 
-def filtering_observable(apply_fn: Callable, x: jax.Array, y: jax.Array, deltas=None,
-                         **apply_kwargs) -> Callable:
+def filtering_observable(
+    apply_fn: Callable, x: jax.Array, y: jax.Array, deltas=None, **apply_kwargs
+) -> Callable:
     """``observe(params) -> {"e_low": [D], "e_high": [D]}`` for a sweep of filter widths delta.
 
     x: [n, d] inputs; y: [n] or [n, c] targets; deltas: [D] (default: [:func:`default_delta`]).
@@ -298,6 +321,7 @@ def filtering_observable(apply_fn: Callable, x: jax.Array, y: jax.Array, deltas=
 
 
 # ----------------------------------------------------------------------------- hypercube, kernels
+
 
 def boolean_degree_power(x: jax.Array, y: jax.Array) -> jax.Array:
     """Empirical Fourier power per degree on {-1, 1}^d: P_l = sum_{|S| = l} c_S^2, c_S = mean_i y_i chi_S(x_i).
@@ -338,8 +362,8 @@ def linear_convergence_step(eigenvalue, lr, n: int, threshold=0.1):
     return n * jnp.log(1.0 / threshold) / (lr * jnp.asarray(eigenvalue))
 
 
-
 # ----------------------------------------------------------------------------- convergence order
+
 
 def never_as(step, value=np.inf) -> np.ndarray:
     """Convergence steps [..., K] as floats with "never" (-1) replaced by ``value``
@@ -376,11 +400,15 @@ def order_agreement(a, b) -> float:
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size < 2:
-        raise ValueError(f"b: need two 1-D orderings of the same length >= 2, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"b: need two 1-D orderings of the same length >= 2, got {a.shape} and {b.shape}"
+        )
     i, j = np.triu_indices(a.size, 1)
     sa = np.sign(a[i] - a[j])
     both_never = np.isinf(b[i]) & np.isinf(b[j])
-    sb = np.where(both_never, 0.0, np.sign(np.where(both_never, 0.0, b[i]) - np.where(both_never, 0.0, b[j])))
+    sb = np.where(
+        both_never, 0.0, np.sign(np.where(both_never, 0.0, b[i]) - np.where(both_never, 0.0, b[j]))
+    )
     keep = sa != 0
     return float(np.mean(sa[keep] == sb[keep])) if keep.any() else float("nan")
 
@@ -405,7 +433,9 @@ def loss_plateau(steps, loss, level: float, rtol: float = 0.3) -> Plateau:
     """
     steps, loss = np.asarray(steps), np.asarray(loss, np.float64)
     if steps.shape != loss.shape or steps.ndim != 1:
-        raise ValueError(f"loss: need one value per record step, got {loss.shape} for {steps.shape}")
+        raise ValueError(
+            f"loss: need one value per record step, got {loss.shape} for {steps.shape}"
+        )
     if not (level > 0 and rtol > 0):
         raise ValueError(f"level: level and rtol must be > 0, got {level}, {rtol}")
     near = (loss >= level / (1 + rtol)) & (loss <= level * (1 + rtol))

@@ -53,5 +53,7 @@ def delay_lower_bound(times: GrokkingTimes, last_step):
     """The delay, with runs that fit the train set but never reach the test threshold within
     the records counted at ``last_step - step_train`` (a lower bound on their delay: they are
     censored at the budget). NaN where the train threshold is never reached."""
-    s_test = jnp.where(jnp.isnan(times.step_test), jnp.asarray(last_step, jnp.float32), times.step_test)
+    s_test = jnp.where(
+        jnp.isnan(times.step_test), jnp.asarray(last_step, jnp.float32), times.step_test
+    )
     return jnp.where(jnp.isnan(times.step_train), jnp.nan, s_test - times.step_train)

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -54,6 +55,7 @@ class Model(NamedTuple):
     """A model as the sweep sees it: ``init(key, width, x0) -> params`` at unit scale (``width``
     None for a model without one; ``x0`` [1, ...] a sample, for flax's shape inference) and
     ``apply(params, x, width) -> outputs``."""
+
     init: Callable
     apply: Callable
 
@@ -68,15 +70,23 @@ def as_model(model) -> Model:
         return model
     if isinstance(model, tuple) and len(model) == 2 and all(callable(f) for f in model):
         init, apply = model
-        return Model(lambda key, width, x0: init(key) if width is None else init(key, width),
-                     lambda p, x, width: apply(p, x))
+        return Model(
+            lambda key, width, x0: init(key) if width is None else init(key, width),
+            lambda p, x, width: apply(p, x),
+        )
     if isinstance(model, nn.Module):
-        return Model(lambda key, width, x0: model.init(key, x0)["params"],
-                     lambda p, x, width: model.apply({"params": p}, x))
+        return Model(
+            lambda key, width, x0: model.init(key, x0)["params"],
+            lambda p, x, width: model.apply({"params": p}, x),
+        )
     if callable(model):
-        return Model(lambda key, width, x0: model(width).init(key, x0)["params"],
-                     lambda p, x, width: model(width).apply({"params": p}, x))
-    raise ValueError("model: an (init, apply) pair, a flax module, or a callable width -> flax module")
+        return Model(
+            lambda key, width, x0: model(width).init(key, x0)["params"],
+            lambda p, x, width: model(width).apply({"params": p}, x),
+        )
+    raise ValueError(
+        "model: an (init, apply) pair, a flax module, or a callable width -> flax module"
+    )
 
 
 def default_groups(params: Params) -> dict[str, Callable[[tuple], bool]]:
@@ -125,19 +135,26 @@ def scale_params(params, masks: Mapping[str, list], multipliers: Mapping[str, An
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def gauss_newton_trace(apply_fn: Callable, params, x, loss: str = "mse", batch_size: int | None = None):
+def gauss_newton_trace(
+    apply_fn: Callable, params, x, loss: str = "mse", batch_size: int | None = None
+):
     """tr G = (1/n) sum_i tr(J_i^T H_i J_i), J_i = d f(x_i) / d theta [k, M], H_i the output
     Hessian of the loss (:func:`phasekit.theory.hessian.output_hessian`). Per-sample
     Jacobians, one sample at a time (``lax.map``; ``batch_size`` vmaps that many at once, which
     some convolution batching rules do not support): memory O(k M). Traceable."""
+
     def one(xi):
         f = lambda p: jnp.reshape(apply_fn(p, xi[None]), (-1,))
         J = jax.jacrev(f)(params)
-        Jf = jnp.concatenate([jnp.reshape(j, (j.shape[0], -1)) for j in jax.tree_util.tree_leaves(J)], 1)
+        Jf = jnp.concatenate(
+            [jnp.reshape(j, (j.shape[0], -1)) for j in jax.tree_util.tree_leaves(J)], 1
+        )
         H = hessian.output_hessian(f(params)[None], loss)[0]
         return jnp.sum(Jf * (H @ Jf))
 
-    return jnp.mean(jax.lax.map(one, x, batch_size=None if batch_size is None else min(batch_size, x.shape[0])))
+    return jnp.mean(
+        jax.lax.map(one, x, batch_size=None if batch_size is None else min(batch_size, x.shape[0]))
+    )
 
 
 def _lr_value(rule, eta, apply_fn, loss_name, loss_fn, p0, data, scale):
@@ -154,14 +171,22 @@ def _validate(scales, widths, seeds, lr, eta, steps, rel_tol, loss):
     if not isinstance(seeds, (int, np.integer)) or isinstance(seeds, bool) or seeds < 1:
         raise ValueError(f"seeds: must be a positive integer, got {seeds!r}")
     if widths is not None:
-        if len(widths) < 1 or any(not isinstance(w, (int, np.integer)) or isinstance(w, bool) or w < 1 for w in widths):
+        if len(widths) < 1 or any(
+            not isinstance(w, (int, np.integer)) or isinstance(w, bool) or w < 1 for w in widths
+        ):
             raise ValueError(f"widths: positive integers, got {widths!r}")
     values = scales.values() if isinstance(scales, Mapping) else [scales]
     for v in values:
         v = np.asarray(v, float)
         if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)) or np.any(v <= 0):
-            raise ValueError(f"scales: need non-empty lists of positive finite multipliers, got {scales!r}")
-    if not (callable(lr) or lr in LR_RULES or (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0)):
+            raise ValueError(
+                f"scales: need non-empty lists of positive finite multipliers, got {scales!r}"
+            )
+    if not (
+        callable(lr)
+        or lr in LR_RULES
+        or (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0)
+    ):
         raise ValueError(f"lr: a positive number, one of {LR_RULES}, or a callable, got {lr!r}")
     if not eta > 0:
         raise ValueError(f"eta: must be > 0, got {eta!r}")
@@ -173,14 +198,29 @@ def _validate(scales, widths, seeds, lr, eta, steps, rel_tol, loss):
         raise ValueError(f"loss: one of {LOSSES} or a loss(apply)-> LossFn factory, got {loss!r}")
 
 
-def init_scale_sweep(model, data: Data, *, scales: Sequence[float] | Mapping[str, Sequence[float]],
-                     widths: Sequence[int] | None = None, seeds: int = 1,
-                     groups: Mapping[str, Any] | None = None, loss: str | Callable = "mse",
-                     lr: float | str | Callable = "gauss_newton", eta: float = 0.25,
-                     steps: int = 10_000, rel_tol: float = 1e-4, n_records: int = 40,
-                     lr_backoff: float | None = None, store=None, shard=None, base_seed: int = 0,
-                     batching: str = "auto", chunk_size: int | str = "auto", progress: bool = True,
-                     config: dict | None = None) -> xr.Dataset:
+def init_scale_sweep(
+    model,
+    data: Data,
+    *,
+    scales: Sequence[float] | Mapping[str, Sequence[float]],
+    widths: Sequence[int] | None = None,
+    seeds: int = 1,
+    groups: Mapping[str, Any] | None = None,
+    loss: str | Callable = "mse",
+    lr: float | str | Callable = "gauss_newton",
+    eta: float = 0.25,
+    steps: int = 10_000,
+    rel_tol: float = 1e-4,
+    n_records: int = 40,
+    lr_backoff: float | None = None,
+    store=None,
+    shard=None,
+    base_seed: int = 0,
+    batching: str = "auto",
+    chunk_size: int | str = "auto",
+    progress: bool = True,
+    config: dict | None = None,
+) -> xr.Dataset:
     """Train ``model`` from every init scale, width and seed; RD* per parameter group, S_w.
 
     Args:
@@ -211,7 +251,9 @@ def init_scale_sweep(model, data: Data, *, scales: Sequence[float] | Mapping[str
     x, y = train.check_xy(*data)
     x0 = x[:1]
     has_width = widths is not None
-    probe = jax.eval_shape(lambda k: model.init(k, widths[0] if has_width else None, x0), jax.random.key(0))
+    probe = jax.eval_shape(
+        lambda k: model.init(k, widths[0] if has_width else None, x0), jax.random.key(0)
+    )
     groups = default_groups(probe) if groups is None else dict(groups)
     masks = group_masks(probe, groups)
     names = list(groups)
@@ -235,9 +277,21 @@ def init_scale_sweep(model, data: Data, *, scales: Sequence[float] | Mapping[str
         width = pt.get("width")
         scale = scale_of(pt)
         p0 = scale_params(model.init(key, width, x0), masks, scale)
-        run = displacement_run(lambda p, xx: model.apply(p, xx, width), p0, (x, y), masks, make_loss,
-                               loss_name, lr, eta, scale, steps=steps, rel_tol=rel_tol, n_records=n_records,
-                               lr_backoff=lr_backoff)
+        run = displacement_run(
+            lambda p, xx: model.apply(p, xx, width),
+            p0,
+            (x, y),
+            masks,
+            make_loss,
+            loss_name,
+            lr,
+            eta,
+            scale,
+            steps=steps,
+            rel_tol=rel_tol,
+            n_records=n_records,
+            lr_backoff=lr_backoff,
+        )
         return run.then(lambda out: {k: v for k, v in out.items() if k != "theta_final"})
 
     axes = dict(scale_axes)
@@ -247,15 +301,35 @@ def init_scale_sweep(model, data: Data, *, scales: Sequence[float] | Mapping[str
     key_axes = ("width", "seed") if has_width else ("seed",)
     rec = train.record_steps(steps, n_records)
     t0 = time.perf_counter()
-    fingerprint = dict(kind="init_scale_sweep", groups=names, loss=loss_name or repr(loss),
-                       lr=lr if isinstance(lr, (str, int, float)) else repr(lr), eta=eta, steps=steps,
-                       rel_tol=rel_tol, n_records=n_records, lr_backoff=lr_backoff,
-                       data_hash=data_hash(x, y), **(config or {}))
-    ds = sweep.run(point, axes, static=("width",) if has_width else (), store=store, shard=shard,
-                   key_axes=key_axes, base_seed=base_seed, config=fingerprint,
-                   dims={"rd_star": ("group",), "rd": ("record", "group"), "loss": ("record",)},
-                   coords={"group": names, "record": rec}, batching=batching, chunk_size=chunk_size,
-                   progress=progress, desc="init-scale sweep")
+    fingerprint = dict(
+        kind="init_scale_sweep",
+        groups=names,
+        loss=loss_name or repr(loss),
+        lr=lr if isinstance(lr, (str, int, float)) else repr(lr),
+        eta=eta,
+        steps=steps,
+        rel_tol=rel_tol,
+        n_records=n_records,
+        lr_backoff=lr_backoff,
+        data_hash=data_hash(x, y),
+        **(config or {}),
+    )
+    ds = sweep.run(
+        point,
+        axes,
+        static=("width",) if has_width else (),
+        store=store,
+        shard=shard,
+        key_axes=key_axes,
+        base_seed=base_seed,
+        config=fingerprint,
+        dims={"rd_star": ("group",), "rd": ("record", "group"), "loss": ("record",)},
+        coords={"group": names, "record": rec},
+        batching=batching,
+        chunk_size=chunk_size,
+        progress=progress,
+        desc="init-scale sweep",
+    )
     ds = ds.assign_coords(step=("record", rec))
     if has_width and len(widths) >= 2:
         ds = add_width_exponent(ds)
@@ -263,11 +337,23 @@ def init_scale_sweep(model, data: Data, *, scales: Sequence[float] | Mapping[str
     return describe(ds)
 
 
-def displacement_run(apply_fn: Callable, p0: Params, data: Data, masks: Mapping[str, list],
-                     make_loss: Callable = train.mse, loss_name: str | None = "mse",
-                     lr="gauss_newton", eta: float = 0.25, scale: Mapping | None = None, *,
-                     steps: int, rel_tol: float, n_records: int = 40, lr_backoff: float | None = None,
-                     observe: Callable | None = None) -> train.Resumable:
+def displacement_run(
+    apply_fn: Callable,
+    p0: Params,
+    data: Data,
+    masks: Mapping[str, list],
+    make_loss: Callable = train.mse,
+    loss_name: str | None = "mse",
+    lr="gauss_newton",
+    eta: float = 0.25,
+    scale: Mapping | None = None,
+    *,
+    steps: int,
+    rel_tol: float,
+    n_records: int = 40,
+    lr_backoff: float | None = None,
+    observe: Callable | None = None,
+) -> train.Resumable:
     """One run of :func:`init_scale_sweep` (and of the two-layer phase diagram,
     :func:`phasekit.dynamics.phase.network_run`): GD on the displacement delta from ``p0`` (the
     model sees p0 + delta), its RD per group at the records. A resumable run
@@ -278,23 +364,43 @@ def displacement_run(apply_fn: Callable, p0: Params, data: Data, masks: Mapping[
     """
     plus = lambda delta: jax.tree_util.tree_map(jnp.add, p0, delta)
     loss_fn = make_loss(lambda delta, xx: apply_fn(plus(delta), xx))
-    lr_value = _lr_value(lr, eta, apply_fn, loss_name or "mse", make_loss(apply_fn), p0, data, scale or {})
+    lr_value = _lr_value(
+        lr, eta, apply_fn, loss_name or "mse", make_loss(apply_fn), p0, data, scale or {}
+    )
     norms0 = {g: group_norm(p0, m) for g, m in masks.items()}
 
     def rd(delta):
-        return {"rd": jnp.stack([group_norm(delta, m) / norms0[g] for g, m in masks.items()]),
-                **({f"obs_{k}": v for k, v in observe(plus(delta)).items()} if observe else {})}
+        return {
+            "rd": jnp.stack([group_norm(delta, m) / norms0[g] for g, m in masks.items()]),
+            **({f"obs_{k}": v for k, v in observe(plus(delta)).items()} if observe else {}),
+        }
 
-    run = train.resumable(loss_fn, jax.tree_util.tree_map(jnp.zeros_like, p0), data, optax.sgd(lr_value),
-                          steps=steps, n_records=n_records, stop_rel_loss=rel_tol,
-                          lr_backoff=lr_backoff if lr_backoff is not None and lr_backoff < 1 else None,
-                          observe=rd)
+    run = train.resumable(
+        loss_fn,
+        jax.tree_util.tree_map(jnp.zeros_like, p0),
+        data,
+        optax.sgd(lr_value),
+        steps=steps,
+        n_records=n_records,
+        stop_rel_loss=rel_tol,
+        lr_backoff=lr_backoff if lr_backoff is not None and lr_backoff < 1 else None,
+        observe=rd,
+    )
 
     def outputs(traj):
-        out = {"rd_star": traj.observables["rd"][-1], "loss_star": traj.loss[-1], "loss0": traj.loss0,
-               "steps": traj.n_steps, "lr": lr_value, "converged": traj.converged,
-               "diverged": traj.diverged, "hit_cap": traj.hit_cap,
-               "rd": traj.observables["rd"], "loss": traj.loss, "theta_final": plus(traj.params)}
+        out = {
+            "rd_star": traj.observables["rd"][-1],
+            "loss_star": traj.loss[-1],
+            "loss0": traj.loss0,
+            "steps": traj.n_steps,
+            "lr": lr_value,
+            "converged": traj.converged,
+            "diverged": traj.diverged,
+            "hit_cap": traj.hit_cap,
+            "rd": traj.observables["rd"],
+            "loss": traj.loss,
+            "theta_final": plus(traj.params),
+        }
         out.update({k: v for k, v in traj.observables.items() if k.startswith("obs_")})
         return out
 
@@ -313,22 +419,37 @@ def add_width_exponent(ds: xr.Dataset) -> xr.Dataset:
     valid = ds["converged"].astype(bool) & np.isfinite(ds["rd_star"]) & (ds["rd_star"] > 0)
     mean_log = np.log(ds["rd_star"].where(valid)).mean("seed", skipna=True)
     by_width = mean_log.transpose(..., "width")
-    fit = scaling_exponent(ds["width"].values, np.exp(by_width.values),
-                           valid=(valid.sum("seed") > 0).transpose(..., "width").values)
+    fit = scaling_exponent(
+        ds["width"].values,
+        np.exp(by_width.values),
+        valid=(valid.sum("seed") > 0).transpose(..., "width").values,
+    )
     dims = [d for d in by_width.dims if d != "width"]
     computed = np.isfinite(ds["steps"].astype(float))
-    missing = (~computed).sum(("width", "seed")).broadcast_like(by_width.isel(width=0)).transpose(*dims)
-    ds = ds.assign(rd_star_geomean=np.exp(mean_log), S_w=(dims, fit.slope), S_w_stderr=(dims, fit.stderr),
-                   S_w_r2=(dims, fit.r2), S_w_poor_fit=(dims, fit.poor_fit | (missing.values > 0)),
-                   S_w_missing_runs=(dims, missing.values))
+    missing = (
+        (~computed).sum(("width", "seed")).broadcast_like(by_width.isel(width=0)).transpose(*dims)
+    )
+    ds = ds.assign(
+        rd_star_geomean=np.exp(mean_log),
+        S_w=(dims, fit.slope),
+        S_w_stderr=(dims, fit.stderr),
+        S_w_r2=(dims, fit.r2),
+        S_w_poor_fit=(dims, fit.poor_fit | (missing.values > 0)),
+        S_w_missing_runs=(dims, missing.values),
+    )
     if int(missing.sum()):
         absent = (~computed).any([d for d in computed.dims if d != "width"])
-        ds.attrs["incomplete_widths"] = json.dumps([int(m) for m in ds["width"].values[absent.values]])
+        ds.attrs["incomplete_widths"] = json.dumps(
+            [int(m) for m in ds["width"].values[absent.values]]
+        )
     return ds
 
 
 VARIABLES = {
-    "rd_star": ("RD* = |theta_g(t*) - theta_g(0)| / |theta_g(0)| per parameter group at the stop", "1"),
+    "rd_star": (
+        "RD* = |theta_g(t*) - theta_g(0)| / |theta_g(0)| per parameter group at the stop",
+        "1",
+    ),
     "loss_star": ("training loss at the stop", "1"),
     "loss0": ("training loss at initialization", "1"),
     "steps": ("GD steps taken", "steps"),
@@ -343,7 +464,10 @@ VARIABLES = {
     "S_w_missing_runs": ("runs of the fit not computed (yet)", "1"),
     "S_w": ("width exponent: slope of log RD* against log width", "1"),
     "S_w_stderr": ("standard error of S_w (NaN with two widths)", "1"),
-    "S_w_poor_fit": ("S_w fit with < 2 widths, missing runs, or a residual std > 0.25 in log RD", "bool"),
+    "S_w_poor_fit": (
+        "S_w fit with < 2 widths, missing runs, or a residual std > 0.25 in log RD",
+        "bool",
+    ),
 }
 
 
@@ -357,4 +481,7 @@ def describe(ds: xr.Dataset) -> xr.Dataset:
 def data_hash(x, y) -> str:
     """A short digest of the data's bytes, for a store's fingerprint."""
     import hashlib
-    return hashlib.blake2b(np.asarray(x).tobytes() + np.asarray(y).tobytes(), digest_size=8).hexdigest()
+
+    return hashlib.blake2b(
+        np.asarray(x).tobytes() + np.asarray(y).tobytes(), digest_size=8
+    ).hexdigest()

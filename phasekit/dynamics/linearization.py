@@ -13,7 +13,7 @@ the size of the outputs (spec 01, 05).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -36,9 +36,18 @@ def linearization_gap(apply_fn: Callable, params0, x) -> Callable:
     return observe
 
 
-def train_with_linearization(apply_fn: Callable, params0, data, optimizer: optax.GradientTransformation,
-                             *, steps: int, x_eval=None, input_weights: Callable | None = None,
-                             observe: Callable | None = None, **run_kwargs) -> train.Trajectory:
+def train_with_linearization(
+    apply_fn: Callable,
+    params0,
+    data,
+    optimizer: optax.GradientTransformation,
+    *,
+    steps: int,
+    x_eval=None,
+    input_weights: Callable | None = None,
+    observe: Callable | None = None,
+    **run_kwargs,
+) -> train.Trajectory:
     """Train f and f_lin from ``params0`` with the same optimizer; record both along the way.
 
     Args:
@@ -65,8 +74,13 @@ def train_with_linearization(apply_fn: Callable, params0, data, optimizer: optax
 
     def record(pair):
         params, params_lin = pair
-        out = {"f": apply_fn(params, x_eval), "f_lin": apply_lin(params_lin, x_eval),
-               "loss_net": loss_net(params, data), "loss_lin": loss_lin(params_lin, data), **gap(pair)}
+        out = {
+            "f": apply_fn(params, x_eval),
+            "f_lin": apply_lin(params_lin, x_eval),
+            "loss_net": loss_net(params, data),
+            "loss_lin": loss_lin(params_lin, data),
+            **gap(pair),
+        }
         out["gap_rel"] = out["gap"] / jnp.sqrt(jnp.mean(jnp.square(data[1])))
         if input_weights is not None:
             w0 = input_weights(params0)

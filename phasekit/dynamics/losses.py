@@ -11,7 +11,7 @@ residual by (1 + k^2) instead of 1, which speeds up the high frequencies:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +42,9 @@ def derivative_augmented_mse(apply_fn: Callable, weight=1.0, **apply_kwargs) -> 
         x, y, dy = data
         train.check_xy(x, y)
         if jnp.shape(dy) != jnp.shape(x):
-            raise ValueError(f"dy: need target gradients shaped like x {jnp.shape(x)}, got {jnp.shape(dy)}")
+            raise ValueError(
+                f"dy: need target gradients shaped like x {jnp.shape(x)}, got {jnp.shape(dy)}"
+            )
         dh = input_gradient(apply_fn, params, x, **apply_kwargs)
         return value_loss(params, (x, y)) + weight * jnp.mean(jnp.sum((dh - dy) ** 2, axis=1))
 

@@ -25,7 +25,8 @@ Masked training keeps pruned weights at exactly 0: train from ``apply_mask(param
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -63,8 +64,9 @@ def _count(fraction, size):
     return jnp.round(jnp.asarray(fraction, jnp.float32) * size).astype(jnp.int32)
 
 
-def magnitude_prune(params: Params, mask: Mask, keep, *, scope: str = "layer",
-                    prunable: Any = None) -> Mask:
+def magnitude_prune(
+    params: Params, mask: Mask, keep, *, scope: str = "layer", prunable: Any = None
+) -> Mask:
     """The mask that keeps ``keep`` of the weights by magnitude (see the module docstring).
 
     Args:
@@ -97,14 +99,17 @@ def magnitude_prune(params: Params, mask: Mask, keep, *, scope: str = "layer",
     else:
         keeps = list(keep) if isinstance(keep, (list, tuple)) else [keep] * len(idx)
         if len(keeps) != len(idx):
-            raise ValueError(f"keep: need one fraction per prunable layer ({len(idx)}), got {len(keeps)}")
+            raise ValueError(
+                f"keep: need one fraction per prunable layer ({len(idx)}), got {len(keeps)}"
+            )
         for i, s, q in zip(idx, scores, keeps):
             new[i] = (_keep_top(s, _count(q, s.size)) & (masks[i] > 0)).astype(leaves[i].dtype)
     return jax.tree_util.tree_unflatten(tree, new)
 
 
-def imp_keep_fractions(rounds: int, rate: float = 0.2, output_rate: float | None = 0.1,
-                       n_layers: int | None = None) -> np.ndarray:
+def imp_keep_fractions(
+    rounds: int, rate: float = 0.2, output_rate: float | None = 0.1, n_layers: int | None = None
+) -> np.ndarray:
     """Keep fractions of IMP rounds 0..rounds: q_r = (1 - rate)^r per layer, with the last
     (output) layer at (1 - output_rate)^r when ``output_rate`` is given (Frankle & Carbin's
     20% / 10%). Returns [rounds + 1] (no ``n_layers``) or [rounds + 1, n_layers]."""
@@ -139,8 +144,10 @@ def random_mask(key, mask: Mask, prunable: Any = None) -> Mask:
     prunable = default_prunable(mask) if prunable is None else prunable
     flags = [bool(f) for f in tree.flatten_up_to(prunable)]
     keys = jax.random.split(key, len(leaves))
-    new = [(_keep_top(jax.random.uniform(k, m.shape), jnp.sum(m > 0)).astype(m.dtype) if f else m)
-           for k, m, f in zip(keys, leaves, flags)]
+    new = [
+        (_keep_top(jax.random.uniform(k, m.shape), jnp.sum(m > 0)).astype(m.dtype) if f else m)
+        for k, m, f in zip(keys, leaves, flags)
+    ]
     return jax.tree_util.tree_unflatten(tree, new)
 
 

@@ -13,7 +13,8 @@ transfer and the relative feature change per layer.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,9 +35,11 @@ def feature_observer(features: Callable, params0) -> Callable:
 
     def observe(params):
         f = features(params)
-        return {"size": jnp.stack([jnp.mean(jnp.abs(h)) for h in f]),
-                "change": jnp.stack([jnp.mean(jnp.abs(h - g)) for h, g in zip(f, f0)]),
-                "relative": jnp.stack([relative_feature_change(h, g) for h, g in zip(f, f0)])}
+        return {
+            "size": jnp.stack([jnp.mean(jnp.abs(h)) for h in f]),
+            "change": jnp.stack([jnp.mean(jnp.abs(h - g)) for h, g in zip(f, f0)]),
+            "relative": jnp.stack([relative_feature_change(h, g) for h, g in zip(f, f0)]),
+        }
 
     return observe
 
@@ -58,8 +61,9 @@ class CoordinateCheck(NamedTuple):
     diverged: jax.Array
 
 
-def coordinate_check(loss_fn: Callable, features: Callable, params, data, optimizer, steps: int = 5
-                     ) -> CoordinateCheck:
+def coordinate_check(
+    loss_fn: Callable, features: Callable, params, data, optimizer, steps: int = 5
+) -> CoordinateCheck:
     """TP5's coordinate check of one run: ``steps`` full-batch optimizer steps, features recorded
     at every step t = 0..steps. Pure and jittable; vmap it over seeds (and lrs), loop over widths.
 
@@ -80,7 +84,9 @@ def coordinate_check(loss_fn: Callable, features: Callable, params, data, optimi
     first = observe(params)
     stack = {k: jnp.concatenate([first[k][None], obs[k]]) for k in first}
     loss = jnp.concatenate([losses, loss_fn(p, data)[None]])
-    return CoordinateCheck(stack["size"], stack["change"], stack["relative"], loss, ~jnp.isfinite(loss).all())
+    return CoordinateCheck(
+        stack["size"], stack["change"], stack["relative"], loss, ~jnp.isfinite(loss).all()
+    )
 
 
 def width_slopes(widths: Sequence[float], values, axis: int = 0) -> np.ndarray:
@@ -99,7 +105,7 @@ def width_slopes(widths: Sequence[float], values, axis: int = 0) -> np.ndarray:
 
 
 def measured_regime(feature_slope, output_slope, diverged, flat: float = 0.1) -> str:
-    """"unstable" (a run diverged, or features / output change grow with n), "feature learning"
+    """ "unstable" (a run diverged, or features / output change grow with n), "feature learning"
     (relative feature change flat in n) or "kernel" (it falls: frozen features; TP4's trivial
     regime freezes them too)."""
     if diverged or not np.isfinite(feature_slope) or feature_slope > flat or output_slope > flat:
@@ -150,9 +156,13 @@ def flax_intermediates(module, x, names: Sequence[str] | None = None) -> Callabl
     """``features(variables) -> [outputs of the submodules ``names`` (default: every direct
     submodule, in call order), then the model's output]`` at input ``x``, through Flax's
     ``capture_intermediates`` (the model's own forward pass)."""
+
     def features(variables):
-        out, state = module.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])
+        out, state = module.apply(
+            variables, x, capture_intermediates=True, mutable=["intermediates"]
+        )
         inter = state["intermediates"]
         keys = [k for k in inter if k != "__call__"] if names is None else list(names)
         return [inter[k]["__call__"][0] for k in keys] + [out]
+
     return features

@@ -34,7 +34,8 @@ the discrete sine transform, whose inverse is u_j = sum_k c_k phi_k(j)).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -88,8 +89,9 @@ def manufactured(exact: Callable, low: float = -1.0, high: float = 1.0, dim: int
 def book_problem() -> Poisson:
     """The book's -u'' = sin x + 4 sin 4x - 8 sin 8x + 16 sin 24x on (-1, 1), u(+-1) = 0:
 
-        u*(x) = u_p(x) - u_p(1) x,   u_p = sin x + sin 4x / 4 - sin 8x / 8 + sin 24x / 36.
+    u*(x) = u_p(x) - u_p(1) x,   u_p = sin x + sin 4x / 4 - sin 8x / 8 + sin 24x / 36.
     """
+
     def u_p(s):
         return jnp.sin(s) + jnp.sin(4 * s) / 4 - jnp.sin(8 * s) / 8 + jnp.sin(24 * s) / 36
 
@@ -106,11 +108,14 @@ def book_problem() -> Poisson:
 
 # ----------------------------------------------------------------------------- points
 
+
 def _tensor(nodes: np.ndarray, weights: np.ndarray, dim: int) -> dict:
     grids = np.meshgrid(*([nodes] * dim), indexing="ij")
     w = np.prod(np.meshgrid(*([weights] * dim), indexing="ij"), axis=0)
-    return {"x": jnp.asarray(np.stack([g.ravel() for g in grids], 1), jnp.float32),
-            "w": jnp.asarray(w.ravel(), jnp.float32)}
+    return {
+        "x": jnp.asarray(np.stack([g.ravel() for g in grids], 1), jnp.float32),
+        "w": jnp.asarray(w.ravel(), jnp.float32),
+    }
 
 
 def trapezoid(problem: Poisson, n: int) -> dict:
@@ -149,19 +154,27 @@ def boundary_points(problem: Poisson, n_per_side: int = 1) -> jax.Array:
         raise ValueError(f"n_per_side: need at least 2 points per side, got {n_per_side}")
     t = np.linspace(lo, hi, n_per_side)
     c = np.full_like(t, lo), np.full_like(t, hi)
-    pts = np.concatenate([np.stack([t, c[0]], 1), np.stack([t, c[1]], 1),
-                          np.stack([c[0], t], 1), np.stack([c[1], t], 1)])
+    pts = np.concatenate(
+        [
+            np.stack([t, c[0]], 1),
+            np.stack([t, c[1]], 1),
+            np.stack([c[0], t], 1),
+            np.stack([c[1], t], 1),
+        ]
+    )
     return jnp.asarray(pts, jnp.float32)
 
 
 # ----------------------------------------------------------------------------- losses
 
+
 def _boundary_term(u, problem, xb, beta):
     return 0.5 * beta * jnp.mean((u(xb) - problem.g(xb)) ** 2)
 
 
-def residual_loss(apply_fn: Callable, problem: Poisson, beta=100.0, n_boundary: int = 2,
-                  **apply_kwargs) -> Callable:
+def residual_loss(
+    apply_fn: Callable, problem: Poisson, beta=100.0, n_boundary: int = 2, **apply_kwargs
+) -> Callable:
     """``loss(params, {"x", "w"})`` = 1/(2|Omega|) sum_i w_i (Laplace u + f)^2 + beta/2 mean_b (u - g)^2.
 
     beta: boundary weight (may be traced); n_boundary: points per side in 2-D.
@@ -177,8 +190,9 @@ def residual_loss(apply_fn: Callable, problem: Poisson, beta=100.0, n_boundary: 
     return loss
 
 
-def ritz_loss(apply_fn: Callable, problem: Poisson, beta=100.0, n_boundary: int = 2,
-              **apply_kwargs) -> Callable:
+def ritz_loss(
+    apply_fn: Callable, problem: Poisson, beta=100.0, n_boundary: int = 2, **apply_kwargs
+) -> Callable:
     """``loss(params, {"x", "w"})`` = sum_i w_i (|grad u|^2 / 2 - f u) + beta/2 mean_b (u - g)^2."""
     xb = boundary_points(problem, n_boundary)
 
@@ -203,6 +217,7 @@ def resampled(loss: Callable, problem: Poisson, n: int) -> Callable:
 
 
 # ----------------------------------------------------------------------------- grid and Jacobi
+
 
 def grid(problem: Poisson, n_intervals: int) -> np.ndarray:
     """The finite-difference grid: N + 1 points per axis, [(N+1)^d, d] (C order)."""
@@ -236,8 +251,15 @@ class JacobiTrajectory(NamedTuple):
     u: jax.Array
 
 
-def jacobi(u0: jax.Array, f: jax.Array, h, iterations: int, omega=1.0, record_at=None,
-           observe: Callable | None = None) -> JacobiTrajectory:
+def jacobi(
+    u0: jax.Array,
+    f: jax.Array,
+    h,
+    iterations: int,
+    omega=1.0,
+    record_at=None,
+    observe: Callable | None = None,
+) -> JacobiTrajectory:
     """Weighted Jacobi from grid values ``u0`` (boundary values = g), records at ``record_at``
     (default: ``train.record_steps(iterations)``). One ``lax.scan`` over records, a
     ``fori_loop`` between them; vmappable over u0, f, omega."""
@@ -265,7 +287,9 @@ def jacobi_factor(k, n_intervals: int, omega=1.0) -> np.ndarray:
     return 1 - omega * (1 - (c if k.ndim == 1 else c.mean(-1)))
 
 
-def jacobi_closed_form(u0: jax.Array, u_limit: jax.Array, sweeps, n_intervals: int, omega=1.0) -> jax.Array:
+def jacobi_closed_form(
+    u0: jax.Array, u_limit: jax.Array, sweeps, n_intervals: int, omega=1.0
+) -> jax.Array:
     """1-D Jacobi after T sweeps from ``u0`` in closed form, mode by mode:
 
         u_T = u_h + sum_{k=1}^{N-1} rho_k^T c_k(u0 - u_h) sin(k pi j / N)
@@ -274,9 +298,13 @@ def jacobi_closed_form(u0: jax.Array, u_limit: jax.Array, sweeps, n_intervals: i
     at any T without iterating). u0, u_limit: [N + 1]; sweeps: [R] concrete. Returns [R, N + 1]."""
     n = n_intervals
     modes = np.arange(1, n)
-    factors = jacobi_factor(modes, n, omega)[None, :] ** np.asarray(sweeps, np.float64)[:, None]  # [R, N-1]
+    factors = (
+        jacobi_factor(modes, n, omega)[None, :] ** np.asarray(sweeps, np.float64)[:, None]
+    )  # [R, N-1]
     c = sine_coefficients(u0 - u_limit, modes)
-    basis = jnp.asarray(np.sin(np.pi * np.outer(np.arange(n + 1), modes) / n), c.dtype)  # [N+1, N-1]
+    basis = jnp.asarray(
+        np.sin(np.pi * np.outer(np.arange(n + 1), modes) / n), c.dtype
+    )  # [N+1, N-1]
     return u_limit + (jnp.asarray(factors, c.dtype) * c) @ basis.T
 
 
@@ -311,6 +339,7 @@ def discrete_solution(problem: Poisson, n_intervals: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- Delta_F on sine modes
 
+
 def sine_coefficients(u: jax.Array, modes) -> jax.Array:
     """c_k = (2/N) sum_{j=1}^{N-1} u_j sin(k pi j / N) of grid values u [..., N + 1] (1-D, last
     axis) at the modes k [K]: the discrete sine transform, u_j = sum_{k=1}^{N-1} c_k sin(k pi j / N)
@@ -338,7 +367,9 @@ def sine_peaks(u_exact, n_peaks: int) -> np.ndarray:
     return F.find_peaks(amp, n_peaks=n_peaks, rel_height=0.0)
 
 
-def mode_error(u: jax.Array, target_coefficients: jax.Array, modes, magnitude: bool = False) -> jax.Array:
+def mode_error(
+    u: jax.Array, target_coefficients: jax.Array, modes, magnitude: bool = False
+) -> jax.Array:
     """Delta_F(k) = |c_k(u) - c_k(u*)| / |c_k(u*)| on sine modes (spec 04's measure,
     :func:`phasekit.dynamics.frequency.relative_spectral_error`).   u: [..., N + 1] -> [..., K]."""
     return F.relative_spectral_error(sine_coefficients(u, modes), target_coefficients, magnitude)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -54,6 +54,7 @@ class WidthFit(NamedTuple):
     """Least-squares fit of log RD against log m (:func:`scaling_exponent`), arrays [...]:
     ``slope`` (S_w), ``stderr`` (its standard error, NaN with 2 points), ``r2``, ``n`` (points
     used), ``poor_fit`` (bool: < 2 points, or residual std in log RD above ``max_residual``)."""
+
     slope: np.ndarray
     stderr: np.ndarray
     r2: np.ndarray
@@ -78,7 +79,9 @@ def scaling_exponent(widths, rd, valid=None, max_residual: float = 0.25) -> Widt
     logr = np.log(np.asarray(rd, float))
     if logr.shape[-1] != logm.size:
         raise ValueError(f"rd: last axis must match widths ({logm.size}), got {logr.shape}")
-    ok = np.isfinite(logr) & (np.ones_like(logr, bool) if valid is None else np.asarray(valid, bool))
+    ok = np.isfinite(logr) & (
+        np.ones_like(logr, bool) if valid is None else np.asarray(valid, bool)
+    )
     k = ok.sum(-1)
     w = ok.astype(float)
     xm = (w * logm).sum(-1) / np.maximum(k, 1)
@@ -132,24 +135,37 @@ class PhaseConfig:
             if not vals:
                 raise ValueError(f"{name}: need at least one value")
             if name != "widths":
-                if any(isinstance(v, (bool, np.bool_)) for v in vals) or not np.all(np.isfinite(np.asarray(vals, float))):
+                if any(isinstance(v, (bool, np.bool_)) for v in vals) or not np.all(
+                    np.isfinite(np.asarray(vals, float))
+                ):
                     raise ValueError(f"{name}: need finite numbers, got {vals}")
                 vals = tuple(float(v) for v in vals)
             object.__setattr__(self, name, vals)
         if len(self.widths) < 2:
             raise ValueError(f"widths: need at least two widths to fit S_w, got {self.widths}")
         for m in self.widths:
-            if not (isinstance(m, (int, np.integer)) and not isinstance(m, (bool, np.bool_)) and m > 0
-                    and (m % 2 == 0 or not self.antisymmetric)):
-                raise ValueError(f"widths: positive integers (even with antisymmetric init), got {m!r}")
+            if not (
+                isinstance(m, (int, np.integer))
+                and not isinstance(m, (bool, np.bool_))
+                and m > 0
+                and (m % 2 == 0 or not self.antisymmetric)
+            ):
+                raise ValueError(
+                    f"widths: positive integers (even with antisymmetric init), got {m!r}"
+                )
         object.__setattr__(self, "widths", tuple(int(m) for m in self.widths))
-        if isinstance(self.seeds, (bool, np.bool_)) or not (isinstance(self.seeds, (int, np.integer)) and self.seeds > 0):
+        if isinstance(self.seeds, (bool, np.bool_)) or not (
+            isinstance(self.seeds, (int, np.integer)) and self.seeds > 0
+        ):
             raise ValueError(f"seeds: must be a positive integer, got {self.seeds!r}")
         activations.get(self.activation)
-        checks = {"rel_tol": 0 < self.rel_tol < 1, "eta": self.eta > 0,
-                  "lr_backoff": 0 < self.lr_backoff <= 1,
-                  "max_steps": isinstance(self.max_steps, int) and self.max_steps > 0,
-                  "n_records": isinstance(self.n_records, int) and self.n_records >= 2}
+        checks = {
+            "rel_tol": 0 < self.rel_tol < 1,
+            "eta": self.eta > 0,
+            "lr_backoff": 0 < self.lr_backoff <= 1,
+            "max_steps": isinstance(self.max_steps, int) and self.max_steps > 0,
+            "n_records": isinstance(self.n_records, int) and self.n_records >= 2,
+        }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"{name}: invalid value {getattr(self, name)!r}")
@@ -171,17 +187,20 @@ def learning_rate(params, x, y, activation="relu", alpha=1.0, eta: float = 0.25)
     ||grad f(x_i)||^2 = alpha^-2 sum_k [sigma(z_ik)^2 + a_k^2 sigma'(z_ik)^2 (||x_i||^2 + 1)].
     """
     z = two_layer.preactivation(params, x)
-    dh = jax.jvp(activations.get(activation), (z,), (jnp.ones_like(z),))[1]   # sigma'(z)
+    dh = jax.jvp(activations.get(activation), (z,), (jnp.ones_like(z),))[1]  # sigma'(z)
     h = two_layer.hidden(params, x, activation)
     xx = jnp.sum(x**2, axis=1) + (1.0 if "b" in params else 0.0)
     trace_gn = jnp.mean(jnp.sum(h**2 + params["a"] ** 2 * dh**2 * xx[:, None], axis=1)) / alpha**2
-    resid = jnp.abs(two_layer.apply(params, x, activation, alpha) - y)   # the model's own forward pass
+    resid = jnp.abs(
+        two_layer.apply(params, x, activation, alpha) - y
+    )  # the model's own forward pass
     c = jnp.mean(resid * jnp.sqrt(xx)) / alpha
     return eta / (trace_gn + c)
 
 
-def train_network(alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig,
-                  return_params: bool = False):
+def train_network(
+    alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig, return_params: bool = False
+):
     """Train one network with scales (alpha, beta1, beta2) to the loss threshold.
 
     Traceable and vmappable over (alpha, beta1, beta2, key). Returns (dict, record steps): the
@@ -189,23 +208,33 @@ def train_network(alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig,
     log-spaced trajectories rd [R], loss [R] (plus theta0 / theta_final if asked).
     """
     r = network_run(alpha, beta1, beta2, width, key, x, y, cfg, return_params)
-    return r.finish(r.advance(r.init(), r.steps)), jnp.asarray(train.record_steps(cfg.max_steps, cfg.n_records))
+    return r.finish(r.advance(r.init(), r.steps)), jnp.asarray(
+        train.record_steps(cfg.max_steps, cfg.n_records)
+    )
 
 
-def network_run(alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig,
-                return_params: bool = False) -> train.Resumable:
+def network_run(
+    alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig, return_params: bool = False
+) -> train.Resumable:
     """:func:`train_network` as a resumable run (:func:`phasekit.dynamics.train.resumable`)
     whose ``finish`` gives the dict of outputs: the form ``sweep.run`` batches continuously."""
     p0 = two_layer.rescale(
         two_layer.init(key, width, x.shape[1], bias=cfg.bias, antisymmetric=cfg.antisymmetric),
-        beta1, beta2)
+        beta1,
+        beta2,
+    )
     # the init-scale sweep's run for any model (one code path): theta_w = (w, b) is the one group
     run = init_scale.displacement_run(
-        lambda p, xx: two_layer.apply(p, xx, cfg.activation, alpha), p0, (x, y),
+        lambda p, xx: two_layer.apply(p, xx, cfg.activation, alpha),
+        p0,
+        (x, y),
         init_scale.group_masks(p0, {"input": ("w", "b")}),
         lr=lambda p, data, scale: learning_rate(p, x, y, cfg.activation, alpha, cfg.eta),
-        steps=cfg.max_steps, rel_tol=cfg.rel_tol, n_records=cfg.n_records,
-        lr_backoff=cfg.lr_backoff if cfg.lr_backoff < 1 else None)
+        steps=cfg.max_steps,
+        rel_tol=cfg.rel_tol,
+        n_records=cfg.n_records,
+        lr_backoff=cfg.lr_backoff if cfg.lr_backoff < 1 else None,
+    )
 
     def outputs(out):
         out = dict(out, rd_star=out["rd_star"][0], rd=out["rd"][:, 0])
@@ -217,8 +246,9 @@ def network_run(alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig,
     return run.then(outputs)
 
 
-def train_point(gamma, gamma_prime, width: int, key, x, y, cfg: PhaseConfig,
-                return_params: bool = False):
+def train_point(
+    gamma, gamma_prime, width: int, key, x, y, cfg: PhaseConfig, return_params: bool = False
+):
     """:func:`train_network` at the phase-diagram point (gamma, gamma'), scales from
     :func:`phasekit.theory.regimes.scaling_for`."""
     alpha, beta1, beta2 = regimes.scaling_for(gamma, gamma_prime, width)
@@ -231,8 +261,9 @@ def point_run(gamma, gamma_prime, width: int, key, x, y, cfg: PhaseConfig) -> tr
     return network_run(alpha, beta1, beta2, width, key, x, y, cfg)
 
 
-def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=None,
-                  progress: bool = True) -> xr.Dataset:
+def phase_diagram(
+    x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=None, progress: bool = True
+) -> xr.Dataset:
     """Sweep (gamma, gamma', width, seed), train every network to the loss threshold, fit S_w.
 
     Args:
@@ -258,13 +289,28 @@ def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=N
         return point_run(pt["gamma"], pt["gamma_prime"], pt["width"], key, x, y, cfg)
 
     t0 = time.perf_counter()
-    axes = {"gamma": np.asarray(cfg.gammas, float), "gamma_prime": np.asarray(cfg.gamma_primes, float),
-            "width": np.asarray(cfg.widths, int), "seed": np.arange(cfg.seeds)}
-    ds = sweep.run(point, axes, static=("width",), store=store, chunk_size=cfg.chunk_size,
-                   key_axes=("width", "seed"), base_seed=cfg.base_seed, shard=shard,
-                   config=cfg.to_dict(execution=False, grid=False) | {"data_hash": init_scale.data_hash(x, y)},
-                   dims={"rd": ("record",), "loss": ("record",)}, coords={"record": steps},
-                   batching=cfg.batching, progress=progress, desc="phase diagram")
+    axes = {
+        "gamma": np.asarray(cfg.gammas, float),
+        "gamma_prime": np.asarray(cfg.gamma_primes, float),
+        "width": np.asarray(cfg.widths, int),
+        "seed": np.arange(cfg.seeds),
+    }
+    ds = sweep.run(
+        point,
+        axes,
+        static=("width",),
+        store=store,
+        chunk_size=cfg.chunk_size,
+        key_axes=("width", "seed"),
+        base_seed=cfg.base_seed,
+        shard=shard,
+        config=cfg.to_dict(execution=False, grid=False) | {"data_hash": init_scale.data_hash(x, y)},
+        dims={"rd": ("record",), "loss": ("record",)},
+        coords={"record": steps},
+        batching=cfg.batching,
+        progress=progress,
+        desc="phase diagram",
+    )
     ds = ds.assign_coords(step=("record", steps))
     ds = add_scaling_exponent(ds)
     ds.attrs["wall_time_s"] = time.perf_counter() - t0
@@ -273,14 +319,19 @@ def phase_diagram(x, y, cfg: PhaseConfig = PhaseConfig(), *, store=None, shard=N
 
 def add_scaling_exponent(ds: xr.Dataset) -> xr.Dataset:
     """Add S_w (and its fit diagnostics), the theoretical regime and the empirical boundary."""
-    ds = init_scale.add_width_exponent(ds)  # the fit is the init-scale sweep's, over (gamma, gamma')
+    ds = init_scale.add_width_exponent(
+        ds
+    )  # the fit is the init-scale sweep's, over (gamma, gamma')
     g, gp = xr.broadcast(ds["gamma"], ds["gamma_prime"])
     ds = ds.assign(
         regime_theory=(g.dims, regimes.regime(g.values, gp.values)),
         theory_sign=(g.dims, regimes.theoretical_sign(g.values, gp.values)),
-        boundary_distance=(g.dims, regimes.boundary_distance(g.values, gp.values)))
-    ds["boundary_gamma"] = ("gamma_prime", empirical_boundary(
-        ds["gamma"].values, ds["S_w"].transpose("gamma", "gamma_prime").values))
+        boundary_distance=(g.dims, regimes.boundary_distance(g.values, gp.values)),
+    )
+    ds["boundary_gamma"] = (
+        "gamma_prime",
+        empirical_boundary(ds["gamma"].values, ds["S_w"].transpose("gamma", "gamma_prime").values),
+    )
     return ds
 
 
@@ -312,8 +363,18 @@ def agreement(ds: xr.Dataset, margin: float = 0.1) -> dict:
     ok = far & (sign == ds["theory_sign"])
     bad = far & ~ok
     g, gp = xr.broadcast(ds["gamma"], ds["gamma_prime"])
-    disagree = [(float(a), float(b), float(s)) for a, b, s, m in
-                zip(g.values.ravel(), gp.values.ravel(), ds["S_w"].values.ravel(), bad.values.ravel()) if m]
-    return {"n_compared": int(far.sum()), "n_agree": int(ok.sum()), "disagree": disagree,
-            "n_hit_cap": int(ds["hit_cap"].sum()), "n_diverged": int(ds["diverged"].sum()),
-            "n_runs": int(ds["hit_cap"].size)}
+    disagree = [
+        (float(a), float(b), float(s))
+        for a, b, s, m in zip(
+            g.values.ravel(), gp.values.ravel(), ds["S_w"].values.ravel(), bad.values.ravel()
+        )
+        if m
+    ]
+    return {
+        "n_compared": int(far.sum()),
+        "n_agree": int(ok.sum()),
+        "disagree": disagree,
+        "n_hit_cap": int(ds["hit_cap"].sum()),
+        "n_diverged": int(ds["diverged"].sum()),
+        "n_runs": int(ds["hit_cap"].size),
+    }

@@ -30,7 +30,8 @@ n = R(f*) (the optimistic sample size), not at n = M.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -76,7 +77,9 @@ def masked_mse(apply_fn: Callable, **apply_kwargs) -> Callable:
 def _check_grid(lrs, select: str, n_seeds=None):
     if select not in ("test", "train"):
         raise ValueError(f"select: 'test' or 'train', got {select!r}")
-    if n_seeds is not None and (isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1):
+    if n_seeds is not None and (
+        isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1
+    ):
         raise ValueError(f"n_seeds: must be a positive integer, got {n_seeds!r}")
     lrs = np.atleast_1d(np.asarray(lrs, np.float32))
     if lrs.ndim != 1 or not np.all(lrs > 0):
@@ -102,8 +105,18 @@ def select_lr(test_error, train_loss, diverged, lrs, select: str = "test"):
     return nan(pick(test_error)), nan(pick(train_loss)), nan(lrs[best])
 
 
-def recovery_point(task: "Task", cond, std, key, *, lrs, steps: int, stop_loss=None,
-                   select: str = "test", n_seeds: int | None = None) -> dict:
+def recovery_point(
+    task: Task,
+    cond,
+    std,
+    key,
+    *,
+    lrs,
+    steps: int,
+    stop_loss=None,
+    select: str = "test",
+    n_seeds: int | None = None,
+) -> dict:
     """One point of the recovery experiment: the function a sweep calls per grid point.
 
     Draws a training set and a unit-scale init from ``key`` (``split(key)`` -> data key, init
@@ -125,28 +138,49 @@ def recovery_point(task: "Task", cond, std, key, *, lrs, steps: int, stop_loss=N
         k_data, k_init = jax.random.split(seed_key)
         data = task.sample_fn(k_data, cond)
         params = jax.tree_util.tree_map(lambda p: std * p, task.init_fn(k_init))
-        traj = train.run(task.loss_fn, params, data, optax.sgd(lr), steps=steps, n_records=2,
-                         stop_loss=stop_loss)
+        traj = train.run(
+            task.loss_fn, params, data, optax.sgd(lr), steps=steps, n_records=2, stop_loss=stop_loss
+        )
         return task.test_error_fn(traj.params, cond), traj.loss[-1], traj.diverged
 
-    f = jax.vmap(one, (None, 0))                                   # lrs
+    f = jax.vmap(one, (None, 0))  # lrs
     if n_seeds is not None:
-        f = jax.vmap(f, (0, None))                                 # seeds
+        f = jax.vmap(f, (0, None))  # seeds
         key = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(n_seeds))
     err, loss, diverged = f(key, lrs)
     best_err, best_loss, best_lr = select_lr(err, loss, diverged, lrs, select)
-    return {"test_error": best_err, "train_loss": best_loss, "best_lr": best_lr,
-            "test_error_all": err, "train_loss_all": loss, "diverged": diverged}
+    return {
+        "test_error": best_err,
+        "train_loss": best_loss,
+        "best_lr": best_lr,
+        "test_error_all": err,
+        "train_loss_all": loss,
+        "diverged": diverged,
+    }
 
 
-def recovery_point_run(task: "Task", cond, std, key, *, lrs, steps: int, stop_loss=None,
-                       select: str = "test", n_seeds: int | None = None) -> train.Resumable:
+def recovery_point_run(
+    task: Task,
+    cond,
+    std,
+    key,
+    *,
+    lrs,
+    steps: int,
+    stop_loss=None,
+    select: str = "test",
+    n_seeds: int | None = None,
+) -> train.Resumable:
     """:func:`recovery_point` as a resumable run (:func:`phasekit.dynamics.train.stacked` over
     every (seed, lr) run of the point; ``finish`` gives recovery_point's dict): the form
     ``sweep.run`` batches continuously, so a point whose runs stop early (``stop_loss``) frees
     its lane for the next point. Same data, init and runs as :func:`recovery_point`."""
     lrs = _check_grid(lrs, select, n_seeds)
-    keys = key[None] if n_seeds is None else jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(n_seeds))
+    keys = (
+        key[None]
+        if n_seeds is None
+        else jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(n_seeds))
+    )
     n_s, n_l = keys.shape[0], lrs.shape[0]
     seed_of, lr_of = jnp.repeat(jnp.arange(n_s), n_l), jnp.tile(jnp.arange(n_l), n_s)
 
@@ -154,24 +188,51 @@ def recovery_point_run(task: "Task", cond, std, key, *, lrs, steps: int, stop_lo
         k_data, k_init = jax.random.split(keys[i_seed])
         data = task.sample_fn(k_data, cond)
         params = jax.tree_util.tree_map(lambda p: std * p, task.init_fn(k_init))
-        r = train.resumable(task.loss_fn, params, data, optax.sgd(lrs[i_lr]), steps=steps, n_records=2,
-                            stop_loss=stop_loss)
-        return r.then(lambda traj: (task.test_error_fn(traj.params, cond), traj.loss[-1], traj.diverged))
+        r = train.resumable(
+            task.loss_fn,
+            params,
+            data,
+            optax.sgd(lrs[i_lr]),
+            steps=steps,
+            n_records=2,
+            stop_loss=stop_loss,
+        )
+        return r.then(
+            lambda traj: (task.test_error_fn(traj.params, cond), traj.loss[-1], traj.diverged)
+        )
 
     def outputs(res):
         err, loss, diverged = (jnp.reshape(a, (n_s, n_l)) for a in res)
         if n_seeds is None:
             err, loss, diverged = err[0], loss[0], diverged[0]
         best_err, best_loss, best_lr = select_lr(err, loss, diverged, lrs, select)
-        return {"test_error": best_err, "train_loss": best_loss, "best_lr": best_lr,
-                "test_error_all": err, "train_loss_all": loss, "diverged": diverged}
+        return {
+            "test_error": best_err,
+            "train_loss": best_loss,
+            "best_lr": best_lr,
+            "test_error_all": err,
+            "train_loss_all": loss,
+            "diverged": diverged,
+        }
 
     return train.stacked(make, seed_of, lr_of, steps=steps).then(outputs)
 
 
-def recovery(loss_fn: Callable, init_fn: Callable, sample_fn: Callable, test_error_fn: Callable, *,
-             init_stds, lrs, n_seeds: int, steps: int, key, conditions=None, stop_loss=None,
-             select: str = "test") -> Recovery:
+def recovery(
+    loss_fn: Callable,
+    init_fn: Callable,
+    sample_fn: Callable,
+    test_error_fn: Callable,
+    *,
+    init_stds,
+    lrs,
+    n_seeds: int,
+    steps: int,
+    key,
+    conditions=None,
+    stop_loss=None,
+    select: str = "test",
+) -> Recovery:
     """Train from ``std * init_fn(key)`` with GD on every grid point; keep the best lr.
 
     The whole grid in one ``jax.jit(jax.vmap(...))`` of :func:`recovery_point` (for grids that
@@ -203,17 +264,33 @@ def recovery(loss_fn: Callable, init_fn: Callable, sample_fn: Callable, test_err
         task = Task(loss_fn, init_fn, sample_fn, test_error_fn)
 
     def one(cond, std):
-        return recovery_point(task, cond, std, key, lrs=lrs, steps=steps, stop_loss=stop_loss,
-                              select=select, n_seeds=n_seeds)
+        return recovery_point(
+            task,
+            cond,
+            std,
+            key,
+            lrs=lrs,
+            steps=steps,
+            stop_loss=stop_loss,
+            select=select,
+            n_seeds=n_seeds,
+        )
 
-    f = jax.vmap(one, (None, 0))                                   # init stds
-    f = jax.vmap(f, (0, None)) if conditions is not None else f    # conditions
+    f = jax.vmap(one, (None, 0))  # init stds
+    f = jax.vmap(f, (0, None)) if conditions is not None else f  # conditions
     out = jax.jit(f)(conditions, jnp.asarray(init_stds))
-    return Recovery(out["test_error"], out["train_loss"], out["best_lr"], out["test_error_all"],
-                    out["train_loss_all"], out["diverged"])
+    return Recovery(
+        out["test_error"],
+        out["train_loss"],
+        out["best_lr"],
+        out["test_error_all"],
+        out["train_loss_all"],
+        out["diverged"],
+    )
 
 
 # ---- the book's tasks, ready for :func:`recovery` ---------------------------------------
+
 
 class Task(NamedTuple):
     """The four functions :func:`recovery` needs; conditions are dicts with an ``"n"`` entry."""
@@ -224,8 +301,15 @@ class Task(NamedTuple):
     test_error_fn: Callable
 
 
-def regression_task(apply_fn: Callable, init_fn: Callable, target_fn: Callable, sample_x: Callable,
-                    n_max: int, x_test: jax.Array, relative: bool = False) -> Task:
+def regression_task(
+    apply_fn: Callable,
+    init_fn: Callable,
+    target_fn: Callable,
+    sample_x: Callable,
+    n_max: int,
+    x_test: jax.Array,
+    relative: bool = False,
+) -> Task:
     """Fit y = f*(x) from the first n of n_max sampled inputs; test error = mean (f - f*)^2 on x_test
     (divided by mean f*^2 with ``relative=True``).
 
@@ -252,10 +336,14 @@ def fnl_task(n_max: int, x_test: jax.Array, nonlinear) -> Task:
     inside a sweep point, one compiled program trains both models)."""
     from phasekit.theory import optimistic
 
-    return regression_task(lambda t, x: optimistic.fnl_family_apply(t, x, nonlinear),
-                           lambda k: jax.random.normal(k, (4,)),
-                           lambda x, c: c["coef"][0] + x @ c["coef"][1:],
-                           lambda k, n: jax.random.normal(k, (n, 2)), n_max, x_test)
+    return regression_task(
+        lambda t, x: optimistic.fnl_family_apply(t, x, nonlinear),
+        lambda k: jax.random.normal(k, (4,)),
+        lambda x, c: c["coef"][0] + x @ c["coef"][1:],
+        lambda k, n: jax.random.normal(k, (n, 2)),
+        n_max,
+        x_test,
+    )
 
 
 def conv_task(arch: str, width: int, n_max: int, x_test: jax.Array, kernel=None) -> Task:
@@ -269,8 +357,15 @@ def conv_task(arch: str, width: int, n_max: int, x_test: jax.Array, kernel=None)
     d = x_test.shape[1]
     init_fn, apply_fn = optimistic.conv_model(arch, width, d, len(kernel))
     teacher = optimistic.conv_teacher(kernel, d)
-    return regression_task(apply_fn, init_fn, lambda x, c: conv1d.apply(teacher, x),
-                           lambda k, n: jax.random.normal(k, (n, d)), n_max, x_test, relative=True)
+    return regression_task(
+        apply_fn,
+        init_fn,
+        lambda x, c: conv1d.apply(teacher, x),
+        lambda k, n: jax.random.normal(k, (n, d)),
+        n_max,
+        x_test,
+        relative=True,
+    )
 
 
 def low_rank_matrices(key, d: int, ranks) -> jax.Array:
@@ -290,12 +385,12 @@ def _tangent_rank_on(target: jax.Array, w: jax.Array) -> jax.Array:
     the entries with w = 1 (w: [d * d], row-major)."""
     d = target.shape[0]
     U, S, Vt = jnp.linalg.svd(target)
-    keep = S > 1e-4 * S[0]            # float32: the target has a clear gap by construction
+    keep = S > 1e-4 * S[0]  # float32: the target has a clear gap by construction
     root = jnp.where(keep, jnp.sqrt(S), 0.0)
     A, B = U * root, root[:, None] * Vt
     eye = jnp.eye(d, dtype=target.dtype)
-    jA = jnp.einsum("ik,lj->ijkl", eye, B).reshape(d * d, -1)     # d(AB)_ij / dA_kl
-    jB = jnp.einsum("ik,lj->ijkl", A, eye).reshape(d * d, -1)     # d(AB)_ij / dB_kl
+    jA = jnp.einsum("ik,lj->ijkl", eye, B).reshape(d * d, -1)  # d(AB)_ij / dA_kl
+    jB = jnp.einsum("ik,lj->ijkl", A, eye).reshape(d * d, -1)  # d(AB)_ij / dB_kl
     s = jnp.linalg.svd(jnp.concatenate([jA, jB], 1) * w[:, None], compute_uv=False)
     return jnp.sum(s > 1e-4 * s[0])
 
@@ -314,7 +409,9 @@ def matrix_completion_task(d: int, generic: bool = True) -> Task:
     """
     from phasekit.models import toys
 
-    entries = jnp.stack(jnp.meshgrid(jnp.arange(d), jnp.arange(d), indexing="ij"), -1).reshape(-1, 2)
+    entries = jnp.stack(jnp.meshgrid(jnp.arange(d), jnp.arange(d), indexing="ij"), -1).reshape(
+        -1, 2
+    )
 
     def init_fn(key):
         return toys.matrix_factorization_init(key, d)
@@ -329,11 +426,15 @@ def matrix_completion_task(d: int, generic: bool = True) -> Task:
             need = jnp.minimum(n, _tangent_rank_on(target, jnp.ones(d * d)))
             key, w = jax.lax.while_loop(
                 lambda c: _tangent_rank_on(target, c[1]) < need,
-                lambda c: (jax.random.split(c[0])[0], draw(jax.random.split(c[0])[1], n)), (key, w))
+                lambda c: (jax.random.split(c[0])[0], draw(jax.random.split(c[0])[1], n)),
+                (key, w),
+            )
         return entries, target[entries[:, 0], entries[:, 1]], w
 
     def test_error_fn(params, cond):
-        return jnp.sum((params["A"] @ params["B"] - cond["target"]) ** 2) / jnp.sum(cond["target"] ** 2)
+        return jnp.sum((params["A"] @ params["B"] - cond["target"]) ** 2) / jnp.sum(
+            cond["target"] ** 2
+        )
 
     return Task(masked_mse(toys.matrix_factorization_apply), init_fn, sample_fn, test_error_fn)
 

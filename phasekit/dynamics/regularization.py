@@ -11,7 +11,8 @@ which sets small weights exactly to zero (a subgradient step on |w|_1 only makes
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +31,9 @@ def l1_proximal(threshold) -> optax.GradientTransformation:
     def update(updates, state, params=None):
         if params is None:
             raise ValueError("l1_proximal: params are needed (call update(grads, state, params))")
-        new = jax.tree_util.tree_map(lambda u, w: soft_threshold(w + u, threshold) - w, updates, params)
+        new = jax.tree_util.tree_map(
+            lambda u, w: soft_threshold(w + u, threshold) - w, updates, params
+        )
         return new, state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +52,11 @@ def from_unit(space: Space, u) -> dict:
     u = np.asarray(u, float)
     out = {}
     for j, (name, (low, high, log)) in enumerate(check_space(space).items()):
-        out[name] = np.exp(np.log(low) + u[:, j] * np.log(high / low)) if log else low + u[:, j] * (high - low)
+        out[name] = (
+            np.exp(np.log(low) + u[:, j] * np.log(high / low))
+            if log
+            else low + u[:, j] * (high - low)
+        )
     return out
 
 
@@ -86,17 +91,20 @@ def _plain(make):
     def one(point, key):
         r = make(point, key)
         return r.finish(r.advance(r.init(), r.steps))
+
     return one
 
 
-_PROGRAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # make -> its compiled programs
+_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # make -> its compiled programs
 
 
 def _programs(make) -> dict:
     if make not in _PROGRAMS:
         one = _plain(make)
-        _PROGRAMS[make] = {"vmap": jax.jit(jax.vmap(one)),
-                           "map": jax.jit(lambda p, k: jax.lax.map(lambda a: one(*a), (p, k)))}
+        _PROGRAMS[make] = {
+            "vmap": jax.jit(jax.vmap(one)),
+            "map": jax.jit(lambda p, k: jax.lax.map(lambda a: one(*a), (p, k))),
+        }
     return _PROGRAMS[make]
 
 
@@ -109,6 +117,7 @@ def evaluate(make: Callable, points: Mapping, keys, vectorize: bool = True) -> d
 
 
 # ----------------------------------------------------------------------------- successive halving
+
 
 class Capped:
     """A Resumable that stops at a traced step ``budget``: ``advance(s, n)`` takes at most
@@ -142,8 +151,10 @@ def hyperband_brackets(n_max: int, max_steps: int, eta: int) -> list[tuple[int, 
     """Hyperband's brackets (n configs, min budget) for s = s_max, ..., 0 with s_max =
     floor(log_eta n_max) (Li et al. 2018): n_s = ceil((s_max + 1) eta^s / (s + 1)), r_s = max_steps eta^-s."""
     s_max = int(np.floor(np.log(n_max) / np.log(eta) + 1e-9))
-    return [(int(np.ceil((s_max + 1) * eta**s / (s + 1))), max(1, int(max_steps // eta**s)))
-            for s in range(s_max, -1, -1)]
+    return [
+        (int(np.ceil((s_max + 1) * eta**s / (s + 1))), max(1, int(max_steps // eta**s)))
+        for s in range(s_max, -1, -1)
+    ]
 
 
 class Halving(NamedTuple):
@@ -167,8 +178,18 @@ class Halving(NamedTuple):
     utilization: float
 
 
-def halving(make: Callable, points: Mapping, keys, *, brackets, max_steps: int, eta: int = 3,
-            lanes: int = 8, round_steps: int = 16, metric: str = "val_loss") -> Halving:
+def halving(
+    make: Callable,
+    points: Mapping,
+    keys,
+    *,
+    brackets,
+    max_steps: int,
+    eta: int = 3,
+    lanes: int = 8,
+    round_steps: int = 16,
+    metric: str = "val_loss",
+) -> Halving:
     """Successive halving over ``brackets`` [(config ids, min_steps), ...] sharing ``lanes`` lanes
     (one bracket: successive halving; :func:`hyperband_brackets`: Hyperband).
 
@@ -187,11 +208,22 @@ def halving(make: Callable, points: Mapping, keys, *, brackets, max_steps: int, 
     if "lanes" not in progs:
         progs["lanes"] = sweep.LanePrograms(fn)
         # saved states live on the device, one slot per configuration: fixed shapes, compiled once
-        progs["save"] = jax.jit(lambda bank, st, slot: jax.tree_util.tree_map(
-            lambda b, a: b.at[slot].set(a, mode="drop"), bank, st))
-        progs["load"] = jax.jit(lambda bank, st, slot, use: jax.tree_util.tree_map(
-            lambda b, a: jnp.where(use.reshape((-1,) + (1,) * (a.ndim - 1)), b[jnp.clip(slot, 0, b.shape[0] - 1)], a),
-            bank, st))
+        progs["save"] = jax.jit(
+            lambda bank, st, slot: jax.tree_util.tree_map(
+                lambda b, a: b.at[slot].set(a, mode="drop"), bank, st
+            )
+        )
+        progs["load"] = jax.jit(
+            lambda bank, st, slot, use: jax.tree_util.tree_map(
+                lambda b, a: jnp.where(
+                    use.reshape((-1,) + (1,) * (a.ndim - 1)),
+                    b[jnp.clip(slot, 0, b.shape[0] - 1)],
+                    a,
+                ),
+                bank,
+                st,
+            )
+        )
     lanes_prog = progs["lanes"]
     n_cfg = len(next(iter(pts.values())))
     plan = [(list(map(int, ids)), rung_budgets(int(r0), max_steps, eta)) for ids, r0 in brackets]
@@ -224,9 +256,14 @@ def halving(make: Callable, points: Mapping, keys, *, brackets, max_steps: int, 
         d, k = put_args()
         if state is None:
             state = lanes_prog.empty(d, k)
-            bank = jax.tree_util.tree_map(lambda a: jnp.zeros((n_cfg,) + a.shape[1:], a.dtype)
-                                          if not jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
-                                          else jax.random.split(jax.random.key(0), n_cfg), state)
+            bank = jax.tree_util.tree_map(
+                lambda a: (
+                    jnp.zeros((n_cfg,) + a.shape[1:], a.dtype)
+                    if not jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+                    else jax.random.split(jax.random.key(0), n_cfg)
+                ),
+                state,
+            )
             fresh[:] = True
         if restore.any():
             state = progs["load"](bank, state, jnp.asarray(cfg_of), jnp.asarray(restore))
@@ -240,7 +277,11 @@ def halving(make: Callable, points: Mapping, keys, *, brackets, max_steps: int, 
         busy_steps += int(delta.sum())
         lane_steps += lanes * int(delta.max(initial=0))
         rounds.append((int(live.sum()), lanes, waiting))
-        finished = [lane for lane in range(lanes) if live[lane] and (iters[lane] >= budget[lane] or done[lane])]
+        finished = [
+            lane
+            for lane in range(lanes)
+            if live[lane] and (iters[lane] >= budget[lane] or done[lane])
+        ]
         if finished:
             vals = np.asarray(outs[metric])
             keep_state = np.full(lanes, n_cfg)  # n_cfg: dropped by the scatter
@@ -255,19 +296,39 @@ def halving(make: Callable, points: Mapping, keys, *, brackets, max_steps: int, 
                 lane_item[lane] = None
                 if len(rung["val_loss"]) == len(rung["ids"]) and ki + 1 < len(plan[bi][1]):
                     order = sorted(rung["ids"], key=lambda i: rung["val_loss"][i])
-                    keep = order[:max(1, len(order) // eta)]
+                    keep = order[: max(1, len(order) // eta)]
                     rungs[bi].append({"budget": plan[bi][1][ki + 1], "ids": keep, "val_loss": {}})
                     queue.extend((bi, ki + 1, c2) for c2 in keep)
             bank = progs["save"](bank, state, jnp.asarray(keep_state))
-    out_rungs = [[{"budget": r["budget"], "ids": np.asarray(r["ids"]),
-                   "val_loss": np.asarray([r["val_loss"][i] for i in r["ids"]])} for r in br] for br in rungs]
-    finals = [(br[-1]["val_loss"].min(), int(br[-1]["ids"][np.argmin(br[-1]["val_loss"])])) for br in out_rungs]
+    out_rungs = [
+        [
+            {
+                "budget": r["budget"],
+                "ids": np.asarray(r["ids"]),
+                "val_loss": np.asarray([r["val_loss"][i] for i in r["ids"]]),
+            }
+            for r in br
+        ]
+        for br in rungs
+    ]
+    finals = [
+        (br[-1]["val_loss"].min(), int(br[-1]["ids"][np.argmin(br[-1]["val_loss"])]))
+        for br in out_rungs
+    ]
     best_loss, best_id = min(finals)
-    return Halving(out_rungs, best_id, float(best_loss), np.asarray(events, float), steps_done,
-                   np.asarray(rounds, int), busy_steps / max(lane_steps, 1))
+    return Halving(
+        out_rungs,
+        best_id,
+        float(best_loss),
+        np.asarray(events, float),
+        steps_done,
+        np.asarray(rounds, int),
+        busy_steps / max(lane_steps, 1),
+    )
 
 
 # ----------------------------------------------------------------------------- batch GP-UCB
+
 
 class GPUCB:
     """Batch GP-UCB on the unit cube with scikit-learn's Gaussian process (Matern 5/2 + white
@@ -295,10 +356,18 @@ class GPUCB:
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-        kernel = ConstantKernel(1.0) * Matern(length_scale=np.full(self.dim, 0.3), nu=2.5) + WhiteKernel(1e-3)
-        gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(self.rng.integers(2**31)))
-        y = np.where(np.isfinite(self.y), self.y, np.nanmax(np.where(np.isfinite(self.y), self.y, -np.inf)))
-        with warnings.catch_warnings():  # a kernel bound reached on few points is expected, not an error
+        kernel = ConstantKernel(1.0) * Matern(
+            length_scale=np.full(self.dim, 0.3), nu=2.5
+        ) + WhiteKernel(1e-3)
+        gp = GaussianProcessRegressor(
+            kernel, normalize_y=True, random_state=int(self.rng.integers(2**31))
+        )
+        y = np.where(
+            np.isfinite(self.y), self.y, np.nanmax(np.where(np.isfinite(self.y), self.y, -np.inf))
+        )
+        with (
+            warnings.catch_warnings()
+        ):  # a kernel bound reached on few points is expected, not an error
             warnings.simplefilter("ignore", ConvergenceWarning)
             gp.fit(self.x, y)
         x, yy, picks = self.x, y, []
@@ -307,7 +376,7 @@ class GPUCB:
             mu, sd = gp.predict(cand, return_std=True)
             i = int(np.argmin(mu - self.beta * sd))
             picks.append(cand[i])
-            x, yy = np.concatenate([x, cand[i:i + 1]]), np.concatenate([yy, mu[i:i + 1]])
+            x, yy = np.concatenate([x, cand[i : i + 1]]), np.concatenate([yy, mu[i : i + 1]])
             cand = np.delete(cand, i, 0)
             gp = GaussianProcessRegressor(gp.kernel_, normalize_y=True, optimizer=None).fit(x, yy)
         return np.asarray(picks)

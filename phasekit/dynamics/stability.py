@@ -15,7 +15,8 @@ warm-started from the previous record's eigenvectors, and counts the Hessian-vec
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -43,11 +44,14 @@ def fixed_subset(data, size: int | None, key=None):
     return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[idx], data)
 
 
-def sharpness_observer(loss_fn: Callable, data, *, k: int = 1, num_steps: int = 20, key=None) -> Callable:
+def sharpness_observer(
+    loss_fn: Callable, data, *, k: int = 1, num_steps: int = 20, key=None
+) -> Callable:
     """``observe(params) -> {"sharpness": lambda_1}`` (plus ``"top_eigenvalues": [k]`` when k > 1).
 
     ``loss_fn(params, data)`` as in :func:`train.run`; eigenvalues by ``num_steps`` Lanczos steps.
     """
+
     def observe(params):
         top = hessian.top_eigenvalues(loss_fn, params, data, k=k, num_steps=num_steps, key=key)
         return {"sharpness": top[0], **({"top_eigenvalues": top} if k > 1 else {})}
@@ -55,9 +59,20 @@ def sharpness_observer(loss_fn: Callable, data, *, k: int = 1, num_steps: int = 
     return observe
 
 
-def track_sharpness(loss_fn: Callable, params, data, optimizer: optax.GradientTransformation, *,
-                    steps: int, every: int, subset: int | None = None, k: int = 1, num_steps: int = 20,
-                    key=None, **run_kwargs) -> train.Trajectory:
+def track_sharpness(
+    loss_fn: Callable,
+    params,
+    data,
+    optimizer: optax.GradientTransformation,
+    *,
+    steps: int,
+    every: int,
+    subset: int | None = None,
+    k: int = 1,
+    num_steps: int = 20,
+    key=None,
+    **run_kwargs,
+) -> train.Trajectory:
     """Train with :func:`train.run` and record lambda_max every ``every`` steps on a fixed subset.
 
     Args:
@@ -70,16 +85,43 @@ def track_sharpness(loss_fn: Callable, params, data, optimizer: optax.GradientTr
     Returns:
       :class:`train.Trajectory` with ``observables["sharpness"]: [R]``, R = steps / every + 1.
     """
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1 or steps % every:
+    if (
+        isinstance(every, bool)
+        or not isinstance(every, (int, np.integer))
+        or every < 1
+        or steps % every
+    ):
         raise ValueError(f"every: must be a positive integer dividing steps={steps}, got {every!r}")
-    observe = sharpness_observer(loss_fn, fixed_subset(data, subset, key), k=k, num_steps=num_steps, key=key)
-    return train.run(loss_fn, params, data, optimizer, steps=steps, n_records=steps // every + 1,
-                     schedule="linear", observe=observe, key=key, **run_kwargs)
+    observe = sharpness_observer(
+        loss_fn, fixed_subset(data, subset, key), k=k, num_steps=num_steps, key=key
+    )
+    return train.run(
+        loss_fn,
+        params,
+        data,
+        optimizer,
+        steps=steps,
+        n_records=steps // every + 1,
+        schedule="linear",
+        observe=observe,
+        key=key,
+        **run_kwargs,
+    )
 
 
-def sharpness_vs_lr(loss_fn: Callable, params, data, lrs, *, steps: int, every: int,
-                    subset: int | None = None, num_steps: int = 20, key=None,
-                    seed_axis: bool = False) -> train.Trajectory:
+def sharpness_vs_lr(
+    loss_fn: Callable,
+    params,
+    data,
+    lrs,
+    *,
+    steps: int,
+    every: int,
+    subset: int | None = None,
+    num_steps: int = 20,
+    key=None,
+    seed_axis: bool = False,
+) -> train.Trajectory:
     """Full-batch GD from the same ``params`` at each learning rate in ``lrs`` [L], in one vmap.
 
     ``seed_axis=True``: ``params`` carries a leading seed axis [S] (e.g. ``jax.vmap(init)(keys)``)
@@ -88,9 +130,19 @@ def sharpness_vs_lr(loss_fn: Callable, params, data, lrs, *, steps: int, every: 
     Returns a :class:`train.Trajectory` with a leading [L] axis (``observables["sharpness"]: [L, R]``),
     or [S, L] with ``seed_axis``.
     """
+
     def one(lr, params, data, key):
-        return track_sharpness(loss_fn, params, data, optax.sgd(lr), steps=steps, every=every,
-                               subset=subset, num_steps=num_steps, key=key)
+        return track_sharpness(
+            loss_fn,
+            params,
+            data,
+            optax.sgd(lr),
+            steps=steps,
+            every=every,
+            subset=subset,
+            num_steps=num_steps,
+            key=key,
+        )
 
     key = jax.random.key(0) if key is None else key
     over_lr = jax.vmap(one, in_axes=(0, None, None, None))
@@ -99,7 +151,9 @@ def sharpness_vs_lr(loss_fn: Callable, params, data, lrs, *, steps: int, every: 
         return jax.jit(over_lr)(lrs, params, data, key)
     sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(params)}
     if len(sizes) != 1 or None in sizes:
-        raise ValueError(f"params: with seed_axis=True every leaf needs the same leading seed axis, got {sizes}")
+        raise ValueError(
+            f"params: with seed_axis=True every leaf needs the same leading seed axis, got {sizes}"
+        )
     keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(sizes.pop()))
     return jax.jit(jax.vmap(over_lr, in_axes=(None, 0, None, 0)))(lrs, params, data, keys)
 
@@ -111,11 +165,12 @@ def late_sharpness_ratio(sharpness, lrs, fraction: float = 0.25):
     sharpness: [L, R], lrs: [L].
     """
     s = np.asarray(sharpness)
-    tail = s[:, int(np.floor((1 - fraction) * s.shape[1])):]
+    tail = s[:, int(np.floor((1 - fraction) * s.shape[1])) :]
     return np.nanmean(tail, axis=1) / (2.0 / np.asarray(lrs))
 
 
 # ----------------------------------------------------------------------------- warm-started tracking
+
 
 class TrackedEigenpairs(NamedTuple):
     """Result of :func:`track_top_eigenpairs` (a pytree: vmapped runs stack along a leading axis).
@@ -140,10 +195,23 @@ class TrackedEigenpairs(NamedTuple):
     trajectory: train.Trajectory
 
 
-def track_top_eigenpairs(loss_fn: Callable, params, data, optimizer: optax.GradientTransformation, *,
-                         steps: int, every: int, k: int = 1, tol: float = 1e-3, max_steps: int = 60,
-                         warm: bool = True, subset: int | None = None, key=None,
-                         observe: Callable | None = None, **run_kwargs) -> TrackedEigenpairs:
+def track_top_eigenpairs(
+    loss_fn: Callable,
+    params,
+    data,
+    optimizer: optax.GradientTransformation,
+    *,
+    steps: int,
+    every: int,
+    k: int = 1,
+    tol: float = 1e-3,
+    max_steps: int = 60,
+    warm: bool = True,
+    subset: int | None = None,
+    key=None,
+    observe: Callable | None = None,
+    **run_kwargs,
+) -> TrackedEigenpairs:
     """Train with :func:`train.resumable` and compute the top k eigenpairs of H every ``every``
     steps inside the same compiled program (a ``lax.scan`` over records, ``advance`` between),
     each by adaptive Lanczos (:func:`hessian.lanczos_top`) to relative residual ``tol``, started
@@ -155,19 +223,28 @@ def track_top_eigenpairs(loss_fn: Callable, params, data, optimizer: optax.Gradi
     is recorded at every record with the record's :class:`hessian.Eigenpairs` (vectors as pytrees),
     e.g. the layers' shares of the top eigenvector (:func:`hessian.block_shares`).
     """
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1 or steps % every:
+    if (
+        isinstance(every, bool)
+        or not isinstance(every, (int, np.integer))
+        or every < 1
+        or steps % every
+    ):
         raise ValueError(f"every: must be a positive integer dividing steps={steps}, got {every!r}")
     key = jax.random.key(0) if key is None else key
     sub = fixed_subset(data, subset, key)
     theta0, unravel = ravel_pytree(params)
     if not 1 <= k <= max_steps <= theta0.size:
         raise ValueError(f"max_steps: need k={k} <= max_steps <= M={theta0.size}, got {max_steps}")
-    r = train.resumable(loss_fn, params, data, optimizer, steps=steps, record_at=[0, steps], key=key, **run_kwargs)
+    r = train.resumable(
+        loss_fn, params, data, optimizer, steps=steps, record_at=[0, steps], key=key, **run_kwargs
+    )
     observe = observe or (lambda p, pairs: {})
 
     def eig(p, U, kk):
         matvec = hessian.hessian_matvec(loss_fn, p, sub)
-        v0 = jnp.where(warm, hessian.warm_start(U, kk), jax.random.normal(kk, theta0.shape, theta0.dtype))
+        v0 = jnp.where(
+            warm, hessian.warm_start(U, kk), jax.random.normal(kk, theta0.shape, theta0.dtype)
+        )
         return hessian.lanczos_top(matvec, v0, k, max_steps, tol=tol, key=kk)
 
     def record(carry, i):
@@ -181,5 +258,9 @@ def track_top_eigenpairs(loss_fn: Callable, params, data, optimizer: optax.Gradi
 
     U0 = jax.random.normal(jax.random.fold_in(key, 2**31 - 1), (k,) + theta0.shape, theta0.dtype)
     n_rec = steps // every + 1
-    (state, U), (loss, values, res, hvps, obs) = jax.lax.scan(record, (r.init(), U0), jnp.arange(n_rec))
-    return TrackedEigenpairs(jnp.arange(n_rec) * every, loss, values, res, hvps, U, obs, r.finish(state))
+    (state, U), (loss, values, res, hvps, obs) = jax.lax.scan(
+        record, (r.init(), U0), jnp.arange(n_rec)
+    )
+    return TrackedEigenpairs(
+        jnp.arange(n_rec) * every, loss, values, res, hvps, U, obs, r.finish(state)
+    )

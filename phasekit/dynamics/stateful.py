@@ -10,7 +10,8 @@ flagged diverged and frozen.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,7 @@ def flax_loss(module, loss: str = "mse") -> Callable:
     """``loss_fn(params, batch_stats, (x, y)) -> (loss, new_batch_stats)`` of a Flax module in
     training mode (batch statistics; running averages updated). ``loss``: "mse"
     (1/(2n) sum (f - y)^2) or "cross_entropy" (integer labels)."""
+
     def fn(params, batch_stats, data):
         x, y = data
         variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
@@ -49,11 +51,28 @@ def flax_loss(module, loss: str = "mse") -> Callable:
     return fn
 
 
-def run(loss_fn: Callable, params, state, data, optimizer: optax.GradientTransformation, *, steps: int,
-        every: int, observe: Callable | None = None, batch_size: int | None = None, key=None,
-        diverge_factor: float = 1e6) -> StatefulTrajectory:
+def run(
+    loss_fn: Callable,
+    params,
+    state,
+    data,
+    optimizer: optax.GradientTransformation,
+    *,
+    steps: int,
+    every: int,
+    observe: Callable | None = None,
+    batch_size: int | None = None,
+    key=None,
+    diverge_factor: float = 1e6,
+) -> StatefulTrajectory:
     """Train for ``steps`` (a multiple of ``every``) updates, recording every ``every`` steps."""
-    if not (isinstance(every, int) and every >= 1 and isinstance(steps, int) and steps >= every and steps % every == 0):
+    if not (
+        isinstance(every, int)
+        and every >= 1
+        and isinstance(steps, int)
+        and steps >= every
+        and steps % every == 0
+    ):
         raise ValueError(f"every: must be a positive integer dividing steps={steps}, got {every!r}")
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
     if batch_size is not None and not (isinstance(batch_size, int) and 0 < batch_size <= n):
@@ -73,10 +92,21 @@ def run(loss_fn: Callable, params, state, data, optimizer: optax.GradientTransfo
         (loss, s_new), g = jax.value_and_grad(loss_fn, has_aux=True)(p, s, batch)
         upd, o_new = optimizer.update(g, o, p)
         p_new = optax.apply_updates(p, upd)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves((g, p_new))]))
+        finite = jnp.all(
+            jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves((g, p_new))])
+        )
         now_bad = bad | ~(jnp.isfinite(loss) & (loss <= limit) & finite)
-        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(now_bad, b, a), new, old)
-        return keep(p_new, p), keep(s_new, s), keep(o_new, o), now_bad, jnp.where(now_bad, last, loss), k
+        keep = lambda new, old: jax.tree_util.tree_map(
+            lambda a, b: jnp.where(now_bad, b, a), new, old
+        )
+        return (
+            keep(p_new, p),
+            keep(s_new, s),
+            keep(o_new, o),
+            now_bad,
+            jnp.where(now_bad, last, loss),
+            k,
+        )
 
     def segment(carry, n_steps):  # record 0 takes no step, so observe is traced once
         carry = jax.lax.fori_loop(0, n_steps, step, carry)
@@ -85,4 +115,6 @@ def run(loss_fn: Callable, params, state, data, optimizer: optax.GradientTransfo
     carry0 = (params, state, optimizer.init(params), ~jnp.isfinite(loss0), loss0, key)
     n_steps = jnp.asarray([0] + [every] * (steps // every), jnp.int32)
     carry, (losses, obs) = jax.lax.scan(segment, carry0, n_steps)
-    return StatefulTrajectory(jnp.arange(0, steps + 1, every), losses, obs, carry[0], carry[1], carry[3])
+    return StatefulTrajectory(
+        jnp.arange(0, steps + 1, every), losses, obs, carry[0], carry[1], carry[3]
+    )

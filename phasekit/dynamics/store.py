@@ -48,8 +48,9 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,7 +60,13 @@ HOST_ID = hashlib.blake2b(HOST.encode(), digest_size=4).hexdigest()
 
 
 _UNREADABLE_LEASE_S = 60.0
-UNFINGERPRINTED = ("version", "fingerprint", "grid", "dims", "coords")  # what a point's result does not depend on
+UNFINGERPRINTED = (
+    "version",
+    "fingerprint",
+    "grid",
+    "dims",
+    "coords",
+)  # what a point's result does not depend on
 
 
 def fingerprint(meta: Mapping) -> str:
@@ -160,10 +167,19 @@ class Chunk(NamedTuple):
 class Store:
     """The store of one sweep (see the module docstring). ``readonly=True`` never writes."""
 
-    def __init__(self, path, meta: dict, *, layout: dict | None = None,
-                 on_layout_change: str = "recompute", readonly: bool = False):
+    def __init__(
+        self,
+        path,
+        meta: dict,
+        *,
+        layout: dict | None = None,
+        on_layout_change: str = "recompute",
+        readonly: bool = False,
+    ):
         if on_layout_change not in LAYOUT_POLICIES:
-            raise ValueError(f"on_layout_change: one of {', '.join(LAYOUT_POLICIES)}, got {on_layout_change!r}")
+            raise ValueError(
+                f"on_layout_change: one of {', '.join(LAYOUT_POLICIES)}, got {on_layout_change!r}"
+            )
         self.path = Path(path)
         self.readonly = readonly
         self.layout = layout or {}
@@ -175,13 +191,20 @@ class Store:
         old = read_meta(self.path)
         if old is not None and old.get("fingerprint") != self.fingerprint:
             if "fingerprint" not in old:
-                raise ValueError(f"store: {self.path} was written by phasekit {old.get('version', '< 0.2')} "
-                                 f"with another key scheme; its points cannot be mixed with new ones: "
-                                 f"use another store")
-            diff = _differences({k: old.get(k) for k in meta if k not in UNFINGERPRINTED},
-                                {k: v for k, v in meta.items() if k not in UNFINGERPRINTED})
-            raise ValueError(f"store: {self.path} holds a sweep with different settings: "
-                             + "; ".join(diff or ["(fingerprints differ)"]) + ". Use another store.")
+                raise ValueError(
+                    f"store: {self.path} was written by phasekit {old.get('version', '< 0.2')} "
+                    f"with another key scheme; its points cannot be mixed with new ones: "
+                    f"use another store"
+                )
+            diff = _differences(
+                {k: old.get(k) for k in meta if k not in UNFINGERPRINTED},
+                {k: v for k, v in meta.items() if k not in UNFINGERPRINTED},
+            )
+            raise ValueError(
+                f"store: {self.path} holds a sweep with different settings: "
+                + "; ".join(diff or ["(fingerprints differ)"])
+                + ". Use another store."
+            )
         if not readonly and (old is None or {k: old.get(k) for k in meta} != meta):
             atomic_write_bytes(self.path / "meta.json", json.dumps(meta, indent=1).encode())
 
@@ -252,25 +275,36 @@ class Store:
                 if not self.readonly:
                     self._set_aside(p, e)
                 else:
-                    warnings.warn(f"store: unreadable chunk {p} ({type(e).__name__}: {e})", stacklevel=3)
+                    warnings.warn(
+                        f"store: unreadable chunk {p} ({type(e).__name__}: {e})", stacklevel=3
+                    )
                 continue
             if fp != self.fingerprint:
                 self._seen[p.name] = None
                 foreign += 1
                 continue
-            chunk = Chunk(p.name, created, layout,
-                          {k[7:]: v for k, v in arrays.items() if k.startswith("coord__")},
-                          {k[5:]: v for k, v in arrays.items() if k.startswith("out__")})
+            chunk = Chunk(
+                p.name,
+                created,
+                layout,
+                {k[7:]: v for k, v in arrays.items() if k.startswith("coord__")},
+                {k[5:]: v for k, v in arrays.items() if k.startswith("out__")},
+            )
             self._seen[p.name] = chunk
             new.append(chunk)
         if foreign:
-            warnings.warn(f"store: {foreign} chunk(s) in {self.path} were computed by another sweep "
-                          f"configuration (fingerprint differs) and are ignored", stacklevel=3)
+            warnings.warn(
+                f"store: {foreign} chunk(s) in {self.path} were computed by another sweep "
+                f"configuration (fingerprint differs) and are ignored",
+                stacklevel=3,
+            )
         return new
 
     def chunks(self) -> list[Chunk]:
         self.refresh()
-        return sorted((c for c in self._seen.values() if c is not None), key=lambda c: (c.created, c.name))
+        return sorted(
+            (c for c in self._seen.values() if c is not None), key=lambda c: (c.created, c.name)
+        )
 
     def points(self, names, canonical, wanted=None, layout_of=None):
         """``{canonical coords: (outputs, layout)}`` by the one-copy rule, plus the list of
@@ -284,9 +318,11 @@ class Store:
                 ok = True  # checked per point below
             if not ok:
                 if self.on_layout_change == "refuse":
-                    raise ValueError(f"store: chunk {chunk.name} of {self.path} was computed under another "
-                                     f"layout ({_layout_text(chunk.layout)}) than this run "
-                                     f"({_layout_text(self.layout)}); on_layout_change='refuse'")
+                    raise ValueError(
+                        f"store: chunk {chunk.name} of {self.path} was computed under another "
+                        f"layout ({_layout_text(chunk.layout)}) than this run "
+                        f"({_layout_text(self.layout)}); on_layout_change='refuse'"
+                    )
                 if self.on_layout_change == "recompute":
                     incompatible += len(chunk.coords[names[0]])  # its points
                     continue
@@ -295,28 +331,41 @@ class Store:
                 c = tuple(canonical(cv[j]) for cv in cvals)
                 if wanted is not None and c not in wanted:
                     continue
-                if layout_of is not None and not compatible(chunk.layout, layout_of(c)) \
-                        and self.on_layout_change != "reuse":
+                if (
+                    layout_of is not None
+                    and not compatible(chunk.layout, layout_of(c))
+                    and self.on_layout_change != "reuse"
+                ):
                     if self.on_layout_change == "refuse":
-                        raise ValueError(f"store: chunk {chunk.name} of {self.path} was computed under another "
-                                         f"layout ({_layout_text(chunk.layout)}) than this run "
-                                         f"({_layout_text(layout_of(c))}); on_layout_change='refuse'")
+                        raise ValueError(
+                            f"store: chunk {chunk.name} of {self.path} was computed under another "
+                            f"layout ({_layout_text(chunk.layout)}) than this run "
+                            f"({_layout_text(layout_of(c))}); on_layout_change='refuse'"
+                        )
                     incompatible += 1
                     continue
                 row = {k: v[j] for k, v in chunk.outputs.items()}
                 if c in chosen:
-                    if any(not np.array_equal(row[k], chosen[c][0][k], equal_nan=True) for k in row):
+                    if any(
+                        not np.array_equal(row[k], chosen[c][0][k], equal_nan=True) for k in row
+                    ):
                         disagree.add(c)
                     continue
                 chosen[c] = (row, chunk.layout)
         if incompatible:
-            warnings.warn(f"store: {incompatible} stored point(s) of {self.path} were computed under another layout "
-                          f"and are not bit-compatible with this run ({_layout_text(self.layout)}); their "
-                          f"points are recomputed (on_layout_change='recompute')", stacklevel=3)
+            warnings.warn(
+                f"store: {incompatible} stored point(s) of {self.path} were computed under another layout "
+                f"and are not bit-compatible with this run ({_layout_text(self.layout)}); their "
+                f"points are recomputed (on_layout_change='recompute')",
+                stacklevel=3,
+            )
         if disagree:
             shown = ", ".join(str(dict(zip(names, c))) for c in sorted(disagree)[:5])
-            warnings.warn(f"store: {len(disagree)} point(s) of {self.path} have stored copies that disagree "
-                          f"(the earliest written copy is used): {shown}", stacklevel=3)
+            warnings.warn(
+                f"store: {len(disagree)} point(s) of {self.path} have stored copies that disagree "
+                f"(the earliest written copy is used): {shown}",
+                stacklevel=3,
+            )
         return chosen, sorted(disagree)
 
     def _set_aside(self, p: Path, err: Exception):
@@ -324,8 +373,11 @@ class Store:
         dest.mkdir(exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.replace(p, dest / p.name)
-        warnings.warn(f"store: unreadable chunk {p} ({type(err).__name__}: {err}) moved to {dest}; "
-                      f"its points are recomputed", stacklevel=4)
+        warnings.warn(
+            f"store: unreadable chunk {p} ({type(err).__name__}: {err}) moved to {dest}; "
+            f"its points are recomputed",
+            stacklevel=4,
+        )
 
     # -- writing -------------------------------------------------------------------------
 
@@ -334,14 +386,21 @@ class Store:
         import io
 
         layout = self.layout if layout is None else layout
-        arrays = {f"coord__{k}": v for k, v in coords.items()} | {f"out__{k}": v for k, v in outputs.items()}
-        arrays |= {"fingerprint": np.asarray(self.fingerprint), "layout": np.asarray(json.dumps(layout)),
-                   "created": np.asarray(time.time_ns(), np.int64)}
+        arrays = {f"coord__{k}": v for k, v in coords.items()} | {
+            f"out__{k}": v for k, v in outputs.items()
+        }
+        arrays |= {
+            "fingerprint": np.asarray(self.fingerprint),
+            "layout": np.asarray(json.dumps(layout)),
+            "created": np.asarray(time.time_ns(), np.int64),
+        }
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         path = atomic_write_bytes(self.path / f"chunk-{uuid.uuid4().hex}.npz", buf.getvalue())
         # known without reading it back, so refresh() reports only other writers' chunks
-        self._seen[path.name] = Chunk(path.name, int(arrays["created"]), layout, dict(coords), dict(outputs))
+        self._seen[path.name] = Chunk(
+            path.name, int(arrays["created"]), layout, dict(coords), dict(outputs)
+        )
         return path
 
     def claim(self, chunk_id: str) -> bool:
@@ -387,8 +446,11 @@ class Store:
 
 
 def _layout_text(layout: Mapping) -> str:
-    return ", ".join(f"{k}={layout.get(k)}" for k in ("batching", "devices", "device_kind", "chunk_size",
-                                                     "backend", "jax") if k in layout)
+    return ", ".join(
+        f"{k}={layout.get(k)}"
+        for k in ("batching", "devices", "device_kind", "chunk_size", "backend", "jax")
+        if k in layout
+    )
 
 
 def read_meta(path) -> dict | None:
@@ -402,8 +464,11 @@ def read_meta(path) -> dict | None:
             raise ValueError("not a JSON object")
         return meta
     except (ValueError, UnicodeDecodeError) as e:
-        warnings.warn(f"store: {meta_path} is unreadable ({e}); it is rebuilt by the next run. Chunks are "
-                      f"checked against their own fingerprints.", stacklevel=3)
+        warnings.warn(
+            f"store: {meta_path} is unreadable ({e}); it is rebuilt by the next run. Chunks are "
+            f"checked against their own fingerprints.",
+            stacklevel=3,
+        )
         return None
 
 
@@ -413,9 +478,19 @@ def check(path) -> dict:
     files and leases."""
     path = Path(path)
     meta = read_meta(path)
-    report = {"store": str(path), "meta": meta is not None, "chunks": 0, "unreadable": [], "foreign": 0,
-              "points": 0, "duplicates": 0, "disagreeing": [], "layouts": [], "temporary_files": [],
-              "leases": []}
+    report = {
+        "store": str(path),
+        "meta": meta is not None,
+        "chunks": 0,
+        "unreadable": [],
+        "foreign": 0,
+        "points": 0,
+        "duplicates": 0,
+        "disagreeing": [],
+        "layouts": [],
+        "temporary_files": [],
+        "leases": [],
+    }
     if meta is None:
         return report
     axes = meta.get("axes", [])

@@ -47,8 +47,8 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +61,7 @@ from tqdm.auto import tqdm
 import phasekit
 from phasekit.dynamics import store as store_lib
 from phasekit.dynamics.store import fingerprint  # noqa: F401  (public name)
+from phasekit.typing import Axes
 
 Point = tuple
 
@@ -106,7 +107,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return i, n
 
 
-def _check_axes(axes: Mapping[str, Sequence], static: Sequence[str]) -> dict[str, np.ndarray]:
+def _check_axes(axes: Axes, static: Sequence[str]) -> dict[str, np.ndarray]:
     if not axes:
         raise ValueError("axes: need at least one axis")
     out = {}
@@ -159,7 +160,11 @@ def _resolve(how: str) -> str:
     """'map' / 'vmap' for a chunked (non-resumable) batch: 'auto' and 'continuous' (whose points
     are not resumable) fall back to the backend's default."""
     how = _requested(how)
-    return ("map" if jax.default_backend() == "cpu" else "vmap") if how in ("auto", "continuous") else how
+    return (
+        ("map" if jax.default_backend() == "cpu" else "vmap")
+        if how in ("auto", "continuous")
+        else how
+    )
 
 
 def _requested(how: str) -> str:
@@ -172,8 +177,9 @@ def _requested(how: str) -> str:
     return how
 
 
-def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None):
+def initialize_distributed(
+    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+):
     """Join a multi-process run through JAX's own runtime (``jax.distributed.initialize``).
 
     Without arguments JAX detects the cluster from its scheduler's environment (SLURM, Open MPI,
@@ -187,7 +193,9 @@ def initialize_distributed(coordinator: str | None = None, num_processes: int | 
     """
     env = os.environ
     coordinator = coordinator or env.get("PHASEKIT_COORDINATOR")
-    num_processes = num_processes if num_processes is not None else env.get("PHASEKIT_NUM_PROCESSES")
+    num_processes = (
+        num_processes if num_processes is not None else env.get("PHASEKIT_NUM_PROCESSES")
+    )
     process_id = process_id if process_id is not None else env.get("PHASEKIT_PROCESS_ID")
     kwargs = {}
     if coordinator is not None:
@@ -200,15 +208,18 @@ def initialize_distributed(coordinator: str | None = None, num_processes: int | 
                 raise ValueError(f"{name}: must be an integer, got {value!r}") from None
     if "num_processes" in kwargs and kwargs["num_processes"] < 1:
         raise ValueError(f"num_processes: must be >= 1, got {kwargs['num_processes']}")
-    if "process_id" in kwargs and not 0 <= kwargs["process_id"] < kwargs.get("num_processes", 2**31):
+    if "process_id" in kwargs and not 0 <= kwargs["process_id"] < kwargs.get(
+        "num_processes", 2**31
+    ):
         raise ValueError(f"process_id: must be in [0, num_processes), got {kwargs['process_id']}")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(**kwargs)
     return jax.process_index(), jax.process_count()
 
 
-def auto_chunk_size(one_run: Callable, example_args, how: str, n_dev: int,
-                    memory_budget: int | None = None) -> int:
+def auto_chunk_size(
+    one_run: Callable, example_args, how: str, n_dev: int, memory_budget: int | None = None
+) -> int:
     """Runs per chunk: 32 per device with ``lax.map`` (memory is one run's whatever the chunk);
     with ``vmap``, as many runs per device as fit in ``memory_budget`` bytes (default: half of
     the device's memory when it reports it, else 2 GiB), from XLA's memory analysis of one
@@ -235,11 +246,13 @@ def is_resumable(out) -> bool:
 
 def _plain(fn: Callable) -> Callable:
     """``fn`` as a point function returning a dict: a resumable run is run to its end."""
+
     def one(point, key):
         out = fn(point, key)
         if is_resumable(out):
             return out.finish(out.advance(out.init(), out.steps))
         return out
+
     return one
 
 
@@ -274,8 +287,9 @@ class LanePrograms:
             r = fn(d, k)
             # init inside a while_loop run at most once: under vmap it executes only in rounds
             # where some lane is refilled (a batched cond would evaluate init every round)
-            _, st = jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros((), bool), r.init()),
-                                       (fresh, st))
+            _, st = jax.lax.while_loop(
+                lambda c: c[0], lambda c: (jnp.zeros((), bool), r.init()), (fresh, st)
+            )
             st = r.advance(st, n)
             return st, r.finish(st)
 
@@ -287,7 +301,9 @@ class LanePrograms:
             if mesh is None or mesh.size == 1:
                 return jax.jit(f)
             spec = PartitionSpec("runs")
-            return jax.jit(jax.shard_map(f, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
+            return jax.jit(
+                jax.shard_map(f, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+            )
 
         self.round = wrap(jax.vmap(one))
         self.empty = wrap(jax.vmap(empty))
@@ -308,15 +324,25 @@ CPU_CONTINUOUS_MAX_BYTES = 16 << 10  # CPU "auto": continuous for runs whose sta
 def state_bytes(fn: Callable, example_args) -> int:
     """Bytes of one run's resumable state (``fn(*example_args).init()``), from shapes alone."""
     shapes = jax.eval_shape(lambda *a: fn(*a).init(), *example_args)
-    return int(sum(np.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
-                   if hasattr(x, "dtype") and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)))
+    return int(
+        sum(
+            np.prod(x.shape) * x.dtype.itemsize
+            for x in jax.tree_util.tree_leaves(shapes)
+            if hasattr(x, "dtype") and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+        )
+    )
 
 
 RUNS_PER_LANE = 20  # auto lanes: each lane runs >= ~20 runs in turn, so the drain is a small share
 
 
-def auto_lanes(fn: Callable, example_args, n_dev: int, n_points: int | None = None,
-               memory_budget: int | None = None) -> int:
+def auto_lanes(
+    fn: Callable,
+    example_args,
+    n_dev: int,
+    n_points: int | None = None,
+    memory_budget: int | None = None,
+) -> int:
     """Lanes of continuous batching (a multiple of ``n_dev``). Per device, the least of
 
     - the memory bound: on accelerators that of :func:`auto_chunk_size` for ``vmap`` (one
@@ -369,9 +395,19 @@ class LaneStats:
         return self.useful / self.computed if self.computed else float("nan")
 
 
-def run_continuous(progs: LanePrograms, points: Sequence[int], args: Callable, lanes: int, n_dev: int,
-                   sharding, on_finish: Callable, *, round_steps: int | str = "auto",
-                   stats: LaneStats | None = None, on_round: Callable | None = None):
+def run_continuous(
+    progs: LanePrograms,
+    points: Sequence[int],
+    args: Callable,
+    lanes: int,
+    n_dev: int,
+    sharding,
+    on_finish: Callable,
+    *,
+    round_steps: int | str = "auto",
+    stats: LaneStats | None = None,
+    on_round: Callable | None = None,
+):
     """Run ``points`` (their ids, in order) through ``lanes`` lanes until every one is done.
 
     Each round advances all lanes at most K steps (one call, one compiled ``while_loop`` per
@@ -425,7 +461,9 @@ def run_continuous(progs: LanePrograms, points: Sequence[int], args: Callable, l
                 raise ValueError("fn: a resumable run's finish must return a dict of arrays")
             outs = jax.device_get(outs)
             lengths += iters[fin].tolist()
-            on_finish([int(lane_pt[r]) for r in fin], {n: np.asarray(v)[fin] for n, v in outs.items()})
+            on_finish(
+                [int(lane_pt[r]) for r in fin], {n: np.asarray(v)[fin] for n, v in outs.items()}
+            )
             for r in fin:
                 lane_pt[r] = pending.pop() if pending else -1
                 if lane_pt[r] >= 0:
@@ -443,17 +481,34 @@ def run_continuous(progs: LanePrograms, points: Sequence[int], args: Callable, l
             t_round = time.perf_counter() - t1 + _CALL_OVERHEAD_S
             t_step = (t1 - t0) / int(delta.max())
             length = np.mean(lengths) if lengths else 4 * K
-            K = int(np.clip(np.sqrt(2 * length * t_round / max(t_step, 1e-9)), 16, max(16, 0.3 * length)))
+            K = int(
+                np.clip(
+                    np.sqrt(2 * length * t_round / max(t_step, 1e-9)), 16, max(16, 0.3 * length)
+                )
+            )
     return stats
 
 
-def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
-        static: Sequence[str] = (), store=None, chunk_size: int | str = "auto", key_axes=None,
-        base_seed: int = 0, shard: tuple[int, int] | str | None = None, config: dict | None = None,
-        dims: Mapping[str, Sequence[str]] | None = None, coords: Mapping | None = None,
-        batching: str = "auto", progress: bool = True, desc: str = "sweep",
-        on_layout_change: str = "recompute", lanes: int | str = "auto",
-        round_steps: int | str = "auto") -> xr.Dataset:
+def run(
+    fn: Callable[[dict, jax.Array], dict],
+    axes: Axes,
+    *,
+    static: Sequence[str] = (),
+    store=None,
+    chunk_size: int | str = "auto",
+    key_axes=None,
+    base_seed: int = 0,
+    shard: tuple[int, int] | str | None = None,
+    config: dict | None = None,
+    dims: Mapping[str, Sequence[str]] | None = None,
+    coords: Mapping | None = None,
+    batching: str = "auto",
+    progress: bool = True,
+    desc: str = "sweep",
+    on_layout_change: str = "recompute",
+    lanes: int | str = "auto",
+    round_steps: int | str = "auto",
+) -> xr.Dataset:
     """Evaluate ``fn`` at every grid point; see the module docstring.
 
     Args:
@@ -504,27 +559,44 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     if shard is None and jax.process_count() > 1:
         shard = (jax.process_index(), jax.process_count())
     config = json.loads(json.dumps(config or {}))
-    meta = {"axes": names, "static": list(static), "key_axes": list(key_axes),
-            "base_seed": base_seed, "key_scheme": KEY_SCHEME, "config": config,
-            "version": phasekit.__version__}
+    meta = {
+        "axes": names,
+        "static": list(static),
+        "key_axes": list(key_axes),
+        "base_seed": base_seed,
+        "key_scheme": KEY_SCHEME,
+        "config": config,
+        "version": phasekit.__version__,
+    }
     meta["fingerprint"] = store_lib.fingerprint(meta)
-    meta |= {"grid": {n: axes[n].tolist() for n in names}, "dims": {k: list(v) for k, v in (dims or {}).items()},
-             "coords": _jsonable_coords(coords or {})}
+    meta |= {
+        "grid": {n: axes[n].tolist() for n in names},
+        "dims": {k: list(v) for k, v in (dims or {}).items()},
+        "coords": _jsonable_coords(coords or {}),
+    }
 
     grid = list(itertools.product(*(axes[n] for n in names)))
     canon = [tuple(_canonical(v) for v in p) for p in grid]
     results: dict[tuple, dict[str, np.ndarray]] = {}
     origins: dict[tuple, dict] = {}
     requested = _requested(batching)
-    if lanes != "auto" and not (isinstance(lanes, int) and not isinstance(lanes, bool) and lanes > 0):
+    if lanes != "auto" and not (
+        isinstance(lanes, int) and not isinstance(lanes, bool) and lanes > 0
+    ):
         raise ValueError(f"lanes: must be a positive integer or 'auto', got {lanes!r}")
-    if round_steps != "auto" and not (isinstance(round_steps, int) and not isinstance(round_steps, bool)
-                                      and round_steps > 0):
+    if round_steps != "auto" and not (
+        isinstance(round_steps, int) and not isinstance(round_steps, bool) and round_steps > 0
+    ):
         raise ValueError(f"round_steps: must be a positive integer or 'auto', got {round_steps!r}")
     mesh = local_mesh()
-    base_layout = {"devices": mesh.size, "device_kind": jax.local_devices()[0].device_kind,
-                   "backend": jax.default_backend(), "jax": jax.__version__,
-                   "jaxlib": jaxlib.__version__, "process_count": jax.process_count()}
+    base_layout = {
+        "devices": mesh.size,
+        "device_kind": jax.local_devices()[0].device_kind,
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "process_count": jax.process_count(),
+    }
     wanted = set(canon)
 
     mine = [i for i in range(len(grid)) if shard is None or i % shard[1] == shard[0]]
@@ -535,20 +607,26 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
     n_dev, sharding = mesh.size, NamedSharding(mesh, PartitionSpec("runs"))
     dyn = [n for n in names if n not in static]
     base_key = jax.random.key(base_seed)
-    hashes = np.array([point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid],
-                      np.uint32).reshape(len(grid), 2)
+    hashes = np.array(
+        [point_hash(key_axes, [p[names.index(k)] for k in key_axes]) for p in grid], np.uint32
+    ).reshape(len(grid), 2)
 
     def point_args(i):
-        return ({n: np.asarray(grid[i][names.index(n)], axes[n].dtype) for n in dyn},
-                point_key(base_key, hashes[i]))
+        return (
+            {n: np.asarray(grid[i][names.index(n)], axes[n].dtype) for n in dyn},
+            point_key(base_key, hashes[i]),
+        )
 
     def group_fn(svals):
         return lambda d, k: fn({**svals, **d}, k)
 
     default_layout = {"batching": _resolve(requested), **base_layout, "chunk_size": chunk_size}
     # the store first: an unwritable store fails before anything is traced or computed
-    st = store_lib.Store(store, meta, layout=default_layout, on_layout_change=on_layout_change) \
-        if store is not None else None
+    st = (
+        store_lib.Store(store, meta, layout=default_layout, on_layout_change=on_layout_change)
+        if store is not None
+        else None
+    )
     # each static group's path, batch size and layout (a pure function of the group and the
     # machine: a resumed sweep makes the same choices)
     paths, gsize, layouts = {}, {}, {}
@@ -557,13 +635,25 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         gfn, example = group_fn(svals), point_args(members[0])
         paths[gk] = path = _choose(requested, _returns_resumable(gfn, example), gfn, example)
         if path == "continuous":
-            want = lanes if lanes != "auto" else chunk_size if chunk_size != "auto" else \
-                auto_lanes(gfn, example, n_dev, len(members))
+            want = (
+                lanes
+                if lanes != "auto"
+                else chunk_size
+                if chunk_size != "auto"
+                else auto_lanes(gfn, example, n_dev, len(members))
+            )
         else:
-            want = chunk_size if chunk_size != "auto" else auto_chunk_size(_plain(gfn), example, path, n_dev)
+            want = (
+                chunk_size
+                if chunk_size != "auto"
+                else auto_chunk_size(_plain(gfn), example, path, n_dev)
+            )
         gsize[gk] = -(-min(want, len(members)) // n_dev) * n_dev
-        layouts[gk] = {"batching": path, **base_layout,
-                       "chunk_size": gsize[gk] if path == "continuous" else chunk_size}
+        layouts[gk] = {
+            "batching": path,
+            **base_layout,
+            "chunk_size": gsize[gk] if path == "continuous" else chunk_size,
+        }
     static_pos = [names.index(s_) for s_ in static]
     layout_of = lambda c: layouts.get(tuple(c[j] for j in static_pos), default_layout)
 
@@ -589,14 +679,16 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
                 plan.append((gk, members, size))
             continue
         for start in range(0, len(members), size):
-            idx = members[start:start + size]
+            idx = members[start : start + size]
             if any(canon[i] not in results for i in idx):
                 plan.append((gk, idx, size))
     if st is not None and progress:
         n_stored = sum(canon[i] in results for i in mine)
         if n_stored:
-            tqdm.write(f"{desc}: {n_stored} of {len(mine)} points loaded from the store {st.path}; "
-                       f"{len(mine) - n_stored} to compute")
+            tqdm.write(
+                f"{desc}: {n_stored} of {len(mine)} points loaded from the store {st.path}; "
+                f"{len(mine) - n_stored} to compute"
+            )
     compiled = {}
     lane_stats = LaneStats()
 
@@ -604,8 +696,11 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         """Keep (and write to the store as one chunk) the points ``idx`` with outputs [len(idx), ...]."""
         new = [j for j, i in enumerate(idx) if canon[i] not in results]  # one stored copy per point
         if st is not None and new:
-            st.write({n: np.asarray([grid[idx[j]][names.index(n)] for j in new]) for n in names},
-                     {k: v[new] for k, v in outs.items()}, layout=layout)
+            st.write(
+                {n: np.asarray([grid[idx[j]][names.index(n)] for j in new]) for n in names},
+                {k: v[new] for k, v in outs.items()},
+                layout=layout,
+            )
         for j, i in enumerate(idx):
             if canon[i] not in results:
                 results[canon[i]], origins[canon[i]] = {k: v[j] for k, v in outs.items()}, layout
@@ -634,17 +729,32 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
                 flush()
 
         def args(ids):
-            return ({n: np.asarray([grid[i][names.index(n)] for i in ids], axes[n].dtype) for n in dyn},
-                    point_key(base_key, hashes[ids]))
+            return (
+                {n: np.asarray([grid[i][names.index(n)] for i in ids], axes[n].dtype) for n in dyn},
+                point_key(base_key, hashes[ids]),
+            )
 
         n_before = len(results)
 
         def on_round(stats):
-            bar.set_postfix_str(f"{len(results) - n_before + len(buffer)}/{len(todo)} runs, "
-                                f"lanes {stats.utilization:.0%} busy", refresh=False)
+            bar.set_postfix_str(
+                f"{len(results) - n_before + len(buffer)}/{len(todo)} runs, "
+                f"lanes {stats.utilization:.0%} busy",
+                refresh=False,
+            )
 
-        run_continuous(compiled[ckey], todo, args, size, n_dev, sharding, on_finish,
-                       round_steps=round_steps, stats=lane_stats, on_round=on_round)
+        run_continuous(
+            compiled[ckey],
+            todo,
+            args,
+            size,
+            n_dev,
+            sharding,
+            on_finish,
+            round_steps=round_steps,
+            stats=lane_stats,
+            on_round=on_round,
+        )
         flush()
 
     def compute(gk, idx, size):
@@ -657,8 +767,12 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         # deal the points out to the devices round-robin: neighbours on the grid cost alike,
         # so each device gets a similar share of slow and fast runs
         padded = [i for d in range(n_dev) for i in padded[d::n_dev]]
-        dvals = {n: jax.device_put(np.asarray([grid[i][names.index(n)] for i in padded], axes[n].dtype), sharding)
-                 for n in dyn}
+        dvals = {
+            n: jax.device_put(
+                np.asarray([grid[i][names.index(n)] for i in padded], axes[n].dtype), sharding
+            )
+            for n in dyn
+        }
         keys = jax.device_put(point_key(base_key, hashes[padded]), sharding)
         outs = compiled[ckey](dvals, keys)
         if not isinstance(outs, dict):
@@ -674,10 +788,14 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
         return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
     def work(gk, idx, size, bar):
-        (compute_continuous if paths[gk] == "continuous" else lambda *a: compute(*a[:3]))(gk, idx, size, bar)
+        (compute_continuous if paths[gk] == "continuous" else lambda *a: compute(*a[:3]))(
+            gk, idx, size, bar
+        )
 
-    with tqdm(total=len(plan), desc=desc, disable=not progress, unit="chunk") as bar, \
-            store_lib.sigterm_as_exception():
+    with (
+        tqdm(total=len(plan), desc=desc, disable=not progress, unit="chunk") as bar,
+        store_lib.sigterm_as_exception(),
+    ):
         pending = plan
         while pending:
             waiting = []
@@ -700,17 +818,22 @@ def run(fn: Callable[[dict, jax.Array], dict], axes: Mapping[str, Sequence], *,
                 else:
                     work(gk, idx, size, bar)
                 bar.update(1)
-            if waiting:  # chunks leased by live writers: wait for them (or for their lease to go stale)
+            if (
+                waiting
+            ):  # chunks leased by live writers: wait for them (or for their lease to go stale)
                 bar.set_postfix_str(f"waiting for {len(waiting)} chunk(s) of other writers")
                 time.sleep(_POLL_S)
             pending = waiting
     if st is not None and jax.process_count() > 1:
         # every process of a jax.distributed run waits for the others, then reads their chunks
         from jax.experimental import multihost_utils
+
         multihost_utils.sync_global_devices(f"phasekit sweep {meta['fingerprint']}")
         read_store(force=True)
-    meta["layouts"] = [dict(t) for t in {tuple(sorted((k, str(v)) for k, v in lay.items()))
-                                        for lay in origins.values()}]
+    meta["layouts"] = [
+        dict(t)
+        for t in {tuple(sorted((k, str(v)) for k, v in lay.items())) for lay in origins.values()}
+    ]
     ds = _dataset(axes, names, canon, results, meta, dims or {}, coords or {})
     ds.attrs["batching"] = json.dumps(sorted(set(paths.values())))
     ds.attrs["lane_utilization"] = lane_stats.utilization  # NaN when no continuous group computed
@@ -738,7 +861,9 @@ def open(store) -> xr.Dataset:  # noqa: A001  (the store's read-only counterpart
     one-copy rule picks among duplicates)."""
     meta = store_lib.read_meta(store)
     if meta is None or "grid" not in meta:
-        raise ValueError(f"store: {store} has no readable meta.json with a grid (not a phasekit >= 0.2 store)")
+        raise ValueError(
+            f"store: {store} has no readable meta.json with a grid (not a phasekit >= 0.2 store)"
+        )
     names = meta["axes"]
     axes = {n: np.asarray(meta["grid"][n]) for n in names}
     st = store_lib.Store(store, meta, readonly=True)
@@ -746,8 +871,10 @@ def open(store) -> xr.Dataset:  # noqa: A001  (the store's read-only counterpart
     canon = [tuple(_canonical(v) for v in p) for p in grid]
     found, _ = st.points(names, _canonical, set(canon))
     results = {c: row for c, (row, _) in found.items()}
-    meta["layouts"] = [dict(t) for t in {tuple(sorted((k, str(v)) for k, v in lay.items()))
-                                        for _, lay in found.values()}]
+    meta["layouts"] = [
+        dict(t)
+        for t in {tuple(sorted((k, str(v)) for k, v in lay.items())) for _, lay in found.values()}
+    ]
     return _dataset(axes, names, canon, results, meta, meta.get("dims", {}), meta.get("coords", {}))
 
 
@@ -780,11 +907,16 @@ def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
         data_vars[var] = (tuple(names) + extra, arr)
     ds = xr.Dataset(data_vars, coords={n: axes[n] for n in names} | dict(coords))
     n_done = sum(c in results for c in canon)
-    ds.attrs.update(config=json.dumps(meta["config"]), phasekit_version=meta["version"],
-                    fingerprint=meta["fingerprint"], layouts=json.dumps(meta.get("layouts", [])),
-                    fraction_complete=n_done / max(len(canon), 1),
-                    key_axes=json.dumps(meta["key_axes"]), base_seed=meta["base_seed"],
-                    complete=int(complete))
+    ds.attrs.update(
+        config=json.dumps(meta["config"]),
+        phasekit_version=meta["version"],
+        fingerprint=meta["fingerprint"],
+        layouts=json.dumps(meta.get("layouts", [])),
+        fraction_complete=n_done / max(len(canon), 1),
+        key_axes=json.dumps(meta["key_axes"]),
+        base_seed=meta["base_seed"],
+        complete=int(complete),
+    )
     return ds
 
 

@@ -24,7 +24,8 @@ sample axis ``n``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -98,8 +99,10 @@ def _check_descent(optimizer, params):
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
         return
     if not np.isfinite(value) or value >= 0:
-        raise ValueError(f"optimizer: its first update of a unit gradient does not descend "
-                         f"(sum {value:g}); the learning rate must be > 0")
+        raise ValueError(
+            f"optimizer: its first update of a unit gradient does not descend "
+            f"(sum {value:g}); the learning rate must be > 0"
+        )
 
 
 def _all_finite(tree) -> jax.Array:
@@ -110,14 +113,19 @@ def _all_finite(tree) -> jax.Array:
 def _validate_data(data):
     sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree_util.tree_leaves(data)}
     if None in sizes or len(sizes) != 1:
-        raise ValueError(f"data: all leaves (e.g. x and y) need the same number of samples "
-                         f"along axis 0, got sizes {sorted(sizes, key=str)}")
+        raise ValueError(
+            f"data: all leaves (e.g. x and y) need the same number of samples "
+            f"along axis 0, got sizes {sorted(sizes, key=str)}"
+        )
     n = sizes.pop()
     if n == 0:
         raise ValueError("data: the data set is empty")
     for leaf in jax.tree_util.tree_leaves(data):
-        if not isinstance(leaf, jax.core.Tracer) and np.issubdtype(np.asarray(leaf).dtype, np.inexact) \
-                and not np.all(np.isfinite(np.asarray(leaf))):
+        if (
+            not isinstance(leaf, jax.core.Tracer)
+            and np.issubdtype(np.asarray(leaf).dtype, np.inexact)
+            and not np.all(np.isfinite(np.asarray(leaf)))
+        ):
             raise ValueError("data: contains NaN or inf")
     return n
 
@@ -181,15 +189,29 @@ class Resumable:
     def finish(self, state: RunState):
         return self._finish(state)
 
-    def then(self, post: Callable) -> "Resumable":
+    def then(self, post: Callable) -> Resumable:
         return Resumable(self.init, self.advance, lambda s: post(self._finish(s)), self.steps)
 
 
-def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.GradientTransformation,
-              *, steps: int, n_records: int = 100, schedule: str = "log", record_at=None,
-              observe: Callable[[Params], dict] | None = None, stop_loss=None, stop_rel_loss=None,
-              batch_size: int | None = None, key=None, loss_takes_key: bool = False,
-              lr_backoff=None, diverge_factor: float | None = DIVERGE_FACTOR) -> Resumable:
+def resumable(
+    loss_fn: Callable,
+    params: Params,
+    data: Data,
+    optimizer: optax.GradientTransformation,
+    *,
+    steps: int,
+    n_records: int = 100,
+    schedule: str = "log",
+    record_at=None,
+    observe: Callable[[Params], dict] | None = None,
+    stop_loss=None,
+    stop_rel_loss=None,
+    batch_size: int | None = None,
+    key=None,
+    loss_takes_key: bool = False,
+    lr_backoff=None,
+    diverge_factor: float | None = DIVERGE_FACTOR,
+) -> Resumable:
     """The run :func:`run` describes (same arguments), as a :class:`Resumable`."""
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps: must be a positive integer, got {steps!r}")
@@ -201,9 +223,17 @@ def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gr
     if (batch_size is not None or loss_takes_key) and key is None:
         raise ValueError("key: a PRNG key is needed for minibatches / stochastic losses")
     rec = np.asarray(record_steps(steps, n_records, schedule) if record_at is None else record_at)
-    if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or rec.max() > steps or np.any(np.diff(rec) <= 0):
+    if (
+        rec.ndim != 1
+        or rec.size == 0
+        or rec.min() < 0
+        or rec.max() > steps
+        or np.any(np.diff(rec) <= 0)
+    ):
         raise ValueError(f"record_at: need increasing steps in [0, {steps}], got {rec}")
-    if diverge_factor is not None and not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
+    if diverge_factor is not None and not (
+        isinstance(diverge_factor, (int, float)) and diverge_factor > 1
+    ):
         raise ValueError(f"diverge_factor: must be a number > 1 or None, got {diverge_factor!r}")
     _check_descent(optimizer, params)
     observe = observe or (lambda p: {})
@@ -248,9 +278,17 @@ def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gr
         bad = bad | ~_all_finite(new_params)
         move = ~(bad | converged)
         keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(move, a, b), new, old)
-        return _State(keep(new_params, s.params), keep(opt_state, s.opt_state),
-                      s.step + move.astype(s.step.dtype), jnp.where(bad, s.loss, loss),
-                      converged, bad, key, scale, last_sane)
+        return _State(
+            keep(new_params, s.params),
+            keep(opt_state, s.opt_state),
+            s.step + move.astype(s.step.dtype),
+            jnp.where(bad, s.loss, loss),
+            converged,
+            bad,
+            key,
+            scale,
+            last_sane,
+        )
 
     def due(r: RunState):
         """A record is due: the step reached the next record step, or the run stopped (then
@@ -268,7 +306,7 @@ def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gr
         hit = jnp.where(stopped, slots >= r.rec_i, slots == r.rec_i)
         put = lambda buf, v: jnp.where(hit.reshape((n_rec,) + (1,) * (buf.ndim - 1)), v, buf)
         losses = put(r.losses, value[0])
-        obs = jax.tree_util.tree_map(put, r.obs, value[1])   # observables may be pytrees (params)
+        obs = jax.tree_util.tree_map(put, r.obs, value[1])  # observables may be pytrees (params)
         rec_i = jnp.where(stopped, n_rec, r.rec_i + 1).astype(r.rec_i.dtype)
         return r._replace(rec_i=rec_i, losses=losses, obs=obs, done=rec_i >= n_rec)
 
@@ -279,12 +317,28 @@ def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gr
 
     def init() -> RunState:
         loss0 = full_loss(params, key)
-        s0 = _State(params, optimizer.init(params), jnp.zeros((), jnp.int32), loss0,
-                    jnp.zeros((), bool), ~jnp.isfinite(loss0), key, jnp.ones((), loss0.dtype), params)
+        s0 = _State(
+            params,
+            optimizer.init(params),
+            jnp.zeros((), jnp.int32),
+            loss0,
+            jnp.zeros((), bool),
+            ~jnp.isfinite(loss0),
+            key,
+            jnp.ones((), loss0.dtype),
+            params,
+        )
         obs_shape = jax.eval_shape(lambda: observe(params))
         obs = jax.tree_util.tree_map(lambda v: jnp.zeros((n_rec,) + v.shape, v.dtype), obs_shape)
-        r = RunState(s0, jnp.zeros((), jnp.int32), jnp.zeros((n_rec,), loss0.dtype), obs, loss0,
-                     jnp.zeros((), bool), jnp.zeros((), jnp.int32))
+        r = RunState(
+            s0,
+            jnp.zeros((), jnp.int32),
+            jnp.zeros((n_rec,), loss0.dtype),
+            obs,
+            loss0,
+            jnp.zeros((), bool),
+            jnp.zeros((), jnp.int32),
+        )
         return record_if_due(r)
 
     def advance(r: RunState, n) -> RunState:
@@ -301,7 +355,9 @@ def resumable(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gr
     def finish(r: RunState) -> Trajectory:
         s = r.train
         final = jax.tree_util.tree_map(lambda a, b: jnp.where(s.diverged, b, a), s.params, s.sane)
-        return Trajectory(jnp.asarray(rec), r.losses, r.obs, final, s.step, r.loss0, s.converged, s.diverged)
+        return Trajectory(
+            jnp.asarray(rec), r.losses, r.obs, final, s.step, r.loss0, s.converged, s.diverged
+        )
 
     return Resumable(init, advance, finish, int(rec.max()))
 
@@ -336,11 +392,25 @@ def stacked(make: Callable[..., Resumable], *args, steps: int) -> Resumable:
     return Resumable(init, advance, finish, steps)
 
 
-def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.GradientTransformation,
-        *, steps: int, n_records: int = 100, schedule: str = "log", record_at=None,
-        observe: Callable[[Params], dict] | None = None, stop_loss=None, stop_rel_loss=None,
-        batch_size: int | None = None, key=None, loss_takes_key: bool = False,
-        lr_backoff=None, diverge_factor: float | None = DIVERGE_FACTOR) -> Trajectory:
+def run(
+    loss_fn: Callable,
+    params: Params,
+    data: Data,
+    optimizer: optax.GradientTransformation,
+    *,
+    steps: int,
+    n_records: int = 100,
+    schedule: str = "log",
+    record_at=None,
+    observe: Callable[[Params], dict] | None = None,
+    stop_loss=None,
+    stop_rel_loss=None,
+    batch_size: int | None = None,
+    key=None,
+    loss_takes_key: bool = False,
+    lr_backoff=None,
+    diverge_factor: float | None = DIVERGE_FACTOR,
+) -> Trajectory:
     """Train ``params`` for at most ``steps`` updates; see the module docstring.
 
     Args:
@@ -367,10 +437,24 @@ def run(loss_fn: Callable, params: Params, data: Data, optimizer: optax.Gradient
       ``r = resumable(...)`` (the same arguments): a run never needs more than ``steps``
       update computations (the one that finds the stop included).
     """
-    r = resumable(loss_fn, params, data, optimizer, steps=steps, n_records=n_records,
-                  schedule=schedule, record_at=record_at, observe=observe, stop_loss=stop_loss,
-                  stop_rel_loss=stop_rel_loss, batch_size=batch_size, key=key,
-                  loss_takes_key=loss_takes_key, lr_backoff=lr_backoff, diverge_factor=diverge_factor)
+    r = resumable(
+        loss_fn,
+        params,
+        data,
+        optimizer,
+        steps=steps,
+        n_records=n_records,
+        schedule=schedule,
+        record_at=record_at,
+        observe=observe,
+        stop_loss=stop_loss,
+        stop_rel_loss=stop_rel_loss,
+        batch_size=batch_size,
+        key=key,
+        loss_takes_key=loss_takes_key,
+        lr_backoff=lr_backoff,
+        diverge_factor=diverge_factor,
+    )
     return r.finish(r.advance(r.init(), steps))
 
 
@@ -417,8 +501,11 @@ def check_xy(x, y):
     if np.shape(x)[0] == 0:
         raise ValueError("x: the data set is empty")
     for name, v in (("x", x), ("y", y)):
-        if not isinstance(v, jax.core.Tracer) and np.issubdtype(np.asarray(v).dtype, np.inexact) \
-                and not np.all(np.isfinite(np.asarray(v))):
+        if (
+            not isinstance(v, jax.core.Tracer)
+            and np.issubdtype(np.asarray(v).dtype, np.inexact)
+            and not np.all(np.isfinite(np.asarray(v)))
+        ):
             raise ValueError(f"{name}: contains NaN or inf")
     return x, y
 

@@ -21,7 +21,8 @@ does not depend on h_i when |g| >> eps: theta_i -> 1 / lambda wherever t_i > 1 /
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -40,12 +41,16 @@ def equivalent_l2(lr, decay):
     return decay / lr
 
 
-def adam_l2(lr, l2, mask: Callable | Any | None = None, **adam_kwargs) -> optax.GradientTransformation:
+def adam_l2(
+    lr, l2, mask: Callable | Any | None = None, **adam_kwargs
+) -> optax.GradientTransformation:
     """Adam on L + (l2 / 2) |theta|^2: ``add_decayed_weights`` before ``adam``."""
     return optax.chain(optax.add_decayed_weights(l2, mask), optax.adam(lr, **adam_kwargs))
 
 
-def adamw(lr, decay, mask: Callable | Any | None = None, **adam_kwargs) -> optax.GradientTransformation:
+def adamw(
+    lr, decay, mask: Callable | Any | None = None, **adam_kwargs
+) -> optax.GradientTransformation:
     """AdamW (decoupled): ``optax.adamw(lr, weight_decay=decay)``; each step shrinks theta by lr * decay."""
     return optax.adamw(lr, weight_decay=decay, mask=mask, **adam_kwargs)
 
@@ -54,15 +59,23 @@ def sgd_decay(lr, l2=0.0, decoupled=0.0, mask=None) -> optax.GradientTransformat
     """theta <- (1 - decoupled) theta - lr (g + l2 theta): L2 and decoupled decay in one chain
     (either may be 0, both traced), so runs of both kinds share one compiled program; with one
     of them 0 it is :func:`~phasekit.dynamics.regularization.l2_sgd` / :func:`decoupled_sgd` exactly."""
-    return optax.chain(optax.add_decayed_weights(l2, mask), optax.sgd(lr), optax.add_decayed_weights(-decoupled, mask))
+    return optax.chain(
+        optax.add_decayed_weights(l2, mask),
+        optax.sgd(lr),
+        optax.add_decayed_weights(-decoupled, mask),
+    )
 
 
 def adam_decay(lr, l2=0.0, decoupled=0.0, mask=None, **adam_kwargs) -> optax.GradientTransformation:
     """Adam with L2 ``l2`` in the gradient and decoupled decay ``decoupled`` (both traced):
     l2 only is :func:`adam_l2`, decoupled only is ``optax.adamw`` (the same chain: scale_by_adam,
     add_decayed_weights, scale_by_learning_rate), so both kinds share one compiled program."""
-    return optax.chain(optax.add_decayed_weights(l2, mask), optax.scale_by_adam(**adam_kwargs),
-                       optax.add_decayed_weights(decoupled, mask), optax.scale_by_learning_rate(lr))
+    return optax.chain(
+        optax.add_decayed_weights(l2, mask),
+        optax.scale_by_adam(**adam_kwargs),
+        optax.add_decayed_weights(decoupled, mask),
+        optax.scale_by_learning_rate(lr),
+    )
 
 
 DECAYS = {"sgd_l2": l2_sgd, "sgd_decoupled": decoupled_sgd, "adam_l2": adam_l2, "adamw": adamw}
@@ -71,8 +84,13 @@ DECAYS = {"sgd_l2": l2_sgd, "sgd_decoupled": decoupled_sgd, "adam_l2": adam_l2, 
 def second_moment(opt_state, b2: float = 0.999):
     """Bias-corrected v_hat = nu / (1 - b2^count) of the (first) ``optax.scale_by_adam`` state in
     ``opt_state`` (a pytree like the params)."""
-    found = [s for s in jax.tree_util.tree_leaves(opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
-             if isinstance(s, optax.ScaleByAdamState)]
+    found = [
+        s
+        for s in jax.tree_util.tree_leaves(
+            opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState)
+        )
+        if isinstance(s, optax.ScaleByAdamState)
+    ]
     if not found:
         raise ValueError("opt_state: no optax.scale_by_adam state inside")
     s = found[0]

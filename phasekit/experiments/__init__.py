@@ -20,8 +20,20 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from phasekit.experiments.base import (HELD, NOT_APPLICABLE, NOT_HELD, PRESETS, REGISTRY, Claim,
-                                       Config, Experiment, claim, describe, param, register)
+from phasekit.experiments.base import (
+    HELD,
+    NOT_APPLICABLE,
+    NOT_HELD,
+    PRESETS,
+    REGISTRY,
+    Claim,
+    Config,
+    Experiment,
+    claim,
+    describe,
+    param,
+    register,
+)
 from phasekit.experiments.runner import Result, execute, get, load, report, reproduce, save
 
 _INFRASTRUCTURE = {"base", "runner", "cli"}
@@ -39,6 +51,25 @@ def names() -> list[str]:
     return list(registry())
 
 
-__all__ = ["Claim", "Config", "Experiment", "Result", "claim", "describe", "execute", "get", "load",
-           "names", "param", "register", "registry", "report", "reproduce", "save", "PRESETS",
-           "HELD", "NOT_HELD", "NOT_APPLICABLE"]
+__all__ = [
+    "Claim",
+    "Config",
+    "Experiment",
+    "Result",
+    "claim",
+    "describe",
+    "execute",
+    "get",
+    "load",
+    "names",
+    "param",
+    "register",
+    "registry",
+    "report",
+    "reproduce",
+    "save",
+    "PRESETS",
+    "HELD",
+    "NOT_HELD",
+    "NOT_APPLICABLE",
+]

@@ -33,8 +33,9 @@ import json
 import math
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
@@ -45,26 +46,40 @@ HELD, NOT_HELD, NOT_APPLICABLE = "held", "not held", "n/a at this preset"
 
 # ----------------------------------------------------------------------------- configs
 
+
 def param(default, *, ge=None, gt=None, le=None, lt=None, choices=None, doc: str = ""):
     """A config field with its allowed range: ``ge``/``gt``/``le``/``lt`` bounds (applied to
     every element of a tuple field), ``choices`` for strings; ``doc`` is shown by
     ``phasekit list --fields``."""
     if isinstance(default, list):
         default = tuple(default)
-    return dataclasses.field(default=default, metadata=dict(
-        ge=ge, gt=gt, le=le, lt=lt, choices=tuple(choices) if choices else None, doc=doc))
+    return dataclasses.field(
+        default=default,
+        metadata=dict(
+            ge=ge, gt=gt, le=le, lt=lt, choices=tuple(choices) if choices else None, doc=doc
+        ),
+    )
 
 
 def _range_text(meta) -> str:
-    parts = [f"{op} {meta[k]}" for k, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
-             if meta.get(k) is not None]
+    parts = [
+        f"{op} {meta[k]}"
+        for k, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+        if meta.get(k) is not None
+    ]
     return " and ".join(parts)
 
 
 def _in_range(v, meta) -> bool:
-    return all(meta.get(k) is None or cmp(v, meta[k]) for k, cmp in (
-        ("ge", lambda a, b: a >= b), ("gt", lambda a, b: a > b),
-        ("le", lambda a, b: a <= b), ("lt", lambda a, b: a < b)))
+    return all(
+        meta.get(k) is None or cmp(v, meta[k])
+        for k, cmp in (
+            ("ge", lambda a, b: a >= b),
+            ("gt", lambda a, b: a > b),
+            ("le", lambda a, b: a <= b),
+            ("lt", lambda a, b: a < b),
+        )
+    )
 
 
 def _split_optional(tp):
@@ -92,7 +107,9 @@ def _coerce_scalar(name: str, tp, v, meta):
                 raise ValueError(f"{name}: must be an integer{' ' + rng if rng else ''}, got {v!r}")
         v = int(v)
     elif tp is float:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(
+            v, (int, float, np.integer, np.floating)
+        ):
             raise ValueError(f"{name}: must be a number{' ' + rng if rng else ''}, got {v!r}")
         v = float(v)
         if not math.isfinite(v):
@@ -137,13 +154,16 @@ class Config:
     of those, and ``T | None``. Subclasses add cross-field checks in ``validate(self)``.
     """
 
-    EXECUTION_FIELDS: ClassVar[tuple[str, ...]] = ()  # how runs are scheduled, not what they compute
+    EXECUTION_FIELDS: ClassVar[
+        tuple[str, ...]
+    ] = ()  # how runs are scheduled, not what they compute
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, _coerce(f.name, hints[f.name], getattr(self, f.name),
-                                                     f.metadata))
+            object.__setattr__(
+                self, f.name, _coerce(f.name, hints[f.name], getattr(self, f.name), f.metadata)
+            )
         self.validate()
 
     def validate(self):
@@ -153,8 +173,10 @@ class Config:
         """JSON-able fields; ``execution=False`` leaves out the fields in ``EXECUTION_FIELDS``
         (they decide how runs are scheduled, not what they compute: not part of a store's
         fingerprint)."""
-        d = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-             for f in dataclasses.fields(self)}
+        d = {
+            f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+            for f in dataclasses.fields(self)
+        }
         return d if execution else {k: v for k, v in d.items() if k not in self.EXECUTION_FIELDS}
 
     @classmethod
@@ -202,6 +224,7 @@ def _parse_text(name: str, tp, text: str):
 
 # ----------------------------------------------------------------------------- claims
 
+
 @dataclass(frozen=True)
 class Claim:
     """One checked statement of the book.
@@ -238,9 +261,20 @@ def preset_rank(preset: str) -> int:
     return PRESETS.index(preset) if preset in PRESETS else 1
 
 
-def claim(ds: xr.Dataset, *, name: str, statement: str, figure: str, book, measured,
-          held: bool, if_not_held: str, min_preset: str = "tiny", detail: str = "",
-          reproduces: bool = True) -> Claim:
+def claim(
+    ds: xr.Dataset,
+    *,
+    name: str,
+    statement: str,
+    figure: str,
+    book,
+    measured,
+    held: bool,
+    if_not_held: str,
+    min_preset: str = "tiny",
+    detail: str = "",
+    reproduces: bool = True,
+) -> Claim:
     """Build a :class:`Claim` with its verdict from ``held`` and the Dataset's preset.
 
     ``measured`` must be a number (or a list of numbers): no claim without a number.
@@ -251,7 +285,9 @@ def claim(ds: xr.Dataset, *, name: str, statement: str, figure: str, book, measu
     """
     if min_preset not in PRESETS:
         raise ValueError(f"min_preset: one of {PRESETS}, got {min_preset!r}")
-    vals = np.atleast_1d(np.asarray(measured, dtype=float)) if not isinstance(measured, str) else None
+    vals = (
+        np.atleast_1d(np.asarray(measured, dtype=float)) if not isinstance(measured, str) else None
+    )
     if vals is None or vals.size == 0:
         raise ValueError(f"claim {name}: measured must be a number or numbers, got {measured!r}")
     measured = _round(measured)
@@ -263,8 +299,18 @@ def claim(ds: xr.Dataset, *, name: str, statement: str, figure: str, book, measu
         verdict, cause = NOT_APPLICABLE, f"needs the {min_preset} preset; {if_not_held}"
     else:
         verdict, cause = NOT_HELD, if_not_held
-    return Claim(name, statement, figure, _round(book), measured, verdict, min_preset, cause, detail,
-                 bool(reproduces))
+    return Claim(
+        name,
+        statement,
+        figure,
+        _round(book),
+        measured,
+        verdict,
+        min_preset,
+        cause,
+        detail,
+        bool(reproduces),
+    )
 
 
 def _round(v, digits: int = 4):
@@ -303,6 +349,7 @@ def dumps(obj) -> str:
 
 # ----------------------------------------------------------------------------- datasets
 
+
 def describe(ds: xr.Dataset, meta: Mapping[str, tuple]) -> xr.Dataset:
     """Set ``long_name`` and ``units`` of variables: ``meta[var] = (long_name, units)`` or
     ``(long_name, units, description)``; units "1" for dimensionless, "" is not allowed."""
@@ -318,8 +365,11 @@ def describe(ds: xr.Dataset, meta: Mapping[str, tuple]) -> xr.Dataset:
 
 def undescribed(ds: xr.Dataset) -> list[str]:
     """Data variables without ``long_name`` or without ``units``/``description``."""
-    return [v for v in ds.data_vars
-            if "long_name" not in ds[v].attrs or not ({"units", "description"} & set(ds[v].attrs))]
+    return [
+        v
+        for v in ds.data_vars
+        if "long_name" not in ds[v].attrs or not ({"units", "description"} & set(ds[v].attrs))
+    ]
 
 
 def _attr_value(v):
@@ -350,6 +400,7 @@ def stamp(ds: xr.Dataset, name: str, cfg: Config, preset: str) -> xr.Dataset:
 
 # ----------------------------------------------------------------------------- registry
 
+
 @dataclass(frozen=True)
 class Experiment:
     """A registered experiment.
@@ -377,17 +428,21 @@ class Experiment:
         missing = [p for p in PRESETS if p not in self.presets]
         if missing:
             raise ValueError(f"presets: {self.name} lacks {missing}")
-        for p, over in self.presets.items():
+        for over in self.presets.values():
             self.config(**over)  # every preset must validate
 
     def preset(self, preset: str = "quick", **overrides) -> Config:
         """The config of ``preset`` with field ``overrides``."""
         if preset not in self.presets:
-            raise ValueError(f"preset: {self.name} has presets {', '.join(self.presets)}; got {preset!r}")
+            raise ValueError(
+                f"preset: {self.name} has presets {', '.join(self.presets)}; got {preset!r}"
+            )
         unknown = [k for k in overrides if k not in self.config.field_names()]
         if unknown:
-            raise ValueError(f"{unknown[0]}: unknown field of {self.name} "
-                             f"(fields: {', '.join(self.config.field_names())})")
+            raise ValueError(
+                f"{unknown[0]}: unknown field of {self.name} "
+                f"(fields: {', '.join(self.config.field_names())})"
+            )
         return self.config(**{**self.presets[preset], **overrides})
 
 

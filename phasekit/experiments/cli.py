@@ -43,8 +43,12 @@ class _UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="phasekit", description="Experiments of the book, as library functions.",
-                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap = _Parser(
+        prog="phasekit",
+        description="Experiments of the book, as library functions.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     ls = sub.add_parser("list", help="list experiments, or show one experiment's fields")
     ls.add_argument("name", nargs="?")
@@ -54,14 +58,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", default="quick", help="tiny, quick (default) or paper")
     run.add_argument("--out", default=None, help="output folder (default results/NAME/PRESET)")
     run.add_argument("--shard", default=None, help="i/n: compute one of n parts of the grid")
-    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                     help="override a config field (repeatable); lists are comma-separated")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field (repeatable); lists are comma-separated",
+    )
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--no-figures", action="store_true")
-    run.add_argument("--distributed", action="store_true",
-                     help="join a jax.distributed run (cluster scheduler detected, or the flags below)")
-    run.add_argument("--coordinator", default=None, help="host:port of process 0 (with --distributed)")
-    run.add_argument("--num-processes", default=None, help="number of processes (with --distributed)")
+    run.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a jax.distributed run (cluster scheduler detected, or the flags below)",
+    )
+    run.add_argument(
+        "--coordinator", default=None, help="host:port of process 0 (with --distributed)"
+    )
+    run.add_argument(
+        "--num-processes", default=None, help="number of processes (with --distributed)"
+    )
     run.add_argument("--process-id", default=None, help="this process's id (with --distributed)")
     rep = sub.add_parser("report", help="re-check claims and redraw figures of a stored result")
     rep.add_argument("out")
@@ -108,8 +124,10 @@ def format_claims(claims) -> str:
     for c in claims:
         book = "" if c.book is None else f"; book {_short(c.book)}"
         lines.append(f"  [{mark[c.verdict]}] {c.figure}: {c.statement}")
-        lines.append(f"             measured {_short(c.measured)}{book}"
-                     + (f"  ({c.cause})" if c.cause else ""))
+        lines.append(
+            f"             measured {_short(c.measured)}{book}"
+            + (f"  ({c.cause})" if c.cause else "")
+        )
     return "\n".join(lines)
 
 
@@ -143,9 +161,11 @@ def _list(name: str | None, markdown: bool = False) -> int:
     exp = get(name)
     print(f"{exp.name} ({exp.area}, {exp.figure}): {exp.title}\n")
     import dataclasses
+
     for f in dataclasses.fields(exp.config):
         rng = base._range_text(f.metadata) or (
-            "one of " + ", ".join(f.metadata["choices"]) if f.metadata.get("choices") else "")
+            "one of " + ", ".join(f.metadata["choices"]) if f.metadata.get("choices") else ""
+        )
         doc = f.metadata.get("doc", "")
         print(f"  {f.name:<16} = {f.default!r:<24} {rng}" + (f"  -- {doc}" if doc else ""))
     print("\npresets:")
@@ -164,17 +184,30 @@ def _run(args, extra) -> int:
     if args.distributed:
         from phasekit.dynamics import sweep
 
-        index, count = sweep.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        index, count = sweep.initialize_distributed(
+            args.coordinator, args.num_processes, args.process_id
+        )
         print(f"process {index} of {count} (jax.distributed)")
     elif args.coordinator or args.num_processes or args.process_id:
-        raise ValueError("distributed: --coordinator/--num-processes/--process-id need --distributed")
+        raise ValueError(
+            "distributed: --coordinator/--num-processes/--process-id need --distributed"
+        )
     out = Path(args.out or f"results/{exp.name}/{args.preset}")
     print(f"{exp.name} [{args.preset}] ({exp.figure}): {exp.title}\n  output: {out}")
-    res = execute(exp, args.preset, cfg=cfg, out=out, shard=args.shard,
-                  progress=not args.no_progress, figures=not args.no_figures)
+    res = execute(
+        exp,
+        args.preset,
+        cfg=cfg,
+        out=out,
+        shard=args.shard,
+        progress=not args.no_progress,
+        figures=not args.no_figures,
+    )
     if not res.complete:
-        print(f"shard {args.shard} done in {res.wall_s:.1f} s; rerun without --shard once every "
-              f"shard has finished to assemble the result.")
+        print(
+            f"shard {args.shard} done in {res.wall_s:.1f} s; rerun without --shard once every "
+            f"shard has finished to assemble the result."
+        )
         return 0
     print(f"\n{res.wall_s:.1f} s. Claims:\n{format_claims(res.claims)}")
     print(f"\nresults: {out / 'results.nc'}")
@@ -193,14 +226,20 @@ def _report(args) -> int:
         print(f"{out}: no results.nc yet; its sweep stores, read-only:")
         for meta in sorted((out / "store").rglob("meta.json")):
             ds = sweep.open(meta.parent)
-            print(f"  {meta.parent.relative_to(out)}: {ds.attrs['fraction_complete']:.0%} of "
-                  f"{int(np.prod([ds.sizes[d] for d in json.loads(meta.read_text())['axes']]))} points finished")
-        print("rerun the `phasekit run` command to finish it; then `phasekit report` shows the claims")
+            print(
+                f"  {meta.parent.relative_to(out)}: {ds.attrs['fraction_complete']:.0%} of "
+                f"{int(np.prod([ds.sizes[d] for d in json.loads(meta.read_text())['axes']]))} points finished"
+            )
+        print(
+            "rerun the `phasekit run` command to finish it; then `phasekit report` shows the claims"
+        )
         return 0
     res = report(args.out, figures=not args.no_figures)
     ds = res.ds
-    print(f"{ds.attrs['experiment']} [{ds.attrs.get('preset')}] from {Path(args.out) / 'results.nc'} "
-          f"(phasekit {ds.attrs.get('phasekit_version')}, computed in {ds.attrs.get('wall_time_s', '?')} s)")
+    print(
+        f"{ds.attrs['experiment']} [{ds.attrs.get('preset')}] from {Path(args.out) / 'results.nc'} "
+        f"(phasekit {ds.attrs.get('phasekit_version')}, computed in {ds.attrs.get('wall_time_s', '?')} s)"
+    )
     print(format_claims(res.claims))
     for p in res.figures:
         print(f"figure:  {p}")
@@ -214,11 +253,17 @@ def _store(args) -> int:
     if not rep["meta"]:
         raise ValueError(f"store: no readable meta.json in {args.path}")
     print(f"{rep['store']}: {rep['points']} points in {rep['chunks']} chunks")
-    print(f"  duplicated points: {rep['duplicates']}, of which disagreeing: {len(rep['disagreeing'])}"
-          + (f" {rep['disagreeing'][:5]}" if rep["disagreeing"] else ""))
-    print(f"  unreadable chunks: {len(rep['unreadable'])} {rep['unreadable'][:5] if rep['unreadable'] else ''}")
+    print(
+        f"  duplicated points: {rep['duplicates']}, of which disagreeing: {len(rep['disagreeing'])}"
+        + (f" {rep['disagreeing'][:5]}" if rep["disagreeing"] else "")
+    )
+    print(
+        f"  unreadable chunks: {len(rep['unreadable'])} {rep['unreadable'][:5] if rep['unreadable'] else ''}"
+    )
     print(f"  chunks of another configuration: {rep['foreign']}")
-    print(f"  orphaned temporary files: {len(rep['temporary_files'])}; leases: {len(rep['leases'])}")
+    print(
+        f"  orphaned temporary files: {len(rep['temporary_files'])}; leases: {len(rep['leases'])}"
+    )
     for lay in rep["layouts"]:
         print("  layout: " + ", ".join(f"{k}={v}" for k, v in lay.items()))
     bad = rep["unreadable"] or rep["disagreeing"]
@@ -257,7 +302,10 @@ def main(argv=None) -> int:
         print(f"phasekit: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("phasekit: interrupted; rerun the same command to resume from the store", file=sys.stderr)
+        print(
+            "phasekit: interrupted; rerun the same command to resume from the store",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -42,8 +41,11 @@ class CollapseConfig(Config):
     pixels / 16; MNIST-1D: d = 40, generated locally), cross-entropy,
     full-batch SGD with momentum and weight decay (optax.add_decayed_weights before sgd)."""
 
-    dataset: str = param("digits", choices=("digits", "mnist1d"),
-                         doc="scikit-learn's 8x8 digits, or MNIST-1D (needs the optional mnist1d package)")
+    dataset: str = param(
+        "digits",
+        choices=("digits", "mnist1d"),
+        doc="scikit-learn's 8x8 digits, or MNIST-1D (needs the optional mnist1d package)",
+    )
     n: int = param(500, ge=C, doc="training samples")
     width: int = param(128, ge=C)
     depth: int = param(2, ge=1, doc="hidden layers")
@@ -61,14 +63,18 @@ class CollapseConfig(Config):
 
 
 def run(cfg: CollapseConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
-    xs, ys = datasets.digits() if cfg.dataset == "digits" else mnist1d("train", seed=42 + cfg.data_seed)
+    xs, ys = (
+        datasets.digits() if cfg.dataset == "digits" else mnist1d("train", seed=42 + cfg.data_seed)
+    )
     if cfg.n > len(ys):
         raise ValueError(f"n: at most {len(ys)} training samples in {cfg.dataset}, got {cfg.n}")
-    idx = np.random.default_rng(cfg.data_seed).permutation(len(ys))[:cfg.n]
+    idx = np.random.default_rng(cfg.data_seed).permutation(len(ys))[: cfg.n]
     x, y = jnp.asarray(xs[idx]), jnp.asarray(ys[idx])
     sizes = [x.shape[1]] + [cfg.width] * cfg.depth + [C]
     rec = train.record_steps(cfg.steps, cfg.n_records)
-    opt = optax.chain(optax.add_decayed_weights(cfg.weight_decay), optax.sgd(cfg.lr, momentum=cfg.momentum))
+    opt = optax.chain(
+        optax.add_decayed_weights(cfg.weight_decay), optax.sgd(cfg.lr, momentum=cfg.momentum)
+    )
 
     def observe(p):
         logits = mlp.apply(p, x)
@@ -76,16 +82,39 @@ def run(cfg: CollapseConfig, store=None, shard=None, progress: bool = True) -> x
         return {**nc._asdict(), "train_accuracy": jnp.mean(jnp.argmax(logits, -1) == y)}
 
     def point(pt, key):
-        traj = train.run(train.cross_entropy(mlp.apply), mlp.init(key, sizes, scheme="he"), (x, y), opt,
-                         steps=cfg.steps, record_at=rec, observe=observe)
+        traj = train.run(
+            train.cross_entropy(mlp.apply),
+            mlp.init(key, sizes, scheme="he"),
+            (x, y),
+            opt,
+            steps=cfg.steps,
+            record_at=rec,
+            observe=observe,
+        )
         return {"loss": traj.loss, **traj.observables}
 
     names = ("loss", "train_accuracy", *collapse.Collapse._fields)
-    ds = sweep.run(point, {"seed": np.arange(cfg.seeds)}, store=store, shard=shard, base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False), dims={k: ("step",) for k in names},
-                   coords={"step": rec}, batching=cfg.batching, progress=progress, desc="neural collapse")
-    ds.attrs.update(dataset=cfg.dataset, n=cfg.n, width=cfg.width, depth=cfg.depth, weight_decay=cfg.weight_decay,
-                    num_classes=C)
+    ds = sweep.run(
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store=store,
+        shard=shard,
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={k: ("step",) for k in names},
+        coords={"step": rec},
+        batching=cfg.batching,
+        progress=progress,
+        desc="neural collapse",
+    )
+    ds.attrs.update(
+        dataset=cfg.dataset,
+        n=cfg.n,
+        width=cfg.width,
+        depth=cfg.depth,
+        weight_decay=cfg.weight_decay,
+        num_classes=C,
+    )
     return describe(ds, VARIABLES)
 
 
@@ -118,24 +147,38 @@ def claims(ds: xr.Dataset) -> list:
     fall = float(np.nanmedian(falls)) if np.any(np.isfinite(falls)) else np.nan
     final = ds.isel(step=-1).median("seed")
     return [
-        claim(ds, name="nc1-falls-in-terminal-phase", figure="ch. 14 neural collapse", book=">= 10 (orders of magnitude)",
-              statement=f"NC1 falls by at least {NC1_FALL:g}x from the start of the terminal phase (first record "
-                        f"with 100 % training accuracy) to the end of training (median over seeds)",
-              measured=fall, held=fall >= NC1_FALL, min_preset="quick",
-              detail=f"per seed NC1(TPT start) / NC1(end) {np.round(falls, 3).tolist()}, TPT starts at steps "
-                     f"{starts}; final NC1 {float(final['nc1']):.3g}, equinorm {float(final['equinorm']):.3g}, "
-                     f"equiangularity {float(final['equiangularity']):.3g}, NC3 {float(final['nc3']):.3g}, "
-                     f"NC4 {float(final['nc4']):.3g}",
-              if_not_held="the terminal phase is too short for a small MLP: the loss settles at its weight-"
-                          "decay equilibrium within a few hundred steps and NC1 then decreases only slowly "
-                          "(Papyan et al. train deep nets for 350 epochs, ~10^5 SGD steps); measured not to "
-                          "hold at quick (NC1 falls ~1.2x in 4000 steps)",
-              reproduces=False),
-        claim(ds, name="nc4-nearest-mean", figure="ch. 14 neural collapse", book="-> 1",
-              statement="NC4: at the end of training the net's predictions agree with the nearest class mean "
-                        "on at least 95 % of the training samples (median over seeds)",
-              measured=float(final["nc4"]), held=float(final["nc4"]) >= 0.95, min_preset="quick",
-              if_not_held="training stopped before the terminal phase"),
+        claim(
+            ds,
+            name="nc1-falls-in-terminal-phase",
+            figure="ch. 14 neural collapse",
+            book=">= 10 (orders of magnitude)",
+            statement=f"NC1 falls by at least {NC1_FALL:g}x from the start of the terminal phase (first record "
+            f"with 100 % training accuracy) to the end of training (median over seeds)",
+            measured=fall,
+            held=fall >= NC1_FALL,
+            min_preset="quick",
+            detail=f"per seed NC1(TPT start) / NC1(end) {np.round(falls, 3).tolist()}, TPT starts at steps "
+            f"{starts}; final NC1 {float(final['nc1']):.3g}, equinorm {float(final['equinorm']):.3g}, "
+            f"equiangularity {float(final['equiangularity']):.3g}, NC3 {float(final['nc3']):.3g}, "
+            f"NC4 {float(final['nc4']):.3g}",
+            if_not_held="the terminal phase is too short for a small MLP: the loss settles at its weight-"
+            "decay equilibrium within a few hundred steps and NC1 then decreases only slowly "
+            "(Papyan et al. train deep nets for 350 epochs, ~10^5 SGD steps); measured not to "
+            "hold at quick (NC1 falls ~1.2x in 4000 steps)",
+            reproduces=False,
+        ),
+        claim(
+            ds,
+            name="nc4-nearest-mean",
+            figure="ch. 14 neural collapse",
+            book="-> 1",
+            statement="NC4: at the end of training the net's predictions agree with the nearest class mean "
+            "on at least 95 % of the training samples (median over seeds)",
+            measured=float(final["nc4"]),
+            held=float(final["nc4"]) >= 0.95,
+            min_preset="quick",
+            if_not_held="training stopped before the terminal phase",
+        ),
     ]
 
 
@@ -145,11 +188,20 @@ def figures(ds: xr.Dataset) -> dict:
     return phenomena_b.collapse_figures(ds)
 
 
-register(Experiment(
-    "neural-collapse", area="phenomena", figure="ch. 14 neural collapse",
-    title="NC1-NC4 of an MLP's last hidden layer through the terminal phase of training on digits",
-    config=CollapseConfig,
-    presets={"tiny": dict(n=100, width=32, steps=300, n_records=6, seeds=1),
-             "quick": {},
-             "paper": dict(n=1797, width=512, depth=4, steps=100000, seeds=8, n_records=40)},
-    run=run, claims=claims, figures=figures))
+register(
+    Experiment(
+        "neural-collapse",
+        area="phenomena",
+        figure="ch. 14 neural collapse",
+        title="NC1-NC4 of an MLP's last hidden layer through the terminal phase of training on digits",
+        config=CollapseConfig,
+        presets={
+            "tiny": dict(n=100, width=32, steps=300, n_records=6, seeds=1),
+            "quick": {},
+            "paper": dict(n=1797, width=512, depth=4, steps=100000, seeds=8, n_records=40),
+        },
+        run=run,
+        claims=claims,
+        figures=figures,
+    )
+)

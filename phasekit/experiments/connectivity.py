@@ -78,31 +78,58 @@ def run(cfg: ConnectivityConfig, store=None, shard=None, progress: bool = True) 
 
     def point(pt, key):
         k_ab, k_t = jax.random.split(key)
-        pair = jax.vmap(lambda k: fit(mlp.init(k, sizes, scheme="he"), cfg.steps))(jax.random.split(k_ab))
+        pair = jax.vmap(lambda k: fit(mlp.init(k, sizes, scheme="he"), cfg.steps))(
+            jax.random.split(k_ab)
+        )
         a, b = (jax.tree_util.tree_map(lambda leaf: leaf[i], pair) for i in (0, 1))
         line = mc.linear_barrier(loss, a, b, data, cfg.n_points)
         aligned = mc.linear_barrier(loss, a, mc.align(a, b), data, cfg.n_points)
-        control = train.run(mc.bezier_objective(loss, a, b, cfg.t_samples), mc.bezier_init(a, b), data,
-                            optax.adam(cfg.lr), steps=cfg.curve_steps, n_records=2, loss_takes_key=True,
-                            key=k_t).params
+        control = train.run(
+            mc.bezier_objective(loss, a, b, cfg.t_samples),
+            mc.bezier_init(a, b),
+            data,
+            optax.adam(cfg.lr),
+            steps=cfg.curve_steps,
+            n_records=2,
+            loss_takes_key=True,
+            key=k_t,
+        ).params
         curve = mc.bezier_barrier(loss, a, control, b, data, cfg.n_points)
-        return {"linear_loss": line.losses, "aligned_loss": aligned.losses, "bezier_loss": curve.losses,
-                "linear_barrier": line.barrier, "aligned_barrier": aligned.barrier,
-                "bezier_barrier": curve.barrier, "bezier_max_loss": curve.max_loss,
-                "endpoint_loss": 0.5 * (line.losses[0] + line.losses[-1])}
+        return {
+            "linear_loss": line.losses,
+            "aligned_loss": aligned.losses,
+            "bezier_loss": curve.losses,
+            "linear_barrier": line.barrier,
+            "aligned_barrier": aligned.barrier,
+            "bezier_barrier": curve.barrier,
+            "bezier_max_loss": curve.max_loss,
+            "endpoint_loss": 0.5 * (line.losses[0] + line.losses[-1]),
+        }
 
     ts = np.linspace(0.0, 1.0, cfg.n_points)
-    ds = sweep.run(point, {"seed": np.arange(cfg.seeds)}, store=store, shard=shard, base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False),
-                   dims={k: ("t",) for k in ("linear_loss", "aligned_loss", "bezier_loss")}, coords={"t": ts},
-                   batching=cfg.batching, progress=progress, desc="mode connectivity")
+    ds = sweep.run(
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store=store,
+        shard=shard,
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={k: ("t",) for k in ("linear_loss", "aligned_loss", "bezier_loss")},
+        coords={"t": ts},
+        batching=cfg.batching,
+        progress=progress,
+        desc="mode connectivity",
+    )
     ds.attrs.update(n=cfg.n, width=cfg.width, depth=cfg.depth)
     return describe(ds, VARIABLES)
 
 
 VARIABLES = {
     "linear_loss": ("training cross-entropy along w(t) = (1 - t) theta_a + t theta_b", "nats"),
-    "aligned_loss": ("training cross-entropy along the line to theta_b aligned by weight matching", "nats"),
+    "aligned_loss": (
+        "training cross-entropy along the line to theta_b aligned by weight matching",
+        "nats",
+    ),
     "bezier_loss": ("training cross-entropy along the trained quadratic Bezier curve", "nats"),
     "linear_barrier": ("max_t L(w(t)) - (L(theta_a) + L(theta_b)) / 2 along the line", "nats"),
     "aligned_barrier": ("barrier along the line after weight-matching alignment", "nats"),
@@ -117,25 +144,44 @@ def claims(ds: xr.Dataset) -> list:
     bez = float(ds["bezier_barrier"].median())
     ali = float(ds["aligned_barrier"].median())
     ratio = bez / lin if lin > 0 else np.nan
-    base = f"median over {ds.sizes['seed']} pairs: linear barrier {lin:.3g}, Bezier barrier {bez:.3g}, " \
-           f"aligned barrier {ali:.3g}, endpoint loss {float(ds['endpoint_loss'].median()):.3g} nats"
+    base = (
+        f"median over {ds.sizes['seed']} pairs: linear barrier {lin:.3g}, Bezier barrier {bez:.3g}, "
+        f"aligned barrier {ali:.3g}, endpoint loss {float(ds['endpoint_loss'].median()):.3g} nats"
+    )
     return [
-        claim(ds, name="bezier-below-linear", figure="ch. 14 mode connectivity", book="~0 vs a barrier",
-              statement=f"the trained Bezier curve's barrier (max loss minus the endpoints') is at most "
-                        f"{WELL_BELOW:g} of the straight line's barrier (median over pairs)",
-              measured=ratio, held=lin > 0 and ratio <= WELL_BELOW, min_preset="quick", detail=base,
-              if_not_held="too few curve-training steps, or the nets are so wide that the straight line "
-                          "has no barrier to remove"),
-        claim(ds, name="alignment-lowers-barrier", figure="ch. 14 mode connectivity (Ainsworth et al.)",
-              book="lower", statement="weight-matching alignment of the hidden units lowers the linear "
-                                      "barrier: aligned / unaligned barrier < 1 (median over pairs)",
-              measured=ali / lin if lin > 0 else np.nan, held=lin > 0 and ali < lin, min_preset="quick",
-              detail=base, if_not_held="a narrow MLP: weight matching needs width for the permuted "
-                                       "solutions to fall in one basin"),
+        claim(
+            ds,
+            name="bezier-below-linear",
+            figure="ch. 14 mode connectivity",
+            book="~0 vs a barrier",
+            statement=f"the trained Bezier curve's barrier (max loss minus the endpoints') is at most "
+            f"{WELL_BELOW:g} of the straight line's barrier (median over pairs)",
+            measured=ratio,
+            held=lin > 0 and ratio <= WELL_BELOW,
+            min_preset="quick",
+            detail=base,
+            if_not_held="too few curve-training steps, or the nets are so wide that the straight line "
+            "has no barrier to remove",
+        ),
+        claim(
+            ds,
+            name="alignment-lowers-barrier",
+            figure="ch. 14 mode connectivity (Ainsworth et al.)",
+            book="lower",
+            statement="weight-matching alignment of the hidden units lowers the linear "
+            "barrier: aligned / unaligned barrier < 1 (median over pairs)",
+            measured=ali / lin if lin > 0 else np.nan,
+            held=lin > 0 and ali < lin,
+            min_preset="quick",
+            detail=base,
+            if_not_held="a narrow MLP: weight matching needs width for the permuted "
+            "solutions to fall in one basin",
+        ),
     ]
 
 
 # ----------------------------------------------------------------------------- spawn step
+
 
 @dataclass(frozen=True)
 class SpawnConfig(Config):
@@ -174,25 +220,49 @@ def spawn_run(cfg: SpawnConfig, store=None, shard=None, progress: bool = True) -
     k_max = max(cfg.spawn_steps)
 
     def sgd(params, key, steps, lr):
-        return train.run(loss, params, data, optax.sgd(lr), steps=steps, n_records=2,
-                         batch_size=cfg.batch_size, key=key).params
+        return train.run(
+            loss,
+            params,
+            data,
+            optax.sgd(lr),
+            steps=steps,
+            n_records=2,
+            batch_size=cfg.batch_size,
+            key=key,
+        ).params
 
     def point(pt, key):
         k_init, k_parent, k_children = jax.random.split(key, 3)
         parent = mlp.init(k_init, sizes, scheme="he")
         if k_max > 0:
-            parent = sgd(parent, k_parent, k_max, lambda count: jnp.where(count < pt["spawn"], cfg.lr, 0.0))
-        children = jax.vmap(lambda k: sgd(parent, k, cfg.steps, cfg.lr))(jax.random.split(k_children))
+            parent = sgd(
+                parent, k_parent, k_max, lambda count: jnp.where(count < pt["spawn"], cfg.lr, 0.0)
+            )
+        children = jax.vmap(lambda k: sgd(parent, k, cfg.steps, cfg.lr))(
+            jax.random.split(k_children)
+        )
         c1, c2 = (jax.tree_util.tree_map(lambda leaf: leaf[i], children) for i in (0, 1))
         line = mc.linear_barrier(loss, c1, c2, data, cfg.n_points)
-        return {"barrier": line.barrier, "path_loss": line.losses,
-                "endpoint_loss": 0.5 * (line.losses[0] + line.losses[-1])}
+        return {
+            "barrier": line.barrier,
+            "path_loss": line.losses,
+            "endpoint_loss": 0.5 * (line.losses[0] + line.losses[-1]),
+        }
 
-    ds = sweep.run(point, {"spawn": np.asarray(cfg.spawn_steps), "seed": np.arange(cfg.seeds)},
-                   store=store, shard=shard, key_axes=("seed",), base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False), dims={"path_loss": ("t",)},
-                   coords={"t": np.linspace(0.0, 1.0, cfg.n_points)}, batching=cfg.batching,
-                   progress=progress, desc="spawn connectivity")
+    ds = sweep.run(
+        point,
+        {"spawn": np.asarray(cfg.spawn_steps), "seed": np.arange(cfg.seeds)},
+        store=store,
+        shard=shard,
+        key_axes=("seed",),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={"path_loss": ("t",)},
+        coords={"t": np.linspace(0.0, 1.0, cfg.n_points)},
+        batching=cfg.batching,
+        progress=progress,
+        desc="spawn connectivity",
+    )
     ds.attrs.update(n=cfg.n, width=cfg.width, depth=cfg.depth, child_steps=cfg.steps)
     return describe(ds, SPAWN_VARIABLES)
 
@@ -209,19 +279,26 @@ def spawn_claims(ds: xr.Dataset) -> list:
     k = ds["spawn"].values
     order = np.argsort(k)
     first, last = float(med[order[0]]), float(med[order[-1]])
-    return [claim(
-        ds, name="barrier-shrinks-with-spawn", figure="ch. 14 mode connectivity (Frankle et al. 2020)",
-        book="-> 0", statement=f"the children's linear barrier at the largest spawn step k = {int(k[order[-1]])} is "
-                               f"at most {SHRINK:g} of the barrier at k = {int(k[order[0]])}, which is a real "
-                               f"barrier (>= {REAL_BARRIER:g} nats; median over seeds)",
-        measured=last / first if first > 0 else np.nan, held=first >= REAL_BARRIER and last <= SHRINK * first,
-        min_preset="quick",
-        detail="median barrier per k " + ", ".join(f"{int(k[i])}: {med[i]:.3g}" for i in order),
-        if_not_held="the k = 0 children already share a basin (no barrier to shrink: a small MLP trained "
-                    "long from one init by SGD stays linearly connected), or the children diverge from a "
-                    "late spawn too (large lr / small batch); measured at quick: the k = 0 barrier is "
-                    "only 2e-4 nats (it does fall 5x by k = 800)",
-        reproduces=False)]
+    return [
+        claim(
+            ds,
+            name="barrier-shrinks-with-spawn",
+            figure="ch. 14 mode connectivity (Frankle et al. 2020)",
+            book="-> 0",
+            statement=f"the children's linear barrier at the largest spawn step k = {int(k[order[-1]])} is "
+            f"at most {SHRINK:g} of the barrier at k = {int(k[order[0]])}, which is a real "
+            f"barrier (>= {REAL_BARRIER:g} nats; median over seeds)",
+            measured=last / first if first > 0 else np.nan,
+            held=first >= REAL_BARRIER and last <= SHRINK * first,
+            min_preset="quick",
+            detail="median barrier per k " + ", ".join(f"{int(k[i])}: {med[i]:.3g}" for i in order),
+            if_not_held="the k = 0 children already share a basin (no barrier to shrink: a small MLP trained "
+            "long from one init by SGD stays linearly connected), or the children diverge from a "
+            "late spawn too (large lr / small batch); measured at quick: the k = 0 barrier is "
+            "only 2e-4 nats (it does fall 5x by k = 800)",
+            reproduces=False,
+        )
+    ]
 
 
 def figures(ds: xr.Dataset) -> dict:
@@ -236,21 +313,50 @@ def spawn_figures(ds: xr.Dataset) -> dict:
     return phenomena_b.spawn_figures(ds)
 
 
-register(Experiment(
-    "mode-connectivity", area="phenomena", figure="ch. 14 mode connectivity",
-    title="loss along the straight line, the weight-matched line and a trained Bezier curve between two MLPs",
-    config=ConnectivityConfig,
-    presets={"tiny": dict(n=100, width=16, steps=150, curve_steps=100, t_samples=2, n_points=7, seeds=1),
-             "quick": {},
-             "paper": dict(n=1797, width=512, depth=3, steps=10000, curve_steps=10000, seeds=8, n_points=41)},
-    run=run, claims=claims, figures=figures))
+register(
+    Experiment(
+        "mode-connectivity",
+        area="phenomena",
+        figure="ch. 14 mode connectivity",
+        title="loss along the straight line, the weight-matched line and a trained Bezier curve between two MLPs",
+        config=ConnectivityConfig,
+        presets={
+            "tiny": dict(
+                n=100, width=16, steps=150, curve_steps=100, t_samples=2, n_points=7, seeds=1
+            ),
+            "quick": {},
+            "paper": dict(
+                n=1797, width=512, depth=3, steps=10000, curve_steps=10000, seeds=8, n_points=41
+            ),
+        },
+        run=run,
+        claims=claims,
+        figures=figures,
+    )
+)
 
-register(Experiment(
-    "spawn-connectivity", area="phenomena", figure="ch. 14 mode connectivity (Frankle et al. 2020)",
-    title="linear barrier between two SGD children of a shared parent against the spawn step k",
-    config=SpawnConfig,
-    presets={"tiny": dict(n=100, width=16, spawn_steps=(0, 50), steps=100, n_points=5, seeds=1),
-             "quick": {},
-             "paper": dict(n=1797, width=512, depth=3, spawn_steps=(0, 10, 30, 100, 300, 1000, 3000),
-                           steps=20000, seeds=8, n_points=21)},
-    run=spawn_run, claims=spawn_claims, figures=spawn_figures))
+register(
+    Experiment(
+        "spawn-connectivity",
+        area="phenomena",
+        figure="ch. 14 mode connectivity (Frankle et al. 2020)",
+        title="linear barrier between two SGD children of a shared parent against the spawn step k",
+        config=SpawnConfig,
+        presets={
+            "tiny": dict(n=100, width=16, spawn_steps=(0, 50), steps=100, n_points=5, seeds=1),
+            "quick": {},
+            "paper": dict(
+                n=1797,
+                width=512,
+                depth=3,
+                spawn_steps=(0, 10, 30, 100, 300, 1000, 3000),
+                steps=20000,
+                seeds=8,
+                n_points=21,
+            ),
+        },
+        run=spawn_run,
+        claims=spawn_claims,
+        figures=spawn_figures,
+    )
+)

@@ -43,8 +43,10 @@ class VanishingConfig(Config):
     width: int = param(64, ge=1)
     depth: int = param(10, ge=2, doc="weight layers (depth - 1 hidden layers)")
     seeds: int = param(4, ge=1)
-    pairs: tuple[str, ...] = param(("sigmoid+xavier", "sigmoid+he", "relu+xavier", "relu+he"),
-                                   doc=f"'activation+scheme', scheme in {', '.join(SCHEMES)}")
+    pairs: tuple[str, ...] = param(
+        ("sigmoid+xavier", "sigmoid+he", "relu+xavier", "relu+he"),
+        doc=f"'activation+scheme', scheme in {', '.join(SCHEMES)}",
+    )
     data_seed: int = param(100, ge=0)
     base_seed: int = param(0, ge=0)
     batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
@@ -72,14 +74,26 @@ def run(cfg: VanishingConfig, store=None, shard=None, progress: bool = True) -> 
         norms = landscape.layer_gradient_norms(loss, mlp.init(key, sizes, scheme=scheme), (x, y))
         return {"grad_norm": norms, "ratio": landscape.gradient_norm_ratio(norms)}
 
-    ds = sweep.run(point, {"pair": np.arange(len(cfg.pairs)), "seed": np.arange(cfg.seeds)},
-                   static=("pair",), store=store, shard=shard, key_axes=("seed",), base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False), dims={"grad_norm": ("layer",)},
-                   coords={"layer": np.arange(1, cfg.depth + 1)}, batching=cfg.batching,
-                   progress=progress, desc="vanishing gradients")
-    ds = ds.assign_coords(pair_label=("pair", list(cfg.pairs)),
-                          activation=("pair", [_pair(p)[0] for p in cfg.pairs]),
-                          scheme=("pair", [_pair(p)[1] for p in cfg.pairs]))
+    ds = sweep.run(
+        point,
+        {"pair": np.arange(len(cfg.pairs)), "seed": np.arange(cfg.seeds)},
+        static=("pair",),
+        store=store,
+        shard=shard,
+        key_axes=("seed",),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={"grad_norm": ("layer",)},
+        coords={"layer": np.arange(1, cfg.depth + 1)},
+        batching=cfg.batching,
+        progress=progress,
+        desc="vanishing gradients",
+    )
+    ds = ds.assign_coords(
+        pair_label=("pair", list(cfg.pairs)),
+        activation=("pair", [_pair(p)[0] for p in cfg.pairs]),
+        scheme=("pair", [_pair(p)[1] for p in cfg.pairs]),
+    )
     ds.attrs.update(depth=cfg.depth, width=cfg.width)
     return describe(ds, VARIABLES)
 
@@ -99,20 +113,34 @@ def claims(ds: xr.Dataset) -> list:
     out = []
     if "sigmoid+xavier" in labels:
         r = _median_ratio(ds, "sigmoid+xavier")
-        out.append(claim(
-            ds, name="sigmoid-vanishes", figure="course: vanishing gradients",
-            statement=f"sigmoid + Xavier, depth {ds.attrs['depth']}: the first-layer gradient norm is below "
-                      f"{VANISH:g} times the last layer's (median over seeds)",
-            book="~1e-6", measured=r, held=r < VANISH,
-            if_not_held="too shallow a net for the sigmoid's 1/4 derivative to compound"))
+        out.append(
+            claim(
+                ds,
+                name="sigmoid-vanishes",
+                figure="course: vanishing gradients",
+                statement=f"sigmoid + Xavier, depth {ds.attrs['depth']}: the first-layer gradient norm is below "
+                f"{VANISH:g} times the last layer's (median over seeds)",
+                book="~1e-6",
+                measured=r,
+                held=r < VANISH,
+                if_not_held="too shallow a net for the sigmoid's 1/4 derivative to compound",
+            )
+        )
     if "relu+he" in labels:
         r = _median_ratio(ds, "relu+he")
-        out.append(claim(
-            ds, name="relu-he-propagates", figure="course: vanishing gradients",
-            statement=f"ReLU + He, depth {ds.attrs['depth']}: the first / last layer gradient-norm ratio is "
-                      f"O(0.1-1): between {PROPAGATE:g} and 10 (median over seeds)",
-            book="O(0.1-1)", measured=r, held=PROPAGATE <= r <= 10,
-            if_not_held="narrow layers: the He variance argument holds for width -> infinity"))
+        out.append(
+            claim(
+                ds,
+                name="relu-he-propagates",
+                figure="course: vanishing gradients",
+                statement=f"ReLU + He, depth {ds.attrs['depth']}: the first / last layer gradient-norm ratio is "
+                f"O(0.1-1): between {PROPAGATE:g} and 10 (median over seeds)",
+                book="O(0.1-1)",
+                measured=r,
+                held=PROPAGATE <= r <= 10,
+                if_not_held="narrow layers: the He variance argument holds for width -> infinity",
+            )
+        )
     return out
 
 
@@ -122,13 +150,33 @@ def figures(ds: xr.Dataset) -> dict:
     return viz.vanishing_figures(ds)
 
 
-register(Experiment(
-    "vanishing-gradients", area="course", figure="course: vanishing gradients",
-    title="per-layer gradient norms at init of a 10-layer MLP: sigmoid vs ReLU x init scheme",
-    config=VanishingConfig,
-    presets={"tiny": dict(n=64, width=32, seeds=2, pairs=("sigmoid+xavier", "relu+he")),
-             "quick": {},
-             "paper": dict(n=2000, width=256, seeds=16,
-                           pairs=("sigmoid+xavier", "sigmoid+lecun", "sigmoid+he", "tanh+xavier",
-                                  "relu+xavier", "relu+lecun", "relu+he"))},
-    run=run, claims=claims, figures=figures))
+register(
+    Experiment(
+        "vanishing-gradients",
+        area="course",
+        figure="course: vanishing gradients",
+        title="per-layer gradient norms at init of a 10-layer MLP: sigmoid vs ReLU x init scheme",
+        config=VanishingConfig,
+        presets={
+            "tiny": dict(n=64, width=32, seeds=2, pairs=("sigmoid+xavier", "relu+he")),
+            "quick": {},
+            "paper": dict(
+                n=2000,
+                width=256,
+                seeds=16,
+                pairs=(
+                    "sigmoid+xavier",
+                    "sigmoid+lecun",
+                    "sigmoid+he",
+                    "tanh+xavier",
+                    "relu+xavier",
+                    "relu+lecun",
+                    "relu+he",
+                ),
+            ),
+        },
+        run=run,
+        claims=claims,
+        figures=figures,
+    )
+)

@@ -48,7 +48,9 @@ class BatchNormConfig(Config):
     lrs: tuple[float, ...] = param((0.01, 0.03, 0.1, 0.3, 1.0, 3.0), gt=0.0)
     steps: int = param(600, ge=1)
     every: int = param(50, ge=1)
-    etas: tuple[float, ...] = param((0.25, 0.5, 1.0, 2.0), gt=0.0, doc="steps along -g, in units of the lr")
+    etas: tuple[float, ...] = param(
+        (0.25, 0.5, 1.0, 2.0), gt=0.0, doc="steps along -g, in units of the lr"
+    )
     lanczos_steps: int = param(12, ge=2)
     seeds: int = param(2, ge=1)
     data_seed: int = param(100, ge=0)
@@ -70,7 +72,7 @@ def _data(cfg):
     x = jax.random.normal(kx, (2 * cfg.n, cfg.input_dim))
     y = mlp.apply(teacher, x, activation="tanh")
     y = y / jnp.std(y)
-    return (x[:cfg.n], y[:cfg.n]), (x[cfg.n:], y[cfg.n:])
+    return (x[: cfg.n], y[: cfg.n]), (x[cfg.n :], y[cfg.n :])
 
 
 def run(cfg: BatchNormConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -84,27 +86,59 @@ def run(cfg: BatchNormConfig, store=None, shard=None, progress: bool = True) -> 
         loss = stateful.flax_loss(module)
 
         def observe(p, s):
-            train_loss = lambda q, d: loss(q, s, d)[0]  # batch statistics: s only feeds the running averages
+            train_loss = lambda q, d: loss(q, s, d)[
+                0
+            ]  # batch statistics: s only feeds the running averages
             direction = dg.gradient_direction(train_loss, p, data, lr * factors)
-            return {"loss_variation": dg.loss_variation(direction),
-                    "grad_predictiveness": dg.gradient_predictiveness(direction),
-                    "smoothness": dg.effective_smoothness(direction, lr * factors),
-                    "sharpness": hessian.top_eigenvalues(train_loss, p, data, k=1, num_steps=cfg.lanczos_steps,
-                                                         key=jax.random.key(1))[0]}
+            return {
+                "loss_variation": dg.loss_variation(direction),
+                "grad_predictiveness": dg.gradient_predictiveness(direction),
+                "smoothness": dg.effective_smoothness(direction, lr * factors),
+                "sharpness": hessian.top_eigenvalues(
+                    train_loss, p, data, k=1, num_steps=cfg.lanczos_steps, key=jax.random.key(1)
+                )[0],
+            }
 
-        traj = stateful.run(loss, params, stats, data, optax.sgd(lr), steps=cfg.steps, every=cfg.every,
-                            observe=observe, batch_size=cfg.batch_size, key=key)
+        traj = stateful.run(
+            loss,
+            params,
+            stats,
+            data,
+            optax.sgd(lr),
+            steps=cfg.steps,
+            every=cfg.every,
+            observe=observe,
+            batch_size=cfg.batch_size,
+            key=key,
+        )
         variables = {"params": traj.params, **({"batch_stats": traj.state} if traj.state else {})}
         test_loss = 0.5 * jnp.mean((module.apply(variables, test[0], train=False) - test[1]) ** 2)
-        return {"loss": traj.loss, **traj.observables, "diverged": traj.diverged,
-                "test_loss": jnp.where(traj.diverged, jnp.nan, test_loss)}
+        return {
+            "loss": traj.loss,
+            **traj.observables,
+            "diverged": traj.diverged,
+            "test_loss": jnp.where(traj.diverged, jnp.nan, test_loss),
+        }
 
     rec = np.arange(0, cfg.steps + 1, cfg.every)
-    ds = sweep.run(point, {"variant": np.arange(2), "lr": np.arange(len(cfg.lrs)), "seed": np.arange(cfg.seeds)},
-                   static=("variant",), store=store, shard=shard, key_axes=("seed",), base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False),
-                   dims={k: ("step",) for k in ("loss", "loss_variation", "grad_predictiveness", "smoothness", "sharpness")},
-                   coords={"step": rec}, batching=cfg.batching, progress=progress, desc="batch norm")
+    ds = sweep.run(
+        point,
+        {"variant": np.arange(2), "lr": np.arange(len(cfg.lrs)), "seed": np.arange(cfg.seeds)},
+        static=("variant",),
+        store=store,
+        shard=shard,
+        key_axes=("seed",),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={
+            k: ("step",)
+            for k in ("loss", "loss_variation", "grad_predictiveness", "smoothness", "sharpness")
+        },
+        coords={"step": rec},
+        batching=cfg.batching,
+        progress=progress,
+        desc="batch norm",
+    )
     ds = ds.assign_coords(variant=list(VARIANTS), lr=np.asarray(cfg.lrs))
     final = ds["loss"].isel(step=-1)
     ds["trained"] = (~ds["diverged"].astype(bool)) & (final < TRAINED * ds["loss"].isel(step=0))
@@ -116,7 +150,10 @@ VARIABLES = {
     "loss": ("training-mode loss of the step's minibatch (record 0: full-data L_0)", "1"),
     "loss_variation": ("max - min over eta of L(w - eta g), eta = lr x etas, full data", "1"),
     "grad_predictiveness": ("max over eta of |g(w) - g(w - eta g)|", "1"),
-    "smoothness": ("max over eta of |g(w) - g(w - eta g)| / (eta |g|): effective beta-smoothness", "1"),
+    "smoothness": (
+        "max over eta of |g(w) - g(w - eta g)| / (eta |g|): effective beta-smoothness",
+        "1",
+    ),
     "sharpness": ("lambda_max of the Hessian of the training-mode loss (Lanczos)", "1"),
     "diverged": ("the run met NaN/inf or a 1e6-fold loss", "1"),
     "test_loss": ("test MSE in eval mode (running statistics) at the end (NaN: diverged)", "1"),
@@ -138,28 +175,49 @@ def _median_after_start(ds, var, lr):
 def claims(ds: xr.Dataset) -> list:
     out = []
     lr = _common_lr(ds)
-    for var, label in (("loss_variation", "loss variation"), ("grad_predictiveness", "gradient predictiveness "
-                                                                                      "|g(w) - g(w - eta g)|"),
-                       ("sharpness", "lambda_max")):
+    for var, label in (
+        ("loss_variation", "loss variation"),
+        ("grad_predictiveness", "gradient predictiveness |g(w) - g(w - eta g)|"),
+        ("sharpness", "lambda_max"),
+    ):
         if lr is None:
             m = {k: float("nan") for k in VARIANTS}
         else:
             m = _median_after_start(ds, var, lr)
         ratio = m["batchnorm"] / m["plain"] if m["plain"] > 0 else float("nan")
-        out.append(claim(ds, name=f"bn-smaller-{var.replace('_', '-')}", figure="course: batch normalization",
-                         statement=f"with BN the {label} through training is smaller than without (median over records "
-                                   f"and seeds at the largest lr where both train, {lr}): ratio BN / plain < 1",
-                         book="Santurkar et al. 2018, Fig 4", measured=ratio, held=ratio < 1, min_preset="quick",
-                         if_not_held="a shallow or short run: the plain net is still smooth at this lr"))
-    max_lr = {k: float(ds["lr"].values[ds["trained"].sel(variant=k).all("seed").values].max(initial=0.0))
-              for k in VARIANTS}
-    out.append(claim(ds, name="bn-trains-at-larger-lr", figure="course: batch normalization",
-                     statement="BN trains at learning rates where the plain net diverges or stalls: the largest lr of "
-                               "the grid at which every seed trains is higher with BN",
-                     book="Ioffe & Szegedy 2015; Santurkar et al. 2018", measured=[max_lr["plain"], max_lr["batchnorm"]],
-                     held=max_lr["batchnorm"] > max_lr["plain"], min_preset="quick",
-                     if_not_held="the lr grid stops below the plain net's divergence",
-                     detail="measured: [largest trained lr without BN, with BN]"))
+        out.append(
+            claim(
+                ds,
+                name=f"bn-smaller-{var.replace('_', '-')}",
+                figure="course: batch normalization",
+                statement=f"with BN the {label} through training is smaller than without (median over records "
+                f"and seeds at the largest lr where both train, {lr}): ratio BN / plain < 1",
+                book="Santurkar et al. 2018, Fig 4",
+                measured=ratio,
+                held=ratio < 1,
+                min_preset="quick",
+                if_not_held="a shallow or short run: the plain net is still smooth at this lr",
+            )
+        )
+    max_lr = {
+        k: float(ds["lr"].values[ds["trained"].sel(variant=k).all("seed").values].max(initial=0.0))
+        for k in VARIANTS
+    }
+    out.append(
+        claim(
+            ds,
+            name="bn-trains-at-larger-lr",
+            figure="course: batch normalization",
+            statement="BN trains at learning rates where the plain net diverges or stalls: the largest lr of "
+            "the grid at which every seed trains is higher with BN",
+            book="Ioffe & Szegedy 2015; Santurkar et al. 2018",
+            measured=[max_lr["plain"], max_lr["batchnorm"]],
+            held=max_lr["batchnorm"] > max_lr["plain"],
+            min_preset="quick",
+            if_not_held="the lr grid stops below the plain net's divergence",
+            detail="measured: [largest trained lr without BN, with BN]",
+        )
+    )
     return out
 
 
@@ -169,13 +227,40 @@ def figures(ds: xr.Dataset) -> dict:
     return viz.batchnorm_figures(ds)
 
 
-register(Experiment(
-    "course-batchnorm", area="course", figure="course: batch normalization",
-    title="deep MLP with / without BatchNorm: loss variation, gradient predictiveness, lambda_max, trainable lrs",
-    config=BatchNormConfig,
-    presets={"tiny": dict(n=64, width=16, depth=4, batch_size=16, lrs=(0.1, 1.0), steps=60, every=20,
-                          etas=(0.5, 1.0), lanczos_steps=4, seeds=1),
-             "quick": {},
-             "paper": dict(n=1024, width=128, depth=16, batch_size=128, steps=5000, every=250, seeds=4,
-                           lrs=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0))},
-    run=run, claims=claims, figures=figures))
+register(
+    Experiment(
+        "course-batchnorm",
+        area="course",
+        figure="course: batch normalization",
+        title="deep MLP with / without BatchNorm: loss variation, gradient predictiveness, lambda_max, trainable lrs",
+        config=BatchNormConfig,
+        presets={
+            "tiny": dict(
+                n=64,
+                width=16,
+                depth=4,
+                batch_size=16,
+                lrs=(0.1, 1.0),
+                steps=60,
+                every=20,
+                etas=(0.5, 1.0),
+                lanczos_steps=4,
+                seeds=1,
+            ),
+            "quick": {},
+            "paper": dict(
+                n=1024,
+                width=128,
+                depth=16,
+                batch_size=128,
+                steps=5000,
+                every=250,
+                seeds=4,
+                lrs=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
+            ),
+        },
+        run=run,
+        claims=claims,
+        figures=figures,
+    )
+)

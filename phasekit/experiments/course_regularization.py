@@ -80,47 +80,90 @@ def run(cfg: RegularizationConfig, store=None, shard=None, progress: bool = True
     def sparse_point(pt, key):
         lam = jnp.asarray(cfg.lambdas)[pt["lam"]]
         params = mlp.init(key, sizes)
-        opt = reg.proximal_sgd(cfg.lr, lam, reg.weights_only) if pt["penalty"] == 0 else \
-            reg.l2_sgd(cfg.lr, lam, reg.weights_only)
+        opt = (
+            reg.proximal_sgd(cfg.lr, lam, reg.weights_only)
+            if pt["penalty"] == 0
+            else reg.l2_sgd(cfg.lr, lam, reg.weights_only)
+        )
         traj = train.run(loss, params, (x, y), opt, steps=cfg.steps, n_records=2)
         w = [layer["w"] for layer in traj.params]
-        return {"train_loss": traj.loss[-1], "sparsity": reg.sparsity(w, cfg.sparsity_tol),
-                "first_layer_sparsity": reg.sparsity(w[0], cfg.sparsity_tol)}
+        return {
+            "train_loss": traj.loss[-1],
+            "sparsity": reg.sparsity(w, cfg.sparsity_tol),
+            "first_layer_sparsity": reg.sparsity(w[0], cfg.sparsity_tol),
+        }
 
-    sp = sweep.run(sparse_point, {"penalty": np.arange(2), "lam": np.arange(len(cfg.lambdas)), "seed": np.arange(cfg.seeds)},
-                   static=("penalty",), store=_store(store, "sparsity"), shard=shard, key_axes=("seed",),
-                   base_seed=cfg.base_seed, config=cfg.to_dict(execution=False), batching=cfg.batching,
-                   progress=progress, desc="L1 vs L2")
+    sp = sweep.run(
+        sparse_point,
+        {"penalty": np.arange(2), "lam": np.arange(len(cfg.lambdas)), "seed": np.arange(cfg.seeds)},
+        static=("penalty",),
+        store=_store(store, "sparsity"),
+        shard=shard,
+        key_axes=("seed",),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        batching=cfg.batching,
+        progress=progress,
+        desc="L1 vs L2",
+    )
     sp = sp.assign_coords(penalty=list(PENALTIES), lam=np.asarray(cfg.lambdas))
 
     def ls_point(pt, key):
         kx, kn, kw = jax.random.split(key, 3)
         scales = cfg.ls_kappa ** (-0.5 * jnp.linspace(0.0, 1.0, cfg.ls_dim))
         xl = jax.random.normal(kx, (cfg.ls_n, cfg.ls_dim)) * scales
-        yl = xl @ jax.random.normal(kw, (cfg.ls_dim,)) + cfg.ls_noise * jax.random.normal(kn, (cfg.ls_n,))
+        yl = xl @ jax.random.normal(kw, (cfg.ls_dim,)) + cfg.ls_noise * jax.random.normal(
+            kn, (cfg.ls_n,)
+        )
         ls = dg.least_squares_spectrum(xl, yl)
         lr = 1.0 / ls.s[-1]
         rec = train.record_steps(cfg.ls_steps, cfg.ls_records)
-        traj = train.run(lambda w, d: 0.5 * jnp.mean((d[0] @ w - d[1]) ** 2), jnp.zeros(cfg.ls_dim), (xl, yl),
-                         train.optimizer("gd", lr), steps=cfg.ls_steps, record_at=rec, observe=lambda w: {"w": w})
+        traj = train.run(
+            lambda w, d: 0.5 * jnp.mean((d[0] @ w - d[1]) ** 2),
+            jnp.zeros(cfg.ls_dim),
+            (xl, yl),
+            train.optimizer("gd", lr),
+            steps=cfg.ls_steps,
+            record_at=rec,
+            observe=lambda w: {"w": w},
+        )
         ws = traj.observables["w"]  # [R, d]
         t = jnp.asarray(rec[1:], jnp.float32)
         measured = jax.vmap(lambda w: dg.measured_filter(ls, w))(ws[1:])
         closed = jax.vmap(lambda tt: dg.early_stopping_filter(ls.s, lr, tt))(t)
-        ridge = jax.vmap(lambda tt: dg.spectral_solution(ls, dg.ridge_filter(ls.s, dg.matched_ridge(lr, tt))))(t)
+        ridge = jax.vmap(
+            lambda tt: dg.spectral_solution(ls, dg.ridge_filter(ls.s, dg.matched_ridge(lr, tt)))
+        )(t)
         ols = jnp.linalg.norm(ls.c)
-        return {"eigenvalue": ls.s, "filter_gd": measured, "filter_closed": closed,
-                "filter_ridge": jax.vmap(lambda tt: dg.ridge_filter(ls.s, dg.matched_ridge(lr, tt)))(t),
-                "ridge_distance": jnp.linalg.norm(ws[1:] - ridge, axis=-1) / ols,
-                "lr_times_smax": lr * ls.s[-1]}
+        return {
+            "eigenvalue": ls.s,
+            "filter_gd": measured,
+            "filter_closed": closed,
+            "filter_ridge": jax.vmap(lambda tt: dg.ridge_filter(ls.s, dg.matched_ridge(lr, tt)))(t),
+            "ridge_distance": jnp.linalg.norm(ws[1:] - ridge, axis=-1) / ols,
+            "lr_times_smax": lr * ls.s[-1],
+        }
 
     rec = train.record_steps(cfg.ls_steps, cfg.ls_records)[1:]
-    ls = sweep.run(ls_point, {"design": np.arange(cfg.seeds)}, store=_store(store, "least_squares"), shard=shard,
-                   base_seed=cfg.base_seed, config=cfg.to_dict(execution=False),
-                   dims={"eigenvalue": ("k",), "filter_gd": ("t", "k"), "filter_closed": ("t", "k"),
-                         "filter_ridge": ("t", "k"), "ridge_distance": ("t",)},
-                   coords={"t": rec, "k": np.arange(cfg.ls_dim)}, batching=cfg.batching, progress=progress,
-                   desc="early stopping vs ridge")
+    ls = sweep.run(
+        ls_point,
+        {"design": np.arange(cfg.seeds)},
+        store=_store(store, "least_squares"),
+        shard=shard,
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={
+            "eigenvalue": ("k",),
+            "filter_gd": ("t", "k"),
+            "filter_closed": ("t", "k"),
+            "filter_ridge": ("t", "k"),
+            "ridge_distance": ("t",),
+        },
+        coords={"t": rec, "k": np.arange(cfg.ls_dim)},
+        batching=cfg.batching,
+        progress=progress,
+        desc="early stopping vs ridge",
+    )
     ds = xr.merge([sp, ls], combine_attrs="drop_conflicts")
     ds.attrs.update(sparsity_tol=cfg.sparsity_tol, steps=cfg.steps)
     return describe(ds, VARIABLES)
@@ -155,25 +198,49 @@ def claims(ds: xr.Dataset) -> list:
     out = []
     l1, l2 = matched_sparsity(ds)
     gap = float(np.max(l1 - l2)) if l1.size else float("nan")
-    out.append(claim(ds, name="l1-sparser-at-matched-loss", figure="course: L1 vs L2",
-                     statement=f"at matched training loss, L1 (soft thresholding) leaves a larger fraction of weights "
-                               f"|w| <= {ds.attrs['sparsity_tol']:g} than L2: the largest gap over the penalty grid "
-                               f"exceeds {SPARSITY_GAP}",
-                     book="L1 sparse, L2 not", measured=gap, held=gap > SPARSITY_GAP,
-                     if_not_held="the penalty grids do not overlap in training loss",
-                     detail=f"{l1.size} L1 penalties inside the L2 loss range"))
+    out.append(
+        claim(
+            ds,
+            name="l1-sparser-at-matched-loss",
+            figure="course: L1 vs L2",
+            statement=f"at matched training loss, L1 (soft thresholding) leaves a larger fraction of weights "
+            f"|w| <= {ds.attrs['sparsity_tol']:g} than L2: the largest gap over the penalty grid "
+            f"exceeds {SPARSITY_GAP}",
+            book="L1 sparse, L2 not",
+            measured=gap,
+            held=gap > SPARSITY_GAP,
+            if_not_held="the penalty grids do not overlap in training loss",
+            detail=f"{l1.size} L1 penalties inside the L2 loss range",
+        )
+    )
     err = float(np.max(np.abs(ds["filter_gd"] - ds["filter_closed"])))
-    out.append(claim(ds, name="early-stopping-filter", figure="course: early stopping vs ridge",
-                     statement=f"GD from zero on least squares filters eigenvalue s by 1 - (1 - eta s)^t: measured "
-                               f"filters within {FILTER_TOL:g} at every recorded t",
-                     book=0.0, measured=err, held=err < FILTER_TOL,
-                     if_not_held="float32 round-off in the small-s coefficients"))
+    out.append(
+        claim(
+            ds,
+            name="early-stopping-filter",
+            figure="course: early stopping vs ridge",
+            statement=f"GD from zero on least squares filters eigenvalue s by 1 - (1 - eta s)^t: measured "
+            f"filters within {FILTER_TOL:g} at every recorded t",
+            book=0.0,
+            measured=err,
+            held=err < FILTER_TOL,
+            if_not_held="float32 round-off in the small-s coefficients",
+        )
+    )
     dist = float(ds["ridge_distance"].max())
-    out.append(claim(ds, name="early-stopping-is-ridge", figure="course: early stopping vs ridge",
-                     statement=f"GD stopped at t matches ridge at lambda = 1 / (eta t): |w_GD - w_ridge| / |w_OLS| "
-                               f"< {MATCH_TOL} at every recorded t",
-                     book="close", measured=dist, held=dist < MATCH_TOL,
-                     if_not_held="the filters differ most near s ~ lambda (0.63 vs 0.5 at eta s t = 1)"))
+    out.append(
+        claim(
+            ds,
+            name="early-stopping-is-ridge",
+            figure="course: early stopping vs ridge",
+            statement=f"GD stopped at t matches ridge at lambda = 1 / (eta t): |w_GD - w_ridge| / |w_OLS| "
+            f"< {MATCH_TOL} at every recorded t",
+            book="close",
+            measured=dist,
+            held=dist < MATCH_TOL,
+            if_not_held="the filters differ most near s ~ lambda (0.63 vs 0.5 at eta s t = 1)",
+        )
+    )
     return out
 
 
@@ -183,13 +250,37 @@ def figures(ds: xr.Dataset) -> dict:
     return viz.regularization_figures(ds)
 
 
-register(Experiment(
-    "course-regularization", area="course", figure="course: L1 vs L2, early stopping vs ridge",
-    title="L1 (proximal) vs L2: sparsity at matched loss; early stopping as a ridge filter",
-    config=RegularizationConfig,
-    presets={"tiny": dict(n=64, width=8, steps=500, lambdas=(1e-3, 3e-3, 1e-2, 3e-2), seeds=1,
-                          ls_n=60, ls_dim=8, ls_steps=500, ls_records=15),
-             "quick": {},
-             "paper": dict(n=512, width=64, steps=10000, seeds=8, ls_steps=20000,
-                           lambdas=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1))},
-    run=run, claims=claims, figures=figures))
+register(
+    Experiment(
+        "course-regularization",
+        area="course",
+        figure="course: L1 vs L2, early stopping vs ridge",
+        title="L1 (proximal) vs L2: sparsity at matched loss; early stopping as a ridge filter",
+        config=RegularizationConfig,
+        presets={
+            "tiny": dict(
+                n=64,
+                width=8,
+                steps=500,
+                lambdas=(1e-3, 3e-3, 1e-2, 3e-2),
+                seeds=1,
+                ls_n=60,
+                ls_dim=8,
+                ls_steps=500,
+                ls_records=15,
+            ),
+            "quick": {},
+            "paper": dict(
+                n=512,
+                width=64,
+                steps=10000,
+                seeds=8,
+                ls_steps=20000,
+                lambdas=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+            ),
+        },
+        run=run,
+        claims=claims,
+        figures=figures,
+    )
+)

@@ -44,7 +44,7 @@ def _digit_split(n: int, n_test: int, seed: int):
     if n + n_test > len(y):
         raise ValueError(f"n_test: n + n_test must be <= {len(y)} digits, got {n} + {n_test}")
     idx = np.random.default_rng(seed).permutation(len(y))
-    tr, te = idx[:n], idx[n:n + n_test]
+    tr, te = idx[:n], idx[n : n + n_test]
     return jnp.asarray(x[tr]), jnp.asarray(y[tr]), jnp.asarray(x[te]), jnp.asarray(y[te])
 
 
@@ -55,10 +55,17 @@ class RandomFeaturesConfig(Config):
 
     n: int = param(100, ge=2, doc="training samples")
     n_test: int = param(500, ge=1, doc="test samples")
-    ratios: tuple[float, ...] = param((0.2, 0.5, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0, 10.0), gt=0.0,
-                                      doc="N / n: number of features over samples")
-    noise: tuple[float, ...] = param((0.0, 0.2), ge=0.0, le=1.0, doc="fractions of corrupted training labels")
-    ridge: tuple[float, ...] = param((0.0, 0.1), ge=0.0, doc="lambda of (1/n)|Phi a - Y|^2 + lambda |a|^2; 0: min-norm")
+    ratios: tuple[float, ...] = param(
+        (0.2, 0.5, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0, 10.0),
+        gt=0.0,
+        doc="N / n: number of features over samples",
+    )
+    noise: tuple[float, ...] = param(
+        (0.0, 0.2), ge=0.0, le=1.0, doc="fractions of corrupted training labels"
+    )
+    ridge: tuple[float, ...] = param(
+        (0.0, 0.1), ge=0.0, doc="lambda of (1/n)|Phi a - Y|^2 + lambda |a|^2; 0: min-norm"
+    )
     seeds: int = param(4, ge=1)
     data_seed: int = param(0, ge=0)
     base_seed: int = param(0, ge=0)
@@ -84,16 +91,34 @@ def run(cfg: RandomFeaturesConfig, store=None, shard=None, progress: bool = True
         phi, phi_t = rf.relu_features(x, w, mask), rf.relu_features(xt, w, mask)
         a = rf.fit(phi, label_noise.one_hot(noisy, C, centred=True), pt["ridge"])
         pred = jnp.argmax(phi_t @ a, -1)
-        return {"test_error": rf.mse(phi_t, a, t_test),
-                "train_error": rf.mse(phi, a, label_noise.one_hot(noisy, C, centred=True)),
-                "test_misclassified": jnp.mean(pred != yt), "coef_norm": jnp.linalg.norm(a)}
+        return {
+            "test_error": rf.mse(phi_t, a, t_test),
+            "train_error": rf.mse(phi, a, label_noise.one_hot(noisy, C, centred=True)),
+            "test_misclassified": jnp.mean(pred != yt),
+            "coef_norm": jnp.linalg.norm(a),
+        }
 
-    ds = sweep.run(point, {"ratio": np.asarray(cfg.ratios), "noise": np.asarray(cfg.noise),
-                           "ridge": np.asarray(cfg.ridge), "seed": np.arange(cfg.seeds)},
-                   static=("ridge",), store=store, shard=shard, key_axes=("ratio", "noise", "seed"),
-                   base_seed=cfg.base_seed, config=cfg.to_dict(execution=False), batching=cfg.batching,
-                   progress=progress, desc="random-features double descent")
-    ds = ds.assign_coords(n_features=("ratio", np.round(np.asarray(cfg.ratios) * cfg.n).astype(int)))
+    ds = sweep.run(
+        point,
+        {
+            "ratio": np.asarray(cfg.ratios),
+            "noise": np.asarray(cfg.noise),
+            "ridge": np.asarray(cfg.ridge),
+            "seed": np.arange(cfg.seeds),
+        },
+        static=("ridge",),
+        store=store,
+        shard=shard,
+        key_axes=("ratio", "noise", "seed"),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        batching=cfg.batching,
+        progress=progress,
+        desc="random-features double descent",
+    )
+    ds = ds.assign_coords(
+        n_features=("ratio", np.round(np.asarray(cfg.ratios) * cfg.n).astype(int))
+    )
     ds.attrs.update(n=cfg.n, n_test=cfg.n_test)
     return describe(ds, RF_VARIABLES)
 
@@ -119,48 +144,76 @@ def rf_claims(ds: xr.Dataset) -> list:
         noisy = float(noises.max())
         curve = _curve(ds, noisy, 0.0)
         r_peak = float(ratios[np.nanargmax(curve)])
-        out.append(claim(
-            ds, name="rf-peak-at-interpolation", figure="ch. 14 double descent", book=1.0,
-            statement=f"min-norm random features (label noise {noisy:g}): the test error against N / n "
-                      f"peaks within a factor {PEAK_FACTOR:g} of N = n (argmax of the median over seeds)",
-            measured=r_peak, held=1 / PEAK_FACTOR <= r_peak <= PEAK_FACTOR, min_preset="quick",
-            detail=f"peak test MSE {np.nanmax(curve):.3g} at N/n = {r_peak:g}; at N/n = {ratios[-1]:g}: "
-                   f"{curve[-1]:.3g}; n = {ds.attrs['n']}",
-            if_not_held="the N / n grid misses the threshold, or too few seeds to locate the peak"))
+        out.append(
+            claim(
+                ds,
+                name="rf-peak-at-interpolation",
+                figure="ch. 14 double descent",
+                book=1.0,
+                statement=f"min-norm random features (label noise {noisy:g}): the test error against N / n "
+                f"peaks within a factor {PEAK_FACTOR:g} of N = n (argmax of the median over seeds)",
+                measured=r_peak,
+                held=1 / PEAK_FACTOR <= r_peak <= PEAK_FACTOR,
+                min_preset="quick",
+                detail=f"peak test MSE {np.nanmax(curve):.3g} at N/n = {r_peak:g}; at N/n = {ratios[-1]:g}: "
+                f"{curve[-1]:.3g}; n = {ds.attrs['n']}",
+                if_not_held="the N / n grid misses the threshold, or too few seeds to locate the peak",
+            )
+        )
         if noises.size > 1 and 0.0 in noises:
             clean = _curve(ds, 0.0, 0.0)
             ratio = float(np.nanmax(curve) / np.nanmax(clean))
-            out.append(claim(
-                ds, name="rf-noise-raises-peak", figure="ch. 14 double descent", book="> 1",
-                statement=f"label noise {noisy:g} raises the interpolation peak: peak test error with noise "
-                          f"over the peak without (> 1)",
-                measured=ratio, held=ratio > 1, min_preset="quick",
-                detail=f"peak without noise {np.nanmax(clean):.3g}, with {np.nanmax(curve):.3g}",
-                if_not_held="the corrupted fraction is too small to matter at this n"))
+            out.append(
+                claim(
+                    ds,
+                    name="rf-noise-raises-peak",
+                    figure="ch. 14 double descent",
+                    book="> 1",
+                    statement=f"label noise {noisy:g} raises the interpolation peak: peak test error with noise "
+                    f"over the peak without (> 1)",
+                    measured=ratio,
+                    held=ratio > 1,
+                    min_preset="quick",
+                    detail=f"peak without noise {np.nanmax(clean):.3g}, with {np.nanmax(curve):.3g}",
+                    if_not_held="the corrupted fraction is too small to matter at this n",
+                )
+            )
     lam = float(ridges.max())
     if lam > 0:
         curves = [_curve(ds, nz, lam) for nz in noises]
         rises = [float(np.nanmax(np.diff(c) / c[:-1])) for c in curves]
         where = [float(ratios[1:][np.nanargmax(np.diff(c) / c[:-1])]) for c in curves]
-        peaks = [float(np.nanmax(_curve(ds, nz, 0.0)) / np.nanmax(c)) if 0.0 in ridges else np.nan
-                 for nz, c in zip(noises, curves)]
-        out.append(claim(
-            ds, name="rf-ridge-monotone", figure="ch. 14 double descent", book="monotone",
-            statement=f"ridge lambda = {lam:g} removes the peak: the test error never rises by more than "
-                      f"{MONOTONE_TOL:.0%} from one N / n to the next (largest relative rise, over noise levels)",
-            measured=max(rises), held=max(rises) <= MONOTONE_TOL, min_preset="quick",
-            detail="largest relative rise (at N/n) per noise level " + ", ".join(
-                f"{nz:g}: {r:.3g} ({w:g})" for nz, r, w in zip(noises, rises, where))
-                   + "; min-norm peak / ridge peak " + ", ".join(f"{nz:g}: {p:.3g}" for nz, p in zip(noises, peaks)),
-            if_not_held="this lambda shrinks the peak but leaves a residual bump near N = n: the optimal "
-                        "ridge grows with the label noise (Nakkiran et al. 2021), so one lambda for all "
-                        "noise levels is below the optimum at the largest one; measured at quick: a 2 % "
-                        "bump at N/n = 1.1 (the min-norm peak shrunk 40x)",
-            reproduces=False))
+        peaks = [
+            float(np.nanmax(_curve(ds, nz, 0.0)) / np.nanmax(c)) if 0.0 in ridges else np.nan
+            for nz, c in zip(noises, curves)
+        ]
+        out.append(
+            claim(
+                ds,
+                name="rf-ridge-monotone",
+                figure="ch. 14 double descent",
+                book="monotone",
+                statement=f"ridge lambda = {lam:g} removes the peak: the test error never rises by more than "
+                f"{MONOTONE_TOL:.0%} from one N / n to the next (largest relative rise, over noise levels)",
+                measured=max(rises),
+                held=max(rises) <= MONOTONE_TOL,
+                min_preset="quick",
+                detail="largest relative rise (at N/n) per noise level "
+                + ", ".join(f"{nz:g}: {r:.3g} ({w:g})" for nz, r, w in zip(noises, rises, where))
+                + "; min-norm peak / ridge peak "
+                + ", ".join(f"{nz:g}: {p:.3g}" for nz, p in zip(noises, peaks)),
+                if_not_held="this lambda shrinks the peak but leaves a residual bump near N = n: the optimal "
+                "ridge grows with the label noise (Nakkiran et al. 2021), so one lambda for all "
+                "noise levels is below the optimum at the largest one; measured at quick: a 2 % "
+                "bump at N/n = 1.1 (the min-norm peak shrunk 40x)",
+                reproduces=False,
+            )
+        )
     return out
 
 
 # ----------------------------------------------------------------------------- two-layer nets
+
 
 @dataclass(frozen=True)
 class WidthConfig(Config):
@@ -197,22 +250,43 @@ def width_run(cfg: WidthConfig, store=None, shard=None, progress: bool = True) -
 
     def point(pt, key):
         k_init, k_noise = jax.random.split(key)
-        mask = (jnp.arange(m_max) < pt["width"]).astype(jnp.float32)  # width m of m_max: one program
-        hide = lambda p: [{"w": p[0]["w"] * mask, "b": p[0]["b"] * mask},
-                          {"w": p[1]["w"] * mask[:, None], "b": p[1]["b"]}]
+        mask = (jnp.arange(m_max) < pt["width"]).astype(
+            jnp.float32
+        )  # width m of m_max: one program
+        hide = lambda p: [
+            {"w": p[0]["w"] * mask, "b": p[0]["b"] * mask},
+            {"w": p[1]["w"] * mask[:, None], "b": p[1]["b"]},
+        ]
         apply = lambda p, xx: mlp.apply(hide(p), xx)
         noisy, _ = label_noise.label_noise(k_noise, y, cfg.noise, C)
         t = label_noise.one_hot(noisy, C, centred=True)
         params = mlp.init(k_init, [x.shape[1], m_max, C])
         test = train.mse(apply)
-        traj = train.run(train.mse(apply), params, (x, t), optax.adam(cfg.lr), steps=cfg.steps,
-                         record_at=rec, observe=lambda p: {"test_error": 2 * test(p, (xt, t_test))})
+        traj = train.run(
+            train.mse(apply),
+            params,
+            (x, t),
+            optax.adam(cfg.lr),
+            steps=cfg.steps,
+            record_at=rec,
+            observe=lambda p: {"test_error": 2 * test(p, (xt, t_test))},
+        )
         return {"train_error": 2 * traj.loss, "test_error": traj.observables["test_error"]}
 
-    ds = sweep.run(point, {"width": np.asarray(cfg.widths), "seed": np.arange(cfg.seeds)},
-                   store=store, shard=shard, key_axes=("width", "seed"), base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False), dims={"train_error": ("step",), "test_error": ("step",)},
-                   coords={"step": rec}, batching=cfg.batching, progress=progress, desc="width double descent")
+    ds = sweep.run(
+        point,
+        {"width": np.asarray(cfg.widths), "seed": np.arange(cfg.seeds)},
+        store=store,
+        shard=shard,
+        key_axes=("width", "seed"),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={"train_error": ("step",), "test_error": ("step",)},
+        coords={"step": rec},
+        batching=cfg.batching,
+        progress=progress,
+        desc="width double descent",
+    )
     p = np.array([n_params(m) for m in cfg.widths])
     ds = ds.assign_coords(n_params=("width", p), params_per_target=("width", p / (cfg.n * C)))
     ds.attrs.update(n=cfg.n, noise=cfg.noise)
@@ -229,16 +303,23 @@ def width_claims(ds: xr.Dataset) -> list:
     final = ds["test_error"].isel(step=-1).median("seed").values
     ppt = ds["params_per_target"].values
     i_peak = int(np.nanargmax(final))
-    return [claim(
-        ds, name="width-peak-at-interpolation", figure="ch. 14 double descent", book=1.0,
-        statement="two-layer nets, label noise: the final test error over the width sweep peaks near the "
-                  f"interpolation threshold P = n C (within a factor 2 in P / (n C)), and the widest net "
-                  f"is better than the peak",
-        measured=float(ppt[i_peak]), held=0.5 <= ppt[i_peak] <= 2 and final[-1] < final[i_peak],
-        min_preset="quick",
-        detail=f"median final test MSE per width {dict(zip(ds['width'].values.tolist(), np.round(final, 3).tolist()))}",
-        if_not_held="too few steps for the threshold-width nets to interpolate the noisy labels (the peak "
-                    "appears only near zero training error), or the grid misses the threshold")]
+    return [
+        claim(
+            ds,
+            name="width-peak-at-interpolation",
+            figure="ch. 14 double descent",
+            book=1.0,
+            statement="two-layer nets, label noise: the final test error over the width sweep peaks near the "
+            "interpolation threshold P = n C (within a factor 2 in P / (n C)), and the widest net "
+            "is better than the peak",
+            measured=float(ppt[i_peak]),
+            held=0.5 <= ppt[i_peak] <= 2 and final[-1] < final[i_peak],
+            min_preset="quick",
+            detail=f"median final test MSE per width {dict(zip(ds['width'].values.tolist(), np.round(final, 3).tolist()))}",
+            if_not_held="too few steps for the threshold-width nets to interpolate the noisy labels (the peak "
+            "appears only near zero training error), or the grid misses the threshold",
+        )
+    ]
 
 
 def figures(ds: xr.Dataset) -> dict:
@@ -253,23 +334,67 @@ def width_figures(ds: xr.Dataset) -> dict:
     return phenomena_b.width_figures(ds)
 
 
-register(Experiment(
-    "double-descent", area="phenomena", figure="ch. 14 double descent",
-    title="random ReLU features on digits: min-norm / ridge test error vs N / n, with label noise",
-    config=RandomFeaturesConfig,
-    presets={"tiny": dict(n=40, n_test=200, ratios=(0.25, 0.5, 0.9, 1.0, 1.1, 1.5, 4.0), seeds=2),
-             "quick": {},
-             "paper": dict(n=400, n_test=1000, seeds=16, noise=(0.0, 0.1, 0.2),
-                           ridge=(0.0, 1e-3, 1e-2, 0.1),
-                           ratios=(0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0))},
-    run=run, claims=rf_claims, figures=figures))
+register(
+    Experiment(
+        "double-descent",
+        area="phenomena",
+        figure="ch. 14 double descent",
+        title="random ReLU features on digits: min-norm / ridge test error vs N / n, with label noise",
+        config=RandomFeaturesConfig,
+        presets={
+            "tiny": dict(n=40, n_test=200, ratios=(0.25, 0.5, 0.9, 1.0, 1.1, 1.5, 4.0), seeds=2),
+            "quick": {},
+            "paper": dict(
+                n=400,
+                n_test=1000,
+                seeds=16,
+                noise=(0.0, 0.1, 0.2),
+                ridge=(0.0, 1e-3, 1e-2, 0.1),
+                ratios=(
+                    0.1,
+                    0.25,
+                    0.5,
+                    0.75,
+                    0.9,
+                    0.95,
+                    1.0,
+                    1.05,
+                    1.1,
+                    1.25,
+                    1.5,
+                    2.0,
+                    3.0,
+                    5.0,
+                    10.0,
+                ),
+            ),
+        },
+        run=run,
+        claims=rf_claims,
+        figures=figures,
+    )
+)
 
-register(Experiment(
-    "double-descent-width", area="phenomena", figure="ch. 14 double descent",
-    title="two-layer ReLU nets on noisy digits: test error vs width (parameters per target)",
-    config=WidthConfig,
-    presets={"tiny": dict(n=40, n_test=100, widths=(2, 6, 24), steps=300, seeds=1, n_records=4),
-             "quick": {},
-             "paper": dict(n=400, n_test=1000, widths=(2, 4, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512),
-                           steps=50000, seeds=8)},
-    run=width_run, claims=width_claims, figures=width_figures))
+register(
+    Experiment(
+        "double-descent-width",
+        area="phenomena",
+        figure="ch. 14 double descent",
+        title="two-layer ReLU nets on noisy digits: test error vs width (parameters per target)",
+        config=WidthConfig,
+        presets={
+            "tiny": dict(n=40, n_test=100, widths=(2, 6, 24), steps=300, seeds=1, n_records=4),
+            "quick": {},
+            "paper": dict(
+                n=400,
+                n_test=1000,
+                widths=(2, 4, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512),
+                steps=50000,
+                seeds=8,
+            ),
+        },
+        run=width_run,
+        claims=width_claims,
+        figures=width_figures,
+    )
+)

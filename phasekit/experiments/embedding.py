@@ -1,16 +1,16 @@
 """The embedding principle of the loss landscape (book ch. 9, spec 02).
 
-    embedding-loss-spectrum   Fig 9.5: small-init two-layer ReLU nets of several widths, many
-                              seeds; histogram of log10(loss) over all records: plateaus shared
-                              across widths are bright lines.
-    embedding-hessian         Fig 9.7: a width-2 tanh net at a critical point (float64, descent +
-                              Newton), embedded into widths 3 and 4 by splitting: Hessian
-                              eigenvalue counts on 1-D data ...
-    embedding-hessian-iris    ... and on Iris (one-hot targets).
-    embedding-reduction       Fig 9.8 with scikit-learn digits in place of MNIST: width-400 ReLU
-                              net, condensed neurons merged at a plateau, the narrow net retrained.
+embedding-loss-spectrum   Fig 9.5: small-init two-layer ReLU nets of several widths, many
+                          seeds; histogram of log10(loss) over all records: plateaus shared
+                          across widths are bright lines.
+embedding-hessian         Fig 9.7: a width-2 tanh net at a critical point (float64, descent +
+                          Newton), embedded into widths 3 and 4 by splitting: Hessian
+                          eigenvalue counts on 1-D data ...
+embedding-hessian-iris    ... and on Iris (one-hot targets).
+embedding-reduction       Fig 9.8 with scikit-learn digits in place of MNIST: width-400 ReLU
+                          net, condensed neurons merged at a plateau, the narrow net retrained.
 
-    phasekit run embedding-hessian --preset quick
+phasekit run embedding-hessian --preset quick
 """
 
 from __future__ import annotations
@@ -58,10 +58,14 @@ class LossSpectrumConfig(Config):
         if len(self.widths) < 2:
             raise ValueError(f"widths: need at least two widths to compare, got {self.widths}")
         if len(self.log10_range) != 2 or self.log10_range[0] >= self.log10_range[1]:
-            raise ValueError(f"log10_range: need (low, high) with low < high, got {self.log10_range}")
+            raise ValueError(
+                f"log10_range: need (low, high) with low < high, got {self.log10_range}"
+            )
 
 
-def run_loss_spectrum(cfg: LossSpectrumConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+def run_loss_spectrum(
+    cfg: LossSpectrumConfig, store=None, shard=None, progress: bool = True
+) -> xr.Dataset:
     x = jnp.linspace(-1.0, 1.0, cfg.n)[:, None]
     y = jnp.asarray(datasets.relu_combination(np.asarray(x)))
     full = max(cfg.widths)
@@ -72,23 +76,41 @@ def run_loss_spectrum(cfg: LossSpectrumConfig, store=None, shard=None, progress:
         scale = m.astype(jnp.float32) ** -cfg.gamma
         # the width-m net as the null embedding of its neurons into the largest width: one program
         p = tl.rescale(emb.keep_first_neurons(tl.init(key, full, 1), m), scale, scale)
-        traj = train.run(loss_fn, p, (x, y), train.optimizer("gd", cfg.lr), steps=cfg.steps,
-                         n_records=cfg.n_records, schedule="linear")
+        traj = train.run(
+            loss_fn,
+            p,
+            (x, y),
+            train.optimizer("gd", cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            schedule="linear",
+        )
         return {"loss": traj.loss}
 
-    ds = sweep.run(point, {"width": np.asarray(cfg.widths), "seed": np.arange(cfg.seeds)}, store=store,
-                   shard=shard, base_seed=cfg.base_seed, config=cfg.to_dict(execution=False),
-                   dims={"loss": ("step",)}, coords={"step": train.record_steps(cfg.steps, cfg.n_records, "linear")},
-                   batching=cfg.batching, progress=progress, desc="loss spectrum")
+    ds = sweep.run(
+        point,
+        {"width": np.asarray(cfg.widths), "seed": np.arange(cfg.seeds)},
+        store=store,
+        shard=shard,
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={"loss": ("step",)},
+        coords={"step": train.record_steps(cfg.steps, cfg.n_records, "linear")},
+        batching=cfg.batching,
+        progress=progress,
+        desc="loss spectrum",
+    )
     if not ds.attrs["complete"]:
         return ds
-    spectra = [cond.loss_spectrum(ds["loss"].sel(width=m).values, cfg.bins, tuple(cfg.log10_range))
-               for m in cfg.widths]
+    spectra = [
+        cond.loss_spectrum(ds["loss"].sel(width=m).values, cfg.bins, tuple(cfg.log10_range))
+        for m in cfg.widths
+    ]
     edges = spectra[0][0]
     lines = np.full((len(cfg.widths), cfg.n_lines), np.nan)
     for i, (e, p) in enumerate(spectra):
         found = cond.spectrum_lines(e, p, cfg.n_lines, cfg.line_tol)
-        lines[i, :found.size] = found
+        lines[i, : found.size] = found
     ds["density"] = (("width", "log10_loss"), np.stack([p for _, p in spectra]))
     ds["lines"] = (("width", "line"), lines)
     ds = ds.assign_coords(log10_loss=0.5 * (edges[1:] + edges[:-1]))
@@ -109,14 +131,25 @@ def claims_loss_spectrum(ds: xr.Dataset) -> list:
     tol = float(ds.attrs.get("config_line_tol", 0.1))
     shared = cond.shared_lines(lines, tol)
     k = lines[0].size
-    return [claim(
-        ds, name="shared-lines", figure="Fig 9.5",
-        statement=f"plateaus are shared across widths: at least 2 of the {k} brightest loss-spectrum lines "
-                  f"of the narrowest width appear (within {tol:g} in log10 loss) in every width",
-        book="bright lines shared by all widths", measured=float(shared.size), held=shared.size >= 2,
-        detail="shared at log10 loss " + ", ".join(f"{v:.2f}" for v in shared) + "; per width: "
-               + "; ".join(f"{int(m)}: {np.round(l, 2).tolist()}" for m, l in zip(ds["width"].values, lines)),
-        if_not_held="too few steps for the later plateaus, or too few seeds for a clean histogram")]
+    return [
+        claim(
+            ds,
+            name="shared-lines",
+            figure="Fig 9.5",
+            statement=f"plateaus are shared across widths: at least 2 of the {k} brightest loss-spectrum lines "
+            f"of the narrowest width appear (within {tol:g} in log10 loss) in every width",
+            book="bright lines shared by all widths",
+            measured=float(shared.size),
+            held=shared.size >= 2,
+            detail="shared at log10 loss "
+            + ", ".join(f"{v:.2f}" for v in shared)
+            + "; per width: "
+            + "; ".join(
+                f"{int(m)}: {np.round(l, 2).tolist()}" for m, l in zip(ds["width"].values, lines)
+            ),
+            if_not_held="too few steps for the later plateaus, or too few seeds for a clean histogram",
+        )
+    ]
 
 
 def figures_loss_spectrum(ds):
@@ -133,8 +166,11 @@ class HessianConfig(Config):
     """Fig 9.7: width-2 tanh net, Adam from a moderate init then Newton to a critical point
     (float64), embedded to wider nets by one-step splits (ratio alpha) of neurons 0, 1, ..."""
 
-    data: str = param("1d", choices=("1d", "iris"),
-                      doc="1d: exp(-4x^2) + x/2 on 20 points of [-1, 1]; iris: standardized, one-hot")
+    data: str = param(
+        "1d",
+        choices=("1d", "iris"),
+        doc="1d: exp(-4x^2) + x/2 on 20 points of [-1, 1]; iris: standardized, one-hot",
+    )
     widths: tuple[int, ...] = param((3, 4), ge=3, doc="embedding widths (from width 2)")
     seeds: int = param(4, ge=1)
     init_scale: float = param(0.5, gt=0.0, doc="every weight ~ N(0, init_scale^2)")
@@ -178,21 +214,44 @@ def run_hessian(cfg: HessianConfig, store=None, shard=None, progress: bool = Tru
             if outputs > 1:
                 p["a"] = jax.random.normal(k_out, (2, outputs), jnp.float64)
             p = tl.rescale(p, cfg.init_scale, cfg.init_scale)
-            p2 = emb.find_critical_point(loss_fn, p, (x, y), descent_steps=cfg.descent_steps, lr=cfg.lr,
-                                         newton_steps=cfg.newton_steps)
+            p2 = emb.find_critical_point(
+                loss_fn,
+                p,
+                (x, y),
+                descent_steps=cfg.descent_steps,
+                lr=cfg.lr,
+                newton_steps=cfg.newton_steps,
+            )
             nets = [p2] + [emb.embed_to_width(p2, m, alphas=cfg.alpha) for m in cfg.widths]
             ms = [emb.embedding_measures(loss_fn, q, (x, y), tol=cfg.tol) for q in nets]
-            out = {k: jnp.stack([r[k] for r in ms]) for k in ("loss", "grad_l1", "n_negative", "n_zero", "n_positive")}
-            out["eigenvalues"] = jnp.stack([jnp.pad(r["eigenvalues"], (0, size - r["eigenvalues"].size),
-                                                    constant_values=jnp.nan) for r in ms])
+            out = {
+                k: jnp.stack([r[k] for r in ms])
+                for k in ("loss", "grad_l1", "n_negative", "n_zero", "n_positive")
+            }
+            out["eigenvalues"] = jnp.stack(
+                [
+                    jnp.pad(
+                        r["eigenvalues"], (0, size - r["eigenvalues"].size), constant_values=jnp.nan
+                    )
+                    for r in ms
+                ]
+            )
             return out
 
-        ds = sweep.run(point, {"seed": np.arange(cfg.seeds)}, store=store, shard=shard, base_seed=cfg.base_seed,
-                       config=cfg.to_dict(execution=False) | {"float64": True},
-                       dims={k: ("width",) for k in ("loss", "grad_l1", "n_negative", "n_zero", "n_positive")}
-                       | {"eigenvalues": ("width", "index")},
-                       coords={"width": np.asarray(widths)}, batching=cfg.batching, progress=progress,
-                       desc=f"Hessian after embedding ({cfg.data})")
+        ds = sweep.run(
+            point,
+            {"seed": np.arange(cfg.seeds)},
+            store=store,
+            shard=shard,
+            base_seed=cfg.base_seed,
+            config=cfg.to_dict(execution=False) | {"float64": True},
+            dims={k: ("width",) for k in ("loss", "grad_l1", "n_negative", "n_zero", "n_positive")}
+            | {"eigenvalues": ("width", "index")},
+            coords={"width": np.asarray(widths)},
+            batching=cfg.batching,
+            progress=progress,
+            desc=f"Hessian after embedding ({cfg.data})",
+        )
     if not ds.attrs["complete"]:
         return ds
     ds.attrs["dtype"] = "float64"
@@ -218,46 +277,76 @@ def claims_hessian(ds: xr.Dataset) -> list:
     crit = g[:, 0] <= ctol
     counts = {k: ds[k].values[crit].astype(int) for k in ("n_negative", "n_zero", "n_positive")}
     widths = ds["width"].values.tolist()
-    out = [claim(
-        ds, name="critical-found", figure="Fig 9.7",
-        statement=f"descent + Newton reaches a width-2 critical point (|grad L|_1 <= {ctol:g}): fraction of seeds",
-        book="|grad|_1 ~ 1e-13..1e-15", measured=float(crit.mean()), held=bool(crit.all()),
-        detail=f"|grad|_1 per seed: {np.asarray(g[:, 0]).tolist()}",
-        if_not_held="Newton from the end of the descent did not converge (descent ended far from a critical point)")]
+    out = [
+        claim(
+            ds,
+            name="critical-found",
+            figure="Fig 9.7",
+            statement=f"descent + Newton reaches a width-2 critical point (|grad L|_1 <= {ctol:g}): fraction of seeds",
+            book="|grad|_1 ~ 1e-13..1e-15",
+            measured=float(crit.mean()),
+            held=bool(crit.all()),
+            detail=f"|grad|_1 per seed: {np.asarray(g[:, 0]).tolist()}",
+            if_not_held="Newton from the end of the descent did not converge (descent ended far from a critical point)",
+        )
+    ]
     if not crit.any():
         return out
     worst = float(np.max(g[crit][:, 1:]))
-    out.append(claim(
-        ds, name="embedding-is-critical", figure="Fig 9.7",
-        statement=f"splitting embeds a critical point to a critical point: largest |grad L|_1 at widths "
-                  f"{widths[1:]} over the critical seeds <= {ctol:g}",
-        book="critical", measured=worst, held=worst <= ctol,
-        if_not_held="rounding of the split: the copies' gradients are alpha g and (1 - alpha) g"))
+    out.append(
+        claim(
+            ds,
+            name="embedding-is-critical",
+            figure="Fig 9.7",
+            statement=f"splitting embeds a critical point to a critical point: largest |grad L|_1 at widths "
+            f"{widths[1:]} over the critical seeds <= {ctol:g}",
+            book="critical",
+            measured=worst,
+            held=worst <= ctol,
+            if_not_held="rounding of the split: the copies' gradients are alpha g and (1 - alpha) g",
+        )
+    )
     mono = np.all([np.all(np.diff(c, axis=1) >= 0, axis=1) for c in counts.values()], axis=0)
-    out.append(claim(
-        ds, name="counts-do-not-decrease", figure="Fig 9.7",
-        statement="the numbers of negative, zero and positive Hessian eigenvalues do not decrease "
-                  "under embedding (Zhang et al. 2021b): fraction of critical seeds",
-        book=1.0, measured=float(mono.mean()), held=bool(mono.all()),
-        detail="negatives per critical seed: " + "; ".join(str(r) for r in counts["n_negative"].tolist()),
-        if_not_held="zero threshold tol too close to the smallest non-zero eigenvalues"))
+    out.append(
+        claim(
+            ds,
+            name="counts-do-not-decrease",
+            figure="Fig 9.7",
+            statement="the numbers of negative, zero and positive Hessian eigenvalues do not decrease "
+            "under embedding (Zhang et al. 2021b): fraction of critical seeds",
+            book=1.0,
+            measured=float(mono.mean()),
+            held=bool(mono.all()),
+            detail="negatives per critical seed: "
+            + "; ".join(str(r) for r in counts["n_negative"].tolist()),
+            if_not_held="zero threshold tol too close to the smallest non-zero eigenvalues",
+        )
+    )
     # compare like with like: embeddings of width-2 points of the book's index (a minimum on 1-D
     # data, a saddle with 3 negative directions on Iris) when the descent found any
     book = BOOK_NEGATIVES[data]
     seqs = [tuple(r) for r in counts["n_negative"].tolist()]
     same_index = [q for q in seqs if q[0] == book[0]]
     mode, freq = Counter(same_index or seqs).most_common(1)[0]
-    out.append(claim(
-        ds, name="negatives-after-embedding", figure="Fig 9.7",
-        statement=f"negative Hessian eigenvalues at widths {widths} after embedding a width-2 critical point "
-                  f"with {book[0]} negative(s): book {' -> '.join(map(str, book))} (most common sequence)",
-        book=book, measured=list(mode), held=bool(same_index) and list(mode) == book[:len(mode)],
-        min_preset="tiny" if data == "1d" else "quick", reproduces=data == "1d",
-        detail=f"{freq} of {len(same_index or seqs)} {'seeds of that index' if same_index else 'critical seeds'}; "
-               f"all critical seeds: {dict(Counter(seqs))}",
-        if_not_held=f"no seed's descent ended at a width-2 point with {book[0]} negatives (the book's point); "
-                    "Adam + Newton lands in minima (on Iris the 'setosa vs rest' point, loss 1/6), and which "
-                    "critical point is embedded decides the counts"))
+    out.append(
+        claim(
+            ds,
+            name="negatives-after-embedding",
+            figure="Fig 9.7",
+            statement=f"negative Hessian eigenvalues at widths {widths} after embedding a width-2 critical point "
+            f"with {book[0]} negative(s): book {' -> '.join(map(str, book))} (most common sequence)",
+            book=book,
+            measured=list(mode),
+            held=bool(same_index) and list(mode) == book[: len(mode)],
+            min_preset="tiny" if data == "1d" else "quick",
+            reproduces=data == "1d",
+            detail=f"{freq} of {len(same_index or seqs)} {'seeds of that index' if same_index else 'critical seeds'}; "
+            f"all critical seeds: {dict(Counter(seqs))}",
+            if_not_held=f"no seed's descent ended at a width-2 point with {book[0]} negatives (the book's point); "
+            "Adam + Newton lands in minima (on Iris the 'setosa vs rest' point, loss 1/6), and which "
+            "critical point is embedded decides the counts",
+        )
+    )
     return out
 
 
@@ -288,9 +377,14 @@ class ReductionConfig(Config):
     threshold: float = param(0.9, gt=0.0, le=1.0, doc="cosine threshold of one condensed direction")
     rel_amplitude: float = param(1e-2, ge=0.0, lt=1.0)
     flat: float = param(0.005, gt=0.0, doc="plateau: |d log10 loss| < flat per record")
-    min_drop: float = param(0.05, gt=0.0, lt=1.0, doc="the merge plateau lies below (1 - min_drop) L0")
-    balance: bool = param(True, doc="merged neurons with ||a_G|| = ||theta_G|| (same function; the wide "
-                                    "group's tangent kernel, see merge_condensed_padded)")
+    min_drop: float = param(
+        0.05, gt=0.0, lt=1.0, doc="the merge plateau lies below (1 - min_drop) L0"
+    )
+    balance: bool = param(
+        True,
+        doc="merged neurons with ||a_G|| = ||theta_G|| (same function; the wide "
+        "group's tangent kernel, see merge_condensed_padded)",
+    )
     seeds: int = param(3, ge=1)
     base_seed: int = param(0, ge=0)
     batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"))
@@ -298,11 +392,13 @@ class ReductionConfig(Config):
     EXECUTION_FIELDS = ("batching",)
 
 
-def run_reduction(cfg: ReductionConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+def run_reduction(
+    cfg: ReductionConfig, store=None, shard=None, progress: bool = True
+) -> xr.Dataset:
     x, labels = datasets.digits()
     x, y = jnp.asarray(x), jax.nn.one_hot(labels, 10)
-    x_tr, y_tr, x_te = x[:cfg.n_train], y[:cfg.n_train], x[cfg.n_train:]
-    scale = cfg.width ** -cfg.gamma
+    x_tr, y_tr, x_te = x[: cfg.n_train], y[: cfg.n_train], x[cfg.n_train :]
+    scale = cfg.width**-cfg.gamma
     loss_fn = train.mse(tl.apply)
     opt = train.optimizer("gd", cfg.lr)
     rec = train.record_steps(cfg.steps, cfg.n_records)
@@ -313,33 +409,67 @@ def run_reduction(cfg: ReductionConfig, store=None, shard=None, progress: bool =
         p = tl.init(k_init, cfg.width, x.shape[1])
         p["a"] = jax.random.normal(k_out, (cfg.width, 10))
         p = tl.rescale(p, scale, scale)
-        wide = train.run(loss_fn, p, (x_tr, y_tr), opt, steps=cfg.steps, record_at=rec,
-                         observe=lambda q: {"params": q})
-        at = cond.plateau_end_mask(wide.loss, cfg.flat) & (wide.loss < (1 - cfg.min_drop) * wide.loss[0])
+        wide = train.run(
+            loss_fn,
+            p,
+            (x_tr, y_tr),
+            opt,
+            steps=cfg.steps,
+            record_at=rec,
+            observe=lambda q: {"params": q},
+        )
+        at = cond.plateau_end_mask(wide.loss, cfg.flat) & (
+            wide.loss < (1 - cfg.min_drop) * wide.loss[0]
+        )
         j = jnp.where(jnp.any(at), jnp.argmax(at), rec.size - 1)
         p_j = jax.tree_util.tree_map(lambda v: v[j], wide.observables["params"])
-        narrow, dirs = cond.merge_condensed_padded(p_j, x_tr, "relu", cfg.threshold, cfg.rel_amplitude,
-                                                   balance=cfg.balance)
+        narrow, dirs = cond.merge_condensed_padded(
+            p_j, x_tr, "relu", cfg.threshold, cfg.rel_amplitude, balance=cfg.balance
+        )
         # train on the wide net and the merged one (null neurons padded: they never move) side by side
         both = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), p_j, narrow)
-        cont = jax.vmap(lambda q: train.run(loss_fn, q, (x_tr, y_tr), opt, steps=cfg.retrain, record_at=rec2))(both)
+        cont = jax.vmap(
+            lambda q: train.run(loss_fn, q, (x_tr, y_tr), opt, steps=cfg.retrain, record_at=rec2)
+        )(both)
         f = lambda q, z: tl.apply(q, z)
         _, rel_l2, agree_merge = cond.agreement(f(p_j, x_tr), f(narrow, x_tr))
         _, _, agree_test = cond.agreement(f(p_j, x_te), f(narrow, x_te))
         after = [jax.tree_util.tree_map(lambda v: v[i], cont.params) for i in (0, 1)]
         _, _, agree_after = cond.agreement(f(after[0], x_te), f(after[1], x_te))
-        return {"loss": wide.loss, "merge_record": j, "merge_step": wide.step[j], "loss_at_merge": wide.loss[j],
-                "width_after": dirs.n_directions, "n_dead": dirs.n_dead, "n_negligible": dirs.n_negligible,
-                "loss_merged": loss_fn(narrow, (x_tr, y_tr)), "rel_l2": rel_l2, "agree_train": agree_merge,
-                "agree_test": agree_test, "loss_wide_continued": cont.loss[0], "loss_retrained": cont.loss[1],
-                "agree_after": agree_after}
+        return {
+            "loss": wide.loss,
+            "merge_record": j,
+            "merge_step": wide.step[j],
+            "loss_at_merge": wide.loss[j],
+            "width_after": dirs.n_directions,
+            "n_dead": dirs.n_dead,
+            "n_negligible": dirs.n_negligible,
+            "loss_merged": loss_fn(narrow, (x_tr, y_tr)),
+            "rel_l2": rel_l2,
+            "agree_train": agree_merge,
+            "agree_test": agree_test,
+            "loss_wide_continued": cont.loss[0],
+            "loss_retrained": cont.loss[1],
+            "agree_after": agree_after,
+        }
 
-    ds = sweep.run(point, {"seed": np.arange(cfg.seeds)}, store=store, shard=shard, base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False) | {"data": "sklearn digits"},
-                   dims={"loss": ("step",), "loss_wide_continued": ("retrain_step",),
-                         "loss_retrained": ("retrain_step",)},
-                   coords={"step": rec, "retrain_step": rec2}, batching=cfg.batching, progress=progress,
-                   desc="network reduction")
+    ds = sweep.run(
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store=store,
+        shard=shard,
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False) | {"data": "sklearn digits"},
+        dims={
+            "loss": ("step",),
+            "loss_wide_continued": ("retrain_step",),
+            "loss_retrained": ("retrain_step",),
+        },
+        coords={"step": rec, "retrain_step": rec2},
+        batching=cfg.batching,
+        progress=progress,
+        desc="network reduction",
+    )
     if not ds.attrs["complete"]:
         return ds
     ds.attrs["n_test"] = int(x_te.shape[0])
@@ -348,7 +478,10 @@ def run_reduction(cfg: ReductionConfig, store=None, shard=None, progress: bool =
 
 REDUCTION_VARIABLES = {
     "loss": ("training loss of the wide net", "1"),
-    "merge_record": ("record index of the merge (end of the first plateau below (1 - min_drop) L0)", "1"),
+    "merge_record": (
+        "record index of the merge (end of the first plateau below (1 - min_drop) L0)",
+        "1",
+    ),
     "merge_step": ("step of the merge", "steps"),
     "loss_at_merge": ("training loss of the wide net at the merge", "1"),
     "width_after": ("neurons after merging (condensed directions)", "1"),
@@ -371,35 +504,62 @@ def claims_reduction(ds: xr.Dataset) -> list:
     jump = ds["loss_merged"].values / ds["loss_at_merge"].values
     ratio = ds["loss_retrained"].values[:, -1] / ds["loss_wide_continued"].values[:, -1]
     return [
-        claim(ds, name="width-reduced", figure="Fig 9.8",
-              statement=f"at a plateau the condensed width-{m} net merges into far fewer neurons: "
-                        f"at most a quarter of the width (median over seeds)",
-              book="400 -> 58", measured=float(np.median(k)), held=bool(np.median(k) <= m / 4),
-              detail=f"per seed: {k.tolist()}; merge steps {ds['merge_step'].values.tolist()}",
-              if_not_held="merge taken before the neurons condensed (no plateau past the initial one found)"),
-        claim(ds, name="same-loss-after-merge", figure="Fig 9.8",
-              statement="the merged net sits on the wide net's plateau: training loss merged / wide at the "
-                        "merge within 5% of 1 (median over seeds)",
-              book=1.0, measured=float(np.median(jump)), held=bool(abs(np.median(jump) - 1) <= 0.05),
-              detail=f"per seed: {np.round(jump, 4).tolist()}",
-              if_not_held="the merge dropped neurons that carry part of the output (rel_amplitude too high)"),
-        claim(ds, name="merged-agrees", figure="Fig 9.8",
-              statement="the merged net predicts like the wide one: test-set argmax agreement >= 0.98 "
-                        "(median over seeds)",
-              book=0.985, measured=float(np.median(agree)), held=bool(np.median(agree) >= 0.98),
-              min_preset="quick", reproduces=False,
-              detail=f"per seed: {np.round(agree, 3).tolist()}; after retraining both nets: "
-                     f"{np.round(ds['agree_after'].values, 3).tolist()}",
-              if_not_held="the plateau found on digits is the early one (loss ~0.45 of 0.5) where the "
-                          "class scores are near-ties: the small output change of the merge (rel_l2) flips "
-                          "many argmaxes; the book merges MNIST at a later plateau (58 neurons)"),
-        claim(ds, name="retrained-reaches-wide-loss", figure="Fig 9.8",
-              statement="retrained from the merge, the narrow net reaches the wide net's loss: final loss "
-                        "ratio narrow / wide within [0.8, 1.25] (median over seeds)",
-              book=1.0, measured=float(np.median(ratio)), held=bool(0.8 <= np.median(ratio) <= 1.25),
-              min_preset="quick", detail=f"per seed: {np.round(ratio, 3).tolist()}", reproduces=False,
-              if_not_held="after the early plateau the wide net grows new directions out of the small neurons "
-                          "that the merge dropped as negligible; the narrow net tracks it with a lag"),
+        claim(
+            ds,
+            name="width-reduced",
+            figure="Fig 9.8",
+            statement=f"at a plateau the condensed width-{m} net merges into far fewer neurons: "
+            f"at most a quarter of the width (median over seeds)",
+            book="400 -> 58",
+            measured=float(np.median(k)),
+            held=bool(np.median(k) <= m / 4),
+            detail=f"per seed: {k.tolist()}; merge steps {ds['merge_step'].values.tolist()}",
+            if_not_held="merge taken before the neurons condensed (no plateau past the initial one found)",
+        ),
+        claim(
+            ds,
+            name="same-loss-after-merge",
+            figure="Fig 9.8",
+            statement="the merged net sits on the wide net's plateau: training loss merged / wide at the "
+            "merge within 5% of 1 (median over seeds)",
+            book=1.0,
+            measured=float(np.median(jump)),
+            held=bool(abs(np.median(jump) - 1) <= 0.05),
+            detail=f"per seed: {np.round(jump, 4).tolist()}",
+            if_not_held="the merge dropped neurons that carry part of the output (rel_amplitude too high)",
+        ),
+        claim(
+            ds,
+            name="merged-agrees",
+            figure="Fig 9.8",
+            statement="the merged net predicts like the wide one: test-set argmax agreement >= 0.98 "
+            "(median over seeds)",
+            book=0.985,
+            measured=float(np.median(agree)),
+            held=bool(np.median(agree) >= 0.98),
+            min_preset="quick",
+            reproduces=False,
+            detail=f"per seed: {np.round(agree, 3).tolist()}; after retraining both nets: "
+            f"{np.round(ds['agree_after'].values, 3).tolist()}",
+            if_not_held="the plateau found on digits is the early one (loss ~0.45 of 0.5) where the "
+            "class scores are near-ties: the small output change of the merge (rel_l2) flips "
+            "many argmaxes; the book merges MNIST at a later plateau (58 neurons)",
+        ),
+        claim(
+            ds,
+            name="retrained-reaches-wide-loss",
+            figure="Fig 9.8",
+            statement="retrained from the merge, the narrow net reaches the wide net's loss: final loss "
+            "ratio narrow / wide within [0.8, 1.25] (median over seeds)",
+            book=1.0,
+            measured=float(np.median(ratio)),
+            held=bool(0.8 <= np.median(ratio) <= 1.25),
+            min_preset="quick",
+            detail=f"per seed: {np.round(ratio, 3).tolist()}",
+            reproduces=False,
+            if_not_held="after the early plateau the wide net grows new directions out of the small neurons "
+            "that the merge dropped as negligible; the narrow net tracks it with a lag",
+        ),
     ]
 
 
@@ -411,36 +571,74 @@ def figures_reduction(ds):
 
 # ----------------------------------------------------------------------------- registry
 
-register(Experiment(
-    "embedding-loss-spectrum", area="embedding", figure="Fig 9.5",
-    title="loss spectrum: plateaus shared across widths (two-layer ReLU, small init, many seeds)",
-    config=LossSpectrumConfig,
-    presets={"tiny": dict(widths=(5, 20, 100), seeds=2),
-             "quick": {},
-             "paper": dict(widths=(5, 10, 20, 50, 100, 200, 500), steps=100_000, n_records=2000)},
-    run=run_loss_spectrum, claims=claims_loss_spectrum, figures=figures_loss_spectrum))
+register(
+    Experiment(
+        "embedding-loss-spectrum",
+        area="embedding",
+        figure="Fig 9.5",
+        title="loss spectrum: plateaus shared across widths (two-layer ReLU, small init, many seeds)",
+        config=LossSpectrumConfig,
+        presets={
+            "tiny": dict(widths=(5, 20, 100), seeds=2),
+            "quick": {},
+            "paper": dict(widths=(5, 10, 20, 50, 100, 200, 500), steps=100_000, n_records=2000),
+        },
+        run=run_loss_spectrum,
+        claims=claims_loss_spectrum,
+        figures=figures_loss_spectrum,
+    )
+)
 
-_HESSIAN_PRESETS = {"tiny": dict(seeds=3),
-                    "quick": dict(seeds=8),
-                    "paper": dict(seeds=32, descent_steps=50_000, widths=(3, 4, 5, 6))}
+_HESSIAN_PRESETS = {
+    "tiny": dict(seeds=3),
+    "quick": dict(seeds=8),
+    "paper": dict(seeds=32, descent_steps=50_000, widths=(3, 4, 5, 6)),
+}
 
-register(Experiment(
-    "embedding-hessian", area="embedding", figure="Fig 9.7",
-    title="Hessian eigenvalue counts after embedding a width-2 critical point (tanh, 1-D data)",
-    config=HessianConfig, presets=_HESSIAN_PRESETS,
-    run=run_hessian, claims=claims_hessian, figures=figures_hessian))
+register(
+    Experiment(
+        "embedding-hessian",
+        area="embedding",
+        figure="Fig 9.7",
+        title="Hessian eigenvalue counts after embedding a width-2 critical point (tanh, 1-D data)",
+        config=HessianConfig,
+        presets=_HESSIAN_PRESETS,
+        run=run_hessian,
+        claims=claims_hessian,
+        figures=figures_hessian,
+    )
+)
 
-register(Experiment(
-    "embedding-hessian-iris", area="embedding", figure="Fig 9.7",
-    title="Hessian eigenvalue counts after embedding a width-2 critical point (tanh, Iris)",
-    config=HessianConfig, presets={k: dict(v, data="iris") for k, v in _HESSIAN_PRESETS.items()},
-    run=run_hessian, claims=claims_hessian, figures=figures_hessian))
+register(
+    Experiment(
+        "embedding-hessian-iris",
+        area="embedding",
+        figure="Fig 9.7",
+        title="Hessian eigenvalue counts after embedding a width-2 critical point (tanh, Iris)",
+        config=HessianConfig,
+        presets={k: dict(v, data="iris") for k, v in _HESSIAN_PRESETS.items()},
+        run=run_hessian,
+        claims=claims_hessian,
+        figures=figures_hessian,
+    )
+)
 
-register(Experiment(
-    "embedding-reduction", area="embedding", figure="Fig 9.8",
-    title="network reduction: merge the condensed neurons of a width-400 net at a plateau (digits)",
-    config=ReductionConfig,
-    presets={"tiny": dict(n_train=300, width=100, steps=400, n_records=30, retrain=200, retrain_records=10),
-             "quick": {},
-             "paper": dict(steps=30_000, retrain=30_000, n_records=100, seeds=8)},
-    run=run_reduction, claims=claims_reduction, figures=figures_reduction))
+register(
+    Experiment(
+        "embedding-reduction",
+        area="embedding",
+        figure="Fig 9.8",
+        title="network reduction: merge the condensed neurons of a width-400 net at a plateau (digits)",
+        config=ReductionConfig,
+        presets={
+            "tiny": dict(
+                n_train=300, width=100, steps=400, n_records=30, retrain=200, retrain_records=10
+            ),
+            "quick": {},
+            "paper": dict(steps=30_000, retrain=30_000, n_records=100, seeds=8),
+        },
+        run=run_reduction,
+        claims=claims_reduction,
+        figures=figures_reduction,
+    )
+)

@@ -32,8 +32,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import hessian
 
-LOSS_TOL = 0.10   # predicted time-averaged loss within 10% of GD's smoothed loss (issue 24)
-EDGE_TOL = 0.05   # the flow's S within 5% of 2/eta
+LOSS_TOL = 0.10  # predicted time-averaged loss within 10% of GD's smoothed loss (issue 24)
+EDGE_TOL = 0.05  # the flow's S within 5% of 2/eta
 OSC_FACTOR = 2.0  # sigma^2 within this factor of GD's measured mean squared oscillation along u
 
 
@@ -56,7 +56,9 @@ class CentralFlowConfig(Config):
     max_lanczos: int = param(30, ge=2)
     track_lanczos: int = param(90, ge=2, doc="Lanczos cap of the warm / cold trackers along GD")
     lanczos_steps: int = param(20, ge=2, doc="fixed Lanczos steps of the per-layer block sharpness")
-    window: int = param(50, ge=1, doc="GD steps of the moving average of GD's loss (one oscillation period)")
+    window: int = param(
+        50, ge=1, doc="GD steps of the moving average of GD's loss (one oscillation period)"
+    )
     seed: int = param(0, ge=0)
     batching: str = param("vmap", choices=("auto", "map", "vmap"))
 
@@ -68,7 +70,9 @@ class CentralFlowConfig(Config):
         if self.window >= self.steps:
             raise ValueError(f"window: must be below steps={self.steps}, got {self.window}")
         if self.relaxation < 1.0 / self.substeps:
-            raise ValueError(f"relaxation: must be >= 1/substeps = {1 / self.substeps:g}, got {self.relaxation}")
+            raise ValueError(
+                f"relaxation: must be >= 1/substeps = {1 / self.substeps:g}, got {self.relaxation}"
+            )
         if len(set(self.lrs)) != len(self.lrs):
             raise ValueError(f"lrs: duplicates in {self.lrs}")
 
@@ -92,63 +96,138 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
     n_params = int(jax.flatten_util.ravel_pytree(p0)[0].size)
     rec = train.record_steps(cfg.steps, cfg.steps // cfg.every + 1, "linear")
     every_step = train.record_steps(cfg.steps, cfg.steps + 1, "linear")
-    flow_kw = dict(record_at=rec, substeps=cfg.substeps, k=cfg.k, max_lanczos=cfg.max_lanczos, tol=cfg.tol,
-                   relaxation=cfg.relaxation, key=key)
+    flow_kw = dict(
+        record_at=rec,
+        substeps=cfg.substeps,
+        k=cfg.k,
+        max_lanczos=cfg.max_lanczos,
+        tol=cfg.tol,
+        relaxation=cfg.relaxation,
+        key=key,
+    )
 
     def observe(p, pairs):  # at every record of the warm-started tracker along GD
-        return {"params": p, "shares": hessian.block_shares(pairs.vectors, layers, params=p)[0],
-                "layer_sharpness": hessian.block_top_eigenvalues(loss, p, data, labels=layers, k=1,
-                                                                 num_steps=cfg.lanczos_steps, key=key)[:, 0]}
+        return {
+            "params": p,
+            "shares": hessian.block_shares(pairs.vectors, layers, params=p)[0],
+            "layer_sharpness": hessian.block_top_eigenvalues(
+                loss, p, data, labels=layers, k=1, num_steps=cfg.lanczos_steps, key=key
+            )[:, 0],
+        }
 
     def point(pt, _):
         lr = pt["lr"]
         opt = optax.sgd(lr)
         gd_all = train.run(loss, p0, data, opt, steps=cfg.steps, record_at=every_step)
         # the tracker's cap is above the flow's so that cold starts, too, reach the residual tol (equal accuracy)
-        track = dict(steps=cfg.steps, every=cfg.every, k=1, tol=cfg.tol, max_steps=min(n_params, cfg.track_lanczos),
-                     key=key, observe=observe)
-        both = jax.vmap(lambda w: stability.track_top_eigenpairs(loss, p0, data, opt, warm=w, **track))(
-            jnp.array([True, False]))  # warm and cold starts: one program
+        track = dict(
+            steps=cfg.steps,
+            every=cfg.every,
+            k=1,
+            tol=cfg.tol,
+            max_steps=min(n_params, cfg.track_lanczos),
+            key=key,
+            observe=observe,
+        )
+        both = jax.vmap(
+            lambda w: stability.track_top_eigenpairs(loss, p0, data, opt, warm=w, **track)
+        )(jnp.array([True, False]))  # warm and cold starts: one program
         warm, cold = (jax.tree_util.tree_map(lambda a: a[i], both) for i in (0, 1))
         gd = warm.observables
-        cf = cflows.central_flow(loss, p0, data, lr, steps=cfg.steps, reference=gd["params"], **flow_kw)
-        gf = cflows.gradient_flow(loss, p0, data, lr, steps=cfg.steps, reference=gd["params"], **flow_kw)
-        return {"gd_loss": gd_all.loss, "gd_record_loss": warm.loss, "gd_sharpness": warm.values[:, 0],
-                "layer_sharpness": gd["layer_sharpness"], "layer_share": gd["shares"],
-                "cf_loss": cf.loss, "cf_predicted_loss": cf.predicted_loss, "cf_sharpness": cf.sharpness[:, 0],
-                "cf_sigma2": cf.sigma2[:, 0], "cf_oscillation2": cf.oscillation2[:, 0], "cf_distance": cf.distance,
-                "cf_hvp": cf.num_hvp, "gf_loss": gf.loss, "gf_sharpness": gf.sharpness[:, 0],
-                "gf_distance": gf.distance,
-                "warm_hvp": warm.num_hvp, "cold_hvp": cold.num_hvp,
-                "warm_sharpness": warm.values[:, 0], "cold_sharpness": cold.values[:, 0],
-                "warm_residual": warm.residuals[:, 0] / jnp.abs(warm.values[:, 0]),
-                "cold_residual": cold.residuals[:, 0] / jnp.abs(cold.values[:, 0]),
-                "diverged": gd_all.diverged}
+        cf = cflows.central_flow(
+            loss, p0, data, lr, steps=cfg.steps, reference=gd["params"], **flow_kw
+        )
+        gf = cflows.gradient_flow(
+            loss, p0, data, lr, steps=cfg.steps, reference=gd["params"], **flow_kw
+        )
+        return {
+            "gd_loss": gd_all.loss,
+            "gd_record_loss": warm.loss,
+            "gd_sharpness": warm.values[:, 0],
+            "layer_sharpness": gd["layer_sharpness"],
+            "layer_share": gd["shares"],
+            "cf_loss": cf.loss,
+            "cf_predicted_loss": cf.predicted_loss,
+            "cf_sharpness": cf.sharpness[:, 0],
+            "cf_sigma2": cf.sigma2[:, 0],
+            "cf_oscillation2": cf.oscillation2[:, 0],
+            "cf_distance": cf.distance,
+            "cf_hvp": cf.num_hvp,
+            "gf_loss": gf.loss,
+            "gf_sharpness": gf.sharpness[:, 0],
+            "gf_distance": gf.distance,
+            "warm_hvp": warm.num_hvp,
+            "cold_hvp": cold.num_hvp,
+            "warm_sharpness": warm.values[:, 0],
+            "cold_sharpness": cold.values[:, 0],
+            "warm_residual": warm.residuals[:, 0] / jnp.abs(warm.values[:, 0]),
+            "cold_residual": cold.residuals[:, 0] / jnp.abs(cold.values[:, 0]),
+            "diverged": gd_all.diverged,
+        }
 
     step_dims = ("step",)
-    dims = {name: step_dims for name in ("gd_record_loss", "gd_sharpness", "cf_loss", "cf_predicted_loss",
-                                         "cf_sharpness", "cf_sigma2", "cf_oscillation2", "cf_distance", "cf_hvp",
-                                         "gf_loss", "gf_sharpness", "gf_distance", "warm_hvp", "cold_hvp",
-                                         "warm_sharpness", "cold_sharpness", "warm_residual", "cold_residual")}
+    dims = {
+        name: step_dims
+        for name in (
+            "gd_record_loss",
+            "gd_sharpness",
+            "cf_loss",
+            "cf_predicted_loss",
+            "cf_sharpness",
+            "cf_sigma2",
+            "cf_oscillation2",
+            "cf_distance",
+            "cf_hvp",
+            "gf_loss",
+            "gf_sharpness",
+            "gf_distance",
+            "warm_hvp",
+            "cold_hvp",
+            "warm_sharpness",
+            "cold_sharpness",
+            "warm_residual",
+            "cold_residual",
+        )
+    }
     dims.update(gd_loss=("t",), layer_sharpness=("step", "layer"), layer_share=("step", "layer"))
-    ds = sweep.run(point, {"lr": np.asarray(cfg.lrs, np.float32)}, store=store, shard=shard, key_axes=(),
-                   config=cfg.to_dict(execution=False), dims=dims,
-                   coords={"step": rec, "t": every_step, "layer": [f"layer{i + 1}" for i in range(len(sizes) - 1)]},
-                   batching=cfg.batching, progress=progress, desc="central flow")
+    ds = sweep.run(
+        point,
+        {"lr": np.asarray(cfg.lrs, np.float32)},
+        store=store,
+        shard=shard,
+        key_axes=(),
+        config=cfg.to_dict(execution=False),
+        dims=dims,
+        coords={
+            "step": rec,
+            "t": every_step,
+            "layer": [f"layer{i + 1}" for i in range(len(sizes) - 1)],
+        },
+        batching=cfg.batching,
+        progress=progress,
+        desc="central flow",
+    )
     if not ds.attrs["complete"]:
         return describe(ds, VARIABLES)
     lrs = ds["lr"].values.astype(float)
     ds["threshold"] = ("lr", 2.0 / lrs)
     ds["gd_smoothed"] = (("lr", "step"), smoothed_at_records(ds["gd_loss"].values, rec, cfg.window))
-    ds.attrs.update(sizes=sizes, window=cfg.window, substeps=cfg.substeps,
-                    loss="MSE 1/(2n) sum |f - y|^2, one-hot centred digits", precision="float32")
+    ds.attrs.update(
+        sizes=sizes,
+        window=cfg.window,
+        substeps=cfg.substeps,
+        loss="MSE 1/(2n) sum |f - y|^2, one-hot centred digits",
+        precision="float32",
+    )
     return describe(ds, VARIABLES)
 
 
 def smoothed_at_records(loss_every_step, rec, window: int) -> np.ndarray:
     """GD's loss [L, steps + 1] averaged over ``window`` steps centred on each record step [R]
     (NaN where the window leaves the run)."""
-    sm = cflows.moving_average(loss_every_step, window)          # sm[..., i] = mean over steps i .. i + window - 1
+    sm = cflows.moving_average(
+        loss_every_step, window
+    )  # sm[..., i] = mean over steps i .. i + window - 1
     start = np.asarray(rec) - window // 2
     ok = (start >= 0) & (start < sm.shape[-1])
     out = np.full(np.shape(loss_every_step)[:-1] + (len(rec),), np.nan)
@@ -160,22 +239,40 @@ VARIABLES = {
     "gd_loss": ("full-batch GD training loss at every step", "1"),
     "gd_record_loss": ("GD loss at the records", "1"),
     "gd_sharpness": ("GD's lambda_max at the records (warm-started Lanczos to residual tol)", "1"),
-    "layer_sharpness": ("lambda_max of the diagonal Hessian block of each layer (w and b) along GD", "1"),
-    "layer_share": ("share |u_B|^2 of each layer in the full Hessian's top eigenvector along GD", "1"),
+    "layer_sharpness": (
+        "lambda_max of the diagonal Hessian block of each layer (w and b) along GD",
+        "1",
+    ),
+    "layer_share": (
+        "share |u_B|^2 of each layer in the full Hessian's top eigenvector along GD",
+        "1",
+    ),
     "cf_loss": ("central flow's L(w(t))", "1"),
-    "cf_predicted_loss": ("central flow's predicted time-averaged GD loss L + (1/2) <Sigma, H>", "1"),
+    "cf_predicted_loss": (
+        "central flow's predicted time-averaged GD loss L + (1/2) <Sigma, H>",
+        "1",
+    ),
     "cf_sharpness": ("central flow's lambda_max", "1"),
     "cf_sigma2": ("central flow's sigma^2: predicted squared oscillation of GD along u", "1"),
-    "cf_oscillation2": ("GD's measured squared oscillation (u^T (w_GD - w_CF))^2 at the records", "1"),
+    "cf_oscillation2": (
+        "GD's measured squared oscillation (u^T (w_GD - w_CF))^2 at the records",
+        "1",
+    ),
     "cf_distance": ("|w_GD(t) - w_CF(t)|", "1"),
-    "cf_hvp": ("central flow's Lanczos HVPs since the previous record (warm-started every substep)", "1"),
+    "cf_hvp": (
+        "central flow's Lanczos HVPs since the previous record (warm-started every substep)",
+        "1",
+    ),
     "gf_loss": ("gradient flow's L(w(t))", "1"),
     "gf_sharpness": ("gradient flow's lambda_max", "1"),
     "gf_distance": ("|w_GD(t) - w_GF(t)|", "1"),
     "warm_hvp": ("HVPs per record of warm-started Lanczos along GD (relative residual tol)", "1"),
     "cold_hvp": ("HVPs per record of cold-started Lanczos along GD (same tol)", "1"),
     "warm_sharpness": ("lambda_max along GD from the warm-started tracker", "1"),
-    "warm_residual": ("relative residual |H v - theta v| / theta of the warm tracker's top pair", "1"),
+    "warm_residual": (
+        "relative residual |H v - theta v| / theta of the warm tracker's top pair",
+        "1",
+    ),
     "cold_residual": ("relative residual of the cold tracker's top pair", "1"),
     "cold_sharpness": ("lambda_max along GD from the cold-started tracker", "1"),
     "diverged": ("GD diverged", "1", "boolean"),
@@ -203,7 +300,9 @@ def agreement(ds) -> dict:
     """Per lr, over the records after the edge (:func:`_after_edge`): max |pred / GD smoothed - 1|,
     its median, max |S_CF / (2/lr) - 1|, |GF / GD smoothed - 1| and |pred / GD smoothed - 1| at the
     last such record, and mean GD oscillation^2 / mean sigma^2."""
-    out = {k: [] for k in ("loss_max", "loss_median", "edge_max", "gf_end", "cf_end", "osc_ratio", "n")}
+    out = {
+        k: [] for k in ("loss_max", "loss_median", "edge_max", "gf_end", "cf_end", "osc_ratio", "n")
+    }
     for i in range(ds.sizes["lr"]):
         m = _after_edge(ds, i)
         out["n"].append(int(m.sum()))
@@ -215,11 +314,15 @@ def agreement(ds) -> dict:
         rel = np.abs(ds["cf_predicted_loss"].values[i][m] / gd - 1)
         out["loss_max"].append(float(rel.max()))
         out["loss_median"].append(float(np.median(rel)))
-        out["edge_max"].append(float(np.max(np.abs(ds["cf_sharpness"].values[i][m] / ds["threshold"].values[i] - 1))))
+        out["edge_max"].append(
+            float(np.max(np.abs(ds["cf_sharpness"].values[i][m] / ds["threshold"].values[i] - 1)))
+        )
         out["gf_end"].append(float(abs(ds["gf_loss"].values[i][m][-1] / gd[-1] - 1)))
         out["cf_end"].append(float(rel[-1]))
         s2 = ds["cf_sigma2"].values[i][m].mean()
-        out["osc_ratio"].append(float(ds["cf_oscillation2"].values[i][m].mean() / s2) if s2 > 0 else float("nan"))
+        out["osc_ratio"].append(
+            float(ds["cf_oscillation2"].values[i][m].mean() / s2) if s2 > 0 else float("nan")
+        )
     return out
 
 
@@ -232,60 +335,105 @@ def claims(ds: xr.Dataset) -> list:
     warm, cold = ds["warm_hvp"].values[:, 1:], ds["cold_hvp"].values[:, 1:]
     sdiff = np.nanmax(np.abs(ds["warm_sharpness"].values / ds["cold_sharpness"].values - 1))
     tol = float(ds.attrs.get("config_tol", 1e-3))
-    conv = float(np.mean((ds["warm_residual"].values <= tol * 1.001) & (ds["cold_residual"].values <= tol * 1.001)))
+    conv = float(
+        np.mean(
+            (ds["warm_residual"].values <= tol * 1.001)
+            & (ds["cold_residual"].values <= tol * 1.001)
+        )
+    )
     share = ds["layer_share"].values[:, -1]
     carry = [str(ds["layer"].values[j]) for j in share.argmax(1)]
     sharpest = [str(ds["layer"].values[j]) for j in ds["layer_sharpness"].values[:, -1].argmax(1)]
     return [
-        claim(ds, name="predicted-loss-tracks-gd", figure=fig, book=f"<= {LOSS_TOL:g}", measured=a["loss_max"],
-              statement=f"after GD reaches the edge (from one {ds.attrs['window']}-step window after its sharpness "
-                        f"first reaches 2/lr), the central flow's predicted time-averaged loss L + (1/2)<Sigma, H> "
-                        f"stays within {LOSS_TOL:.0%} of GD's loss averaged over that window, at every record",
-              held=all(reached) and all(v <= LOSS_TOL for v in a["loss_max"]), min_preset="quick",
-              detail=f"max relative gap {detail}; median gaps {[round(v, 4) for v in a['loss_median']]}; "
-                     "measured at quick (k = 1): max 0.22, 0.22, 0.24, median 0.094, 0.066, 0.049",
-              reproduces=False,
-              if_not_held="the gap is a record-to-record scatter of +-10-20% around a median of 5-9%: several "
-                          "eigenvalues sit near 2/lr and k = 1 tracks one, so the top direction switches and sigma^2 "
-                          "jumps (the flow's S drifts to 1.005-1.009 x 2/lr), and GD's own 50-step average has "
-                          "catapult bursts longer than the window"),
-        claim(ds, name="flow-holds-the-edge", figure=fig, book=f"<= {EDGE_TOL:g}", measured=a["edge_max"],
-              statement=f"after the edge the central flow's sharpness stays within {EDGE_TOL:.0%} of 2/lr",
-              held=all(reached) and all(v <= EDGE_TOL for v in a["edge_max"]), min_preset="quick",
-              detail=f"max |S_CF / (2/lr) - 1| {detail}",
-              if_not_held="a second eigenvalue crossed 2/lr untracked (raise k) or the Euler step is too coarse"),
-        claim(ds, name="gradient-flow-departs", figure=fig, book=f"> {LOSS_TOL:g}", measured=a["gf_end"],
-              statement=f"gradient flow's loss departs from GD's: at the last compared record |L_GF / GD smoothed - 1| "
-                        f"> {LOSS_TOL:.0%} and exceeds the central flow's gap",
-              held=all(reached) and all(g > LOSS_TOL and g > c for g, c in zip(a["gf_end"], a["cf_end"])),
-              min_preset="quick", detail=f"gradient flow's gap {detail}; central flow's {[round(v, 4) for v in a['cf_end']]}",
-              if_not_held="too short a run past the edge for gradient flow to drift away"),
-        claim(ds, name="sigma2-is-gds-oscillation", figure=fig, book=1.0, measured=a["osc_ratio"],
-              statement=f"sigma^2 predicts GD's squared oscillation along u: the mean of (u^T (w_GD - w_CF))^2 over the "
-                        f"records after the edge is within a factor {OSC_FACTOR:g} of the mean sigma^2",
-              held=all(reached) and all(1 / OSC_FACTOR <= r <= OSC_FACTOR for r in a["osc_ratio"]), min_preset="quick",
-              detail=f"ratio measured / predicted {detail}; measured at quick (k = 1): 0.73, 0.51, 0.21",
-              reproduces=False,
-              if_not_held="with near-degenerate top eigenvalues GD's oscillation spreads over several directions "
-                          "while sigma^2 is assigned to the flow's single tracked u (k = 1), so GD's squared "
-                          "displacement along that u falls below sigma^2, most at the largest lr"),
-        claim(ds, name="warm-starts-save-hvps", figure="spec 08 B: warm-started tracking", book="< 1",
-              measured=float(warm.sum() / cold.sum()),
-              statement=f"tracking lambda_max along GD, Lanczos started from the previous record's eigenvector needs "
-                        f"fewer HVPs per record than a random start at the same residual tolerance {tol:g}, and the "
-                        f"two agree to {10 * tol:g} (relative)",
-              held=bool(warm.sum() < cold.sum() and sdiff <= 10 * tol and conv == 1.0),
-              detail=f"mean HVPs per record warm {warm.mean():.3g}, cold {cold.mean():.3g}; max relative difference "
-                     f"of lambda_max {sdiff:.2g}; fraction of records where both reached tol {conv:.3g}",
-              if_not_held="records too far apart for the eigenvector to carry over, or the Lanczos cap stopped a "
-                          "start before the tolerance"),
-        claim(ds, name="top-eigenvector-layer", figure="spec 08 B: per-layer curvature", book="same layer",
-              measured=[float(share[i].max()) for i in range(len(lrs))],
-              statement="at the end of the run the layer carrying the largest share of the full Hessian's top "
-                        "eigenvector is the layer whose own block has the largest lambda_max",
-              held=carry == sharpest, min_preset="quick",
-              detail=f"largest share per lr (layers {carry}); sharpest blocks {sharpest}",
-              if_not_held="off-diagonal blocks dominate the top direction"),
+        claim(
+            ds,
+            name="predicted-loss-tracks-gd",
+            figure=fig,
+            book=f"<= {LOSS_TOL:g}",
+            measured=a["loss_max"],
+            statement=f"after GD reaches the edge (from one {ds.attrs['window']}-step window after its sharpness "
+            f"first reaches 2/lr), the central flow's predicted time-averaged loss L + (1/2)<Sigma, H> "
+            f"stays within {LOSS_TOL:.0%} of GD's loss averaged over that window, at every record",
+            held=all(reached) and all(v <= LOSS_TOL for v in a["loss_max"]),
+            min_preset="quick",
+            detail=f"max relative gap {detail}; median gaps {[round(v, 4) for v in a['loss_median']]}; "
+            "measured at quick (k = 1): max 0.22, 0.22, 0.24, median 0.094, 0.066, 0.049",
+            reproduces=False,
+            if_not_held="the gap is a record-to-record scatter of +-10-20% around a median of 5-9%: several "
+            "eigenvalues sit near 2/lr and k = 1 tracks one, so the top direction switches and sigma^2 "
+            "jumps (the flow's S drifts to 1.005-1.009 x 2/lr), and GD's own 50-step average has "
+            "catapult bursts longer than the window",
+        ),
+        claim(
+            ds,
+            name="flow-holds-the-edge",
+            figure=fig,
+            book=f"<= {EDGE_TOL:g}",
+            measured=a["edge_max"],
+            statement=f"after the edge the central flow's sharpness stays within {EDGE_TOL:.0%} of 2/lr",
+            held=all(reached) and all(v <= EDGE_TOL for v in a["edge_max"]),
+            min_preset="quick",
+            detail=f"max |S_CF / (2/lr) - 1| {detail}",
+            if_not_held="a second eigenvalue crossed 2/lr untracked (raise k) or the Euler step is too coarse",
+        ),
+        claim(
+            ds,
+            name="gradient-flow-departs",
+            figure=fig,
+            book=f"> {LOSS_TOL:g}",
+            measured=a["gf_end"],
+            statement=f"gradient flow's loss departs from GD's: at the last compared record |L_GF / GD smoothed - 1| "
+            f"> {LOSS_TOL:.0%} and exceeds the central flow's gap",
+            held=all(reached)
+            and all(g > LOSS_TOL and g > c for g, c in zip(a["gf_end"], a["cf_end"])),
+            min_preset="quick",
+            detail=f"gradient flow's gap {detail}; central flow's {[round(v, 4) for v in a['cf_end']]}",
+            if_not_held="too short a run past the edge for gradient flow to drift away",
+        ),
+        claim(
+            ds,
+            name="sigma2-is-gds-oscillation",
+            figure=fig,
+            book=1.0,
+            measured=a["osc_ratio"],
+            statement=f"sigma^2 predicts GD's squared oscillation along u: the mean of (u^T (w_GD - w_CF))^2 over the "
+            f"records after the edge is within a factor {OSC_FACTOR:g} of the mean sigma^2",
+            held=all(reached) and all(1 / OSC_FACTOR <= r <= OSC_FACTOR for r in a["osc_ratio"]),
+            min_preset="quick",
+            detail=f"ratio measured / predicted {detail}; measured at quick (k = 1): 0.73, 0.51, 0.21",
+            reproduces=False,
+            if_not_held="with near-degenerate top eigenvalues GD's oscillation spreads over several directions "
+            "while sigma^2 is assigned to the flow's single tracked u (k = 1), so GD's squared "
+            "displacement along that u falls below sigma^2, most at the largest lr",
+        ),
+        claim(
+            ds,
+            name="warm-starts-save-hvps",
+            figure="spec 08 B: warm-started tracking",
+            book="< 1",
+            measured=float(warm.sum() / cold.sum()),
+            statement=f"tracking lambda_max along GD, Lanczos started from the previous record's eigenvector needs "
+            f"fewer HVPs per record than a random start at the same residual tolerance {tol:g}, and the "
+            f"two agree to {10 * tol:g} (relative)",
+            held=bool(warm.sum() < cold.sum() and sdiff <= 10 * tol and conv == 1.0),
+            detail=f"mean HVPs per record warm {warm.mean():.3g}, cold {cold.mean():.3g}; max relative difference "
+            f"of lambda_max {sdiff:.2g}; fraction of records where both reached tol {conv:.3g}",
+            if_not_held="records too far apart for the eigenvector to carry over, or the Lanczos cap stopped a "
+            "start before the tolerance",
+        ),
+        claim(
+            ds,
+            name="top-eigenvector-layer",
+            figure="spec 08 B: per-layer curvature",
+            book="same layer",
+            measured=[float(share[i].max()) for i in range(len(lrs))],
+            statement="at the end of the run the layer carrying the largest share of the full Hessian's top "
+            "eigenvector is the layer whose own block has the largest lambda_max",
+            held=carry == sharpest,
+            min_preset="quick",
+            detail=f"largest share per lr (layers {carry}); sharpest blocks {sharpest}",
+            if_not_held="off-diagonal blocks dominate the top direction",
+        ),
     ]
 
 
@@ -295,12 +443,30 @@ def figures(ds: xr.Dataset) -> dict:
     return viz.central_flow_figures(ds)
 
 
-register(Experiment(
-    "central-flow", area="landscape", figure="central flow (Cohen et al. 2025, Fig. 1-3)",
-    title="GD vs its central flow vs gradient flow at the edge of stability (digits, tanh MLP, 3 lrs vmapped)",
-    config=CentralFlowConfig,
-    presets={"tiny": dict(n_train=64, width=16, hidden=1, steps=40, every=10, window=10, max_lanczos=10,
-                          track_lanczos=10, lanczos_steps=8),
-             "quick": {},
-             "paper": dict(n_train=1000, width=256, steps=3000, k=2)},
-    run=run, claims=claims, figures=figures))
+register(
+    Experiment(
+        "central-flow",
+        area="landscape",
+        figure="central flow (Cohen et al. 2025, Fig. 1-3)",
+        title="GD vs its central flow vs gradient flow at the edge of stability (digits, tanh MLP, 3 lrs vmapped)",
+        config=CentralFlowConfig,
+        presets={
+            "tiny": dict(
+                n_train=64,
+                width=16,
+                hidden=1,
+                steps=40,
+                every=10,
+                window=10,
+                max_lanczos=10,
+                track_lanczos=10,
+                lanczos_steps=8,
+            ),
+            "quick": {},
+            "paper": dict(n_train=1000, width=256, steps=3000, k=2),
+        },
+        run=run,
+        claims=claims,
+        figures=figures,
+    )
+)

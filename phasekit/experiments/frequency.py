@@ -77,20 +77,40 @@ def _tanh(p, x):
 
 def _check_peaks(peaks, n):
     if any(k != int(k) or not 0 < k < n // 2 for k in peaks):
-        raise ValueError(f"peaks: must be integer frequencies in (0, n/2 = {n // 2}) (DFT bins of the grid), "
-                         f"got {peaks}")
+        raise ValueError(
+            f"peaks: must be integer frequencies in (0, n/2 = {n // 2}) (DFT bins of the grid), "
+            f"got {peaks}"
+        )
     if list(peaks) != sorted(set(peaks)):
         raise ValueError(f"peaks: must increase, got {peaks}")
 
 
-def _sweep(cfg, fn, axes, store, shard, progress, desc, dims, coords, extra=None, **kw) -> xr.Dataset:
-    return sweep.run(fn, axes, store=store, shard=shard, base_seed=cfg.base_seed,
-                     config=cfg.to_dict(execution=False) | (extra or {}), dims=dims, coords=coords,
-                     batching=cfg.batching, progress=progress, desc=desc, **kw)
+def _sweep(
+    cfg, fn, axes, store, shard, progress, desc, dims, coords, extra=None, **kw
+) -> xr.Dataset:
+    return sweep.run(
+        fn,
+        axes,
+        store=store,
+        shard=shard,
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False) | (extra or {}),
+        dims=dims,
+        coords=coords,
+        batching=cfg.batching,
+        progress=progress,
+        desc=desc,
+        **kw,
+    )
 
 
-def _with_convergence(ds: xr.Dataset, threshold: float, var: str = "delta_f", out: str = "convergence_step",
-                      window: int | None = None) -> xr.Dataset:
+def _with_convergence(
+    ds: xr.Dataset,
+    threshold: float,
+    var: str = "delta_f",
+    out: str = "convergence_step",
+    window: int | None = None,
+) -> xr.Dataset:
     """Add ``out`` [..., peak]: first record step after which ``var`` [..., step, peak] stays
     below ``threshold`` (-1: never)."""
     da = ds[var]
@@ -107,6 +127,7 @@ def _steps_text(steps) -> str:
 
 # ============================================================================ sine targets (Fig 4.2, 4.7)
 
+
 @dataclass(frozen=True)
 class SineConfig(TrainingConfig):
     """A tanh MLP with small init (std = fan_in^-gamma) fit to sum_j A_j sin(k_j x) on a grid."""
@@ -115,13 +136,17 @@ class SineConfig(TrainingConfig):
     peaks: tuple[float, ...] = param((1.0, 3.0, 5.0), gt=0.0, doc="frequencies k_j of the target")
     amplitudes: tuple[float, ...] | None = param(None, gt=0.0, doc="A_j (default 1)")
     hidden: tuple[int, ...] = param((200, 200), ge=1, doc="hidden widths of the tanh MLP")
-    init_gamma: float = param(1.0, ge=0.0, doc="init std = fan_in^-gamma (1: the book's small init)")
+    init_gamma: float = param(
+        1.0, ge=0.0, doc="init std = fan_in^-gamma (1: the book's small init)"
+    )
     n_plot: int = param(301, ge=2, doc="points of the dense grid the outputs are drawn on")
 
     def validate(self):
         _check_peaks(self.peaks, self.n)
         if self.amplitudes is not None and len(self.amplitudes) != len(self.peaks):
-            raise ValueError(f"amplitudes: need one per peak ({len(self.peaks)}), got {len(self.amplitudes)}")
+            raise ValueError(
+                f"amplitudes: need one per peak ({len(self.peaks)}), got {len(self.amplitudes)}"
+            )
 
 
 def run_sine(cfg: SineConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -136,19 +161,42 @@ def run_sine(cfg: SineConfig, store=None, shard=None, progress: bool = True) -> 
     xj, yj, xp = jnp.asarray(x), jnp.asarray(y), jnp.asarray(x_plot)
 
     def observe(p):
-        return {**delta_f(p), "amplitude": F.amplitude(F.dft(_tanh(p, xj)), cfg.n), "output": _tanh(p, xp)}
+        return {
+            **delta_f(p),
+            "amplitude": F.amplitude(F.dft(_tanh(p, xj)), cfg.n),
+            "output": _tanh(p, xp),
+        }
 
     def point(pt, key):
         p0 = mlp.init(key, [1, *cfg.hidden, 1], gamma=cfg.init_gamma)
-        tr = train.run(train.mse(_tanh), p0, (xj, yj), train.optimizer(cfg.optimizer, cfg.lr),
-                       steps=cfg.steps, n_records=cfg.n_records, observe=observe)
+        tr = train.run(
+            train.mse(_tanh),
+            p0,
+            (xj, yj),
+            train.optimizer(cfg.optimizer, cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            observe=observe,
+        )
         return {"loss": tr.loss, **tr.observables}
 
     rec = train.record_steps(cfg.steps, cfg.n_records)
-    ds = _sweep(cfg, point, {"seed": np.arange(cfg.seeds)}, store, shard, progress, "sine target",
-                dims={"loss": ("step",), "delta_f": ("step", "peak"), "amplitude": ("step", "freq"),
-                      "output": ("step", "x")},
-                coords={"step": rec, "peak": peaks, "freq": freqs, "x": x_plot[:, 0]})
+    ds = _sweep(
+        cfg,
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store,
+        shard,
+        progress,
+        "sine target",
+        dims={
+            "loss": ("step",),
+            "delta_f": ("step", "peak"),
+            "amplitude": ("step", "freq"),
+            "output": ("step", "x"),
+        },
+        coords={"step": rec, "peak": peaks, "freq": freqs, "x": x_plot[:, 0]},
+    )
     if not ds.attrs["complete"]:
         return ds
     ds = _with_convergence(ds, cfg.threshold)
@@ -157,7 +205,9 @@ def run_sine(cfg: SineConfig, store=None, shard=None, progress: bool = True) -> 
     ds["x_train"], ds["y_train"] = ("sample", x[:, 0]), ("sample", np.asarray(y))
     amps = cfg.amplitudes or (1.0,) * len(cfg.peaks)
     # the loss while only the lowest peak is fit: the unfit higher peaks' (1/2) mean r^2
-    ds.attrs["plateau_level"] = F.unfit_loss(x, cfg.peaks[1:], amps[1:]) if len(cfg.peaks) > 1 else 0.0
+    ds.attrs["plateau_level"] = (
+        F.unfit_loss(x, cfg.peaks[1:], amps[1:]) if len(cfg.peaks) > 1 else 0.0
+    )
     ds.attrs["threshold"] = cfg.threshold
     return describe(ds, VARIABLES)
 
@@ -179,38 +229,70 @@ def claims_sin15(ds: xr.Dataset) -> list:
     cs, thr = ds["convergence_step"].values, ds.attrs["threshold"]
     k = ds["peak"].values
     steps_detail = "; ".join(f"seed {s}: {_steps_text(cs[s])}" for s in range(cs.shape[0]))
-    out = [claim(
-        ds, name="low-first", figure="Fig 4.2",
-        statement=f"sin x is fit before sin {k[-1]:g}x: Delta_F(k=1) < {thr} is reached and no higher peak "
-                  "gets there earlier (a peak not converged within the budget counts as later)",
-        book="low frequency first", measured=cs[0], held=bool(F.in_frequency_order(cs, strict=False).all()),
-        detail=f"convergence steps {steps_detail} (-1: never)",
-        if_not_held="budget too small for even the lowest peak to converge")]
+    out = [
+        claim(
+            ds,
+            name="low-first",
+            figure="Fig 4.2",
+            statement=f"sin x is fit before sin {k[-1]:g}x: Delta_F(k=1) < {thr} is reached and no higher peak "
+            "gets there earlier (a peak not converged within the budget counts as later)",
+            book="low frequency first",
+            measured=cs[0],
+            held=bool(F.in_frequency_order(cs, strict=False).all()),
+            detail=f"convergence steps {steps_detail} (-1: never)",
+            if_not_held="budget too small for even the lowest peak to converge",
+        )
+    ]
     d_hi = _delta_at_convergence_of_lowest(ds)
-    out.append(claim(
-        ds, name="early-output-is-low", figure="Fig 4.2",
-        statement=f"when sin x has converged the sin {k[-1]:g}x component is still mostly missing: "
-                  f"Delta_F(k={k[-1]:g}) > 0.5 at that step",
-        book="early output ~ sin x", measured=d_hi, held=bool(np.all(d_hi > 0.5)),
-        detail="Delta_F of the highest peak at the convergence step of the lowest, per seed",
-        if_not_held="both peaks converge at the same record (records too sparse or lr too large)"))
+    out.append(
+        claim(
+            ds,
+            name="early-output-is-low",
+            figure="Fig 4.2",
+            statement=f"when sin x has converged the sin {k[-1]:g}x component is still mostly missing: "
+            f"Delta_F(k={k[-1]:g}) > 0.5 at that step",
+            book="early output ~ sin x",
+            measured=d_hi,
+            held=bool(np.all(d_hi > 0.5)),
+            detail="Delta_F of the highest peak at the convergence step of the lowest, per seed",
+            if_not_held="both peaks converge at the same record (records too sparse or lr too large)",
+        )
+    )
     level = ds.attrs["plateau_level"]
-    plats = [F.loss_plateau(ds["step"].values, ds["loss"].values[s], level, rtol=0.1) for s in range(cs.shape[0])]
+    plats = [
+        F.loss_plateau(ds["step"].values, ds["loss"].values[s], level, rtol=0.1)
+        for s in range(cs.shape[0])
+    ]
     spans = np.asarray([p.span for p in plats])
-    out.append(claim(
-        ds, name="loss-plateau", figure="Fig 4.2",
-        statement=f"the loss plateaus at the loss of the unfit high peak (L = {level:.3g}): it stays within "
-                  "a factor 1.1 of that level over at least a factor 2 in steps",
-        book="plateau", measured=spans, held=bool(np.all(spans >= 2.0)), min_preset="quick",
-        detail="; ".join(f"seed {s}: steps {p.start}-{p.end}" for s, p in enumerate(plats)),
-        if_not_held="the high peak is fit right after the low one (no separation of time scales)"))
-    out.append(claim(
-        ds, name="order-complete", figure="Fig 4.2",
-        statement="within the budget every peak converges, strictly from low to high frequency",
-        book="low to high", measured=float(F.in_frequency_order(cs, strict=True).mean()),
-        held=bool(F.in_frequency_order(cs, strict=True).all()), min_preset="quick",
-        detail=f"fraction of seeds; {steps_detail}",
-        if_not_held="the budget ends before the highest peak converges"))
+    out.append(
+        claim(
+            ds,
+            name="loss-plateau",
+            figure="Fig 4.2",
+            statement=f"the loss plateaus at the loss of the unfit high peak (L = {level:.3g}): it stays within "
+            "a factor 1.1 of that level over at least a factor 2 in steps",
+            book="plateau",
+            measured=spans,
+            held=bool(np.all(spans >= 2.0)),
+            min_preset="quick",
+            detail="; ".join(f"seed {s}: steps {p.start}-{p.end}" for s, p in enumerate(plats)),
+            if_not_held="the high peak is fit right after the low one (no separation of time scales)",
+        )
+    )
+    out.append(
+        claim(
+            ds,
+            name="order-complete",
+            figure="Fig 4.2",
+            statement="within the budget every peak converges, strictly from low to high frequency",
+            book="low to high",
+            measured=float(F.in_frequency_order(cs, strict=True).mean()),
+            held=bool(F.in_frequency_order(cs, strict=True).all()),
+            min_preset="quick",
+            detail=f"fraction of seeds; {steps_detail}",
+            if_not_held="the budget ends before the highest peak converges",
+        )
+    )
     return out
 
 
@@ -220,18 +302,32 @@ def claims_sin135(ds: xr.Dataset) -> list:
     strict = F.in_frequency_order(cs, strict=True)
     weak = F.in_frequency_order(cs, strict=False)
     ks = " < ".join(f"{k:g}" for k in ds["peak"].values)
-    return [claim(
-        ds, name="order", figure="Fig 4.7",
-        statement=f"for every seed the equal-amplitude peaks reach Delta_F < {thr} in the order k = {ks}",
-        book=1.0, measured=float(strict.mean()), held=bool(strict.all()), min_preset="quick",
-        detail=f"fraction of seeds ordered; convergence steps {steps_detail}. Earlier script run "
-               "(3000 Adam steps, 3 seeds): [138, 169, 643], [138, 169, 581], [125, 153, 524]",
-        if_not_held="the budget ends before the highest peak converges"), claim(
-        ds, name="no-reversal", figure="Fig 4.7",
-        statement="no seed fits a higher peak before a lower one (peaks not yet converged count as later)",
-        book=1.0, measured=float(weak.mean()), held=bool(weak.all()),
-        detail=f"fraction of seeds; {steps_detail} (-1: never)",
-        if_not_held="budget too small for the lowest peak, or a genuine reversal")]
+    return [
+        claim(
+            ds,
+            name="order",
+            figure="Fig 4.7",
+            statement=f"for every seed the equal-amplitude peaks reach Delta_F < {thr} in the order k = {ks}",
+            book=1.0,
+            measured=float(strict.mean()),
+            held=bool(strict.all()),
+            min_preset="quick",
+            detail=f"fraction of seeds ordered; convergence steps {steps_detail}. Earlier script run "
+            "(3000 Adam steps, 3 seeds): [138, 169, 643], [138, 169, 581], [125, 153, 524]",
+            if_not_held="the budget ends before the highest peak converges",
+        ),
+        claim(
+            ds,
+            name="no-reversal",
+            figure="Fig 4.7",
+            statement="no seed fits a higher peak before a lower one (peaks not yet converged count as later)",
+            book=1.0,
+            measured=float(weak.mean()),
+            held=bool(weak.all()),
+            detail=f"fraction of seeds; {steps_detail} (-1: never)",
+            if_not_held="budget too small for the lowest peak, or a genuine reversal",
+        ),
+    ]
 
 
 def figures_sin15(ds):
@@ -247,6 +343,7 @@ def figures_sin135(ds):
 
 
 # ============================================================================ init scale (Fig 6.2)
+
 
 @dataclass(frozen=True)
 class InitScaleConfig(TrainingConfig):
@@ -265,24 +362,51 @@ class InitScaleConfig(TrainingConfig):
             raise ValueError(f"scales: need at least two increasing scales, got {self.scales}")
 
 
-def run_init_scale(cfg: InitScaleConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+def run_init_scale(
+    cfg: InitScaleConfig, store=None, shard=None, progress: bool = True
+) -> xr.Dataset:
     x, x_plot = _grid(cfg.n), _plot_grid(cfg.n_plot)
     y, y_plot = F.sine_series(x, cfg.peaks)[0], F.sine_series(x_plot, cfg.peaks)[0]
     delta_f = F.spectral_error_observable(_tanh, x, y, cfg.peaks)
     xj, xp = jnp.asarray(x), jnp.asarray(x_plot)
 
     def point(pt, key):
-        p0 = jax.tree_util.tree_map(lambda w: pt["scale"] * w, mlp.init(key, [1, *cfg.hidden, 1], scheme="lecun"))
-        tr = train.run(train.mse(_tanh), p0, (xj, y), train.optimizer(cfg.optimizer, cfg.lr), steps=cfg.steps,
-                       n_records=cfg.n_records, observe=delta_f)
-        return {"loss": tr.loss, "delta_f": tr.observables["delta_f"], "fit": _tanh(tr.params, xp),
-                "test_mse": train.mse(_tanh)(tr.params, (xp, y_plot))}
+        p0 = jax.tree_util.tree_map(
+            lambda w: pt["scale"] * w, mlp.init(key, [1, *cfg.hidden, 1], scheme="lecun")
+        )
+        tr = train.run(
+            train.mse(_tanh),
+            p0,
+            (xj, y),
+            train.optimizer(cfg.optimizer, cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            observe=delta_f,
+        )
+        return {
+            "loss": tr.loss,
+            "delta_f": tr.observables["delta_f"],
+            "fit": _tanh(tr.params, xp),
+            "test_mse": train.mse(_tanh)(tr.params, (xp, y_plot)),
+        }
 
     # key_axes=(): every scale starts from the same base init, so the scale is the only difference
-    ds = _sweep(cfg, point, {"scale": np.asarray(cfg.scales)}, store, shard, progress, "init scales",
-                dims={"loss": ("step",), "delta_f": ("step", "peak"), "fit": ("x",)},
-                coords={"step": train.record_steps(cfg.steps, cfg.n_records), "peak": np.asarray(cfg.peaks),
-                        "x": x_plot[:, 0]}, key_axes=())
+    ds = _sweep(
+        cfg,
+        point,
+        {"scale": np.asarray(cfg.scales)},
+        store,
+        shard,
+        progress,
+        "init scales",
+        dims={"loss": ("step",), "delta_f": ("step", "peak"), "fit": ("x",)},
+        coords={
+            "step": train.record_steps(cfg.steps, cfg.n_records),
+            "peak": np.asarray(cfg.peaks),
+            "x": x_plot[:, 0],
+        },
+        key_axes=(),
+    )
     if not ds.attrs["complete"]:
         return ds
     ds = _with_convergence(ds, cfg.threshold)
@@ -296,29 +420,54 @@ def claims_init_scale(ds: xr.Dataset) -> list:
     s, cs, test = ds["scale"].values, ds["convergence_step"].values, ds["test_mse"].values
     t_hi = F.never_as(cs[:, -1])
     t_big = F.never_as(cs[-1])
-    reversed_ = any(t_big[j] < t_big[i] for i in range(len(t_big)) for j in range(i + 1, len(t_big)))
+    reversed_ = any(
+        t_big[j] < t_big[i] for i in range(len(t_big)) for j in range(i + 1, len(t_big))
+    )
     steps_detail = "; ".join(f"s = {v:g}: {_steps_text(cs[i])}" for i, v in enumerate(s))
-    return [claim(
-        ds, name="test-error-grows", figure="Fig 6.2",
-        statement=f"larger init generalizes worse: test MSE on a dense grid at s = {s[-1]:g} exceeds that at "
-                  f"s = {s[0]:g}",
-        book="worse with larger init", measured=test, held=bool(test[-1] > test[0]), min_preset="quick",
-        detail="test MSE per scale " + ", ".join(f"s = {v:g}" for v in s),
-        if_not_held="budget too small for the large-init net to fit the training points"), claim(
-        ds, name="high-slowed", figure="Fig 6.2",
-        statement=f"the highest peak k = {ds['peak'].values[-1]:g} converges later (or never) at s = {s[-1]:g} "
-                  f"than at s = {s[0]:g}",
-        book="high frequency slow", measured=cs[:, -1], held=bool(t_hi[-1] > t_hi[0]), min_preset="quick",
-        detail=f"convergence steps {steps_detail} (-1: never)",
-        if_not_held="budget too small for the highest peak to converge at the small scale"), claim(
-        ds, name="order-violated", figure="Fig 6.2",
-        statement=f"at s = {s[-1]:g} the F-Principle is violated: some higher peak reaches Delta_F < "
-                  f"{ds.attrs['threshold']} before a lower one",
-        book="violated", measured=cs[-1], held=reversed_, min_preset="quick", reproduces=False,
-        detail=f"convergence steps {steps_detail}. Earlier script run (3000 steps): large init slows the "
-               "high peaks but keeps the low-to-high order",
-        if_not_held="large init slows the high frequencies but does not reverse the order on the training "
-                    "grid; the violation shows as oscillation between training points (test MSE)")]
+    return [
+        claim(
+            ds,
+            name="test-error-grows",
+            figure="Fig 6.2",
+            statement=f"larger init generalizes worse: test MSE on a dense grid at s = {s[-1]:g} exceeds that at "
+            f"s = {s[0]:g}",
+            book="worse with larger init",
+            measured=test,
+            held=bool(test[-1] > test[0]),
+            min_preset="quick",
+            detail="test MSE per scale " + ", ".join(f"s = {v:g}" for v in s),
+            if_not_held="budget too small for the large-init net to fit the training points",
+        ),
+        claim(
+            ds,
+            name="high-slowed",
+            figure="Fig 6.2",
+            statement=f"the highest peak k = {ds['peak'].values[-1]:g} converges later (or never) at s = {s[-1]:g} "
+            f"than at s = {s[0]:g}",
+            book="high frequency slow",
+            measured=cs[:, -1],
+            held=bool(t_hi[-1] > t_hi[0]),
+            min_preset="quick",
+            detail=f"convergence steps {steps_detail} (-1: never)",
+            if_not_held="budget too small for the highest peak to converge at the small scale",
+        ),
+        claim(
+            ds,
+            name="order-violated",
+            figure="Fig 6.2",
+            statement=f"at s = {s[-1]:g} the F-Principle is violated: some higher peak reaches Delta_F < "
+            f"{ds.attrs['threshold']} before a lower one",
+            book="violated",
+            measured=cs[-1],
+            held=reversed_,
+            min_preset="quick",
+            reproduces=False,
+            detail=f"convergence steps {steps_detail}. Earlier script run (3000 steps): large init slows the "
+            "high peaks but keeps the low-to-high order",
+            if_not_held="large init slows the high frequencies but does not reverse the order on the training "
+            "grid; the violation shows as oscillation between training points (test MSE)",
+        ),
+    ]
 
 
 def figures_init_scale(ds):
@@ -328,6 +477,7 @@ def figures_init_scale(ds):
 
 
 # ============================================================================ Ricker (Fig 4.9, 6.3)
+
 
 @dataclass(frozen=True)
 class RickerConfig(TrainingConfig):
@@ -346,7 +496,9 @@ class RickerConfig(TrainingConfig):
         if len(self.ricker_a) < 2 or len(set(self.ricker_a)) != len(self.ricker_a):
             raise ValueError(f"ricker_a: need at least two distinct widths, got {self.ricker_a}")
         if False not in self.asi or len(set(self.asi)) != len(self.asi):
-            raise ValueError(f"asi: need false (the plain net), optionally true, no repeats; got {self.asi}")
+            raise ValueError(
+                f"asi: need false (the plain net), optionally true, no repeats; got {self.asi}"
+            )
 
 
 def run_ricker(cfg: RickerConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -355,21 +507,45 @@ def run_ricker(cfg: RickerConfig, store=None, shard=None, progress: bool = True)
     xj, xp = jnp.asarray(x), jnp.asarray(x_plot)
 
     def point(pt, key):
-        net = lambda p, x: two_layer.apply(p, x, activation=f"ricker:{pt['a']}", alpha=cfg.width**0.5)
+        net = lambda p, x: two_layer.apply(
+            p, x, activation=f"ricker:{pt['a']}", alpha=cfg.width**0.5
+        )
         model = lambda p, x: asi.switchable(net, p, x, pt["asi"])
-        tr = train.run(train.mse(model), asi.pair(two_layer.init(key, cfg.width, 1)), (xj, y),
-                       train.optimizer(cfg.optimizer, cfg.lr), steps=cfg.steps, n_records=cfg.n_records,
-                       observe=F.spectral_error_observable(model, xj, y, cfg.peaks))
-        return {"loss": tr.loss, "delta_f": tr.observables["delta_f"], "fit": model(tr.params, xp),
-                "test_mse": train.mse(model)(tr.params, (xp, y_plot))}
+        tr = train.run(
+            train.mse(model),
+            asi.pair(two_layer.init(key, cfg.width, 1)),
+            (xj, y),
+            train.optimizer(cfg.optimizer, cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            observe=F.spectral_error_observable(model, xj, y, cfg.peaks),
+        )
+        return {
+            "loss": tr.loss,
+            "delta_f": tr.observables["delta_f"],
+            "fit": model(tr.params, xp),
+            "test_mse": train.mse(model)(tr.params, (xp, y_plot)),
+        }
 
     # the activation's width a is compiled in (static); ASI is a traced switch, so with and
     # without ASI share one program; key_axes=(): every run starts from the same base init
-    ds = _sweep(cfg, point, {"a": np.asarray(cfg.ricker_a), "asi": np.asarray(cfg.asi, np.int32)}, store, shard,
-                progress, "ricker runs", static=("a",), key_axes=(),
-                dims={"loss": ("step",), "delta_f": ("step", "peak"), "fit": ("x",)},
-                coords={"step": train.record_steps(cfg.steps, cfg.n_records), "peak": np.asarray(cfg.peaks),
-                        "x": x_plot[:, 0]})
+    ds = _sweep(
+        cfg,
+        point,
+        {"a": np.asarray(cfg.ricker_a), "asi": np.asarray(cfg.asi, np.int32)},
+        store,
+        shard,
+        progress,
+        "ricker runs",
+        static=("a",),
+        key_axes=(),
+        dims={"loss": ("step",), "delta_f": ("step", "peak"), "fit": ("x",)},
+        coords={
+            "step": train.record_steps(cfg.steps, cfg.n_records),
+            "peak": np.asarray(cfg.peaks),
+            "x": x_plot[:, 0],
+        },
+    )
     if not ds.attrs["complete"]:
         return ds
     ds = _with_convergence(ds, cfg.threshold)
@@ -386,42 +562,83 @@ def claims_ricker(ds: xr.Dataset) -> list:
     cs_w, cs_n = plain(wide, "convergence_step"), plain(narrow, "convergence_step")
     t_n = F.never_as(cs_n)
     test_w, test_n = float(plain(wide, "test_mse")), float(plain(narrow, "test_mse"))
-    out = [claim(
-        ds, name="wide-low-first", figure="Fig 4.9",
-        statement=f"Ricker a = {wide:g} (no ASI) follows the F-Principle: peaks converge strictly from low to high",
-        book="low to high (a = 0.3)", measured=cs_w, held=bool(F.in_frequency_order(cs_w, strict=True)),
-        min_preset="quick", detail=f"convergence steps {_steps_text(cs_w)}",
-        if_not_held="budget too small for every peak to converge"), claim(
-        ds, name="narrow-not-low-first", figure="Fig 4.9",
-        statement=f"Ricker a = {narrow:g} (no ASI) does not follow the F-Principle: some higher peak converges "
-                  "no later than a lower one",
-        book="violated (a = 0.1)", measured=cs_n, held=bool(not F.in_frequency_order(cs_n, strict=True)
-                                                            and (cs_n >= 0).any()),
-        min_preset="quick", detail=f"convergence steps {_steps_text(cs_n)} (-1: never)",
-        if_not_held="the narrow wavelets still fit low to high at this width and init"), claim(
-        ds, name="narrow-high-first", figure="Fig 4.9",
-        statement=f"Ricker a = {narrow:g} (no ASI) reverses the order: the highest peak converges strictly "
-                  "before the lowest",
-        book="high first (a = 0.1)", measured=cs_n, held=bool(t_n[-1] < t_n[0]), min_preset="quick", reproduces=False,
-        detail=f"convergence steps {_steps_text(cs_n)} (-1: never). Earlier script run (5000 steps, another "
-               "init): the k = 5 peak first",
-        if_not_held="the highest and lowest peaks converge at the same record with this init (a tie, not a "
-                    "strict reversal); the earlier run with another init had k = 5 strictly first"), claim(
-        ds, name="narrow-generalizes-worse", figure="Fig 4.10 / 6.3",
-        statement=f"a = {narrow:g} generalizes worse than a = {wide:g} (test MSE on a dense grid, no ASI)",
-        book="worse (a = 0.1)", measured=[test_w, test_n], held=bool(test_n > test_w), min_preset="quick",
-        detail=f"test MSE at a = {wide:g}, a = {narrow:g}",
-        if_not_held="budget too small for either net to fit the training points")]
+    out = [
+        claim(
+            ds,
+            name="wide-low-first",
+            figure="Fig 4.9",
+            statement=f"Ricker a = {wide:g} (no ASI) follows the F-Principle: peaks converge strictly from low to high",
+            book="low to high (a = 0.3)",
+            measured=cs_w,
+            held=bool(F.in_frequency_order(cs_w, strict=True)),
+            min_preset="quick",
+            detail=f"convergence steps {_steps_text(cs_w)}",
+            if_not_held="budget too small for every peak to converge",
+        ),
+        claim(
+            ds,
+            name="narrow-not-low-first",
+            figure="Fig 4.9",
+            statement=f"Ricker a = {narrow:g} (no ASI) does not follow the F-Principle: some higher peak converges "
+            "no later than a lower one",
+            book="violated (a = 0.1)",
+            measured=cs_n,
+            held=bool(not F.in_frequency_order(cs_n, strict=True) and (cs_n >= 0).any()),
+            min_preset="quick",
+            detail=f"convergence steps {_steps_text(cs_n)} (-1: never)",
+            if_not_held="the narrow wavelets still fit low to high at this width and init",
+        ),
+        claim(
+            ds,
+            name="narrow-high-first",
+            figure="Fig 4.9",
+            statement=f"Ricker a = {narrow:g} (no ASI) reverses the order: the highest peak converges strictly "
+            "before the lowest",
+            book="high first (a = 0.1)",
+            measured=cs_n,
+            held=bool(t_n[-1] < t_n[0]),
+            min_preset="quick",
+            reproduces=False,
+            detail=f"convergence steps {_steps_text(cs_n)} (-1: never). Earlier script run (5000 steps, another "
+            "init): the k = 5 peak first",
+            if_not_held="the highest and lowest peaks converge at the same record with this init (a tie, not a "
+            "strict reversal); the earlier run with another init had k = 5 strictly first",
+        ),
+        claim(
+            ds,
+            name="narrow-generalizes-worse",
+            figure="Fig 4.10 / 6.3",
+            statement=f"a = {narrow:g} generalizes worse than a = {wide:g} (test MSE on a dense grid, no ASI)",
+            book="worse (a = 0.1)",
+            measured=[test_w, test_n],
+            held=bool(test_n > test_w),
+            min_preset="quick",
+            detail=f"test MSE at a = {wide:g}, a = {narrow:g}",
+            if_not_held="budget too small for either net to fit the training points",
+        ),
+    ]
     if 1 in ds["asi"].values:
-        ratio = np.asarray([float(ds["test_mse"].sel(a=v, asi=1) / ds["test_mse"].sel(a=v, asi=0)) for v in a])
-        out.append(claim(
-            ds, name="asi-helps", figure="Fig 6.3",
-            statement="anti-symmetric init (h(theta_0) = 0) lowers the test MSE for every Ricker width a",
-            book="lower with ASI", measured=ratio, held=bool(np.all(ratio < 1.0)), min_preset="quick", reproduces=False,
-            detail="test MSE with ASI / without, per a = " + ", ".join(f"{v:g}" for v in a)
-                   + ". Earlier script run (5000 steps): ASI helped only at a = 0.3",
-            if_not_held="ASI removes the random initial output, but at a = 0.1 the narrow wavelets' "
-                        "high-frequency interpolant between the training points dominates the test error"))
+        ratio = np.asarray(
+            [float(ds["test_mse"].sel(a=v, asi=1) / ds["test_mse"].sel(a=v, asi=0)) for v in a]
+        )
+        out.append(
+            claim(
+                ds,
+                name="asi-helps",
+                figure="Fig 6.3",
+                statement="anti-symmetric init (h(theta_0) = 0) lowers the test MSE for every Ricker width a",
+                book="lower with ASI",
+                measured=ratio,
+                held=bool(np.all(ratio < 1.0)),
+                min_preset="quick",
+                reproduces=False,
+                detail="test MSE with ASI / without, per a = "
+                + ", ".join(f"{v:g}" for v in a)
+                + ". Earlier script run (5000 steps): ASI helped only at a = 0.3",
+                if_not_held="ASI removes the random initial output, but at a = 0.1 the narrow wavelets' "
+                "high-frequency interpolant between the training points dominates the test error",
+            )
+        )
     return out
 
 
@@ -432,6 +649,7 @@ def figures_ricker(ds):
 
 
 # ============================================================================ L_grad (Fig 6.4)
+
 
 @dataclass(frozen=True)
 class LgradConfig(TrainingConfig):
@@ -445,13 +663,20 @@ class LgradConfig(TrainingConfig):
     peaks: tuple[float, ...] = param((1.0, 3.0, 5.0), gt=0.0)
     width: int = param(500, ge=1)
     beta2: float = param(2.0, gt=0.0, doc="input-weight scale (w, b ~ N(0, beta2^2))")
-    grad_weights: tuple[float, ...] = param((0.0, 1.0), ge=0.0, doc="lambda: 0 is L (MSE), 1 the book's L_grad")
+    grad_weights: tuple[float, ...] = param(
+        (0.0, 1.0), ge=0.0, doc="lambda: 0 is L (MSE), 1 the book's L_grad"
+    )
 
     def validate(self):
         _check_peaks(self.peaks, self.n)
-        if 0.0 not in self.grad_weights or max(self.grad_weights) <= 0 or len(set(self.grad_weights)) != len(
-                self.grad_weights):
-            raise ValueError(f"grad_weights: need 0 (plain MSE) and a positive weight, got {self.grad_weights}")
+        if (
+            0.0 not in self.grad_weights
+            or max(self.grad_weights) <= 0
+            or len(set(self.grad_weights)) != len(self.grad_weights)
+        ):
+            raise ValueError(
+                f"grad_weights: need 0 (plain MSE) and a positive weight, got {self.grad_weights}"
+            )
 
 
 def run_lgrad(cfg: LgradConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -463,16 +688,33 @@ def run_lgrad(cfg: LgradConfig, store=None, shard=None, progress: bool = True) -
 
     def point(pt, key):
         p0 = two_layer.rescale(two_layer.init(key, cfg.width, 1), 1.0, cfg.beta2)
-        tr = train.run(losses.derivative_augmented_mse(model, weight=pt["grad_weight"]), p0, batch,
-                       train.optimizer(cfg.optimizer, cfg.lr), steps=cfg.steps, n_records=cfg.n_records,
-                       observe=delta_f)
+        tr = train.run(
+            losses.derivative_augmented_mse(model, weight=pt["grad_weight"]),
+            p0,
+            batch,
+            train.optimizer(cfg.optimizer, cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            observe=delta_f,
+        )
         return {"loss": tr.loss, "delta_f": tr.observables["delta_f"], "diverged": tr.diverged}
 
     # key_axes=("seed",): both losses start from the same init for each seed
-    ds = _sweep(cfg, point, {"grad_weight": np.asarray(cfg.grad_weights), "seed": np.arange(cfg.seeds)},
-                store, shard, progress, "L vs L_grad", key_axes=("seed",),
-                dims={"loss": ("step",), "delta_f": ("step", "peak")},
-                coords={"step": train.record_steps(cfg.steps, cfg.n_records), "peak": np.asarray(cfg.peaks)})
+    ds = _sweep(
+        cfg,
+        point,
+        {"grad_weight": np.asarray(cfg.grad_weights), "seed": np.arange(cfg.seeds)},
+        store,
+        shard,
+        progress,
+        "L vs L_grad",
+        key_axes=("seed",),
+        dims={"loss": ("step",), "delta_f": ("step", "peak")},
+        coords={
+            "step": train.record_steps(cfg.steps, cfg.n_records),
+            "peak": np.asarray(cfg.peaks),
+        },
+    )
     if not ds.attrs["complete"]:
         return ds
     ds = _with_convergence(ds, cfg.threshold)
@@ -490,22 +732,34 @@ def claims_lgrad(ds: xr.Dataset) -> list:
     t_g = ds["convergence_step"].sel(grad_weight=grad).values[:, -1]
     faster = (t_g >= 0) & (F.never_as(t_g) < F.never_as(t_p))
     budget = int(ds["step"].values[-1])
-    return [claim(
-        ds, name="lower-high-error", figure="Fig 6.4",
-        statement=f"with L_grad the highest peak (k = {k:g}) ends with a lower Delta_F than with L, for every seed "
-                  "(same init, same GD step)",
-        book="faster high frequency", measured=np.stack([end_p, end_g], -1).ravel(),
-        held=bool(np.all(end_g < end_p)),
-        detail="final Delta_F(k) per seed: (L, L_grad) pairs",
-        if_not_held="L_grad diverged at this step size, or the budget ended before any change"), claim(
-        ds, name="lgrad-converges-high-first", figure="Fig 6.4",
-        statement=f"with L_grad the k = {k:g} peak reaches Delta_F < {ds.attrs['threshold']} earlier than with L "
-                  "(never = not within the budget), for every seed",
-        book="faster high frequency", measured=np.stack([t_p, t_g], -1).ravel(), held=bool(faster.all()),
-        min_preset="quick",
-        detail=f"convergence step per seed: (L, L_grad) pairs, -1 = never within {budget} steps. "
-               "Earlier script run (4000 steps): L_grad 1470 / 1274 / 1104, L never",
-        if_not_held="budget too small for L_grad's high peak to converge")]
+    return [
+        claim(
+            ds,
+            name="lower-high-error",
+            figure="Fig 6.4",
+            statement=f"with L_grad the highest peak (k = {k:g}) ends with a lower Delta_F than with L, for every seed "
+            "(same init, same GD step)",
+            book="faster high frequency",
+            measured=np.stack([end_p, end_g], -1).ravel(),
+            held=bool(np.all(end_g < end_p)),
+            detail="final Delta_F(k) per seed: (L, L_grad) pairs",
+            if_not_held="L_grad diverged at this step size, or the budget ended before any change",
+        ),
+        claim(
+            ds,
+            name="lgrad-converges-high-first",
+            figure="Fig 6.4",
+            statement=f"with L_grad the k = {k:g} peak reaches Delta_F < {ds.attrs['threshold']} earlier than with L "
+            "(never = not within the budget), for every seed",
+            book="faster high frequency",
+            measured=np.stack([t_p, t_g], -1).ravel(),
+            held=bool(faster.all()),
+            min_preset="quick",
+            detail=f"convergence step per seed: (L, L_grad) pairs, -1 = never within {budget} steps. "
+            "Earlier script run (4000 steps): L_grad 1470 / 1274 / 1104, L never",
+            if_not_held="budget too small for L_grad's high peak to converge",
+        ),
+    ]
 
 
 def figures_lgrad(ds):
@@ -515,6 +769,7 @@ def figures_lgrad(ds):
 
 
 # ============================================================================ early stopping (Fig 4.12)
+
 
 @dataclass(frozen=True)
 class EarlyStopConfig(TrainingConfig):
@@ -533,7 +788,9 @@ class EarlyStopConfig(TrainingConfig):
         _check_peaks((self.freq,), self.n)
 
 
-def run_early_stop(cfg: EarlyStopConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+def run_early_stop(
+    cfg: EarlyStopConfig, store=None, shard=None, progress: bool = True
+) -> xr.Dataset:
     x, x_plot = _grid(cfg.n), _plot_grid(cfg.n_plot)
     y = datasets.with_noise(F.sine_series(x, [cfg.freq])[0], cfg.noise_std, cfg.noise_seed)
     y_plot = F.sine_series(x_plot, [cfg.freq])[0]
@@ -545,16 +802,38 @@ def run_early_stop(cfg: EarlyStopConfig, store=None, shard=None, progress: bool 
         return {**delta_f(p), "test_mse": test(p, (xp, y_plot)), "output": _tanh(p, xp)}
 
     def point(pt, key):
-        tr = train.run(train.mse(_tanh), mlp.init(key, [1, *cfg.hidden, 1], gamma=cfg.init_gamma), (xj, y),
-                       train.optimizer(cfg.optimizer, cfg.lr), steps=cfg.steps, n_records=cfg.n_records,
-                       observe=observe)
+        tr = train.run(
+            train.mse(_tanh),
+            mlp.init(key, [1, *cfg.hidden, 1], gamma=cfg.init_gamma),
+            (xj, y),
+            train.optimizer(cfg.optimizer, cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            observe=observe,
+        )
         return {"loss": tr.loss, **tr.observables}
 
-    ds = _sweep(cfg, point, {"seed": np.arange(cfg.seeds)}, store, shard, progress, "noisy sin x",
-                dims={"loss": ("step",), "test_mse": ("step",), "delta_f": ("step", "peak"),
-                      "output": ("step", "x")},
-                coords={"step": train.record_steps(cfg.steps, cfg.n_records), "peak": [cfg.freq],
-                        "x": x_plot[:, 0]}, extra={"data_sha": _fingerprint(y)})
+    ds = _sweep(
+        cfg,
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store,
+        shard,
+        progress,
+        "noisy sin x",
+        dims={
+            "loss": ("step",),
+            "test_mse": ("step",),
+            "delta_f": ("step", "peak"),
+            "output": ("step", "x"),
+        },
+        coords={
+            "step": train.record_steps(cfg.steps, cfg.n_records),
+            "peak": [cfg.freq],
+            "x": x_plot[:, 0],
+        },
+        extra={"data_sha": _fingerprint(y)},
+    )
     if not ds.attrs["complete"]:
         return ds
     ds = _with_convergence(ds, cfg.threshold)
@@ -570,18 +849,32 @@ def claims_early_stop(ds: xr.Dataset) -> list:
     best = np.argmin(test, axis=1)
     rise = test[:, -1] / test[np.arange(len(best)), best]
     d_best = ds["delta_f"].values[np.arange(len(best)), best, 0]
-    return [claim(
-        ds, name="test-minimum-early", figure="Fig 4.12",
-        statement="the test error against the clean sin x is smallest at an intermediate step and rises "
-                  "afterwards, as the noise is fit: final test MSE >= 1.5 x its minimum",
-        book="early stopping helps", measured=rise, held=bool(np.all(rise >= 1.5)), min_preset="quick",
-        detail=f"final / minimum test MSE per seed; best steps {step[best].tolist()} of {int(step[-1])}",
-        if_not_held="budget too small to fit the noise"), claim(
-        ds, name="low-fit-at-best", figure="Fig 4.12",
-        statement=f"at the best (early-stopping) step the low peak is already fit: Delta_F(k=1) < {thr}",
-        book="low peak fitted", measured=d_best, held=bool(np.all(d_best < thr)),
-        detail="Delta_F of the target's peak at the step of minimal test MSE, per seed",
-        if_not_held="the test minimum comes before the low peak converges (noise large against the signal)")]
+    return [
+        claim(
+            ds,
+            name="test-minimum-early",
+            figure="Fig 4.12",
+            statement="the test error against the clean sin x is smallest at an intermediate step and rises "
+            "afterwards, as the noise is fit: final test MSE >= 1.5 x its minimum",
+            book="early stopping helps",
+            measured=rise,
+            held=bool(np.all(rise >= 1.5)),
+            min_preset="quick",
+            detail=f"final / minimum test MSE per seed; best steps {step[best].tolist()} of {int(step[-1])}",
+            if_not_held="budget too small to fit the noise",
+        ),
+        claim(
+            ds,
+            name="low-fit-at-best",
+            figure="Fig 4.12",
+            statement=f"at the best (early-stopping) step the low peak is already fit: Delta_F(k=1) < {thr}",
+            book="low peak fitted",
+            measured=d_best,
+            held=bool(np.all(d_best < thr)),
+            detail="Delta_F of the target's peak at the step of minimal test MSE, per seed",
+            if_not_held="the test minimum comes before the low peak converges (noise large against the signal)",
+        ),
+    ]
 
 
 def figures_early_stop(ds):
@@ -591,6 +884,7 @@ def figures_early_stop(ds):
 
 
 # ============================================================================ parity
+
 
 @dataclass(frozen=True)
 class ParityConfig(TrainingConfig):
@@ -615,21 +909,45 @@ def run_parity(cfg: ParityConfig, store=None, shard=None, progress: bool = True)
 
     def point(pt, key):
         p0 = mlp.init(key, [cfg.d, *cfg.hidden, 1], scheme="lecun")
-        tr = train.run(train.mse(_tanh), p0, (x, y), train.optimizer(cfg.optimizer, cfg.lr), steps=cfg.steps,
-                       n_records=cfg.n_records)
+        tr = train.run(
+            train.mse(_tanh),
+            p0,
+            (x, y),
+            train.optimizer(cfg.optimizer, cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+        )
         h = _tanh(tr.params, cj)
         correct = (jnp.sign(h) == lj).astype(jnp.float32)
-        return {"loss": tr.loss, "train_accuracy": correct[tr_idx].mean(), "test_accuracy": correct[te_idx].mean(),
-                "network_power": F.boolean_degree_power(cj, h)}
+        return {
+            "loss": tr.loss,
+            "train_accuracy": correct[tr_idx].mean(),
+            "test_accuracy": correct[te_idx].mean(),
+            "network_power": F.boolean_degree_power(cj, h),
+        }
 
-    ds = _sweep(cfg, point, {"seed": np.arange(cfg.seeds)}, store, shard, progress, "parity",
-                dims={"loss": ("step",), "network_power": ("degree",)},
-                coords={"step": train.record_steps(cfg.steps, cfg.n_records), "degree": np.arange(cfg.d + 1)})
+    ds = _sweep(
+        cfg,
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store,
+        shard,
+        progress,
+        "parity",
+        dims={"loss": ("step",), "network_power": ("degree",)},
+        coords={
+            "step": train.record_steps(cfg.steps, cfg.n_records),
+            "degree": np.arange(cfg.d + 1),
+        },
+    )
     if not ds.attrs["complete"]:
         return ds
     ds["data_power"] = ("degree", np.asarray(F.boolean_degree_power(x, y)))
     ds["parity_power"] = ("degree", np.asarray(F.boolean_degree_power(cj, lj)))
-    ds["n_coefficients"] = ("degree", np.asarray([math.comb(cfg.d, k) for k in range(cfg.d + 1)], float))
+    ds["n_coefficients"] = (
+        "degree",
+        np.asarray([math.comb(cfg.d, k) for k in range(cfg.d + 1)], float),
+    )
     return describe(ds, VARIABLES)
 
 
@@ -639,30 +957,60 @@ def claims_parity(ds: xr.Dataset) -> list:
     power = ds["network_power"].values
     low = power[:, : d // 2 + 1].sum(1) / power.sum(1)
     per_coef = ds["data_power"].values / ds["n_coefficients"].values
-    return [claim(
-        ds, name="train-fit", figure="ch. 4 (parity)",
-        statement="the network fits every training point (train accuracy 100 %)",
-        book=1.0, measured=float(tr.min()), held=bool(tr.min() == 1.0), min_preset="quick",
-        detail="lowest train accuracy over seeds", if_not_held="budget too small to fit the training set"), claim(
-        ds, name="test-chance", figure="ch. 4 (parity)",
-        statement="on the rest of the cube it is at chance: mean test accuracy within 0.05 of 50 %",
-        book=0.5, measured=float(te.mean()), held=bool(abs(te.mean() - 0.5) <= 0.05), min_preset="quick", reproduces=False,
-        detail="test accuracy per seed " + ", ".join(f"{v:.3f}" for v in te)
-               + ". Earlier script run (3000 steps, 3 seeds): ~39 %",
-        if_not_held="below chance, not at it: a low-frequency interpolant predicts a test point from its "
-                    "Hamming-distance-1 training neighbours, whose parity is the opposite"), claim(
-        ds, name="low-degree-fill-in", figure="ch. 4 (parity)",
-        statement=f"the trained network fills in low frequencies: more than half of its power on the cube "
-                  f"sits at degree <= {d // 2}, where the parity has none",
-        book="false low frequencies", measured=low, held=bool(np.all(low > 0.5)),
-        detail="share of sum_S c_S^2 at |S| <= d/2, per seed",
-        if_not_held="the network still fits the high-degree parity component on the whole cube"), claim(
-        ds, name="data-high-frequency", figure="ch. 4 (parity)",
-        statement=f"the training data's spectrum is high-frequency dominated: the mean power per Fourier "
-                  f"coefficient is largest at degree {d}",
-        book=d, measured=int(np.argmax(per_coef)), held=bool(np.argmax(per_coef) == d),
-        detail="argmax over degree l of (sum_{|S| = l} c_S^2) / C(d, l) for the training sample",
-        if_not_held="training sample too small: sampling noise spreads over all coefficients")]
+    return [
+        claim(
+            ds,
+            name="train-fit",
+            figure="ch. 4 (parity)",
+            statement="the network fits every training point (train accuracy 100 %)",
+            book=1.0,
+            measured=float(tr.min()),
+            held=bool(tr.min() == 1.0),
+            min_preset="quick",
+            detail="lowest train accuracy over seeds",
+            if_not_held="budget too small to fit the training set",
+        ),
+        claim(
+            ds,
+            name="test-chance",
+            figure="ch. 4 (parity)",
+            statement="on the rest of the cube it is at chance: mean test accuracy within 0.05 of 50 %",
+            book=0.5,
+            measured=float(te.mean()),
+            held=bool(abs(te.mean() - 0.5) <= 0.05),
+            min_preset="quick",
+            reproduces=False,
+            detail="test accuracy per seed "
+            + ", ".join(f"{v:.3f}" for v in te)
+            + ". Earlier script run (3000 steps, 3 seeds): ~39 %",
+            if_not_held="below chance, not at it: a low-frequency interpolant predicts a test point from its "
+            "Hamming-distance-1 training neighbours, whose parity is the opposite",
+        ),
+        claim(
+            ds,
+            name="low-degree-fill-in",
+            figure="ch. 4 (parity)",
+            statement=f"the trained network fills in low frequencies: more than half of its power on the cube "
+            f"sits at degree <= {d // 2}, where the parity has none",
+            book="false low frequencies",
+            measured=low,
+            held=bool(np.all(low > 0.5)),
+            detail="share of sum_S c_S^2 at |S| <= d/2, per seed",
+            if_not_held="the network still fits the high-degree parity component on the whole cube",
+        ),
+        claim(
+            ds,
+            name="data-high-frequency",
+            figure="ch. 4 (parity)",
+            statement=f"the training data's spectrum is high-frequency dominated: the mean power per Fourier "
+            f"coefficient is largest at degree {d}",
+            book=d,
+            measured=int(np.argmax(per_coef)),
+            held=bool(np.argmax(per_coef) == d),
+            detail="argmax over degree l of (sum_{|S| = l} c_S^2) / C(d, l) for the training sample",
+            if_not_held="training sample too small: sampling noise spreads over all coefficients",
+        ),
+    ]
 
 
 def figures_parity(ds):
@@ -672,6 +1020,7 @@ def figures_parity(ds):
 
 
 # ============================================================================ filtering (digits)
+
 
 @dataclass(frozen=True)
 class FilteringConfig(TrainingConfig):
@@ -685,7 +1034,9 @@ class FilteringConfig(TrainingConfig):
     level: float = param(0.5, gt=0.0, lt=1.0, doc="e_low / e_high 'converged' level")
 
 
-def run_filtering(cfg: FilteringConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+def run_filtering(
+    cfg: FilteringConfig, store=None, shard=None, progress: bool = True
+) -> xr.Dataset:
     xd, labels = datasets.digits(cfg.n)
     x, y = jnp.asarray(xd), jax.nn.one_hot(labels, 10)
     nn = float(F.nearest_neighbour_distance(x))
@@ -694,14 +1045,29 @@ def run_filtering(cfg: FilteringConfig, store=None, shard=None, progress: bool =
 
     def point(pt, key):
         p0 = mlp.init(key, [x.shape[1], *cfg.hidden, 10], gamma=cfg.init_gamma)
-        tr = train.run(train.mse(_tanh), p0, (x, y), train.optimizer(cfg.optimizer, cfg.lr), steps=cfg.steps,
-                       n_records=cfg.n_records, observe=observe)
+        tr = train.run(
+            train.mse(_tanh),
+            p0,
+            (x, y),
+            train.optimizer(cfg.optimizer, cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            observe=observe,
+        )
         return {"loss": tr.loss, **tr.observables}
 
-    ds = _sweep(cfg, point, {"seed": np.arange(cfg.seeds)}, store, shard, progress, "filtering",
-                dims={"loss": ("step",), "e_low": ("step", "delta"), "e_high": ("step", "delta")},
-                coords={"step": train.record_steps(cfg.steps, cfg.n_records), "delta": deltas},
-                extra={"data_sha": _fingerprint(xd, labels)})
+    ds = _sweep(
+        cfg,
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store,
+        shard,
+        progress,
+        "filtering",
+        dims={"loss": ("step",), "e_low": ("step", "delta"), "e_high": ("step", "delta")},
+        coords={"step": train.record_steps(cfg.steps, cfg.n_records), "delta": deltas},
+        extra={"data_sha": _fingerprint(xd, labels)},
+    )
     if not ds.attrs["complete"]:
         return ds
     ds = _with_convergence(ds, cfg.level, "e_low", "low_step")
@@ -715,18 +1081,31 @@ def claims_filtering(ds: xr.Dataset) -> list:
     first = (lo >= 0) & (F.never_as(lo) < F.never_as(hi))
     e_lo, e_hi = ds["e_low"].values[:, -1], ds["e_high"].values[:, -1]
     deltas = ", ".join(f"{d:.3g}" for d in ds["delta"].values)
-    return [claim(
-        ds, name="low-first", figure="CiCP 2020 (filtering)",
-        statement=f"for every filter width delta the low-frequency part converges first: e_low stays below "
-                  f"{lvl} from an earlier step than e_high (never counts as later)",
-        book="e_low first", measured=np.stack([lo, hi], -1).ravel(), held=bool(first.all()),
-        detail=f"(e_low, e_high) steps per seed and delta = {deltas}; -1 = never",
-        if_not_held="budget too small for e_low to fall below the level"), claim(
-        ds, name="low-below-high", figure="CiCP 2020 (filtering)",
-        statement="at the end of training e_low < e_high for every delta",
-        book="e_low < e_high", measured=np.stack([e_lo, e_hi], -1).ravel(), held=bool(np.all(e_lo < e_hi)),
-        detail=f"final (e_low, e_high) per seed and delta = {deltas}",
-        if_not_held="the net has fit the training set entirely (both errors at zero)")]
+    return [
+        claim(
+            ds,
+            name="low-first",
+            figure="CiCP 2020 (filtering)",
+            statement=f"for every filter width delta the low-frequency part converges first: e_low stays below "
+            f"{lvl} from an earlier step than e_high (never counts as later)",
+            book="e_low first",
+            measured=np.stack([lo, hi], -1).ravel(),
+            held=bool(first.all()),
+            detail=f"(e_low, e_high) steps per seed and delta = {deltas}; -1 = never",
+            if_not_held="budget too small for e_low to fall below the level",
+        ),
+        claim(
+            ds,
+            name="low-below-high",
+            figure="CiCP 2020 (filtering)",
+            statement="at the end of training e_low < e_high for every delta",
+            book="e_low < e_high",
+            measured=np.stack([e_lo, e_hi], -1).ravel(),
+            held=bool(np.all(e_lo < e_hi)),
+            detail=f"final (e_low, e_high) per seed and delta = {deltas}",
+            if_not_held="the net has fit the training set entirely (both errors at zero)",
+        ),
+    ]
 
 
 def figures_filtering(ds):
@@ -736,6 +1115,7 @@ def figures_filtering(ds):
 
 
 # ============================================================================ NTK eigen-order
+
 
 @dataclass(frozen=True)
 class NtkConfig(TrainingConfig):
@@ -750,7 +1130,9 @@ class NtkConfig(TrainingConfig):
     peaks: tuple[float, ...] = param((1.0, 2.0, 3.0, 4.0, 5.0, 6.0), gt=0.0)
     width: int = param(1000, ge=1)
     beta2: float = param(2.0, gt=0.0)
-    window: int = param(3, ge=1, doc="records Delta_F must stay below the threshold (first passage)")
+    window: int = param(
+        3, ge=1, doc="records Delta_F must stay below the threshold (first passage)"
+    )
 
     def validate(self):
         _check_peaks(self.peaks, self.n)
@@ -769,17 +1151,42 @@ def run_ntk(cfg: NtkConfig, store=None, shard=None, progress: bool = True) -> xr
         base = two_layer.rescale(two_layer.init(key, cfg.width, 1), 1.0, cfg.beta2)
         kernel = ntk_theory.empirical_ntk(net, base, xj)
         lam_peaks = F.fourier_mode_eigenvalues(kernel, xj[:, 0], jnp.asarray(cfg.peaks))
-        tr = train.run(train.mse(model), asi.pair(base), (xj, y), train.optimizer(cfg.optimizer, cfg.lr),
-                       steps=cfg.steps, n_records=cfg.n_records, observe=delta_f)
-        return {"loss": tr.loss, "delta_f": tr.observables["delta_f"],
-                "ntk_mode_eigenvalue": F.fourier_mode_eigenvalues(kernel, xj[:, 0], jnp.asarray(freqs)),
-                "predicted_step": F.linear_convergence_step(lam_peaks, cfg.lr, cfg.n, cfg.threshold)}
+        tr = train.run(
+            train.mse(model),
+            asi.pair(base),
+            (xj, y),
+            train.optimizer(cfg.optimizer, cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            observe=delta_f,
+        )
+        return {
+            "loss": tr.loss,
+            "delta_f": tr.observables["delta_f"],
+            "ntk_mode_eigenvalue": F.fourier_mode_eigenvalues(kernel, xj[:, 0], jnp.asarray(freqs)),
+            "predicted_step": F.linear_convergence_step(lam_peaks, cfg.lr, cfg.n, cfg.threshold),
+        }
 
-    ds = _sweep(cfg, point, {"seed": np.arange(cfg.seeds)}, store, shard, progress, "NTK order",
-                dims={"loss": ("step",), "delta_f": ("step", "peak"), "ntk_mode_eigenvalue": ("freq",),
-                      "predicted_step": ("peak",)},
-                coords={"step": train.record_steps(cfg.steps, cfg.n_records), "peak": np.asarray(cfg.peaks),
-                        "freq": freqs})
+    ds = _sweep(
+        cfg,
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store,
+        shard,
+        progress,
+        "NTK order",
+        dims={
+            "loss": ("step",),
+            "delta_f": ("step", "peak"),
+            "ntk_mode_eigenvalue": ("freq",),
+            "predicted_step": ("peak",),
+        },
+        coords={
+            "step": train.record_steps(cfg.steps, cfg.n_records),
+            "peak": np.asarray(cfg.peaks),
+            "freq": freqs,
+        },
+    )
     if not ds.attrs["complete"]:
         return ds
     # first passage (held for `window` records), which the linear prediction describes: the modes
@@ -791,25 +1198,43 @@ def run_ntk(cfg: NtkConfig, store=None, shard=None, progress: bool = True) -> xr
 
 
 def claims_ntk(ds: xr.Dataset) -> list:
-    lam = ds["ntk_mode_eigenvalue"].sel(freq=ds["peak"].values, method="nearest").values  # [seed, peak]
+    lam = (
+        ds["ntk_mode_eigenvalue"].sel(freq=ds["peak"].values, method="nearest").values
+    )  # [seed, peak]
     pred, meas = ds["predicted_step"].values, ds["convergence_step"].values
     agree = np.asarray([F.order_agreement(pred[s], F.never_as(meas[s])) for s in range(len(pred))])
     decreasing = np.all(np.diff(lam, axis=1) < 0, axis=1)
-    return [claim(
-        ds, name="eigenvalue-decreases", figure="ch. 6 (linear regime)",
-        statement="the empirical NTK's Rayleigh quotient lambda(k) on Fourier mode k decreases over the peaks "
-                  "k = " + ", ".join(f"{k:g}" for k in ds["peak"].values),
-        book="decreasing", measured=lam[0], held=bool(decreasing.all()),
-        detail="lambda(k) at the peaks, seed 0",
-        if_not_held="kernel at init not smooth enough (input weights too large)"), claim(
-        ds, name="order-matches", figure="ch. 6 (linear regime)",
-        statement=f"the measured convergence order of the peaks (Delta_F < {ds.attrs['threshold']} for "
-                  f"{ds.attrs['window']} records) matches the "
-                  "order predicted from lambda(k): every pair of peaks ranked alike",
-        book=1.0, measured=agree, held=bool(np.all(agree == 1.0)), min_preset="quick",
-        detail="fraction of peak pairs ordered alike, per seed; predicted "
-               + _steps_text(np.round(pred[0])) + ", measured " + _steps_text(meas[0]),
-        if_not_held="budget too small for the high peaks to converge (never ties count as disagreement)")]
+    return [
+        claim(
+            ds,
+            name="eigenvalue-decreases",
+            figure="ch. 6 (linear regime)",
+            statement="the empirical NTK's Rayleigh quotient lambda(k) on Fourier mode k decreases over the peaks "
+            "k = " + ", ".join(f"{k:g}" for k in ds["peak"].values),
+            book="decreasing",
+            measured=lam[0],
+            held=bool(decreasing.all()),
+            detail="lambda(k) at the peaks, seed 0",
+            if_not_held="kernel at init not smooth enough (input weights too large)",
+        ),
+        claim(
+            ds,
+            name="order-matches",
+            figure="ch. 6 (linear regime)",
+            statement=f"the measured convergence order of the peaks (Delta_F < {ds.attrs['threshold']} for "
+            f"{ds.attrs['window']} records) matches the "
+            "order predicted from lambda(k): every pair of peaks ranked alike",
+            book=1.0,
+            measured=agree,
+            held=bool(np.all(agree == 1.0)),
+            min_preset="quick",
+            detail="fraction of peak pairs ordered alike, per seed; predicted "
+            + _steps_text(np.round(pred[0]))
+            + ", measured "
+            + _steps_text(meas[0]),
+            if_not_held="budget too small for the high peaks to converge (never ties count as disagreement)",
+        ),
+    ]
 
 
 def figures_ntk(ds):
@@ -823,8 +1248,11 @@ def figures_ntk(ds):
 VARIABLES = {
     "loss": ("training loss at the record steps", "1"),
     "delta_f": ("relative spectral error Delta_F = |h_hat - f_hat| / |f_hat| at each peak", "1"),
-    "convergence_step": ("first record step after which Delta_F stays below the threshold", "steps",
-                         "-1: never within the budget"),
+    "convergence_step": (
+        "first record step after which Delta_F stays below the threshold",
+        "steps",
+        "-1: never within the budget",
+    ),
     "amplitude": ("one-sided DFT amplitude of the network output on the training grid", "1"),
     "output": ("network output on the dense plot grid at the record steps", "1"),
     "target_amplitude": ("one-sided DFT amplitude of the target", "1"),
@@ -844,8 +1272,15 @@ VARIABLES = {
     "e_low": ("relative error of the low-frequency part, ||h_low - y_low|| / ||y_low||", "1"),
     "e_high": ("relative error of the high-frequency part, ||h_high - y_high|| / ||y_high||", "1"),
     "low_step": ("first record step after which e_low stays below the level", "steps", "-1: never"),
-    "high_step": ("first record step after which e_high stays below the level", "steps", "-1: never"),
-    "ntk_mode_eigenvalue": ("Rayleigh quotient of the empirical NTK at init on Fourier mode k", "1"),
+    "high_step": (
+        "first record step after which e_high stays below the level",
+        "steps",
+        "-1: never",
+    ),
+    "ntk_mode_eigenvalue": (
+        "Rayleigh quotient of the empirical NTK at init on Fourier mode k",
+        "1",
+    ),
     "predicted_step": ("linear-regime step n ln(1/threshold) / (lr lambda(k))", "steps"),
 }
 
@@ -853,83 +1288,164 @@ VARIABLES = {
 # ============================================================================ registry
 
 _SIN15 = dict(peaks=(1.0, 5.0))
-register(Experiment(
-    "frequency-sin15", area="frequency", figure="Fig 4.2",
-    title="F-Principle on sin x + sin 5x: tanh 1-200-200-1, small init, Adam; sin x first, loss plateau",
-    config=SineConfig,
-    presets={"tiny": _SIN15 | dict(hidden=(100, 100), steps=600, n_records=40, n_plot=101),
-             "quick": _SIN15 | dict(steps=3000, n_records=80),
-             "paper": _SIN15 | dict(steps=20_000, n_records=150)},
-    run=run_sine, claims=claims_sin15, figures=figures_sin15))
+register(
+    Experiment(
+        "frequency-sin15",
+        area="frequency",
+        figure="Fig 4.2",
+        title="F-Principle on sin x + sin 5x: tanh 1-200-200-1, small init, Adam; sin x first, loss plateau",
+        config=SineConfig,
+        presets={
+            "tiny": _SIN15 | dict(hidden=(100, 100), steps=600, n_records=40, n_plot=101),
+            "quick": _SIN15 | dict(steps=3000, n_records=80),
+            "paper": _SIN15 | dict(steps=20_000, n_records=150),
+        },
+        run=run_sine,
+        claims=claims_sin15,
+        figures=figures_sin15,
+    )
+)
 
-register(Experiment(
-    "frequency-sin135", area="frequency", figure="Fig 4.7",
-    title="F-Principle on sin x + sin 3x + sin 5x (equal amplitudes): Delta_F converges 1 < 3 < 5",
-    config=SineConfig,
-    presets={"tiny": dict(hidden=(100, 100), steps=600, n_records=40, seeds=6, n_plot=101),
-             "quick": dict(steps=3000, n_records=80, seeds=3),
-             "paper": dict(steps=20_000, n_records=150, seeds=10)},
-    run=run_sine, claims=claims_sin135, figures=figures_sin135))
+register(
+    Experiment(
+        "frequency-sin135",
+        area="frequency",
+        figure="Fig 4.7",
+        title="F-Principle on sin x + sin 3x + sin 5x (equal amplitudes): Delta_F converges 1 < 3 < 5",
+        config=SineConfig,
+        presets={
+            "tiny": dict(hidden=(100, 100), steps=600, n_records=40, seeds=6, n_plot=101),
+            "quick": dict(steps=3000, n_records=80, seeds=3),
+            "paper": dict(steps=20_000, n_records=150, seeds=10),
+        },
+        run=run_sine,
+        claims=claims_sin135,
+        figures=figures_sin135,
+    )
+)
 
-register(Experiment(
-    "frequency-init-scale", area="frequency", figure="Fig 6.2",
-    title="large initialization: high frequencies slow and the fit oscillates between training points",
-    config=InitScaleConfig,
-    presets={"tiny": dict(hidden=(100, 100), steps=600, n_records=30, n_plot=201),
-             "quick": dict(steps=3000, n_records=60),
-             "paper": dict(steps=20_000, n_records=120)},
-    run=run_init_scale, claims=claims_init_scale, figures=figures_init_scale))
+register(
+    Experiment(
+        "frequency-init-scale",
+        area="frequency",
+        figure="Fig 6.2",
+        title="large initialization: high frequencies slow and the fit oscillates between training points",
+        config=InitScaleConfig,
+        presets={
+            "tiny": dict(hidden=(100, 100), steps=600, n_records=30, n_plot=201),
+            "quick": dict(steps=3000, n_records=60),
+            "paper": dict(steps=20_000, n_records=120),
+        },
+        run=run_init_scale,
+        claims=claims_init_scale,
+        figures=figures_init_scale,
+    )
+)
 
-register(Experiment(
-    "frequency-ricker", area="frequency", figure="Fig 4.9 / 6.3",
-    title="Ricker activation a = 0.3 follows the F-Principle, a = 0.1 reverses it; with and without ASI",
-    config=RickerConfig,
-    presets={"tiny": dict(width=100, steps=600, n_records=30, n_plot=201),
-             "quick": dict(steps=5000, n_records=60),
-             "paper": dict(steps=30_000, n_records=120)},
-    run=run_ricker, claims=claims_ricker, figures=figures_ricker))
+register(
+    Experiment(
+        "frequency-ricker",
+        area="frequency",
+        figure="Fig 4.9 / 6.3",
+        title="Ricker activation a = 0.3 follows the F-Principle, a = 0.1 reverses it; with and without ASI",
+        config=RickerConfig,
+        presets={
+            "tiny": dict(width=100, steps=600, n_records=30, n_plot=201),
+            "quick": dict(steps=5000, n_records=60),
+            "paper": dict(steps=30_000, n_records=120),
+        },
+        run=run_ricker,
+        claims=claims_ricker,
+        figures=figures_ricker,
+    )
+)
 
-register(Experiment(
-    "frequency-lgrad", area="frequency", figure="Fig 6.4",
-    title="the derivative-augmented loss L_grad speeds up the high frequencies (two-layer tanh, GD)",
-    config=LgradConfig,
-    presets={"tiny": dict(width=100, steps=400, n_records=30, seeds=2),
-             "quick": dict(n_records=60, seeds=3),
-             "paper": dict(width=1000, steps=20_000, n_records=120, seeds=10)},
-    run=run_lgrad, claims=claims_lgrad, figures=figures_lgrad))
+register(
+    Experiment(
+        "frequency-lgrad",
+        area="frequency",
+        figure="Fig 6.4",
+        title="the derivative-augmented loss L_grad speeds up the high frequencies (two-layer tanh, GD)",
+        config=LgradConfig,
+        presets={
+            "tiny": dict(width=100, steps=400, n_records=30, seeds=2),
+            "quick": dict(n_records=60, seeds=3),
+            "paper": dict(width=1000, steps=20_000, n_records=120, seeds=10),
+        },
+        run=run_lgrad,
+        claims=claims_lgrad,
+        figures=figures_lgrad,
+    )
+)
 
-register(Experiment(
-    "frequency-early-stop", area="frequency", figure="Fig 4.12",
-    title="early stopping on noisy sin x: test error smallest once the low peak is fit",
-    config=EarlyStopConfig,
-    presets={"tiny": dict(hidden=(100, 100), steps=600, n_records=40, n_plot=201),
-             "quick": dict(steps=6000, n_records=80),
-             "paper": dict(steps=40_000, n_records=150)},
-    run=run_early_stop, claims=claims_early_stop, figures=figures_early_stop))
+register(
+    Experiment(
+        "frequency-early-stop",
+        area="frequency",
+        figure="Fig 4.12",
+        title="early stopping on noisy sin x: test error smallest once the low peak is fit",
+        config=EarlyStopConfig,
+        presets={
+            "tiny": dict(hidden=(100, 100), steps=600, n_records=40, n_plot=201),
+            "quick": dict(steps=6000, n_records=80),
+            "paper": dict(steps=40_000, n_records=150),
+        },
+        run=run_early_stop,
+        claims=claims_early_stop,
+        figures=figures_early_stop,
+    )
+)
 
-register(Experiment(
-    "frequency-parity", area="frequency", figure="ch. 4 (parity)",
-    title="parity on {-1,1}^10 from 200 points: train 100 %, test near chance, false low frequencies",
-    config=ParityConfig,
-    presets={"tiny": dict(steps=300, n_records=20, seeds=2, hidden=(200,)),
-             "quick": dict(steps=3000, n_records=40, seeds=3),
-             "paper": dict(steps=10_000, n_records=80, seeds=10)},
-    run=run_parity, claims=claims_parity, figures=figures_parity))
+register(
+    Experiment(
+        "frequency-parity",
+        area="frequency",
+        figure="ch. 4 (parity)",
+        title="parity on {-1,1}^10 from 200 points: train 100 %, test near chance, false low frequencies",
+        config=ParityConfig,
+        presets={
+            "tiny": dict(steps=300, n_records=20, seeds=2, hidden=(200,)),
+            "quick": dict(steps=3000, n_records=40, seeds=3),
+            "paper": dict(steps=10_000, n_records=80, seeds=10),
+        },
+        run=run_parity,
+        claims=claims_parity,
+        figures=figures_parity,
+    )
+)
 
-register(Experiment(
-    "frequency-filtering", area="frequency", figure="CiCP 2020 (filtering)",
-    title="Gaussian filtering method on digits: the low-frequency part converges first",
-    config=FilteringConfig,
-    presets={"tiny": dict(n=300, steps=300, n_records=20),
-             "quick": dict(steps=2000, n_records=40),
-             "paper": dict(n=1797, steps=10_000, n_records=80)},
-    run=run_filtering, claims=claims_filtering, figures=figures_filtering))
+register(
+    Experiment(
+        "frequency-filtering",
+        area="frequency",
+        figure="CiCP 2020 (filtering)",
+        title="Gaussian filtering method on digits: the low-frequency part converges first",
+        config=FilteringConfig,
+        presets={
+            "tiny": dict(n=300, steps=300, n_records=20),
+            "quick": dict(steps=2000, n_records=40),
+            "paper": dict(n=1797, steps=10_000, n_records=80),
+        },
+        run=run_filtering,
+        claims=claims_filtering,
+        figures=figures_filtering,
+    )
+)
 
-register(Experiment(
-    "frequency-ntk", area="frequency", figure="ch. 6 (linear regime)",
-    title="linear regime: the NTK eigenvalue of each Fourier mode predicts the convergence order",
-    config=NtkConfig,
-    presets={"tiny": dict(width=200, steps=2000, n_records=40),
-             "quick": dict(n_records=80),
-             "paper": dict(width=4000, steps=100_000, n_records=150)},
-    run=run_ntk, claims=claims_ntk, figures=figures_ntk))
+register(
+    Experiment(
+        "frequency-ntk",
+        area="frequency",
+        figure="ch. 6 (linear regime)",
+        title="linear regime: the NTK eigenvalue of each Fourier mode predicts the convergence order",
+        config=NtkConfig,
+        presets={
+            "tiny": dict(width=200, steps=2000, n_records=40),
+            "quick": dict(n_records=80),
+            "paper": dict(width=4000, steps=100_000, n_records=150),
+        },
+        run=run_ntk,
+        claims=claims_ntk,
+        figures=figures_ntk,
+    )
+)

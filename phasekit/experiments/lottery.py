@@ -42,8 +42,12 @@ class LotteryConfig(Config):
     hidden: tuple[int, ...] = param((64, 32), ge=1, doc="hidden widths of the MLP")
     n_train: int = param(1200, ge=10, le=1787)
     rounds: int = param(8, ge=1, doc="pruning rounds after the dense run")
-    rate: float = param(0.2, gt=0, lt=1, doc="fraction of surviving hidden weights pruned per round")
-    output_rate: float = param(0.1, ge=0, lt=1, doc="fraction of surviving output weights pruned per round")
+    rate: float = param(
+        0.2, gt=0, lt=1, doc="fraction of surviving hidden weights pruned per round"
+    )
+    output_rate: float = param(
+        0.1, ge=0, lt=1, doc="fraction of surviving output weights pruned per round"
+    )
     scope: str = param("layer", choices=("layer", "global"))
     rewind_step: int = param(0, ge=0, doc="rewind to theta_k of this step (0: to the init)")
     steps: int = param(300, ge=1)
@@ -58,7 +62,9 @@ class LotteryConfig(Config):
 
     def validate(self):
         if self.rewind_step >= self.steps:
-            raise ValueError(f"rewind_step: must be below steps ({self.steps}), got {self.rewind_step}")
+            raise ValueError(
+                f"rewind_step: must be below steps ({self.steps}), got {self.rewind_step}"
+            )
 
 
 def run(cfg: LotteryConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -67,7 +73,9 @@ def run(cfg: LotteryConfig, store=None, shard=None, progress: bool = True) -> xr
     x_tr, y_tr, x_te, y_te = (jnp.asarray(a) for a in (x[tr], y[tr], x[te], y[te]))
     sizes = [x.shape[1], *cfg.hidden, 10]
     n_layers = len(sizes) - 1
-    keeps = lottery.imp_keep_fractions(cfg.rounds, cfg.rate, cfg.output_rate, n_layers)  # [R + 1, L]
+    keeps = lottery.imp_keep_fractions(
+        cfg.rounds, cfg.rate, cfg.output_rate, n_layers
+    )  # [R + 1, L]
     loss = train.cross_entropy(mlp.apply)
     acc_te = train.accuracy(mlp.apply, x_te, y_te)
     acc_tr = train.accuracy(mlp.apply, x_tr, y_tr)
@@ -77,9 +85,16 @@ def run(cfg: LotteryConfig, store=None, shard=None, progress: bool = True) -> xr
         return {"test_accuracy": acc_te(params)["accuracy"]}
 
     def fit(params, mask):
-        traj = train.run(loss, lottery.apply_mask(params, mask), (x_tr, y_tr),
-                         lottery.masked(optax.adam(cfg.lr), mask), steps=cfg.steps, record_at=rec,
-                         observe=observe, diverge_factor=None)
+        traj = train.run(
+            loss,
+            lottery.apply_mask(params, mask),
+            (x_tr, y_tr),
+            lottery.masked(optax.adam(cfg.lr), mask),
+            steps=cfg.steps,
+            record_at=rec,
+            observe=observe,
+            diverge_factor=None,
+        )
         return traj.params, traj.observables["test_accuracy"], acc_tr(traj.params)["accuracy"]
 
     def point(pt, key):
@@ -87,8 +102,15 @@ def run(cfg: LotteryConfig, store=None, shard=None, progress: bool = True) -> xr
         theta0 = mlp.init(k_init, sizes)
         theta_rw = theta0
         if cfg.rewind_step:
-            theta_rw = train.run(loss, theta0, (x_tr, y_tr), optax.adam(cfg.lr), steps=cfg.rewind_step,
-                                 n_records=2, diverge_factor=None).params
+            theta_rw = train.run(
+                loss,
+                theta0,
+                (x_tr, y_tr),
+                optax.adam(cfg.lr),
+                steps=cfg.rewind_step,
+                n_records=2,
+                diverge_factor=None,
+            ).params
 
         def one_round(mask, inputs):
             r, keep_next = inputs
@@ -98,27 +120,58 @@ def run(cfg: LotteryConfig, store=None, shard=None, progress: bool = True) -> xr
             stack = lambda trees: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
             final, test_curve, train_acc = jax.vmap(fit)(stack(starts), stack(masks))
             ticket = jax.tree_util.tree_map(lambda a: a[0], final)
-            new_mask = lottery.magnitude_prune(ticket, mask, list(keep_next), scope=cfg.scope) \
-                if cfg.scope == "layer" else lottery.magnitude_prune(ticket, mask, keep_next[0], scope="global")
-            return new_mask, {"test_accuracy": test_curve, "train_accuracy": train_acc,
-                              "remaining": lottery.sparsity(mask)}
+            new_mask = (
+                lottery.magnitude_prune(ticket, mask, list(keep_next), scope=cfg.scope)
+                if cfg.scope == "layer"
+                else lottery.magnitude_prune(ticket, mask, keep_next[0], scope="global")
+            )
+            return new_mask, {
+                "test_accuracy": test_curve,
+                "train_accuracy": train_acc,
+                "remaining": lottery.sparsity(mask),
+            }
 
         keep_next = jnp.asarray(np.concatenate([keeps[1:], keeps[-1:]]), jnp.float32)
-        _, out = jax.lax.scan(one_round, lottery.dense_mask(theta0),
-                              (jnp.arange(cfg.rounds + 1), keep_next))
-        return {"test_accuracy": out["test_accuracy"], "final_test_accuracy": out["test_accuracy"][..., -1],
-                "best_test_accuracy": jnp.max(out["test_accuracy"], axis=-1),
-                "train_accuracy": out["train_accuracy"], "remaining": out["remaining"]}
+        _, out = jax.lax.scan(
+            one_round, lottery.dense_mask(theta0), (jnp.arange(cfg.rounds + 1), keep_next)
+        )
+        return {
+            "test_accuracy": out["test_accuracy"],
+            "final_test_accuracy": out["test_accuracy"][..., -1],
+            "best_test_accuracy": jnp.max(out["test_accuracy"], axis=-1),
+            "train_accuracy": out["train_accuracy"],
+            "remaining": out["remaining"],
+        }
 
-    ds = sweep.run(point, {"seed": np.arange(cfg.seeds)}, store=store, shard=shard, base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False),
-                   dims={"test_accuracy": ("round", "variant", "step"), "final_test_accuracy": ("round", "variant"),
-                         "best_test_accuracy": ("round", "variant"), "train_accuracy": ("round", "variant"),
-                         "remaining": ("round",)},
-                   coords={"round": np.arange(cfg.rounds + 1), "variant": list(VARIANTS), "step": rec},
-                   batching=cfg.batching, progress=progress, desc="lottery tickets")
-    ds.attrs.update(sizes=list(sizes), rate=cfg.rate, output_rate=cfg.output_rate, scope=cfg.scope,
-                    rewind_step=cfg.rewind_step, steps=cfg.steps, n_train=cfg.n_train, n_test=int(len(te)))
+    ds = sweep.run(
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store=store,
+        shard=shard,
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={
+            "test_accuracy": ("round", "variant", "step"),
+            "final_test_accuracy": ("round", "variant"),
+            "best_test_accuracy": ("round", "variant"),
+            "train_accuracy": ("round", "variant"),
+            "remaining": ("round",),
+        },
+        coords={"round": np.arange(cfg.rounds + 1), "variant": list(VARIANTS), "step": rec},
+        batching=cfg.batching,
+        progress=progress,
+        desc="lottery tickets",
+    )
+    ds.attrs.update(
+        sizes=list(sizes),
+        rate=cfg.rate,
+        output_rate=cfg.output_rate,
+        scope=cfg.scope,
+        rewind_step=cfg.rewind_step,
+        steps=cfg.steps,
+        n_train=cfg.n_train,
+        n_test=int(len(te)),
+    )
     return describe(ds, VARIABLES)
 
 
@@ -142,20 +195,29 @@ def claims(ds: xr.Dataset) -> list:
         r, ticket, reinit = int(ds["round"].values[-1]), np.nan, np.nan
     else:
         r = int(sparse[0])
-        ticket, reinit = float(acc.isel(round=r).sel(variant="ticket")), float(acc.isel(round=r).sel(variant="reinit"))
+        ticket, reinit = (
+            float(acc.isel(round=r).sel(variant="ticket")),
+            float(acc.isel(round=r).sel(variant="reinit")),
+        )
     rnd = float(acc.isel(round=r).sel(variant="random_mask"))
-    return [claim(
-        ds, name="winning-tickets", figure="ch. 14: lottery tickets",
-        statement=f"at <= {SPARSE:.0%} of the weights remaining (round {r}, {remaining[r]:.1%}), the rewound "
-                  f"ticket's test accuracy (mean over seeds) is within {TOLERANCE * 100:g} point of the dense "
-                  f"net's ({dense:.4f}), and the same mask with a fresh init is worse than the ticket",
-        book="tickets at 10-20% match the dense net; random reinit falls off",
-        measured=[ticket, reinit, rnd, dense],
-        held=bool(np.isfinite(ticket) and ticket >= dense - TOLERANCE and reinit < ticket),
-        if_not_held="too few rounds to reach 20% of the weights, too short a training budget for the "
-                    "sparse nets, or too wide a net for digits (any mask of a wide net trains well, so "
-                    "the ticket's init does not matter)",
-        min_preset="quick", detail="measured: [ticket, reinit, random mask, dense] mean final test accuracy")]
+    return [
+        claim(
+            ds,
+            name="winning-tickets",
+            figure="ch. 14: lottery tickets",
+            statement=f"at <= {SPARSE:.0%} of the weights remaining (round {r}, {remaining[r]:.1%}), the rewound "
+            f"ticket's test accuracy (mean over seeds) is within {TOLERANCE * 100:g} point of the dense "
+            f"net's ({dense:.4f}), and the same mask with a fresh init is worse than the ticket",
+            book="tickets at 10-20% match the dense net; random reinit falls off",
+            measured=[ticket, reinit, rnd, dense],
+            held=bool(np.isfinite(ticket) and ticket >= dense - TOLERANCE and reinit < ticket),
+            if_not_held="too few rounds to reach 20% of the weights, too short a training budget for the "
+            "sparse nets, or too wide a net for digits (any mask of a wide net trains well, so "
+            "the ticket's init does not matter)",
+            min_preset="quick",
+            detail="measured: [ticket, reinit, random mask, dense] mean final test accuracy",
+        )
+    ]
 
 
 def figures(ds: xr.Dataset) -> dict:
@@ -164,11 +226,22 @@ def figures(ds: xr.Dataset) -> dict:
     return viz.lottery_figures(ds)
 
 
-register(Experiment(
-    "lottery-tickets", area="phenomena", figure="ch. 14: lottery tickets",
-    title="IMP with rewinding vs random reinit vs random mask on digits: test accuracy vs weights remaining",
-    config=LotteryConfig,
-    presets={"tiny": dict(hidden=(16,), n_train=600, rounds=1, rate=0.5, steps=30, n_records=3, seeds=1),
-             "quick": {},
-             "paper": dict(hidden=(300, 100), rounds=15, steps=2000, seeds=8, n_records=40)},
-    run=run, claims=claims, figures=figures))
+register(
+    Experiment(
+        "lottery-tickets",
+        area="phenomena",
+        figure="ch. 14: lottery tickets",
+        title="IMP with rewinding vs random reinit vs random mask on digits: test accuracy vs weights remaining",
+        config=LotteryConfig,
+        presets={
+            "tiny": dict(
+                hidden=(16,), n_train=600, rounds=1, rate=0.5, steps=30, n_records=3, seeds=1
+            ),
+            "quick": {},
+            "paper": dict(hidden=(300, 100), rounds=15, steps=2000, seeds=8, n_records=40),
+        },
+        run=run,
+        claims=claims,
+        figures=figures,
+    )
+)

@@ -60,6 +60,7 @@ def _digits(n, images=False):
 
 # ----------------------------------------------------------------------------- coordinate check
 
+
 @dataclass(frozen=True)
 class CoordConfig(Config):
     """Coordinate check on ``n`` digits (regression of (label - 4.5) / 3): ``model`` "mlp" (tanh,
@@ -85,7 +86,9 @@ class CoordConfig(Config):
         if len(self.widths) < 2 or len(set(self.widths)) != len(self.widths):
             raise ValueError(f"widths: need >= 2 distinct widths, got {self.widths}")
         if self.model == "cnn" and self.hidden_layers != 1:
-            raise ValueError("hidden_layers: the cnn has one hidden (conv) layer; set hidden_layers=1")
+            raise ValueError(
+                "hidden_layers: the cnn has one hidden (conv) layer; set hidden_layers=1"
+            )
 
 
 def _mlp_model(cfg, width):
@@ -98,8 +101,12 @@ def _mlp_model(cfg, width):
     return template, P.infer_roles(template), lambda W, x: mlp.apply(W, x, "tanh"), features
 
 
-CNN_ROLES = {"params": {"Conv_0": {"kernel": "input", "bias": "bias"},
-                        "Dense_0": {"kernel": "output", "bias": "fixed"}}}
+CNN_ROLES = {
+    "params": {
+        "Conv_0": {"kernel": "input", "bias": "bias"},
+        "Dense_0": {"kernel": "output", "bias": "fixed"},
+    }
+}
 
 
 def _cnn_model(width):
@@ -121,33 +128,59 @@ def coord_run(cfg: CoordConfig, store=None, shard=None, progress: bool = True) -
 
     def point(pt, key):
         opt = OPTS[pt["optimizer"]]
-        template, roles, apply_fn, features = _mlp_model(cfg, pt["width"]) if cfg.model == "mlp" \
-            else _cnn_model(pt["width"])
+        template, roles, apply_fn, features = (
+            _mlp_model(cfg, pt["width"]) if cfg.model == "mlp" else _cnn_model(pt["width"])
+        )
         p = _abc(jnp.asarray(tables[opt])[pt["scheme"]], opt)
         model = P.parameterize(key, apply_fn, template, p, roles, bias_std=0.0)
-        cc = D.coordinate_check(train.mse(model.apply), lambda w: features(P.apply_multipliers(w, model.multipliers), x),
-                                model.params, (x, y), model.optimizer(lr[opt]), steps=cfg.steps)
+        cc = D.coordinate_check(
+            train.mse(model.apply),
+            lambda w: features(P.apply_multipliers(w, model.multipliers), x),
+            model.params,
+            (x, y),
+            model.optimizer(lr[opt]),
+            steps=cfg.steps,
+        )
         return {"size": cc.size, "change": cc.change, "loss": cc.loss, "diverged": cc.diverged}
 
     n_layers = (L if cfg.model == "mlp" else 1) + 1
     opt_idx = np.array([OPTS.index(o) for o in cfg.optimizers])
-    ds = sweep.run(point, {"optimizer": opt_idx, "width": np.asarray(cfg.widths), "scheme": np.arange(len(cfg.schemes)),
-                           "seed": np.arange(cfg.seeds)},
-                   static=("optimizer", "width"), store=store, shard=shard, key_axes=("width", "seed"),
-                   base_seed=cfg.base_seed, config=cfg.to_dict(execution=False),
-                   dims={"size": ("t", "layer"), "change": ("t", "layer"), "loss": ("t",)},
-                   coords={"t": np.arange(cfg.steps + 1), "layer": np.arange(1, n_layers + 1)},
-                   batching=cfg.batching, progress=progress, desc=f"coord check {cfg.model}")
-    ds = ds.assign_coords(optimizer_name=("optimizer", list(cfg.optimizers)),
-                          scheme_name=("scheme", list(cfg.schemes)),
-                          layer_name=("layer", [f"h{l}" for l in range(1, n_layers)] + ["output"]))
+    ds = sweep.run(
+        point,
+        {
+            "optimizer": opt_idx,
+            "width": np.asarray(cfg.widths),
+            "scheme": np.arange(len(cfg.schemes)),
+            "seed": np.arange(cfg.seeds),
+        },
+        static=("optimizer", "width"),
+        store=store,
+        shard=shard,
+        key_axes=("width", "seed"),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={"size": ("t", "layer"), "change": ("t", "layer"), "loss": ("t",)},
+        coords={"t": np.arange(cfg.steps + 1), "layer": np.arange(1, n_layers + 1)},
+        batching=cfg.batching,
+        progress=progress,
+        desc=f"coord check {cfg.model}",
+    )
+    ds = ds.assign_coords(
+        optimizer_name=("optimizer", list(cfg.optimizers)),
+        scheme_name=("scheme", list(cfg.schemes)),
+        layer_name=("layer", [f"h{l}" for l in range(1, n_layers)] + ["output"]),
+    )
     mean_change = ds["change"].mean("seed")
     mean_size = ds["size"].mean("seed")
     w_axis = list(mean_change.dims).index("width")
-    ds["change_slope"] = (tuple(d for d in mean_change.dims if d != "width"),
-                          D.width_slopes(cfg.widths, mean_change.values, axis=w_axis))
-    ds["size_slope"] = (tuple(d for d in mean_size.dims if d != "width"),
-                        D.width_slopes(cfg.widths, mean_size.values, axis=w_axis))
+    ds["change_slope"] = (
+        tuple(d for d in mean_change.dims if d != "width"),
+        D.width_slopes(cfg.widths, mean_change.values, axis=w_axis),
+    )
+    ds["size_slope"] = (
+        tuple(d for d in mean_size.dims if d != "width"),
+        D.width_slopes(cfg.widths, mean_size.values, axis=w_axis),
+    )
     ds.attrs.update(model=cfg.model)
     return describe(ds, COORD_VARIABLES)
 
@@ -163,7 +196,9 @@ COORD_VARIABLES = {
 
 
 def _sel(ds, var, opt, scheme):
-    return ds[var].sel(optimizer=OPTS.index(opt), scheme=list(ds["scheme_name"].values).index(scheme))
+    return ds[var].sel(
+        optimizer=OPTS.index(opt), scheme=list(ds["scheme_name"].values).index(scheme)
+    )
 
 
 def coord_claims(ds: xr.Dataset) -> list:
@@ -174,31 +209,55 @@ def coord_claims(ds: xr.Dataset) -> list:
         if "mup" in schemes:
             s = _sel(ds, "change_slope", opt, "mup").values[1:]  # [t = 1..T, layer]
             worst = float(np.nanmax(np.abs(s))) if np.isfinite(s).any() else float("nan")
-            out.append(claim(
-                ds, name=f"{model}-mup-{opt}-flat", figure="TP5 coordinate check",
-                statement=f"{model}, muP + {opt}: every layer's change |h_l(t) - h_l(0)| (t = 1..T, output "
-                          f"included) is flat in width: |log-log slope| < {FLAT}",
-                book=FLAT, measured=worst, held=bool(np.isfinite(s).all()) and worst < FLAT, min_preset="quick",
-                if_not_held="finite-width corrections O(n^-1/2) at the smallest widths, or an lr rule "
-                            "off the muP table",
-                detail=f"max over t and layers of |slope|; per layer at t=T: {np.round(s[-1], 3).tolist()}"))
+            out.append(
+                claim(
+                    ds,
+                    name=f"{model}-mup-{opt}-flat",
+                    figure="TP5 coordinate check",
+                    statement=f"{model}, muP + {opt}: every layer's change |h_l(t) - h_l(0)| (t = 1..T, output "
+                    f"included) is flat in width: |log-log slope| < {FLAT}",
+                    book=FLAT,
+                    measured=worst,
+                    held=bool(np.isfinite(s).all()) and worst < FLAT,
+                    min_preset="quick",
+                    if_not_held="finite-width corrections O(n^-1/2) at the smallest widths, or an lr rule "
+                    "off the muP table",
+                    detail=f"max over t and layers of |slope|; per layer at t=T: {np.round(s[-1], 3).tolist()}",
+                )
+            )
         if "sp" in schemes:
             s = float(_sel(ds, "change_slope", opt, "sp").values[1, -1])
-            out.append(claim(
-                ds, name=f"{model}-sp-{opt}-output-grows", figure="TP5 coordinate check",
-                statement=f"{model}, SP at a fixed lr + {opt}: the output's change after one step grows with "
-                          f"width: log-log slope > 0.5 (TP5: ~1)",
-                book=1.0, measured=s, held=s > 0.5, min_preset="quick",
-                if_not_held="the lr is so small that the O(1) part of the change dominates at these widths"))
+            out.append(
+                claim(
+                    ds,
+                    name=f"{model}-sp-{opt}-output-grows",
+                    figure="TP5 coordinate check",
+                    statement=f"{model}, SP at a fixed lr + {opt}: the output's change after one step grows with "
+                    f"width: log-log slope > 0.5 (TP5: ~1)",
+                    book=1.0,
+                    measured=s,
+                    held=s > 0.5,
+                    min_preset="quick",
+                    if_not_held="the lr is so small that the O(1) part of the change dominates at these widths",
+                )
+            )
         if "ntp" in schemes and ds.sizes["layer"] > 1:
             s = float(np.max(_sel(ds, "change_slope", opt, "ntp").values[1, :-1]))
             if opt == "sgd":
-                out.append(claim(
-                    ds, name=f"{model}-ntp-{opt}-features-freeze", figure="TP5 coordinate check",
-                    statement=f"{model}, NTP + SGD: the hidden features' change after one step falls with "
-                              f"width, ~ n^-1/2: slope < -0.3 in every hidden layer",
-                    book=-0.5, measured=s, held=s < -0.3, min_preset="quick",
-                    if_not_held="narrow widths: the n^-1/2 law needs n >> 1"))
+                out.append(
+                    claim(
+                        ds,
+                        name=f"{model}-ntp-{opt}-features-freeze",
+                        figure="TP5 coordinate check",
+                        statement=f"{model}, NTP + SGD: the hidden features' change after one step falls with "
+                        f"width, ~ n^-1/2: slope < -0.3 in every hidden layer",
+                        book=-0.5,
+                        measured=s,
+                        held=s < -0.3,
+                        min_preset="quick",
+                        if_not_held="narrow widths: the n^-1/2 law needs n >> 1",
+                    )
+                )
     return out
 
 
@@ -208,26 +267,56 @@ def coord_figures(ds):
     return viz.coord_figures(ds)
 
 
-_COORD_TINY = dict(widths=(32, 128), hidden_layers=1, schemes=("sp", "mup"), optimizers=("sgd",), n=16, seeds=2,
-                   steps=2)
-register(Experiment(
-    "mup-coord-check", area="parameterization", figure="TP5 coordinate check",
-    title="coordinate check of SP (fixed lr), NTP and muP: per-layer |h_l(t) - h_l(0)| over widths, SGD and Adam",
-    config=CoordConfig,
-    presets={"tiny": _COORD_TINY, "quick": {}, "paper": dict(widths=(128, 256, 512, 1024, 2048, 4096, 8192), seeds=16)},
-    run=coord_run, claims=coord_claims, figures=coord_figures))
+_COORD_TINY = dict(
+    widths=(32, 128),
+    hidden_layers=1,
+    schemes=("sp", "mup"),
+    optimizers=("sgd",),
+    n=16,
+    seeds=2,
+    steps=2,
+)
+register(
+    Experiment(
+        "mup-coord-check",
+        area="parameterization",
+        figure="TP5 coordinate check",
+        title="coordinate check of SP (fixed lr), NTP and muP: per-layer |h_l(t) - h_l(0)| over widths, SGD and Adam",
+        config=CoordConfig,
+        presets={
+            "tiny": _COORD_TINY,
+            "quick": {},
+            "paper": dict(widths=(128, 256, 512, 1024, 2048, 4096, 8192), seeds=16),
+        },
+        run=coord_run,
+        claims=coord_claims,
+        figures=coord_figures,
+    )
+)
 
-register(Experiment(
-    "mup-coord-check-cnn", area="parameterization", figure="TP5 coordinate check",
-    title="coordinate check of a Flax CNN (conv -> tanh -> dense, roles as a pytree): SP, NTP, muP",
-    config=CoordConfig,
-    presets={"tiny": dict(_COORD_TINY, model="cnn", widths=(8, 32)),
-             "quick": dict(model="cnn", hidden_layers=1, widths=(16, 32, 64, 128, 256, 512)),
-             "paper": dict(model="cnn", hidden_layers=1, widths=(16, 32, 64, 128, 256, 512, 1024), seeds=16)},
-    run=coord_run, claims=coord_claims, figures=coord_figures))
+register(
+    Experiment(
+        "mup-coord-check-cnn",
+        area="parameterization",
+        figure="TP5 coordinate check",
+        title="coordinate check of a Flax CNN (conv -> tanh -> dense, roles as a pytree): SP, NTP, muP",
+        config=CoordConfig,
+        presets={
+            "tiny": dict(_COORD_TINY, model="cnn", widths=(8, 32)),
+            "quick": dict(model="cnn", hidden_layers=1, widths=(16, 32, 64, 128, 256, 512)),
+            "paper": dict(
+                model="cnn", hidden_layers=1, widths=(16, 32, 64, 128, 256, 512, 1024), seeds=16
+            ),
+        },
+        run=coord_run,
+        claims=coord_claims,
+        figures=coord_figures,
+    )
+)
 
 
 # ----------------------------------------------------------------------------- learning-rate transfer
+
 
 @dataclass(frozen=True)
 class TransferConfig(Config):
@@ -242,10 +331,12 @@ class TransferConfig(Config):
     schemes: tuple[str, ...] = param(("sp", "mup"), choices=("sp", "ntp", "mup"))
     n_train: int = param(128, ge=10, le=1797)
     loss: str = param("mse", choices=("mse", "cross_entropy"))
-    optimizer: str = param("sgd", choices=OPTS, doc="sgd (full batch) or adam (the schemes' Adam lr rules)")
+    optimizer: str = param(
+        "sgd", choices=OPTS, doc="sgd (full batch) or adam (the schemes' Adam lr rules)"
+    )
     steps: int = param(40, ge=1)
-    lr_min: float = param(2.0 ** -9, gt=0)
-    lr_max: float = param(2.0 ** 3, gt=0)
+    lr_min: float = param(2.0**-9, gt=0)
+    lr_max: float = param(2.0**3, gt=0)
     n_lrs: int = param(13, ge=3)
     seeds: int = param(2, ge=1)
     base_seed: int = param(0, ge=0)
@@ -265,6 +356,7 @@ class TransferConfig(Config):
 
 def transfer_point(cfg: TransferConfig, x, labels, table):
     """``point({"width", "scheme", "lr"}, key) -> {"loss": final train loss (NaN if diverged)}``."""
+
     def point(pt, key):
         sizes = [x.shape[1]] + [pt["width"]] * cfg.hidden_layers + [10]
         template = mlp.init(jax.random.key(0), sizes)
@@ -272,21 +364,35 @@ def transfer_point(cfg: TransferConfig, x, labels, table):
         model = P.parameterize(key, lambda W, z: mlp.apply(W, z, "tanh"), template, p, bias_std=0.0)
         loss = train.mse(model.apply) if cfg.loss == "mse" else train.cross_entropy(model.apply)
         target = jax.nn.one_hot(labels, 10) if cfg.loss == "mse" else labels
-        traj = train.run(loss, model.params, (x, target), model.optimizer(pt["lr"]),
-                         steps=cfg.steps, n_records=2)
+        traj = train.run(
+            loss, model.params, (x, target), model.optimizer(pt["lr"]), steps=cfg.steps, n_records=2
+        )
         return {"loss": jnp.where(traj.diverged, jnp.nan, traj.loss[-1])}
+
     return point
 
 
 def transfer_run(cfg: TransferConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
     x, labels = _digits(cfg.n_train)
     table = _table(cfg.schemes, cfg.hidden_layers, cfg.optimizer, 0.0)
-    ds = sweep.run(transfer_point(cfg, x, labels, table),
-                   {"width": np.asarray(cfg.widths), "scheme": np.arange(len(cfg.schemes)),
-                    "lr": cfg.lrs(), "seed": np.arange(cfg.seeds)},
-                   static=("width",), store=store, shard=shard, key_axes=("width", "seed"),
-                   base_seed=cfg.base_seed, config=cfg.to_dict(execution=False),
-                   batching=cfg.batching, progress=progress, desc="lr transfer")
+    ds = sweep.run(
+        transfer_point(cfg, x, labels, table),
+        {
+            "width": np.asarray(cfg.widths),
+            "scheme": np.arange(len(cfg.schemes)),
+            "lr": cfg.lrs(),
+            "seed": np.arange(cfg.seeds),
+        },
+        static=("width",),
+        store=store,
+        shard=shard,
+        key_axes=("width", "seed"),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        batching=cfg.batching,
+        progress=progress,
+        desc="lr transfer",
+    )
     ds = ds.assign_coords(scheme_name=("scheme", list(cfg.schemes)))
     opt = D.optimal_lr(cfg.lrs(), ds["loss"].transpose("width", "scheme", "lr", "seed").values)
     for k in ("lr", "loss", "interior"):
@@ -317,27 +423,51 @@ def transfer_claims(ds: xr.Dataset) -> list:
     opt = str(ds.attrs.get("optimizer", "sgd"))
     if "mup" in schemes:
         r, lr, inside = _drift(ds, "mup")
-        out.append(claim(
-            ds, name="mup-lr-transfers", figure="TP5 Fig. 1",
-            statement=f"muP + {opt}: the optimal lr stays within a factor 2 over {span} (max / min)",
-            book=2.0, measured=r, held=r < 2 and inside, min_preset="quick",
-            if_not_held="the optimum at the grid's edge or finite-width drift at the smallest widths",
-            detail=f"optimal lr per width {np.round(lr, 4).tolist()}; interior {inside}"))
+        out.append(
+            claim(
+                ds,
+                name="mup-lr-transfers",
+                figure="TP5 Fig. 1",
+                statement=f"muP + {opt}: the optimal lr stays within a factor 2 over {span} (max / min)",
+                book=2.0,
+                measured=r,
+                held=r < 2 and inside,
+                min_preset="quick",
+                if_not_held="the optimum at the grid's edge or finite-width drift at the smallest widths",
+                detail=f"optimal lr per width {np.round(lr, 4).tolist()}; interior {inside}",
+            )
+        )
         j = schemes.index("mup")
         lo = ds["loss_opt"].values[:, j]
-        out.append(claim(
-            ds, name="mup-wider-is-better", figure="TP5 Fig. 1",
-            statement="muP: the train loss at the optimal lr is no worse at the largest width than at the smallest",
-            book="wider is better", measured=[float(lo[0]), float(lo[-1])], held=lo[-1] <= lo[0],
-            min_preset="quick", if_not_held="too few steps for the width advantage to show"))
+        out.append(
+            claim(
+                ds,
+                name="mup-wider-is-better",
+                figure="TP5 Fig. 1",
+                statement="muP: the train loss at the optimal lr is no worse at the largest width than at the smallest",
+                book="wider is better",
+                measured=[float(lo[0]), float(lo[-1])],
+                held=lo[-1] <= lo[0],
+                min_preset="quick",
+                if_not_held="too few steps for the width advantage to show",
+            )
+        )
     if "sp" in schemes:
         r, lr, inside = _drift(ds, "sp")
-        out.append(claim(
-            ds, name="sp-lr-drifts", figure="TP5 Fig. 1",
-            statement=f"SP (fixed lr) + {opt}: the optimal lr moves by more than 4x over {span} (TP5: ~ 1/n)",
-            book=float(w.max() / w.min()), measured=r, held=r > 4, min_preset="quick",
-            if_not_held="the optimum pinned at the grid's lower edge, or too few widths",
-            detail=f"optimal lr per width {np.round(lr, 5).tolist()}; interior {inside}"))
+        out.append(
+            claim(
+                ds,
+                name="sp-lr-drifts",
+                figure="TP5 Fig. 1",
+                statement=f"SP (fixed lr) + {opt}: the optimal lr moves by more than 4x over {span} (TP5: ~ 1/n)",
+                book=float(w.max() / w.min()),
+                measured=r,
+                held=r > 4,
+                min_preset="quick",
+                if_not_held="the optimum pinned at the grid's lower edge, or too few widths",
+                detail=f"optimal lr per width {np.round(lr, 5).tolist()}; interior {inside}",
+            )
+        )
     return out
 
 
@@ -347,18 +477,38 @@ def transfer_figures(ds):
     return viz.lr_figures(ds)
 
 
-register(Experiment(
-    "mup-lr-transfer", area="parameterization", figure="TP5 Fig. 1",
-    title="learning-rate transfer across widths on digits: optimal SGD lr vs width, SP vs muP",
-    config=TransferConfig,
-    presets={"tiny": dict(widths=(32, 64), hidden_layers=1, n_train=32, steps=3, n_lrs=4, lr_min=0.01, lr_max=1.0,
-                         seeds=1),
-             "quick": {},
-             "paper": dict(widths=(128, 256, 512, 1024, 2048, 4096), n_train=1797, steps=400, n_lrs=21, seeds=4)},
-    run=transfer_run, claims=transfer_claims, figures=transfer_figures))
+register(
+    Experiment(
+        "mup-lr-transfer",
+        area="parameterization",
+        figure="TP5 Fig. 1",
+        title="learning-rate transfer across widths on digits: optimal SGD lr vs width, SP vs muP",
+        config=TransferConfig,
+        presets={
+            "tiny": dict(
+                widths=(32, 64),
+                hidden_layers=1,
+                n_train=32,
+                steps=3,
+                n_lrs=4,
+                lr_min=0.01,
+                lr_max=1.0,
+                seeds=1,
+            ),
+            "quick": {},
+            "paper": dict(
+                widths=(128, 256, 512, 1024, 2048, 4096), n_train=1797, steps=400, n_lrs=21, seeds=4
+            ),
+        },
+        run=transfer_run,
+        claims=transfer_claims,
+        figures=transfer_figures,
+    )
+)
 
 
 # ----------------------------------------------------------------------------- the deep-net phase diagram
+
 
 @dataclass(frozen=True)
 class PhaseConfig(Config):
@@ -377,10 +527,15 @@ class PhaseConfig(Config):
     steps: int = param(10, ge=1)
     lr: float = param(0.2, gt=0)
     seeds: int = param(4, ge=1)
-    slice_schemes: tuple[str, ...] = param(("ntp", "sp", "mf", "mup"), choices=P.PRESETS,
-                                           doc="two-layer slice: abc presets (SP at its stable c = 1)")
+    slice_schemes: tuple[str, ...] = param(
+        ("ntp", "sp", "mf", "mup"),
+        choices=P.PRESETS,
+        doc="two-layer slice: abc presets (SP at its stable c = 1)",
+    )
     slice_steps: int = param(20, ge=1, doc="two-layer slice: SGD steps")
-    two_layer: bool = param(True, doc="also run the two-layer slice (the book's RD exponent per abc preset)")
+    two_layer: bool = param(
+        True, doc="also run the two-layer slice (the book's RD exponent per abc preset)"
+    )
     base_seed: int = param(0, ge=0)
     batching: str = param("auto", choices=("auto", "map", "vmap"))
 
@@ -395,7 +550,9 @@ def _store(store, name):
     return None if store is None else f"{store}/{name}"
 
 
-def two_layer_slice(cfg: PhaseConfig, x, y, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+def two_layer_slice(
+    cfg: PhaseConfig, x, y, store=None, shard=None, progress: bool = True
+) -> xr.Dataset:
     """The book's relative distance RD = ||theta_w(T) - theta_w(0)|| / ||theta_w(0)|| of the input
     weights (bias included) of two-layer abc-nets after ``slice_steps`` SGD steps, over widths."""
     table = _table(cfg.slice_schemes, 1, "sgd", 1.0)
@@ -405,19 +562,39 @@ def two_layer_slice(cfg: PhaseConfig, x, y, store=None, shard=None, progress: bo
         p = _abc(jnp.asarray(table)[pt["scheme"]], "sgd")
         model = P.parameterize(key, lambda W, z: mlp.apply(W, z, "tanh"), template, p, bias_std=0.0)
 
-        def theta_w(w):  # the effective input weights and bias, as one "feature" for the coordinate check
+        def theta_w(
+            w,
+        ):  # the effective input weights and bias, as one "feature" for the coordinate check
             W1 = P.apply_multipliers(w, model.multipliers)[0]
             return [jnp.concatenate([W1["w"], W1["b"][None]])]
 
-        cc = D.coordinate_check(train.mse(model.apply), theta_w, model.params, (x, y), model.optimizer(cfg.lr),
-                                steps=cfg.slice_steps)
+        cc = D.coordinate_check(
+            train.mse(model.apply),
+            theta_w,
+            model.params,
+            (x, y),
+            model.optimizer(cfg.lr),
+            steps=cfg.slice_steps,
+        )
         return {"rd": jnp.where(cc.diverged, jnp.nan, cc.relative[-1, 0])}
 
-    ds = sweep.run(point, {"width": np.asarray(cfg.widths), "scheme": np.arange(len(cfg.slice_schemes)),
-                           "seed": np.arange(cfg.seeds)},
-                   static=("width",), store=store, shard=shard, key_axes=("width", "seed"), base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False), batching=cfg.batching, progress=progress,
-                   desc="two-layer slice")
+    ds = sweep.run(
+        point,
+        {
+            "width": np.asarray(cfg.widths),
+            "scheme": np.arange(len(cfg.slice_schemes)),
+            "seed": np.arange(cfg.seeds),
+        },
+        static=("width",),
+        store=store,
+        shard=shard,
+        key_axes=("width", "seed"),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        batching=cfg.batching,
+        progress=progress,
+        desc="two-layer slice",
+    )
     return ds
 
 
@@ -436,38 +613,94 @@ def phase_run(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -
             W = P.apply_multipliers(w, model.multipliers)
             return mlp.preactivations(W, x, "tanh") + [mlp.apply(W, x, "tanh")]
 
-        cc = D.coordinate_check(train.mse(model.apply), features, model.params, (x, y), model.optimizer(cfg.lr),
-                                steps=cfg.steps)
-        return {"relative": cc.relative[-1, :-1], "output_change": cc.change[-1, -1], "diverged": cc.diverged}
+        cc = D.coordinate_check(
+            train.mse(model.apply),
+            features,
+            model.params,
+            (x, y),
+            model.optimizer(cfg.lr),
+            steps=cfg.steps,
+        )
+        return {
+            "relative": cc.relative[-1, :-1],
+            "output_change": cc.change[-1, -1],
+            "diverged": cc.diverged,
+        }
 
-    ds = sweep.run(point, {"width": np.asarray(cfg.widths), "beta_out": np.asarray(cfg.beta_outs, np.float32),
-                           "c": np.asarray(cfg.cs, np.float32), "seed": np.arange(cfg.seeds)},
-                   static=("width",), store=_store(store, "deep"), shard=shard, key_axes=("width", "seed"),
-                   base_seed=cfg.base_seed, config=cfg.to_dict(execution=False),
-                   dims={"relative": ("layer",)}, coords={"layer": np.arange(1, L + 1)},
-                   batching=cfg.batching, progress=progress, desc="deep phase diagram")
-    rel = ds["relative"].where(~ds["diverged"].astype(bool)).mean("seed").transpose("width", "beta_out", "c", "layer")
+    ds = sweep.run(
+        point,
+        {
+            "width": np.asarray(cfg.widths),
+            "beta_out": np.asarray(cfg.beta_outs, np.float32),
+            "c": np.asarray(cfg.cs, np.float32),
+            "seed": np.arange(cfg.seeds),
+        },
+        static=("width",),
+        store=_store(store, "deep"),
+        shard=shard,
+        key_axes=("width", "seed"),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims={"relative": ("layer",)},
+        coords={"layer": np.arange(1, L + 1)},
+        batching=cfg.batching,
+        progress=progress,
+        desc="deep phase diagram",
+    )
+    rel = (
+        ds["relative"]
+        .where(~ds["diverged"].astype(bool))
+        .mean("seed")
+        .transpose("width", "beta_out", "c", "layer")
+    )
     ds["feature_slope"] = (("beta_out", "c"), np.max(D.width_slopes(cfg.widths, rel.values), -1))
-    out = ds["output_change"].where(~ds["diverged"].astype(bool)).mean("seed").transpose("width", "beta_out", "c")
+    out = (
+        ds["output_change"]
+        .where(~ds["diverged"].astype(bool))
+        .mean("seed")
+        .transpose("width", "beta_out", "c")
+    )
     ds["output_slope"] = (("beta_out", "c"), D.width_slopes(cfg.widths, out.values))
     grid = [(float(b), float(c)) for b in cfg.beta_outs for c in cfg.cs]
     shape = (len(cfg.beta_outs), len(cfg.cs))
     cls = [P.classify(P.phase_slice(b, c, L)) for b, c in grid]
     ds["r"] = (("beta_out", "c"), np.reshape([k.r for k in cls], shape))
     ds["predicted_regime"] = (("beta_out", "c"), np.reshape([k.regime for k in cls], shape))
-    ds["clear"] = (("beta_out", "c"), np.reshape([P.clear_of_boundaries(b, c, L) for b, c in grid], shape))
+    ds["clear"] = (
+        ("beta_out", "c"),
+        np.reshape([P.clear_of_boundaries(b, c, L) for b, c in grid], shape),
+    )
     div = ds["diverged"].astype(bool).any(("width", "seed")).values
-    ds["measured_regime"] = (("beta_out", "c"), np.reshape(
-        [D.measured_regime(fs, os_, dv) for fs, os_, dv in zip(ds["feature_slope"].values.ravel(),
-                                                          ds["output_slope"].values.ravel(), div.ravel())], shape))
+    ds["measured_regime"] = (
+        ("beta_out", "c"),
+        np.reshape(
+            [
+                D.measured_regime(fs, os_, dv)
+                for fs, os_, dv in zip(
+                    ds["feature_slope"].values.ravel(),
+                    ds["output_slope"].values.ravel(),
+                    div.ravel(),
+                )
+            ],
+            shape,
+        ),
+    )
     ds.attrs.update(hidden_layers=L)
     if not cfg.two_layer:
         return describe(ds, PHASE_VARIABLES)
     sl = two_layer_slice(cfg, x, y, _store(store, "two_layer"), shard, progress)
-    ds["slice_rd"] = (("width", "slice_scheme", "seed"), sl["rd"].transpose("width", "scheme", "seed").values)
-    ds = ds.assign_coords(slice_scheme=np.arange(len(cfg.slice_schemes)),
-                          slice_scheme_name=("slice_scheme", list(cfg.slice_schemes)))
-    ds["slice_s_w"] = (("slice_scheme",), D.width_slopes(cfg.widths, ds["slice_rd"].mean("seed").values))
+    ds["slice_rd"] = (
+        ("width", "slice_scheme", "seed"),
+        sl["rd"].transpose("width", "scheme", "seed").values,
+    )
+    ds = ds.assign_coords(
+        slice_scheme=np.arange(len(cfg.slice_schemes)),
+        slice_scheme_name=("slice_scheme", list(cfg.slice_schemes)),
+    )
+    ds["slice_s_w"] = (
+        ("slice_scheme",),
+        D.width_slopes(cfg.widths, ds["slice_rd"].mean("seed").values),
+    )
     book = [P.book_exponents(P.preset(s, 1, "sgd")) for s in cfg.slice_schemes]
     ds["slice_gamma"] = (("slice_scheme",), np.array([g for g, _ in book]))
     ds["slice_gamma_prime"] = (("slice_scheme",), np.array([gp for _, gp in book]))
@@ -479,16 +712,33 @@ PHASE_VARIABLES = {
     "relative": ("||h_l(T) - h_l(0)|| / ||h_l(0)|| of each hidden layer's pre-activations", "1"),
     "output_change": ("mean |f(T) - f(0)|", "1"),
     "diverged": ("the run met NaN / inf", "1"),
-    "feature_slope": ("width exponent of the relative feature change (max over hidden layers)", "1"),
+    "feature_slope": (
+        "width exponent of the relative feature change (max over hidden layers)",
+        "1",
+    ),
     "output_slope": ("width exponent of the output's change", "1"),
     "r": ("TP4's feature exponent r (relative feature change ~ n^-r)", "1"),
-    "predicted_regime": ("TP4's regime of the grid point", "", "unstable / trivial / kernel / feature learning"),
+    "predicted_regime": (
+        "TP4's regime of the grid point",
+        "",
+        "unstable / trivial / kernel / feature learning",
+    ),
     "clear": ("the regime is unchanged 0.1 away from the point (see clear_of_boundaries)", "1"),
-    "measured_regime": ("regime read off the width exponents", "", "unstable / kernel / feature learning"),
-    "slice_rd": ("two-layer slice: the book's RD of the input weights after slice_steps steps", "1"),
+    "measured_regime": (
+        "regime read off the width exponents",
+        "",
+        "unstable / kernel / feature learning",
+    ),
+    "slice_rd": (
+        "two-layer slice: the book's RD of the input weights after slice_steps steps",
+        "1",
+    ),
     "slice_s_w": ("two-layer slice: width exponent S_w of the seed-mean RD", "1"),
     "slice_gamma": ("two-layer slice: the book's gamma of the preset (from the abc map)", "1"),
-    "slice_gamma_prime": ("two-layer slice: the book's gamma' of the preset (from the abc map)", "1"),
+    "slice_gamma_prime": (
+        "two-layer slice: the book's gamma' of the preset (from the abc map)",
+        "1",
+    ),
 }
 
 
@@ -496,39 +746,63 @@ def _as_measurable(regime: str) -> str:
     return "kernel" if regime == "trivial" else regime  # both freeze the features
 
 
-_FINITE_TIME = ("finite time: with the output initialized below muP's n^-1 (beta_out > 1) the features first move "
-                "through the tiny W_L+1(0), a first-step term ~ n^(1 - beta_out), and reach TP4's n -> inf scaling only "
-                "once W_L+1 has grown by training; at 10 steps of lr 0.2 over widths 128..2048 that term still "
-                "dominates (measured with 40 steps: beta_out = 1.25 at c = 0 comes to slope -0.02, 1.5 stays at -0.21)")
+_FINITE_TIME = (
+    "finite time: with the output initialized below muP's n^-1 (beta_out > 1) the features first move "
+    "through the tiny W_L+1(0), a first-step term ~ n^(1 - beta_out), and reach TP4's n -> inf scaling only "
+    "once W_L+1 has grown by training; at 10 steps of lr 0.2 over widths 128..2048 that term still "
+    "dominates (measured with 40 steps: beta_out = 1.25 at c = 0 comes to slope -0.02, 1.5 stays at -0.21)"
+)
 
 
 def phase_claims(ds: xr.Dataset) -> list:
     pred = np.vectorize(_as_measurable)(ds["predicted_regime"].values)
     meas, clear = ds["measured_regime"].values, ds["clear"].values.astype(bool)
     agree = (pred == meas)[clear]
-    bad = [(float(b), float(c), str(pred[i, j]), str(meas[i, j])) for (i, b) in enumerate(ds["beta_out"].values)
-           for (j, c) in enumerate(ds["c"].values) if clear[i, j] and pred[i, j] != meas[i, j]]
-    out = [claim(
-        ds, name="deep-phase-diagram-matches-r", figure="TP4 Thm 3.3",
-        statement="deep net: the regime read off the width exponents (feature change ~ 0: feature learning, < 0: "
-                  "kernel, growth or divergence: unstable) equals TP4's r-classification at every grid point "
-                  "0.1 or more from a boundary",
-        book=1.0, measured=float(agree.mean()) if agree.size else float("nan"), held=bool(agree.size and agree.all()),
-        min_preset="quick", if_not_held=_FINITE_TIME, reproduces=False,
-        detail=f"fraction of {agree.size} clear points that agree; disagreeing (beta_out, c, TP4, measured): {bad}")]
+    bad = [
+        (float(b), float(c), str(pred[i, j]), str(meas[i, j]))
+        for (i, b) in enumerate(ds["beta_out"].values)
+        for (j, c) in enumerate(ds["c"].values)
+        if clear[i, j] and pred[i, j] != meas[i, j]
+    ]
+    out = [
+        claim(
+            ds,
+            name="deep-phase-diagram-matches-r",
+            figure="TP4 Thm 3.3",
+            statement="deep net: the regime read off the width exponents (feature change ~ 0: feature learning, < 0: "
+            "kernel, growth or divergence: unstable) equals TP4's r-classification at every grid point "
+            "0.1 or more from a boundary",
+            book=1.0,
+            measured=float(agree.mean()) if agree.size else float("nan"),
+            held=bool(agree.size and agree.all()),
+            min_preset="quick",
+            if_not_held=_FINITE_TIME,
+            reproduces=False,
+            detail=f"fraction of {agree.size} clear points that agree; disagreeing (beta_out, c, TP4, measured): {bad}",
+        )
+    ]
     stable = clear & (pred != "unstable")
     if stable.any():
         full = np.abs(ds["feature_slope"].values + ds["r"].values)
         err = full[stable]
         wi, wj = np.unravel_index(np.argmax(np.where(stable, full, -1.0)), full.shape)
         worst = (float(ds["beta_out"].values[wi]), float(ds["c"].values[wj]))
-        out.append(claim(
-            ds, name="deep-feature-change-is-n-to-minus-r", figure="TP4 section 3",
-            statement="deep net, stable points: the width exponent of the relative feature change equals -r "
-                      "within 0.15",
-            book=0.0, measured=float(err.max()), held=bool(err.max() < 0.15), min_preset="quick",
-            if_not_held=_FINITE_TIME, reproduces=False,
-            detail=f"|slope + r| at {stable.sum()} points; mean {err.mean():.3g}; worst at (beta_out, c) = {worst}"))
+        out.append(
+            claim(
+                ds,
+                name="deep-feature-change-is-n-to-minus-r",
+                figure="TP4 section 3",
+                statement="deep net, stable points: the width exponent of the relative feature change equals -r "
+                "within 0.15",
+                book=0.0,
+                measured=float(err.max()),
+                held=bool(err.max() < 0.15),
+                min_preset="quick",
+                if_not_held=_FINITE_TIME,
+                reproduces=False,
+                detail=f"|slope + r| at {stable.sum()} points; mean {err.mean():.3g}; worst at (beta_out, c) = {worst}",
+            )
+        )
     # the two-layer slice: each abc preset's place on the book's (gamma, gamma') plane (from the map)
     # and the measured width exponent S_w of the book's RD: < 0 linear, ~ 0 critical
     names = ds["slice_scheme_name"].values if "slice_scheme_name" in ds.coords else []
@@ -536,16 +810,33 @@ def phase_claims(ds: xr.Dataset) -> list:
         g, gp = float(ds["slice_gamma"].values[k]), float(ds["slice_gamma_prime"].values[k])
         want = regimes.regime(g, gp)
         s_w = float(ds["slice_s_w"].values[k])
-        ok = s_w < -FLAT if want == "linear" else abs(s_w) <= FLAT if want == "critical" else s_w > FLAT
-        out.append(claim(
-            ds, name=f"two-layer-{name}-is-{want}", figure="Fig 7.5 / Table 7.1",
-            statement=f"two-layer {name}: the abc map puts it at the book's (gamma, gamma') = ({g:g}, {gp:g}), "
-                      f"{want} regime; its measured RD exponent S_w is "
-                      + {"linear": f"< -{FLAT}", "critical": f"within {FLAT} of 0", "condensed": f"> {FLAT}"}[want],
-            book={"linear": "S_w < 0", "critical": "S_w = 0", "condensed": "S_w > 0"}[want], measured=s_w,
-            held=ok, min_preset="quick",
-            if_not_held="too few steps for the finite-width RD to reach its scaling, or widths too small",
-            detail=f"distance of (gamma, gamma') to the critical boundary {float(regimes.boundary_distance(g, gp)):.3g}"))
+        ok = (
+            s_w < -FLAT
+            if want == "linear"
+            else abs(s_w) <= FLAT
+            if want == "critical"
+            else s_w > FLAT
+        )
+        out.append(
+            claim(
+                ds,
+                name=f"two-layer-{name}-is-{want}",
+                figure="Fig 7.5 / Table 7.1",
+                statement=f"two-layer {name}: the abc map puts it at the book's (gamma, gamma') = ({g:g}, {gp:g}), "
+                f"{want} regime; its measured RD exponent S_w is "
+                + {
+                    "linear": f"< -{FLAT}",
+                    "critical": f"within {FLAT} of 0",
+                    "condensed": f"> {FLAT}",
+                }[want],
+                book={"linear": "S_w < 0", "critical": "S_w = 0", "condensed": "S_w > 0"}[want],
+                measured=s_w,
+                held=ok,
+                min_preset="quick",
+                if_not_held="too few steps for the finite-width RD to reach its scaling, or widths too small",
+                detail=f"distance of (gamma, gamma') to the critical boundary {float(regimes.boundary_distance(g, gp)):.3g}",
+            )
+        )
     return out
 
 
@@ -555,13 +846,33 @@ def phase_figures(ds):
     return viz.phase_figures(ds)
 
 
-register(Experiment(
-    "mup-phase-diagram", area="parameterization", figure="TP4 Thm 3.3",
-    title="deep-net phase diagram over (output init exponent, lr exponent) vs TP4's r; the two-layer slice vs the book",
-    config=PhaseConfig,
-    presets={"tiny": dict(beta_outs=(0.5, 1.0, 1.5), cs=(-0.5, 0.0, 0.5), widths=(32, 128), n=16, steps=2, seeds=1,
-                         two_layer=False),
-             "quick": {},
-             "paper": dict(widths=(256, 1024, 4096), seeds=16, beta_outs=tuple(np.arange(0.5, 1.76, 0.125).tolist()),
-                           cs=tuple(np.arange(-0.5, 1.01, 0.125).tolist()))},
-    run=phase_run, claims=phase_claims, figures=phase_figures))
+register(
+    Experiment(
+        "mup-phase-diagram",
+        area="parameterization",
+        figure="TP4 Thm 3.3",
+        title="deep-net phase diagram over (output init exponent, lr exponent) vs TP4's r; the two-layer slice vs the book",
+        config=PhaseConfig,
+        presets={
+            "tiny": dict(
+                beta_outs=(0.5, 1.0, 1.5),
+                cs=(-0.5, 0.0, 0.5),
+                widths=(32, 128),
+                n=16,
+                steps=2,
+                seeds=1,
+                two_layer=False,
+            ),
+            "quick": {},
+            "paper": dict(
+                widths=(256, 1024, 4096),
+                seeds=16,
+                beta_outs=tuple(np.arange(0.5, 1.76, 0.125).tolist()),
+                cs=tuple(np.arange(-0.5, 1.01, 0.125).tolist()),
+            ),
+        },
+        run=phase_run,
+        claims=phase_claims,
+        figures=phase_figures,
+    )
+)

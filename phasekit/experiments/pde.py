@@ -37,8 +37,12 @@ BATCHING = ("auto", "map", "vmap")
 class NetConfig(Config):
     """Fields shared by the three experiments: the networks, their training, the sweep."""
 
-    hidden: tuple[int, ...] = param((64, 64), ge=1, doc="hidden widths of the plain net and the MscaleDNN")
-    activation: str = param("tanh", doc="activation of every hidden layer (phasekit.models.activations)")
+    hidden: tuple[int, ...] = param(
+        (64, 64), ge=1, doc="hidden widths of the plain net and the MscaleDNN"
+    )
+    activation: str = param(
+        "tanh", doc="activation of every hidden layer (phasekit.models.activations)"
+    )
     steps: int = param(2000, ge=1, doc="Adam steps")
     lr: float = param(1e-3, gt=0.0)
     n_records: int = param(40, ge=4, doc="log-spaced record points")
@@ -50,9 +54,20 @@ class NetConfig(Config):
 
 
 def _sweep(cfg, fn, axes, store, shard, progress, desc, dims, coords, **kw) -> xr.Dataset:
-    return sweep.run(fn, axes, store=store, shard=shard, base_seed=cfg.base_seed,
-                     config=cfg.to_dict(execution=False), dims=dims, coords=coords,
-                     batching=cfg.batching, progress=progress, desc=desc, **kw)
+    return sweep.run(
+        fn,
+        axes,
+        store=store,
+        shard=shard,
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        dims=dims,
+        coords=coords,
+        batching=cfg.batching,
+        progress=progress,
+        desc=desc,
+        **kw,
+    )
 
 
 def _steps_text(steps) -> str:
@@ -60,6 +75,7 @@ def _steps_text(steps) -> str:
 
 
 # ============================================================================ model families
+
 
 @dataclass(frozen=True)
 class FamilyConfig(NetConfig):
@@ -69,7 +85,9 @@ class FamilyConfig(NetConfig):
 
     models: tuple[str, ...] = param(MODELS, choices=MODELS)
     n_scales: int = param(8, ge=1, doc="A: parts of the MscaleDNN's first hidden layer")
-    scale_kind: str = param("geometric", choices=mscale.SCALE_KINDS, doc="scales 1..A or 1, 2, 4, ...")
+    scale_kind: str = param(
+        "geometric", choices=mscale.SCALE_KINDS, doc="scales 1..A or 1, 2, 4, ..."
+    )
     n_features: int = param(16, ge=1, doc="m: Fourier features")
     sigma: float = param(3.0, gt=0.0, doc="std of the Fourier frequencies B")
 
@@ -77,7 +95,9 @@ class FamilyConfig(NetConfig):
         if len(set(self.models)) != len(self.models):
             raise ValueError(f"models: duplicates in {self.models}")
         if self.n_scales > self.hidden[0]:
-            raise ValueError(f"n_scales: at most the first hidden width {self.hidden[0]}, got {self.n_scales}")
+            raise ValueError(
+                f"n_scales: at most the first hidden width {self.hidden[0]}, got {self.n_scales}"
+            )
         self._fourier_width()
 
     def _fourier_width(self) -> int:
@@ -91,22 +111,32 @@ def _family(cfg: FamilyConfig, kind: str):
     if kind == "fourier":
         h = cfg._fourier_width()
         fsizes = [1] + [h] * len(cfg.hidden) + [1]
-        return ((lambda key: mscale.fourier_init(key, fsizes, cfg.n_features)),
-                (lambda p, x: mscale.fourier_apply(p, x, cfg.sigma, cfg.activation)),
-                mscale.param_count([2 * cfg.n_features, *fsizes[1:]]))
-    scales = mscale.scale_set(cfg.n_scales, cfg.scale_kind) if kind == "mscale" else np.ones(cfg.n_scales)
-    return ((lambda key: mscale.init(key, sizes)),
-            (lambda p, x: mscale.apply(p, x, jnp.asarray(scales), cfg.activation)),
-            mscale.param_count(sizes))
+        return (
+            (lambda key: mscale.fourier_init(key, fsizes, cfg.n_features)),
+            (lambda p, x: mscale.fourier_apply(p, x, cfg.sigma, cfg.activation)),
+            mscale.param_count([2 * cfg.n_features, *fsizes[1:]]),
+        )
+    scales = (
+        mscale.scale_set(cfg.n_scales, cfg.scale_kind)
+        if kind == "mscale"
+        else np.ones(cfg.n_scales)
+    )
+    return (
+        (lambda key: mscale.init(key, sizes)),
+        (lambda p, x: mscale.apply(p, x, jnp.asarray(scales), cfg.activation)),
+        mscale.param_count(sizes),
+    )
 
 
 def _model_coords(ds, cfg):
     names = [cfg.models[i] for i in ds["model"].values]
-    return ds.assign_coords(model_name=("model", names),
-                            n_params=("model", [_family(cfg, n)[2] for n in names]))
+    return ds.assign_coords(
+        model_name=("model", names), n_params=("model", [_family(cfg, n)[2] for n in names])
+    )
 
 
 # ============================================================================ (b) high frequency
+
 
 @dataclass(frozen=True)
 class HighFrequencyConfig(FamilyConfig):
@@ -119,18 +149,27 @@ class HighFrequencyConfig(FamilyConfig):
     test error 0.02, MscaleDNN 0.36, 2000 steps).
     """
 
-    activation: str = param("sin", doc="activation of every hidden layer (phasekit.models.activations)")
+    activation: str = param(
+        "sin", doc="activation of every hidden layer (phasekit.models.activations)"
+    )
 
     frequency: int = param(6, ge=1, doc="u = sin(frequency pi x)")
     loss: str = param("ritz", choices=("ritz", "residual"))
-    points: str = param("resampled", choices=("fixed", "resampled"),
-                        doc="fixed uniform grid, or n_points fresh uniform points every step")
+    points: str = param(
+        "resampled",
+        choices=("fixed", "resampled"),
+        doc="fixed uniform grid, or n_points fresh uniform points every step",
+    )
     beta: float = param(1000.0, gt=0.0, doc="boundary penalty weight")
-    n_points: int = param(1024, ge=3, doc="collocation / quadrature points (fixed: trapezoid weights)")
+    n_points: int = param(
+        1024, ge=3, doc="collocation / quadrature points (fixed: trapezoid weights)"
+    )
     n_test: int = param(1001, ge=3, doc="test grid points")
 
 
-def run_high_frequency(cfg: HighFrequencyConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+def run_high_frequency(
+    cfg: HighFrequencyConfig, store=None, shard=None, progress: bool = True
+) -> xr.Dataset:
     k = cfg.frequency * np.pi
     prob = pde.manufactured(lambda x: jnp.sin(k * x[:, 0]))
     data = pde.trapezoid(prob, cfg.n_points)
@@ -143,15 +182,42 @@ def run_high_frequency(cfg: HighFrequencyConfig, store=None, shard=None, progres
         k_init, k_points = jax.random.split(key)
         loss, kw = make_loss(apply, prob, beta=cfg.beta), {}
         if cfg.points == "resampled":
-            loss, kw = pde.resampled(loss, prob, cfg.n_points), dict(loss_takes_key=True, key=k_points)
-        tr = train.run(loss, init(k_init), data, optax.adam(cfg.lr), steps=cfg.steps, n_records=cfg.n_records,
-                       observe=lambda p: {"test_error": pde.relative_error(apply(p, x_test), u_test)}, **kw)
-        return {"loss": tr.loss, "test_error": tr.observables["test_error"], "solution": apply(tr.params, x_test)}
+            loss, kw = (
+                pde.resampled(loss, prob, cfg.n_points),
+                dict(loss_takes_key=True, key=k_points),
+            )
+        tr = train.run(
+            loss,
+            init(k_init),
+            data,
+            optax.adam(cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            observe=lambda p: {"test_error": pde.relative_error(apply(p, x_test), u_test)},
+            **kw,
+        )
+        return {
+            "loss": tr.loss,
+            "test_error": tr.observables["test_error"],
+            "solution": apply(tr.params, x_test),
+        }
 
-    ds = _sweep(cfg, point, {"model": np.arange(len(cfg.models)), "seed": np.arange(cfg.seeds)}, store, shard,
-                progress, "high-frequency Poisson", key_axes=("seed",), static=("model",),
-                dims={"loss": ("step",), "test_error": ("step",), "solution": ("x",)},
-                coords={"step": train.record_steps(cfg.steps, cfg.n_records), "x": np.asarray(x_test[:, 0])})
+    ds = _sweep(
+        cfg,
+        point,
+        {"model": np.arange(len(cfg.models)), "seed": np.arange(cfg.seeds)},
+        store,
+        shard,
+        progress,
+        "high-frequency Poisson",
+        key_axes=("seed",),
+        static=("model",),
+        dims={"loss": ("step",), "test_error": ("step",), "solution": ("x",)},
+        coords={
+            "step": train.record_steps(cfg.steps, cfg.n_records),
+            "x": np.asarray(x_test[:, 0]),
+        },
+    )
     if not ds.attrs["complete"]:
         return ds
     ds = _model_coords(ds, cfg)
@@ -176,18 +242,26 @@ def claims_high_frequency(ds: xr.Dataset) -> list:
         if other not in names:
             continue
         e = _final_error(ds, other)
-        out.append(claim(
-            ds, name=f"{other}-beats-plain", figure="ch. 5 (MscaleDNN / Fourier features)",
-            statement=f"u = sin({freq} pi x): the {label}'s relative test error at the end of the step budget "
-                      f"is at least 10x lower than the plain net's (equal parameter count, median over seeds)",
-            book="much faster on high frequencies", measured=plain / e, held=plain / e >= 10.0, min_preset="quick",
-            reproduces=False,
-            detail=f"error ratio plain / {other}; final errors plain {plain:.3g}, {other} {e:.3g}; "
-                   f"trainable parameters {counts}. Quick run (3000 Adam steps, 1024 fresh points): plain 1.00, "
-                   "MscaleDNN 0.218 (ratio 4.6), Fourier features 0.148 (ratio 6.8)",
-            if_not_held="the plain net does not move from error 1, but the frequency-aware nets stall at "
-                        "0.1-0.2: the Monte Carlo noise of the resampled Ritz energy at a constant learning "
-                        "rate (no decay schedule tried)"))
+        out.append(
+            claim(
+                ds,
+                name=f"{other}-beats-plain",
+                figure="ch. 5 (MscaleDNN / Fourier features)",
+                statement=f"u = sin({freq} pi x): the {label}'s relative test error at the end of the step budget "
+                f"is at least 10x lower than the plain net's (equal parameter count, median over seeds)",
+                book="much faster on high frequencies",
+                measured=plain / e,
+                held=plain / e >= 10.0,
+                min_preset="quick",
+                reproduces=False,
+                detail=f"error ratio plain / {other}; final errors plain {plain:.3g}, {other} {e:.3g}; "
+                f"trainable parameters {counts}. Quick run (3000 Adam steps, 1024 fresh points): plain 1.00, "
+                "MscaleDNN 0.218 (ratio 4.6), Fourier features 0.148 (ratio 6.8)",
+                if_not_held="the plain net does not move from error 1, but the frequency-aware nets stall at "
+                "0.1-0.2: the Monte Carlo noise of the resampled Ritz energy at a constant learning "
+                "rate (no decay schedule tried)",
+            )
+        )
     return out
 
 
@@ -199,13 +273,16 @@ def figures_high_frequency(ds):
 
 # ============================================================================ (c) regression peaks
 
+
 @dataclass(frozen=True)
 class PeaksConfig(FamilyConfig):
     """MSE regression of sum_j sin(k_j x) on a uniform grid of [-pi, pi); Delta_F per peak.
     Activation sin by default: with tanh the geometric scales barely speed up k = 25 (quick run:
     Delta_F(25) 0.85 vs 0.93 after 3000 steps), with sin(x) the MscaleDNN fits it in a few hundred."""
 
-    activation: str = param("sin", doc="activation of every hidden layer (phasekit.models.activations)")
+    activation: str = param(
+        "sin", doc="activation of every hidden layer (phasekit.models.activations)"
+    )
 
     n: int = param(201, ge=8, doc="grid points on [-pi, pi)")
     peaks: tuple[float, ...] = param((1.0, 5.0, 25.0), gt=0.0, doc="frequencies k_j of the target")
@@ -213,8 +290,12 @@ class PeaksConfig(FamilyConfig):
 
     def validate(self):
         super().validate()
-        if any(k != int(k) or not 0 < k < self.n // 2 for k in self.peaks) or list(self.peaks) != sorted(set(self.peaks)):
-            raise ValueError(f"peaks: increasing integer frequencies in (0, n/2 = {self.n // 2}), got {self.peaks}")
+        if any(k != int(k) or not 0 < k < self.n // 2 for k in self.peaks) or list(
+            self.peaks
+        ) != sorted(set(self.peaks)):
+            raise ValueError(
+                f"peaks: increasing integer frequencies in (0, n/2 = {self.n // 2}), got {self.peaks}"
+            )
 
 
 def run_peaks(cfg: PeaksConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -224,14 +305,33 @@ def run_peaks(cfg: PeaksConfig, store=None, shard=None, progress: bool = True) -
 
     def point(pt, key):
         init, apply, _ = _family(cfg, cfg.models[pt["model"]])
-        tr = train.run(train.mse(apply), init(key), (xj, y), optax.adam(cfg.lr), steps=cfg.steps,
-                       n_records=cfg.n_records, observe=F.spectral_error_observable(apply, xj, y, cfg.peaks))
+        tr = train.run(
+            train.mse(apply),
+            init(key),
+            (xj, y),
+            optax.adam(cfg.lr),
+            steps=cfg.steps,
+            n_records=cfg.n_records,
+            observe=F.spectral_error_observable(apply, xj, y, cfg.peaks),
+        )
         return {"loss": tr.loss, "delta_f": tr.observables["delta_f"]}
 
-    ds = _sweep(cfg, point, {"model": np.arange(len(cfg.models)), "seed": np.arange(cfg.seeds)}, store, shard,
-                progress, "regression peaks", key_axes=("seed",), static=("model",),
-                dims={"loss": ("step",), "delta_f": ("step", "peak")},
-                coords={"step": train.record_steps(cfg.steps, cfg.n_records), "peak": np.asarray(cfg.peaks)})
+    ds = _sweep(
+        cfg,
+        point,
+        {"model": np.arange(len(cfg.models)), "seed": np.arange(cfg.seeds)},
+        store,
+        shard,
+        progress,
+        "regression peaks",
+        key_axes=("seed",),
+        static=("model",),
+        dims={"loss": ("step",), "delta_f": ("step", "peak")},
+        coords={
+            "step": train.record_steps(cfg.steps, cfg.n_records),
+            "peak": np.asarray(cfg.peaks),
+        },
+    )
     if not ds.attrs["complete"]:
         return ds
     ds = _model_coords(ds, cfg)
@@ -245,33 +345,48 @@ def claims_peaks(ds: xr.Dataset) -> list:
     names = list(ds["model_name"].values)
     cs = ds["convergence_step"].values  # [model, seed, peak]
     k, thr = ds["peak"].values, ds.attrs["threshold"]
-    detail = "; ".join(f"{n}: " + ", ".join(_steps_text(cs[i, s]) for s in range(cs.shape[1]))
-                       for i, n in enumerate(names))
+    detail = "; ".join(
+        f"{n}: " + ", ".join(_steps_text(cs[i, s]) for s in range(cs.shape[1]))
+        for i, n in enumerate(names)
+    )
     out = []
     if "plain" in names:
         i = names.index("plain")
         weak = F.in_frequency_order(cs[i], strict=False)
-        out.append(claim(
-            ds, name="plain-low-first", figure="ch. 4-5",
-            statement=f"the plain net fits the peaks from low to high: no higher peak reaches Delta_F < {thr} "
-                      "before a lower one (peaks never converged count as later)",
-            book="low frequency first", measured=float(weak.mean()), held=bool(weak.all()),
-            detail=f"fraction of seeds; convergence steps (-1: never) {detail}",
-            if_not_held="budget too small for the lowest peak to converge"))
+        out.append(
+            claim(
+                ds,
+                name="plain-low-first",
+                figure="ch. 4-5",
+                statement=f"the plain net fits the peaks from low to high: no higher peak reaches Delta_F < {thr} "
+                "before a lower one (peaks never converged count as later)",
+                book="low frequency first",
+                measured=float(weak.mean()),
+                held=bool(weak.all()),
+                detail=f"fraction of seeds; convergence steps (-1: never) {detail}",
+                if_not_held="budget too small for the lowest peak to converge",
+            )
+        )
         t_plain = np.median(F.never_as(cs[i, :, -1]))
         for other, label in (("mscale", "MscaleDNN"), ("fourier", "Fourier-feature net")):
             if other not in names:
                 continue
             t = np.median(F.never_as(cs[names.index(other), :, -1]))
-            out.append(claim(
-                ds, name=f"{other}-high-peak-faster", figure="ch. 5 (MscaleDNN / Fourier features)",
-                statement=f"the {label} fits the highest peak k = {k[-1]:g} earlier than the plain net: its "
-                          f"Delta_F convergence step is smaller (a plain net that never converges counts as later)",
-                book="high frequencies learned much faster",
-                measured=[np.where(np.isfinite(v), v, -1) for v in (t_plain, t)],
-                held=bool(np.isfinite(t) and t < t_plain), min_preset="quick",
-                detail=f"median convergence step at k = {k[-1]:g}: plain, {other} (-1: never); all seeds {detail}",
-                if_not_held="step budget too short for the frequency-aware net to reach the highest peak"))
+            out.append(
+                claim(
+                    ds,
+                    name=f"{other}-high-peak-faster",
+                    figure="ch. 5 (MscaleDNN / Fourier features)",
+                    statement=f"the {label} fits the highest peak k = {k[-1]:g} earlier than the plain net: its "
+                    f"Delta_F convergence step is smaller (a plain net that never converges counts as later)",
+                    book="high frequencies learned much faster",
+                    measured=[np.where(np.isfinite(v), v, -1) for v in (t_plain, t)],
+                    held=bool(np.isfinite(t) and t < t_plain),
+                    min_preset="quick",
+                    detail=f"median convergence step at k = {k[-1]:g}: plain, {other} (-1: never); all seeds {detail}",
+                    if_not_held="step budget too short for the frequency-aware net to reach the highest peak",
+                )
+            )
     return out
 
 
@@ -282,6 +397,7 @@ def figures_peaks(ds):
 
 
 # ============================================================================ (a) network vs Jacobi
+
 
 @dataclass(frozen=True)
 class HybridConfig(NetConfig):
@@ -295,15 +411,23 @@ class HybridConfig(NetConfig):
     beta: float = param(100.0, gt=0.0, doc="boundary penalty weight")
     omega: float = param(1.0, gt=0.0, le=1.0, doc="Jacobi weight (1: plain Jacobi)")
     threshold: float = param(0.1, gt=0.0, lt=1.0, doc="Delta_F convergence threshold")
-    target_error: float = param(1e-2, gt=0.0, lt=1.0, doc="relative error that defines the cost to solve")
-    hybrid_steps: tuple[int, ...] = param((100, 300, 1000), ge=1, doc="M: network steps before Jacobi")
+    target_error: float = param(
+        1e-2, gt=0.0, lt=1.0, doc="relative error that defines the cost to solve"
+    )
+    hybrid_steps: tuple[int, ...] = param(
+        (100, 300, 1000), ge=1, doc="M: network steps before Jacobi"
+    )
     jacobi_sweeps: int = param(10**7, ge=10, doc="longest Jacobi run evaluated (closed form)")
     jacobi_records: int = param(200, ge=4, doc="log-spaced Jacobi records")
-    step_cost: float | None = param(None, gt=0.0, doc="Jacobi sweeps per network step (None: flop ratio)")
+    step_cost: float | None = param(
+        None, gt=0.0, doc="Jacobi sweeps per network step (None: flop ratio)"
+    )
 
     def validate(self):
         if max(self.hybrid_steps) >= self.steps:
-            raise ValueError(f"hybrid_steps: must be below steps = {self.steps}, got {self.hybrid_steps}")
+            raise ValueError(
+                f"hybrid_steps: must be below steps = {self.steps}, got {self.hybrid_steps}"
+            )
         if list(self.hybrid_steps) != sorted(set(self.hybrid_steps)):
             raise ValueError(f"hybrid_steps: must increase, got {self.hybrid_steps}")
 
@@ -326,43 +450,95 @@ def run_hybrid(cfg: HybridConfig, store=None, shard=None, progress: bool = True)
     rec = train.record_steps(cfg.steps, cfg.n_records)
     rec = np.unique(np.concatenate([rec, cfg.hybrid_steps])).astype(np.int32)
     hyb_idx = np.searchsorted(rec, cfg.hybrid_steps)
-    sweeps = np.unique(np.concatenate([[0], np.round(np.logspace(0, np.log10(cfg.jacobi_sweeps),
-                                                                 cfg.jacobi_records - 1))])).astype(np.int64)
+    sweeps = np.unique(
+        np.concatenate(
+            [[0], np.round(np.logspace(0, np.log10(cfg.jacobi_sweeps), cfg.jacobi_records - 1))]
+        )
+    ).astype(np.int64)
     sizes = [1, *cfg.hidden, 1]
 
     def observe(p):
         u = apply(p, xg)
-        return {"u": u, "delta_f": pde.mode_error(u, c_star, modes), "error": pde.relative_error(u, u_star)}
+        return {
+            "u": u,
+            "delta_f": pde.mode_error(u, c_star, modes),
+            "error": pde.relative_error(u, u_star),
+        }
 
     def jacobi_from(u0):
         u = pde.jacobi_closed_form(u0, u_h, sweeps, n, cfg.omega)
         return pde.mode_error(u, c_star, modes), pde.relative_error(u, u_star)
 
     def point(pt, key):
-        tr = train.run(loss, mlp.init(key, sizes), data, optax.adam(cfg.lr), record_at=rec, steps=cfg.steps,
-                       observe=observe)
-        starts = tr.observables["u"][hyb_idx].at[:, jnp.array([0, n])].set(0.0)  # u = g exactly on the boundary
+        tr = train.run(
+            loss,
+            mlp.init(key, sizes),
+            data,
+            optax.adam(cfg.lr),
+            record_at=rec,
+            steps=cfg.steps,
+            observe=observe,
+        )
+        starts = (
+            tr.observables["u"][hyb_idx].at[:, jnp.array([0, n])].set(0.0)
+        )  # u = g exactly on the boundary
         _, err_h = jax.vmap(jacobi_from)(starts)
-        return {"loss": tr.loss, "delta_f": tr.observables["delta_f"], "error": tr.observables["error"],
-                "hybrid_error": err_h}
+        return {
+            "loss": tr.loss,
+            "delta_f": tr.observables["delta_f"],
+            "error": tr.observables["error"],
+            "hybrid_error": err_h,
+        }
 
-    ds = _sweep(cfg, point, {"seed": np.arange(cfg.seeds)}, store, shard, progress, "network vs Jacobi",
-                dims={"loss": ("step",), "delta_f": ("step", "peak"), "error": ("step",),
-                      "hybrid_error": ("switch", "sweep")},
-                coords={"step": rec, "sweep": sweeps, "peak": modes, "switch": np.asarray(cfg.hybrid_steps)})
+    ds = _sweep(
+        cfg,
+        point,
+        {"seed": np.arange(cfg.seeds)},
+        store,
+        shard,
+        progress,
+        "network vs Jacobi",
+        dims={
+            "loss": ("step",),
+            "delta_f": ("step", "peak"),
+            "error": ("step",),
+            "hybrid_error": ("switch", "sweep"),
+        },
+        coords={
+            "step": rec,
+            "sweep": sweeps,
+            "peak": modes,
+            "switch": np.asarray(cfg.hybrid_steps),
+        },
+    )
     if not ds.attrs["complete"]:
         return ds
     # Jacobi alone from u = 0 (g = 0 on the boundary) does not depend on the seed; the start is a jit
     # argument so that XLA does not constant-fold the whole closed form at compile time
     df_j, err_j = jax.jit(jacobi_from)(jnp.zeros(n + 1))
-    ds["jacobi_delta_f"], ds["jacobi_error"] = (("sweep", "peak"), np.asarray(df_j)), ("sweep", np.asarray(err_j))
-    r = cfg.step_cost if cfg.step_cost is not None else _flop_ratio(loss, mlp.init(jax.random.key(0), sizes),
-                                                                    data, u_h, prob.f(xg), h, cfg.omega)
-    ds.attrs.update(threshold=cfg.threshold, target_error=cfg.target_error, step_cost=float(r),
-                    step_cost_source="config" if cfg.step_cost is not None else "XLA flop ratio",
-                    discretization_error=float(pde.relative_error(u_h, u_star)))
+    ds["jacobi_delta_f"], ds["jacobi_error"] = (
+        (("sweep", "peak"), np.asarray(df_j)),
+        ("sweep", np.asarray(err_j)),
+    )
+    r = (
+        cfg.step_cost
+        if cfg.step_cost is not None
+        else _flop_ratio(
+            loss, mlp.init(jax.random.key(0), sizes), data, u_h, prob.f(xg), h, cfg.omega
+        )
+    )
+    ds.attrs.update(
+        threshold=cfg.threshold,
+        target_error=cfg.target_error,
+        step_cost=float(r),
+        step_cost_source="config" if cfg.step_cost is not None else "XLA flop ratio",
+        discretization_error=float(pde.relative_error(u_h, u_star)),
+    )
     ds = ds.assign_coords(angular_frequency=("peak", modes * np.pi / (prob.high - prob.low)))
-    for var, conv in (("delta_f", "convergence_step"), ("jacobi_delta_f", "jacobi_convergence_step")):
+    for var, conv in (
+        ("delta_f", "convergence_step"),
+        ("jacobi_delta_f", "jacobi_convergence_step"),
+    ):
         da = ds[var]
         cs = F.convergence_step(ds[da.dims[-2]].values, da.values, cfg.threshold)
         ds[conv] = (da.dims[:-2] + ("peak",), np.asarray(cs.step))
@@ -377,7 +553,9 @@ def _flop_ratio(loss, p, data, u, f, h, omega) -> float:
         upd, s = opt.update(g, s, p)
         return optax.apply_updates(p, upd), s
 
-    return pde.xla_flops(step, p, opt.init(p)) / pde.xla_flops(lambda v: pde.jacobi_step(v, f, h, omega), u)
+    return pde.xla_flops(step, p, opt.init(p)) / pde.xla_flops(
+        lambda v: pde.jacobi_step(v, f, h, omega), u
+    )
 
 
 def _first_below(x, err, eps):
@@ -406,30 +584,54 @@ def claims_hybrid(ds: xr.Dataset) -> list:
     net_low = F.in_frequency_order(cs, strict=False)  # [seed]
     jac_high = bool(F.in_frequency_order(cj[..., ::-1], strict=False).all())
     detail = "; ".join(f"seed {s}: {_steps_text(cs[s])}" for s in range(cs.shape[0]))
-    out = [claim(
-        ds, name="network-low-first", figure="ch. 15 (Poisson, DNN)",
-        statement=f"the Ritz network fits the sine modes k = {', '.join(f'{v:g}' for v in k)} of the solution from "
-                  f"low to high: no higher mode reaches Delta_F < {thr} before a lower one",
-        book="DNN: low frequency first", measured=float(net_low.mean()), held=bool(net_low.all()),
-        min_preset="quick", detail=f"fraction of seeds; network convergence steps (-1: never) {detail}",
-        if_not_held="budget too small for the lowest mode to converge"), claim(
-        ds, name="jacobi-high-first", figure="ch. 15 (Poisson, Jacobi)",
-        statement=f"Jacobi converges the same modes from high to low (Delta_F < {thr}; closed-form rate "
-                  "rho_k = 1 - omega (1 - cos(k pi / N)))",
-        book="Jacobi: high frequency first", measured=cj.ravel(), held=jac_high,
-        detail=f"Jacobi convergence sweeps per mode {_steps_text(cj.ravel())}",
-        if_not_held="Jacobi budget too short for the lowest mode")]
+    out = [
+        claim(
+            ds,
+            name="network-low-first",
+            figure="ch. 15 (Poisson, DNN)",
+            statement=f"the Ritz network fits the sine modes k = {', '.join(f'{v:g}' for v in k)} of the solution from "
+            f"low to high: no higher mode reaches Delta_F < {thr} before a lower one",
+            book="DNN: low frequency first",
+            measured=float(net_low.mean()),
+            held=bool(net_low.all()),
+            min_preset="quick",
+            detail=f"fraction of seeds; network convergence steps (-1: never) {detail}",
+            if_not_held="budget too small for the lowest mode to converge",
+        ),
+        claim(
+            ds,
+            name="jacobi-high-first",
+            figure="ch. 15 (Poisson, Jacobi)",
+            statement=f"Jacobi converges the same modes from high to low (Delta_F < {thr}; closed-form rate "
+            "rho_k = 1 - omega (1 - cos(k pi / N)))",
+            book="Jacobi: high frequency first",
+            measured=cj.ravel(),
+            held=jac_high,
+            detail=f"Jacobi convergence sweeps per mode {_steps_text(cj.ravel())}",
+            if_not_held="Jacobi budget too short for the lowest mode",
+        ),
+    ]
     opposite = net_low & jac_high & (cs[:, -1] > 0) if cs.shape[-1] > 1 else net_low
-    out.append(claim(
-        ds, name="opposite-order", figure="ch. 15",
-        statement="network and Jacobi converge the modes in opposite orders, and the network reaches the "
-                  "highest mode within the budget (a strict low-to-high order, not just an unfinished one)",
-        book="opposite", measured=float(np.mean(opposite)), held=bool(np.all(opposite)), min_preset="paper",
-        detail=f"fraction of seeds; network {detail}; Jacobi {_steps_text(cj.ravel())}. Quick run (3000 Adam "
-               "steps): network [669, 933, 1819, never], Jacobi [123285, 30896, 13689, 1940]",
-        if_not_held="the network's budget ends before its highest mode converges"))
+    out.append(
+        claim(
+            ds,
+            name="opposite-order",
+            figure="ch. 15",
+            statement="network and Jacobi converge the modes in opposite orders, and the network reaches the "
+            "highest mode within the budget (a strict low-to-high order, not just an unfinished one)",
+            book="opposite",
+            measured=float(np.mean(opposite)),
+            held=bool(np.all(opposite)),
+            min_preset="paper",
+            detail=f"fraction of seeds; network {detail}; Jacobi {_steps_text(cj.ravel())}. Quick run (3000 Adam "
+            "steps): network [669, 933, 1819, never], Jacobi [123285, 30896, 13689, 1940]",
+            if_not_held="the network's budget ends before its highest mode converges",
+        )
+    )
     eps, r = ds.attrs["target_error"], ds.attrs["step_cost"]
-    c_net, c_jac, c_hyb = (F.never_as(ds[v].values) for v in ("cost_network", "cost_jacobi", "cost_hybrid"))
+    c_net, c_jac, c_hyb = (
+        F.never_as(ds[v].values) for v in ("cost_network", "cost_jacobi", "cost_hybrid")
+    )
     m = ds["switch"].values
     sweeps_after = c_hyb - r * m[None, :]  # [seed, switch]: Jacobi sweeps after the switch
     start_gain = c_jac / sweeps_after  # how much the network's start shortens Jacobi
@@ -437,32 +639,49 @@ def claims_hybrid(ds: xr.Dataset) -> list:
     wins = (best < c_net) & (best < c_jac)
     # hybrid(M) beats Jacobi iff r M + T_H(M) < T_J, i.e. r < (T_J - T_H(M)) / M
     break_even = np.max((c_jac - sweeps_after) / m[None, :], axis=1)
-    hybrid_detail = (f"cost in sweeps (inf: never): network {c_net.tolist()}, Jacobi {float(c_jac)}, hybrid per "
-                     f"M {dict(zip(m.tolist(), c_hyb[0].tolist()))} (seed 0); sweeps after the switch per M "
-                     f"{dict(zip(m.tolist(), sweeps_after[0].tolist()))}; discretization error of the grid "
-                     f"{ds.attrs['discretization_error']:.2g}; costs resolved to the log-spaced Jacobi records")
-    out.append(claim(
-        ds, name="network-start-helps-jacobi", figure="ch. 15 (DNN-Jacobi)",
-        statement=f"started from the network's output after M steps, Jacobi needs at least 10x fewer sweeps to reach "
-                  f"relative error {eps:g} than from zero (best M): the network supplies the low modes "
-                  "Jacobi is slow on",
-        book="hybrid: DNN for low, Jacobi for high frequencies", measured=np.max(start_gain, axis=1),
-        held=bool(np.all(np.max(start_gain, axis=1) >= 10)), min_preset="quick",
-        detail=f"sweeps from zero / sweeps after the switch, best M, per seed; {hybrid_detail}",
-        if_not_held="the network's error at the switch is above the target in its low modes too"))
-    out.append(claim(
-        ds, name="hybrid-fastest", figure="ch. 15 (DNN-Jacobi)",
-        statement=f"at equal cost (one network step = {r:.3g} Jacobi sweeps, {ds.attrs['step_cost_source']}) the "
-                  f"hybrid with the best switch step M reaches relative error {eps:g} sooner than the network "
-                  "alone and than Jacobi alone",
-        book="hybrid fastest at intermediate M", measured=float(np.mean(wins)), held=bool(np.all(wins)),
-        min_preset="quick", reproduces=False,
-        detail=f"fraction of seeds; the hybrid beats Jacobi only below {np.min(break_even):.3g} sweeps per network "
-               f"step (break-even exchange rate); {hybrid_detail}. Quick run: r = 1.06e4 flop-equivalent sweeps "
-               "per step, break-even 227, Jacobi alone 2.4e5 sweeps, best hybrid 1.3e6",
-        if_not_held="in 1-D a Jacobi sweep costs about N flops while a network step costs orders of magnitude "
-                    "more, so Jacobi's ~N^2 sweeps for the lowest mode are cheaper than the network steps the "
-                    "hybrid spends; the book compared wall-clock time of its implementation"))
+    hybrid_detail = (
+        f"cost in sweeps (inf: never): network {c_net.tolist()}, Jacobi {float(c_jac)}, hybrid per "
+        f"M {dict(zip(m.tolist(), c_hyb[0].tolist()))} (seed 0); sweeps after the switch per M "
+        f"{dict(zip(m.tolist(), sweeps_after[0].tolist()))}; discretization error of the grid "
+        f"{ds.attrs['discretization_error']:.2g}; costs resolved to the log-spaced Jacobi records"
+    )
+    out.append(
+        claim(
+            ds,
+            name="network-start-helps-jacobi",
+            figure="ch. 15 (DNN-Jacobi)",
+            statement=f"started from the network's output after M steps, Jacobi needs at least 10x fewer sweeps to reach "
+            f"relative error {eps:g} than from zero (best M): the network supplies the low modes "
+            "Jacobi is slow on",
+            book="hybrid: DNN for low, Jacobi for high frequencies",
+            measured=np.max(start_gain, axis=1),
+            held=bool(np.all(np.max(start_gain, axis=1) >= 10)),
+            min_preset="quick",
+            detail=f"sweeps from zero / sweeps after the switch, best M, per seed; {hybrid_detail}",
+            if_not_held="the network's error at the switch is above the target in its low modes too",
+        )
+    )
+    out.append(
+        claim(
+            ds,
+            name="hybrid-fastest",
+            figure="ch. 15 (DNN-Jacobi)",
+            statement=f"at equal cost (one network step = {r:.3g} Jacobi sweeps, {ds.attrs['step_cost_source']}) the "
+            f"hybrid with the best switch step M reaches relative error {eps:g} sooner than the network "
+            "alone and than Jacobi alone",
+            book="hybrid fastest at intermediate M",
+            measured=float(np.mean(wins)),
+            held=bool(np.all(wins)),
+            min_preset="quick",
+            reproduces=False,
+            detail=f"fraction of seeds; the hybrid beats Jacobi only below {np.min(break_even):.3g} sweeps per network "
+            f"step (break-even exchange rate); {hybrid_detail}. Quick run: r = 1.06e4 flop-equivalent sweeps "
+            "per step, break-even 227, Jacobi alone 2.4e5 sweeps, best hybrid 1.3e6",
+            if_not_held="in 1-D a Jacobi sweep costs about N flops while a network step costs orders of magnitude "
+            "more, so Jacobi's ~N^2 sweeps for the lowest mode are cheaper than the network steps the "
+            "hybrid spends; the book compared wall-clock time of its implementation",
+        )
+    )
     return out
 
 
@@ -478,46 +697,102 @@ VARIABLES = {
     "solution": ("trained network on the test grid", "1"),
     "exact": ("exact solution u* on the test grid", "1"),
     "delta_f": ("Delta_F per peak: |h_hat - f_hat| / |f_hat|", "1"),
-    "convergence_step": ("first record step after which Delta_F stays below the threshold (-1: never)", "steps"),
+    "convergence_step": (
+        "first record step after which Delta_F stays below the threshold (-1: never)",
+        "steps",
+    ),
     "error": ("network: relative L2 error on the grid against the exact solution", "1"),
     "jacobi_delta_f": ("Jacobi from 0: Delta_F per sine mode", "1"),
     "jacobi_error": ("Jacobi from 0: relative L2 error on the grid", "1"),
-    "jacobi_convergence_step": ("Jacobi: first sweep after which Delta_F stays below the threshold (-1: never)",
-                                "sweeps"),
-    "hybrid_error": ("hybrid: relative L2 error after the network's M steps and then Jacobi sweeps", "1"),
-    "cost_network": ("network alone: cost to reach the target error (-1: not within budget)", "Jacobi sweeps"),
-    "cost_jacobi": ("Jacobi alone: cost to reach the target error (-1: not within budget)", "Jacobi sweeps"),
-    "cost_hybrid": ("hybrid: r M + sweeps to reach the target error (-1: not within budget)", "Jacobi sweeps"),
+    "jacobi_convergence_step": (
+        "Jacobi: first sweep after which Delta_F stays below the threshold (-1: never)",
+        "sweeps",
+    ),
+    "hybrid_error": (
+        "hybrid: relative L2 error after the network's M steps and then Jacobi sweeps",
+        "1",
+    ),
+    "cost_network": (
+        "network alone: cost to reach the target error (-1: not within budget)",
+        "Jacobi sweeps",
+    ),
+    "cost_jacobi": (
+        "Jacobi alone: cost to reach the target error (-1: not within budget)",
+        "Jacobi sweeps",
+    ),
+    "cost_hybrid": (
+        "hybrid: r M + sweeps to reach the target error (-1: not within budget)",
+        "Jacobi sweeps",
+    ),
 }
 
 
 # ============================================================================ registry
 
-register(Experiment(
-    "pde-hybrid", area="pde", figure="ch. 15 (Poisson: DNN vs Jacobi)",
-    title="-u'' = sin x + 4 sin 4x - 8 sin 8x + 16 sin 24x: network low modes first, Jacobi high first, hybrid",
-    config=HybridConfig,
-    presets={"tiny": dict(n_intervals=100, hidden=(32, 32), steps=300, n_records=20, hybrid_steps=(30, 100),
-                          jacobi_sweeps=10**6, jacobi_records=60),
-             "quick": dict(steps=3000, n_records=50, hybrid_steps=(100, 300, 1000)),
-             "paper": dict(hidden=(200, 200), steps=20_000, n_records=100, seeds=4,
-                           hybrid_steps=(100, 300, 1000, 3000, 10_000))},
-    run=run_hybrid, claims=claims_hybrid, figures=figures_hybrid))
+register(
+    Experiment(
+        "pde-hybrid",
+        area="pde",
+        figure="ch. 15 (Poisson: DNN vs Jacobi)",
+        title="-u'' = sin x + 4 sin 4x - 8 sin 8x + 16 sin 24x: network low modes first, Jacobi high first, hybrid",
+        config=HybridConfig,
+        presets={
+            "tiny": dict(
+                n_intervals=100,
+                hidden=(32, 32),
+                steps=300,
+                n_records=20,
+                hybrid_steps=(30, 100),
+                jacobi_sweeps=10**6,
+                jacobi_records=60,
+            ),
+            "quick": dict(steps=3000, n_records=50, hybrid_steps=(100, 300, 1000)),
+            "paper": dict(
+                hidden=(200, 200),
+                steps=20_000,
+                n_records=100,
+                seeds=4,
+                hybrid_steps=(100, 300, 1000, 3000, 10_000),
+            ),
+        },
+        run=run_hybrid,
+        claims=claims_hybrid,
+        figures=figures_hybrid,
+    )
+)
 
-register(Experiment(
-    "pde-high-frequency", area="pde", figure="ch. 5 (MscaleDNN, Poisson)",
-    title="-u'' = f with u = sin(6 pi x): plain net vs MscaleDNN vs Fourier features, equal parameters",
-    config=HighFrequencyConfig,
-    presets={"tiny": dict(hidden=(32, 32), steps=300, n_records=12, n_points=256, n_test=201),
-             "quick": dict(steps=3000, n_records=30),
-             "paper": dict(hidden=(200, 200), steps=20_000, n_records=60, seeds=4, n_points=1001)},
-    run=run_high_frequency, claims=claims_high_frequency, figures=figures_high_frequency))
+register(
+    Experiment(
+        "pde-high-frequency",
+        area="pde",
+        figure="ch. 5 (MscaleDNN, Poisson)",
+        title="-u'' = f with u = sin(6 pi x): plain net vs MscaleDNN vs Fourier features, equal parameters",
+        config=HighFrequencyConfig,
+        presets={
+            "tiny": dict(hidden=(32, 32), steps=300, n_records=12, n_points=256, n_test=201),
+            "quick": dict(steps=3000, n_records=30),
+            "paper": dict(hidden=(200, 200), steps=20_000, n_records=60, seeds=4, n_points=1001),
+        },
+        run=run_high_frequency,
+        claims=claims_high_frequency,
+        figures=figures_high_frequency,
+    )
+)
 
-register(Experiment(
-    "pde-regression-peaks", area="pde", figure="ch. 5 (MscaleDNN, regression)",
-    title="regression of sin x + sin 5x + sin 25x: Delta_F convergence per peak, plain vs MscaleDNN vs Fourier",
-    config=PeaksConfig,
-    presets={"tiny": dict(hidden=(32, 32), steps=300, n_records=16, n=128),
-             "quick": dict(steps=3000, n_records=40),
-             "paper": dict(hidden=(200, 200), steps=20_000, n_records=80, seeds=4)},
-    run=run_peaks, claims=claims_peaks, figures=figures_peaks))
+register(
+    Experiment(
+        "pde-regression-peaks",
+        area="pde",
+        figure="ch. 5 (MscaleDNN, regression)",
+        title="regression of sin x + sin 5x + sin 25x: Delta_F convergence per peak, plain vs MscaleDNN vs Fourier",
+        config=PeaksConfig,
+        presets={
+            "tiny": dict(hidden=(32, 32), steps=300, n_records=16, n=128),
+            "quick": dict(steps=3000, n_records=40),
+            "paper": dict(hidden=(200, 200), steps=20_000, n_records=80, seeds=4),
+        },
+        run=run_peaks,
+        claims=claims_peaks,
+        figures=figures_peaks,
+    )
+)

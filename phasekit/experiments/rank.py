@@ -40,13 +40,24 @@ from phasekit.theory.rank import model_rank, tangent_rank_profile
 class RecoveryConfig(Config):
     """Fields every recovery experiment shares: seeds, GD budget, lr selection, seeds of the data."""
 
-    seeds: int = param(8, ge=1, doc="seeds per (target, n): each its own samples and init direction")
+    seeds: int = param(
+        8, ge=1, doc="seeds per (target, n): each its own samples and init direction"
+    )
     steps: int = param(20_000, ge=1, doc="GD step budget per run")
-    select: str = param("test", choices=("test", "train"),
-                        doc="lr kept per run: lowest test error (the book) or lowest final training loss")
-    base_seed: int = param(0, ge=0, doc="sweep key: training inputs and init direction of each seed")
+    select: str = param(
+        "test",
+        choices=("test", "train"),
+        doc="lr kept per run: lowest test error (the book) or lowest final training loss",
+    )
+    base_seed: int = param(
+        0, ge=0, doc="sweep key: training inputs and init direction of each seed"
+    )
     test_seed: int = param(1, ge=0, doc="key of the test inputs and of the target matrices")
-    batching: str = param("auto", choices=("auto", "map", "vmap", "continuous"), doc="how a chunk's points share a device")
+    batching: str = param(
+        "auto",
+        choices=("auto", "map", "vmap", "continuous"),
+        doc="how a chunk's points share a device",
+    )
 
     EXECUTION_FIELDS = ("batching",)
 
@@ -57,17 +68,31 @@ def _increasing(name, values):
 
 
 def _digest(*arrays) -> str:
-    return hashlib.blake2b(b"".join(np.asarray(a).tobytes() for a in arrays), digest_size=8).hexdigest()
+    return hashlib.blake2b(
+        b"".join(np.asarray(a).tobytes() for a in arrays), digest_size=8
+    ).hexdigest()
 
 
-def _sweep(point, axes, cfg, store, shard, progress, data, lrs, static=(), desc="recovery") -> xr.Dataset:
+def _sweep(
+    point, axes, cfg, store, shard, progress, data, lrs, static=(), desc="recovery"
+) -> xr.Dataset:
     """One recovery grid through :func:`sweep.run`; outputs of :func:`rec.recovery_point`
     (``data``: the arrays the points read, hashed into the store's fingerprint)."""
-    return sweep.run(point, axes, static=static, store=store, shard=shard, key_axes=("seed",),
-                     base_seed=cfg.base_seed, config=cfg.to_dict(execution=False) | {"data_hash": _digest(*data)},
-                     dims={k: ("lr",) for k in ("test_error_all", "train_loss_all", "diverged")},
-                     coords={"lr": np.asarray(lrs, np.float32)}, batching=cfg.batching,
-                     progress=progress, desc=desc)
+    return sweep.run(
+        point,
+        axes,
+        static=static,
+        store=store,
+        shard=shard,
+        key_axes=("seed",),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False) | {"data_hash": _digest(*data)},
+        dims={k: ("lr",) for k in ("test_error_all", "train_loss_all", "diverged")},
+        coords={"lr": np.asarray(lrs, np.float32)},
+        batching=cfg.batching,
+        progress=progress,
+        desc=desc,
+    )
 
 
 def _analyse(ds: xr.Dataset, threshold: float) -> xr.Dataset:
@@ -92,8 +117,11 @@ VARIABLES = {
     "diverged": ("run diverged (NaN/inf)", "1", "boolean"),
     "median_error": ("median test error over seeds", "1"),
     "recovered_fraction": ("fraction of seeds with test error <= threshold", "1"),
-    "transition": ("empirical transition: smallest n from which the median error stays <= threshold "
-                   "(NaN: never)", "samples"),
+    "transition": (
+        "empirical transition: smallest n from which the median error stays <= threshold "
+        "(NaN: never)",
+        "samples",
+    ),
     "diverged_fraction": ("fraction of (seed, lr) runs that diverged", "1"),
     "optimistic_size": ("optimistic sample size R(f*) (closed form)", "samples"),
     "target_coef": ("target coefficients (c0, c1, c2) of f* = c0 + c1 x1 + c2 x2", "1"),
@@ -102,8 +130,11 @@ VARIABLES = {
     "n_params": ("number of parameters M", "1"),
     "rank_at_target": ("numerical rank of the tangent functions at the optimistic point", "1"),
     "rank_gap": ("singular-value gap sigma_R / sigma_{R+1} of that rank", "1"),
-    "rank_profile": ("rank of the tangent functions on the first k points at the optimistic point "
-                     "of the widest model", "1"),
+    "rank_profile": (
+        "rank of the tangent functions on the first k points at the optimistic point "
+        "of the widest model",
+        "1",
+    ),
 }
 
 
@@ -113,13 +144,17 @@ def _values_text(values) -> str:
 
 # ============================================================================ Fig 10.1
 
+
 @dataclass(frozen=True)
 class FnlConfig(RecoveryConfig):
     """Fig 10.1: f_L = t0 + t1 x1 + t2 x2 against f_NL = t0 + t1 x1 + t2 t3 x2 on targets in and
     out of span{1, x1}; inputs x ~ N(0, I_2)."""
 
-    targets: tuple[str, ...] = param(tuple(opt.FNL_TARGETS), choices=tuple(opt.FNL_TARGETS),
-                                     doc="f* = c0 + c1 x1 + c2 x2 by name")
+    targets: tuple[str, ...] = param(
+        tuple(opt.FNL_TARGETS),
+        choices=tuple(opt.FNL_TARGETS),
+        doc="f* = c0 + c1 x1 + c2 x2 by name",
+    )
     n_values: tuple[int, ...] = param((1, 2, 3, 4), ge=1, doc="sample sizes n")
     seeds: int = param(10, ge=1, doc="seeds per (model, target, n)")
     steps: int = param(10_000, ge=1, doc="GD step budget per run")
@@ -139,21 +174,35 @@ def run_fnl(cfg: FnlConfig, store=None, shard=None, progress: bool = True) -> xr
     x_test = jax.random.normal(jax.random.key(cfg.test_seed), (cfg.n_test, 2))
     coefs = np.asarray([opt.FNL_TARGETS[t] for t in cfg.targets], np.float32)
 
-    def point(pt, key):      # model 0: f_L, 1: f_NL (traced: one program for both)
+    def point(pt, key):  # model 0: f_L, 1: f_NL (traced: one program for both)
         task = rec.fnl_task(max(cfg.n_values), x_test, nonlinear=pt["model"] == 1)
         cond = {"coef": jnp.asarray(coefs)[pt["target"]], "n": pt["n"]}
-        return rec.recovery_point(task, cond, cfg.init_std, key, lrs=cfg.lrs, steps=cfg.steps,
-                                  stop_loss=cfg.stop_loss, select=cfg.select)
+        return rec.recovery_point(
+            task,
+            cond,
+            cfg.init_std,
+            key,
+            lrs=cfg.lrs,
+            steps=cfg.steps,
+            stop_loss=cfg.stop_loss,
+            select=cfg.select,
+        )
 
-    axes = {"model": np.arange(len(opt.FNL_MODELS)), "target": np.arange(len(cfg.targets)),
-            "n": np.asarray(cfg.n_values), "seed": np.arange(cfg.seeds)}
+    axes = {
+        "model": np.arange(len(opt.FNL_MODELS)),
+        "target": np.arange(len(cfg.targets)),
+        "n": np.asarray(cfg.n_values),
+        "seed": np.arange(cfg.seeds),
+    }
     ds = _sweep(point, axes, cfg, store, shard, progress, [x_test, coefs], cfg.lrs, desc="fig10.1")
     if not ds.attrs["complete"]:
         return describe(ds, VARIABLES)
     ds = ds.assign_coords(model=list(opt.FNL_MODELS), target=list(cfg.targets))
     ds["target_coef"] = (("target", "coef"), coefs)
-    ds["optimistic_size"] = (("model", "target"), np.asarray(
-        [[opt.fnl_sample_size(m, c) for c in coefs] for m in opt.FNL_MODELS]))
+    ds["optimistic_size"] = (
+        ("model", "target"),
+        np.asarray([[opt.fnl_sample_size(m, c) for c in coefs] for m in opt.FNL_MODELS]),
+    )
     return describe(_analyse(ds, cfg.threshold), VARIABLES)
 
 
@@ -163,15 +212,25 @@ def fnl_claims(ds: xr.Dataset) -> list:
     for model, book in (("f_NL", "2 in span{1, x1}, 3 otherwise"), ("f_L", "3 for every target")):
         trans = ds["transition"].sel(model=model).values
         R = ds["optimistic_size"].sel(model=model).values
-        out.append(claim(
-            ds, name=f"{model}-transition", figure="Fig 10.1", book=book,
-            statement=f"{model} recovers each target (median test error <= {thr:g} from n on) at its "
-                      "optimistic sample size exactly: " + book,
-            measured=trans, held=bool(np.all(trans == R)),
-            detail="empirical transition per target " + ", ".join(
-                f"{t}: {_values_text(v)} (R = {r})" for t, v, r in zip(ds["target"].values, trans, R)),
-            if_not_held="too few GD steps for the small-init dynamics to settle, or too few seeds "
-                        "(one ill-conditioned sample set moves the median)"))
+        out.append(
+            claim(
+                ds,
+                name=f"{model}-transition",
+                figure="Fig 10.1",
+                book=book,
+                statement=f"{model} recovers each target (median test error <= {thr:g} from n on) at its "
+                "optimistic sample size exactly: " + book,
+                measured=trans,
+                held=bool(np.all(trans == R)),
+                detail="empirical transition per target "
+                + ", ".join(
+                    f"{t}: {_values_text(v)} (R = {r})"
+                    for t, v, r in zip(ds["target"].values, trans, R)
+                ),
+                if_not_held="too few GD steps for the small-init dynamics to settle, or too few seeds "
+                "(one ill-conditioned sample set moves the median)",
+            )
+        )
     return out
 
 
@@ -182,6 +241,7 @@ def fnl_figures(ds):
 
 
 # ============================================================================ Fig 10.2
+
 
 @dataclass(frozen=True)
 class MatrixConfig(RecoveryConfig):
@@ -195,16 +255,20 @@ class MatrixConfig(RecoveryConfig):
     test_seed: int = param(0, ge=0, doc="key of the target matrices")
     init_std: float = param(1e-6, gt=0.0, doc="init std of A and B")
     lrs: tuple[float, ...] = param((0.5, 1.0, 2.0), gt=0.0, doc="GD learning-rate grid")
-    threshold: float = param(1e-3, gt=0.0, doc="recovered: median ||AB - M*||^2 / ||M*||^2 <= threshold")
+    threshold: float = param(
+        1e-3, gt=0.0, doc="recovered: median ||AB - M*||^2 / ||M*||^2 <= threshold"
+    )
     stop_loss: float = param(1e-14, ge=0.0, doc="stop a run once its training loss is <= this")
-    generic: bool = param(True, doc="observed sets with full tangent rank (False: plain uniform draws)")
+    generic: bool = param(
+        True, doc="observed sets with full tangent rank (False: plain uniform draws)"
+    )
 
     def validate(self):
         _increasing("n_values", self.n_values)
         if max(self.ranks) > self.d:
             raise ValueError(f"ranks: must be <= d = {self.d}, got {self.ranks}")
         if max(self.n_values) > self.d**2:
-            raise ValueError(f"n_values: at most d^2 = {self.d ** 2} entries, got {self.n_values}")
+            raise ValueError(f"n_values: at most d^2 = {self.d**2} entries, got {self.n_values}")
 
 
 def run_matrix(cfg: MatrixConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -213,10 +277,22 @@ def run_matrix(cfg: MatrixConfig, store=None, shard=None, progress: bool = True)
 
     def point(pt, key):
         cond = {"target": targets[pt["target"]], "n": pt["n"]}
-        return rec.recovery_point(task, cond, cfg.init_std, key, lrs=cfg.lrs, steps=cfg.steps,
-                                  stop_loss=cfg.stop_loss, select=cfg.select)
+        return rec.recovery_point(
+            task,
+            cond,
+            cfg.init_std,
+            key,
+            lrs=cfg.lrs,
+            steps=cfg.steps,
+            stop_loss=cfg.stop_loss,
+            select=cfg.select,
+        )
 
-    axes = {"target": np.arange(len(cfg.ranks)), "n": np.asarray(cfg.n_values), "seed": np.arange(cfg.seeds)}
+    axes = {
+        "target": np.arange(len(cfg.ranks)),
+        "n": np.asarray(cfg.n_values),
+        "seed": np.arange(cfg.seeds),
+    }
     ds = _sweep(point, axes, cfg, store, shard, progress, [targets], cfg.lrs, desc="fig10.2")
     if not ds.attrs["complete"]:
         return describe(ds, VARIABLES)
@@ -227,14 +303,21 @@ def run_matrix(cfg: MatrixConfig, store=None, shard=None, progress: bool = True)
         count[r] = count.get(r, 0) + 1
     ds = ds.assign_coords(target_label=("target", labels))
     ds["rank"] = ("target", np.asarray(cfg.ranks))
-    ds["optimistic_size"] = ("target", np.asarray([opt.matrix_factorization(cfg.d, r) for r in cfg.ranks]))
+    ds["optimistic_size"] = (
+        "target",
+        np.asarray([opt.matrix_factorization(cfg.d, r) for r in cfg.ranks]),
+    )
     ds["target_matrix"] = (("target", "row", "col"), np.asarray(targets))
     return describe(_analyse(ds, cfg.threshold), VARIABLES)
 
 
 def _frac_at(ds, i, n):
     ns = list(ds["n"].values)
-    return float(ds["recovered_fraction"].isel(target=i).values[ns.index(n)]) if n in ns else float("nan")
+    return (
+        float(ds["recovered_fraction"].isel(target=i).values[ns.index(n)])
+        if n in ns
+        else float("nan")
+    )
 
 
 def matrix_claims(ds: xr.Dataset) -> list:
@@ -247,29 +330,50 @@ def matrix_claims(ds: xr.Dataset) -> list:
         frac = [_frac_at(ds, i, Rr) for i in idx]
         late = trans[idx][np.isfinite(trans[idx]) & (trans[idx] > Rr)]
         if max(frac) > 0 and late.size:
-            cause = (f"small-init GD from {Rr} generic entries lands on another rank-{r} interpolant for part of "
-                     f"the seeds ({', '.join(f'{f:.0%}' for f in frac)} recover at n = {Rr}), so the median "
-                     f"recovers only from n = {_values_text(late)}: the optimistic size is reached by some seeds, "
-                     "not by all")
+            cause = (
+                f"small-init GD from {Rr} generic entries lands on another rank-{r} interpolant for part of "
+                f"the seeds ({', '.join(f'{f:.0%}' for f in frac)} recover at n = {Rr}), so the median "
+                f"recovers only from n = {_values_text(late)}: the optimistic size is reached by some seeds, "
+                "not by all"
+            )
         else:
             cause = "too few GD steps or seeds at this preset"
-        out.append(claim(
-            ds, name=f"rank-{r}-transition", figure="Fig 10.2", book=Rr,
-            statement=f"{d}x{d} rank-{r} targets are recovered (median relative error <= {thr:g} from n on) "
-                      f"from exactly n = 2rd - r^2 = {Rr} observed entries",
-            measured=trans[idx], held=bool(np.all(trans[idx] == Rr)),
-            min_preset="tiny" if r == 1 else "quick", reproduces=r != 2,  # rank 2: measured 13, 12
-            detail=f"transition of each rank-{r} target; fraction of seeds recovered at n = {Rr}: "
-                   + ", ".join(f"{f:.0%}" for f in frac),
-            if_not_held=cause))
-    below = [float(ds["recovered_fraction"].isel(target=i).values[ds["n"].values < R[i]].max(initial=0.0))
-             for i in range(ds.sizes["target"])]
-    out.append(claim(
-        ds, name="none-below-optimistic", figure="Fig 10.2", book=0,
-        statement=f"no seed recovers a target (relative error <= {thr:g}) from fewer than 2rd - r^2 entries",
-        measured=max(below), held=max(below) == 0,
-        detail="largest fraction of seeds recovered at any n < R, over targets",
-        if_not_held="a target with a non-generic structure (e.g. a zero row) needs fewer entries"))
+        out.append(
+            claim(
+                ds,
+                name=f"rank-{r}-transition",
+                figure="Fig 10.2",
+                book=Rr,
+                statement=f"{d}x{d} rank-{r} targets are recovered (median relative error <= {thr:g} from n on) "
+                f"from exactly n = 2rd - r^2 = {Rr} observed entries",
+                measured=trans[idx],
+                held=bool(np.all(trans[idx] == Rr)),
+                min_preset="tiny" if r == 1 else "quick",
+                reproduces=r != 2,  # rank 2: measured 13, 12
+                detail=f"transition of each rank-{r} target; fraction of seeds recovered at n = {Rr}: "
+                + ", ".join(f"{f:.0%}" for f in frac),
+                if_not_held=cause,
+            )
+        )
+    below = [
+        float(
+            ds["recovered_fraction"].isel(target=i).values[ds["n"].values < R[i]].max(initial=0.0)
+        )
+        for i in range(ds.sizes["target"])
+    ]
+    out.append(
+        claim(
+            ds,
+            name="none-below-optimistic",
+            figure="Fig 10.2",
+            book=0,
+            statement=f"no seed recovers a target (relative error <= {thr:g}) from fewer than 2rd - r^2 entries",
+            measured=max(below),
+            held=max(below) == 0,
+            detail="largest fraction of seeds recovered at any n < R, over targets",
+            if_not_held="a target with a non-generic structure (e.g. a zero row) needs fewer entries",
+        )
+    )
     return out
 
 
@@ -281,23 +385,30 @@ def matrix_figures(ds):
 
 # ============================================================================ Fig 10.5
 
+
 @dataclass(frozen=True)
 class InitStdConfig(RecoveryConfig):
     """Fig 10.5: samples needed against init std, (a) f_NL fitting 1 + x1 (optimistic 2, f_L 3),
     (b) a rank-1 d x d matrix (optimistic 2d - 1)."""
 
-    fnl_init_stds: tuple[float, ...] = param(tuple(float(s) for s in np.logspace(-5, 0, 6)), gt=0.0,
-                                             doc="(a) init stds")
+    fnl_init_stds: tuple[float, ...] = param(
+        tuple(float(s) for s in np.logspace(-5, 0, 6)), gt=0.0, doc="(a) init stds"
+    )
     fnl_n: tuple[int, ...] = param((1, 2, 3, 4), ge=1, doc="(a) sample sizes")
     fnl_lrs: tuple[float, ...] = param((0.05, 0.1, 0.3), gt=0.0, doc="(a) GD learning-rate grid")
-    fnl_stop_loss: float = param(1e-16, ge=0.0, doc="(a) stop a run once its training loss is <= this")
+    fnl_stop_loss: float = param(
+        1e-16, ge=0.0, doc="(a) stop a run once its training loss is <= this"
+    )
     n_test: int = param(1000, ge=1, doc="(a) test inputs")
     d: int = param(4, ge=2, le=8, doc="(b) matrix size")
-    matrix_init_stds: tuple[float, ...] = param(tuple(float(s) for s in np.logspace(-6, -1, 6)), gt=0.0,
-                                                doc="(b) init stds")
+    matrix_init_stds: tuple[float, ...] = param(
+        tuple(float(s) for s in np.logspace(-6, -1, 6)), gt=0.0, doc="(b) init stds"
+    )
     matrix_n: tuple[int, ...] = param(tuple(range(4, 17)), ge=1, doc="(b) observed entries")
     matrix_lrs: tuple[float, ...] = param((0.5, 1.0, 2.0), gt=0.0, doc="(b) GD learning-rate grid")
-    matrix_stop_loss: float = param(1e-14, ge=0.0, doc="(b) stop a run once its training loss is <= this")
+    matrix_stop_loss: float = param(
+        1e-14, ge=0.0, doc="(b) stop a run once its training loss is <= this"
+    )
     target_seed: int = param(0, ge=0, doc="(b) key of the rank-1 target")
     threshold: float = param(1e-3, gt=0.0, doc="recovered: median test error <= threshold")
 
@@ -305,7 +416,7 @@ class InitStdConfig(RecoveryConfig):
         for f in ("fnl_init_stds", "fnl_n", "matrix_init_stds", "matrix_n"):
             _increasing(f, getattr(self, f))
         if max(self.matrix_n) > self.d**2:
-            raise ValueError(f"matrix_n: at most d^2 = {self.d ** 2} entries, got {self.matrix_n}")
+            raise ValueError(f"matrix_n: at most d^2 = {self.d**2} entries, got {self.matrix_n}")
 
 
 def run_init_std(cfg: InitStdConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -316,23 +427,55 @@ def run_init_std(cfg: InitStdConfig, store=None, shard=None, progress: bool = Tr
     task_a = rec.fnl_task(max(cfg.fnl_n), x_test, nonlinear=True)
 
     def point_a(pt, key):
-        return rec.recovery_point(task_a, {"coef": coef, "n": pt["n"]}, pt["init_std"], key, lrs=cfg.fnl_lrs,
-                                  steps=cfg.steps, stop_loss=cfg.fnl_stop_loss, select=cfg.select)
+        return rec.recovery_point(
+            task_a,
+            {"coef": coef, "n": pt["n"]},
+            pt["init_std"],
+            key,
+            lrs=cfg.fnl_lrs,
+            steps=cfg.steps,
+            stop_loss=cfg.fnl_stop_loss,
+            select=cfg.select,
+        )
 
-    axes_a = {"init_std": np.asarray(cfg.fnl_init_stds), "n": np.asarray(cfg.fnl_n), "seed": np.arange(cfg.seeds)}
+    axes_a = {
+        "init_std": np.asarray(cfg.fnl_init_stds),
+        "n": np.asarray(cfg.fnl_n),
+        "seed": np.arange(cfg.seeds),
+    }
     a = _sweep(point_a, axes_a, cfg, sub("fnl"), shard, progress, [x_test], cfg.fnl_lrs, desc="fnl")
     # (b) rank-1 matrix
     target = rec.low_rank_matrices(jax.random.key(cfg.target_seed), cfg.d, [1])[0]
     task_b = rec.matrix_completion_task(cfg.d)
 
     def point_b(pt, key):
-        return rec.recovery_point(task_b, {"target": target, "n": pt["n"]}, pt["init_std"], key,
-                                  lrs=cfg.matrix_lrs, steps=cfg.steps, stop_loss=cfg.matrix_stop_loss,
-                                  select=cfg.select)
+        return rec.recovery_point(
+            task_b,
+            {"target": target, "n": pt["n"]},
+            pt["init_std"],
+            key,
+            lrs=cfg.matrix_lrs,
+            steps=cfg.steps,
+            stop_loss=cfg.matrix_stop_loss,
+            select=cfg.select,
+        )
 
-    axes_b = {"init_std": np.asarray(cfg.matrix_init_stds), "n": np.asarray(cfg.matrix_n),
-              "seed": np.arange(cfg.seeds)}
-    b = _sweep(point_b, axes_b, cfg, sub("matrix"), shard, progress, [target], cfg.matrix_lrs, desc="matrix")
+    axes_b = {
+        "init_std": np.asarray(cfg.matrix_init_stds),
+        "n": np.asarray(cfg.matrix_n),
+        "seed": np.arange(cfg.seeds),
+    }
+    b = _sweep(
+        point_b,
+        axes_b,
+        cfg,
+        sub("matrix"),
+        shard,
+        progress,
+        [target],
+        cfg.matrix_lrs,
+        desc="matrix",
+    )
     if not (a.attrs["complete"] and b.attrs["complete"]):
         a.attrs["complete"] = 0
         return describe(a, VARIABLES)
@@ -342,11 +485,19 @@ def run_init_std(cfg: InitStdConfig, store=None, shard=None, progress: bool = Tr
     parts = []
     for name, part in (("fnl", a), ("matrix", b)):
         part = _analyse(part, cfg.threshold)
-        parts.append(part.rename({k: f"{name}_{k}" for k in list(part.data_vars) + ["n", "init_std", "lr"]}))
+        parts.append(
+            part.rename({k: f"{name}_{k}" for k in list(part.data_vars) + ["n", "init_std", "lr"]})
+        )
     ds = xr.merge(parts, combine_attrs="override")
     ds.attrs["threshold"] = cfg.threshold
-    return describe(ds, {f"{p}_{k}": (f"({'a' if p == 'fnl' else 'b'}) {v[0]}", *v[1:])
-                         for p in ("fnl", "matrix") for k, v in VARIABLES.items()})
+    return describe(
+        ds,
+        {
+            f"{p}_{k}": (f"({'a' if p == 'fnl' else 'b'}) {v[0]}", *v[1:])
+            for p in ("fnl", "matrix")
+            for k, v in VARIABLES.items()
+        },
+    )
 
 
 def init_std_claims(ds: xr.Dataset) -> list:
@@ -357,40 +508,75 @@ def init_std_claims(ds: xr.Dataset) -> list:
     out = []
     small, large = sa < 1e-3, sa > 1e-2
     if small.any():
-        out.append(claim(
-            ds, name="fnl-small-init", figure="Fig 10.5a", book=2,
-            statement=f"f_NL fits 1 + x1 (median test error <= {thr:g} from n on) from 2 samples when "
-                      "init std < 1e-3",
-            measured=ta[small], held=bool(np.all(ta[small] == 2)),
-            detail="transition at init std " + ", ".join(f"{s:.0e}" for s in sa[small]),
-            if_not_held="too few GD steps: from small init the t2 t3 direction grows slowly"))
+        out.append(
+            claim(
+                ds,
+                name="fnl-small-init",
+                figure="Fig 10.5a",
+                book=2,
+                statement=f"f_NL fits 1 + x1 (median test error <= {thr:g} from n on) from 2 samples when "
+                "init std < 1e-3",
+                measured=ta[small],
+                held=bool(np.all(ta[small] == 2)),
+                detail="transition at init std " + ", ".join(f"{s:.0e}" for s in sa[small]),
+                if_not_held="too few GD steps: from small init the t2 t3 direction grows slowly",
+            )
+        )
     if large.any():
-        out.append(claim(
-            ds, name="fnl-large-init", figure="Fig 10.5a", book=3,
-            statement="f_NL needs 3 samples (as many as f_L) to fit 1 + x1 when init std > 1e-2",
-            measured=ta[large], held=bool(np.all(ta[large] == 3)), min_preset="quick",
-            detail="transition at init std " + ", ".join(f"{s:.0e}" for s in sa[large]),
-            if_not_held="at this init std the t2 t3 x2 term stays below the threshold at n = 2; at the tiny "
-                        "preset (few steps, few seeds) large-init runs may not reach the threshold at all (NaN)"))
+        out.append(
+            claim(
+                ds,
+                name="fnl-large-init",
+                figure="Fig 10.5a",
+                book=3,
+                statement="f_NL needs 3 samples (as many as f_L) to fit 1 + x1 when init std > 1e-2",
+                measured=ta[large],
+                held=bool(np.all(ta[large] == 3)),
+                min_preset="quick",
+                detail="transition at init std " + ", ".join(f"{s:.0e}" for s in sa[large]),
+                if_not_held="at this init std the t2 t3 x2 term stays below the threshold at n = 2; at the tiny "
+                "preset (few steps, few seeds) large-init runs may not reach the threshold at all (NaN)",
+            )
+        )
     fin = np.where(np.isfinite(tb), tb, np.inf)
     monotone = bool(np.all(np.diff(fin) >= 0))
-    out.append(claim(
-        ds, name="matrix-larger-init-more-samples", figure="Fig 10.5b", book="fewer samples at smaller init",
-        statement=f"the rank-1 {int(ds.sizes['row'])}x{int(ds.sizes['row'])} matrix needs fewer observed entries "
-                  "at smaller init: the transition never decreases as init std grows, and the largest "
-                  "init needs more entries than the smallest",
-        measured=tb, held=monotone and fin[-1] > fin[0], min_preset="quick",
-        detail="transition per init std " + ", ".join(f"{s:.0e}: {_values_text(t)}" for s, t in zip(sb, tb))
-               + " (NaN / inf: not recovered at any n of the grid)",
-        if_not_held="init std grid too narrow to leave the small-init regime, or too few seeds"))
-    lo = float(np.nanmin(np.concatenate([ta, tb]) - np.concatenate([np.full_like(ta, Ra), np.full_like(tb, Rb)])))
-    out.append(claim(
-        ds, name="never-below-optimistic", figure="Fig 10.5", book=0,
-        statement="no init std recovers with fewer samples than the optimistic size (2 for f_NL, "
-                  "2d - 1 for the rank-1 matrix): min over init stds of transition - R >= 0",
-        measured=lo, held=lo >= 0,
-        detail=f"optimistic sizes {Ra} and {Rb}",
-        if_not_held="a seed with a special sample set"))
+    out.append(
+        claim(
+            ds,
+            name="matrix-larger-init-more-samples",
+            figure="Fig 10.5b",
+            book="fewer samples at smaller init",
+            statement=f"the rank-1 {int(ds.sizes['row'])}x{int(ds.sizes['row'])} matrix needs fewer observed entries "
+            "at smaller init: the transition never decreases as init std grows, and the largest "
+            "init needs more entries than the smallest",
+            measured=tb,
+            held=monotone and fin[-1] > fin[0],
+            min_preset="quick",
+            detail="transition per init std "
+            + ", ".join(f"{s:.0e}: {_values_text(t)}" for s, t in zip(sb, tb))
+            + " (NaN / inf: not recovered at any n of the grid)",
+            if_not_held="init std grid too narrow to leave the small-init regime, or too few seeds",
+        )
+    )
+    lo = float(
+        np.nanmin(
+            np.concatenate([ta, tb]) - np.concatenate([np.full_like(ta, Ra), np.full_like(tb, Rb)])
+        )
+    )
+    out.append(
+        claim(
+            ds,
+            name="never-below-optimistic",
+            figure="Fig 10.5",
+            book=0,
+            statement="no init std recovers with fewer samples than the optimistic size (2 for f_NL, "
+            "2d - 1 for the rank-1 matrix): min over init stds of transition - R >= 0",
+            measured=lo,
+            held=lo >= 0,
+            detail=f"optimistic sizes {Ra} and {Rb}",
+            if_not_held="a seed with a special sample set",
+        )
+    )
     return out
 
 
@@ -402,7 +588,8 @@ def init_std_figures(ds):
 
 # ============================================================================ Fig 10.3
 
-NEAR = 1.5   # "near the optimistic size": transition <= 1.5 R (the book's FC x100: ~25 samples for R = 18)
+NEAR = 1.5  # "near the optimistic size": transition <= 1.5 R (the book's FC x100: ~25 samples for R = 18)
+
 
 @dataclass(frozen=True)
 class CnnConfig(RecoveryConfig):
@@ -411,13 +598,19 @@ class CnnConfig(RecoveryConfig):
     sharing and a width-3 FC net, each ``width`` times wider; relative test error
     mean (f - f*)^2 / mean f*^2 on N(0, I_5) test inputs."""
 
-    archs: tuple[str, ...] = param(opt.CONV_ARCHITECTURES, choices=opt.CONV_ARCHITECTURES,
-                                   doc="cnn, cnn_no_sharing, fc")
-    widths: tuple[int, ...] = param((1, 10), ge=1, doc="width multipliers N (N kernels / 3N neurons)")
-    n_values: tuple[int, ...] = param((2, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32), ge=1,
-                                      doc="sample sizes n")
+    archs: tuple[str, ...] = param(
+        opt.CONV_ARCHITECTURES, choices=opt.CONV_ARCHITECTURES, doc="cnn, cnn_no_sharing, fc"
+    )
+    widths: tuple[int, ...] = param(
+        (1, 10), ge=1, doc="width multipliers N (N kernels / 3N neurons)"
+    )
+    n_values: tuple[int, ...] = param(
+        (2, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32), ge=1, doc="sample sizes n"
+    )
     seeds: int = param(3, ge=1, doc="seeds per (arch, width, n)")
-    lrs: tuple[float, ...] = param((0.1, 0.2, 0.5), gt=0.0, doc="GD learning-rate grid (the book: in [0.05, 0.5])")
+    lrs: tuple[float, ...] = param(
+        (0.1, 0.2, 0.5), gt=0.0, doc="GD learning-rate grid (the book: in [0.05, 0.5])"
+    )
     init_std: float = param(1e-10, gt=0.0, doc="init std (the book's variance 1e-20)")
     threshold: float = param(1e-4, gt=0.0, doc="recovered: median relative test error <= threshold")
     stop_loss: float = param(1e-14, ge=0.0, doc="stop a run once its training loss is <= this")
@@ -438,20 +631,48 @@ def run_cnn(cfg: CnnConfig, store=None, shard=None, progress: bool = True) -> xr
 
     def point(pt, key):
         task = rec.conv_task(cfg.archs[pt["arch"]], pt["width"], n_max, x_test)
-        return rec.recovery_point(task, {"n": pt["n"]}, cfg.init_std, key, lrs=cfg.lrs, steps=cfg.steps,
-                                  stop_loss=cfg.stop_loss, select=cfg.select)
+        return rec.recovery_point(
+            task,
+            {"n": pt["n"]},
+            cfg.init_std,
+            key,
+            lrs=cfg.lrs,
+            steps=cfg.steps,
+            stop_loss=cfg.stop_loss,
+            select=cfg.select,
+        )
 
-    axes = {"arch": np.arange(len(cfg.archs)), "width": np.asarray(cfg.widths), "n": np.asarray(cfg.n_values),
-            "seed": np.arange(cfg.seeds)}
-    ds = _sweep(point, axes, cfg, store, shard, progress, [x_test], cfg.lrs, static=("arch", "width"), desc="fig10.3")
+    axes = {
+        "arch": np.arange(len(cfg.archs)),
+        "width": np.asarray(cfg.widths),
+        "n": np.asarray(cfg.n_values),
+        "seed": np.arange(cfg.seeds),
+    }
+    ds = _sweep(
+        point,
+        axes,
+        cfg,
+        store,
+        shard,
+        progress,
+        [x_test],
+        cfg.lrs,
+        static=("arch", "width"),
+        desc="fig10.3",
+    )
     if not ds.attrs["complete"]:
         return describe(ds, VARIABLES)
     ds = ds.assign_coords(arch=list(cfg.archs))
     # the tangent rank at each architecture's optimistic point (float64, host side)
-    x_rank = np.asarray(jax.random.normal(jax.random.key(cfg.test_seed + 1), (cfg.rank_points, d)), np.float64)
-    n_params, rank, gap, profile = (np.zeros((len(cfg.archs), len(cfg.widths)), int),
-                                    np.zeros((len(cfg.archs), len(cfg.widths)), int),
-                                    np.zeros((len(cfg.archs), len(cfg.widths))), [])
+    x_rank = np.asarray(
+        jax.random.normal(jax.random.key(cfg.test_seed + 1), (cfg.rank_points, d)), np.float64
+    )
+    n_params, rank, gap, profile = (
+        np.zeros((len(cfg.archs), len(cfg.widths)), int),
+        np.zeros((len(cfg.archs), len(cfg.widths)), int),
+        np.zeros((len(cfg.archs), len(cfg.widths))),
+        [],
+    )
     for i, arch in enumerate(cfg.archs):
         for j, w in enumerate(cfg.widths):
             init_fn, apply_fn = opt.conv_model(arch, w)
@@ -474,51 +695,89 @@ def cnn_claims(ds: xr.Dataset) -> list:
     thr, near = ds.attrs["threshold"], NEAR
     R = ds["optimistic_size"].values
     rank = ds["rank_at_target"].values
-    trans = ds["transition"].values                                   # [arch, width]
+    trans = ds["transition"].values  # [arch, width]
     archs = [str(a) for a in ds["arch"].values]
-    out = [claim(
-        ds, name="rank-at-target", figure="Table 10.1", book=[int(r) for r in R],
-        statement="the tangent rank at each architecture's optimistic point equals the closed form "
-                  "(CNN s + (d+1-s) = 6, no sharing (s+1)(d+1-s) = 12, FC (d+1)(d+1-s) = 18) at every width",
-        measured=rank[:, -1], held=bool(np.all(rank == R[:, None]) and np.all(ds["rank_gap"].values > 1e6)),
-        detail=f"rank at the widest model (x{int(ds['width'].values[-1])}); all widths: {rank.tolist()}",
-        if_not_held="too few evaluation points for the rank to saturate")]
+    out = [
+        claim(
+            ds,
+            name="rank-at-target",
+            figure="Table 10.1",
+            book=[int(r) for r in R],
+            statement="the tangent rank at each architecture's optimistic point equals the closed form "
+            "(CNN s + (d+1-s) = 6, no sharing (s+1)(d+1-s) = 12, FC (d+1)(d+1-s) = 18) at every width",
+            measured=rank[:, -1],
+            held=bool(np.all(rank == R[:, None]) and np.all(ds["rank_gap"].values > 1e6)),
+            detail=f"rank at the widest model (x{int(ds['width'].values[-1])}); all widths: {rank.tolist()}",
+            if_not_held="too few evaluation points for the rank to saturate",
+        )
+    ]
     x1 = trans[:, 0]
     if len(archs) > 1:
         order = [archs.index(a) for a in opt.CONV_ARCHITECTURES if a in archs]
         fin = np.where(np.isfinite(x1[order]), x1[order], np.inf)
-        out.append(claim(
-            ds, name="ordering", figure="Fig 10.3", book="CNN < CNN without sharing < FC",
-            statement=f"at width x{int(ds['width'].values[0])} the transition (median relative error <= {thr:g} "
-                      "from n on) orders as CNN < CNN without sharing < FC",
-            measured=x1[order], held=bool(np.all(np.diff(fin) > 0) and np.isfinite(fin[:-1]).all()),
-            min_preset="quick", detail="transitions in the order " + ", ".join(np.asarray(archs)[order]),
-            if_not_held="n grid too coarse or too small to separate the architectures"))
-    ratio = np.where(np.isfinite(trans), trans, np.inf) / R[:, None]      # inf: not recovered on the grid
+        out.append(
+            claim(
+                ds,
+                name="ordering",
+                figure="Fig 10.3",
+                book="CNN < CNN without sharing < FC",
+                statement=f"at width x{int(ds['width'].values[0])} the transition (median relative error <= {thr:g} "
+                "from n on) orders as CNN < CNN without sharing < FC",
+                measured=x1[order],
+                held=bool(np.all(np.diff(fin) > 0) and np.isfinite(fin[:-1]).all()),
+                min_preset="quick",
+                detail="transitions in the order " + ", ".join(np.asarray(archs)[order]),
+                if_not_held="n grid too coarse or too small to separate the architectures",
+            )
+        )
+    ratio = (
+        np.where(np.isfinite(trans), trans, np.inf) / R[:, None]
+    )  # inf: not recovered on the grid
     worst = ratio.max(axis=1)
     loss = ds["train_loss"].transpose("arch", "width", "n", "seed").values
-    past_R = ds["n"].values[None, :] >= R[:, None]                        # [arch, n]: runs with n >= R
+    past_R = ds["n"].values[None, :] >= R[:, None]  # [arch, n]: runs with n >= R
     loss_narrow, loss_wide = (float(np.nanmedian(loss[:, w][past_R])) for w in (0, -1))
     unrecovered = [a for a, v in zip(archs, worst) if not np.isfinite(v)]
     finite = worst[np.isfinite(worst)]
     at_edge = float(np.mean(ds["best_lr"].isel(width=-1).values == ds["lr"].values.max()))
     steps = int(ds.attrs.get("steps", 0))
-    out.append(claim(
-        ds, name="width-independent", figure="Fig 10.3", book="near R at every width (FC x100: ~25 for R = 18)",
-        statement=f"the transition sits near each architecture's optimistic size whatever the width: "
-                  f"transition <= {near:g} R for every architecture and width (measured: the largest "
-                  "transition / R over widths, per architecture; inf: not recovered on the n grid)",
-        measured=worst, held=bool(np.all(worst <= near)) and ds.sizes["width"] > 1, min_preset="quick", reproduces=False,
-        detail="transition / R per (arch, width): " + "; ".join(
-            f"{a} " + ", ".join(f"x{int(w)}: {_values_text(t)}/{int(r)}" for w, t in zip(ds["width"].values, trans[i]))
-            for i, (a, r) in enumerate(zip(archs, R))),
-        if_not_held=f"wider models need up to {finite.max(initial=0):.2g}x R samples"
-                    + (f" or are not recovered on the n grid ({', '.join(unrecovered)})" if unrecovered else "")
-                    + " although their tangent rank at the target equals the closed form (claim "
-                    "rank-at-target): the gap is in the GD dynamics from small init, not in the rank; the "
-                    f"x{int(ds['width'].values[-1])} runs with n >= R end at median training loss {loss_wide:.0e} (x{int(ds['width'].values[0])}: {loss_narrow:.0e}) after {steps} steps, "
-                    f"{at_edge:.0%} of them at the largest lr of the grid, so they are still training (the book "
-                    "runs 100k steps)" if ds.sizes["width"] > 1 else "one width only: width independence not tested"))
+    out.append(
+        claim(
+            ds,
+            name="width-independent",
+            figure="Fig 10.3",
+            book="near R at every width (FC x100: ~25 for R = 18)",
+            statement=f"the transition sits near each architecture's optimistic size whatever the width: "
+            f"transition <= {near:g} R for every architecture and width (measured: the largest "
+            "transition / R over widths, per architecture; inf: not recovered on the n grid)",
+            measured=worst,
+            held=bool(np.all(worst <= near)) and ds.sizes["width"] > 1,
+            min_preset="quick",
+            reproduces=False,
+            detail="transition / R per (arch, width): "
+            + "; ".join(
+                f"{a} "
+                + ", ".join(
+                    f"x{int(w)}: {_values_text(t)}/{int(r)}"
+                    for w, t in zip(ds["width"].values, trans[i])
+                )
+                for i, (a, r) in enumerate(zip(archs, R))
+            ),
+            if_not_held=f"wider models need up to {finite.max(initial=0):.2g}x R samples"
+            + (
+                f" or are not recovered on the n grid ({', '.join(unrecovered)})"
+                if unrecovered
+                else ""
+            )
+            + " although their tangent rank at the target equals the closed form (claim "
+            "rank-at-target): the gap is in the GD dynamics from small init, not in the rank; the "
+            f"x{int(ds['width'].values[-1])} runs with n >= R end at median training loss {loss_wide:.0e} (x{int(ds['width'].values[0])}: {loss_narrow:.0e}) after {steps} steps, "
+            f"{at_edge:.0%} of them at the largest lr of the grid, so they are still training (the book "
+            "runs 100k steps)"
+            if ds.sizes["width"] > 1
+            else "one width only: width independence not tested",
+        )
+    )
     return out
 
 
@@ -530,38 +789,94 @@ def cnn_figures(ds):
 
 # ============================================================================ registry
 
-register(Experiment(
-    "optimistic-fnl", area="rank", figure="Fig 10.1",
-    title="f_L vs the reparameterized f_NL = t0 + t1 x1 + t2 t3 x2: recovery at the optimistic sample size",
-    config=FnlConfig,
-    presets={"tiny": dict(targets=("1+x1", "x2"), n_values=(1, 2, 3), seeds=3, steps=3000),
-             "quick": {}, "paper": dict(seeds=100, steps=50_000)},
-    run=run_fnl, claims=fnl_claims, figures=fnl_figures))
+register(
+    Experiment(
+        "optimistic-fnl",
+        area="rank",
+        figure="Fig 10.1",
+        title="f_L vs the reparameterized f_NL = t0 + t1 x1 + t2 t3 x2: recovery at the optimistic sample size",
+        config=FnlConfig,
+        presets={
+            "tiny": dict(targets=("1+x1", "x2"), n_values=(1, 2, 3), seeds=3, steps=3000),
+            "quick": {},
+            "paper": dict(seeds=100, steps=50_000),
+        },
+        run=run_fnl,
+        claims=fnl_claims,
+        figures=fnl_figures,
+    )
+)
 
-register(Experiment(
-    "optimistic-matrix", area="rank", figure="Fig 10.2",
-    title="4x4 matrix completion with f = AB from small init: recovery from 2rd - r^2 entries",
-    config=MatrixConfig,
-    presets={"tiny": dict(ranks=(1,), n_values=(5, 6, 7, 8, 9), seeds=3, steps=3000),
-             "quick": {}, "paper": dict(seeds=50, steps=50_000)},
-    run=run_matrix, claims=matrix_claims, figures=matrix_figures))
+register(
+    Experiment(
+        "optimistic-matrix",
+        area="rank",
+        figure="Fig 10.2",
+        title="4x4 matrix completion with f = AB from small init: recovery from 2rd - r^2 entries",
+        config=MatrixConfig,
+        presets={
+            "tiny": dict(ranks=(1,), n_values=(5, 6, 7, 8, 9), seeds=3, steps=3000),
+            "quick": {},
+            "paper": dict(seeds=50, steps=50_000),
+        },
+        run=run_matrix,
+        claims=matrix_claims,
+        figures=matrix_figures,
+    )
+)
 
-register(Experiment(
-    "optimistic-init-std", area="rank", figure="Fig 10.5",
-    title="samples needed against init std: the optimistic size is reached only from small init",
-    config=InitStdConfig,
-    presets={"tiny": dict(fnl_init_stds=(1e-4, 1.0), fnl_n=(1, 2, 3), matrix_init_stds=(1e-5, 1e-2),
-                          matrix_n=(6, 7, 8, 9, 10), seeds=2, steps=5000),
-             "quick": {}, "paper": dict(seeds=50, steps=50_000)},
-    run=run_init_std, claims=init_std_claims, figures=init_std_figures))
+register(
+    Experiment(
+        "optimistic-init-std",
+        area="rank",
+        figure="Fig 10.5",
+        title="samples needed against init std: the optimistic size is reached only from small init",
+        config=InitStdConfig,
+        presets={
+            "tiny": dict(
+                fnl_init_stds=(1e-4, 1.0),
+                fnl_n=(1, 2, 3),
+                matrix_init_stds=(1e-5, 1e-2),
+                matrix_n=(6, 7, 8, 9, 10),
+                seeds=2,
+                steps=5000,
+            ),
+            "quick": {},
+            "paper": dict(seeds=50, steps=50_000),
+        },
+        run=run_init_std,
+        claims=init_std_claims,
+        figures=init_std_figures,
+    )
+)
 
-register(Experiment(
-    "optimistic-cnn", area="rank", figure="Fig 10.3",
-    title="CNN vs CNN without sharing vs FC on a conv teacher: optimistic sizes 6 < 12 < 18",
-    config=CnnConfig,
-    presets={"tiny": dict(archs=("cnn",), widths=(1,), n_values=(4, 5, 6, 8), seeds=1, steps=3000,
-                          rank_points=30),
-             "quick": {},
-             "paper": dict(widths=(1, 3, 10, 34, 100), n_values=tuple(range(1, 41)), seeds=10,
-                           lrs=(0.05, 0.1, 0.2, 0.3, 0.5), steps=100_000)},
-    run=run_cnn, claims=cnn_claims, figures=cnn_figures))
+register(
+    Experiment(
+        "optimistic-cnn",
+        area="rank",
+        figure="Fig 10.3",
+        title="CNN vs CNN without sharing vs FC on a conv teacher: optimistic sizes 6 < 12 < 18",
+        config=CnnConfig,
+        presets={
+            "tiny": dict(
+                archs=("cnn",),
+                widths=(1,),
+                n_values=(4, 5, 6, 8),
+                seeds=1,
+                steps=3000,
+                rank_points=30,
+            ),
+            "quick": {},
+            "paper": dict(
+                widths=(1, 3, 10, 34, 100),
+                n_values=tuple(range(1, 41)),
+                seeds=10,
+                lrs=(0.05, 0.1, 0.2, 0.3, 0.5),
+                steps=100_000,
+            ),
+        },
+        run=run_cnn,
+        claims=cnn_claims,
+        figures=cnn_figures,
+    )
+)

@@ -70,8 +70,10 @@ def n_params(width, input_dim: int) -> np.ndarray:
 
 def _student_mask(unit, width, n_max):
     active = (jnp.arange(n_max) < width).astype(jnp.float32)
-    return [{"w": jnp.ones_like(unit[0]["w"]) * active, "b": active},
-            {"w": active[:, None] * jnp.ones_like(unit[1]["w"]), "b": jnp.ones_like(unit[1]["b"])}]
+    return [
+        {"w": jnp.ones_like(unit[0]["w"]) * active, "b": active},
+        {"w": active[:, None] * jnp.ones_like(unit[1]["w"]), "b": jnp.ones_like(unit[1]["b"])},
+    ]
 
 
 def run(cfg: ScalingConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
@@ -95,19 +97,42 @@ def run(cfg: ScalingConfig, store=None, shard=None, progress: bool = True) -> xr
         unit = mlp.init(k_init, [cfg.input_dim, n_max, 1])
         mask = _student_mask(unit, pt["width"], n_max)
         unit[1]["w"] = unit[1]["w"] * jnp.sqrt(n_max / pt["width"])
-        traj = train.run(weighted_mse, lottery.apply_mask(unit, mask), (x, y, w),
-                         lottery.masked(optax.adam(cfg.lr), mask), steps=cfg.steps, n_records=2,
-                         diverge_factor=None)
+        traj = train.run(
+            weighted_mse,
+            lottery.apply_mask(unit, mask),
+            (x, y, w),
+            lottery.masked(optax.adam(cfg.lr), mask),
+            steps=cfg.steps,
+            n_records=2,
+            diverge_factor=None,
+        )
         return {"train_loss": traj.loss[-1], "test_loss": test_loss(traj.params, (x_test, y_test))}
 
-    ds = sweep.run(point, {"width": np.asarray(cfg.widths), "n_train": np.asarray(cfg.n_trains),
-                           "seed": np.arange(cfg.seeds)},
-                   store=store, shard=shard, key_axes=("seed",), base_seed=cfg.base_seed,
-                   config=cfg.to_dict(execution=False), batching=cfg.batching, progress=progress,
-                   desc="scaling laws")
+    ds = sweep.run(
+        point,
+        {
+            "width": np.asarray(cfg.widths),
+            "n_train": np.asarray(cfg.n_trains),
+            "seed": np.arange(cfg.seeds),
+        },
+        store=store,
+        shard=shard,
+        key_axes=("seed",),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        batching=cfg.batching,
+        progress=progress,
+        desc="scaling laws",
+    )
     ds = ds.assign_coords(n_params=("width", n_params(cfg.widths, cfg.input_dim)))
-    ds.attrs.update(input_dim=cfg.input_dim, teacher_width=cfg.teacher_width, steps=cfg.steps,
-                    noise=cfg.noise, n_boot=cfg.n_boot, test_variance=float(jnp.var(y_test)))
+    ds.attrs.update(
+        input_dim=cfg.input_dim,
+        teacher_width=cfg.teacher_width,
+        steps=cfg.steps,
+        noise=cfg.noise,
+        n_boot=cfg.n_boot,
+        test_variance=float(jnp.var(y_test)),
+    )
     ds.attrs.update(_fits(ds))
     return describe(ds, VARIABLES)
 
@@ -117,18 +142,34 @@ def _fits(ds) -> dict:
     out = {}
     loss = ds["test_loss"].transpose("seed", "width", "n_train").values
     n_boot = int(ds.attrs["n_boot"])
-    for name, x, curves in (("width", ds["n_params"].values, loss[:, :, -1]),
-                            ("samples", ds["n_train"].values, loss[:, -1, :])):
+    for name, x, curves in (
+        ("width", ds["n_params"].values, loss[:, :, -1]),
+        ("samples", ds["n_train"].values, loss[:, -1, :]),
+    ):
         try:
             f = scaling.fit_power_law(x, curves, n_boot=n_boot)
         except ValueError:
-            f = scaling.PowerLawFit(np.nan, np.nan, np.nan, np.nan, {k: (np.nan, np.nan) for k in ("E", "A", "alpha")})
-        out |= {f"{name}_E": f.E, f"{name}_A": f.A, f"{name}_alpha": f.alpha, f"{name}_r2_log": f.r2_log,
-                f"{name}_alpha_low": f.interval["alpha"][0], f"{name}_alpha_high": f.interval["alpha"][1]}
-    fr = scaling.compute_frontier(ds["n_params"].values, ds["n_train"].values * int(ds.attrs["steps"]),
-                                  loss.mean(0))
-    out |= {"frontier_compute": fr.compute.tolist(), "frontier_loss": fr.loss.tolist(),
-            "frontier_n_params": fr.n_params.tolist(), "frontier_slope": fr.slope, "frontier_n_slope": fr.n_slope}
+            f = scaling.PowerLawFit(
+                np.nan, np.nan, np.nan, np.nan, {k: (np.nan, np.nan) for k in ("E", "A", "alpha")}
+            )
+        out |= {
+            f"{name}_E": f.E,
+            f"{name}_A": f.A,
+            f"{name}_alpha": f.alpha,
+            f"{name}_r2_log": f.r2_log,
+            f"{name}_alpha_low": f.interval["alpha"][0],
+            f"{name}_alpha_high": f.interval["alpha"][1],
+        }
+    fr = scaling.compute_frontier(
+        ds["n_params"].values, ds["n_train"].values * int(ds.attrs["steps"]), loss.mean(0)
+    )
+    out |= {
+        "frontier_compute": fr.compute.tolist(),
+        "frontier_loss": fr.loss.tolist(),
+        "frontier_n_params": fr.n_params.tolist(),
+        "frontier_slope": fr.slope,
+        "frontier_n_slope": fr.n_slope,
+    }
     return out
 
 
@@ -143,27 +184,54 @@ R2 = 0.9
 def claims(ds: xr.Dataset) -> list:
     a = ds.attrs
     out = []
-    for name, what in (("width", "parameter count N (student width sweep at the largest D)"),
-                       ("samples", "train size D (sample sweep at the largest width)")):
-        alpha, lo, hi, r2 = (a[f"{name}_{k}"] for k in ("alpha", "alpha_low", "alpha_high", "r2_log"))
-        out.append(claim(
-            ds, name=f"power-law-{name}", figure="ch. 14.1: scaling laws",
-            statement=f"the test loss against the {what} is fitted by E + A x^-alpha with R^2 >= {R2:g} on log "
-                      f"scale (over >= 4 sizes: 3 sizes fit exactly) and a 95% bootstrap interval of alpha above 0",
-            book="a power law with an offset", measured=[alpha, lo, hi, r2],
-            held=bool(ds.sizes["width" if name == "width" else "n_train"] >= 4 and np.isfinite(r2) and r2 >= R2
-                      and np.isfinite(lo) and lo > 0),
-            if_not_held="the loss is flat over the sweep (the student is already at its optimization floor, or "
-                        "the sweep spans too small a range), or too few seeds for the interval",
-            min_preset="quick", detail="measured: [alpha, alpha_low, alpha_high, R^2 (log)]"))
-    out.append(claim(
-        ds, name="compute-frontier", figure="ch. 14.1: compute-optimal frontier",
-        statement="along the compute-optimal frontier of the (N, D) grid the loss falls with compute "
-                  "(slope d log L / d log C < 0) and the optimal N grows with compute",
-        book="L ~ C^-alpha_C, N_opt ~ C^a with a > 0", measured=[a["frontier_slope"], a["frontier_n_slope"]],
-        held=bool(np.isfinite(a["frontier_slope"]) and a["frontier_slope"] < 0 and a["frontier_n_slope"] > 0),
-        if_not_held="too coarse a grid: the frontier has fewer than 2 points or a single width",
-        min_preset="quick", detail="measured: [slope of log L, slope of log N_opt] against log C"))
+    for name, what in (
+        ("width", "parameter count N (student width sweep at the largest D)"),
+        ("samples", "train size D (sample sweep at the largest width)"),
+    ):
+        alpha, lo, hi, r2 = (
+            a[f"{name}_{k}"] for k in ("alpha", "alpha_low", "alpha_high", "r2_log")
+        )
+        out.append(
+            claim(
+                ds,
+                name=f"power-law-{name}",
+                figure="ch. 14.1: scaling laws",
+                statement=f"the test loss against the {what} is fitted by E + A x^-alpha with R^2 >= {R2:g} on log "
+                f"scale (over >= 4 sizes: 3 sizes fit exactly) and a 95% bootstrap interval of alpha above 0",
+                book="a power law with an offset",
+                measured=[alpha, lo, hi, r2],
+                held=bool(
+                    ds.sizes["width" if name == "width" else "n_train"] >= 4
+                    and np.isfinite(r2)
+                    and r2 >= R2
+                    and np.isfinite(lo)
+                    and lo > 0
+                ),
+                if_not_held="the loss is flat over the sweep (the student is already at its optimization floor, or "
+                "the sweep spans too small a range), or too few seeds for the interval",
+                min_preset="quick",
+                detail="measured: [alpha, alpha_low, alpha_high, R^2 (log)]",
+            )
+        )
+    out.append(
+        claim(
+            ds,
+            name="compute-frontier",
+            figure="ch. 14.1: compute-optimal frontier",
+            statement="along the compute-optimal frontier of the (N, D) grid the loss falls with compute "
+            "(slope d log L / d log C < 0) and the optimal N grows with compute",
+            book="L ~ C^-alpha_C, N_opt ~ C^a with a > 0",
+            measured=[a["frontier_slope"], a["frontier_n_slope"]],
+            held=bool(
+                np.isfinite(a["frontier_slope"])
+                and a["frontier_slope"] < 0
+                and a["frontier_n_slope"] > 0
+            ),
+            if_not_held="too coarse a grid: the frontier has fewer than 2 points or a single width",
+            min_preset="quick",
+            detail="measured: [slope of log L, slope of log N_opt] against log C",
+        )
+    )
     return out
 
 
@@ -173,12 +241,29 @@ def figures(ds: xr.Dataset) -> dict:
     return viz.scaling_figures(ds)
 
 
-register(Experiment(
-    "scaling-laws", area="phenomena", figure="ch. 14.1: scaling laws",
-    title="student-teacher MLP: test loss vs width and vs samples, power-law fits, compute frontier",
-    config=ScalingConfig,
-    presets={"tiny": dict(widths=(2, 8, 32), n_trains=(32, 128, 512), n_test=128, steps=60, seeds=2, n_boot=20),
-             "quick": {},
-             "paper": dict(widths=(2, 4, 8, 16, 32, 64, 128, 256), n_trains=(32, 64, 128, 256, 512, 1024, 2048, 4096),
-                           teacher_width=128, steps=20000, seeds=16, n_boot=2000)},
-    run=run, claims=claims, figures=figures))
+register(
+    Experiment(
+        "scaling-laws",
+        area="phenomena",
+        figure="ch. 14.1: scaling laws",
+        title="student-teacher MLP: test loss vs width and vs samples, power-law fits, compute frontier",
+        config=ScalingConfig,
+        presets={
+            "tiny": dict(
+                widths=(2, 8, 32), n_trains=(32, 128, 512), n_test=128, steps=60, seeds=2, n_boot=20
+            ),
+            "quick": {},
+            "paper": dict(
+                widths=(2, 4, 8, 16, 32, 64, 128, 256),
+                n_trains=(32, 64, 128, 256, 512, 1024, 2048, 4096),
+                teacher_width=128,
+                steps=20000,
+                seeds=16,
+                n_boot=2000,
+            ),
+        },
+        run=run,
+        claims=claims,
+        figures=figures,
+    )
+)

@@ -7,7 +7,11 @@ import numpy as np
 
 def positive_int(name: str, value) -> int:
     """A positive integer (numpy integers accepted, bools refused), returned as ``int``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or value <= 0
+    ):
         raise ValueError(f"{name}: must be a positive integer, got {value!r}")
     return int(value)
 

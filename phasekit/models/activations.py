@@ -12,7 +12,7 @@ s2relu, ricker, sin, identity. ``ricker`` and ``sin`` take a width/frequency par
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -23,7 +23,8 @@ Params are ``{"theta1": params, "theta2": params}``. Scale the base parameters f
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,12 +40,16 @@ def pair(params: Params) -> dict:
 def apply(apply_fn: Callable, params: dict, x, **apply_kwargs):
     """h(x) = (f(x; theta1) - f(x; theta2)) / sqrt(2); same output shape as ``apply_fn``."""
     if not isinstance(params, dict) or set(params) != {"theta1", "theta2"}:
-        raise ValueError("params: ASI parameters need exactly the keys 'theta1' and 'theta2' "
-                         "(build them with asi.pair)")
+        raise ValueError(
+            "params: ASI parameters need exactly the keys 'theta1' and 'theta2' "
+            "(build them with asi.pair)"
+        )
     # Both copies run through the same compiled loop body (lax.map) so that identical params
     # give bit-identical outputs. Two inlined copies (or a vmap) may be fused or vectorized
     # differently by XLA (e.g. f1 * c - f2 * c contracted into an FMA), leaving h_0 = O(eps).
-    stacked = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), params["theta1"], params["theta2"])
+    stacked = jax.tree_util.tree_map(
+        lambda a, b: jnp.stack([a, b]), params["theta1"], params["theta2"]
+    )
     f = jax.lax.map(lambda p: apply_fn(p, x, **apply_kwargs), stacked)
     return (f[0] - f[1]) / math.sqrt(2.0)
 
@@ -59,9 +64,13 @@ def switchable(apply_fn: Callable, params: dict, x, on, **apply_kwargs):
     and the run is the plain network's. ``on``: a 0/1 scalar (may be traced).
     """
     if not isinstance(params, dict) or set(params) != {"theta1", "theta2"}:
-        raise ValueError("params: ASI parameters need exactly the keys 'theta1' and 'theta2' "
-                         "(build them with asi.pair)")
-    stacked = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), params["theta1"], params["theta2"])
+        raise ValueError(
+            "params: ASI parameters need exactly the keys 'theta1' and 'theta2' "
+            "(build them with asi.pair)"
+        )
+    stacked = jax.tree_util.tree_map(
+        lambda a, b: jnp.stack([a, b]), params["theta1"], params["theta2"]
+    )
     f = jax.lax.map(lambda p: apply_fn(p, x, **apply_kwargs), stacked)
     on = jnp.asarray(on, f.dtype)
     # f[0] - 1 * f[1] is exactly 0 at theta1 = theta2 (also when fused into an FMA: the product

@@ -14,7 +14,7 @@ its filter bank at every position, so its NTK is not a dense-layer Gram product)
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -37,8 +37,13 @@ class ConvTanhDense(nn.Module):
         return out[:, 0] if self.out_dim == 1 else out
 
 
-def init(key, input_shape: Sequence[int], features: int = 4, kernel_size: Sequence[int] = (3, 3),
-         out_dim: int = 1) -> dict:
+def init(
+    key,
+    input_shape: Sequence[int],
+    features: int = 4,
+    kernel_size: Sequence[int] = (3, 3),
+    out_dim: int = 1,
+) -> dict:
     """Flax variables of :class:`ConvTanhDense` for inputs of shape ``[n, *input_shape]``.
 
     ``input_shape`` = (*spatial, channels), with ``len(kernel_size) == len(spatial)``.
@@ -46,14 +51,20 @@ def init(key, input_shape: Sequence[int], features: int = 4, kernel_size: Sequen
     positive_int("features", features)
     positive_int("out_dim", out_dim)
     if len(input_shape) != len(kernel_size) + 1:
-        raise ValueError(f"input_shape: need (*spatial, channels) with {len(kernel_size)} spatial "
-                         f"axes for kernel_size {tuple(kernel_size)}, got {tuple(input_shape)}")
+        raise ValueError(
+            f"input_shape: need (*spatial, channels) with {len(kernel_size)} spatial "
+            f"axes for kernel_size {tuple(kernel_size)}, got {tuple(input_shape)}"
+        )
     model = ConvTanhDense(features, tuple(kernel_size), out_dim)
     return model.init(key, jnp.zeros((1, *input_shape)))
 
 
-def apply(variables: dict, x: jax.Array, features: int | None = None,
-          kernel_size: Sequence[int] | None = None) -> jax.Array:
+def apply(
+    variables: dict,
+    x: jax.Array,
+    features: int | None = None,
+    kernel_size: Sequence[int] | None = None,
+) -> jax.Array:
     """Output of :class:`ConvTanhDense` with ``variables`` from :func:`init`: [n] (or [n, out_dim]).
 
     The architecture is read off the variables (``features`` and ``kernel_size`` from the
@@ -64,7 +75,9 @@ def apply(variables: dict, x: jax.Array, features: int | None = None,
     if features is not None and features != conv.shape[-1]:
         raise ValueError(f"features: variables have {conv.shape[-1]} filters, got {features}")
     if kernel_size is not None and tuple(kernel_size) != tuple(conv.shape[:-2]):
-        raise ValueError(f"kernel_size: variables have {tuple(conv.shape[:-2])}, got {tuple(kernel_size)}")
+        raise ValueError(
+            f"kernel_size: variables have {tuple(conv.shape[:-2])}, got {tuple(kernel_size)}"
+        )
     if x.ndim != conv.ndim or x.shape[-1] != conv.shape[-2]:
         raise ValueError(f"x: expected [n, *spatial, {conv.shape[-2]}], got {x.shape}")
     model = ConvTanhDense(conv.shape[-1], tuple(conv.shape[:-2]), dense.shape[-1])

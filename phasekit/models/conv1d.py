@@ -33,15 +33,23 @@ def n_positions(input_dim: int, kernel_size: int) -> int:
     return input_dim + 1 - kernel_size
 
 
-def init(key, input_dim: int, kernel_size: int, n_kernels: int = 1, shared: bool = True,
-         dtype=jnp.float32) -> dict:
+def init(
+    key,
+    input_dim: int,
+    kernel_size: int,
+    n_kernels: int = 1,
+    shared: bool = True,
+    dtype=jnp.float32,
+) -> dict:
     """Unit-scale parameters ~ N(0, 1): ``{"kernel": [C, s] | [C, P, s], "a": [C, P]}``."""
     P = n_positions(input_dim, kernel_size)
     positive_int("n_kernels", n_kernels)
     kk, ka = jax.random.split(key)
     kshape = (n_kernels, kernel_size) if shared else (n_kernels, P, kernel_size)
-    return {"kernel": jax.random.normal(kk, kshape, dtype),
-            "a": jax.random.normal(ka, (n_kernels, P), dtype)}
+    return {
+        "kernel": jax.random.normal(kk, kshape, dtype),
+        "a": jax.random.normal(ka, (n_kernels, P), dtype),
+    }
 
 
 def patches(x: jax.Array, kernel_size: int) -> jax.Array:
@@ -58,8 +66,10 @@ def preactivation(params: dict, x: jax.Array) -> jax.Array:
     K = params["kernel"]
     X = patches(x, K.shape[-1])
     if X.shape[1] != params["a"].shape[1]:
-        raise ValueError(f"x: input_dim {x.shape[1]} gives {X.shape[1]} positions, "
-                         f"params have {params['a'].shape[1]}")
+        raise ValueError(
+            f"x: input_dim {x.shape[1]} gives {X.shape[1]} positions, "
+            f"params have {params['a'].shape[1]}"
+        )
     if K.ndim == 2:
         return jnp.einsum("nps,cs->ncp", X, K)
     return jnp.einsum("nps,cps->ncp", X, K)
@@ -67,4 +77,6 @@ def preactivation(params: dict, x: jax.Array) -> jax.Array:
 
 def apply(params: dict, x: jax.Array, activation="tanh") -> jax.Array:
     """f(x) = sum_{c,p} a_{cp} sigma(z_{cp}(x)),  x: [n, d] -> [n]."""
-    return jnp.einsum("ncp,cp->n", activations.get(activation)(preactivation(params, x)), params["a"])
+    return jnp.einsum(
+        "ncp,cp->n", activations.get(activation)(preactivation(params, x)), params["a"]
+    )

@@ -19,7 +19,7 @@ Params: a list of ``{"w": [fan_in, fan_out], "b": [fan_out]}``, one dict per lay
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -44,8 +44,15 @@ def layer_std(fan_in: int, fan_out: int, scheme: str | None = None, gamma: float
     raise ValueError(f"scheme: unknown {scheme!r}; known: {', '.join(SCHEMES)} (or give gamma)")
 
 
-def init(key, sizes: Sequence[int], scheme: str = "lecun", gamma=None, bias: bool = True,
-         bias_std: float | None = None, dtype=jnp.float32) -> list[dict]:
+def init(
+    key,
+    sizes: Sequence[int],
+    scheme: str = "lecun",
+    gamma=None,
+    bias: bool = True,
+    bias_std: float | None = None,
+    dtype=jnp.float32,
+) -> list[dict]:
     """Parameters of an MLP with layer widths ``sizes = [d_in, h_1, ..., d_out]``.
 
     Args:
@@ -63,7 +70,9 @@ def init(key, sizes: Sequence[int], scheme: str = "lecun", gamma=None, bias: boo
     if len(gammas) != n_layers:
         raise ValueError(f"gamma: need {n_layers} values, got {len(gammas)}")
     params = []
-    for l, (key_l, fi, fo) in enumerate(zip(jax.random.split(key, n_layers), sizes[:-1], sizes[1:])):
+    for l, (key_l, fi, fo) in enumerate(
+        zip(jax.random.split(key, n_layers), sizes[:-1], sizes[1:])
+    ):
         std = layer_std(fi, fo, scheme, gammas[l])
         kw, kb = jax.random.split(key_l)
         layer = {"w": std * jax.random.normal(kw, (fi, fo), dtype)}
@@ -83,7 +92,9 @@ def _forward(params, x, activation, residual, layer_activations, masks):
         raise ValueError(f"layer_activations: need {n_hidden}, got {len(acts)}")
     masks = [None] * n_hidden if masks is None else list(masks)
     if len(masks) != n_hidden:
-        raise ValueError(f"masks: need one per hidden layer ({n_hidden}; None for no mask), got {len(masks)}")
+        raise ValueError(
+            f"masks: need one per hidden layer ({n_hidden}; None for no mask), got {len(masks)}"
+        )
     zs, hs, h = [], [], x
     for layer, act, m in zip(params[:-1], acts, masks):
         z = h @ layer["w"] + layer.get("b", 0.0)
@@ -96,20 +107,38 @@ def _forward(params, x, activation, residual, layer_activations, masks):
     return zs, hs, h @ params[-1]["w"] + params[-1].get("b", 0.0)
 
 
-def preactivations(params: list[dict], x: jax.Array, activation="relu", residual: bool = False,
-                   layer_activations: Sequence | None = None, masks: Sequence | None = None) -> list[jax.Array]:
+def preactivations(
+    params: list[dict],
+    x: jax.Array,
+    activation="relu",
+    residual: bool = False,
+    layer_activations: Sequence | None = None,
+    masks: Sequence | None = None,
+) -> list[jax.Array]:
     """Pre-activations z_1..z_{L-1} of the hidden layers, each [n, h_l]."""
     return _forward(params, x, activation, residual, layer_activations, masks)[0]
 
 
-def hidden(params: list[dict], x: jax.Array, activation="relu", residual: bool = False,
-           layer_activations: Sequence | None = None, masks: Sequence | None = None) -> list[jax.Array]:
+def hidden(
+    params: list[dict],
+    x: jax.Array,
+    activation="relu",
+    residual: bool = False,
+    layer_activations: Sequence | None = None,
+    masks: Sequence | None = None,
+) -> list[jax.Array]:
     """Post-activations h_1..h_{L-1} of the hidden layers, each [n, h_l]."""
     return _forward(params, x, activation, residual, layer_activations, masks)[1]
 
 
-def apply(params: list[dict], x: jax.Array, activation="relu", residual: bool = False,
-          layer_activations: Sequence | None = None, masks: Sequence | None = None) -> jax.Array:
+def apply(
+    params: list[dict],
+    x: jax.Array,
+    activation="relu",
+    residual: bool = False,
+    layer_activations: Sequence | None = None,
+    masks: Sequence | None = None,
+) -> jax.Array:
     """Network output, [n, d_out] (squeezed to [n] when d_out = 1).
 
     ``masks``: one array per hidden layer (broadcastable to [n, h_l], or None) multiplying that

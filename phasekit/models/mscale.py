@@ -23,7 +23,7 @@ part of the parameters but not trained (``stop_gradient``; pass ``train_b=True``
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +36,7 @@ SCALE_KINDS = ("linear", "geometric")
 
 
 # ----------------------------------------------------------------------------- MscaleDNN
+
 
 def scale_set(n_scales: int, kind: str = "linear", base: float = 2.0) -> np.ndarray:
     """The A scales: linear (1, 2, ..., A) or geometric (1, base, base^2, ..., base^(A-1)). [A]."""
@@ -54,9 +55,13 @@ def part_index(width: int, n_parts: int) -> np.ndarray:
     positive_int("width", width)
     positive_int("n_parts", n_parts)
     if n_parts > width:
-        raise ValueError(f"n_parts: {n_parts} scales need a first hidden layer of at least as many "
-                         f"neurons, got width {width}")
-    return np.concatenate([np.full(len(c), i) for i, c in enumerate(np.array_split(np.arange(width), n_parts))])
+        raise ValueError(
+            f"n_parts: {n_parts} scales need a first hidden layer of at least as many "
+            f"neurons, got width {width}"
+        )
+    return np.concatenate(
+        [np.full(len(c), i) for i, c in enumerate(np.array_split(np.arange(width), n_parts))]
+    )
 
 
 def neuron_scales(scales, width: int) -> jax.Array:
@@ -88,6 +93,7 @@ def apply(params: list[dict], x: jax.Array, scales, activation="relu", **mlp_kwa
 
 # ----------------------------------------------------------------------------- Fourier features
 
+
 def fourier_features(x: jax.Array, b: jax.Array, sigma=1.0) -> jax.Array:
     """gamma(x) = [cos(2 pi sigma x B^T), sin(2 pi sigma x B^T)].   x: [n, d], b: [m, d] -> [n, 2m]."""
     input_matrix(x, b.shape[1])
@@ -103,18 +109,22 @@ def fourier_init(key, sizes: Sequence[int], n_features: int, **mlp_kwargs) -> di
         raise ValueError(f"sizes: need at least [d_in, d_out], got {list(sizes)}")
     kb, kn = jax.random.split(key)
     d = positive_int("sizes[0]", sizes[0])
-    return {"b": jax.random.normal(kb, (n_features, d), mlp_kwargs.get("dtype", jnp.float32)),
-            "net": mlp.init(kn, [2 * n_features, *sizes[1:]], **mlp_kwargs)}
+    return {
+        "b": jax.random.normal(kb, (n_features, d), mlp_kwargs.get("dtype", jnp.float32)),
+        "net": mlp.init(kn, [2 * n_features, *sizes[1:]], **mlp_kwargs),
+    }
 
 
-def fourier_apply(params: dict, x: jax.Array, sigma=1.0, activation="relu", train_b: bool = False,
-                  **mlp_kwargs) -> jax.Array:
+def fourier_apply(
+    params: dict, x: jax.Array, sigma=1.0, activation="relu", train_b: bool = False, **mlp_kwargs
+) -> jax.Array:
     """f(x) = MLP(gamma(x)), [n] (or [n, d_out]); sigma: the std of the frequencies (traced ok)."""
     b = params["b"] if train_b else jax.lax.stop_gradient(params["b"])
     return mlp.apply(params["net"], fourier_features(x, b, sigma), activation, **mlp_kwargs)
 
 
 # ----------------------------------------------------------------------------- sizes
+
 
 def param_count(sizes: Sequence[int], bias: bool = True) -> int:
     """Trainable parameters of an MLP (= an MscaleDNN) with widths ``sizes``:
@@ -130,5 +140,7 @@ def fourier_width(budget: int, n_features: int, depth: int, d_out: int = 1) -> i
     while param_count([2 * n_features] + [h + 1] * depth + [d_out]) <= budget:
         h += 1
     if param_count([2 * n_features] + [h] * depth + [d_out]) > budget:
-        raise ValueError(f"budget: {budget} parameters cannot hold {n_features} features and width 1")
+        raise ValueError(
+            f"budget: {budget} parameters cannot hold {n_features} features and width 1"
+        )
     return h

@@ -17,7 +17,7 @@ layers use LeCun-normal init (flax's default).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp

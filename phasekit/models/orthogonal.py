@@ -10,7 +10,7 @@ The params are those of ``mlp.init``: the forward pass is ``mlp.apply``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +18,9 @@ import jax.numpy as jnp
 from phasekit.models._checks import positive_int
 
 
-def init(key, sizes: Sequence[int], gain: float = 1.0, bias: bool = True, dtype=jnp.float32) -> list[dict]:
+def init(
+    key, sizes: Sequence[int], gain: float = 1.0, bias: bool = True, dtype=jnp.float32
+) -> list[dict]:
     """Params ``[{"w": [fan_in, fan_out], "b": [fan_out]}, ...]`` for widths ``sizes``."""
     if len(sizes) < 2:
         raise ValueError(f"sizes: need at least [d_in, d_out], got {list(sizes)}")

@@ -59,7 +59,8 @@ NTP's multipliers every stable point of such a slice is in the kernel regime.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -95,7 +96,9 @@ def make(a: Sequence[float], b: Sequence[float], c, optimizer: str = "sgd") -> A
     a, b = tuple(a), tuple(b)
     c = tuple(c) if np.ndim(c) else (c,) * len(a)
     if len(a) < 2 or len(b) != len(a) or len(c) != len(a):
-        raise ValueError(f"a, b, c: need one value per layer (>= 2 layers), got {len(a)}, {len(b)}, {len(c)}")
+        raise ValueError(
+            f"a, b, c: need one value per layer (>= 2 layers), got {len(a)}, {len(b)}, {len(c)}"
+        )
     return ABC(a, b, c, optimizer)
 
 
@@ -107,7 +110,9 @@ def _layers(L: int, first, mid, last):
 
 def sp(hidden_layers: int = 1, c: float = 1.0, optimizer: str = "sgd") -> ABC:
     """Standard parameterization (LeCun init, global lr n^{-c}; c = 1 is SP's stable lr for SGD)."""
-    return make(_layers(hidden_layers, 0.0, 0.0, 0.0), _layers(hidden_layers, 0.0, 0.5, 0.5), c, optimizer)
+    return make(
+        _layers(hidden_layers, 0.0, 0.0, 0.0), _layers(hidden_layers, 0.0, 0.5, 0.5), c, optimizer
+    )
 
 
 def ntp(hidden_layers: int = 1, optimizer: str = "sgd") -> ABC:
@@ -143,7 +148,9 @@ def preset(name: str, hidden_layers: int = 1, optimizer: str = "sgd", **kw) -> A
         return mup(hidden_layers, optimizer)
     if name == "mf":
         if hidden_layers != 1:
-            raise ValueError(f"hidden_layers: the mean-field preset has one hidden layer, got {hidden_layers}")
+            raise ValueError(
+                f"hidden_layers: the mean-field preset has one hidden layer, got {hidden_layers}"
+            )
         return mf(optimizer)
     raise ValueError(f"preset: unknown {name!r}; known: {', '.join(PRESETS)}")
 
@@ -156,13 +163,18 @@ def book(gamma: float, gamma_prime: float) -> ABC:
 
 # ----------------------------------------------------------------------------- exponents
 
+
 def shift(p: ABC, theta) -> ABC:
     """The exact symmetry (a, b, c) -> (a + theta, b - theta, c - 2 theta) (Adam: c - theta),
     per layer (``theta`` a number or one per layer): same function trajectory."""
     th = np.broadcast_to(np.asarray(theta, float), (p.depth,))
     k = 2.0 if p.optimizer == "sgd" else 1.0
-    return ABC(tuple(x + t for x, t in zip(p.a, th)), tuple(x - t for x, t in zip(p.b, th)),
-               tuple(x - k * t for x, t in zip(p.c, th)), p.optimizer)
+    return ABC(
+        tuple(x + t for x, t in zip(p.a, th)),
+        tuple(x - t for x, t in zip(p.b, th)),
+        tuple(x - k * t for x, t in zip(p.c, th)),
+        p.optimizer,
+    )
 
 
 def init_exponents(p: ABC) -> np.ndarray:
@@ -208,22 +220,34 @@ def classify(p: ABC, tol: float = _TOL) -> Classification:
     learning iff r = 0, kernel regime iff r > 0."""
     r = feature_exponent(p)
     beta, gam = init_exponents(p), lr_exponents(p)
-    at_init = bool(abs(beta[0]) <= tol and np.all(np.abs(beta[1:-1] - 0.5) <= tol) and beta[-1] >= 0.5 - tol)
+    at_init = bool(
+        abs(beta[0]) <= tol and np.all(np.abs(beta[1:-1] - 0.5) <= tol) and beta[-1] >= 0.5 - tol
+    )
     stable = at_init and r >= -tol and beta[-1] + r >= 1 - tol and gam[-1] >= 1 - tol
     nontrivial = bool(abs(beta[-1] + r - 1) <= tol or abs(gam[-1] - 1) <= tol)
-    regime = ("unstable" if not stable else "trivial" if not nontrivial
-              else "feature learning" if abs(r) <= tol else "kernel")
+    regime = (
+        "unstable"
+        if not stable
+        else "trivial"
+        if not nontrivial
+        else "feature learning"
+        if abs(r) <= tol
+        else "kernel"
+    )
     return Classification(r, at_init, bool(stable), nontrivial, regime)
 
 
 # ----------------------------------------------------------------------------- the deep phase diagram's slice
+
 
 def phase_slice(beta_out, c, hidden_layers: int) -> ABC:
     """The slice of the abc space the phase diagram spans: muP's multipliers a = (-1/2, 0.., 1/2),
     hidden init exponents pinned by stability at init (b = 1/2), the output's init exponent
     a_{L+1} + b_{L+1} = ``beta_out`` and one SGD lr exponent ``c`` (muP: beta_out = 1, c = 0)."""
     L = hidden_layers
-    return ABC((-0.5,) + (0.0,) * (L - 1) + (0.5,), (0.5,) * L + (beta_out - 0.5,), (c,) * (L + 1), "sgd")
+    return ABC(
+        (-0.5,) + (0.0,) * (L - 1) + (0.5,), (0.5,) * L + (beta_out - 0.5,), (c,) * (L + 1), "sgd"
+    )
 
 
 def clear_of_boundaries(beta_out, c, hidden_layers: int, margin: float = 0.1) -> bool:
@@ -231,11 +255,17 @@ def clear_of_boundaries(beta_out, c, hidden_layers: int, margin: float = 0.1) ->
     feature-learning line (itself the boundary between kernel and unstable in c), at
     (beta_out, c +- margin)."""
     reg = classify(phase_slice(beta_out, c, hidden_layers)).regime
-    moves = [(margin, 0.0), (-margin, 0.0)] + ([] if reg == "feature learning" else [(0.0, margin), (0.0, -margin)])
-    return all(classify(phase_slice(beta_out + db, c + dc, hidden_layers)).regime == reg for db, dc in moves)
+    moves = [(margin, 0.0), (-margin, 0.0)] + (
+        [] if reg == "feature learning" else [(0.0, margin), (0.0, -margin)]
+    )
+    return all(
+        classify(phase_slice(beta_out + db, c + dc, hidden_layers)).regime == reg
+        for db, dc in moves
+    )
 
 
 # ----------------------------------------------------------------------------- the book's two-layer map
+
 
 def to_two_layer(p: ABC, width: int, input_dim: int = 1) -> tuple[float, float, float, float]:
     """(alpha, beta1, beta2, lr_scale) of the book's two-layer net (``two_layer.apply``) equal to
@@ -248,10 +278,12 @@ def to_two_layer(p: ABC, width: int, input_dim: int = 1) -> tuple[float, float, 
         raise ValueError("p: the book's map is for two-layer nets (one hidden layer) under SGD")
     beta, gam = init_exponents(p), lr_exponents(p)
     m, a2 = float(width), (gam[1] - gam[0]) / 2
-    return (m ** a2, m ** -(beta[1] - a2), m ** -beta[0] * input_dim ** -0.5, m ** -gam[0])
+    return (m**a2, m ** -(beta[1] - a2), m ** -beta[0] * input_dim**-0.5, m ** -gam[0])
 
 
-def from_two_layer(alpha, beta1, beta2, width: int, lr_scale: float = 1.0, input_dim: int = 1) -> ABC:
+def from_two_layer(
+    alpha, beta1, beta2, width: int, lr_scale: float = 1.0, input_dim: int = 1
+) -> ABC:
     """The abc-exponents (a_1 = 0) of the book's net at one width: the inverse of :func:`to_two_layer`."""
     lm = math.log(width)
     if lm <= 0:
@@ -270,6 +302,7 @@ def book_exponents(p: ABC) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------- roles of a pytree
+
 
 def role_exponents(p: ABC) -> dict[str, tuple]:
     """(a, b, c) per role: input = layer 1, hidden = layers 2..L (which must agree), output =
@@ -317,20 +350,26 @@ def infer_roles(params) -> Any:
     leaves = list(_ordered_leaves(params))
     kernels = [i for i, (path, v) in enumerate(leaves) if path and path[-1] in ("kernel", "w")]
     if len(kernels) < 2:
-        raise ValueError("params: not a Dense stack (need >= 2 kernels named 'kernel' or 'w'); give roles")
+        raise ValueError(
+            "params: not a Dense stack (need >= 2 kernels named 'kernel' or 'w'); give roles"
+        )
     roles = jax.tree_util.tree_map(lambda _: None, params)
     last_layer = leaves[kernels[-1]][0][:-1]
     for i, (path, v) in enumerate(leaves):
         name = path[-1] if path else None
         if name in ("kernel", "w"):
             if np.ndim(v) != 2:
-                raise ValueError(f"params: {'/'.join(map(str, path))} is not a Dense kernel (shape "
-                                 f"{np.shape(v)}); give roles for non-Dense models")
+                raise ValueError(
+                    f"params: {'/'.join(map(str, path))} is not a Dense kernel (shape "
+                    f"{np.shape(v)}); give roles for non-Dense models"
+                )
             role = "input" if i == kernels[0] else "output" if i == kernels[-1] else "hidden"
         elif name in ("bias", "b"):
             role = "fixed" if path[:-1] == last_layer else "bias"
         else:
-            raise ValueError(f"params: unknown leaf {'/'.join(map(str, path))} in a Dense stack; give roles")
+            raise ValueError(
+                f"params: unknown leaf {'/'.join(map(str, path))} in a Dense stack; give roles"
+            )
         roles = _set(roles, path, role)
     return roles
 
@@ -345,7 +384,9 @@ def _check_roles(roles, params):
         raise ValueError(f"roles: unknown role {bad[0]!r}; known: {', '.join(ROLES)}")
     for r, v in zip(rl, pl):
         if r in ("input", "hidden", "output") and np.ndim(v) < 2:
-            raise ValueError(f"roles: a {r} leaf needs a kernel of >= 2 axes, got shape {np.shape(v)}")
+            raise ValueError(
+                f"roles: a {r} leaf needs a kernel of >= 2 axes, got shape {np.shape(v)}"
+            )
     return rl, pl, pdef
 
 
@@ -388,9 +429,11 @@ def init_std(params, roles, p: ABC, bias_std: float = 1.0) -> Any:
     """Per-leaf init std of the *trained* array w: n^{-b} / sqrt(fixed fan-in) (bias and 1-axis
     fixed leaves: ``bias_std`` n^{-b}); the effective W = n^{-a} w then has std n^{-(a+b)}
     / sqrt(fixed fan-in). SP is LeCun init exactly."""
+
     def std(role, shape, abc):
         base = bias_std if len(shape) < 2 else _fixed_fan_in(role, shape) ** -0.5
         return base * _pow(_width(role, shape), abc[1])
+
     return _per_leaf(params, roles, p, std)
 
 
@@ -409,12 +452,15 @@ def unit_init(key, params) -> Any:
     leaves, tdef = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(key, len(leaves))
     return jax.tree_util.tree_unflatten(
-        tdef, [jax.random.normal(k, jnp.shape(v), jnp.result_type(v)) for k, v in zip(keys, leaves)])
+        tdef, [jax.random.normal(k, jnp.shape(v), jnp.result_type(v)) for k, v in zip(keys, leaves)]
+    )
 
 
 def scaled_init(key, params, roles, p: ABC, bias_std: float = 1.0) -> Any:
     """Fresh trained arrays w ~ N(0, init_std^2) with the shapes of ``params``."""
-    return jax.tree_util.tree_map(lambda s, u: s * u, init_std(params, roles, p, bias_std), unit_init(key, params))
+    return jax.tree_util.tree_map(
+        lambda s, u: s * u, init_std(params, roles, p, bias_std), unit_init(key, params)
+    )
 
 
 def apply_multipliers(params, mult) -> Any:
@@ -425,8 +471,10 @@ def apply_multipliers(params, mult) -> Any:
 def with_multipliers(apply_fn: Callable, mult) -> Callable:
     """``apply(w, x, ...) = apply_fn(n^{-a} w, x, ...)``: the multipliers enter the model's own
     forward pass through its weights (no second copy of the forward pass)."""
+
     def apply(params, *args, **kwargs):
         return apply_fn(apply_multipliers(params, mult), *args, **kwargs)
+
     return apply
 
 
@@ -464,12 +512,18 @@ class Parameterized(NamedTuple):
     multipliers: Any
 
 
-def parameterize(key, apply_fn: Callable, template, p: ABC, roles=None, bias_std: float = 1.0) -> Parameterized:
+def parameterize(
+    key, apply_fn: Callable, template, p: ABC, roles=None, bias_std: float = 1.0
+) -> Parameterized:
     """Everything :func:`scaled_init`, :func:`with_multipliers` and :func:`optimizer` give, for a
     model ``apply_fn(params, x)`` whose parameters have the shapes of ``template``; ``roles``:
     a pytree of role names (None: :func:`infer_roles`)."""
     roles = infer_roles(template) if roles is None else roles
     mult = multipliers(template, roles, p)
     params = scaled_init(key, template, roles, p, bias_std)
-    return Parameterized(with_multipliers(apply_fn, mult), params,
-                         lambda lr, **kw: optimizer(lr, template, roles, p, **kw), mult)
+    return Parameterized(
+        with_multipliers(apply_fn, mult),
+        params,
+        lambda lr, **kw: optimizer(lr, template, roles, p, **kw),
+        mult,
+    )

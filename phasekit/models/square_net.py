@@ -21,7 +21,9 @@ from phasekit.models._checks import positive_int
 INITS = ("orthogonal", "gaussian")
 
 
-def init(key, width: int, depth: int, scheme: str = "orthogonal", gain: float = 1.0, dtype=jnp.float32) -> dict:
+def init(
+    key, width: int, depth: int, scheme: str = "orthogonal", gain: float = 1.0, dtype=jnp.float32
+) -> dict:
     """{"w": [depth, width, width]}."""
     positive_int("width", width)
     positive_int("depth", depth)
@@ -30,7 +32,11 @@ def init(key, width: int, depth: int, scheme: str = "orthogonal", gain: float = 
         ortho = jax.nn.initializers.orthogonal(scale=gain)
         w = jax.vmap(lambda k: ortho(k, (width, width), dtype))(keys)
     elif scheme == "gaussian":
-        w = gain / jnp.sqrt(width) * jax.vmap(lambda k: jax.random.normal(k, (width, width), dtype))(keys)
+        w = (
+            gain
+            / jnp.sqrt(width)
+            * jax.vmap(lambda k: jax.random.normal(k, (width, width), dtype))(keys)
+        )
     else:
         raise ValueError(f"scheme: one of {', '.join(INITS)}, got {scheme!r}")
     return {"w": w}

@@ -41,8 +41,10 @@ def matrix_factorization_init(key, d: int, std: float = 1.0, dtype=jnp.float32):
     """{"A": [d, d], "B": [d, d]} ~ N(0, std^2)."""
     positive_int("d", d)
     ka, kb = jax.random.split(key)
-    return {"A": std * jax.random.normal(ka, (d, d), dtype),
-            "B": std * jax.random.normal(kb, (d, d), dtype)}
+    return {
+        "A": std * jax.random.normal(ka, (d, d), dtype),
+        "B": std * jax.random.normal(kb, (d, d), dtype),
+    }
 
 
 def matrix_factorization_apply(params: dict, entries: jax.Array) -> jax.Array:

@@ -51,9 +51,10 @@ class Block(nn.Module):
     @nn.compact
     def __call__(self, h, mask=None):
         n, t, d = h.shape
-        proj = lambda name: nn.DenseGeneral((self.heads, self.d_k), use_bias=False, kernel_init=_unit,
-                                            name=name)(h)
-        q, k, v = proj("query"), proj("key"), proj("value")           # [n, t, heads, d_k]
+        proj = lambda name: nn.DenseGeneral(
+            (self.heads, self.d_k), use_bias=False, kernel_init=_unit, name=name
+        )(h)
+        q, k, v = proj("query"), proj("key"), proj("value")  # [n, t, heads, d_k]
         scores = jnp.einsum("nqhd,nkhd->nhqk", q, k) / jnp.sqrt(self.d_k).astype(h.dtype)
         causal = jnp.tril(jnp.ones((t, t), bool))
         attn = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)  # [n, heads, t, t]
@@ -64,7 +65,8 @@ class Block(nn.Module):
         out = nn.DenseGeneral(d, axis=(-2, -1), use_bias=False, kernel_init=_unit, name="out")(ctx)
         u = nn.LayerNorm(name="ln_attention")(h + out)
         mlp = nn.Dense(d, kernel_init=_unit, name="mlp_out")(
-            nn.relu(nn.Dense(self.d_ff, kernel_init=_unit, name="mlp_in")(u)))
+            nn.relu(nn.Dense(self.d_ff, kernel_init=_unit, name="mlp_in")(u))
+        )
         return nn.LayerNorm(name="ln_mlp")(u + mlp)
 
 
@@ -87,22 +89,36 @@ class Decoder(nn.Module):
         h = h + pos[:t]
         for layer in range(self.depth):
             h = Block(self.heads, self.d_k, self.d_ff, name=f"block_{layer}")(
-                h, None if mask is None else mask[layer])
+                h, None if mask is None else mask[layer]
+            )
         self.sow("intermediates", "hidden", h)
         logits = nn.Dense(self.vocab, kernel_init=_unit, name="readout")(h)
         return logits[:, -1] if positions == "last" else logits
 
 
-def init(key, vocab: int, seq_len: int, d_model: int = 64, depth: int = 2, heads: int = 1,
-         d_k: int | None = None, d_ff: int | None = None) -> dict:
+def init(
+    key,
+    vocab: int,
+    seq_len: int,
+    d_model: int = 64,
+    depth: int = 2,
+    heads: int = 1,
+    d_k: int | None = None,
+    d_ff: int | None = None,
+) -> dict:
     """Unit-scale Flax variables of :class:`Decoder`: weights N(0, 1), biases 0, LayerNorm 1 / 0.
 
     ``d_k`` (= d_v) defaults to d_model / heads, ``d_ff`` to 4 d_model. All weights come from
     one ``jax.random.normal(key, [total])`` cut in ``jax.tree_util`` leaf order (one draw per
     weight would make XLA compile one threefry kernel each: minutes on CPU).
     """
-    for name, v in (("vocab", vocab), ("seq_len", seq_len), ("d_model", d_model), ("depth", depth),
-                    ("heads", heads)):
+    for name, v in (
+        ("vocab", vocab),
+        ("seq_len", seq_len),
+        ("d_model", d_model),
+        ("depth", depth),
+        ("heads", heads),
+    ):
         positive_int(name, v)
     d_k = d_model // heads if d_k is None else d_k
     d_ff = 4 * d_model if d_ff is None else d_ff
@@ -115,9 +131,12 @@ def init(key, vocab: int, seq_len: int, d_model: int = 64, depth: int = 2, heads
     sizes = [s.size for (_, s), w in zip(paths, is_weight) if w]
     z = jax.random.normal(key, (sum(sizes),), jnp.float32)
     cuts = iter(jnp.split(z, np.cumsum(sizes)[:-1]))
-    leaves = [next(cuts).reshape(s.shape) if w else
-              (jnp.ones if path[-1].key == "scale" else jnp.zeros)(s.shape, s.dtype)
-              for (path, s), w in zip(paths, is_weight)]
+    leaves = [
+        next(cuts).reshape(s.shape)
+        if w
+        else (jnp.ones if path[-1].key == "scale" else jnp.zeros)(s.shape, s.dtype)
+        for (path, s), w in zip(paths, is_weight)
+    ]
     return {"params": jax.tree_util.tree_unflatten(tree, leaves)}
 
 
@@ -150,7 +169,9 @@ def rescale(variables: dict, gamma) -> dict:
     out = {}
     for path, w in flat.items():
         d = fan_in(path, w.shape)
-        out[path] = w if d is None else w * jnp.asarray(float(d), w.dtype) ** (-jnp.asarray(gamma, w.dtype))
+        out[path] = (
+            w if d is None else w * jnp.asarray(float(d), w.dtype) ** (-jnp.asarray(gamma, w.dtype))
+        )
     return {**variables, "params": unflatten_dict(out)}
 
 
@@ -168,8 +189,10 @@ def apply(variables: dict, tokens, attention_mask=None, positions: str = "last")
     if tokens.ndim != 2 or tokens.shape[1] > model.seq_len:
         raise ValueError(f"tokens: need [n, T] with T <= {model.seq_len}, got shape {tokens.shape}")
     if attention_mask is not None:
-        attention_mask = jnp.broadcast_to(attention_mask, (model.depth, tokens.shape[0], model.heads,
-                                                           tokens.shape[1], tokens.shape[1]))
+        attention_mask = jnp.broadcast_to(
+            attention_mask,
+            (model.depth, tokens.shape[0], model.heads, tokens.shape[1], tokens.shape[1]),
+        )
     return model.apply({"params": variables["params"]}, tokens, attention_mask, positions)
 
 
@@ -178,10 +201,13 @@ def intermediates(variables: dict, tokens, attention_mask=None) -> dict:
     heads, T, T] (after the mask), "hidden": [n, T, d_model] (last block's output)}``."""
     model = architecture(variables)
     if attention_mask is not None:
-        attention_mask = jnp.broadcast_to(attention_mask, (model.depth, tokens.shape[0], model.heads,
-                                                           tokens.shape[1], tokens.shape[1]))
-    logits, state = model.apply({"params": variables["params"]}, tokens, attention_mask, "last",
-                                mutable=["intermediates"])
+        attention_mask = jnp.broadcast_to(
+            attention_mask,
+            (model.depth, tokens.shape[0], model.heads, tokens.shape[1], tokens.shape[1]),
+        )
+    logits, state = model.apply(
+        {"params": variables["params"]}, tokens, attention_mask, "last", mutable=["intermediates"]
+    )
     inter = state["intermediates"]
     attn = jnp.stack([inter[f"block_{l}"]["attention"][0] for l in range(model.depth)])
     return {"logits": logits, "attention": attn, "hidden": inter["hidden"][0]}

@@ -30,8 +30,14 @@ from phasekit.models import activations
 from phasekit.models._checks import input_matrix, positive, positive_int
 
 
-def init(key, width: int, input_dim: int, bias: bool = True, antisymmetric: bool = False,
-         dtype=jnp.float32) -> dict:
+def init(
+    key,
+    width: int,
+    input_dim: int,
+    bias: bool = True,
+    antisymmetric: bool = False,
+    dtype=jnp.float32,
+) -> dict:
     """Unit-scale parameters: abar, wbar, bbar ~ N(0, 1).
 
     Args:
@@ -109,8 +115,9 @@ def _table_7_1(m: float, d: float, beta: float | None) -> dict[str, tuple[float,
 PRESETS: tuple[str, ...] = ("lecun", "he", "xavier", "ntk", "mean_field", "e_et_al")
 
 
-def preset(name: str, width: int, input_dim: int, beta: float | None = None
-           ) -> tuple[float, float, float]:
+def preset(
+    name: str, width: int, input_dim: int, beta: float | None = None
+) -> tuple[float, float, float]:
     """(alpha, beta1, beta2) of a common initialization (book Table 7.1).
 
     ``e_et_al`` (E, Ma, Wu 2020) needs ``beta``, the output-layer scale (gamma = gamma' =

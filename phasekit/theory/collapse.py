@@ -40,7 +40,7 @@ def class_geometry(h, y, num_classes: int) -> ClassGeometry:
     h: [n, d] features; y: [n] integer labels in [0, num_classes). A class without samples
     gets mean mu_G (it then adds nothing to Sigma_B)."""
     h = jnp.asarray(h)
-    onehot = jax.nn.one_hot(y, num_classes, dtype=h.dtype)           # [n, C]
+    onehot = jax.nn.one_hot(y, num_classes, dtype=h.dtype)  # [n, C]
     counts = onehot.sum(0)
     mu_g = h.mean(0)
     sums = onehot.T @ h
@@ -87,8 +87,12 @@ def nc2(h, y, num_classes: int) -> NC2:
     off = ~jnp.eye(num_classes, dtype=bool)
     dev = jnp.abs(cos + 1.0 / (num_classes - 1))
     n_off = num_classes * (num_classes - 1)
-    return NC2(norms.std() / norms.mean(), jnp.sum(jnp.where(off, cos, 0.0)) / n_off,
-               jnp.sum(jnp.where(off, dev, 0.0)) / n_off, jnp.max(jnp.where(off, dev, 0.0)))
+    return NC2(
+        norms.std() / norms.mean(),
+        jnp.sum(jnp.where(off, cos, 0.0)) / n_off,
+        jnp.sum(jnp.where(off, dev, 0.0)) / n_off,
+        jnp.max(jnp.where(off, dev, 0.0)),
+    )
 
 
 def nc3(h, y, w, num_classes: int) -> jax.Array:
@@ -131,5 +135,11 @@ class Collapse(NamedTuple):
 def neural_collapse(h, y, w, logits, num_classes: int) -> Collapse:
     """NC1-NC4 of features h [n, d], labels y [n], last layer W [d, C] and logits [n, C]."""
     two = nc2(h, y, num_classes)
-    return Collapse(nc1(h, y, num_classes), two.equinorm, two.cos_mean, two.equiangularity,
-                    nc3(h, y, w, num_classes), nc4(h, y, logits, num_classes))
+    return Collapse(
+        nc1(h, y, num_classes),
+        two.equinorm,
+        two.cos_mean,
+        two.equiangularity,
+        nc3(h, y, w, num_classes),
+        nc4(h, y, logits, num_classes),
+    )

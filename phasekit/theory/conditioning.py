@@ -20,7 +20,7 @@ values spread like a product of L Wishart matrices.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -67,6 +67,7 @@ def hessian_condition_number(eigenvalues, rel_tol: float = 1e-6) -> jax.Array:
 def jacobian_singular_values(apply_fn: Callable, params, x, **apply_kwargs) -> jax.Array:
     """Singular values (descending) of the input-output Jacobian df/dx at each input:
     ``x [n, d]``, ``apply_fn(params, x [n, d]) -> [n, k]`` -> [n, min(d, k)]."""
+
     def one(xi):
         jac = jax.jacfwd(lambda v: apply_fn(params, v[None], **apply_kwargs)[0])(xi)
         return jnp.linalg.svd(jnp.atleast_2d(jac), compute_uv=False)

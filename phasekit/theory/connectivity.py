@@ -22,7 +22,8 @@ functions are jnp (jit / vmap); :func:`weight_matching` runs on the host (scipy)
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,15 +39,17 @@ def interpolate(a, b, t):
     Evaluated as a + t (b - a) for t < 1/2 and b - (1 - t) (b - a) above, so the path is exactly
     a at t = 0, exactly b at t = 1 and exactly a everywhere when b = a, whatever the floating
     point unit fuses (an FMA moves (1 - t) a + t a off a by an ulp on some CPUs)."""
+
     def lerp(x, y):
         d = y - x
         return jnp.where(t < 0.5, x + t * d, y - (1 - t) * d)
+
     return tree_map(lerp, a, b)
 
 
 def bezier(a, c, b, t):
     """Quadratic Bezier point phi(t) = (1 - t)^2 a + 2 t (1 - t) c + t^2 b (phi(0) = a, phi(1) = b)."""
-    return tree_map(lambda x, z, y: (1 - t) ** 2 * x + 2 * t * (1 - t) * z + t ** 2 * y, a, c, b)
+    return tree_map(lambda x, z, y: (1 - t) ** 2 * x + 2 * t * (1 - t) * z + t**2 * y, a, c, b)
 
 
 def path_losses(loss_fn: Callable, path: Callable, data, ts) -> jax.Array:
@@ -103,6 +106,7 @@ def bezier_objective(loss_fn: Callable, a, b, n_samples: int = 1) -> Callable:
 
 # ----------------------------------------------------------------------------- weight matching
 
+
 def permute_mlp(params: list[dict], perms) -> list[dict]:
     """Permute the hidden units of an MLP: layer l's outputs by perms[l] (l = 0..L-2), its inputs
     by perms[l-1]; the function is unchanged. perms: L-1 index arrays (numpy or jnp)."""
@@ -124,7 +128,9 @@ def permute_mlp(params: list[dict], perms) -> list[dict]:
 
 
 def _check_mlp(params, name):
-    if not isinstance(params, (list, tuple)) or not all(isinstance(p, dict) and "w" in p for p in params):
+    if not isinstance(params, (list, tuple)) or not all(
+        isinstance(p, dict) and "w" in p for p in params
+    ):
         raise ValueError(f"{name}: weight matching needs mlp params [{{'w': .., 'b': ..}}, ...]")
 
 
@@ -162,5 +168,7 @@ def align(a: list[dict], b: list[dict]) -> list[dict]:
     """theta_b with its hidden units permuted by :func:`weight_matching` to match theta_a;
     traceable (a ``jax.pure_callback`` to the host, sequential under vmap)."""
     shapes = [jax.ShapeDtypeStruct((layer["w"].shape[1],), jnp.int32) for layer in a[:-1]]
-    perms = jax.pure_callback(lambda x, y: weight_matching(x, y), shapes, a, b, vmap_method="sequential")
+    perms = jax.pure_callback(
+        lambda x, y: weight_matching(x, y), shapes, a, b, vmap_method="sequential"
+    )
     return permute_mlp(b, perms)

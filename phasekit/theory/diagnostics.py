@@ -38,7 +38,8 @@ Quadratics f(x) = x^T A x / 2 with eigenvalues in [mu, L], kappa = L / mu: GD wi
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +53,10 @@ Params = Any
 
 # ----------------------------------------------------------------------------- activations
 
-def mlp_preactivations(params: list[dict], x: jax.Array, activation="relu", **hidden_kwargs) -> list[jax.Array]:
+
+def mlp_preactivations(
+    params: list[dict], x: jax.Array, activation="relu", **hidden_kwargs
+) -> list[jax.Array]:
     """Pre-activations z_1..z_L of :mod:`phasekit.models.mlp` (z_L: the output before squeezing),
     each [n, n_l], from the model's own forward pass (:func:`mlp.hidden`)."""
     hs = [x] + mlp.hidden(params, x, activation, **hidden_kwargs)
@@ -76,8 +80,11 @@ def mlp_activation_statistics(params: list[dict], x: jax.Array, activation="relu
     (z = h W with zero-mean W), taken without subtracting the sample mean so that for ReLU
     E[q_l / q_{l-1}] = n sigma^2 / 2 holds exactly (flip symmetry w_j -> -w_j), not only to O(1/n)."""
     hs = mlp.hidden(params, x, activation)
-    return {"pre_var": second_moments(mlp_preactivations(params, x, activation)),
-            "post_var": activation_variances(hs), "post_mean": jnp.stack([jnp.mean(h) for h in hs])}
+    return {
+        "pre_var": second_moments(mlp_preactivations(params, x, activation)),
+        "post_var": activation_variances(hs),
+        "post_mean": jnp.stack([jnp.mean(h) for h in hs]),
+    }
 
 
 def flax_activation_statistics(module, variables, x, **apply_kwargs) -> dict:
@@ -85,7 +92,9 @@ def flax_activation_statistics(module, variables, x, **apply_kwargs) -> dict:
     ``capture_intermediates``: {"Dense_0": {"mean": scalar, "std": scalar}, ..., "": (the
     module's own output)}. Submodules returning tuples are skipped. ``apply_kwargs``: e.g.
     ``train=False``; a mutable collection (``batch_stats``) is not updated."""
-    _, state = module.apply(variables, x, capture_intermediates=True, mutable=["intermediates"], **apply_kwargs)
+    _, state = module.apply(
+        variables, x, capture_intermediates=True, mutable=["intermediates"], **apply_kwargs
+    )
     out = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(state["intermediates"])[0]:
         keys = [getattr(k, "key", getattr(k, "idx", None)) for k in path]
@@ -97,8 +106,10 @@ def flax_activation_statistics(module, variables, x, **apply_kwargs) -> dict:
 def named_gradient_norms(loss_fn: Callable, params: Params, *args) -> dict:
     """|dL/dp|_F of every leaf of any params pytree (mlp lists, Flax dicts): {"path": norm}."""
     grads = jax.grad(loss_fn)(params, *args)
-    return {jax.tree_util.keystr(path): jnp.linalg.norm(g)
-            for path, g in jax.tree_util.tree_flatten_with_path(grads)[0]}
+    return {
+        jax.tree_util.keystr(path): jnp.linalg.norm(g)
+        for path, g in jax.tree_util.tree_flatten_with_path(grads)[0]
+    }
 
 
 def variance_map(activation, q, weight_var, nodes: int = 101):
@@ -114,6 +125,7 @@ def variance_map(activation, q, weight_var, nodes: int = 101):
 def variance_recursion(activation, q1, weight_vars) -> jax.Array:
     """q_1, q_2, ..., q_L from q_1 by :func:`variance_map` with ``weight_vars [L-1]`` (n_{l-1}
     sigma_l^2 of layers 2..L) -> [L]."""
+
     def step(q, wv):
         nq = variance_map(activation, q, wv)
         return nq, nq
@@ -124,6 +136,7 @@ def variance_recursion(activation, q1, weight_vars) -> jax.Array:
 
 # ----------------------------------------------------------------------------- gradient noise
 
+
 def _one(data, i):
     return jax.tree_util.tree_map(lambda a: a[i][None], data)
 
@@ -131,7 +144,9 @@ def _one(data, i):
 def per_example_gradients(loss_fn: Callable, params: Params, data) -> jax.Array:
     """g_i = grad loss_fn(params, {x_i, y_i}) of every sample, flattened: [n, P] (vmap of grad)."""
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
-    return jax.vmap(lambda i: ravel_pytree(jax.grad(loss_fn)(params, _one(data, i)))[0])(jnp.arange(n))
+    return jax.vmap(lambda i: ravel_pytree(jax.grad(loss_fn)(params, _one(data, i)))[0])(
+        jnp.arange(n)
+    )
 
 
 class NoiseScale(NamedTuple):
@@ -151,7 +166,9 @@ def gradient_noise_scale(loss_fn: Callable, params: Params, data) -> NoiseScale:
     return NoiseScale(tr / sq, tr, sq)
 
 
-def batch_gradient_sq_norms(loss_fn: Callable, params: Params, data, batch_size: int, draws: int, key) -> jax.Array:
+def batch_gradient_sq_norms(
+    loss_fn: Callable, params: Params, data, batch_size: int, draws: int, key
+) -> jax.Array:
     """|G_B|^2 of ``draws`` minibatches of ``batch_size`` samples drawn with replacement: [draws]."""
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
 
@@ -170,8 +187,9 @@ def two_batch_noise_scale(sq_small, sq_big, b_small, b_big) -> NoiseScale:
     return NoiseScale(tr / grad_sq, tr, grad_sq)
 
 
-def estimated_noise_scale(loss_fn: Callable, params: Params, data, b_small: int, b_big: int,
-                          draws: int, key) -> NoiseScale:
+def estimated_noise_scale(
+    loss_fn: Callable, params: Params, data, b_small: int, b_big: int, draws: int, key
+) -> NoiseScale:
     """:func:`two_batch_noise_scale` from ``draws`` minibatches of each size (with replacement)."""
     k1, k2 = jax.random.split(key)
     sq_s = batch_gradient_sq_norms(loss_fn, params, data, b_small, draws, k1).mean()
@@ -207,6 +225,7 @@ def steps_to_target(steps, loss, target):
 
 
 # ----------------------------------------------------------------------------- along the gradient
+
 
 class GradientDirection(NamedTuple):
     """loss [E] = L(w - eta g); grad_change [E] = |g(w) - g(w - eta g)|; grad_norm = |g(w)|."""
@@ -246,6 +265,7 @@ def effective_smoothness(direction: GradientDirection, etas) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------- spectral filters
+
 
 def early_stopping_filter(s, lr, t):
     """phi_GD(s) = 1 - (1 - lr s)^t: GD from zero for t steps on least squares."""
@@ -290,6 +310,7 @@ def matched_ridge(lr, t):
 
 
 # ----------------------------------------------------------------------------- quadratics
+
 
 def gd_rate(kappa):
     """(kappa - 1) / (kappa + 1): GD's contraction per step with step 2 / (L + mu)."""

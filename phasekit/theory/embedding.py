@@ -25,7 +25,8 @@ gives the critical points to embed, :func:`embedding_measures` their Hessian cou
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +52,11 @@ def hidden_width(params, layer: int = 0) -> int:
 
 def _check_layer(params, layer):
     n_hidden = 1 if _is_two_layer(params) else len(params) - 1
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_hidden:
+    if (
+        isinstance(layer, bool)
+        or not isinstance(layer, (int, np.integer))
+        or not 0 <= layer < n_hidden
+    ):
         raise ValueError(f"layer: hidden layer index in [0, {n_hidden - 1}], got {layer!r}")
 
 
@@ -80,8 +85,14 @@ def split_neuron(params, layer: int, index, alpha=0.5):
     if "b" in inc:
         new_in["b"] = jnp.concatenate([inc["b"], inc["b"][index][None]])
     row = nxt["w"][index]
-    w_next = jnp.concatenate([nxt["w"], row[None]]).at[index].set(alpha * row).at[-1].set((1 - alpha) * row)
-    return [*params[:layer], new_in, {**nxt, "w": w_next}, *params[layer + 2:]]
+    w_next = (
+        jnp.concatenate([nxt["w"], row[None]])
+        .at[index]
+        .set(alpha * row)
+        .at[-1]
+        .set((1 - alpha) * row)
+    )
+    return [*params[:layer], new_in, {**nxt, "w": w_next}, *params[layer + 2 :]]
 
 
 def equal_split(params, layer: int, index: int, k: int):
@@ -101,8 +112,9 @@ def equal_split(params, layer: int, index: int, k: int):
     return out
 
 
-def embed_to_width(params, width: int, layer: int = 0, indices: Sequence[int] | None = None,
-                   alphas=0.5):
+def embed_to_width(
+    params, width: int, layer: int = 0, indices: Sequence[int] | None = None, alphas=0.5
+):
     """Multi-step splitting embedding of hidden ``layer`` to ``width`` neurons.
 
     Args:
@@ -116,9 +128,15 @@ def embed_to_width(params, width: int, layer: int = 0, indices: Sequence[int] | 
         raise ValueError(f"width: target width must be an integer >= {m}, got {width!r}")
     n_steps = width - m
     indices = [i % m for i in range(n_steps)] if indices is None else list(indices)
-    alphas = np.broadcast_to(np.asarray(alphas, float), (n_steps,)) if np.ndim(alphas) == 0 else list(alphas)
+    alphas = (
+        np.broadcast_to(np.asarray(alphas, float), (n_steps,))
+        if np.ndim(alphas) == 0
+        else list(alphas)
+    )
     if len(indices) != n_steps or len(alphas) != n_steps:
-        raise ValueError(f"indices/alphas: need {n_steps} values each, got {len(indices)}, {len(alphas)}")
+        raise ValueError(
+            f"indices/alphas: need {n_steps} values each, got {len(indices)}, {len(alphas)}"
+        )
     for j, alpha in zip(indices, alphas):
         params = split_neuron(params, layer, j, alpha)
     return params
@@ -143,7 +161,10 @@ def null_embedding(params, width: int):
     m = hidden_width(params)
     if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < m:
         raise ValueError(f"width: target width must be an integer >= {m}, got {width!r}")
-    return {k: jnp.concatenate([v, jnp.zeros((width - m,) + v.shape[1:], v.dtype)]) for k, v in params.items()}
+    return {
+        k: jnp.concatenate([v, jnp.zeros((width - m,) + v.shape[1:], v.dtype)])
+        for k, v in params.items()
+    }
 
 
 def keep_first_neurons(params, m):
@@ -153,7 +174,9 @@ def keep_first_neurons(params, m):
     if not _is_two_layer(params):
         raise ValueError("params: keep_first_neurons takes two-layer params {'a', 'w'[, 'b']}")
     keep = jnp.arange(hidden_width(params)) < m
-    return {k: jnp.where(keep.reshape((-1,) + (1,) * (v.ndim - 1)), v, 0) for k, v in params.items()}
+    return {
+        k: jnp.where(keep.reshape((-1,) + (1,) * (v.ndim - 1)), v, 0) for k, v in params.items()
+    }
 
 
 def embedding_measures(loss_fn: LossFn, params, data: Data = None, *, tol: float = 1e-10) -> dict:
@@ -168,12 +191,20 @@ def embedding_measures(loss_fn: LossFn, params, data: Data = None, *, tol: float
     eig = jnp.linalg.eigvalsh(hessian(loss_fn, params, data))
     g, _ = ravel_pytree(jax.grad(loss_fn)(params, data))
     neg, zero, pos = eigen_counts(eig, tol)
-    return {"loss": loss_fn(params, data), "grad_l1": jnp.sum(jnp.abs(g)), "grad_l2": jnp.linalg.norm(g),
-            "n_negative": neg, "n_zero": zero, "n_positive": pos, "eigenvalues": eig}
+    return {
+        "loss": loss_fn(params, data),
+        "grad_l1": jnp.sum(jnp.abs(g)),
+        "grad_l2": jnp.linalg.norm(g),
+        "n_negative": neg,
+        "n_zero": zero,
+        "n_positive": pos,
+        "eigenvalues": eig,
+    }
 
 
 class Measures(NamedTuple):
     """:func:`embedding_measures` at one point as Python numbers (``eigenvalues``: numpy [M])."""
+
     loss: float
     grad_l1: float
     grad_l2: float
@@ -185,11 +216,14 @@ class Measures(NamedTuple):
 
 class EmbeddingReport(NamedTuple):
     """:class:`Measures` of a critical point (``narrow``) and of its embedding (``wide``)."""
+
     narrow: Measures
     wide: Measures
 
 
-def embedding_report(loss_fn: LossFn, narrow, wide, data: Data = None, *, tol: float = 1e-10) -> EmbeddingReport:
+def embedding_report(
+    loss_fn: LossFn, narrow, wide, data: Data = None, *, tol: float = 1e-10
+) -> EmbeddingReport:
     """:func:`embedding_measures` of a point and of its embedding, as Python numbers.
 
     Host-only (returns Python numbers): not for ``jit`` / ``vmap``.
@@ -198,8 +232,18 @@ def embedding_report(loss_fn: LossFn, narrow, wide, data: Data = None, *, tol: f
 
     def one(p) -> Measures:
         r = measures(p, data)
-        return Measures(**{k: (np.asarray(v) if k == "eigenvalues" else
-                               int(v) if k.startswith("n_") else float(v)) for k, v in r.items()})
+        return Measures(
+            **{
+                k: (
+                    np.asarray(v)
+                    if k == "eigenvalues"
+                    else int(v)
+                    if k.startswith("n_")
+                    else float(v)
+                )
+                for k, v in r.items()
+            }
+        )
 
     return EmbeddingReport(one(narrow), one(wide))
 
@@ -227,13 +271,21 @@ def refine_critical_point(loss_fn: LossFn, params, data: Data = None, *, steps: 
         return (t, jnp.where(better, t, best), jnp.where(better, g, g_best)), None
 
     g0 = jnp.linalg.norm(grad(theta))
-    (_, best, _), _ = jax.lax.scan(step, (theta, theta, jnp.where(jnp.isfinite(g0), g0, jnp.inf)),
-                                   None, length=steps)
+    (_, best, _), _ = jax.lax.scan(
+        step, (theta, theta, jnp.where(jnp.isfinite(g0), g0, jnp.inf)), None, length=steps
+    )
     return unravel(best)
 
 
-def find_critical_point(loss_fn: LossFn, params, data: Data = None, *, descent_steps: int = 5000, lr: float = 0.01,
-                        newton_steps: int = 30):
+def find_critical_point(
+    loss_fn: LossFn,
+    params,
+    data: Data = None,
+    *,
+    descent_steps: int = 5000,
+    lr: float = 0.01,
+    newton_steps: int = 30,
+):
     """A critical point near the end of a descent from ``params``: ``descent_steps`` Adam
     steps (to the basin of a minimum or a long-lived saddle), then
     :func:`refine_critical_point` (Newton, to |grad L| at rounding level). One traced program

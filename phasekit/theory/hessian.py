@@ -30,7 +30,8 @@ minibatches (memory O(batch_size), same result). Several results come back as Na
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,12 +51,14 @@ _jit = functools.partial(jax.jit, static_argnums=0)
 class Eigenpairs(NamedTuple):
     """Eigenvalues ``values [k]`` and Ritz vectors ``vectors`` (a pytree like params with a
     leading axis k)."""
+
     values: jax.Array
     vectors: Params
 
 
 class TraceEstimate(NamedTuple):
     """Hutchinson's ``estimate`` of tr H and its ``standard_error`` (scalars)."""
+
     estimate: jax.Array
     standard_error: jax.Array
 
@@ -63,6 +66,7 @@ class TraceEstimate(NamedTuple):
 class SpectralDensity(NamedTuple):
     """Stochastic Lanczos quadrature: Ritz ``nodes [P, m]`` and Gauss ``weights [P, m]`` (each
     row sums to 1) for P probes of m steps; :func:`broaden` turns them into a density."""
+
     nodes: jax.Array
     weights: jax.Array
 
@@ -70,6 +74,7 @@ class SpectralDensity(NamedTuple):
 class EigenCounts(NamedTuple):
     """Numbers of eigenvalues with lambda < -tol (``negative``), |lambda| <= tol (``zero``) and
     lambda > tol (``positive``)."""
+
     negative: jax.Array
     zero: jax.Array
     positive: jax.Array
@@ -83,6 +88,7 @@ def evaluate(loss_fn: LossFn, params: Params, data: Data = None):
 
 def cast(tree, dtype):
     """Every floating leaf of ``tree`` as ``dtype`` (integer leaves, e.g. labels, unchanged)."""
+
     def one(a):
         a = jnp.asarray(a)
         return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
@@ -127,11 +133,15 @@ def hvp(loss_fn: LossFn, params: Params, v: Params, data: Data = None) -> Params
 def _sample_count(data) -> int:
     sizes = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(data)}
     if not sizes or None in sizes or len(sizes) != 1:
-        raise ValueError(f"batch_size: needs data whose leaves share a leading sample axis, got sizes {sizes}")
+        raise ValueError(
+            f"batch_size: needs data whose leaves share a leading sample axis, got sizes {sizes}"
+        )
     return sizes.pop()
 
 
-def hessian_matvec(loss_fn: LossFn, params: Params, data: Data = None, *, batch_size: int | None = None) -> MatVec:
+def hessian_matvec(
+    loss_fn: LossFn, params: Params, data: Data = None, *, batch_size: int | None = None
+) -> MatVec:
     """The linear map v [M] -> H v [M] on raveled parameters.
 
     Without ``batch_size`` the gradient is linearized once (``jax.linearize``), so each product
@@ -146,12 +156,17 @@ def hessian_matvec(loss_fn: LossFn, params: Params, data: Data = None, *, batch_
     if batch_size is None:
         return jax.linearize(lambda t: flat_grad(t, data), theta)[1]
     n = _sample_count(data)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 0 < batch_size <= n:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or not 0 < batch_size <= n
+    ):
         raise ValueError(f"batch_size: must be an integer in [1, {n}], got {batch_size!r}")
     n_full, rest = divmod(n, batch_size)
     full = jax.tree_util.tree_map(
-        lambda a: a[: n_full * batch_size].reshape(n_full, batch_size, *a.shape[1:]), data)
-    tail = jax.tree_util.tree_map(lambda a: a[n_full * batch_size:], data)
+        lambda a: a[: n_full * batch_size].reshape(n_full, batch_size, *a.shape[1:]), data
+    )
+    tail = jax.tree_util.tree_map(lambda a: a[n_full * batch_size :], data)
 
     def one(v, batch):
         return jax.jvp(lambda t: flat_grad(t, batch), (theta,), (v,))[1]
@@ -242,8 +257,16 @@ def _ritz(loss_fn, params, data, k, num_steps, key, batch_size, top: bool):
 
 
 @functools.partial(_jit, static_argnames=("k", "num_steps", "batch_size"))
-def top_eigenpairs(loss_fn: LossFn, params: Params, data: Data = None, *, k: int = 1,
-                   num_steps: int | None = None, key=None, batch_size: int | None = None) -> Eigenpairs:
+def top_eigenpairs(
+    loss_fn: LossFn,
+    params: Params,
+    data: Data = None,
+    *,
+    k: int = 1,
+    num_steps: int | None = None,
+    key=None,
+    batch_size: int | None = None,
+) -> Eigenpairs:
     """Largest k eigenvalues of H (descending, [k]) and their Ritz vectors (pytree, leading axis k).
 
     Lanczos with ``num_steps`` = min(M, max(40, 4k)) by default (exact when it reaches M).
@@ -251,23 +274,47 @@ def top_eigenpairs(loss_fn: LossFn, params: Params, data: Data = None, *, k: int
     return _ritz(loss_fn, params, data, k, num_steps, key, batch_size, top=True)
 
 
-def top_eigenvalues(loss_fn: LossFn, params: Params, data: Data = None, *, k: int = 1,
-                    num_steps: int | None = None, key=None, batch_size: int | None = None) -> jax.Array:
+def top_eigenvalues(
+    loss_fn: LossFn,
+    params: Params,
+    data: Data = None,
+    *,
+    k: int = 1,
+    num_steps: int | None = None,
+    key=None,
+    batch_size: int | None = None,
+) -> jax.Array:
     """Largest k eigenvalues of H, descending, [k]; lambda_max = sharpness is ``[0]``."""
-    return top_eigenpairs(loss_fn, params, data, k=k, num_steps=num_steps, key=key,
-                          batch_size=batch_size).values
+    return top_eigenpairs(
+        loss_fn, params, data, k=k, num_steps=num_steps, key=key, batch_size=batch_size
+    ).values
 
 
 @functools.partial(_jit, static_argnames=("k", "num_steps", "batch_size"))
-def bottom_eigenvalues(loss_fn: LossFn, params: Params, data: Data = None, *, k: int = 1,
-                       num_steps: int | None = None, key=None, batch_size: int | None = None) -> jax.Array:
+def bottom_eigenvalues(
+    loss_fn: LossFn,
+    params: Params,
+    data: Data = None,
+    *,
+    k: int = 1,
+    num_steps: int | None = None,
+    key=None,
+    batch_size: int | None = None,
+) -> jax.Array:
     """Smallest (most negative) k eigenvalues of H, ascending, [k]."""
     return _ritz(loss_fn, params, data, k, num_steps, key, batch_size, top=False).values
 
 
 @functools.partial(_jit, static_argnames=("batch_size", "num_iters"))
-def power_iteration(loss_fn: LossFn, params: Params, data: Data = None, *, num_iters: int = 100, key=None,
-                    batch_size: int | None = None) -> jax.Array:
+def power_iteration(
+    loss_fn: LossFn,
+    params: Params,
+    data: Data = None,
+    *,
+    num_iters: int = 100,
+    key=None,
+    batch_size: int | None = None,
+) -> jax.Array:
     """Rayleigh quotients v_t^T H v_t of power iteration v_{t+1} = H v_t / |H v_t|, [num_iters].
 
     Converges to the eigenvalue of largest |lambda| at rate |lambda_2 / lambda_1|; one HVP per step.
@@ -287,7 +334,11 @@ def power_iteration(loss_fn: LossFn, params: Params, data: Data = None, *, num_i
 
 
 def _probes(key, num_probes: int, M: int, dtype) -> jax.Array:
-    if isinstance(num_probes, bool) or not isinstance(num_probes, (int, np.integer)) or num_probes < 2:
+    if (
+        isinstance(num_probes, bool)
+        or not isinstance(num_probes, (int, np.integer))
+        or num_probes < 2
+    ):
         raise ValueError(f"num_probes: must be an integer >= 2, got {num_probes!r}")
     key = jax.random.key(0) if key is None else key
     return jax.random.rademacher(key, (num_probes, M), dtype)
@@ -298,8 +349,16 @@ def _map(f, xs, probe_batch):
 
 
 @functools.partial(_jit, static_argnames=("batch_size", "num_probes", "probe_batch"))
-def trace(loss_fn: LossFn, params: Params, data: Data = None, *, num_probes: int = 100, key=None,
-          batch_size: int | None = None, probe_batch: int | None = None) -> TraceEstimate:
+def trace(
+    loss_fn: LossFn,
+    params: Params,
+    data: Data = None,
+    *,
+    num_probes: int = 100,
+    key=None,
+    batch_size: int | None = None,
+    probe_batch: int | None = None,
+) -> TraceEstimate:
     """Hutchinson estimate of tr H with its standard error.
 
         tr H ~ (1/P) sum_p z_p^T H z_p,  z_p Rademacher;  se = std_p(z_p^T H z_p) / sqrt(P)
@@ -315,9 +374,17 @@ def trace(loss_fn: LossFn, params: Params, data: Data = None, *, num_probes: int
 
 
 @functools.partial(_jit, static_argnames=("num_steps", "batch_size", "num_probes", "probe_batch"))
-def spectral_density(loss_fn: LossFn, params: Params, data: Data = None, *, num_probes: int = 10,
-                     num_steps: int | None = None, key=None, batch_size: int | None = None,
-                     probe_batch: int | None = None) -> SpectralDensity:
+def spectral_density(
+    loss_fn: LossFn,
+    params: Params,
+    data: Data = None,
+    *,
+    num_probes: int = 10,
+    num_steps: int | None = None,
+    key=None,
+    batch_size: int | None = None,
+    probe_batch: int | None = None,
+) -> SpectralDensity:
     """Stochastic Lanczos quadrature of the eigenvalue density rho(t) = (1/M) sum_i delta(t - lambda_i).
 
     For a unit probe v, v^T g(H) v = sum_j w_j g(lambda_j) with Ritz nodes lambda_j of the m-step
@@ -343,7 +410,9 @@ def spectral_density(loss_fn: LossFn, params: Params, data: Data = None, *, num_
         nodes, S = jnp.linalg.eigh(tridiagonal(alpha, beta))
         return nodes, S[0] ** 2
 
-    return SpectralDensity(*_map(one, (z, jax.random.split(jax.random.fold_in(key, 1), num_probes)), probe_batch))
+    return SpectralDensity(
+        *_map(one, (z, jax.random.split(jax.random.fold_in(key, 1), num_probes)), probe_batch)
+    )
 
 
 def broaden(nodes: jax.Array, weights: jax.Array, grid: jax.Array, sigma: float) -> jax.Array:
@@ -391,7 +460,9 @@ def _static_kwargs(apply_kwargs) -> tuple:
         items = tuple(sorted(apply_kwargs.items()))
         hash(items)
     except TypeError as e:
-        raise ValueError(f"apply_kwargs: must be hashable static values (strings, numbers), got {apply_kwargs}") from e
+        raise ValueError(
+            f"apply_kwargs: must be hashable static values (strings, numbers), got {apply_kwargs}"
+        ) from e
     return items
 
 
@@ -400,8 +471,9 @@ def _outputs_2d(apply_fn, kw, params, x):
     return f.reshape(f.shape[0], -1)
 
 
-def gauss_newton(apply_fn: Callable, params: Params, x: jax.Array, *, loss: str = "mse",
-                 **apply_kwargs) -> jax.Array:
+def gauss_newton(
+    apply_fn: Callable, params: Params, x: jax.Array, *, loss: str = "mse", **apply_kwargs
+) -> jax.Array:
     """Dense generalized Gauss-Newton matrix [M, M] of a mean-over-samples output loss:
 
         G = (1/n) sum_i J_i^T H_i J_i,    J_i = d f(x_i) / d theta [k, M],
@@ -423,8 +495,15 @@ def _gauss_newton(apply_fn, kw, loss, params, x):
     return jnp.einsum("nam,nap->mp", J, HJ) / x.shape[0]
 
 
-def gauss_newton_vp(apply_fn: Callable, params: Params, v: Params, x: jax.Array, *, loss: str = "mse",
-                    **apply_kwargs) -> Params:
+def gauss_newton_vp(
+    apply_fn: Callable,
+    params: Params,
+    v: Params,
+    x: jax.Array,
+    *,
+    loss: str = "mse",
+    **apply_kwargs,
+) -> Params:
     """G v = (1/n) J^T H (J v) without forming J (one jvp, one vjp); v and the result are pytrees."""
     return _gauss_newton_vp(apply_fn, _static_kwargs(apply_kwargs), loss, params, v, x)
 
@@ -446,7 +525,9 @@ def _mse_cached(apply_fn, kw):
     return loss
 
 
-def mse_hessian_parts(apply_fn: Callable, params: Params, x: jax.Array, y: jax.Array, **apply_kwargs):
+def mse_hessian_parts(
+    apply_fn: Callable, params: Params, x: jax.Array, y: jax.Array, **apply_kwargs
+):
     """(G, R) with H = G + R for L = 1/(2n) sum_i |f(x_i) - y_i|^2: Gauss-Newton and residual parts."""
     kw = _static_kwargs(apply_kwargs)
     G = _gauss_newton(apply_fn, kw, "mse", params, x)
@@ -463,12 +544,17 @@ def block_labels(params: Params, labels=None) -> tuple:
     ``params`` whose leaves are hashable labels (e.g. ``[{"w": "layer1", "b": "layer1"}, ...]``, a
     grouping), or None: each leaf its own block, named by its path (``"[0]['w']"``)."""
     if labels is None:
-        return tuple(jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0])
+        return tuple(
+            jax.tree_util.keystr(path)
+            for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]
+        )
     treedef = jax.tree_util.tree_structure(params)
     try:
         labs = treedef.flatten_up_to(labels)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"labels: must be a pytree like params with one label per leaf ({e})") from e
+        raise ValueError(
+            f"labels: must be a pytree like params with one label per leaf ({e})"
+        ) from e
     try:
         [hash(lab) for lab in labs]
     except TypeError as e:
@@ -487,7 +573,9 @@ def _curvature_product(curvature, loss_fn, params, data, apply_fn, output_loss, 
     if curvature == "hessian":
         return jax.linearize(jax.grad(lambda p: evaluate(loss_fn, p, data)), params)[1]
     if apply_fn is None:
-        raise ValueError("apply_fn: the Gauss-Newton curvature needs the model's apply_fn (data = (x, y))")
+        raise ValueError(
+            "apply_fn: the Gauss-Newton curvature needs the model's apply_fn (data = (x, y))"
+        )
     x = data[0]
     return lambda v: _gauss_newton_vp(apply_fn, kw, output_loss, params, v, x)
 
@@ -520,10 +608,20 @@ def _check_curvature(curvature, output_loss):
         raise ValueError(f"output_loss: one of {OUTPUT_LOSSES}, got {output_loss!r}")
 
 
-def block_top_eigenvalues(loss_fn: LossFn, params: Params, data: Data = None, *, labels=None, k: int = 1,
-                          num_steps: int | None = None, key=None, curvature: str = "hessian",
-                          apply_fn: Callable | None = None, output_loss: str = "mse",
-                          apply_kwargs: dict | None = None) -> jax.Array:
+def block_top_eigenvalues(
+    loss_fn: LossFn,
+    params: Params,
+    data: Data = None,
+    *,
+    labels=None,
+    k: int = 1,
+    num_steps: int | None = None,
+    key=None,
+    curvature: str = "hessian",
+    apply_fn: Callable | None = None,
+    output_loss: str = "mse",
+    apply_kwargs: dict | None = None,
+) -> jax.Array:
     """Largest k eigenvalues of every diagonal block A_BB, [B, k] (descending; NaN past M_B).
 
     A = H (``curvature="hessian"``) or the Gauss-Newton matrix G (``"gauss_newton"``, needs
@@ -534,12 +632,25 @@ def block_top_eigenvalues(loss_fn: LossFn, params: Params, data: Data = None, *,
     """
     _check_curvature(curvature, output_loss)
     labs = block_labels(params, labels)
-    return _block_top(loss_fn, labs, k, num_steps, curvature, apply_fn, output_loss,
-                      _static_kwargs(apply_kwargs or {}), params, data, key)
+    return _block_top(
+        loss_fn,
+        labs,
+        k,
+        num_steps,
+        curvature,
+        apply_fn,
+        output_loss,
+        _static_kwargs(apply_kwargs or {}),
+        params,
+        data,
+        key,
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6, 7))
-def _block_top(loss_fn, labs, k, num_steps, curvature, apply_fn, output_loss, kw, params, data, key):
+def _block_top(
+    loss_fn, labs, k, num_steps, curvature, apply_fn, output_loss, kw, params, data, key
+):
     product = _curvature_product(curvature, loss_fn, params, data, apply_fn, output_loss, kw)
     key = jax.random.key(0) if key is None else key
     dtype = ravel_pytree(params)[0].dtype
@@ -554,22 +665,45 @@ def _block_top(loss_fn, labs, k, num_steps, curvature, apply_fn, output_loss, kw
     return jnp.stack(rows)
 
 
-def block_spectral_density(loss_fn: LossFn, params: Params, data: Data = None, *, labels=None,
-                           num_probes: int = 10, num_steps: int | None = None, key=None,
-                           curvature: str = "hessian", apply_fn: Callable | None = None,
-                           output_loss: str = "mse", apply_kwargs: dict | None = None) -> SpectralDensity:
+def block_spectral_density(
+    loss_fn: LossFn,
+    params: Params,
+    data: Data = None,
+    *,
+    labels=None,
+    num_probes: int = 10,
+    num_steps: int | None = None,
+    key=None,
+    curvature: str = "hessian",
+    apply_fn: Callable | None = None,
+    output_loss: str = "mse",
+    apply_kwargs: dict | None = None,
+) -> SpectralDensity:
     """SLQ density of every diagonal block A_BB (see :func:`spectral_density`): nodes and weights
     [B, P, m], m = min(max_B M_B, ``num_steps`` or 80); a block with M_B < m has its extra nodes at 0
     with weight 0, so each row's weights still sum to 1. Same A and blocks as
     :func:`block_top_eigenvalues`; :func:`broaden` draws block b from ``nodes[b], weights[b]``."""
     _check_curvature(curvature, output_loss)
     labs = block_labels(params, labels)
-    return _block_density(loss_fn, labs, num_probes, num_steps, curvature, apply_fn, output_loss,
-                          _static_kwargs(apply_kwargs or {}), params, data, key)
+    return _block_density(
+        loss_fn,
+        labs,
+        num_probes,
+        num_steps,
+        curvature,
+        apply_fn,
+        output_loss,
+        _static_kwargs(apply_kwargs or {}),
+        params,
+        data,
+        key,
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6, 7))
-def _block_density(loss_fn, labs, num_probes, num_steps, curvature, apply_fn, output_loss, kw, params, data, key):
+def _block_density(
+    loss_fn, labs, num_probes, num_steps, curvature, apply_fn, output_loss, kw, params, data, key
+):
     product = _curvature_product(curvature, loss_fn, params, data, apply_fn, output_loss, kw)
     key = jax.random.key(0) if key is None else key
     dtype = ravel_pytree(params)[0].dtype
@@ -602,12 +736,22 @@ def block_shares(vectors: Params, labels=None, *, params: Params | None = None) 
     labs = block_labels(like, labels)
     leaves = jax.tree_util.tree_leaves(vectors)
     sq = [jnp.sum(a.reshape(a.shape[0], -1) ** 2, axis=1) for a in leaves]
-    per = jnp.stack([sum(s for s, lab in zip(sq, labs) if lab == name) for name in dict.fromkeys(labs)], axis=1)
+    per = jnp.stack(
+        [sum(s for s, lab in zip(sq, labs) if lab == name) for name in dict.fromkeys(labs)], axis=1
+    )
     return per / per.sum(axis=1, keepdims=True)
 
 
-def top_eigenvector_shares(loss_fn: LossFn, params: Params, data: Data = None, *, labels=None, k: int = 1,
-                           num_steps: int | None = None, key=None) -> jax.Array:
+def top_eigenvector_shares(
+    loss_fn: LossFn,
+    params: Params,
+    data: Data = None,
+    *,
+    labels=None,
+    k: int = 1,
+    num_steps: int | None = None,
+    key=None,
+) -> jax.Array:
     """Share of the full Hessian's top-k eigenvectors in each block, [k, B] (rows sum to 1): which
     layers carry the sharpest direction (:func:`top_eigenpairs` then :func:`block_shares`)."""
     pairs = top_eigenpairs(loss_fn, params, data, k=k, num_steps=num_steps, key=key)
@@ -616,17 +760,27 @@ def top_eigenvector_shares(loss_fn: LossFn, params: Params, data: Data = None, *
 
 # ----------------------------------------------------------------------------- warm-started Lanczos
 
+
 class LanczosTop(NamedTuple):
     """Top-k Ritz pairs of an adaptive Lanczos run: ``values [k]`` (descending), ``vectors [k, M]``
     (unit rows), ``residuals [k]`` = |A v_i - theta_i v_i| and ``num_matvecs`` (products used)."""
+
     values: jax.Array
     vectors: jax.Array
     residuals: jax.Array
     num_matvecs: jax.Array
 
 
-def lanczos_top(matvec: MatVec, v0: jax.Array, k: int, max_steps: int, *, tol=None, min_steps: int | None = None,
-                key=None) -> LanczosTop:
+def lanczos_top(
+    matvec: MatVec,
+    v0: jax.Array,
+    k: int,
+    max_steps: int,
+    *,
+    tol=None,
+    min_steps: int | None = None,
+    key=None,
+) -> LanczosTop:
     """Top-k eigenpairs by Lanczos (full reorthogonalization), stopped as soon as every Ritz pair
     satisfies |A v_i - theta_i v_i| = |beta_j s_{j,i}| <= tol |theta_i| (``tol`` None: all
     ``max_steps``). Started from ``v0``: a random vector (cold start) or, to track the eigenpairs of
@@ -674,11 +828,22 @@ def lanczos_top(matvec: MatVec, v0: jax.Array, k: int, max_steps: int, *, tol=No
         v = V[j]
         av = matvec(v)
         a = jnp.vdot(v, av)
-        w = ortho(V, av - a * v - jnp.where(j > 0, beta[jnp.maximum(j - 1, 0)], 0.0) * V[jnp.maximum(j - 1, 0)])
+        w = ortho(
+            V,
+            av
+            - a * v
+            - jnp.where(j > 0, beta[jnp.maximum(j - 1, 0)], 0.0) * V[jnp.maximum(j - 1, 0)],
+        )
         b = jnp.linalg.norm(w)
         ok = b > 100 * eps * jnp.linalg.norm(av)
-        r = ortho(V, jnp.roll(spare, 7919 * j))  # breakdown: a fresh direction (drawn once, outside the loop)
-        v_next = jnp.where(ok, w / jnp.where(ok, b, 1.0), r / jnp.maximum(jnp.linalg.norm(r), jnp.finfo(dtype).tiny))
+        r = ortho(
+            V, jnp.roll(spare, 7919 * j)
+        )  # breakdown: a fresh direction (drawn once, outside the loop)
+        v_next = jnp.where(
+            ok,
+            w / jnp.where(ok, b, 1.0),
+            r / jnp.maximum(jnp.linalg.norm(r), jnp.finfo(dtype).tiny),
+        )
         alpha, beta = alpha.at[j].set(a), beta.at[j].set(jnp.where(ok, b, 0.0))
         theta, S = ritz(alpha, beta, j + 1)
         res = jnp.abs(beta[j] * S[j])
@@ -686,7 +851,9 @@ def lanczos_top(matvec: MatVec, v0: jax.Array, k: int, max_steps: int, *, tol=No
         return j + 1, V.at[j + 1].set(v_next), alpha, beta, done
 
     zeros = jnp.zeros((m,), dtype)
-    j, V, alpha, beta, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), V, zeros, zeros, False))
+    j, V, alpha, beta, _ = jax.lax.while_loop(
+        cond, body, (jnp.zeros((), jnp.int32), V, zeros, zeros, False)
+    )
     theta, S = ritz(alpha, beta, j)
     vecs = S.T @ V[:-1]
     return LanczosTop(theta, vecs, jnp.abs(beta[j - 1] * S[j - 1]), j)
@@ -701,8 +868,9 @@ def warm_start(vectors: jax.Array, key, noise: float = 1e-3) -> jax.Array:
     return v + noise * jnp.linalg.norm(v) * z / jnp.linalg.norm(z)
 
 
-def curvature_gradient(loss_fn: LossFn, params: Params, u: Params, v: Params | None = None,
-                       data: Data = None) -> Params:
+def curvature_gradient(
+    loss_fn: LossFn, params: Params, u: Params, v: Params | None = None, data: Data = None
+) -> Params:
     """grad_w (u^T H(w) v) at fixed u, v (a pytree like params): one reverse pass through an HVP.
 
     Hellmann-Feynman: for a simple eigenvalue lambda(w) with unit eigenvector u,

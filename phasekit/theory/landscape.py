@@ -20,7 +20,6 @@ and vmap over seeds (keys / params).
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,13 +31,16 @@ from phasekit.typing import Data, LossFn, Params
 NORMALIZATIONS = ("filter", "layer", None)
 
 
-def filter_normalize(direction: Params, params: Params, axis: int = -1, ignore_1d: bool = True) -> Params:
+def filter_normalize(
+    direction: Params, params: Params, axis: int = -1, ignore_1d: bool = True
+) -> Params:
     """Rescale each filter block of ``direction`` to the norm of the same block of ``params``.
 
     Leaves with ndim >= 2: a block is one index along ``axis`` (the output neuron / filter; -1 for
     ``mlp`` / flax kernels [in, out], 0 for ``two_layer``'s w [m, d]); the norm is over the other
     axes. 1-D leaves: zero when ``ignore_1d`` (biases), else rescaled as a whole (layer norm).
     """
+
     def one(d, t):
         if d.ndim <= 1:
             if ignore_1d:
@@ -52,8 +54,13 @@ def filter_normalize(direction: Params, params: Params, axis: int = -1, ignore_1
     return jax.tree_util.tree_map(one, direction, params)
 
 
-def random_direction(key, params: Params, normalization: str | None = "filter", axis: int = -1,
-                     ignore_1d: bool = True) -> Params:
+def random_direction(
+    key,
+    params: Params,
+    normalization: str | None = "filter",
+    axis: int = -1,
+    ignore_1d: bool = True,
+) -> Params:
     """A Gaussian direction like ``params``, filter-normalized by default.
 
     normalization: "filter" (Li et al.), "layer" (each leaf to the leaf's norm), None (raw N(0, 1)).
@@ -66,7 +73,8 @@ def random_direction(key, params: Params, normalization: str | None = "filter", 
         return filter_normalize(d, params, axis, ignore_1d)
     if normalization == "layer":
         return jax.tree_util.tree_map(
-            lambda d, t: d * jnp.linalg.norm(t) / jnp.linalg.norm(d), d, params)
+            lambda d, t: d * jnp.linalg.norm(t) / jnp.linalg.norm(d), d, params
+        )
     return d
 
 
@@ -74,28 +82,49 @@ def _shift(params, direction, a):
     return jax.tree_util.tree_map(lambda p, d: p + a * d, params, direction)
 
 
-def slice_1d(loss_fn: LossFn, params: Params, direction: Params, alphas: jax.Array, data: Data = None) -> jax.Array:
+def slice_1d(
+    loss_fn: LossFn, params: Params, direction: Params, alphas: jax.Array, data: Data = None
+) -> jax.Array:
     """L(theta + a d) for a in ``alphas`` [A] -> [A]."""
     return jax.vmap(lambda a: hessian.evaluate(loss_fn, _shift(params, direction, a), data))(alphas)
 
 
-def slice_2d(loss_fn: LossFn, params: Params, d1: Params, d2: Params, alphas: jax.Array,
-             betas: jax.Array, data: Data = None) -> jax.Array:
+def slice_2d(
+    loss_fn: LossFn,
+    params: Params,
+    d1: Params,
+    d2: Params,
+    alphas: jax.Array,
+    betas: jax.Array,
+    data: Data = None,
+) -> jax.Array:
     """L(theta + a d1 + b d2) on the grid ``alphas`` [A] x ``betas`` [B] -> [A, B]."""
+
     def at(a, b):
         return hessian.evaluate(loss_fn, _shift(_shift(params, d1, a), d2, b), data)
 
     return jax.vmap(lambda a: jax.vmap(lambda b: at(a, b))(betas))(alphas)
 
 
-def interpolate(loss_fn: LossFn, params_a: Params, params_b: Params, ts: jax.Array, data: Data = None) -> jax.Array:
+def interpolate(
+    loss_fn: LossFn, params_a: Params, params_b: Params, ts: jax.Array, data: Data = None
+) -> jax.Array:
     """L((1 - t) theta_A + t theta_B) for t in ``ts`` [T] -> [T] (t outside [0, 1] extrapolates)."""
     diff = jax.tree_util.tree_map(lambda b, a: b - a, params_b, params_a)
     return slice_1d(loss_fn, params_a, diff, ts, data)
 
 
-def direction_flatness(loss_fn: LossFn, params: Params, direction: Params, data: Data = None, *, factor: float = np.e,
-                       max_step: float = 1.0, num: int = 64, bisect: int = 30) -> jax.Array:
+def direction_flatness(
+    loss_fn: LossFn,
+    params: Params,
+    direction: Params,
+    data: Data = None,
+    *,
+    factor: float = np.e,
+    max_step: float = 1.0,
+    num: int = 64,
+    bisect: int = 30,
+) -> jax.Array:
     """Feng & Tu's flatness F = s_r + s_l along the unit vector p = d / |d|.
 
     s_r (s_l) is the first s > 0 with L(theta + s p) >= factor * L(theta) (resp. theta - s p):
@@ -126,7 +155,9 @@ def direction_flatness(loss_fn: LossFn, params: Params, direction: Params, data:
     return side(1.0) + side(-1.0)
 
 
-def layer_gradient_norms(loss_fn: LossFn, params: list[dict], data: Data = None, *, weight: str = "w") -> jax.Array:
+def layer_gradient_norms(
+    loss_fn: LossFn, params: list[dict], data: Data = None, *, weight: str = "w"
+) -> jax.Array:
     """|dL/dW_l|_F for each layer of a list-of-layers model (``mlp``), [L]."""
     grads = jax.grad(lambda p: hessian.evaluate(loss_fn, p, data))(params)
     return jnp.stack([jnp.linalg.norm(g[weight]) for g in grads])
@@ -134,6 +165,7 @@ def layer_gradient_norms(loss_fn: LossFn, params: list[dict], data: Data = None,
 
 def eigenvalues_on_grid(loss_fn: LossFn, points: jax.Array, data: Data = None) -> jax.Array:
     """Eigenvalues (ascending) of the dense Hessian at each parameter vector: points [..., M] -> [..., M]."""
+
     def at(theta):
         return jnp.linalg.eigvalsh(hessian.hessian(loss_fn, theta, data))
 
@@ -159,7 +191,9 @@ def one_one_one_ce_origin_hessian(label):
 
     det = -(1/2 - y)^2 / 16 < 0 for y != 1/2: indefinite at the origin."""
     off = (0.5 - jnp.asarray(label)) / 4
-    return jnp.stack([jnp.stack([jnp.zeros_like(off), off]), jnp.stack([off, jnp.full_like(off, 1 / 16)])])
+    return jnp.stack(
+        [jnp.stack([jnp.zeros_like(off), off]), jnp.stack([off, jnp.full_like(off, 1 / 16)])]
+    )
 
 
 def one_one_one_mse_hessian_det(w1, w2, label):

@@ -15,7 +15,7 @@ weight decay pulls |w|^2 to the balance (1 - (1 - beta)^2) |w|^4 = eta^2 |grad L
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +23,11 @@ import jax.numpy as jnp
 
 def _pick(tree, select: Callable):
     """Leaves of ``tree`` whose key path (``jax.tree_util.keystr``) satisfies ``select``."""
-    return [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
-            if select(jax.tree_util.keystr(path))]
+    return [
+        leaf
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+        if select(jax.tree_util.keystr(path))
+    ]
 
 
 def radial_derivatives(loss_fn: Callable, params, data, select: Callable) -> jax.Array:
@@ -36,14 +39,19 @@ def radial_derivatives(loss_fn: Callable, params, data, select: Callable) -> jax
 def cosine_weight_gradient(loss_fn: Callable, params, data, select: Callable) -> jax.Array:
     """<w, grad_w L> / (|w| |grad_w L|) of each selected leaf: [k] (scale-free form of the above)."""
     g = jax.grad(loss_fn)(params, data)
-    return jnp.stack([jnp.vdot(w, gw) / (jnp.linalg.norm(w) * jnp.linalg.norm(gw))
-                      for w, gw in zip(_pick(params, select), _pick(g, select))])
+    return jnp.stack(
+        [
+            jnp.vdot(w, gw) / (jnp.linalg.norm(w) * jnp.linalg.norm(gw))
+            for w, gw in zip(_pick(params, select), _pick(g, select))
+        ]
+    )
 
 
 def rescale(params, select: Callable, c):
     """``params`` with the selected leaves multiplied by ``c``."""
     return jax.tree_util.tree_map_with_path(
-        lambda p, v: v * c if select(jax.tree_util.keystr(p)) else v, params)
+        lambda p, v: v * c if select(jax.tree_util.keystr(p)) else v, params
+    )
 
 
 def squared_norms(tree, select: Callable) -> jax.Array:

@@ -36,7 +36,8 @@ import collections
 import functools
 import math
 import string
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -67,9 +68,17 @@ class NTKResult(NamedTuple):
     plan: NTKPlan
 
 
-def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, implementation: str = "auto",
-                  trace_axes: Sequence[int] | None = None, batch_size: int | None = None,
-                  return_plan: bool = False):
+def empirical_ntk(
+    apply_fn: Callable,
+    params,
+    x1,
+    x2=None,
+    *,
+    implementation: str = "auto",
+    trace_axes: Sequence[int] | None = None,
+    batch_size: int | None = None,
+    return_plan: bool = False,
+):
     """Empirical NTK Theta(x1, x2) = J(x1) J(x2)^T of ``apply_fn`` at ``params``.
 
     Args:
@@ -88,23 +97,44 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, implementation: st
       an :class:`NTKResult` ``(kernel, plan)`` with ``return_plan=True``.
     """
     if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"implementation: unknown {implementation!r}; known: {', '.join(IMPLEMENTATIONS)}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(
+            f"implementation: unknown {implementation!r}; known: {', '.join(IMPLEMENTATIONS)}"
+        )
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise ValueError(f"batch_size: must be a positive integer or None, got {batch_size!r}")
     fn = _Static(apply_fn)
     program, consts = _program(fn, params, x1)
     traced = _normalize_axes(trace_axes, len(program.out_shape))
     chosen = _resolve(implementation, program)
-    kernel = _ntk(params, x1, x2, consts, fn=fn, program=program if chosen == "structured" else None,
-                  implementation=chosen, out_ndim=len(program.out_shape), traced=traced, batch_size=batch_size)
+    kernel = _ntk(
+        params,
+        x1,
+        x2,
+        consts,
+        fn=fn,
+        program=program if chosen == "structured" else None,
+        implementation=chosen,
+        out_ndim=len(program.out_shape),
+        traced=traced,
+        batch_size=batch_size,
+    )
     return NTKResult(kernel, _describe(program, params, chosen, traced)) if return_plan else kernel
 
 
-def ntk_plan(apply_fn: Callable, params, x, implementation: str = "auto",
-             trace_axes: Sequence[int] | None = None) -> NTKPlan:
+def ntk_plan(
+    apply_fn: Callable,
+    params,
+    x,
+    implementation: str = "auto",
+    trace_axes: Sequence[int] | None = None,
+) -> NTKPlan:
     """The :class:`NTKPlan` of ``empirical_ntk(apply_fn, params, x, ...)`` (traces, computes nothing)."""
     if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"implementation: unknown {implementation!r}; known: {', '.join(IMPLEMENTATIONS)}")
+        raise ValueError(
+            f"implementation: unknown {implementation!r}; known: {', '.join(IMPLEMENTATIONS)}"
+        )
     program, _ = _program(_Static(apply_fn), params, x)
     chosen = _resolve(implementation, program)
     return _describe(program, params, chosen, _normalize_axes(trace_axes, len(program.out_shape)))
@@ -130,6 +160,7 @@ def linearize(apply_fn: Callable, params0) -> Callable:
 
 # ---------------------------------------------------------------- the traced program, cached
 
+
 class _Static:
     """``apply_fn`` as a static argument of ``jax.jit``: equal for a ``functools.partial`` made
     anew with the same function and (hashable) arguments, else the function itself."""
@@ -151,7 +182,7 @@ def _fn_key(fn):
         try:
             hash(key)
             return key
-        except TypeError:          # an array argument: the partial object itself
+        except TypeError:  # an array argument: the partial object itself
             pass
     try:
         hash(fn)
@@ -167,14 +198,18 @@ _MAX_PROGRAMS = 128
 def _program(fn: _Static, params, x):
     """(Plan, constants) of the per-example program, cached by function and shapes."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    key = (fn, treedef, tuple((jnp.shape(l), jnp.result_type(l)) for l in leaves),
-           (jnp.shape(x)[1:], jnp.result_type(x)))
+    key = (
+        fn,
+        treedef,
+        tuple((jnp.shape(l), jnp.result_type(l)) for l in leaves),
+        (jnp.shape(x)[1:], jnp.result_type(x)),
+    )
     if key in _PROGRAMS:
         _PROGRAMS.move_to_end(key)
         return _PROGRAMS[key]
     closed = structured_rules.trace(fn.fn, params, x)
     entry = (structured_rules.plan(closed), list(closed.consts))
-    if not any(isinstance(c, jax.core.Tracer) for c in entry[1]):   # closes over no traced value
+    if not any(isinstance(c, jax.core.Tracer) for c in entry[1]):  # closes over no traced value
         _PROGRAMS[key] = entry
         while len(_PROGRAMS) > _MAX_PROGRAMS:
             _PROGRAMS.popitem(last=False)
@@ -191,18 +226,28 @@ def _describe(program, params, chosen: str, traced) -> NTKPlan:
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
     kept = math.prod(program.out_shape[i] for i in range(len(program.out_shape)) if i not in traced)
     pairs = math.prod(program.out_shape[i] for i in traced) * kept * kept
-    rules = tuple(f"{paths[s.leaf]}: {s.primitive.name} "
-                  f"({'gram' if structured_rules.gram_form(s, pairs) else 'gradient'})" for s in program.sites)
+    rules = tuple(
+        f"{paths[s.leaf]}: {s.primitive.name} "
+        f"({'gram' if structured_rules.gram_form(s, pairs) else 'gradient'})"
+        for s in program.sites
+    )
     return NTKPlan(chosen, rules, tuple(paths[f] for f in program.fallback))
 
 
-@functools.partial(jax.jit, static_argnames=("fn", "program", "implementation", "out_ndim", "traced", "batch_size"))
+@functools.partial(
+    jax.jit, static_argnames=("fn", "program", "implementation", "out_ndim", "traced", "batch_size")
+)
 def _ntk(params, x1, x2, consts, *, fn, program, implementation, out_ndim, traced, batch_size):
     if implementation == "structured":
         return _structured(program, consts, params, x1, x2, out_ndim, traced, batch_size)
     x2 = x1 if x2 is None else x2
-    block = functools.partial(_jacobian_block if implementation == "jacobian" else _ntvp_block,
-                              fn.fn, params, out_ndim=out_ndim, traced=traced)
+    block = functools.partial(
+        _jacobian_block if implementation == "jacobian" else _ntvp_block,
+        fn.fn,
+        params,
+        out_ndim=out_ndim,
+        traced=traced,
+    )
     return _blocked(block, x1, x2, batch_size)
 
 
@@ -223,12 +268,15 @@ def _structured(program, consts, params, x1, x2, out_ndim, traced, batch_size):
 
 # ---------------------------------------------------------------- output axes and blocks
 
+
 def _normalize_axes(trace_axes, out_ndim: int) -> tuple[int, ...]:
     if trace_axes is None:
         return tuple(range(out_ndim))
     axes = tuple(int(a) for a in trace_axes)
     if any(not -out_ndim <= a < out_ndim for a in axes):
-        raise ValueError(f"trace_axes: axes of the per-example output (ndim {out_ndim}), got {trace_axes}")
+        raise ValueError(
+            f"trace_axes: axes of the per-example output (ndim {out_ndim}), got {trace_axes}"
+        )
     axes = tuple(sorted({a % out_ndim for a in axes}))
     return axes
 
@@ -250,7 +298,9 @@ def _blocked(block: Callable, x1, x2, batch_size):
         return block(x1, x2)
     c1, n1 = _chunks(x1, batch_size)
     c2, n2 = _chunks(x2, batch_size)
-    rows = jax.lax.map(lambda a: jax.lax.map(lambda b: block(a, b), c2), c1)   # [C1, C2, bs, bs, ...]
+    rows = jax.lax.map(
+        lambda a: jax.lax.map(lambda b: block(a, b), c2), c1
+    )  # [C1, C2, bs, bs, ...]
     rows = jnp.moveaxis(rows, 2, 1)
     rows = rows.reshape((rows.shape[0] * batch_size, rows.shape[2] * batch_size) + rows.shape[4:])
     return rows[:n1, :n2]
@@ -262,6 +312,7 @@ def _single(apply_fn, params, xi):
 
 # ---------------------------------------------------------------- jacobian and ntvp
 
+
 def _jacobian_block(apply_fn, params, x1, x2, *, out_ndim, traced):
     jac = jax.vmap(jax.jacrev(functools.partial(_single, apply_fn)), in_axes=(None, 0))
     j1, j2 = jac(params, x1), jac(params, x2)
@@ -272,15 +323,17 @@ def _jacobian_block(apply_fn, params, x1, x2, *, out_ndim, traced):
 def _ntvp_block(apply_fn, params, x1, x2, *, out_ndim, traced):
     f1 = lambda p: apply_fn(p, x1)
     out_shape = jax.eval_shape(f1, params).shape[1:]
-    basis = jnp.eye(max(math.prod(out_shape), 1), dtype=jax.eval_shape(f1, params).dtype).reshape((-1,) + out_shape)
+    basis = jnp.eye(max(math.prod(out_shape), 1), dtype=jax.eval_shape(f1, params).dtype).reshape(
+        (-1,) + out_shape
+    )
 
-    def column(xj, e):              # Theta(x1, xj)_{., e} = J1 (J(xj)^T e)
+    def column(xj, e):  # Theta(x1, xj)_{., e} = J1 (J(xj)^T e)
         _, vjp = jax.vjp(lambda p: _single(apply_fn, p, xj), params)
-        return jax.jvp(f1, (params,), vjp(e))[1]                  # [n1, *out]
+        return jax.jvp(f1, (params,), vjp(e))[1]  # [n1, *out]
 
-    cols = jax.vmap(lambda xj: jax.vmap(lambda e: column(xj, e))(basis))(x2)   # [n2, K, n1, *out]
+    cols = jax.vmap(lambda xj: jax.vmap(lambda e: column(xj, e))(basis))(x2)  # [n2, K, n1, *out]
     cols = cols.reshape((x2.shape[0],) + out_shape + (x1.shape[0],) + out_shape)
-    out_a, out_b, kept = structured_rules._out_letters(out_ndim, traced, iter(string.ascii_letters[2:]))
+    out_a, out_b, kept = structured_rules._out_letters(
+        out_ndim, traced, iter(string.ascii_letters[2:])
+    )
     return jnp.einsum(f"b{out_b}a{out_a}->ab{kept}", cols)
-
-

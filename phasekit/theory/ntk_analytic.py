@@ -42,8 +42,9 @@ class GDPrediction(NamedTuple):
     test: jax.Array | None
 
 
-def predict_gd_mse(ntk_train_train, y, f0, lr, t, ntk_test_train=None, *, f0_test=None,
-                   flow: bool = False) -> GDPrediction:
+def predict_gd_mse(
+    ntk_train_train, y, f0, lr, t, ntk_test_train=None, *, f0_test=None, flow: bool = False
+) -> GDPrediction:
     """Outputs of GD (or gradient flow) on the MSE loss with the frozen kernel, at times ``t``.
 
     Args:
@@ -58,31 +59,40 @@ def predict_gd_mse(ntk_train_train, y, f0, lr, t, ntk_test_train=None, *, f0_tes
       All times share one eigen-decomposition; to query times later without redoing it,
       use :func:`gd_mse_predictor`.
     """
-    return gd_mse_predictor(ntk_train_train, y, f0, lr, ntk_test_train, f0_test=f0_test, flow=flow)(t)
+    return gd_mse_predictor(ntk_train_train, y, f0, lr, ntk_test_train, f0_test=f0_test, flow=flow)(
+        t
+    )
 
 
-def gd_mse_predictor(ntk_train_train, y, f0, lr, ntk_test_train=None, *, f0_test=None,
-                     flow: bool = False):
+def gd_mse_predictor(
+    ntk_train_train, y, f0, lr, ntk_test_train=None, *, f0_test=None, flow: bool = False
+):
     """``t -> GDPrediction`` of :func:`predict_gd_mse`, with Theta = V diag(lam) V^T computed
     once (the residual y - f0 and Theta(X, x) V are projected once too)."""
     n = ntk_train_train.shape[0]
     if ntk_train_train.shape != (n, n):
         raise ValueError(f"ntk_train_train: expected [n, n], got {ntk_train_train.shape}")
     if y.shape[0] != n or f0.shape != y.shape:
-        raise ValueError(f"y: need [n, ...] with n = {n} and f0 of the same shape, got y {y.shape}, f0 {f0.shape}")
+        raise ValueError(
+            f"y: need [n, ...] with n = {n} and f0 of the same shape, got y {y.shape}, f0 {f0.shape}"
+        )
     if ntk_test_train is not None and (ntk_test_train.ndim != 2 or ntk_test_train.shape[1] != n):
         raise ValueError(f"ntk_test_train: expected [n_test, {n}], got {ntk_test_train.shape}")
     lam, v = jnp.linalg.eigh(ntk_train_train)
     lam = jnp.clip(lam, 0.0)
     rate = lr * lam / n
-    r0 = v.T @ (y - f0).reshape(n, -1)                                      # residual modes [n, k]
+    r0 = v.T @ (y - f0).reshape(n, -1)  # residual modes [n, k]
     if ntk_test_train is not None:
-        test_modes = ntk_test_train @ v                                     # Theta(X, x) V
-        base = jnp.zeros((ntk_test_train.shape[0],) + y.shape[1:], y.dtype) if f0_test is None else f0_test
+        test_modes = ntk_test_train @ v  # Theta(X, x) V
+        base = (
+            jnp.zeros((ntk_test_train.shape[0],) + y.shape[1:], y.dtype)
+            if f0_test is None
+            else f0_test
+        )
 
     def predict(t) -> GDPrediction:
         t = jnp.asarray(t, lam.dtype)
-        ts = t.reshape(-1, 1)                                               # [T, 1]
+        ts = t.reshape(-1, 1)  # [T, 1]
         # 1 - S_t per mode, with expm1/log1p so that slow modes keep their precision
         if flow:
             grown = -jnp.expm1(-rate * ts)
@@ -93,9 +103,13 @@ def gd_mse_predictor(ntk_train_train, y, f0, lr, ntk_test_train=None, *, f0_test
         train = f0.reshape(n, -1) + jnp.einsum("ij,tj,jk->tik", v, grown, r0)
         test = None
         if ntk_test_train is not None:
-            null = lam <= 0.0                                               # (1 - S_t) / lam -> lr t / n
-            gain = jnp.where(null, lr * ts / n, grown / jnp.where(null, 1.0, lam))   # Theta^-1 (1 - S_t)
-            test = base.reshape(base.shape[0], -1) + jnp.einsum("aj,tj,jk->tak", test_modes, gain, r0)
+            null = lam <= 0.0  # (1 - S_t) / lam -> lr t / n
+            gain = jnp.where(
+                null, lr * ts / n, grown / jnp.where(null, 1.0, lam)
+            )  # Theta^-1 (1 - S_t)
+            test = base.reshape(base.shape[0], -1) + jnp.einsum(
+                "aj,tj,jk->tak", test_modes, gain, r0
+            )
             test = test.reshape(t.shape + base.shape)
         return GDPrediction(train.reshape(t.shape + y.shape), test)
 
@@ -116,7 +130,9 @@ def _angle_terms(x1, x2, bias: bool):
     return dot, k0, k1
 
 
-def two_layer_relu_ntk(x1, x2=None, *, width: int = 1, alpha=1.0, beta1=1.0, beta2=1.0, bias: bool = True):
+def two_layer_relu_ntk(
+    x1, x2=None, *, width: int = 1, alpha=1.0, beta1=1.0, beta2=1.0, bias: bool = True
+):
     """Expected NTK of ``two_layer.apply`` (ReLU) at init, [n1, n2]; see the module docstring.
 
     For a preset: ``alpha, beta1, beta2 = two_layer.preset("ntk", m, d)``, then
@@ -127,7 +143,9 @@ def two_layer_relu_ntk(x1, x2=None, *, width: int = 1, alpha=1.0, beta1=1.0, bet
     return width / alpha**2 * (beta2**2 * k1 + beta1**2 * k0 * dot)
 
 
-def two_layer_relu_nngp(x1, x2=None, *, width: int = 1, alpha=1.0, beta1=1.0, beta2=1.0, bias: bool = True):
+def two_layer_relu_nngp(
+    x1, x2=None, *, width: int = 1, alpha=1.0, beta1=1.0, beta2=1.0, bias: bool = True
+):
     """NNGP kernel E f(x) f(x') of ``two_layer.apply`` (ReLU) at init, [n1, n2]."""
     _, _, k1 = _angle_terms(x1, x1 if x2 is None else x2, bias)
     return width / alpha**2 * beta1**2 * beta2**2 * k1
@@ -152,10 +170,12 @@ def spectrum_1d(kernel, grid) -> Spectrum:
     grid = jnp.reshape(grid, (-1,))
     n = grid.shape[0]
     if kernel.shape != (n, n):
-        raise ValueError(f"kernel: expected [{n}, {n}] for a grid of {n} points, got {kernel.shape}")
+        raise ValueError(
+            f"kernel: expected [{n}, {n}] for a grid of {n} points, got {kernel.shape}"
+        )
     lam, v = jnp.linalg.eigh(kernel)
     lam, v = lam[::-1], v[:, ::-1]
-    power = jnp.abs(jnp.fft.rfft(v, axis=0)) ** 2                           # [n//2 + 1, n]
+    power = jnp.abs(jnp.fft.rfft(v, axis=0)) ** 2  # [n//2 + 1, n]
     spacing = (grid[-1] - grid[0]) / (n - 1)
     freq = jnp.argmax(power, axis=0) / (n * spacing)
     return Spectrum(lam, v, freq)

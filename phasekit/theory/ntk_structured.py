@@ -43,7 +43,9 @@ import numpy as np
 from jax.extend import core as jcore
 
 # norm-preserving reshapings of a parameter: the layer rule holds for the reshaped operand
-_STRUCTURAL = frozenset({"transpose", "reshape", "squeeze", "expand_dims", "convert_element_type", "copy", "copy_p"})
+_STRUCTURAL = frozenset(
+    {"transpose", "reshape", "squeeze", "expand_dims", "convert_element_type", "copy", "copy_p"}
+)
 _BILINEAR = frozenset({"dot_general", "conv_general_dilated"})
 _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
 
@@ -51,15 +53,15 @@ _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
 class Site(NamedTuple):
     """One layer y = B(h, W') of the program whose parameter operand W' is one leaf, reshaped."""
 
-    path: tuple[int, ...]      # equation indices from the outer program down to this equation
-    leaf: int                  # index of the parameter leaf
-    primitive: Any             # dot_general or conv_general_dilated
-    params: Any                # the equation's bind parameters (hashable tuple of items)
-    w_pos: int                 # operand position of W' (0 or 1)
-    h_shape: tuple[int, ...]   # per-example shape of the activation operand h
-    w_shape: tuple[int, ...]   # shape of W'
+    path: tuple[int, ...]  # equation indices from the outer program down to this equation
+    leaf: int  # index of the parameter leaf
+    primitive: Any  # dot_general or conv_general_dilated
+    params: Any  # the equation's bind parameters (hashable tuple of items)
+    w_pos: int  # operand position of W' (0 or 1)
+    h_shape: tuple[int, ...]  # per-example shape of the activation operand h
+    w_shape: tuple[int, ...]  # shape of W'
     w_dtype: Any
-    y_shape: tuple[int, ...]   # per-example shape of the layer output y
+    y_shape: tuple[int, ...]  # per-example shape of the layer output y
     y_dtype: Any
 
 
@@ -77,7 +79,7 @@ class Plan(NamedTuple):
     out_shape: tuple[int, ...]
     out_dtype: Any
 
-    def __hash__(self):            # static argument of jit: the cached plan object itself
+    def __hash__(self):  # static argument of jit: the cached plan object itself
         return id(self)
 
     def __eq__(self, other):
@@ -93,7 +95,9 @@ def trace(apply_fn, params, x):
     def single(leaves, xi):
         out = apply_fn(jax.tree_util.tree_unflatten(treedef, leaves), xi[None])
         if not isinstance(out, jax.Array) or out.ndim == 0:
-            raise ValueError(f"apply_fn: must return one array [n, *out], got {jax.tree_util.tree_structure(out)}")
+            raise ValueError(
+                f"apply_fn: must return one array [n, *out], got {jax.tree_util.tree_structure(out)}"
+            )
         return out[0]
 
     return jax.make_jaxpr(single)(avals, xi)
@@ -103,7 +107,7 @@ def plan(closed) -> Plan:
     """Read the rules off a program from :func:`trace` (see the module docstring)."""
     jaxpr = closed.jaxpr
     n_leaves = len(jaxpr.invars) - 1
-    uses: list[list] = [[] for _ in range(n_leaves)]      # per leaf: the Sites or None (opaque use)
+    uses: list[list] = [[] for _ in range(n_leaves)]  # per leaf: the Sites or None (opaque use)
     _analyze(jaxpr, [*range(n_leaves), None], (), uses)
     floating = [jnp.issubdtype(v.aval.dtype, jnp.inexact) for v in jaxpr.invars[:-1]]
     sites, fallback = [], []
@@ -128,21 +132,38 @@ def _analyze(jaxpr, origin_in, path, uses):
         name = eqn.primitive.name
         if all(o is None for o in ins):
             continue
-        if name in _STRUCTURAL and len(eqn.invars) == 1 and (
-                name != "convert_element_type" or jnp.issubdtype(eqn.outvars[0].aval.dtype, jnp.inexact)):
+        if (
+            name in _STRUCTURAL
+            and len(eqn.invars) == 1
+            and (
+                name != "convert_element_type"
+                or jnp.issubdtype(eqn.outvars[0].aval.dtype, jnp.inexact)
+            )
+        ):
             origin[eqn.outvars[0]] = ins[0]
         elif name in _CALLS and "jaxpr" in eqn.params:
             sub = eqn.params["jaxpr"]
             sub = getattr(sub, "jaxpr", sub)
             for o in _analyze(sub, ins, path + (i,), uses):
-                if o is not None:                       # a reshaped parameter returned: opaque
+                if o is not None:  # a reshaped parameter returned: opaque
                     uses[o].append(None)
         elif name in _BILINEAR and sum(o is not None for o in ins) == 1:
             w_pos = 0 if ins[0] is not None else 1
             h, w, y = eqn.invars[1 - w_pos], eqn.invars[w_pos], eqn.outvars[0]
-            uses[ins[w_pos]].append(Site(path + (i,), ins[w_pos], eqn.primitive, tuple(sorted(eqn.params.items())),
-                                         w_pos, tuple(h.aval.shape), tuple(w.aval.shape), w.aval.dtype,
-                                         tuple(y.aval.shape), y.aval.dtype))
+            uses[ins[w_pos]].append(
+                Site(
+                    path + (i,),
+                    ins[w_pos],
+                    eqn.primitive,
+                    tuple(sorted(eqn.params.items())),
+                    w_pos,
+                    tuple(h.aval.shape),
+                    tuple(w.aval.shape),
+                    w.aval.dtype,
+                    tuple(y.aval.shape),
+                    y.aval.dtype,
+                )
+            )
         else:
             for o in ins:
                 if o is not None:
@@ -151,6 +172,7 @@ def _analyze(jaxpr, origin_in, path, uses):
 
 
 # ---------------------------------------------------------------- evaluation
+
 
 def _eval(jaxpr, consts, args, path, probes):
     """Evaluate ``jaxpr``; at every site in ``probes`` (path -> index) record the activation
@@ -169,8 +191,11 @@ def _eval(jaxpr, consts, args, path, probes):
         invals = [read(v) for v in eqn.invars]
         if eqn.primitive.name in _CALLS and "jaxpr" in eqn.params and here in probes.inside:
             sub = eqn.params["jaxpr"]
-            outs = _eval(sub.jaxpr, sub.consts, invals, here, probes) if hasattr(sub, "jaxpr") else \
-                _eval(sub, (), invals, here, probes)
+            outs = (
+                _eval(sub.jaxpr, sub.consts, invals, here, probes)
+                if hasattr(sub, "jaxpr")
+                else _eval(sub, (), invals, here, probes)
+            )
         else:
             outs = _bind(eqn.primitive, eqn.params, invals)
             outs = outs if eqn.primitive.multiple_results else [outs]
@@ -186,7 +211,9 @@ def _eval(jaxpr, consts, args, path, probes):
 
 def _bind(primitive, params, args):
     bind_params = primitive.get_bind_params(params)
-    subfuns, bind_params = bind_params if isinstance(bind_params, tuple) else ((), bind_params)  # jax < 0.7
+    subfuns, bind_params = (
+        bind_params if isinstance(bind_params, tuple) else ((), bind_params)
+    )  # jax < 0.7
     return primitive.bind(*subfuns, *args, **bind_params)
 
 
@@ -218,10 +245,10 @@ def factors(p: Plan, consts, leaves, x):
 
         eps0 = [jnp.zeros(s.y_shape, s.y_dtype) for s in p.sites]
         _, vjp, h = jax.vjp(run, eps0, [leaves[f] for f in p.fallback], has_aux=True)
-        if k == 1:                                        # one output: no batch of cotangents
+        if k == 1:  # one output: no batch of cotangents
             delta, jac = jax.tree_util.tree_map(lambda a: a[None], vjp(basis[0]))
         else:
-            delta, jac = jax.vmap(vjp)(basis)            # each [k, *shape]
+            delta, jac = jax.vmap(vjp)(basis)  # each [k, *shape]
         unflat = lambda a: a.reshape(p.out_shape + a.shape[1:])
         return h, [unflat(d) for d in delta], [unflat(j) for j in jac]
 
@@ -230,11 +257,13 @@ def factors(p: Plan, consts, leaves, x):
 
 # ---------------------------------------------------------------- kernel assembly
 
+
 def _out_letters(out_ndim, traced, letters):
     a = [next(letters) for _ in range(out_ndim)]
     b = [a[i] if i in traced else next(letters) for i in range(out_ndim)]
-    kept = "".join(a[i] for i in range(out_ndim) if i not in traced) + \
-        "".join(b[i] for i in range(out_ndim) if i not in traced)
+    kept = "".join(a[i] for i in range(out_ndim) if i not in traced) + "".join(
+        b[i] for i in range(out_ndim) if i not in traced
+    )
     return "".join(a), "".join(b), kept
 
 
@@ -262,8 +291,12 @@ def _dot_dims(site: Site):
 
 def _patchable(site: Site) -> bool:
     params = dict(site.params)
-    return (site.primitive.name == "conv_general_dilated" and site.w_pos == 1
-            and params["feature_group_count"] == 1 and params["batch_group_count"] == 1)
+    return (
+        site.primitive.name == "conv_general_dilated"
+        and site.w_pos == 1
+        and params["feature_group_count"] == 1
+        and params["batch_group_count"] == 1
+    )
 
 
 def _sizes(site: Site):
@@ -273,7 +306,12 @@ def _sizes(site: Site):
         return _dot_dims(site)[1]
     dn = dict(site.params)["dimension_numbers"]
     L = math.prod(site.y_shape[d] for d in (dn.out_spec[0], *dn.out_spec[2:]))
-    return 1, L, math.prod(site.w_shape) // site.w_shape[dn.rhs_spec[0]], site.w_shape[dn.rhs_spec[0]]
+    return (
+        1,
+        L,
+        math.prod(site.w_shape) // site.w_shape[dn.rhs_spec[0]],
+        site.w_shape[dn.rhs_spec[0]],
+    )
 
 
 def _conv_operands(site: Site, h, delta, out_ndim):
@@ -282,9 +320,18 @@ def _conv_operands(site: Site, h, delta, out_ndim):
     dn = params["dimension_numbers"]
     _, L, C, R = _sizes(site)
     window = [site.w_shape[d] for d in dn.rhs_spec[2:]]
-    patches = jax.vmap(lambda hi: jax.lax.conv_general_dilated_patches(
-        hi, window, params["window_strides"], params["padding"], params["lhs_dilation"],
-        params["rhs_dilation"], dn, params["precision"]))(h)
+    patches = jax.vmap(
+        lambda hi: jax.lax.conv_general_dilated_patches(
+            hi,
+            window,
+            params["window_strides"],
+            params["padding"],
+            params["lhs_dilation"],
+            params["rhs_dilation"],
+            dn,
+            params["precision"],
+        )
+    )(h)
     positions_last = (dn.out_spec[0], *dn.out_spec[2:], dn.out_spec[1])
     hr = patches.transpose((0,) + tuple(1 + a for a in positions_last)).reshape(h.shape[0], 1, L, C)
     lead = 1 + out_ndim
@@ -310,11 +357,13 @@ def _weight_gradient(site: Site, h, delta, out_ndim):
     w0 = jnp.zeros(site.w_shape, site.w_dtype)
 
     def grad(hi, di):
-        layer = lambda w: _bind(site.primitive, dict(site.params), (w, hi) if site.w_pos == 0 else (hi, w))
+        layer = lambda w: _bind(
+            site.primitive, dict(site.params), (w, hi) if site.w_pos == 0 else (hi, w)
+        )
         return jax.vjp(layer, w0)[1](di)[0]
 
-    out_shape = delta.shape[1:1 + out_ndim]
-    d = delta.reshape((delta.shape[0], -1) + delta.shape[1 + out_ndim:])
+    out_shape = delta.shape[1 : 1 + out_ndim]
+    d = delta.reshape((delta.shape[0], -1) + delta.shape[1 + out_ndim :])
     g = jax.vmap(lambda hi, di: jax.vmap(lambda dk: grad(hi, dk))(di))(h, d)
     return g.reshape((g.shape[0],) + out_shape + g.shape[2:])
 
@@ -325,7 +374,7 @@ def _gram_operands(site: Site, h, delta, out_ndim):
         return _conv_operands(site, h, delta, out_ndim)
     order, (B, L, C, R), swap = _dot_dims(site)
     hr = h.transpose((0,) + tuple(1 + a for a in order)).reshape(h.shape[0], B, L, C)
-    d = delta.reshape(delta.shape[:1 + out_ndim] + ((B, R, L) if swap else (B, L, R)))
+    d = delta.reshape(delta.shape[: 1 + out_ndim] + ((B, R, L) if swap else (B, L, R)))
     return hr, (jnp.swapaxes(d, -1, -2) if swap else d)
 
 
@@ -337,7 +386,10 @@ def kernel(p: Plan, f1, f2, out_ndim: int, traced):
     theta = 0.0
     for site, ha, hb, da, db in zip(p.sites, h1, h2, d1, d2):
         if gram_form(site, out_pairs):
-            (h1r, d1r), (h2r, d2r) = _gram_operands(site, ha, da, out_ndim), _gram_operands(site, hb, db, out_ndim)
+            (h1r, d1r), (h2r, d2r) = (
+                _gram_operands(site, ha, da, out_ndim),
+                _gram_operands(site, hb, db, out_ndim),
+            )
             oa, ob, kp = _out_letters(out_ndim, traced, iter(string.ascii_uppercase))
             gh = jnp.einsum("iblc,jbmc->ijblm", h1r, h2r)
             gd = jnp.einsum(f"i{oa}blr,j{ob}bmr->ij{kp}blm", d1r, d2r)

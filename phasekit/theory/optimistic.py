@@ -104,6 +104,7 @@ def fully_connected(d: int, s: int, k: int = 1, m_null: int = 0, ndim: int = 2) 
 
 # ---- optimistic points of a target set -------------------------------------------------
 
+
 def embed_in_wider(params, width: int):
     """Teacher of width k inside a width-``width`` model: zero-pad axis 0 of every leaf.
 
@@ -118,7 +119,8 @@ def embed_in_wider(params, width: int):
     if any(leaf.shape[0] != k for leaf in leaves) or width < k:
         raise ValueError(f"width: need >= teacher width {k} and a shared neuron axis 0")
     return jax.tree_util.tree_map(
-        lambda a: jnp.concatenate([a, jnp.zeros((width - k,) + a.shape[1:], a.dtype)]), params)
+        lambda a: jnp.concatenate([a, jnp.zeros((width - k,) + a.shape[1:], a.dtype)]), params
+    )
 
 
 two_layer_point = embed_in_wider
@@ -145,7 +147,7 @@ def matrix_factorization_point(target, r: int | None = None, rtol: float = 1e-10
     B = np.zeros((d, d))
     A[:, :r] = U[:, :r] * root
     B[:r] = root[:, None] * Vt[:r]
-    return {"A": A, "B": B}            # numpy float64: keeps the point exact for model_rank
+    return {"A": A, "B": B}  # numpy float64: keeps the point exact for model_rank
 
 
 def f_nl_point(c0: float, c1: float, c2: float) -> np.ndarray:
@@ -159,8 +161,15 @@ def f_nl_point(c0: float, c1: float, c2: float) -> np.ndarray:
 
 FNL_MODELS = ("f_L", "f_NL")
 # Fig 10.1's targets f* = c0 + c1 x1 + c2 x2 by name: (c0, c1, c2)
-FNL_TARGETS = {"1": (1.0, 0.0, 0.0), "x1": (0.0, 1.0, 0.0), "1+x1": (1.0, 1.0, 0.0), "x2": (0.0, 0.0, 1.0),
-               "1+x2": (1.0, 0.0, 1.0), "x1+x2": (0.0, 1.0, 1.0), "1+x1+x2": (1.0, 1.0, 1.0)}
+FNL_TARGETS = {
+    "1": (1.0, 0.0, 0.0),
+    "x1": (0.0, 1.0, 0.0),
+    "1+x1": (1.0, 1.0, 0.0),
+    "x2": (0.0, 0.0, 1.0),
+    "1+x2": (1.0, 0.0, 1.0),
+    "x1+x2": (0.0, 1.0, 1.0),
+    "1+x1+x2": (1.0, 1.0, 1.0),
+}
 
 
 def affine_apply(theta: jax.Array, x: jax.Array) -> jax.Array:
@@ -173,7 +182,11 @@ def fnl_family_apply(theta: jax.Array, x: jax.Array, nonlinear) -> jax.Array:
     f_NL = t0 + t1 x1 + t2 t3 x2 if ``nonlinear`` else f_L = t0 + t1 x1 + t2 x2 (t3 unused: its
     tangent function is 0, so the rank of f_L is still 3). ``nonlinear`` may be traced, so one
     compiled program trains both models."""
-    return theta[0] + theta[1] * x[:, 0] + jnp.where(nonlinear, theta[2] * theta[3], theta[2]) * x[:, 1]
+    return (
+        theta[0]
+        + theta[1] * x[:, 0]
+        + jnp.where(nonlinear, theta[2] * theta[3], theta[2]) * x[:, 1]
+    )
 
 
 def fnl_sample_size(model: str, coef) -> int:
@@ -184,8 +197,8 @@ def fnl_sample_size(model: str, coef) -> int:
 
 
 CONV_ARCHITECTURES = ("cnn", "cnn_no_sharing", "fc")
-CONV_KERNEL = (0.6, 0.8, 1.0)      # book Fig 10.3: the teacher kernel
-CONV_INPUT_DIM = 5                 # the book's W1 is 3 x 5 (its text says x in R^4)
+CONV_KERNEL = (0.6, 0.8, 1.0)  # book Fig 10.3: the teacher kernel
+CONV_INPUT_DIM = 5  # the book's W1 is 3 x 5 (its text says x in R^4)
 
 
 def banded_matrix(kernel, d: int) -> np.ndarray:
@@ -196,7 +209,7 @@ def banded_matrix(kernel, d: int) -> np.ndarray:
     P = conv1d.n_positions(d, kernel.size)
     W = np.zeros((P, d))
     for p in range(P):
-        W[p, p:p + kernel.size] = kernel
+        W[p, p : p + kernel.size] = kernel
     return W
 
 
@@ -230,7 +243,9 @@ def conv_teacher(kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM) -> dict:
     return {"kernel": kernel[None], "a": jnp.ones((1, P))}
 
 
-def conv_teacher_point(arch: str, width: int = 1, kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM) -> dict:
+def conv_teacher_point(
+    arch: str, width: int = 1, kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM
+) -> dict:
     """The optimistic point of the teacher in ``conv_model(arch, width)``: the teacher written
     with one kernel (CNN), one kernel copied to every position (no sharing) or the P rows of
     W1 as neurons (FC), all other kernels / neurons zero (:func:`embed_in_wider`)."""
@@ -254,9 +269,15 @@ def conv_sample_size(arch: str, d: int = CONV_INPUT_DIM, s: int = len(CONV_KERNE
     return f(d, s, ndim=1)
 
 
-_CLOSED_FORMS = {"linear": linear, "f_nl": f_nl, "two_layer": two_layer,
-                 "matrix_factorization": matrix_factorization, "cnn": cnn,
-                 "cnn_no_sharing": cnn_no_sharing, "fully_connected": fully_connected}
+_CLOSED_FORMS = {
+    "linear": linear,
+    "f_nl": f_nl,
+    "two_layer": two_layer,
+    "matrix_factorization": matrix_factorization,
+    "cnn": cnn,
+    "cnn_no_sharing": cnn_no_sharing,
+    "fully_connected": fully_connected,
+}
 
 
 def optimistic_sample_size(model: str, **kwargs) -> int:

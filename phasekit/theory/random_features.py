@@ -60,7 +60,7 @@ def fit(phi, y, lam=0.0) -> jax.Array:
 def mse(phi, a, y) -> jax.Array:
     """(1/n) sum_i |Phi_i a - y_i|^2 (summed over output columns)."""
     r = (phi @ a - y).reshape(phi.shape[0], -1)
-    return jnp.mean(jnp.sum(r ** 2, axis=1))
+    return jnp.mean(jnp.sum(r**2, axis=1))
 
 
 def generalization_error(x_train, y_train, x_test, y_test, w, mask=None, lam=0.0) -> jax.Array:

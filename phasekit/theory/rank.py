@@ -41,7 +41,8 @@ but is not itself traceable (do not call it under ``jax.jit``/``jax.vmap``).
 from __future__ import annotations
 
 import warnings
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,9 +52,15 @@ from jax.flatten_util import ravel_pytree
 from phasekit.theory.hessian import cast
 from phasekit.theory.optimistic import optimistic_sample_size
 
-__all__ = ["RankProfile", "RankResult", "model_rank", "tangent_rank_profile", "optimistic_sample_size"]
+__all__ = [
+    "RankProfile",
+    "RankResult",
+    "model_rank",
+    "tangent_rank_profile",
+    "optimistic_sample_size",
+]
 
-MEMORY_BUDGET = 2**30   # bytes of J below which method="auto" takes the dense SVD
+MEMORY_BUDGET = 2**30  # bytes of J below which method="auto" takes the dense SVD
 
 
 class RankResult(NamedTuple):
@@ -116,13 +123,17 @@ class _Jacobian:
         self.block = max(1, min(block_size, self.n))
         self.n_blocks = -(-self.n // self.block)
         pad = self.n_blocks * self.block - self.n
-        xp = jax.tree_util.tree_map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, 0)]), self.x)
-        self._xb = jax.tree_util.tree_map(lambda a: a.reshape((self.n_blocks, self.block) + a.shape[1:]), xp)
+        xp = jax.tree_util.tree_map(
+            lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, 0)]), self.x
+        )
+        self._xb = jax.tree_util.tree_map(
+            lambda a: a.reshape((self.n_blocks, self.block) + a.shape[1:]), xp
+        )
 
         def one(th, xi):
             return jnp.ravel(apply_fn(unravel(th), jax.tree_util.tree_map(lambda a: a[None], xi)))
 
-        def block_jac(th, xb):                      # [b * outputs, M]
+        def block_jac(th, xb):  # [b * outputs, M]
             j = jax.vmap(jax.jacrev(one), in_axes=(None, 0))(th, xb)
             return j.reshape(-1, th.shape[0])
 
@@ -154,15 +165,18 @@ class _Jacobian:
         Up[: self.n_rows] = U
         out = np.zeros((self.n_params, U.shape[1]))
         for i in range(self.n_blocks):
-            out += np.asarray(self._left(self.theta, self._block(i), jnp.asarray(Up[i * rows:(i + 1) * rows])))
+            out += np.asarray(
+                self._left(self.theta, self._block(i), jnp.asarray(Up[i * rows : (i + 1) * rows]))
+            )
         return out
 
 
-_OVERSAMPLE = 10   # the sketch is wide enough once >= this many of its values are below tol
+_OVERSAMPLE = 10  # the sketch is wide enough once >= this many of its values are below tol
 
 
-def _sketch_singular_values(jac: _Jacobian, rtol: float, start: int, power_iterations: int,
-                            key) -> np.ndarray:
+def _sketch_singular_values(
+    jac: _Jacobian, rtol: float, start: int, power_iterations: int, key
+) -> np.ndarray:
     k = min(jac.n_rows, jac.n_params)
     width = min(k, start)
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
@@ -189,9 +203,20 @@ def _summarize(s: np.ndarray, rtol: float, n_rows: int, n_params: int, method: s
     return RankResult(r, s, gap, float(rtol), tol, n_rows, n_params, method, str(s.dtype))
 
 
-def model_rank(apply_fn: Callable, params, x, *, rtol: float | None = None, method: str = "auto",
-               block_size: int | None = None, memory_budget: float = MEMORY_BUDGET, sketch_start: int = 64,
-               power_iterations: int = 0, key=None, warn: bool = True) -> RankResult:
+def model_rank(
+    apply_fn: Callable,
+    params,
+    x,
+    *,
+    rtol: float | None = None,
+    method: str = "auto",
+    block_size: int | None = None,
+    memory_budget: float = MEMORY_BUDGET,
+    sketch_start: int = 64,
+    power_iterations: int = 0,
+    key=None,
+    warn: bool = True,
+) -> RankResult:
     """Numerical rank of the tangent functions {d f / d theta_i} on the points x (float64).
 
     Args:
@@ -226,17 +251,28 @@ def model_rank(apply_fn: Callable, params, x, *, rtol: float | None = None, meth
         if method == "dense":
             s = np.linalg.svd(jac.dense(), compute_uv=False)
         else:
-            s = _sketch_singular_values(jac, rtol, sketch_start, power_iterations,
-                                         jax.random.key(0) if key is None else key)
+            s = _sketch_singular_values(
+                jac, rtol, sketch_start, power_iterations, jax.random.key(0) if key is None else key
+            )
     res = _summarize(s, rtol, N, M, method)
     if warn and res.rank == N:
-        warnings.warn(f"model_rank: rank {res.rank} == number of evaluation points {N}; the rank "
-                      "may not have saturated, evaluate on more points", stacklevel=2)
+        warnings.warn(
+            f"model_rank: rank {res.rank} == number of evaluation points {N}; the rank "
+            "may not have saturated, evaluate on more points",
+            stacklevel=2,
+        )
     return res
 
 
-def tangent_rank_profile(apply_fn: Callable, params, x, n_points: Sequence[int] | None = None, *,
-                         rtol: float | None = None, warn: bool = True) -> RankProfile:
+def tangent_rank_profile(
+    apply_fn: Callable,
+    params,
+    x,
+    n_points: Sequence[int] | None = None,
+    *,
+    rtol: float | None = None,
+    warn: bool = True,
+) -> RankProfile:
     """Rank of the tangent functions on the first n points, for each n in ``n_points``.
 
     R(n) = rank J[:n] grows like n until it saturates at R(theta'); the plateau shows that
@@ -268,7 +304,10 @@ def tangent_rank_profile(apply_fn: Callable, params, x, n_points: Sequence[int] 
     ranks = np.asarray(ranks)
     saturated = bool(ranks.size >= 2 and ranks[-1] == ranks[-2])
     if warn and ranks.size >= 2 and not saturated:
-        warnings.warn(f"tangent_rank_profile: the rank still rises at the last prefix ({ranks[-2]} at "
-                      f"n = {n_points[-2]} -> {ranks[-1]} at n = {n_points[-1]}); it has not saturated, "
-                      "evaluate on more points", stacklevel=2)
+        warnings.warn(
+            f"tangent_rank_profile: the rank still rises at the last prefix ({ranks[-2]} at "
+            f"n = {n_points[-2]} -> {ranks[-1]} at n = {n_points[-1]}); it has not saturated, "
+            "evaluate on more points",
+            stacklevel=2,
+        )
     return RankProfile(n_points, ranks, saturated)

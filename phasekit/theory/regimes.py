@@ -12,8 +12,6 @@ Theoretical boundary (Luo, Xu, Ma, Zhang, JMLR 2021):
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,13 +59,20 @@ def exponents_fit(widths, alphas, beta1s, beta2s):
     logm = np.log(np.asarray(widths, float))
     if logm.size < 2:
         raise ValueError("widths: need at least two widths to fit exponents")
-    k = np.log(kappa(np.asarray(alphas, float), np.asarray(beta1s, float), np.asarray(beta2s, float)))
-    kp = np.log(kappa_prime(np.asarray(alphas, float), np.asarray(beta1s, float), np.asarray(beta2s, float)))
+    k = np.log(
+        kappa(np.asarray(alphas, float), np.asarray(beta1s, float), np.asarray(beta2s, float))
+    )
+    kp = np.log(
+        kappa_prime(np.asarray(alphas, float), np.asarray(beta1s, float), np.asarray(beta2s, float))
+    )
     return -float(np.polyfit(logm, k, 1)[0]), -float(np.polyfit(logm, kp, 1)[0])
 
 
 _PRESET_LIMITS = {
-    "lecun": (0.5, 0.5), "he": (0.5, 0.5), "xavier": (1.0, 0.0), "ntk": (0.5, 0.0),
+    "lecun": (0.5, 0.5),
+    "he": (0.5, 0.5),
+    "xavier": (1.0, 0.0),
+    "ntk": (0.5, 0.0),
     "mean_field": (1.0, 0.0),
 }
 
@@ -105,7 +110,7 @@ def boundary_distance(gamma, gamma_prime):
 
 
 def regime(gamma, gamma_prime, tol: float = 1e-9):
-    """"linear" | "critical" | "condensed" from the theoretical boundary.
+    """ "linear" | "critical" | "condensed" from the theoretical boundary.
 
     Points within ``tol`` of the boundary are "critical". Vectorized: arrays give an array
     of strings.

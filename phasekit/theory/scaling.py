@@ -40,7 +40,9 @@ def _check(n, loss):
     n = np.asarray(n, float)
     loss = np.asarray(loss, float)
     if n.ndim != 1 or n.size < 3 or loss.shape[-1] != n.size:
-        raise ValueError(f"loss: last axis must match n (>= 3 sizes), got n {n.shape}, loss {loss.shape}")
+        raise ValueError(
+            f"loss: last axis must match n (>= 3 sizes), got n {n.shape}, loss {loss.shape}"
+        )
     if np.any(n <= 0) or not np.all(np.isfinite(loss)) or np.any(loss <= 0):
         raise ValueError("loss: need n > 0 and finite losses > 0 for a fit on log scale")
     return n, loss
@@ -63,12 +65,13 @@ def _fit(n, loss, offset: bool, x0=None):
     la, alpha = sol.x[0], sol.x[1]
     E = float(np.exp(sol.x[2])) if offset else 0.0
     resid = model(sol.x) - logl
-    r2 = 1.0 - np.sum(resid ** 2) / max(np.sum((logl - logl.mean()) ** 2), 1e-300)
+    r2 = 1.0 - np.sum(resid**2) / max(np.sum((logl - logl.mean()) ** 2), 1e-300)
     return E, float(np.exp(la)), float(alpha), float(r2), sol.x
 
 
-def fit_power_law(n, loss, *, offset: bool = True, n_boot: int = 1000, level: float = 0.95,
-                  seed: int = 0) -> PowerLawFit:
+def fit_power_law(
+    n, loss, *, offset: bool = True, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> PowerLawFit:
     """Fit L = E + A n^{-alpha} (``offset=False``: E = 0) on log scale; see the module docstring.
 
     Args:
@@ -87,8 +90,12 @@ def fit_power_law(n, loss, *, offset: bool = True, n_boot: int = 1000, level: fl
     interval = {k: (float("nan"), float("nan")) for k in names}
     if curves.shape[0] > 1 and n_boot > 0:
         rng = np.random.default_rng(seed)
-        draws = np.array([_fit(n, curves[rng.integers(0, len(curves), len(curves))].mean(0), offset, x0)[:3]
-                          for _ in range(n_boot)])
+        draws = np.array(
+            [
+                _fit(n, curves[rng.integers(0, len(curves), len(curves))].mean(0), offset, x0)[:3]
+                for _ in range(n_boot)
+            ]
+        )
         lo, hi = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)], axis=0)
         interval = {k: (float(l), float(h)) for k, l, h in zip(names, lo, hi)}
     return PowerLawFit(E, A, alpha, r2, interval)
@@ -124,7 +131,9 @@ def compute_frontier(n_params, n_samples, loss, flops_per_param_sample: float = 
     D = np.asarray(n_samples, float)
     loss = np.asarray(loss, float)
     if loss.shape != (N.size, D.size):
-        raise ValueError(f"loss: need shape [{N.size}, {D.size}] (n_params x n_samples), got {loss.shape}")
+        raise ValueError(
+            f"loss: need shape [{N.size}, {D.size}] (n_params x n_samples), got {loss.shape}"
+        )
     NN, DD = np.meshgrid(N, D, indexing="ij")
     C, L, NN, DD = (a.ravel() for a in (flops_per_param_sample * NN * DD, loss, NN, DD))
     ok = np.isfinite(L)
@@ -137,5 +146,11 @@ def compute_frontier(n_params, n_samples, loss, flops_per_param_sample: float = 
             keep.append(i)
             best = L[i]
     keep = np.array(keep, int)
-    return Frontier(C[keep], L[keep], NN[keep], DD[keep], loglog_slope(C[keep], L[keep]),
-                    loglog_slope(C[keep], NN[keep]))
+    return Frontier(
+        C[keep],
+        L[keep],
+        NN[keep],
+        DD[keep],
+        loglog_slope(C[keep], L[keep]),
+        loglog_slope(C[keep], NN[keep]),
+    )

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 ID_FIT, COMMUTATIVE = 0.9, 0.7  # the thresholds of phasekit.experiments.anchor
 
@@ -12,8 +11,13 @@ ID_FIT, COMMUTATIVE = 0.9, 0.7  # the thresholds of phasekit.experiments.anchor
 def phase_diagram(ds, other: str = "weight_decay", ax=None):
     """OOD accuracy (seed mean, last record) over gamma (rows) x ``other`` (columns); cells with
     ID accuracy < 0.9 hatched, cells with commutativity < 0.7 marked with a cross."""
-    ax = ax or plt.subplots(figsize=(1.6 + 1.1 * ds.sizes[other], 1.2 + 0.5 * ds.sizes["gamma"]),
-                            constrained_layout=True)[1]
+    ax = (
+        ax
+        or plt.subplots(
+            figsize=(1.6 + 1.1 * ds.sizes[other], 1.2 + 0.5 * ds.sizes["gamma"]),
+            constrained_layout=True,
+        )[1]
+    )
     last = ds.isel(step=-1).mean("seed")
     ood = last["ood_acc"].transpose("gamma", other).values
     ida = last["id_acc"].transpose("gamma", other).values
@@ -24,8 +28,17 @@ def phase_diagram(ds, other: str = "weight_decay", ax=None):
     for i in range(len(g)):
         for j in range(len(o)):
             if ida[i, j] < ID_FIT:
-                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
-                                           edgecolor="white", linewidth=0))
+                ax.add_patch(
+                    plt.Rectangle(
+                        (j - 0.5, i - 0.5),
+                        1,
+                        1,
+                        fill=False,
+                        hatch="///",
+                        edgecolor="white",
+                        linewidth=0,
+                    )
+                )
             if com[i, j] < COMMUTATIVE:
                 ax.plot(j, i, "x", color="red", markersize=10)
             ax.text(j, i + 0.3, f"{ood[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w")
@@ -33,20 +46,29 @@ def phase_diagram(ds, other: str = "weight_decay", ax=None):
     ax.set_yticks(range(len(g)), [f"{v:g}" for v in g])
     ax.set_xlabel(other.replace("_", " "))
     ax.set_ylabel(r"init rate $\gamma$ (W ~ N(0, $d_{in}^{-2\gamma}$))")
-    ax.set_title(f"OOD accuracy, {ds.sizes['seed']} seed(s); hatched: ID acc < {ID_FIT:g}; "
-                 f"x: commutativity < {COMMUTATIVE:g}", fontsize=8)
+    ax.set_title(
+        f"OOD accuracy, {ds.sizes['seed']} seed(s); hatched: ID acc < {ID_FIT:g}; "
+        f"x: commutativity < {COMMUTATIVE:g}",
+        fontsize=8,
+    )
     return ax.figure
 
 
 def accuracy_curves(ds, other: str = "weight_decay"):
     """Train / ID / OOD accuracy against step for each gamma (seed mean, first ``other`` value)."""
     g = ds["gamma"].values
-    fig, axes = plt.subplots(1, len(g), figsize=(2.6 * len(g), 2.6), sharey=True, constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(g), figsize=(2.6 * len(g), 2.6), sharey=True, constrained_layout=True, squeeze=False
+    )
     sel = ds.isel({other: -1}).mean("seed")
     for ax, gi in zip(axes[0], g):
         s = sel.sel(gamma=gi)
-        for var, style in (("train_acc", "-"), ("id_acc", "--"), ("ood_acc", "-"), ("symmetric_acc", ":")):
+        for var, style in (
+            ("train_acc", "-"),
+            ("id_acc", "--"),
+            ("ood_acc", "-"),
+            ("symmetric_acc", ":"),
+        ):
             ax.plot(ds["step"].values, s[var].values, style, label=var.replace("_acc", ""))
         ax.set_title(rf"$\gamma$={gi:g}, {other}={ds[other].values[-1]:g}", fontsize=8)
         ax.set_xlabel("step")
@@ -61,8 +83,14 @@ def condensation_curve(ds, other: str = "weight_decay"):
     last = ds["wq_condensation"].isel(step=-1)
     for o in ds[other].values:
         v = last.sel({other: o})
-        ax.errorbar(ds["gamma"].values, v.mean("seed").values, yerr=v.std("seed").values, marker="o",
-                    capsize=2, label=f"{other}={o:g}")
+        ax.errorbar(
+            ds["gamma"].values,
+            v.mean("seed").values,
+            yerr=v.std("seed").values,
+            marker="o",
+            capsize=2,
+            label=f"{other}={o:g}",
+        )
     ax.set_xlabel(r"$\gamma$")
     ax.set_ylabel(r"mean |cos| between $W_Q$ rows")
     ax.legend(fontsize=7)
@@ -75,7 +103,9 @@ def mechanism(ds, other: str = "weight_decay"):
     top-2 principal axes coloured by token value (bottom, Fig 13.8)."""
     g = ds["gamma"].values
     picks = sorted({0, len(g) // 2, len(g) - 1})
-    fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks), 6), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(picks), figsize=(3.2 * len(picks), 6), constrained_layout=True, squeeze=False
+    )
     sel = ds.isel({other: -1, "seed": 0})
     for col, i in enumerate(picks):
         s = sel.isel(gamma=i)
@@ -91,8 +121,12 @@ def mechanism(ds, other: str = "weight_decay"):
 
 
 def phase_figures(ds) -> dict:
-    return {"phase_diagram": phase_diagram(ds), "accuracy_curves": accuracy_curves(ds),
-            "wq_condensation": condensation_curve(ds), "mechanism": mechanism(ds)}
+    return {
+        "phase_diagram": phase_diagram(ds),
+        "accuracy_curves": accuracy_curves(ds),
+        "wq_condensation": condensation_curve(ds),
+        "mechanism": mechanism(ds),
+    }
 
 
 def identity_curve(ds):

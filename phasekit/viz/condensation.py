@@ -6,7 +6,7 @@ Plot only: every function takes arrays already computed by the library and draws
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,8 +26,12 @@ def cosine_heatmap(ax, similarity, order=None, title: str | None = None):
     return im
 
 
-def cosine_heatmaps(matrices: Mapping[str, np.ndarray], orders: Mapping[str, np.ndarray] | None = None,
-                    suptitle: str | None = None, ncols: int | None = None):
+def cosine_heatmaps(
+    matrices: Mapping[str, np.ndarray],
+    orders: Mapping[str, np.ndarray] | None = None,
+    suptitle: str | None = None,
+    ncols: int | None = None,
+):
     """One sorted heat map per entry of ``matrices`` (title -> [m, m]) with a shared colorbar."""
     n = len(matrices)
     ncols = ncols or n
@@ -46,8 +50,19 @@ def cosine_heatmaps(matrices: Mapping[str, np.ndarray], orders: Mapping[str, np.
     return fig
 
 
-def condensation_process(step, loss, snapshots: Sequence[int], x, y, x_grid, outputs,
-                         omega, log_amp, n_directions, min_log_amp: float | None = None):
+def condensation_process(
+    step,
+    loss,
+    snapshots: Sequence[int],
+    x,
+    y,
+    x_grid,
+    outputs,
+    omega,
+    log_amp,
+    n_directions,
+    min_log_amp: float | None = None,
+):
     """Book Fig 8.1-8.4: loss with plateaus and direction count; per snapshot the fit and the
     polar (Omega_k, log10 A_k) picture with the trajectories up to that time.
 
@@ -70,7 +85,9 @@ def condensation_process(step, loss, snapshots: Sequence[int], x, y, x_grid, out
     ax2.set_ylabel("# condensed directions", color="tab:red")
     for j, s in enumerate(snapshots):
         ax.axvline(max(step[s], 1), color="tab:blue", ls=":", lw=1)
-        ax.annotate(chr(65 + j), (max(step[s], 1), loss.max()), color="tab:blue", ha="left", va="top")
+        ax.annotate(
+            chr(65 + j), (max(step[s], 1), loss.max()), color="tab:blue", ha="left", va="top"
+        )
     ax.set_title("loss plateaus and the number of condensed directions")
     lo = np.nanmin(log_amp) if min_log_amp is None else min_log_amp
     r_of = lambda la: np.clip(la, lo, None) - lo
@@ -114,19 +131,28 @@ def loss_spectrum(widths: Sequence[int], edges, density, title: str | None = Non
     return fig
 
 
-def hessian_spectra(spectra: Mapping[str, np.ndarray], counts: Mapping[str, tuple], tol: float,
-                    title: str | None = None):
+def hessian_spectra(
+    spectra: Mapping[str, np.ndarray],
+    counts: Mapping[str, tuple],
+    tol: float,
+    title: str | None = None,
+):
     """Sorted Hessian eigenvalues per network (symlog axis) with (neg, zero, pos) counts."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, eig in spectra.items():
         eig = np.sort(np.asarray(eig))
         neg, zero, pos = counts[name]
-        ax.plot(np.arange(1, eig.size + 1), eig, "o-", ms=4,
-                label=f"{name}: {neg} neg / {zero} zero / {pos} pos")
+        ax.plot(
+            np.arange(1, eig.size + 1),
+            eig,
+            "o-",
+            ms=4,
+            label=f"{name}: {neg} neg / {zero} zero / {pos} pos",
+        )
     ax.set_yscale("symlog", linthresh=tol)
     top = max(float(np.max(np.abs(np.asarray(e)))) for e in spectra.values())
     exps = np.arange(np.log10(tol), np.log10(top) + 3, 3)
-    ax.set_yticks(np.concatenate([-(10.0 ** exps[::-1]), [0.0], 10.0 ** exps]))
+    ax.set_yticks(np.concatenate([-(10.0 ** exps[::-1]), [0.0], 10.0**exps]))
     ax.axhspan(-tol, tol, color="0.9", zorder=0, label=f"|$\\lambda$| <= {tol:g} (zero)")
     ax.set_xlabel("eigenvalue index (ascending)")
     ax.set_ylabel("Hessian eigenvalue")
@@ -136,13 +162,24 @@ def hessian_spectra(spectra: Mapping[str, np.ndarray], counts: Mapping[str, tupl
     return fig
 
 
-def reduction(step_wide, loss_wide, step_narrow, loss_narrow, merge_step: int,
-              widths: tuple[int, int], title: str | None = None):
+def reduction(
+    step_wide,
+    loss_wide,
+    step_narrow,
+    loss_narrow,
+    merge_step: int,
+    widths: tuple[int, int],
+    title: str | None = None,
+):
     """Book Fig 9.8: wide net's loss, the merge point, and the reduced net retrained from there."""
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.loglog(np.maximum(step_wide, 1), loss_wide, label=f"width {widths[0]}")
-    ax.loglog(np.asarray(step_narrow) + merge_step, loss_narrow, "--",
-              label=f"merged width {widths[1]}, retrained")
+    ax.loglog(
+        np.asarray(step_narrow) + merge_step,
+        loss_narrow,
+        "--",
+        label=f"merged width {widths[1]}, retrained",
+    )
     ax.axvline(merge_step, color="0.5", ls=":", label="merge")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
@@ -152,8 +189,14 @@ def reduction(step_wide, loss_wide, step_narrow, loss_narrow, merge_step: int,
     return fig
 
 
-def dropout_outputs(x, y, x_grid, outputs: Mapping[str, np.ndarray],
-                    orientations: Mapping[str, tuple] | None = None, title: str | None = None):
+def dropout_outputs(
+    x,
+    y,
+    x_grid,
+    outputs: Mapping[str, np.ndarray],
+    orientations: Mapping[str, tuple] | None = None,
+    title: str | None = None,
+):
     """Book Fig 8.12/8.13: fitted outputs with / without dropout and, below each, the neurons
     as points (angle Omega_k = atan2(b_k, w_k), radius A_k / max A): condensed weights sit on a
     few rays. ``orientations[name] = (omega [m], amplitude [m])``."""
@@ -180,8 +223,12 @@ def dropout_outputs(x, y, x_grid, outputs: Mapping[str, np.ndarray],
     return fig
 
 
-def sample_size_curves(n_samples, errors: Mapping[str, np.ndarray], n_params: int | None = None,
-                       title: str | None = None):
+def sample_size_curves(
+    n_samples,
+    errors: Mapping[str, np.ndarray],
+    n_params: int | None = None,
+    title: str | None = None,
+):
     """Book Fig 8.16: test error vs sample size per keep probability (median and quartiles
     over seeds; ``errors[label]``: [N, seeds])."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -190,7 +237,9 @@ def sample_size_curves(n_samples, errors: Mapping[str, np.ndarray], n_params: in
         err = np.asarray(err)
         med = np.median(err, axis=1)
         ax.semilogy(n_samples, med, "o-", label=name)
-        ax.fill_between(n_samples, np.percentile(err, 25, axis=1), np.percentile(err, 75, axis=1), alpha=0.2)
+        ax.fill_between(
+            n_samples, np.percentile(err, 25, axis=1), np.percentile(err, 75, axis=1), alpha=0.2
+        )
     if n_params:
         ax.axvline(n_params, color="0.4", ls=":", label=f"{n_params} target parameters")
     ax.set_xlabel("number of training samples n")
@@ -213,10 +262,21 @@ def process_figures(ds, seed: int = 0, n_snapshots: int = 5) -> dict:
     if ends.size == 0:
         ends = np.array([s.sizes["step"] - 1])
     log_amp = s["log10_amplitude"].values
-    figs = {"process": condensation_process(
-        s["step"].values, s["loss"].values, list(ends), ds["x_train"].values, ds["y_train"].values,
-        ds["x"].values, s["output"].values, s["omega"].values, log_amp, s["n_directions"].values,
-        min_log_amp=float(np.nanpercentile(log_amp[np.isfinite(log_amp)], 5)))}
+    figs = {
+        "process": condensation_process(
+            s["step"].values,
+            s["loss"].values,
+            list(ends),
+            ds["x_train"].values,
+            ds["y_train"].values,
+            ds["x"].values,
+            s["output"].values,
+            s["omega"].values,
+            log_amp,
+            s["n_directions"].values,
+            min_log_amp=float(np.nanpercentile(log_amp[np.isfinite(log_amp)], 5)),
+        )
+    }
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     step = np.maximum(ds["step"].values, 1)
     for i in range(ds.sizes["seed"]):
@@ -242,8 +302,14 @@ def activation_figures(ds, seed: int = 0) -> dict:
         d = ds.isel(activation=i, seed=seed)
         title = f"{a}: step {int(d['snapshot_step'])}, {int(d['n_lines'])} line(s)"
         mats[title], orders[title] = d["cosine"].values, d["order"].values.astype(int)
-    return {"cosine": cosine_heatmaps(mats, orders, "input-weight cosine at the end of the initial plateau",
-                                      ncols=min(3, len(mats)))}
+    return {
+        "cosine": cosine_heatmaps(
+            mats,
+            orders,
+            "input-weight cosine at the end of the initial plateau",
+            ncols=min(3, len(mats)),
+        )
+    }
 
 
 def residual_figures(ds, seed: int = 0) -> dict:
@@ -256,12 +322,18 @@ def residual_figures(ds, seed: int = 0) -> dict:
         title = f"layer {l + 1}: {a}, {int(s['n_lines'][l])} line(s)"
         mats[title] = s["cosine"].values[l]
         orders[title] = s["order"].values[l].astype(int)
-    figs = {"cosine": cosine_heatmaps(mats, orders, f"residual net, step {int(s['snapshot_step'])}: "
-                                                    "input-weight cosine", ncols=len(acts))}
+    figs = {
+        "cosine": cosine_heatmaps(
+            mats,
+            orders,
+            f"residual net, step {int(s['snapshot_step'])}: input-weight cosine",
+            ncols=len(acts),
+        )
+    }
     fig, ax = plt.subplots(figsize=(6, 3.6))
     step = np.maximum(ds["step"].values, 1)
     for i in range(ds.sizes["seed"]):
-        line, = ax.loglog(step, ds["loss"].values[i], lw=1, label=f"seed {i}")
+        (line,) = ax.loglog(step, ds["loss"].values[i], lw=1, label=f"seed {i}")
         ax.axvline(max(int(ds["snapshot_step"].values[i]), 1), color=line.get_color(), ls=":", lw=1)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")

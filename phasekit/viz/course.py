@@ -9,10 +9,15 @@ from phasekit.viz import landscape
 
 def vanishing_figures(ds) -> dict:
     """{"vanishing_gradients": |dL/dW_l| vs layer, median and range over seeds, per pair}."""
-    norms = {str(lab): np.asarray(ds["grad_norm"].values[i]) for i, lab in enumerate(ds["pair_label"].values)}
+    norms = {
+        str(lab): np.asarray(ds["grad_norm"].values[i])
+        for i, lab in enumerate(ds["pair_label"].values)
+    }
     fig = landscape.vanishing_gradients(
-        norms, title=f"Per-layer gradient norms at init, {ds.attrs.get('depth')}-layer MLP, "
-                     f"width {ds.attrs.get('width')}")
+        norms,
+        title=f"Per-layer gradient norms at init, {ds.attrs.get('depth')}-layer MLP, "
+        f"width {ds.attrs.get('width')}",
+    )
     return {"vanishing_gradients": fig}
 
 
@@ -33,14 +38,25 @@ def init_figures(ds) -> dict:
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, lab in enumerate(ds["pair_label"].values):
         q = ds["q"].values[i]
-        line, = ax.plot(layers, np.median(q, 0), "o-", ms=3, label=f"{lab} measured")
+        (line,) = ax.plot(layers, np.median(q, 0), "o-", ms=3, label=f"{lab} measured")
         ax.fill_between(layers, q.min(0), q.max(0), color=line.get_color(), alpha=0.2)
-        ax.plot(layers, np.median(ds["q_recursion"].values[i], 0), "--", color=line.get_color(), lw=1)
-    ax.set(yscale="log", xlabel="layer l", ylabel=r"$\mathrm{Var}[z_l]$",
-           title=f"Pre-activation variance at init (dashed: mean-field recursion), width {ds.attrs.get('width')}")
+        ax.plot(
+            layers, np.median(ds["q_recursion"].values[i], 0), "--", color=line.get_color(), lw=1
+        )
+    ax.set(
+        yscale="log",
+        xlabel="layer l",
+        ylabel=r"$\mathrm{Var}[z_l]$",
+        title=f"Pre-activation variance at init (dashed: mean-field recursion), width {ds.attrs.get('width')}",
+    )
     ax.legend(fontsize=7)
-    norms = {str(lab): np.asarray(ds["grad_norm"].values[i]) for i, lab in enumerate(ds["pair_label"].values)}
-    g = landscape.vanishing_gradients(norms, title=f"Per-layer gradient norms at init, depth {ds.attrs.get('depth')}")
+    norms = {
+        str(lab): np.asarray(ds["grad_norm"].values[i])
+        for i, lab in enumerate(ds["pair_label"].values)
+    }
+    g = landscape.vanishing_gradients(
+        norms, title=f"Per-layer gradient norms at init, depth {ds.attrs.get('depth')}"
+    )
     return {"init_variance": fig, "init_gradients": g}
 
 
@@ -52,17 +68,37 @@ def rates_figures(ds) -> dict:
     frac = ds["fraction"].values
     for k in ds["kappa"].values:
         for m in ds["algorithm"].values:
-            a1.plot(frac * float(ds["steps"].sel(kappa=k, algorithm=m)), ds["dist"].sel(kappa=k, algorithm=m),
-                    label=f"{m}, kappa={k:g}")
-    a1.set(yscale="log", xscale="log", xlabel="step t", ylabel=r"$|x_t| / |x_0|$", title="Distance to the minimum")
+            a1.plot(
+                frac * float(ds["steps"].sel(kappa=k, algorithm=m)),
+                ds["dist"].sel(kappa=k, algorithm=m),
+                label=f"{m}, kappa={k:g}",
+            )
+    a1.set(
+        yscale="log",
+        xscale="log",
+        xlabel="step t",
+        ylabel=r"$|x_t| / |x_0|$",
+        title="Distance to the minimum",
+    )
     a1.legend(fontsize=6)
     kap = ds["kappa"].values
     for m, mk in zip(ds["algorithm"].values, "osd"):
         a2.plot(kap, 1 - ds["rate"].sel(algorithm=m), mk, label=f"{m} measured")
     a2.plot(kap, 1 - ds["gd_rate"], "-", color="C0", label=r"$1 - (\kappa-1)/(\kappa+1)$")
-    a2.plot(kap, 1 - ds["heavy_ball_rate"], "-", color="C1", label=r"$1 - (\sqrt{\kappa}-1)/(\sqrt{\kappa}+1)$")
-    a2.set(xscale="log", yscale="log", xlabel=r"condition number $\kappa$", ylabel="1 - rate per step",
-           title="Contraction rates")
+    a2.plot(
+        kap,
+        1 - ds["heavy_ball_rate"],
+        "-",
+        color="C1",
+        label=r"$1 - (\sqrt{\kappa}-1)/(\sqrt{\kappa}+1)$",
+    )
+    a2.set(
+        xscale="log",
+        yscale="log",
+        xlabel=r"condition number $\kappa$",
+        ylabel="1 - rate per step",
+        title="Contraction rates",
+    )
     a2.legend(fontsize=7)
     fig.tight_layout()
     fig2, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -71,8 +107,11 @@ def rates_figures(ds) -> dict:
     for j, g in enumerate(ds["geometry"].values):
         ax.bar(xs + 0.4 * (j - 0.5), ds["best_steps"].sel(geometry=g).values, 0.4, label=str(g))
     ax.set_xticks(xs, opts)
-    ax.set(yscale="log", ylabel=f"steps to f <= {ds.attrs.get('adaptive_tol')} f(x_0) (best lr)",
-           title=f"Ill-conditioned quadratic, kappa = {ds.attrs.get('adaptive_kappa'):g} (missing bar: not reached)")
+    ax.set(
+        yscale="log",
+        ylabel=f"steps to f <= {ds.attrs.get('adaptive_tol')} f(x_0) (best lr)",
+        title=f"Ill-conditioned quadratic, kappa = {ds.attrs.get('adaptive_kappa'):g} (missing bar: not reached)",
+    )
     ax.legend()
     return {"optimizer_rates": fig, "adaptive_optimizers": fig2}
 
@@ -102,10 +141,18 @@ def regularization_figures(ds) -> dict:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for p, mk in zip(ds["penalty"].values, "os"):
-        ax.plot(ds["train_loss"].sel(penalty=p).mean("seed"), ds["sparsity"].sel(penalty=p).mean("seed"),
-                mk + "-", label=f"{p} (lambda grid)")
-    ax.set(xscale="log", xlabel="training loss", ylabel=f"fraction |w| <= {ds.attrs.get('sparsity_tol')}",
-           title="L1 (soft thresholding) vs L2")
+        ax.plot(
+            ds["train_loss"].sel(penalty=p).mean("seed"),
+            ds["sparsity"].sel(penalty=p).mean("seed"),
+            mk + "-",
+            label=f"{p} (lambda grid)",
+        )
+    ax.set(
+        xscale="log",
+        xlabel="training loss",
+        ylabel=f"fraction |w| <= {ds.attrs.get('sparsity_tol')}",
+        title="L1 (soft thresholding) vs L2",
+    )
     ax.legend()
     fig2, ax2 = plt.subplots(figsize=(6.5, 4.4))
     s = ds["eigenvalue"].isel(design=0).values
@@ -113,12 +160,22 @@ def regularization_figures(ds) -> dict:
     ts = ds["t"].values
     for j, i in enumerate(np.unique(np.linspace(0, len(ts) - 1, 4).astype(int))):
         c = f"C{j}"
-        ax2.plot(s[order], ds["filter_gd"].isel(design=0, t=i).values[order], "o", color=c, ms=4,
-                 label=f"GD measured, t={ts[i]}")
+        ax2.plot(
+            s[order],
+            ds["filter_gd"].isel(design=0, t=i).values[order],
+            "o",
+            color=c,
+            ms=4,
+            label=f"GD measured, t={ts[i]}",
+        )
         ax2.plot(s[order], ds["filter_closed"].isel(design=0, t=i).values[order], "-", color=c)
         ax2.plot(s[order], ds["filter_ridge"].isel(design=0, t=i).values[order], "--", color=c)
-    ax2.set(xscale="log", xlabel="eigenvalue s of X^T X / n", ylabel="filter phi(s)",
-            title=r"GD (solid: $1-(1-\eta s)^t$) vs ridge (dashed: $s/(s+1/(\eta t))$)")
+    ax2.set(
+        xscale="log",
+        xlabel="eigenvalue s of X^T X / n",
+        ylabel="filter phi(s)",
+        title=r"GD (solid: $1-(1-\eta s)^t$) vs ridge (dashed: $s/(s+1/(\eta t))$)",
+    )
     ax2.legend(fontsize=7)
     return {"l1_vs_l2": fig, "early_stopping_filters": fig2}
 
@@ -132,14 +189,28 @@ def batch_size_figures(ds) -> dict:
     bb = np.geomspace(b.min(), b.max(), 100)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     a1.plot(b, s, "o", label="measured (best lr, median over seeds)")
-    a1.plot(bb, s_min * (1 + b_crit / bb), "-", label=f"S_min (1 + B_crit / B), B_crit = {b_crit:.3g}")
+    a1.plot(
+        bb, s_min * (1 + b_crit / bb), "-", label=f"S_min (1 + B_crit / B), B_crit = {b_crit:.3g}"
+    )
     a1.axvline(b_crit, color="grey", ls=":")
-    a1.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="steps S to the target", title="Steps vs batch size")
+    a1.set(
+        xscale="log",
+        yscale="log",
+        xlabel="batch size B",
+        ylabel="steps S to the target",
+        title="Steps vs batch size",
+    )
     a1.legend(fontsize=7)
     a2.plot(s / s_min, e / e_min, "o", label="measured")
     x = np.geomspace(1.001, max(np.nanmax(s / s_min), 2.0) * 1.2, 200)
     a2.plot(x, 1 + 1 / (x - 1), "-", label=r"$(S/S_{min}-1)(E/E_{min}-1)=1$")
-    a2.set(xscale="log", yscale="log", xlabel=r"$S / S_{min}$", ylabel=r"$E / E_{min}$", title="Steps-examples trade-off")
+    a2.set(
+        xscale="log",
+        yscale="log",
+        xlabel=r"$S / S_{min}$",
+        ylabel=r"$E / E_{min}$",
+        title="Steps-examples trade-off",
+    )
     a2.legend(fontsize=7)
     fig.tight_layout()
     return {"batch_size": fig}
@@ -155,15 +226,30 @@ def batchnorm_figures(ds) -> dict:
     for ax, var in zip(axes, names):
         for j, lr in enumerate(ds["lr"].values):
             for v, ls in zip(ds["variant"].values, ("--", "-")):
-                ax.plot(step[1:], ds[var].sel(lr=lr, variant=v).median("seed").values[1:], ls, color=f"C{j}",
-                        label=f"{v}, lr={lr:g}")
+                ax.plot(
+                    step[1:],
+                    ds[var].sel(lr=lr, variant=v).median("seed").values[1:],
+                    ls,
+                    color=f"C{j}",
+                    label=f"{v}, lr={lr:g}",
+                )
         ax.set(yscale="log", xlabel="step", title=ds[var].attrs.get("long_name", var)[:60])
     axes[0].legend(fontsize=6)
     fig.tight_layout()
     fig2, ax = plt.subplots(figsize=(6, 4.2))
     for v, mk in zip(ds["variant"].values, "os"):
-        ax.plot(ds["lr"].values, ds["loss"].sel(variant=v).isel(step=-1).median("seed").values, mk + "-", label=str(v))
-    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="final training loss (diverged: frozen)",
-           title="Trainable learning rates with / without BN")
+        ax.plot(
+            ds["lr"].values,
+            ds["loss"].sel(variant=v).isel(step=-1).median("seed").values,
+            mk + "-",
+            label=str(v),
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="learning rate",
+        ylabel="final training loss (diverged: frozen)",
+        title="Trainable learning rates with / without BN",
+    )
     ax.legend()
     return {"batchnorm_smoothness": fig, "batchnorm_lrs": fig2}

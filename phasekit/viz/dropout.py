@@ -31,8 +31,11 @@ def outputs(ds, seed: int = 0):
         ax.plot(x, pt["fit0"].values, color="0.7", lw=1, label="init")
         ax.plot(x, pt["fit"].values, color="tab:blue", lw=2, label="trained")
         ax.plot(xs, ys, "ko", ms=5, zorder=3, label="data")
-        ax.set_title(f"{_p_label(p)}\nclean loss {float(pt['clean_loss'][-1]):.2g}, "
-                     f"excess variation {float(pt['excess_variation']):.2f}", fontsize=9)
+        ax.set_title(
+            f"{_p_label(p)}\nclean loss {float(pt['clean_loss'][-1]):.2g}, "
+            f"excess variation {float(pt['excess_variation']):.2f}",
+            fontsize=9,
+        )
         ax.set_xlabel("x")
         if j == 0:
             ax.legend(fontsize=7)
@@ -40,16 +43,25 @@ def outputs(ds, seed: int = 0):
         amp0, amp = pt["amplitude0"].values, pt["amplitude"].values
         axp.scatter(pt["omega0"].values, amp0 / amp0.max(), s=3, color="0.7", alpha=0.5, lw=0)
         axp.scatter(pt["omega"].values, amp / amp.max(), s=5, color="tab:red", alpha=0.7, lw=0)
-        axp.set_title(r"$\Omega_k$ vs $A_k / \max A$ (gray: init)" + "\n"
-                      f"4 of 36 bins hold {float(pt['concentration']):.0%} of A", fontsize=8)
+        axp.set_title(
+            r"$\Omega_k$ vs $A_k / \max A$ (gray: init)" + "\n"
+            f"4 of 36 bins hold {float(pt['concentration']):.0%} of A",
+            fontsize=8,
+        )
         axp.tick_params(labelsize=7)
         axc = fig.add_subplot(grid[2, j])
-        im = axc.imshow(pt["cosine"].values, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
-        axc.set_title(f"cosine of $(w_k, b_k)$, top {ds.sizes['shown']} neurons by $A_k$", fontsize=8)
+        im = axc.imshow(
+            pt["cosine"].values, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest"
+        )
+        axc.set_title(
+            f"cosine of $(w_k, b_k)$, top {ds.sizes['shown']} neurons by $A_k$", fontsize=8
+        )
         axc.set_xlabel("neuron (by orientation)")
     fig.colorbar(im, ax=fig.axes[-1], shrink=0.8, label="cosine similarity")
-    fig.suptitle(f"width-{ds.attrs.get('width')} {ds.attrs.get('activation')} net at {ds.attrs.get('init')} "
-                 "init, Adam, with and without dropout on the hidden layer (seed 0)")
+    fig.suptitle(
+        f"width-{ds.attrs.get('width')} {ds.attrs.get('activation')} net at {ds.attrs.get('init')} "
+        "init, Adam, with and without dropout on the hidden layer (seed 0)"
+    )
     return fig
 
 
@@ -61,8 +73,18 @@ def outputs_loss(ds):
     for c, p in zip(colors, ds["p"].values):
         curves = ds["clean_loss"].sel(p=p).values
         for s, curve in enumerate(curves):
-            ax.loglog(steps, curve, color=c, lw=1.8 if s == 0 else 0.7, label=_p_label(p) if s == 0 else None)
-    ax.set(xlabel="Adam step", ylabel="clean training loss $R_S$", title="training loss without the mask")
+            ax.loglog(
+                steps,
+                curve,
+                color=c,
+                lw=1.8 if s == 0 else 0.7,
+                label=_p_label(p) if s == 0 else None,
+            )
+    ax.set(
+        xlabel="Adam step",
+        ylabel="clean training loss $R_S$",
+        title="training loss without the mask",
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -73,11 +95,16 @@ def outputs_figures(ds) -> dict:
 
 def sample_size_figures(ds) -> dict:
     """Fig 8.16: median and quartiles over seeds of the test error against n, one curve per p."""
-    errors = {_p_label(p): ds["test_error"].sel(p=p).transpose("n", "seed").values for p in ds["p"].values}
+    errors = {
+        _p_label(p): ds["test_error"].sel(p=p).transpose("n", "seed").values for p in ds["p"].values
+    }
     fig = viz_cond.sample_size_curves(
-        ds["n"].values, errors, n_params=int(ds.attrs.get("teacher_parameters", 6)),
+        ds["n"].values,
+        errors,
+        n_params=int(ds.attrs.get("teacher_parameters", 6)),
         title=f"teacher {ds.attrs.get('teacher', '')}, width-{ds.attrs.get('width')} tanh student, "
-              f"{ds.sizes['seed']} seeds")
+        f"{ds.sizes['seed']} seeds",
+    )
     return {"sample_size": fig}
 
 
@@ -87,9 +114,15 @@ def flatness_figures(ds) -> dict:
     order = lambda v: ds[v].transpose("training", "p", "seed", ...).values
     sharp, tr, flat, slices = order("sharpness"), order("trace"), order("flatness"), order("slice")
     fig = viz_land.dropout_flatness(
-        ds["alpha"].values, slices[0], list(ds["p"].values), sharp[0], tr[0], flat[0],
+        ds["alpha"].values,
+        slices[0],
+        list(ds["p"].values),
+        sharp[0],
+        tr[0],
+        flat[0],
         control={"sharpness": sharp[1], "trace": tr[1], "flatness": flat[1]},
         control_label=r"GD on $R_S + R_1$ (no noise)",
         title=f"digits (n = {ds.attrs.get('n_train')}), ReLU MLP {list(np.ravel(ds.attrs.get('layer_sizes', [])))}, "
-              f"GD lr {ds.attrs.get('lr')}, each run stopped at clean training loss {ds.attrs.get('target_loss')}")
+        f"GD lr {ds.attrs.get('lr')}, each run stopped at clean training loss {ds.attrs.get('target_loss')}",
+    )
     return {"flatness": fig}

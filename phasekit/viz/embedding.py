@@ -14,8 +14,12 @@ from phasekit.viz import condensation as plots
 def loss_spectrum_figures(ds) -> dict:
     """Book Fig 9.5: the loss spectrum per width, the brightest lines marked."""
     widths = ds["width"].values.tolist()
-    fig = plots.loss_spectrum(widths, ds["log10_loss_edges"].values, ds["density"].values,
-                              f"loss spectrum, {ds.sizes['seed']} seeds per width: shared plateaus are bright lines")
+    fig = plots.loss_spectrum(
+        widths,
+        ds["log10_loss_edges"].values,
+        ds["density"].values,
+        f"loss spectrum, {ds.sizes['seed']} seeds per width: shared plateaus are bright lines",
+    )
     ax = fig.axes[0]
     for i, row in enumerate(ds["lines"].values):
         row = row[np.isfinite(row)]
@@ -28,7 +32,9 @@ def hessian_figures(ds, seed: int | None = None) -> dict:
     embeddings (first seed whose width-2 point is critical), with the counts."""
     tol = float(ds.attrs.get("config_tol", 1e-10))
     if seed is None:
-        crit = np.flatnonzero(ds["grad_l1"].values[:, 0] <= float(ds.attrs.get("config_critical_tol", 1e-10)))
+        crit = np.flatnonzero(
+            ds["grad_l1"].values[:, 0] <= float(ds.attrs.get("config_critical_tol", 1e-10))
+        )
         seed = int(crit[0]) if crit.size else 0
     s = ds.isel(seed=seed)
     spectra, counts = {}, {}
@@ -38,8 +44,12 @@ def hessian_figures(ds, seed: int | None = None) -> dict:
         spectra[name] = eig[np.isfinite(eig)]
         counts[name] = tuple(int(s[k].values[i]) for k in ("n_negative", "n_zero", "n_positive"))
     data = ds.attrs.get("config_data", "")
-    fig = plots.hessian_spectra(spectra, counts, tol, f"{data}: width-2 critical point (seed {seed}) "
-                                                      "embedded by splitting (tanh, float64)")
+    fig = plots.hessian_spectra(
+        spectra,
+        counts,
+        tol,
+        f"{data}: width-2 critical point (seed {seed}) embedded by splitting (tanh, float64)",
+    )
     return {"hessian": fig}
 
 
@@ -49,13 +59,23 @@ def reduction_figures(ds, seed: int = 0) -> dict:
     s = ds.isel(seed=seed)
     merge = int(s["merge_step"])
     m = int(ds.attrs.get("config_width", 0))
-    fig = plots.reduction(s["step"].values, s["loss"].values, s["retrain_step"].values,
-                          s["loss_retrained"].values, merge, (m, int(s["width_after"])),
-                          f"digits: width {m} -> {int(s['width_after'])} at step {merge}; test agreement "
-                          f"{100 * float(s['agree_test']):.1f}%")
+    fig = plots.reduction(
+        s["step"].values,
+        s["loss"].values,
+        s["retrain_step"].values,
+        s["loss_retrained"].values,
+        merge,
+        (m, int(s["width_after"])),
+        f"digits: width {m} -> {int(s['width_after'])} at step {merge}; test agreement "
+        f"{100 * float(s['agree_test']):.1f}%",
+    )
     ax = fig.axes[0]
-    ax.loglog(s["retrain_step"].values + merge, s["loss_wide_continued"].values, ":", color="tab:blue",
-              label=f"width {m}, trained on")
+    ax.loglog(
+        s["retrain_step"].values + merge,
+        s["loss_wide_continued"].values,
+        ":",
+        color="tab:blue",
+        label=f"width {m}, trained on",
+    )
     ax.legend()
     return {"reduction": fig}
-

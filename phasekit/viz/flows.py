@@ -13,8 +13,21 @@ def _save(fig, path):
     return fig
 
 
-def gd_vs_flows(t, gd_loss, step, gd_smoothed, cf_predicted, cf_loss, gf_loss, gd_sharpness, cf_sharpness,
-                gf_sharpness, lrs, path=None, title="GD vs central flow vs gradient flow"):
+def gd_vs_flows(
+    t,
+    gd_loss,
+    step,
+    gd_smoothed,
+    cf_predicted,
+    cf_loss,
+    gf_loss,
+    gd_sharpness,
+    cf_sharpness,
+    gf_sharpness,
+    lrs,
+    path=None,
+    title="GD vs central flow vs gradient flow",
+):
     """Top row: loss per lr (GD raw, GD smoothed, central flow's L and predicted time average,
     gradient flow); bottom row: sharpness with 2/lr dashed. t: [T]; gd_loss: [L, T]; others [L, R]."""
     L = len(lrs)
@@ -39,8 +52,17 @@ def gd_vs_flows(t, gd_loss, step, gd_smoothed, cf_predicted, cf_loss, gf_loss, g
     return _save(fig, path)
 
 
-def oscillation_and_layers(step, sigma2, oscillation2, layer_sharpness, layer_share, layers, lrs, path=None,
-                           title="sigma^2 vs GD's oscillation; per-layer curvature"):
+def oscillation_and_layers(
+    step,
+    sigma2,
+    oscillation2,
+    layer_sharpness,
+    layer_share,
+    layers,
+    lrs,
+    path=None,
+    title="sigma^2 vs GD's oscillation; per-layer curvature",
+):
     """Left: the flow's sigma^2 and GD's measured (u^T (w_GD - w_CF))^2 per lr; middle: per-layer
     block lambda_max along GD; right: the layers' shares of the top eigenvector. [L, R] / [L, R, B]."""
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4.2))
@@ -48,17 +70,30 @@ def oscillation_and_layers(step, sigma2, oscillation2, layer_sharpness, layer_sh
     for col, lr, s2, o2 in zip(colors, lrs, sigma2, oscillation2):
         a.plot(step, o2, color=col, lw=0.6, alpha=0.6)
         a.plot(step, s2, color=col, lw=1.8, label=f"lr = {lr:g}")
-    a.set(yscale="symlog", xlabel="step", ylabel="squared oscillation along u",
-          title=r"$\sigma^2$ (thick) vs GD (thin)")
+    a.set(
+        yscale="symlog",
+        xlabel="step",
+        ylabel="squared oscillation along u",
+        title=r"$\sigma^2$ (thick) vs GD (thin)",
+    )
     a.legend(fontsize=8)
     styles = ["-", "--", ":", "-."]
     for col, lr, ls_, sh in zip(colors, lrs, layer_sharpness, layer_share):
         for j, name in enumerate(layers):
             b.plot(step, ls_[:, j], color=col, ls=styles[j % 4], label=f"{name}, lr {lr:g}")
             c.plot(step, sh[:, j], color=col, ls=styles[j % 4])
-    b.set(xlabel="step", ylabel=r"block $\lambda_{\max}(H_{BB})$", title="per-layer sharpness along GD")
+    b.set(
+        xlabel="step",
+        ylabel=r"block $\lambda_{\max}(H_{BB})$",
+        title="per-layer sharpness along GD",
+    )
     b.legend(fontsize=6, ncol=2)
-    c.set(xlabel="step", ylabel=r"$|u_B|^2$", ylim=(0, 1), title="layers' shares of the top eigenvector")
+    c.set(
+        xlabel="step",
+        ylabel=r"$|u_B|^2$",
+        ylim=(0, 1),
+        title="layers' shares of the top eigenvector",
+    )
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -69,10 +104,26 @@ def central_flow_figures(ds) -> dict:
     v = lambda n: ds[n].values
     return {
         "central_flow": gd_vs_flows(
-            ds["t"].values, v("gd_loss"), ds["step"].values, v("gd_smoothed"), v("cf_predicted_loss"), v("cf_loss"),
-            v("gf_loss"), v("gd_sharpness"), v("cf_sharpness"), v("gf_sharpness"), lrs,
-            title=f"digits, tanh MLP {ds.attrs.get('sizes')}, MSE: GD vs central flow vs gradient flow"),
+            ds["t"].values,
+            v("gd_loss"),
+            ds["step"].values,
+            v("gd_smoothed"),
+            v("cf_predicted_loss"),
+            v("cf_loss"),
+            v("gf_loss"),
+            v("gd_sharpness"),
+            v("cf_sharpness"),
+            v("gf_sharpness"),
+            lrs,
+            title=f"digits, tanh MLP {ds.attrs.get('sizes')}, MSE: GD vs central flow vs gradient flow",
+        ),
         "oscillation_layers": oscillation_and_layers(
-            ds["step"].values, v("cf_sigma2"), v("cf_oscillation2"), v("layer_sharpness"), v("layer_share"),
-            [str(n) for n in ds["layer"].values], lrs),
+            ds["step"].values,
+            v("cf_sigma2"),
+            v("cf_oscillation2"),
+            v("layer_sharpness"),
+            v("layer_share"),
+            [str(n) for n in ds["layer"].values],
+            lrs,
+        ),
     }

@@ -3,7 +3,7 @@ maps and curves, spectra, filtering errors. Plotting only: every number comes fr
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,12 +42,19 @@ def loss_curve(ax, steps, loss, marks=(), label=None, **kw):
     ax.set_ylabel("loss")
 
 
-def delta_f_curves(ax, steps, delta_f, peak_freqs, threshold=None, ls="-", label_prefix="", colors=None):
+def delta_f_curves(
+    ax, steps, delta_f, peak_freqs, threshold=None, ls="-", label_prefix="", colors=None
+):
     """Delta_F [R, P] vs step, one line per peak; dotted line at ``threshold``."""
     colors = plt.cm.plasma(np.linspace(0.0, 0.8, len(peak_freqs))) if colors is None else colors
     for j, (k, c) in enumerate(zip(peak_freqs, colors)):
-        ax.plot(np.maximum(np.asarray(steps), 1), np.asarray(delta_f)[:, j], ls=ls, color=c,
-                label=f"{label_prefix}k = {k:g}")
+        ax.plot(
+            np.maximum(np.asarray(steps), 1),
+            np.asarray(delta_f)[:, j],
+            ls=ls,
+            color=c,
+            label=f"{label_prefix}k = {k:g}",
+        )
     if threshold is not None:
         ax.axhline(threshold, color="gray", ls=":", lw=1)
     ax.set_xscale("log")
@@ -61,8 +68,14 @@ def delta_f_heatmap(ax, steps, delta_f, peak_freqs, vmin=1e-3, vmax=1.0):
     """Heat map of Delta_F over (peak, record); records on a log-step axis; colorbar attached."""
     steps = np.maximum(np.asarray(steps), 1).astype(float)
     edges = np.concatenate([[steps[0] / 1.2], np.sqrt(steps[1:] * steps[:-1]), [steps[-1] * 1.2]])
-    mesh = ax.pcolormesh(edges, np.arange(len(peak_freqs) + 1), np.asarray(delta_f).T,
-                         norm=LogNorm(vmin=vmin, vmax=vmax), cmap="RdBu_r", shading="flat")
+    mesh = ax.pcolormesh(
+        edges,
+        np.arange(len(peak_freqs) + 1),
+        np.asarray(delta_f).T,
+        norm=LogNorm(vmin=vmin, vmax=vmax),
+        cmap="RdBu_r",
+        shading="flat",
+    )
     ax.set_xscale("log")
     ax.set_yticks(np.arange(len(peak_freqs)) + 0.5)
     ax.set_yticklabels([f"k = {k:g}" for k in peak_freqs])
@@ -119,8 +132,20 @@ def filtering_curves(ax, steps, e_low, e_high, deltas):
     """e_low (solid) and e_high (dashed) vs step, one color per filter width delta."""
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(deltas)))
     for j, (d, c) in enumerate(zip(deltas, colors)):
-        ax.plot(np.maximum(np.asarray(steps), 1), np.asarray(e_low)[:, j], "-", color=c, label=rf"$e_{{low}}$, $\delta$={d:.2g}")
-        ax.plot(np.maximum(np.asarray(steps), 1), np.asarray(e_high)[:, j], "--", color=c, label=rf"$e_{{high}}$, $\delta$={d:.2g}")
+        ax.plot(
+            np.maximum(np.asarray(steps), 1),
+            np.asarray(e_low)[:, j],
+            "-",
+            color=c,
+            label=rf"$e_{{low}}$, $\delta$={d:.2g}",
+        )
+        ax.plot(
+            np.maximum(np.asarray(steps), 1),
+            np.asarray(e_high)[:, j],
+            "--",
+            color=c,
+            label=rf"$e_{{high}}$, $\delta$={d:.2g}",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training step (log)")
@@ -154,15 +179,27 @@ def eigen_vs_convergence(freqs, eigenvalues, peak_freqs, predicted, measured, ti
     ok = measured > 0
     a2.loglog(predicted[ok], measured[ok], "s", ms=7)
     for k, x, y in zip(np.asarray(peak_freqs)[ok], predicted[ok], measured[ok]):
-        a2.annotate(f"k = {k:g}", (x, y), textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=8)
+        a2.annotate(
+            f"k = {k:g}", (x, y), textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=8
+        )
     if ok.any():
-        lim = [min(predicted[ok].min(), measured[ok].min()) / 2, max(predicted[ok].max(), measured[ok].max()) * 2]
+        lim = [
+            min(predicted[ok].min(), measured[ok].min()) / 2,
+            max(predicted[ok].max(), measured[ok].max()) * 2,
+        ]
         a2.plot(lim, lim, "k:", lw=1, label="measured = predicted")
         a2.legend(fontsize=7)
     if (~ok).any():
         never = ", ".join(f"k = {k:g}" for k in np.asarray(peak_freqs)[~ok])
-        a2.text(0.98, 0.03, f"not converged within the budget: {never}", transform=a2.transAxes,
-                ha="right", fontsize=7, color="gray")
+        a2.text(
+            0.98,
+            0.03,
+            f"not converged within the budget: {never}",
+            transform=a2.transAxes,
+            ha="right",
+            fontsize=7,
+            color="gray",
+        )
     a2.set_xlabel(r"linear-regime prediction $n \ln(1/\mathrm{thr}) / (\eta \lambda(k))$")
     a2.set_ylabel("measured convergence step")
     a2.set_title("convergence order follows the NTK spectrum", fontsize=9)
@@ -174,6 +211,7 @@ def eigen_vs_convergence(freqs, eigenvalues, peak_freqs, predicted, measured, ti
 # ----------------------------------------------------------------------------- experiment figures
 # Each takes the Dataset of a ``frequency-*`` experiment (phasekit.experiments.frequency) and
 # draws from it alone; seed 0 stands for the seeds where one run is shown.
+
 
 def _records_at(steps, wanted) -> list[int]:
     """Record indices nearest to the ``wanted`` steps, sorted and without repeats."""
@@ -195,12 +233,25 @@ def sin15_figures(ds) -> dict:
     c = _never_at(s0["convergence_step"].values, budget)
     idx = _records_at(step, [c[0], np.sqrt(max(c[0], 1) * max(c[-1], 1)), c[-1], budget])
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    outputs_at_steps(axes[0], ds["x"].values, ds["target_plot"].values, s0["output"].values[idx], step[idx],
-                     ds["x_train"].values, ds["y_train"].values)
+    outputs_at_steps(
+        axes[0],
+        ds["x"].values,
+        ds["target_plot"].values,
+        s0["output"].values[idx],
+        step[idx],
+        ds["x_train"].values,
+        ds["y_train"].values,
+    )
     axes[0].set_title("network output during training", fontsize=9)
     loss_curve(axes[1], step, s0["loss"].values, marks=step[idx])
     if ds.attrs.get("plateau_level"):
-        axes[1].axhline(ds.attrs["plateau_level"], color="gray", ls=":", lw=1, label="loss of the unfit high peaks")
+        axes[1].axhline(
+            ds.attrs["plateau_level"],
+            color="gray",
+            ls=":",
+            lw=1,
+            label="loss of the unfit high peaks",
+        )
         axes[1].legend(fontsize=7)
     axes[1].set_title("loss: plateau after the low peak is fit", fontsize=9)
     delta_f_curves(axes[2], step, s0["delta_f"].values, peaks, ds.attrs.get("threshold"))
@@ -222,11 +273,25 @@ def sin135_figures(ds) -> dict:
     fig, axes = plt.subplots(1, 3, figsize=(16, 3.8), gridspec_kw=dict(width_ratios=[1.3, 1, 1]))
     delta_f_heatmap(axes[0], step, s0["delta_f"].values, peaks)
     axes[0].set_title(r"$\Delta_F$ per peak (seed 0): low converges first", fontsize=9)
-    spectra(axes[1], ds["freq"].values, ds["target_amplitude"].values, s0["amplitude"].values[idx], step[idx],
-            peaks, kmax=2 * max(peaks) + 2)
+    spectra(
+        axes[1],
+        ds["freq"].values,
+        ds["target_amplitude"].values,
+        s0["amplitude"].values[idx],
+        step[idx],
+        peaks,
+        kmax=2 * max(peaks) + 2,
+    )
     axes[1].set_title("|DFT| of target and network when each peak converges", fontsize=9)
-    convergence_bars(axes[2], peaks, {f"seed {int(s)}": ds["convergence_step"].values[i]
-                                      for i, s in enumerate(ds["seed"].values)}, budget)
+    convergence_bars(
+        axes[2],
+        peaks,
+        {
+            f"seed {int(s)}": ds["convergence_step"].values[i]
+            for i, s in enumerate(ds["seed"].values)
+        },
+        budget,
+    )
     axes[2].set_title("convergence step per peak and seed", fontsize=9)
     fig.suptitle("F-Principle: equal-amplitude peaks, tanh MLP, small init, Adam")
     fig.tight_layout()
@@ -239,13 +304,26 @@ def init_scale_figures(ds) -> dict:
     fig = plt.figure(figsize=(4 * len(scales), 7))
     grid = fig.add_gridspec(2, max(len(scales), 2))
     top = [fig.add_subplot(grid[0, i]) for i in range(len(scales))]
-    fits = {f"weights x {s:g}: test MSE {t:.3g}": f
-            for s, t, f in zip(scales, ds["test_mse"].values, ds["fit"].values)}
-    draw_fits(top, ds["x"].values, ds["target_plot"].values, fits, ds["x_train"].values, ds["y_train"].values)
+    fits = {
+        f"weights x {s:g}: test MSE {t:.3g}": f
+        for s, t, f in zip(scales, ds["test_mse"].values, ds["fit"].values)
+    }
+    draw_fits(
+        top,
+        ds["x"].values,
+        ds["target_plot"].values,
+        fits,
+        ds["x_train"].values,
+        ds["y_train"].values,
+    )
     half = max(len(scales), 2) // 2
     ax = fig.add_subplot(grid[1, :half])
-    convergence_bars(ax, ds["peak"].values, {f"x {s:g}": ds["convergence_step"].values[i]
-                                             for i, s in enumerate(scales)}, budget)
+    convergence_bars(
+        ax,
+        ds["peak"].values,
+        {f"x {s:g}": ds["convergence_step"].values[i] for i, s in enumerate(scales)},
+        budget,
+    )
     ax.set_title("convergence step per peak (training points)", fontsize=9)
     ax = fig.add_subplot(grid[1, half:])
     ax.loglog(scales, ds["test_mse"].values, "o-")
@@ -264,15 +342,33 @@ def ricker_figures(ds) -> dict:
     label = lambda a, s: f"a = {a:g}, {'ASI' if s else 'no ASI'}"
     fig = plt.figure(figsize=(4 * len(runs), 6.6))
     grid = fig.add_gridspec(2, len(runs), height_ratios=[1, 0.9])
-    fits = {f"{label(a, s)}: test MSE {float(ds['test_mse'].sel(a=a, asi=s)):.3g}": ds["fit"].sel(a=a, asi=s).values
-            for a, s in runs}
-    draw_fits([fig.add_subplot(grid[0, i]) for i in range(len(runs))], ds["x"].values, ds["target_plot"].values,
-              fits, ds["x_train"].values, ds["y_train"].values)
+    fits = {
+        f"{label(a, s)}: test MSE {float(ds['test_mse'].sel(a=a, asi=s)):.3g}": ds["fit"]
+        .sel(a=a, asi=s)
+        .values
+        for a, s in runs
+    }
+    draw_fits(
+        [fig.add_subplot(grid[0, i]) for i in range(len(runs))],
+        ds["x"].values,
+        ds["target_plot"].values,
+        fits,
+        ds["x_train"].values,
+        ds["y_train"].values,
+    )
     ax = fig.add_subplot(grid[1, :])
-    convergence_bars(ax, ds["peak"].values, {label(a, s): ds["convergence_step"].sel(a=a, asi=s).values
-                                             for a, s in runs}, budget)
-    ax.set_title("convergence step per peak: the narrow Ricker fits high frequencies first", fontsize=9)
-    fig.suptitle(f"Ricker activation, two-layer net, {ds.sizes['sample']} training points, {budget} Adam steps")
+    convergence_bars(
+        ax,
+        ds["peak"].values,
+        {label(a, s): ds["convergence_step"].sel(a=a, asi=s).values for a, s in runs},
+        budget,
+    )
+    ax.set_title(
+        "convergence step per peak: the narrow Ricker fits high frequencies first", fontsize=9
+    )
+    fig.suptitle(
+        f"Ricker activation, two-layer net, {ds.sizes['sample']} training points, {budget} Adam steps"
+    )
     fig.tight_layout()
     return {"ricker": fig}
 
@@ -282,13 +378,28 @@ def lgrad_figures(ds) -> dict:
     step, peaks, budget = ds["step"].values, ds["peak"].values, int(ds["step"].values[-1])
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     colors = plt.cm.plasma(np.linspace(0, 0.8, len(peaks)))
-    names = {float(w): ("L (MSE)" if w == 0 else f"L_grad (lambda = {w:g})") for w in ds["grad_weight"].values}
+    names = {
+        float(w): ("L (MSE)" if w == 0 else f"L_grad (lambda = {w:g})")
+        for w in ds["grad_weight"].values
+    }
     for (w, name), ls in zip(names.items(), ["-", "--", "-.", ":"]):
-        delta_f_curves(axes[0], step, ds["delta_f"].sel(grad_weight=w).values[0], peaks, ds.attrs.get("threshold"),
-                       ls=ls, label_prefix=f"{name}: ", colors=colors)
+        delta_f_curves(
+            axes[0],
+            step,
+            ds["delta_f"].sel(grad_weight=w).values[0],
+            peaks,
+            ds.attrs.get("threshold"),
+            ls=ls,
+            label_prefix=f"{name}: ",
+            colors=colors,
+        )
     axes[0].set_title(r"$\Delta_F$, seed 0 (solid: L, dashed: L_grad)", fontsize=9)
-    convergence_bars(axes[1], peaks, {name: ds["convergence_step"].sel(grad_weight=w).values[0]
-                                      for w, name in names.items()}, budget)
+    convergence_bars(
+        axes[1],
+        peaks,
+        {name: ds["convergence_step"].sel(grad_weight=w).values[0] for w, name in names.items()},
+        budget,
+    )
     axes[1].set_title("convergence step per peak, seed 0", fontsize=9)
     fig.suptitle("Derivative-augmented loss speeds up high frequencies (two-layer tanh, GD)")
     fig.tight_layout()
@@ -303,15 +414,26 @@ def early_stop_figures(ds) -> dict:
     best = int(np.argmin(s0["test_mse"].values))
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     loss_curve(axes[0], step, s0["loss"].values, label="train loss (noisy)")
-    loss_curve(axes[0], step, s0["test_mse"].values, marks=[step[best]], label="test MSE (clean target)")
+    loss_curve(
+        axes[0], step, s0["test_mse"].values, marks=[step[best]], label="test MSE (clean target)"
+    )
     axes[0].axvline(max(step[best], 1), color="gray", ls=":")
     axes[0].legend(fontsize=7)
     axes[0].set_title(f"test error is minimal at step {int(step[best])}", fontsize=9)
-    delta_f_curves(axes[1], step, s0["delta_f"].values, s0["peak"].values, ds.attrs.get("threshold"))
+    delta_f_curves(
+        axes[1], step, s0["delta_f"].values, s0["peak"].values, ds.attrs.get("threshold")
+    )
     axes[1].axvline(max(step[best], 1), color="gray", ls=":")
     axes[1].set_title(r"$\Delta_F$ of the low peak: converged before the best step", fontsize=9)
-    outputs_at_steps(axes[2], ds["x"].values, ds["target_plot"].values, s0["output"].values[[best, -1]],
-                     step[[best, -1]], ds["x_train"].values, ds["y_train"].values)
+    outputs_at_steps(
+        axes[2],
+        ds["x"].values,
+        ds["target_plot"].values,
+        s0["output"].values[[best, -1]],
+        step[[best, -1]],
+        ds["x_train"].values,
+        ds["y_train"].values,
+    )
     axes[2].set_title("best (early-stopped) and final fits", fontsize=9)
     fig.suptitle("Early stopping on noisy samples: low frequency first, noise last")
     fig.tight_layout()
@@ -321,12 +443,20 @@ def early_stop_figures(ds) -> dict:
 def parity_figures(ds) -> dict:
     """Fourier power per degree: parity on the cube, the training data, the trained network."""
     fig, ax = plt.subplots(figsize=(8, 3.8))
-    degree_power(ax, {"parity on the whole cube": ds["parity_power"].values,
-                      "training data": ds["data_power"].values,
-                      "trained network on the whole cube (seed 0)": ds["network_power"].values[0]})
+    degree_power(
+        ax,
+        {
+            "parity on the whole cube": ds["parity_power"].values,
+            "training data": ds["data_power"].values,
+            "trained network on the whole cube (seed 0)": ds["network_power"].values[0],
+        },
+    )
     ax.set_ylim(1e-5, 2)
-    ax.set_title(f"Parity, d = {ds.sizes['degree'] - 1}: train acc {ds['train_accuracy'].values.mean():.0%}, "
-                 f"test acc {ds['test_accuracy'].values.mean():.0%} (mean of {ds.sizes['seed']} seeds)", fontsize=9)
+    ax.set_title(
+        f"Parity, d = {ds.sizes['degree'] - 1}: train acc {ds['train_accuracy'].values.mean():.0%}, "
+        f"test acc {ds['test_accuracy'].values.mean():.0%} (mean of {ds.sizes['seed']} seeds)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return {"parity": fig}
 
@@ -335,7 +465,9 @@ def filtering_figures(ds) -> dict:
     """e_low and e_high over training for every filter width (seed 0)."""
     fig, ax = plt.subplots(figsize=(8, 4))
     s0 = ds.isel(seed=0)
-    filtering_curves(ax, s0["step"].values, s0["e_low"].values, s0["e_high"].values, ds["delta"].values)
+    filtering_curves(
+        ax, s0["step"].values, s0["e_low"].values, s0["e_high"].values, ds["delta"].values
+    )
     ax.axhline(ds.attrs.get("level", 0.5), color="gray", ls=":", lw=1)
     ax.set_title("Filtering method on digits: the low-frequency part converges first", fontsize=9)
     fig.tight_layout()
@@ -345,7 +477,12 @@ def filtering_figures(ds) -> dict:
 def ntk_figures(ds) -> dict:
     """NTK eigenvalue per Fourier mode and measured vs predicted convergence steps (seed 0)."""
     s0 = ds.isel(seed=0)
-    fig = eigen_vs_convergence(ds["freq"].values, s0["ntk_mode_eigenvalue"].values, ds["peak"].values,
-                               s0["predicted_step"].values, s0["convergence_step"].values,
-                               "Linear regime: wide two-layer tanh net, GD, ASI")
+    fig = eigen_vs_convergence(
+        ds["freq"].values,
+        s0["ntk_mode_eigenvalue"].values,
+        ds["peak"].values,
+        s0["predicted_step"].values,
+        s0["convergence_step"].values,
+        "Linear regime: wide two-layer tanh net, GD, ASI",
+    )
     return {"ntk": fig}

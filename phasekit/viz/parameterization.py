@@ -20,8 +20,9 @@ def coord_figures(ds) -> dict:
     scheme), one line per (layer, t >= 1)}."""
     plt = _plt()
     opts, schemes = list(ds["optimizer_name"].values), list(ds["scheme_name"].values)
-    fig, axes = plt.subplots(len(opts), len(schemes), figsize=(3.6 * len(schemes), 3.2 * len(opts)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(opts), len(schemes), figsize=(3.6 * len(schemes), 3.2 * len(opts)), squeeze=False
+    )
     widths = ds["width"].values
     change = ds["change"].mean("seed")
     for i, o in enumerate(opts):
@@ -30,13 +31,23 @@ def coord_figures(ds) -> dict:
             c = change.isel(optimizer=i, scheme=j).transpose("width", "t", "layer").values
             for k, lay in enumerate(ds["layer_name"].values):
                 for t in range(1, c.shape[1]):
-                    ax.plot(widths, c[:, t, k], "o-", ms=2, lw=0.8, color=f"C{k}", alpha=0.3 + 0.7 * t / (c.shape[1] - 1),
-                            label=str(lay) if t == c.shape[1] - 1 else None)
+                    ax.plot(
+                        widths,
+                        c[:, t, k],
+                        "o-",
+                        ms=2,
+                        lw=0.8,
+                        color=f"C{k}",
+                        alpha=0.3 + 0.7 * t / (c.shape[1] - 1),
+                        label=str(lay) if t == c.shape[1] - 1 else None,
+                    )
             ax.set(xscale="log", yscale="log", xlabel="width n", title=f"{s}, {o}")
             if j == 0:
                 ax.set_ylabel(r"mean $|h_l(t) - h_l(0)|$")
             ax.legend(fontsize=6)
-    fig.suptitle(f"Coordinate check ({ds.attrs.get('model', 'mlp')}); lighter: earlier steps", fontsize=9)
+    fig.suptitle(
+        f"Coordinate check ({ds.attrs.get('model', 'mlp')}); lighter: earlier steps", fontsize=9
+    )
     fig.tight_layout()
     return {"coord_check": fig}
 
@@ -51,11 +62,15 @@ def lr_figures(ds) -> dict:
     loss = ds["loss"].mean("seed")
     for j, s in enumerate(schemes):
         for k, w in enumerate(widths):
-            axes[j].plot(lrs, loss.isel(scheme=j, width=k).values, "o-", ms=2, color=f"C{k}", label=f"n={w}")
+            axes[j].plot(
+                lrs, loss.isel(scheme=j, width=k).values, "o-", ms=2, color=f"C{k}", label=f"n={w}"
+            )
         axes[j].set(xscale="log", yscale="log", xlabel="lr", ylabel="train loss", title=s)
         axes[j].legend(fontsize=6)
         axes[-1].plot(widths, ds["lr_opt"].isel(scheme=j).values, "o-", label=s)
-    axes[-1].set(xscale="log", yscale="log", xlabel="width n", ylabel="optimal lr", title="lr transfer")
+    axes[-1].set(
+        xscale="log", yscale="log", xlabel="width n", ylabel="optimal lr", title="lr transfer"
+    )
     axes[-1].legend(fontsize=7)
     fig.tight_layout()
     return {"lr_transfer": fig}
@@ -76,8 +91,11 @@ def phase_figures(ds) -> dict:
         ii, jj = np.nonzero(pred == reg)
         if ii.size:
             ax.scatter(bo[ii], c[jj], marker=mk, color="k", s=18, label=f"TP4: {reg}")
-    ax.set(xlabel=r"output init exponent $a_{L+1} + b_{L+1}$", ylabel="lr exponent c",
-           title="Deep-net phase diagram (muP multipliers)")
+    ax.set(
+        xlabel=r"output init exponent $a_{L+1} + b_{L+1}$",
+        ylabel="lr exponent c",
+        title="Deep-net phase diagram (muP multipliers)",
+    )
     ax.legend(fontsize=6, loc="upper right")
     fig.tight_layout()
     return {"deep_phase_diagram": fig}

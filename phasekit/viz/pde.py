@@ -51,7 +51,9 @@ def high_frequency_figures(ds) -> dict:
         err = np.median(ds["test_error"].values[i], axis=0)
         label = f"{name} ({int(ds['n_params'].values[i])} params)"
         axes[0].plot(np.maximum(ds["step"].values, 1), err, color=COLORS.get(name), label=label)
-        axes[1].plot(ds["x"].values, ds["solution"].values[i, 0], color=COLORS.get(name), lw=1, label=name)
+        axes[1].plot(
+            ds["x"].values, ds["solution"].values[i, 0], color=COLORS.get(name), lw=1, label=name
+        )
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
     axes[0].set_xlabel("training step (log)")
@@ -61,7 +63,9 @@ def high_frequency_figures(ds) -> dict:
     axes[1].set_xlabel("x")
     axes[1].set_ylabel("u (seed 0)")
     axes[1].legend(fontsize=7)
-    fig.suptitle(f"u = sin({ds.attrs['config_frequency']} pi x): plain vs MscaleDNN vs Fourier features")
+    fig.suptitle(
+        f"u = sin({ds.attrs['config_frequency']} pi x): plain vs MscaleDNN vs Fourier features"
+    )
     fig.tight_layout()
     return {"high_frequency": fig}
 
@@ -74,8 +78,12 @@ def peaks_figures(ds) -> dict:
     for i, name in enumerate(names):
         delta_f_curves(axes[i], ds["step"].values, ds["delta_f"].values[i, 0], peaks, thr)
         axes[i].set_title(f"{name}", fontsize=9)
-    convergence_bars(axes[-1], peaks, {n: ds["convergence_step"].values[i, 0] for i, n in enumerate(names)},
-                     int(ds["step"].values[-1]))
+    convergence_bars(
+        axes[-1],
+        peaks,
+        {n: ds["convergence_step"].values[i, 0] for i, n in enumerate(names)},
+        int(ds["step"].values[-1]),
+    )
     axes[-1].set_title("convergence step per peak (seed 0)", fontsize=9)
     fig.suptitle("regression of sin x + sin 5x + sin 25x")
     fig.tight_layout()

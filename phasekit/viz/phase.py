@@ -10,6 +10,7 @@ from phasekit.theory import regimes
 
 REGIME_COLORS = {"linear": "#2166ac", "critical": "#4d4d4d", "condensed": "#b2182b"}
 
+
 def s_w_heatmap(ds, ax=None, annotate: bool = True):
     """Heat map of S_w over (gamma', gamma) with the theoretical boundary (line) and the
     empirical boundary (stars, zero crossings of S_w along gamma), like book Fig 7.5."""
@@ -18,8 +19,9 @@ def s_w_heatmap(ds, ax=None, annotate: bool = True):
     s = ds["S_w"].transpose("gamma", "gamma_prime").values
     lo = min(np.nanmin(s), -1e-3) if np.isfinite(s).any() else -1.0
     hi = max(np.nanmax(s), 1e-3) if np.isfinite(s).any() else 1.0
-    mesh = ax.pcolormesh(_edges(gp), _edges(g), s, cmap="RdBu_r",
-                         norm=TwoSlopeNorm(0.0, lo, hi), shading="flat")
+    mesh = ax.pcolormesh(
+        _edges(gp), _edges(g), s, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, lo, hi), shading="flat"
+    )
     plt.colorbar(mesh, ax=ax, label=r"$S_w$ = d log RD* / d log m")
     if annotate:
         poor = ds["S_w_poor_fit"].transpose("gamma", "gamma_prime").values
@@ -27,23 +29,39 @@ def s_w_heatmap(ds, ax=None, annotate: bool = True):
             for j, gpj in enumerate(gp):
                 if np.isfinite(s[i, j]):
                     strong = s[i, j] > 0.6 * hi or s[i, j] < 0.6 * lo
-                    ax.text(gpj, gi, f"{s[i, j]:+.2f}" + ("?" if poor[i, j] else ""), ha="center",
-                            va="center", fontsize=7, color="w" if strong else "k")
+                    ax.text(
+                        gpj,
+                        gi,
+                        f"{s[i, j]:+.2f}" + ("?" if poor[i, j] else ""),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="w" if strong else "k",
+                    )
     line = np.linspace(_edges(gp)[0], _edges(gp)[-1], 200)
     ax.plot(line, regimes.boundary_curve(line), "k-", lw=2, label="theoretical boundary")
     bg = ds["boundary_gamma"].values
-    ax.plot(gp, bg, "*", mfc="none", mec="gold", mew=1.8, ms=16, label="empirical boundary ($S_w$ = 0)")
+    ax.plot(
+        gp, bg, "*", mfc="none", mec="gold", mew=1.8, ms=16, label="empirical boundary ($S_w$ = 0)"
+    )
     ax.set_xlim(_edges(gp)[0], _edges(gp)[-1])
     ax.set_ylim(_edges(g)[0], _edges(g)[-1])
     ax.set_xlabel(r"$\gamma'$  ($\kappa' = m^{-\gamma'}$)")
     ax.set_ylabel(r"$\gamma$  ($\kappa = m^{-\gamma}$)")
     widths = ds["width"].values
     ax.set_title(f"Phase diagram: scaling exponent $S_w$ (m = {widths.min()}..{widths.max()})")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=8, frameon=False,
-              title="red: condensed ($S_w$ > 0)   blue: linear ($S_w$ < 0)"
-                    + ("   ?: RD* not a power law of m" if annotate else ""),
-              title_fontsize=7)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.11),
+        ncol=2,
+        fontsize=8,
+        frameon=False,
+        title="red: condensed ($S_w$ > 0)   blue: linear ($S_w$ < 0)"
+        + ("   ?: RD* not a power law of m" if annotate else ""),
+        title_fontsize=7,
+    )
     return ax
+
 
 def _edges(c):
     c = np.asarray(c, float)
@@ -52,11 +70,14 @@ def _edges(c):
     mid = (c[1:] + c[:-1]) / 2
     return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
 
+
 def rd_vs_width(ds, points, axes=None):
     """RD* against width m in log-log for chosen (gamma, gamma', label) points (book Fig 7.4):
     each seed as a dot, the seed geometric mean as a line with the fitted slope S_w."""
     if axes is None:
-        fig, axes = plt.subplots(1, len(points), figsize=(3.6 * len(points), 3.4), constrained_layout=True)
+        fig, axes = plt.subplots(
+            1, len(points), figsize=(3.6 * len(points), 3.4), constrained_layout=True
+        )
     axes = np.atleast_1d(axes)
     m = ds["width"].values
     for ax, (g, gp, label) in zip(axes, points):
@@ -71,25 +92,38 @@ def rd_vs_width(ds, points, axes=None):
                 ax.loglog(m[~ok[:, s]], rd[~ok[:, s], s], "x", color="k", ms=5)
         gm = p["rd_star_geomean"].values
         ax.loglog(m, gm, "-", color=color, lw=2)
-        ax.set_title(f"{label}\n$\\gamma$={float(p.gamma):.2f}, $\\gamma'$={float(p.gamma_prime):.2f}: "
-                     f"$S_w$={float(p.S_w):+.2f}", fontsize=9)
+        ax.set_title(
+            f"{label}\n$\\gamma$={float(p.gamma):.2f}, $\\gamma'$={float(p.gamma_prime):.2f}: "
+            f"$S_w$={float(p.S_w):+.2f}",
+            fontsize=9,
+        )
         ax.set_xlabel("width m")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("RD* = |θ_w(T) - θ_w(0)| / |θ_w(0)|")
     return axes
+
 
 def neuron_scatter(panels, axes=None):
     """Orientation/amplitude of every neuron at init (grey) and at the end (colour), book
     Fig 7.3 / 7.6. ``panels``: list of dicts with keys title, regime, angle0, amp0, angle, amp
     and xlabel (angles in [-pi, pi) for 1-D input, projections for high-dim input)."""
     if axes is None:
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.4), constrained_layout=True)
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(3.8 * len(panels), 3.4), constrained_layout=True
+        )
     axes = np.atleast_1d(axes)
     for ax, p in zip(axes, panels):
         top = max(np.max(p["amp0"]), np.max(p["amp"]))
         ax.scatter(p["angle0"], p["amp0"] / top, s=6, c="0.6", label="initial", alpha=0.6, lw=0)
-        ax.scatter(p["angle"], p["amp"] / top, s=8, c=REGIME_COLORS.get(p["regime"], "C3"),
-                   label="final", alpha=0.8, lw=0)
+        ax.scatter(
+            p["angle"],
+            p["amp"] / top,
+            s=8,
+            c=REGIME_COLORS.get(p["regime"], "C3"),
+            label="final",
+            alpha=0.8,
+            lw=0,
+        )
         ax.set_title(p["title"], fontsize=9)
         ax.set_xlabel(p.get("xlabel", r"orientation $\Omega_k$"))
         ax.set_ylim(-0.03, 1.05)
@@ -98,11 +132,14 @@ def neuron_scatter(panels, axes=None):
     axes[0].legend(fontsize=8, loc="upper left")
     return axes
 
+
 def fits(panels, axes=None):
     """Network outputs on a fine grid after training for 1-D data, one curve per panel
     (``panels``: dicts with title, regime, x, f, x_train, y_train)."""
     if axes is None:
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.0), constrained_layout=True)
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(3.8 * len(panels), 3.0), constrained_layout=True
+        )
     axes = np.atleast_1d(axes)
     for ax, p in zip(axes, panels):
         ax.plot(p["x"], p["f"], color=REGIME_COLORS.get(p["regime"], "C0"), lw=2, label="network")
@@ -121,8 +158,11 @@ def experiment_figures(ds, points) -> dict:
     fig, ax = plt.subplots(figsize=(6.6, 5.4), constrained_layout=True)
     s_w_heatmap(ds, ax)
     figs["s_w_heatmap"] = fig
-    pts = [(g, gp, lab) for g, gp, lab in points
-           if g in ds["gamma"].values and gp in ds["gamma_prime"].values] or list(points)[:1]
+    pts = [
+        (g, gp, lab)
+        for g, gp, lab in points
+        if g in ds["gamma"].values and gp in ds["gamma_prime"].values
+    ] or list(points)[:1]
     figs["rd_vs_width"] = rd_vs_width(ds, pts)[0].figure
     if "showcase_amp" not in ds:
         return figs
@@ -133,17 +173,31 @@ def experiment_figures(ds, points) -> dict:
         g, gp = float(ds["showcase_gamma"][i]), float(ds["showcase_gamma_prime"][i])
         label, kind = str(ds["showcase_label"].values[i]), str(regimes.regime(g, gp))
         conv = bool(ds["showcase_converged"][i])
-        panels.append({"title": f"{label}: γ={g}, γ'={gp}, m={m}\nRD*={float(ds['showcase_rd_star'][i]):.2g}"
-                                f"{'' if conv else ' (not converged)'}",
-                       "regime": kind, "angle0": ds["showcase_angle0"].values[i],
-                       "amp0": ds["showcase_amp0"].values[i], "angle": ds["showcase_angle"].values[i],
-                       "amp": ds["showcase_amp"].values[i],
-                       "xlabel": r"orientation $\Omega_k$ = atan2($b_k$, $w_k$)" if one_d
-                       else r"projection $\hat w_k \cdot p$, p = 1/$\sqrt{D}$"})
+        panels.append(
+            {
+                "title": f"{label}: γ={g}, γ'={gp}, m={m}\nRD*={float(ds['showcase_rd_star'][i]):.2g}"
+                f"{'' if conv else ' (not converged)'}",
+                "regime": kind,
+                "angle0": ds["showcase_angle0"].values[i],
+                "amp0": ds["showcase_amp0"].values[i],
+                "angle": ds["showcase_angle"].values[i],
+                "amp": ds["showcase_amp"].values[i],
+                "xlabel": r"orientation $\Omega_k$ = atan2($b_k$, $w_k$)"
+                if one_d
+                else r"projection $\hat w_k \cdot p$, p = 1/$\sqrt{D}$",
+            }
+        )
         if one_d:
-            fit_panels.append({"title": label, "regime": kind, "x": ds["grid"].values,
-                               "f": ds["showcase_fit"].values[i], "x_train": ds["x_train"].values[:, 0],
-                               "y_train": ds["y_train"].values})
+            fit_panels.append(
+                {
+                    "title": label,
+                    "regime": kind,
+                    "x": ds["grid"].values,
+                    "f": ds["showcase_fit"].values[i],
+                    "x_train": ds["x_train"].values[:, 0],
+                    "y_train": ds["y_train"].values,
+                }
+            )
     figs["neurons"] = neuron_scatter(panels)[0].figure
     if fit_panels:
         figs["fits"] = fits(fit_panels)[0].figure

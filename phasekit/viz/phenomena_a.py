@@ -31,8 +31,11 @@ def grokking_figures(ds) -> dict:
     ax.axhline(ds.attrs["threshold"], color="0.6", lw=0.8)
     ax.set_xlabel("step")
     ax.set_ylabel("accuracy (dashed: train, solid: test)")
-    ax.set_title(f"(a + b) mod {ds.attrs['p']}, train fraction {ds.attrs['train_fraction']:g}, "
-                 f"alpha = {float(_ref_alpha(ds)):g}", fontsize=10)
+    ax.set_title(
+        f"(a + b) mod {ds.attrs['p']}, train fraction {ds.attrs['train_fraction']:g}, "
+        f"alpha = {float(_ref_alpha(ds)):g}",
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
     out["accuracy_curves"] = fig
 
@@ -40,13 +43,27 @@ def grokking_figures(ds) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)
         bound = np.nanmedian(ds["delay_bound"].values, axis=-1)
     never = np.all(np.isnan(ds["step_test"].values), axis=-1)
-    fig, ax = plt.subplots(figsize=(1.2 * ds.sizes["weight_decay"] + 3, 1.0 * ds.sizes["alpha"] + 2.5),
-                           constrained_layout=True)
+    fig, ax = plt.subplots(
+        figsize=(1.2 * ds.sizes["weight_decay"] + 3, 1.0 * ds.sizes["alpha"] + 2.5),
+        constrained_layout=True,
+    )
     im = ax.imshow(bound, origin="lower", cmap="magma", aspect="auto")
     for i in range(bound.shape[0]):
         for j in range(bound.shape[1]):
-            txt = "n/a" if np.isnan(bound[i, j]) else f"{bound[i, j]:.0f}" + (">" if never[i, j] else "")
-            ax.text(j, i, txt, ha="center", va="center", color="w" if not never[i, j] else "c", fontsize=8)
+            txt = (
+                "n/a"
+                if np.isnan(bound[i, j])
+                else f"{bound[i, j]:.0f}" + (">" if never[i, j] else "")
+            )
+            ax.text(
+                j,
+                i,
+                txt,
+                ha="center",
+                va="center",
+                color="w" if not never[i, j] else "c",
+                fontsize=8,
+            )
     ax.set_xticks(range(ds.sizes["weight_decay"]), [f"{w:g}" for w in ds["weight_decay"].values])
     ax.set_yticks(range(ds.sizes["alpha"]), [f"{a:g}" for a in ds["alpha"].values])
     ax.set_xlabel("weight decay")
@@ -57,9 +74,11 @@ def grokking_figures(ds) -> dict:
     return out
 
 
-LOTTERY_STYLE = {"ticket": ("tab:red", "o", "winning ticket (IMP, rewound)"),
-                 "reinit": ("tab:blue", "s", "same mask, random reinit"),
-                 "random_mask": ("tab:gray", "^", "random mask")}
+LOTTERY_STYLE = {
+    "ticket": ("tab:red", "o", "winning ticket (IMP, rewound)"),
+    "reinit": ("tab:blue", "s", "same mask, random reinit"),
+    "random_mask": ("tab:gray", "^", "random mask"),
+}
 
 
 def lottery_figures(ds) -> dict:
@@ -71,16 +90,26 @@ def lottery_figures(ds) -> dict:
     for v in ds["variant"].values:
         color, marker, label = LOTTERY_STYLE[str(v)]
         a = ds["final_test_accuracy"].sel(variant=v)
-        ax.errorbar(100 * rem, a.mean("seed").values, yerr=a.std("seed").values, color=color, marker=marker,
-                    capsize=2, label=label)
+        ax.errorbar(
+            100 * rem,
+            a.mean("seed").values,
+            yerr=a.std("seed").values,
+            color=color,
+            marker=marker,
+            capsize=2,
+            label=label,
+        )
     dense = float(ds["final_test_accuracy"].sel(variant="ticket").isel(round=0).mean())
     ax.axhline(dense, color="k", lw=0.8, ls=":", label="dense")
     ax.set_xscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
     ax.set_ylabel("test accuracy")
-    ax.set_title(f"digits, MLP {ds.attrs['sizes']}, {ds.attrs['scope']} pruning, rewind to step "
-                 f"{ds.attrs['rewind_step']}", fontsize=10)
+    ax.set_title(
+        f"digits, MLP {ds.attrs['sizes']}, {ds.attrs['scope']} pruning, rewind to step "
+        f"{ds.attrs['rewind_step']}",
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
     return {"accuracy_vs_remaining": fig}
 
@@ -97,15 +126,22 @@ def scaling_figures(ds) -> dict:
     loss = ds["test_loss"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     for ax, name, x, sel, label in (
-            (axes[0], "width", ds["n_params"].values, loss.isel(n_train=-1), "parameters N"),
-            (axes[1], "samples", ds["n_train"].values, loss.isel(width=-1), "train samples D")):
-        ax.errorbar(x, sel.mean("seed").values, yerr=sel.std("seed").values, fmt="o", color="k", capsize=2)
+        (axes[0], "width", ds["n_params"].values, loss.isel(n_train=-1), "parameters N"),
+        (axes[1], "samples", ds["n_train"].values, loss.isel(width=-1), "train samples D"),
+    ):
+        ax.errorbar(
+            x, sel.mean("seed").values, yerr=sel.std("seed").values, fmt="o", color="k", capsize=2
+        )
         if np.isfinite(a[f"{name}_alpha"]):
             xs = np.geomspace(x.min(), x.max(), 100)
-            ax.plot(xs, _power_curve(xs, a[f"{name}_E"], a[f"{name}_A"], a[f"{name}_alpha"]), color="tab:red",
-                    label=f"E + A x^-alpha: alpha = {a[f'{name}_alpha']:.2f} "
-                          f"[{a[f'{name}_alpha_low']:.2f}, {a[f'{name}_alpha_high']:.2f}], "
-                          f"R^2 = {a[f'{name}_r2_log']:.3f}")
+            ax.plot(
+                xs,
+                _power_curve(xs, a[f"{name}_E"], a[f"{name}_A"], a[f"{name}_alpha"]),
+                color="tab:red",
+                label=f"E + A x^-alpha: alpha = {a[f'{name}_alpha']:.2f} "
+                f"[{a[f'{name}_alpha_low']:.2f}, {a[f'{name}_alpha_high']:.2f}], "
+                f"R^2 = {a[f'{name}_r2_log']:.3f}",
+            )
             ax.legend(fontsize=8)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -119,9 +155,16 @@ def scaling_figures(ds) -> dict:
     C = 6.0 * ds["n_params"].values[:, None] * ds["n_train"].values[None, :] * a["steps"]
     colors = plt.cm.viridis(np.linspace(0, 0.9, ds.sizes["width"]))
     for i, c in enumerate(colors):
-        ax.plot(C[i], mean[i], "o-", color=c, ms=3, lw=0.8, label=f"N = {int(ds['n_params'].values[i])}")
-    ax.plot(a["frontier_compute"], a["frontier_loss"], "k-", lw=2,
-            label=f"frontier: slope {a['frontier_slope']:.2f}, N_opt ~ C^{a['frontier_n_slope']:.2f}")
+        ax.plot(
+            C[i], mean[i], "o-", color=c, ms=3, lw=0.8, label=f"N = {int(ds['n_params'].values[i])}"
+        )
+    ax.plot(
+        a["frontier_compute"],
+        a["frontier_loss"],
+        "k-",
+        lw=2,
+        label=f"frontier: slope {a['frontier_slope']:.2f}, N_opt ~ C^{a['frontier_n_slope']:.2f}",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("compute C = 6 N D steps")

@@ -9,9 +9,21 @@ from matplotlib.colors import LogNorm
 ERROR_CMAP = "viridis"
 
 
-def error_heatmap(ax, errors, n_values, row_labels, optimistic=None, *, vmin=1e-8, vmax=None,
-                  ylabel="target", title=None, colorbar=True, xlabel="number of samples n",
-                  label="median test error"):
+def error_heatmap(
+    ax,
+    errors,
+    n_values,
+    row_labels,
+    optimistic=None,
+    *,
+    vmin=1e-8,
+    vmax=None,
+    ylabel="target",
+    title=None,
+    colorbar=True,
+    xlabel="number of samples n",
+    label="median test error",
+):
     """Test error over seeds [rows, K] as a log-colored grid (book Fig 10.1/10.2 style).
 
     ``optimistic``: [rows] optimistic sample size of each row, drawn as a red bar on the
@@ -20,15 +32,27 @@ def error_heatmap(ax, errors, n_values, row_labels, optimistic=None, *, vmin=1e-
     errors = np.clip(np.asarray(errors, float), vmin, None)
     n_values = np.asarray(n_values)
     vmax = vmax or max(float(np.nanmax(errors)), 10 * vmin)
-    mesh = ax.pcolormesh(np.arange(len(n_values) + 1) - 0.5, np.arange(len(row_labels) + 1) - 0.5, errors,
-                         cmap=ERROR_CMAP, norm=LogNorm(vmin, vmax), shading="flat")
+    mesh = ax.pcolormesh(
+        np.arange(len(n_values) + 1) - 0.5,
+        np.arange(len(row_labels) + 1) - 0.5,
+        errors,
+        cmap=ERROR_CMAP,
+        norm=LogNorm(vmin, vmax),
+        shading="flat",
+    )
     if colorbar:
         plt.colorbar(mesh, ax=ax, label=label)
     if optimistic is not None:
         for i, R in enumerate(optimistic):
             j = np.searchsorted(n_values, R)
-            ax.plot([j - 0.5, j - 0.5], [i - 0.5, i + 0.5], color="red", lw=3, solid_capstyle="butt",
-                    label="optimistic size" if i == 0 else None)
+            ax.plot(
+                [j - 0.5, j - 0.5],
+                [i - 0.5, i + 0.5],
+                color="red",
+                lw=3,
+                solid_capstyle="butt",
+                label="optimistic size" if i == 0 else None,
+            )
         ax.legend(loc="upper left", bbox_to_anchor=(0, -0.12), fontsize=8, frameon=False)
     ax.set_xticks(np.arange(len(n_values)), [str(n) for n in n_values], fontsize=8)
     ax.set_yticks(np.arange(len(row_labels)), row_labels, fontsize=8)
@@ -40,8 +64,20 @@ def error_heatmap(ax, errors, n_values, row_labels, optimistic=None, *, vmin=1e-
     return mesh
 
 
-def error_curves(ax, n_values, errors, labels, optimistic=None, *, colors=None, spread=None,
-                 title=None, xlabel="number of samples n", ylabel="median test error", logx=False):
+def error_curves(
+    ax,
+    n_values,
+    errors,
+    labels,
+    optimistic=None,
+    *,
+    colors=None,
+    spread=None,
+    title=None,
+    xlabel="number of samples n",
+    ylabel="median test error",
+    logx=False,
+):
     """Test error vs n, one curve per row of ``errors`` [rows, K]; dashed vertical line at each
     row's optimistic size (same color); ``spread`` [rows, 2, K]: a shaded band (e.g. quartiles)."""
     colors = colors or [f"C{i}" for i in range(len(labels))]
@@ -62,13 +98,19 @@ def error_curves(ax, n_values, errors, labels, optimistic=None, *, colors=None, 
     ax.legend(fontsize=8)
 
 
-def init_std_heatmap(ax, errors, n_values, init_stds, optimistic, *, vmin=1e-8, title=None,
-                     label="median test error"):
+def init_std_heatmap(
+    ax, errors, n_values, init_stds, optimistic, *, vmin=1e-8, title=None, label="median test error"
+):
     """Test error over (init std, n) (book Fig 10.5), optimistic size as a dashed line."""
     errors = np.clip(np.asarray(errors, float), vmin, None)
-    mesh = ax.pcolormesh(np.arange(len(n_values) + 1) - 0.5, np.arange(len(init_stds) + 1) - 0.5, errors,
-                         cmap=ERROR_CMAP, norm=LogNorm(vmin, max(float(errors.max()), 10 * vmin)),
-                         shading="flat")
+    mesh = ax.pcolormesh(
+        np.arange(len(n_values) + 1) - 0.5,
+        np.arange(len(init_stds) + 1) - 0.5,
+        errors,
+        cmap=ERROR_CMAP,
+        norm=LogNorm(vmin, max(float(errors.max()), 10 * vmin)),
+        shading="flat",
+    )
     plt.colorbar(mesh, ax=ax, label=label)
     j = np.searchsorted(np.asarray(n_values), optimistic) - 0.5
     ax.axvline(j, color="red", ls="--", lw=2, label=f"optimistic size {optimistic}")
@@ -103,6 +145,7 @@ def rank_profile(ax, n_points, ranks, model_ranks=None, labels=None, title=None)
 
 # ---- figures of the rank experiments, drawn from their Datasets alone ------------------
 
+
 def _seeds(ds):
     return ds.sizes.get("seed", 0)
 
@@ -110,39 +153,66 @@ def _seeds(ds):
 def fnl_figures(ds) -> dict:
     """``optimistic-fnl`` (Fig 10.1): median test error over (target, n) for f_L and f_NL,
     optimistic size of each row as a red bar."""
-    fig, axes = plt.subplots(1, ds.sizes["model"], figsize=(10, 1.8 + 0.35 * ds.sizes["target"]),
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        1, ds.sizes["model"], figsize=(10, 1.8 + 0.35 * ds.sizes["target"]), constrained_layout=True
+    )
     axes = np.atleast_1d(axes)
     med = ds["median_error"].transpose("model", "target", "n").values
     vmax = max(float(np.nanmax(med)), 1e-9)
     for i, ax in enumerate(axes):
         name = str(ds["model"].values[i])
-        error_heatmap(ax, med[i], ds["n"].values, list(ds["target"].values),
-                      ds["optimistic_size"].values[i], vmin=1e-10, vmax=vmax, colorbar=i == len(axes) - 1,
-                      title=f"{name}: median test error, {_seeds(ds)} seeds")
-    fig.suptitle(r"Fig 10.1: $f_L = t_0 + t_1x_1 + t_2x_2$ vs $f_{NL} = t_0 + t_1x_1 + t_2t_3x_2$"
-                 f" (recovered: median <= {ds.attrs['threshold']:g})", fontsize=11)
+        error_heatmap(
+            ax,
+            med[i],
+            ds["n"].values,
+            list(ds["target"].values),
+            ds["optimistic_size"].values[i],
+            vmin=1e-10,
+            vmax=vmax,
+            colorbar=i == len(axes) - 1,
+            title=f"{name}: median test error, {_seeds(ds)} seeds",
+        )
+    fig.suptitle(
+        r"Fig 10.1: $f_L = t_0 + t_1x_1 + t_2x_2$ vs $f_{NL} = t_0 + t_1x_1 + t_2t_3x_2$"
+        f" (recovered: median <= {ds.attrs['threshold']:g})",
+        fontsize=11,
+    )
     return {"fnl": fig}
 
 
 def matrix_figures(ds) -> dict:
     """``optimistic-matrix`` (Fig 10.2): median error over (target, n), and per rank the mean of
     the targets' medians against n with the seeds' quartiles; dashed: 2rd - r^2."""
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True,
-                                 gridspec_kw=dict(width_ratios=[1.25, 1]))
+    fig, (a0, a1) = plt.subplots(
+        1, 2, figsize=(12, 4.4), constrained_layout=True, gridspec_kw=dict(width_ratios=[1.25, 1])
+    )
     n = ds["n"].values
     med = ds["median_error"].transpose("target", "n").values
-    error_heatmap(a0, med, n, list(ds["target_label"].values), ds["optimistic_size"].values, vmin=1e-8,
-                  title=f"median relative test error, {_seeds(ds)} seeds")
+    error_heatmap(
+        a0,
+        med,
+        n,
+        list(ds["target_label"].values),
+        ds["optimistic_size"].values,
+        vmin=1e-8,
+        title=f"median relative test error, {_seeds(ds)} seeds",
+    )
     ranks = ds["rank"].values
     rs = sorted(set(ranks.tolist()))
     err = ds["test_error"].transpose("target", "n", "seed").values
     per_rank = np.stack([med[ranks == r].mean(0) for r in rs])
     quart = np.stack([np.percentile(err[ranks == r], [25, 75], axis=(0, 2)) for r in rs])
     R = [int(ds["optimistic_size"].values[ranks == r][0]) for r in rs]
-    error_curves(a1, n, np.clip(per_rank, 1e-8, None), [f"rank {r}" for r in rs], R,
-                 spread=np.clip(quart, 1e-8, None), ylabel="relative test error",
-                 title="dashed: optimistic size 2rd - r$^2$; band: quartiles over seeds")
+    error_curves(
+        a1,
+        n,
+        np.clip(per_rank, 1e-8, None),
+        [f"rank {r}" for r in rs],
+        R,
+        spread=np.clip(quart, 1e-8, None),
+        ylabel="relative test error",
+        title="dashed: optimistic size 2rd - r$^2$; band: quartiles over seeds",
+    )
     a1.axhline(ds.attrs["threshold"], color="gray", lw=0.8, ls=":")
     d = ds.sizes["row"]
     fig.suptitle(f"Fig 10.2: {d}x{d} matrix completion with f = AB from small init", fontsize=11)
@@ -152,14 +222,25 @@ def matrix_figures(ds) -> dict:
 def init_std_figures(ds) -> dict:
     """``optimistic-init-std`` (Fig 10.5): median error over (init std, n) for (a) f_NL on 1 + x1
     and (b) the rank-1 matrix, optimistic size dashed."""
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True,
-                                 gridspec_kw=dict(width_ratios=[1, 1.6]))
-    for ax, p, title in ((a0, "fnl", r"(a) $f_{NL}$ fitting $1 + x_1$"),
-                         (a1, "matrix", "(b) rank-1 matrix completion")):
-        init_std_heatmap(ax, ds[f"{p}_median_error"].transpose(f"{p}_init_std", f"{p}_n").values,
-                         ds[f"{p}_n"].values, ds[f"{p}_init_std"].values, int(ds[f"{p}_optimistic_size"]),
-                         vmin=1e-10, title=title)
-    fig.suptitle(f"Fig 10.5: samples needed vs init std (median over {_seeds(ds)} seeds)", fontsize=11)
+    fig, (a0, a1) = plt.subplots(
+        1, 2, figsize=(11, 4.2), constrained_layout=True, gridspec_kw=dict(width_ratios=[1, 1.6])
+    )
+    for ax, p, title in (
+        (a0, "fnl", r"(a) $f_{NL}$ fitting $1 + x_1$"),
+        (a1, "matrix", "(b) rank-1 matrix completion"),
+    ):
+        init_std_heatmap(
+            ax,
+            ds[f"{p}_median_error"].transpose(f"{p}_init_std", f"{p}_n").values,
+            ds[f"{p}_n"].values,
+            ds[f"{p}_init_std"].values,
+            int(ds[f"{p}_optimistic_size"]),
+            vmin=1e-10,
+            title=title,
+        )
+    fig.suptitle(
+        f"Fig 10.5: samples needed vs init std (median over {_seeds(ds)} seeds)", fontsize=11
+    )
     return {"init_std": fig}
 
 
@@ -167,20 +248,36 @@ def cnn_figures(ds) -> dict:
     """``optimistic-cnn`` (Fig 10.3): median relative error against n per architecture, one curve
     per width (dashed: optimistic size), and the tangent-rank profile at the target."""
     archs = [str(a) for a in ds["arch"].values]
-    fig, axes = plt.subplots(1, len(archs) + 1, figsize=(4.3 * (len(archs) + 1), 4), constrained_layout=True)
+    fig, axes = plt.subplots(
+        1, len(archs) + 1, figsize=(4.3 * (len(archs) + 1), 4), constrained_layout=True
+    )
     n, widths = ds["n"].values, ds["width"].values
     med = ds["median_error"].transpose("arch", "width", "n").values
     R = ds["optimistic_size"].values
     colors = [plt.cm.viridis(t) for t in np.linspace(0, 0.85, len(widths))]
     for i, (ax, name) in enumerate(zip(axes, archs)):
-        error_curves(ax, n, np.clip(med[i], 1e-14, None),
-                     [f"x{w} ({int(ds['n_params'].values[i, j])} params)" for j, w in enumerate(widths)],
-                     [R[i]] * len(widths), colors=colors, ylabel="median relative test error",
-                     title=f"{name}: optimistic size {R[i]} (dashed)")
+        error_curves(
+            ax,
+            n,
+            np.clip(med[i], 1e-14, None),
+            [f"x{w} ({int(ds['n_params'].values[i, j])} params)" for j, w in enumerate(widths)],
+            [R[i]] * len(widths),
+            colors=colors,
+            ylabel="median relative test error",
+            title=f"{name}: optimistic size {R[i]} (dashed)",
+        )
         ax.axhline(ds.attrs["threshold"], color="gray", lw=0.8, ls=":")
         ax.set_ylim(1e-14, 10)
-    rank_profile(axes[-1], ds["rank_point"].values, ds["rank_profile"].values, R, archs,
-                 title=f"tangent rank at the target (x{widths[-1]}); dashed: closed form")
-    fig.suptitle(f"Fig 10.3: teacher kernel [0.6, 0.8, 1] on x in R^5, median over {_seeds(ds)} seeds",
-                 fontsize=11)
+    rank_profile(
+        axes[-1],
+        ds["rank_point"].values,
+        ds["rank_profile"].values,
+        R,
+        archs,
+        title=f"tangent rank at the target (x{widths[-1]}); dashed: closed form",
+    )
+    fig.suptitle(
+        f"Fig 10.3: teacher kernel [0.6, 0.8, 1] on x in R^5, median over {_seeds(ds)} seeds",
+        fontsize=11,
+    )
     return {"cnn": fig}
