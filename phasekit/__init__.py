@@ -5,10 +5,13 @@ Subpackages follow one dependency direction: models <- theory <- dynamics <- exp
 On import, phasekit asks JAX for one CPU device per available core (when the process has not
 configured its CPU devices itself and no JAX computation has run yet): sweeps shard their
 runs over all local devices, so on a CPU machine every core trains runs in parallel.
-Set ``PHASEKIT_CPU_DEVICES=N`` to choose the number (1 turns this off).
+Set ``PHASEKIT_CPU_DEVICES=N`` to choose the number (1 turns this off). With several CPU
+devices it also widens XLA's CPU thread pool (``PJRT_NPROC``), so that batched linear algebra
+on every device at once cannot deadlock it (see ``_widen_intra_op_pool``).
 """
 
 import os
+import re
 from importlib.metadata import PackageNotFoundError, version
 
 import jax
@@ -22,16 +25,39 @@ __all__ = ["__version__"]
 
 
 def _one_cpu_device_per_core():
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
-        return
-    if jax.config.jax_num_cpu_devices not in (-1, None):
-        return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    count = int(os.environ.get("PHASEKIT_CPU_DEVICES", cores or 1))
-    try:
-        jax.config.update("jax_num_cpu_devices", max(count, 1))
-    except RuntimeError:  # a JAX backend is already running: keep the caller's devices
-        pass
+    cores = cores or 1
+    forced = re.search(
+        r"xla_force_host_platform_device_count=(\d+)", os.environ.get("XLA_FLAGS", "")
+    )
+    if forced:
+        devices = int(forced.group(1))
+    elif jax.config.jax_num_cpu_devices not in (-1, None):
+        devices = int(jax.config.jax_num_cpu_devices)
+    else:
+        devices = max(int(os.environ.get("PHASEKIT_CPU_DEVICES", cores)), 1)
+        try:
+            jax.config.update("jax_num_cpu_devices", devices)
+        except RuntimeError:  # a JAX backend is already running: keep the caller's devices
+            return
+    _widen_intra_op_pool(devices, cores)
+
+
+def _widen_intra_op_pool(devices: int, cores: int) -> None:
+    """Give XLA's CPU intra-op thread pool ``cores + devices`` threads when there are several
+    CPU devices (unless ``PJRT_NPROC`` or ``NPROC`` is set; XLA reads it when the CPU client
+    starts).
+
+    jaxlib 0.10's batched LAPACK kernels (``eigh``, ``solve``, ``cholesky`` of a batch: its
+    ``ParallelBatchMap``) split the batch over that pool and block the calling pool thread until
+    the pieces finish. The pool has one thread per core, so when every device runs such a kernel
+    at once (a vmapped ``eigh`` in a sweep sharded over one device per core) every thread waits
+    for pieces that no thread is left to run: the process hangs at 0% CPU
+    (``tests/test_cpu_devices.py`` has the reproduction). With ``cores + devices`` threads, ``cores``
+    of them stay free to run the pieces. jaxlib 0.9 has no such path.
+    """
+    if devices > 1 and "PJRT_NPROC" not in os.environ and "NPROC" not in os.environ:
+        os.environ["PJRT_NPROC"] = str(cores + devices)
 
 
 _one_cpu_device_per_core()
