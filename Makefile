@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/phasekit run phase-diagram --preset quick
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist worksteal -q
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q --durations=25
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
