@@ -28,6 +28,21 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = [
+    "CompositeTask",
+    "HELD_OUT",
+    "KEYS",
+    "SEEN_RELABEL",
+    "SHIFTS",
+    "SYMMETRIC",
+    "Sequences",
+    "VOCAB_MIN",
+    "composite",
+    "composite_label",
+    "identity",
+    "train_pairs",
+]
+
 SHIFTS = (5, 1, -2, -8)  # g_a(x) = x + SHIFTS[a - 1] for anchors a = 1..4
 KEYS = (20, 99)  # key items and noise tokens: 20..99 inclusive
 HELD_OUT = {"a": ((3, 4), (4, 3)), "b": ((4, 3),)}

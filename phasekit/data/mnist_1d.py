@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "mnist1d",
+]
+
 
 def mnist1d(split: str = "train", n: int | None = None, num_samples: int = 5000, seed: int = 42):
     """MNIST-1D: x [n, 40] float32, y [n] int32 labels 0..9 (the package's defaults: 5000

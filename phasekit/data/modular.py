@@ -14,6 +14,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = [
+    "OPERATIONS",
+    "Split",
+    "one_hot_pairs",
+    "split",
+    "table",
+]
+
 OPERATIONS = ("+", "-", "*", "/")
 
 

@@ -13,6 +13,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "label_noise",
+    "one_hot",
+]
+
 
 def label_noise(key, y, fraction, num_classes: int):
     """Integer labels y [n] with a fraction ``fraction`` in [0, 1] of them corrupted (module

@@ -18,6 +18,16 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+__all__ = [
+    "Affine",
+    "TRANSFORMS",
+    "fit",
+    "fit_apply",
+    "fit_min_max",
+    "fit_standardize",
+    "fit_whiten",
+]
+
 
 class Affine(NamedTuple):
     """x -> (x - shift) @ matrix; shift [d], matrix [d, k]."""

@@ -7,6 +7,19 @@ import numpy as np
 
 from phasekit.models import two_layer
 
+__all__ = [
+    "authors_three_points",
+    "four_points",
+    "hypercube",
+    "parity",
+    "relu_combination",
+    "sin_mixture",
+    "teacher_two_layer",
+    "train_test_split",
+    "uniform_grid",
+    "with_noise",
+]
+
 
 def authors_three_points():
     """The phase-diagram 1-D set of the authors' public script: x = (-0.5, 0, 0.5) -> y = (-0.5, 0, 1).

@@ -8,6 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = [
+    "digits",
+    "iris",
+    "load",
+    "mnist",
+    "read_idx",
+]
+
 MNIST_ENV = "PHASEKIT_MNIST_DIR"
 _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

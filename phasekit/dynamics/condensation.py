@@ -30,6 +30,31 @@ import numpy as np
 
 from phasekit.models import two_layer
 
+__all__ = [
+    "Directions",
+    "MergeReport",
+    "agreement",
+    "condensed_directions",
+    "cosine_similarity_matrix",
+    "dead_neurons",
+    "init_rate",
+    "initial_plateau_end",
+    "layer_input_weights",
+    "leading_eigenvector_order",
+    "loss_spectrum",
+    "merge_condensed",
+    "merge_condensed_padded",
+    "neuron_amplitude",
+    "neuron_vectors",
+    "orientation_amplitude",
+    "output_agreement",
+    "plateau_end_mask",
+    "plateau_ends",
+    "projection_amplitude",
+    "shared_lines",
+    "spectrum_lines",
+]
+
 
 def orientation_amplitude(a, w, b=None):
     """(Omega_k, A_k) of a two-layer net with 1-D input.

@@ -41,6 +41,22 @@ from phasekit.losses import squared_error
 from phasekit.models import mlp
 from phasekit.models import two_layer as tl
 
+__all__ = [
+    "TEACHER_PARAMETERS",
+    "excess_variation",
+    "explicit_regularizer",
+    "mask",
+    "mean_mse",
+    "mlp_apply",
+    "mlp_regularizer",
+    "mse",
+    "orientation_concentration",
+    "teacher",
+    "two_layer_apply",
+    "two_layer_regularizer",
+    "valued_as",
+]
+
 
 def _check_p(p):
     """Keep probabilities (a scalar or one per layer) must lie in (0, 1]; traced p passes."""

@@ -49,6 +49,14 @@ from phasekit.dynamics import train
 from phasekit.theory import hessian
 from phasekit.typing import Data, Params
 
+__all__ = [
+    "FlowTrajectory",
+    "central_flow",
+    "edge_covariance",
+    "gradient_flow",
+    "moving_average",
+]
+
 
 class FlowTrajectory(NamedTuple):
     """Result of :func:`central_flow` / :func:`gradient_flow` (a pytree; vmapped runs stack).

@@ -33,6 +33,36 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.signal
 
+__all__ = [
+    "ConvergenceStep",
+    "DEFAULT_DELTA_NN",
+    "Plateau",
+    "amplitude",
+    "boolean_degree_power",
+    "convergence_step",
+    "default_delta",
+    "dft",
+    "dft_frequencies",
+    "filtering_errors",
+    "filtering_observable",
+    "find_peaks",
+    "fourier_mode_eigenvalues",
+    "gaussian_filter_weights",
+    "in_frequency_order",
+    "linear_convergence_step",
+    "loss_plateau",
+    "low_high_split",
+    "nearest_neighbour_distance",
+    "never_as",
+    "nudft",
+    "order_agreement",
+    "principal_direction",
+    "relative_spectral_error",
+    "sine_series",
+    "spectral_error_observable",
+    "unfit_loss",
+]
+
 # ----------------------------------------------------------------------------- spectra
 
 

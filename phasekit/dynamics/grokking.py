@@ -16,6 +16,13 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+__all__ = [
+    "GrokkingTimes",
+    "delay_lower_bound",
+    "first_step_reaching",
+    "grokking_times",
+]
+
 
 class GrokkingTimes(NamedTuple):
     """step_train, step_test, delay: float arrays of the runs' batch shape (NaN: not reached)."""

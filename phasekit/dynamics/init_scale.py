@@ -47,6 +47,24 @@ from phasekit.dynamics import sweep, train
 from phasekit.theory import hessian
 from phasekit.typing import Data, Params
 
+__all__ = [
+    "LOSSES",
+    "LR_RULES",
+    "Model",
+    "VARIABLES",
+    "add_width_exponent",
+    "as_model",
+    "data_hash",
+    "default_groups",
+    "describe",
+    "displacement_run",
+    "gauss_newton_trace",
+    "group_masks",
+    "group_norm",
+    "init_scale_sweep",
+    "scale_params",
+]
+
 LR_RULES = ("gauss_newton", "sharpness")
 LOSSES = ("mse", "cross_entropy")
 
@@ -472,6 +490,8 @@ VARIABLES = {
 
 
 def describe(ds: xr.Dataset) -> xr.Dataset:
+    """Attach ``long_name`` and ``units`` attributes from :data:`VARIABLES` to the variables of
+    an :func:`init_scale_sweep` Dataset that has them (in place; returns ``ds``)."""
     for name, (long_name, units) in VARIABLES.items():
         if name in ds:
             ds[name].attrs.update(long_name=long_name, units=units)

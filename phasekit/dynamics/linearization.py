@@ -23,6 +23,11 @@ from phasekit.dynamics import train
 from phasekit.dynamics.phase import relative_distance
 from phasekit.theory.ntk import linearize
 
+__all__ = [
+    "linearization_gap",
+    "train_with_linearization",
+]
+
 
 def linearization_gap(apply_fn: Callable, params0, x) -> Callable:
     """Observable on a pair (theta, theta_lin): ``{"gap": RMS of f(theta) - f_lin(theta_lin) on x}``."""

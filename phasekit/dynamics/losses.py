@@ -18,6 +18,11 @@ import jax.numpy as jnp
 
 from phasekit.dynamics import train
 
+__all__ = [
+    "derivative_augmented_mse",
+    "input_gradient",
+]
+
 
 def input_gradient(apply_fn: Callable, params, x: jax.Array, **apply_kwargs) -> jax.Array:
     """grad_x h(x_i) for a scalar-output model applied row-wise.   x: [n, d] -> [n, d].

@@ -33,6 +33,21 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+__all__ = [
+    "apply_mask",
+    "default_prunable",
+    "dense_mask",
+    "imp_keep_fractions",
+    "layer_counts",
+    "magnitude_prune",
+    "mask_updates",
+    "masked",
+    "random_mask",
+    "random_reinit",
+    "rewind",
+    "sparsity",
+]
+
 Params = Any
 Mask = Any
 

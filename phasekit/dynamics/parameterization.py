@@ -21,6 +21,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+__all__ = [
+    "CoordinateCheck",
+    "LrOptimum",
+    "coordinate_check",
+    "feature_observer",
+    "flax_intermediates",
+    "measured_regime",
+    "optimal_lr",
+    "relative_feature_change",
+    "width_slopes",
+]
+
 
 def relative_feature_change(h_t, h_0) -> jax.Array:
     """||h_t - h_0||_F / ||h_0||_F of one layer's features (any shape)."""

@@ -43,6 +43,33 @@ import numpy as np
 
 from phasekit.dynamics import frequency as F
 
+__all__ = [
+    "JacobiTrajectory",
+    "Poisson",
+    "book_problem",
+    "boundary_points",
+    "derivatives",
+    "discrete_solution",
+    "gauss",
+    "grid",
+    "jacobi",
+    "jacobi_closed_form",
+    "jacobi_factor",
+    "jacobi_step",
+    "manufactured",
+    "mode_error",
+    "relative_error",
+    "resampled",
+    "residual_loss",
+    "ritz_loss",
+    "sine_coefficients",
+    "sine_coefficients_2d",
+    "sine_peaks",
+    "trapezoid",
+    "uniform",
+    "xla_flops",
+]
+
 
 class Poisson(NamedTuple):
     """-Laplace u = f on [low, high]^dim, u = g on the boundary.

@@ -42,6 +42,23 @@ from phasekit.dynamics import init_scale, sweep, train
 from phasekit.models import activations, two_layer
 from phasekit.theory import regimes
 
+__all__ = [
+    "GRID_FIELDS",
+    "PhaseConfig",
+    "WidthFit",
+    "add_scaling_exponent",
+    "agreement",
+    "empirical_boundary",
+    "learning_rate",
+    "network_run",
+    "phase_diagram",
+    "point_run",
+    "relative_distance",
+    "scaling_exponent",
+    "train_network",
+    "train_point",
+]
+
 
 def relative_distance(theta_w_t, theta_w_0):
     """RD = ||theta_t - theta_0|| / ||theta_0|| over all leaves of two pytrees (scalar)."""

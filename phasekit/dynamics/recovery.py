@@ -40,6 +40,24 @@ import optax
 
 from phasekit.dynamics import train
 
+__all__ = [
+    "Recovery",
+    "Task",
+    "conv_task",
+    "first_n_mask",
+    "fnl_task",
+    "low_rank_matrices",
+    "masked_mse",
+    "matrix_completion_task",
+    "recovered_fraction",
+    "recovery",
+    "recovery_point",
+    "recovery_point_run",
+    "regression_task",
+    "select_lr",
+    "transition",
+]
+
 
 class Recovery(NamedTuple):
     """Result of :func:`recovery`; leading axes [C (if conditions), S (init stds), seeds].

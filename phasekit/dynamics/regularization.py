@@ -18,6 +18,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
+__all__ = [
+    "l1_proximal",
+    "l2_sgd",
+    "proximal_sgd",
+    "soft_threshold",
+    "sparsity",
+    "weights_only",
+]
+
 
 def soft_threshold(w, tau):
     """sign(w) max(|w| - tau, 0), elementwise."""

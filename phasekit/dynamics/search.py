@@ -34,10 +34,32 @@ import numpy as np
 
 from phasekit.dynamics import sweep
 
+__all__ = [
+    "Capped",
+    "GPUCB",
+    "Halving",
+    "check_space",
+    "evaluate",
+    "from_unit",
+    "grid",
+    "halving",
+    "hyperband_brackets",
+    "random",
+    "rung_budgets",
+    "to_unit",
+    "trial_keys",
+]
+
 Space = Mapping[str, tuple]  # name -> (low, high, log)
 
 
 def check_space(space: Space) -> dict:
+    """Validate a search space ``{name: (low, high, log)}``: finite low < high, low > 0 on log
+    dimensions (ValueError naming the dimension otherwise).
+
+    Returns:
+        ``{name: (float low, float high, bool log)}`` in the order of ``space``.
+    """
     out = {}
     for name, dim in space.items():
         low, high, log = dim

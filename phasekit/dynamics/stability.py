@@ -27,6 +27,17 @@ from jax.flatten_util import ravel_pytree
 from phasekit.dynamics import train
 from phasekit.theory import hessian
 
+__all__ = [
+    "TrackedEigenpairs",
+    "fixed_subset",
+    "late_sharpness_ratio",
+    "sharpness_observer",
+    "sharpness_vs_lr",
+    "stability_threshold",
+    "track_sharpness",
+    "track_top_eigenpairs",
+]
+
 
 def stability_threshold(lr):
     """2 / lr: the largest sharpness at which GD with step ``lr`` is linearly stable."""

@@ -17,6 +17,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+__all__ = [
+    "StatefulTrajectory",
+    "flax_loss",
+    "run",
+]
+
 
 class StatefulTrajectory(NamedTuple):
     """step [R] (0, every, ..., steps); loss [R] step loss before each record's update (record 0:

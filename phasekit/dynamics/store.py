@@ -54,6 +54,16 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = [
+    "Chunk",
+    "LAYOUT_POLICIES",
+    "Store",
+    "UNFINGERPRINTED",
+    "check",
+    "fingerprint",
+    "read_meta",
+]
+
 LAYOUT_POLICIES = ("recompute", "refuse", "reuse")
 HOST = socket.gethostname()
 HOST_ID = hashlib.blake2b(HOST.encode(), digest_size=4).hexdigest()

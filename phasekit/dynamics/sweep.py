@@ -63,6 +63,24 @@ from phasekit.dynamics import store as store_lib
 from phasekit.dynamics.store import fingerprint  # noqa: F401  (public name)
 from phasekit.typing import Axes
 
+__all__ = [
+    "BATCHING",
+    "KEY_SCHEME",
+    "LanePrograms",
+    "LaneStats",
+    "auto_chunk_size",
+    "auto_lanes",
+    "batched",
+    "initialize_distributed",
+    "load",
+    "open",
+    "point_hash",
+    "point_key",
+    "run",
+    "run_continuous",
+    "save",
+]
+
 Point = tuple
 
 

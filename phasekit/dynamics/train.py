@@ -35,6 +35,24 @@ import optax
 from phasekit import losses
 from phasekit.typing import Data, Params  # noqa: F401  (re-exported: train.Params, train.Data)
 
+__all__ = [
+    "DIVERGE_FACTOR",
+    "OPTIMIZERS",
+    "Resumable",
+    "RunState",
+    "StackState",
+    "Trajectory",
+    "accuracy",
+    "check_xy",
+    "cross_entropy",
+    "mse",
+    "optimizer",
+    "record_steps",
+    "resumable",
+    "run",
+    "stacked",
+]
+
 
 class Trajectory(NamedTuple):
     """Result of :func:`run` (a pytree: vmapped runs stack along a leading axis).

@@ -30,6 +30,20 @@ import optax
 
 from phasekit.dynamics.regularization import l2_sgd
 
+__all__ = [
+    "DECAYS",
+    "adam_decay",
+    "adam_l2",
+    "adamw",
+    "adamw_quadratic_fixed_point",
+    "decoupled_sgd",
+    "effective_shrinkage",
+    "equivalent_l2",
+    "ridge_fixed_point",
+    "second_moment",
+    "sgd_decay",
+]
+
 
 def decoupled_sgd(lr, decay, mask: Callable | Any | None = None) -> optax.GradientTransformation:
     """theta <- (1 - decay) theta - lr g (on the leaves of ``mask``; None: all)."""

@@ -5,6 +5,15 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+__all__ = [
+    "accuracy_curves",
+    "condensation_curve",
+    "identity_curve",
+    "mechanism",
+    "phase_diagram",
+    "phase_figures",
+]
+
 ID_FIT, COMMUTATIVE = 0.9, 0.7  # the thresholds of phasekit.experiments.anchor
 
 
@@ -121,6 +130,9 @@ def mechanism(ds, other: str = "weight_decay"):
 
 
 def phase_figures(ds) -> dict:
+    """The figures of an anchor phase-diagram Dataset: ``{"phase_diagram": :func:`phase_diagram`,
+    "accuracy_curves": :func:`accuracy_curves`, "wq_condensation": :func:`condensation_curve`,
+    "mechanism": :func:`mechanism`}`` (name -> matplotlib Figure)."""
     return {
         "phase_diagram": phase_diagram(ds),
         "accuracy_curves": accuracy_curves(ds),

@@ -11,6 +11,20 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "activation_figures",
+    "condensation_process",
+    "cosine_heatmap",
+    "cosine_heatmaps",
+    "dropout_outputs",
+    "hessian_spectra",
+    "loss_spectrum",
+    "process_figures",
+    "reduction",
+    "residual_figures",
+    "sample_size_curves",
+]
+
 
 def cosine_heatmap(ax, similarity, order=None, title: str | None = None):
     """Cosine similarity matrix [m, m], rows/columns in ``order`` (e.g. leading-eigenvector)."""

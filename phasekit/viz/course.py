@@ -6,6 +6,16 @@ import numpy as np
 
 from phasekit.viz import landscape
 
+__all__ = [
+    "batch_size_figures",
+    "batchnorm_figures",
+    "init_figures",
+    "paths_figures",
+    "rates_figures",
+    "regularization_figures",
+    "vanishing_figures",
+]
+
 
 def vanishing_figures(ds) -> dict:
     """{"vanishing_gradients": |dL/dW_l| vs layer, median and range over seeds, per pair}."""

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "layernorm_figures",
+    "orthogonal_figures",
+    "preprocessing_figures",
+    "search_figures",
+    "weight_decay_figures",
+]
+
 
 def _plt():
     import matplotlib

@@ -9,6 +9,14 @@ import numpy as np
 from phasekit.viz import condensation as viz_cond
 from phasekit.viz import landscape as viz_land
 
+__all__ = [
+    "flatness_figures",
+    "outputs",
+    "outputs_figures",
+    "outputs_loss",
+    "sample_size_figures",
+]
+
 
 def _p_label(p) -> str:
     return f"p = {float(p):g}" + (" (no dropout)" if float(p) == 1.0 else "")
@@ -90,6 +98,8 @@ def outputs_loss(ds):
 
 
 def outputs_figures(ds) -> dict:
+    """The figures of a ``dropout-outputs`` Dataset: ``{"outputs": :func:`outputs`, "loss":
+    :func:`outputs_loss`}`` (name -> matplotlib Figure)."""
     return {"outputs": outputs(ds), "loss": outputs_loss(ds)}
 
 

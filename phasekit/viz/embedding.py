@@ -10,6 +10,12 @@ import numpy as np
 
 from phasekit.viz import condensation as plots
 
+__all__ = [
+    "hessian_figures",
+    "loss_spectrum_figures",
+    "reduction_figures",
+]
+
 
 def loss_spectrum_figures(ds) -> dict:
     """Book Fig 9.5: the loss spectrum per width, the brightest lines marked."""

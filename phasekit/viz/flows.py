@@ -5,6 +5,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "central_flow_figures",
+    "gd_vs_flows",
+    "oscillation_and_layers",
+]
+
 
 def _save(fig, path):
     fig.tight_layout()

@@ -9,6 +9,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+__all__ = [
+    "convergence_bars",
+    "degree_power",
+    "delta_f_curves",
+    "delta_f_heatmap",
+    "draw_fits",
+    "early_stop_figures",
+    "eigen_vs_convergence",
+    "filtering_curves",
+    "filtering_figures",
+    "init_scale_figures",
+    "lgrad_figures",
+    "loss_curve",
+    "ntk_figures",
+    "outputs_at_steps",
+    "parity_figures",
+    "ricker_figures",
+    "sin135_figures",
+    "sin15_figures",
+    "spectra",
+]
+
 TARGET = dict(color="black", lw=1.2, ls="--", label="target")
 POINTS = dict(color="black", s=10, zorder=3, label="training points")
 

@@ -5,6 +5,17 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "dropout_flatness",
+    "edge_of_stability",
+    "edge_of_stability_figures",
+    "flatness_batch_figures",
+    "flatness_comparison",
+    "one_one_one",
+    "one_one_one_figures",
+    "vanishing_gradients",
+]
+
 
 def _save(fig, path):
     fig.tight_layout()

@@ -10,6 +10,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+__all__ = [
+    "kernel_convergence",
+    "linearization_figures",
+    "linearization_gap",
+    "ntk_spectrum",
+    "spectrum_figures",
+]
+
 REGIME_COLORS = {"linear": "#2166ac", "critical": "#4d4d4d", "condensed": "#b2182b"}
 
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "coord_figures",
+    "lr_figures",
+    "phase_figures",
+]
+
 
 def _plt():
     import matplotlib

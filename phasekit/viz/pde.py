@@ -9,6 +9,12 @@ import numpy as np
 
 from phasekit.viz.frequency import convergence_bars, delta_f_curves
 
+__all__ = [
+    "high_frequency_figures",
+    "hybrid_figures",
+    "peaks_figures",
+]
+
 COLORS = {"plain": "tab:gray", "mscale": "tab:red", "fourier": "tab:blue"}
 
 

@@ -8,6 +8,14 @@ from matplotlib.colors import TwoSlopeNorm
 
 from phasekit.theory import regimes
 
+__all__ = [
+    "experiment_figures",
+    "fits",
+    "neuron_scatter",
+    "rd_vs_width",
+    "s_w_heatmap",
+]
+
 REGIME_COLORS = {"linear": "#2166ac", "critical": "#4d4d4d", "condensed": "#b2182b"}
 
 

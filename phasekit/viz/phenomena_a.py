@@ -9,6 +9,12 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "grokking_figures",
+    "lottery_figures",
+    "scaling_figures",
+]
+
 
 def _ref_alpha(ds):
     a = ds["alpha"].values

@@ -7,6 +7,14 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "collapse_figures",
+    "connectivity_figures",
+    "random_features_figures",
+    "spawn_figures",
+    "width_figures",
+]
+
 
 def _band(ax, x, values, label, color=None, **kw):
     """Median over the last axis (seeds) with the min-max range shaded."""

@@ -6,6 +6,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+__all__ = [
+    "cnn_figures",
+    "error_curves",
+    "error_heatmap",
+    "fnl_figures",
+    "init_std_figures",
+    "init_std_heatmap",
+    "matrix_figures",
+    "rank_profile",
+]
+
 ERROR_CMAP = "viridis"
 
 
