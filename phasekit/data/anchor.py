@@ -89,7 +89,8 @@ def composite_label(x, a, b, variant: str = "a"):
 def train_pairs(variant: str = "a") -> list[tuple[int, int]]:
     """The ordered anchor pairs seen in training (all 16 minus the held-out ones)."""
     _check_variant(variant)
-    return [p for p in itertools.product(range(1, 5), repeat=2) if p not in HELD_OUT[variant]]
+    pairs = itertools.product(range(1, 5), repeat=2)
+    return [(a, b) for a, b in pairs if (a, b) not in HELD_OUT[variant]]
 
 
 def _check_variant(variant):

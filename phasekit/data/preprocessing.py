@@ -14,6 +14,7 @@ left unscaled (divided by 1) and directions of zero variance are dropped by whit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -69,7 +70,7 @@ def fit_whiten(x, rank: int | None = None) -> Affine:
     return Affine(mu, u[:, :k] / jnp.sqrt(_safe(lam[:k])))
 
 
-TRANSFORMS = {
+TRANSFORMS: dict[str, Callable[..., Affine] | None] = {
     "raw": None,
     "min_max": fit_min_max,
     "standardize": fit_standardize,
@@ -82,9 +83,10 @@ def fit(name: str, x) -> Affine:
     if name not in TRANSFORMS:
         raise ValueError(f"transform: one of {', '.join(TRANSFORMS)}, got {name!r}")
     x = jnp.asarray(x)
-    if name == "raw":
+    transform = TRANSFORMS[name]
+    if transform is None:  # "raw"
         return Affine(jnp.zeros(x.shape[1], x.dtype), jnp.eye(x.shape[1], dtype=x.dtype))
-    return TRANSFORMS[name](x)
+    return transform(x)
 
 
 def fit_apply(name: str, x_train, *others):

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "digits",
     "iris",
+    "MNIST_ENV",
     "load",
     "mnist",
     "read_idx",
@@ -57,7 +61,14 @@ def read_idx(path) -> np.ndarray:
         data = f.read()
     if data[:2] != b"\x00\x00":
         raise ValueError(f"path: {path} is not an IDX file (bad magic number)")
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    dtypes: dict[int, npt.DTypeLike] = {
+        0x08: np.uint8,
+        0x09: np.int8,
+        0x0B: ">i2",
+        0x0C: ">i4",
+        0x0D: ">f4",
+        0x0E: ">f8",
+    }
     dtype, ndim = np.dtype(dtypes[data[2]]), data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype, offset=4 + 4 * ndim).reshape(shape)
@@ -95,7 +106,7 @@ def mnist(directory=None, split: str = "train", n: int | None = None):
 
 def load(name: str, **kwargs):
     """Dataset by name: digits | iris | mnist."""
-    loaders = {"digits": digits, "iris": iris, "mnist": mnist}
+    loaders: dict[str, Callable[..., Any]] = {"digits": digits, "iris": iris, "mnist": mnist}
     if name not in loaders:
         raise ValueError(f"data: unknown dataset {name!r}; known: {', '.join(loaders)}")
     return loaders[name](**kwargs)

@@ -313,7 +313,16 @@ def gradient_flow(
     loss_fn: Callable, params: Params, data: Data, lr, *, steps: int, **kwargs
 ) -> FlowTrajectory:
     """Gradient flow dw/dt = -eta grad L (t in GD steps), Euler with ``substeps`` per step; the same
-    records as :func:`central_flow` (sharpness tracked at the records, sigma^2 = 0)."""
+    records as :func:`central_flow` (sharpness tracked at the records, sigma^2 = 0).
+
+    Args:
+      loss_fn, params, data: ``loss(params, data)``, the initial parameters and the full batch.
+      lr: eta, the GD learning rate the time unit is taken from.
+      steps: GD-steps of time; **kwargs: the records and sharpness options of
+        :func:`central_flow` (its ``edge`` is off).
+    Returns:
+      :class:`FlowTrajectory`.
+    """
     return central_flow(loss_fn, params, data, lr, steps=steps, edge=False, **kwargs)
 
 

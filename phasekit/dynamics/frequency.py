@@ -199,6 +199,8 @@ def spectral_error_observable(
         in general ``dft_frequencies(x)[peaks]``).
       coord: [n] 1-D coordinate the transform runs along; default x[:, 0] (d must be 1).
         For high-dimensional x pass ``x @ principal_direction(x)`` (projection method).
+      magnitude: compare amplitudes only (:func:`relative_spectral_error`).
+      name: the observable's key.
     """
     x = jnp.asarray(x)
     if coord is None:
@@ -388,6 +390,12 @@ def linear_convergence_step(eigenvalue, lr, n: int, threshold=0.1):
         =>  t_k = n ln(1 / threshold) / (lr lambda_k)
 
     with lambda_k from :func:`fourier_mode_eigenvalues` and L = 1/(2n) sum r^2.
+
+    Args:
+      eigenvalue: lambda_k (any shape); lr: the GD learning rate; n: the number of samples;
+      threshold: the Delta_F level.
+    Returns:
+      t_k, the shape of ``eigenvalue``.
     """
     return n * jnp.log(1.0 / threshold) / (lr * jnp.asarray(eigenvalue))
 
@@ -486,6 +494,13 @@ def loss_plateau(steps, loss, level: float, rtol: float = 0.3) -> Plateau:
 
 def unfit_loss(x, freqs, amplitudes=None) -> float:
     """Loss (1/2) mean_i r(x_i)^2 of leaving the sine series ``sum_j A_j sin(k_j x)`` unfit
-    (the level of the loss plateau while those peaks are missing).   x: [n] or [n, 1]."""
+    (the level of the loss plateau while those peaks are missing).   x: [n] or [n, 1].
+
+    Args:
+      x: sample points [n] or [n, 1]; freqs: k_j [J] of the unfit peaks; amplitudes: A_j [J]
+        (None: as in :func:`sine_series`).
+    Returns:
+      the loss, a Python float.
+    """
     r, _ = sine_series(x, freqs, amplitudes)
     return float(0.5 * jnp.mean(r**2))

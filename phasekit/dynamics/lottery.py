@@ -67,6 +67,11 @@ def apply_mask(params: Params, mask: Mask) -> Params:
     return jax.tree_util.tree_map(lambda w, m: w * m.astype(w.dtype), params, mask)
 
 
+def _flatten_up_to(treedef: Any, tree: Any) -> list[Any]:
+    # ``treedef`` is a jaxlib PyTreeDef: jaxlib ships no stub for it, so it is typed Any here
+    return treedef.flatten_up_to(tree)
+
+
 def _keep_top(score: jax.Array, k) -> jax.Array:
     """0/1 array: the k entries of largest ``score`` (ties by position); k may be traced."""
     flat = score.ravel()
@@ -99,8 +104,8 @@ def magnitude_prune(
         raise ValueError(f"scope: 'layer' or 'global', got {scope!r}")
     prunable = default_prunable(params) if prunable is None else prunable
     leaves, tree = jax.tree_util.tree_flatten(params)
-    masks = tree.flatten_up_to(mask)
-    flags = [bool(f) for f in tree.flatten_up_to(prunable)]
+    masks = _flatten_up_to(tree, mask)
+    flags = [bool(f) for f in _flatten_up_to(tree, prunable)]
     idx = [i for i, f in enumerate(flags) if f]
     # surviving weights are ranked by |w|; pruned ones sit below every survivor
     scores = [jnp.where(masks[i] > 0, jnp.abs(leaves[i]), -1.0) for i in idx]
@@ -157,7 +162,7 @@ def random_mask(key, mask: Mask, prunable: Any = None) -> Mask:
     random positions; non-prunable leaves copy ``mask``."""
     leaves, tree = jax.tree_util.tree_flatten(mask)
     prunable = default_prunable(mask) if prunable is None else prunable
-    flags = [bool(f) for f in tree.flatten_up_to(prunable)]
+    flags = [bool(f) for f in _flatten_up_to(tree, prunable)]
     keys = jax.random.split(key, len(leaves))
     new = [
         (_keep_top(jax.random.uniform(k, m.shape), jnp.sum(m > 0)).astype(m.dtype) if f else m)
@@ -184,7 +189,7 @@ def sparsity(mask: Mask, prunable: Any = None) -> jax.Array:
     """Fraction of the prunable weights that remain: sum m / size over the prunable leaves."""
     leaves, tree = jax.tree_util.tree_flatten(mask)
     prunable = default_prunable(mask) if prunable is None else prunable
-    kept = [m for m, f in zip(leaves, tree.flatten_up_to(prunable)) if bool(f)]
+    kept = [m for m, f in zip(leaves, _flatten_up_to(tree, prunable)) if bool(f)]
     return sum(jnp.sum(m > 0) for m in kept) / sum(m.size for m in kept)
 
 
@@ -192,4 +197,4 @@ def layer_counts(mask: Mask, prunable: Any = None) -> Sequence[jax.Array]:
     """Number of kept weights of each prunable leaf, in ``tree_leaves`` order."""
     leaves, tree = jax.tree_util.tree_flatten(mask)
     prunable = default_prunable(mask) if prunable is None else prunable
-    return [jnp.sum(m > 0) for m, f in zip(leaves, tree.flatten_up_to(prunable)) if bool(f)]
+    return [jnp.sum(m > 0) for m, f in zip(leaves, _flatten_up_to(tree, prunable)) if bool(f)]

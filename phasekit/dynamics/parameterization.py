@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from numpy.typing import ArrayLike
 
 __all__ = [
     "CoordinateCheck",
@@ -131,11 +132,12 @@ class LrOptimum(NamedTuple):
 
     lr: np.ndarray
     loss: np.ndarray
-    index: np.ndarray
+    # the field shadows tuple.index (a method); callers read .index, so the name stays
+    index: np.ndarray  # type: ignore[assignment]
     interior: np.ndarray
 
 
-def optimal_lr(lrs: Sequence[float], loss) -> LrOptimum:
+def optimal_lr(lrs: ArrayLike, loss: ArrayLike) -> LrOptimum:
     """The lr of least seed-mean loss, ``loss``: [..., lrs, seeds] (non-finite losses count as
     +inf: a diverged run is never optimal), refined by a parabola in log lr through the grid
     minimum and its two neighbours (a log-spaced grid of ``lrs``)."""

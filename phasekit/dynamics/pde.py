@@ -261,7 +261,7 @@ def jacobi_step(u: jax.Array, f: jax.Array, h, omega=1.0) -> jax.Array:
     u_j <- (1 - omega) u_j + omega (sum of neighbours + h^2 f_j) / (2d). f: same shape as u."""
     d = u.ndim
     inner = _interior(d)
-    nb = 0.0
+    nb: jax.Array | float = 0.0
     for a in range(d):
         lo, hi = list(inner), list(inner)
         lo[a], hi[a] = slice(0, -2), slice(2, None)
@@ -340,6 +340,8 @@ def xla_flops(fn: Callable, *args) -> float:
     of the compiled program (the cost unit of solver comparisons)."""
     cost = jax.jit(fn).lower(*args).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    if cost is None:
+        raise RuntimeError("the backend reports no cost analysis of the compiled program")
     return float(cost["flops"])
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -249,10 +249,12 @@ def halving(
     lanes_prog = progs["lanes"]
     n_cfg = len(next(iter(pts.values())))
     plan = [(list(map(int, ids)), rung_budgets(int(r0), max_steps, eta)) for ids, r0 in brackets]
-    rungs = [[{"budget": b[0], "ids": list(ids), "val_loss": {}}] for ids, b in plan]
+    rungs: list[list[dict[str, Any]]] = [
+        [{"budget": b[0], "ids": list(ids), "val_loss": {}}] for ids, b in plan
+    ]
     queue = [(bi, 0, c) for bi, (ids, _) in enumerate(plan) for c in ids]  # (bracket, rung, config)
     has_saved = np.zeros(n_cfg, bool)  # the bank holds this configuration's state
-    lane_item = [None] * lanes
+    lane_item: list[tuple[int, int, int] | None] = [None] * lanes  # (bracket, rung, config)
     budget = np.zeros(lanes, np.int32)
     cfg_of = np.zeros(lanes, np.int64)
     events, rounds = [], []
@@ -300,15 +302,14 @@ def halving(
         lane_steps += lanes * int(delta.max(initial=0))
         rounds.append((int(live.sum()), lanes, waiting))
         finished = [
-            lane
-            for lane in range(lanes)
-            if live[lane] and (iters[lane] >= budget[lane] or done[lane])
+            (lane, item)
+            for lane, item in enumerate(lane_item)  # a live lane holds an item
+            if item is not None and (iters[lane] >= budget[lane] or done[lane])
         ]
         if finished:
             vals = np.asarray(outs[metric])
             keep_state = np.full(lanes, n_cfg)  # n_cfg: dropped by the scatter
-            for lane in finished:
-                bi, ki, c = lane_item[lane]
+            for lane, (bi, ki, c) in finished:
                 rung = rungs[bi][ki]
                 rung["val_loss"][c] = float(vals[lane])
                 events.append((steps_done, c, float(vals[lane])))

@@ -50,7 +50,7 @@ import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -482,13 +482,13 @@ def read_meta(path) -> dict | None:
         return None
 
 
-def check(path) -> dict:
+def check(path) -> dict[str, Any]:
     """Report on a store without changing it: chunks, readable / unreadable / foreign chunks,
     points, duplicated points and those whose copies disagree, layouts, orphaned temporary
     files and leases."""
     path = Path(path)
     meta = read_meta(path)
-    report = {
+    report: dict[str, Any] = {
         "store": str(path),
         "meta": meta is not None,
         "chunks": 0,
@@ -504,7 +504,8 @@ def check(path) -> dict:
     if meta is None:
         return report
     axes = meta.get("axes", [])
-    seen, layouts = {}, []
+    seen: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
+    layouts: list[dict[str, Any]] = []
     for p in sorted(path.glob("chunk-*.npz")):
         report["chunks"] += 1
         try:

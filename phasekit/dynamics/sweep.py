@@ -49,6 +49,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -71,6 +72,7 @@ __all__ = [
     "auto_chunk_size",
     "auto_lanes",
     "batched",
+    "fingerprint",
     "initialize_distributed",
     "load",
     "open",
@@ -98,7 +100,14 @@ KEY_SCHEME = 2  # 1: one 31-bit word (collides at ~10^5 points); 2: two 32-bit w
 def point_hash(names: Sequence[str], values: Sequence) -> tuple[int, int]:
     """Two 32-bit words of a 128-bit BLAKE2b digest of named coordinates (independent of the
     grid they sit in). Folded into the base key one after the other, they give a point key
-    whose collision probability is ~ P^2 / 2^65 for P points (negligible at 10^8)."""
+    whose collision probability is ~ P^2 / 2^65 for P points (negligible at 10^8).
+
+    Args:
+      names: the coordinates' axis names; values: their values (same order; pairs are sorted by
+        name before hashing, so the order of the axes does not matter).
+    Returns:
+      ``(w0, w1)``: two Python ints in [0, 2^32) (:func:`point_key` folds them in).
+    """
     text = ",".join(f"{n}={_canonical(v)}" for n, v in sorted(zip(names, values)))
     digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
     return int.from_bytes(digest[:4], "big"), int.from_bytes(digest[4:8], "big")
@@ -211,14 +220,14 @@ def initialize_distributed(
     """
     env = os.environ
     coordinator = coordinator or env.get("PHASEKIT_COORDINATOR")
-    num_processes = (
-        num_processes if num_processes is not None else env.get("PHASEKIT_NUM_PROCESSES")
-    )
-    process_id = process_id if process_id is not None else env.get("PHASEKIT_PROCESS_ID")
-    kwargs = {}
-    if coordinator is not None:
-        kwargs["coordinator_address"] = coordinator
-    for name, value in (("num_processes", num_processes), ("process_id", process_id)):
+    given: dict[str, int | str | None] = {
+        "num_processes": (
+            num_processes if num_processes is not None else env.get("PHASEKIT_NUM_PROCESSES")
+        ),
+        "process_id": process_id if process_id is not None else env.get("PHASEKIT_PROCESS_ID"),
+    }
+    kwargs: dict[str, int] = {}
+    for name, value in given.items():
         if value is not None:
             try:
                 kwargs[name] = int(value)
@@ -231,7 +240,11 @@ def initialize_distributed(
     ):
         raise ValueError(f"process_id: must be in [0, num_processes), got {kwargs['process_id']}")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(**kwargs)
+    jax.distributed.initialize(
+        coordinator_address=coordinator,
+        num_processes=kwargs.get("num_processes"),
+        process_id=kwargs.get("process_id"),
+    )
     return jax.process_index(), jax.process_count()
 
 
@@ -248,6 +261,11 @@ def auto_chunk_size(
         stats = jax.local_devices()[0].memory_stats() or {}
         memory_budget = stats.get("bytes_limit", 4 * 2**30) // 2
     mem = jax.jit(one_run).lower(*example_args).compile().memory_analysis()
+    if mem is None:
+        raise RuntimeError(
+            "the backend reports no memory analysis of the compiled run: give a fixed "
+            "chunk_size or use batching='map'"
+        )
     per_run = max(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes, 1)
     return int(np.clip(memory_budget // per_run, 1, 4096)) * n_dev
 
@@ -544,6 +562,8 @@ def run(
         ``PHASEKIT_CHUNK_SIZE`` overrides "auto", e.g. to cut a sweep into small resumable chunks).
       key_axes: axes that feed the per-point key (default: all). E.g. ("width", "seed") gives
         every (gamma, gamma') the same unit-scale init, so scale is the only difference.
+      base_seed: the seed of the base key ``jax.random.key(base_seed)`` that every point key
+        (:func:`point_key`) is folded from.
       shard: (i, n) or "i/n": compute only points whose flat grid index is i mod n.
       config: JSON-able description of everything else that determines the results; stored and
         checked on resume.
@@ -561,6 +581,11 @@ def run(
       on_layout_change: what to do with stored chunks computed under a layout that does not give
         this run's bits (another batching path, or for ``vmap`` another device count, kind or
         chunk size): "recompute" (default), "refuse" or "reuse" (see :mod:`phasekit.dynamics.store`).
+      progress, desc: show a tqdm progress bar, with this label.
+    Returns:
+      ``xr.Dataset`` with one dim per axis (in the order of ``axes``, coordinates their values)
+      plus each output's own ``dims``; one variable per output of ``fn``; the config and the
+      package version in ``attrs``; points not computed (other shards) are NaN.
     """
     static = tuple(static)
     axes = _check_axes(axes, static)
@@ -652,18 +677,19 @@ def run(
         svals = {s: grid[members[0]][names.index(s)].item() for s in static}
         gfn, example = group_fn(svals), point_args(members[0])
         paths[gk] = path = _choose(requested, _returns_resumable(gfn, example), gfn, example)
+        # lanes and chunk_size were validated above: each is a positive int or "auto"
         if path == "continuous":
             want = (
                 lanes
-                if lanes != "auto"
+                if isinstance(lanes, int)
                 else chunk_size
-                if chunk_size != "auto"
+                if isinstance(chunk_size, int)
                 else auto_lanes(gfn, example, n_dev, len(members))
             )
         else:
             want = (
                 chunk_size
-                if chunk_size != "auto"
+                if isinstance(chunk_size, int)
                 else auto_chunk_size(_plain(gfn), example, path, n_dev)
             )
         gsize[gk] = -(-min(want, len(members)) // n_dev) * n_dev
@@ -676,8 +702,8 @@ def run(
     layout_of = lambda c: layouts.get(tuple(c[j] for j in static_pos), default_layout)
 
     def read_store(force: bool = False):
-        if not st.refresh() and not force:  # nothing new from other writers: results are current
-            return
+        if st is None or (not st.refresh() and not force):
+            return  # no store, or nothing new from other writers: results are current
         found, _ = st.points(names, _canonical, wanted, layout_of=layout_of)
         for c, (row, lay) in found.items():
             if c not in results:
@@ -909,7 +935,7 @@ def _env_chunk_size() -> int:
 
 def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
     shape = tuple(len(axes[n]) for n in names)
-    example = next(iter(results.values()), {})
+    example: Mapping[str, Any] = next(iter(results.values()), {})
     complete = len(results) >= len(canon) and all(c in results for c in canon)
     data_vars = {}
     for var, ex in example.items():

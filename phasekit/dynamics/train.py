@@ -477,7 +477,15 @@ def run(
 
 
 def mse(apply_fn: Callable, **apply_kwargs) -> Callable:
-    """The spec's loss R_S = 1/(2n) sum_i |f(x_i) - y_i|^2 on ``data = (x, y)``."""
+    """The spec's loss R_S = 1/(2n) sum_i |f(x_i) - y_i|^2 on ``data = (x, y)``.
+
+    Args:
+      apply_fn: the model's forward pass ``apply(params, x, **apply_kwargs) -> f [n, k]`` (or [n]).
+      **apply_kwargs: static arguments passed to every ``apply_fn`` call.
+    Returns:
+      ``loss(params, (x [n, d], y [n, k])) -> scalar`` (:class:`phasekit.typing.LossFn`), the body
+      :func:`phasekit.losses.squared_error`.
+    """
 
     def loss(params, data):
         x, y = check_xy(*data)
@@ -491,6 +499,13 @@ def cross_entropy(apply_fn: Callable, **apply_kwargs) -> Callable:
 
     ``y``: integer labels [n] or one-hot / probability targets [n, k]; ``apply_fn(params, x)``
     returns logits [n, k]. The same convention as :func:`mse`: ``loss(params, data) -> scalar``.
+
+    Args:
+      apply_fn: the model's forward pass ``apply(params, x, **apply_kwargs) -> logits [n, k]``.
+      **apply_kwargs: static arguments passed to every ``apply_fn`` call.
+    Returns:
+      ``loss(params, (x, y)) -> scalar``, y integer labels [n] or one-hot / soft targets [n, k]
+      (:func:`phasekit.losses.cross_entropy`).
     """
 
     def loss(params, data):
@@ -502,7 +517,14 @@ def cross_entropy(apply_fn: Callable, **apply_kwargs) -> Callable:
 
 def accuracy(apply_fn: Callable, x, y, **apply_kwargs) -> Callable:
     """Observer ``params -> {"accuracy": fraction of argmax f(x_i) == label_i}`` for
-    :func:`run`'s ``observe`` (``y``: integer labels [n] or one-hot [n, k])."""
+    :func:`run`'s ``observe`` (``y``: integer labels [n] or one-hot [n, k]).
+
+    Args:
+      apply_fn: the model's forward pass ``apply(params, x, **apply_kwargs) -> logits [n, k]``.
+      x: inputs [n, ...]; y: labels [n] (integer) or [n, k] (one-hot, compared by argmax).
+    Returns:
+      ``observe(params) -> {"accuracy": scalar in [0, 1]}``.
+    """
     labels = jnp.argmax(y, -1) if jnp.ndim(y) == 2 else jnp.asarray(y)
 
     def observe(params):

@@ -58,6 +58,8 @@ def cosine_heatmaps(
             ax.set_ylabel("")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
+    if im is None:
+        raise ValueError("matrices: need at least one matrix to draw")
     fig.colorbar(im, ax=axes, shrink=0.8, label="cosine similarity")
     if suptitle:
         fig.suptitle(suptitle)

@@ -65,6 +65,8 @@ def outputs(ds, seed: int = 0):
             f"cosine of $(w_k, b_k)$, top {ds.sizes['shown']} neurons by $A_k$", fontsize=8
         )
         axc.set_xlabel("neuron (by orientation)")
+    if im is None:
+        raise ValueError("p: the Dataset has no keep probability to draw")
     fig.colorbar(im, ax=fig.axes[-1], shrink=0.8, label="cosine similarity")
     fig.suptitle(
         f"width-{ds.attrs.get('width')} {ds.attrs.get('activation')} net at {ds.attrs.get('init')} "

@@ -123,8 +123,8 @@ def spectra(ax, freqs, target_amp, amps, steps, peaks=(), kmax=None):
 def convergence_bars(ax, peak_freqs, conv: Mapping[str, Sequence[int]], budget: int):
     """Convergence step per peak for several runs; 'never' drawn at the budget, hatched."""
     width = 0.8 / max(len(conv), 1)
-    for i, (label, s) in enumerate(conv.items()):
-        s = np.asarray(s, float)
+    for i, (label, steps) in enumerate(conv.items()):
+        s = np.asarray(steps, float)
         never = s < 0
         pos = np.arange(len(peak_freqs)) + (i - (len(conv) - 1) / 2) * width
         bars = ax.bar(pos, np.where(never, budget, np.maximum(s, 1)), width, label=label)
