@@ -34,6 +34,9 @@ def table(p: int, operation: str = "+") -> tuple[np.ndarray, np.ndarray]:
 
     n = p^2 for + - *, n = p (p - 1) for / (divisor b != 0; p must be prime so that every
     nonzero b has an inverse). Rows are in lexicographic order of (a, b).
+
+    Args:
+      p: the modulus; operation: one of :data:`OPERATIONS` ("+", "-", "*", "/").
     """
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 2:
         raise ValueError(f"p: must be an integer >= 2, got {p!r}")
@@ -69,7 +72,14 @@ class Split(NamedTuple):
 def split(p: int, operation: str = "+", train_fraction: float = 0.5, seed: int = 0) -> Split:
     """A random train fraction of the table: n_train = round(train_fraction * n) rows drawn
     without replacement by ``numpy.random.default_rng(seed)`` (deterministic given the seed),
-    the other n - n_train rows for test (disjoint, together the whole table)."""
+    the other n - n_train rows for test (disjoint, together the whole table).
+
+    Args:
+      p: the modulus; operation: as in :func:`table`; train_fraction: in (0, 1); seed: numpy
+        generator seed.
+    Returns:
+      :class:`Split`.
+    """
     pairs, labels = table(p, operation)
     n = len(labels)
     if not 0 < train_fraction < 1:
@@ -85,7 +95,11 @@ def split(p: int, operation: str = "+", train_fraction: float = 0.5, seed: int =
 
 
 def one_hot_pairs(pairs: np.ndarray, p: int) -> np.ndarray:
-    """Concatenated one-hot codes [e_a, e_b]: [n, 2p] float32 (pairs: [n, 2] in Z_p)."""
+    """Concatenated one-hot codes [e_a, e_b]: [n, 2p] float32 (pairs: [n, 2] in Z_p).
+
+    Args:
+      pairs: [n, 2] int pairs (a, b) in Z_p; p: the modulus.
+    """
     pairs = np.asarray(pairs)
     if (
         pairs.ndim != 2

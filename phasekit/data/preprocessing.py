@@ -90,6 +90,13 @@ def fit(name: str, x) -> Affine:
 
 
 def fit_apply(name: str, x_train, *others):
-    """(transformed x_train, *transformed others) with the transform fit on ``x_train`` alone."""
+    """(transformed x_train, *transformed others) with the transform fit on ``x_train`` alone.
+
+    Args:
+      name: one of :data:`TRANSFORMS`; x_train: [n, d] rows the transform is fit on; others: more
+        arrays [n_i, d] transformed the same way (e.g. the test set).
+    Returns:
+      a tuple of the transformed arrays ([n, k] and [n_i, k]), ``x_train``'s first.
+    """
     t = fit(name, x_train)
     return (t(x_train),) + tuple(t(o) for o in others)

@@ -36,6 +36,9 @@ def digits(n: int | None = None, scale: str = "unit"):
     """scikit-learn's 8x8 digits: x [1797, 64], y [1797] integer labels 0..9.
 
     scale: "unit" (pixels / 16, in [0, 1]) or "standard" (zero mean, unit variance per pixel).
+
+    Args:
+      n: keep the first n samples (None: all).
     """
     from sklearn.datasets import load_digits
 
@@ -45,7 +48,11 @@ def digits(n: int | None = None, scale: str = "unit"):
 
 
 def iris(scale: str = "standard"):
-    """scikit-learn's iris: x [150, 4] (standardized by default), y [150] labels 0..2."""
+    """scikit-learn's iris: x [150, 4] (standardized by default), y [150] labels 0..2.
+
+    Args:
+      scale: "standard" (zero mean, unit variance per column) or anything else (raw float32).
+    """
     from sklearn.datasets import load_iris
 
     d = load_iris()
@@ -54,7 +61,13 @@ def iris(scale: str = "standard"):
 
 
 def read_idx(path) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) into a numpy array."""
+    """Read one IDX file (optionally gzipped) into a numpy array.
+
+    Args:
+      path: the file (``.gz``: gzipped).
+    Returns:
+      the array, with the file's dtype and shape.
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
@@ -86,6 +99,10 @@ def mnist(directory=None, split: str = "train", n: int | None = None):
 
     ``directory`` defaults to $PHASEKIT_MNIST_DIR, else ``~/.phasekit/mnist``. Nothing is
     downloaded: a missing file raises FileNotFoundError naming the expected paths.
+
+    Args:
+      directory: where the IDX files are; split: "train" (60000) or "test" (10000); n: keep the
+        first n samples (None: all).
     """
     if split not in _MNIST_FILES:
         raise ValueError(f"split: 'train' or 'test', got {split!r}")

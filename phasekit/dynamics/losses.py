@@ -29,6 +29,11 @@ def input_gradient(apply_fn: Callable, params, x: jax.Array, **apply_kwargs) -> 
 
     Uses grad_x sum_i h(x_i), which equals the per-sample gradients because each output row
     depends only on its own input row (true for the models of phasekit.models).
+
+    Args:
+      apply_fn: ``apply(params, x, **apply_kwargs) -> [n]``; params: its parameters; x: [n, d].
+    Returns:
+      [n, d], row i the gradient of h at x_i.
     """
     return jax.grad(lambda xx: jnp.sum(apply_fn(params, xx, **apply_kwargs)))(x)
 
@@ -38,6 +43,10 @@ def derivative_augmented_mse(apply_fn: Callable, weight=1.0, **apply_kwargs) -> 
 
     Returns ``loss(params, data) -> scalar`` for :func:`phasekit.dynamics.train.run`.
     ``weight`` (lambda) may be traced.
+
+    Args:
+      apply_fn: ``apply(params, x, **apply_kwargs) -> [n]`` (scalar output per row).
+      weight: lambda; **apply_kwargs: static arguments of ``apply_fn``.
     """
     value_loss = train.mse(apply_fn, **apply_kwargs)
 

@@ -109,7 +109,13 @@ def derivatives(u: Callable, x: jax.Array, order: int = 2) -> tuple:
 
 
 def manufactured(exact: Callable, low: float = -1.0, high: float = 1.0, dim: int = 1) -> Poisson:
-    """The problem solved by ``exact``: f = -Laplace exact (by autodiff), g = exact."""
+    """The problem solved by ``exact``: f = -Laplace exact (by autodiff), g = exact.
+
+    Args:
+      exact: the solution ``u(x [n, d]) -> [n]``; low, high: the box [low, high]^dim.
+    Returns:
+      :class:`Poisson`.
+    """
     return Poisson(lambda x: -derivatives(exact, x)[2], exact, low, high, dim, exact)
 
 
@@ -247,7 +253,11 @@ def resampled(loss: Callable, problem: Poisson, n: int) -> Callable:
 
 
 def grid(problem: Poisson, n_intervals: int) -> np.ndarray:
-    """The finite-difference grid: N + 1 points per axis, [(N+1)^d, d] (C order)."""
+    """The finite-difference grid: N + 1 points per axis, [(N+1)^d, d] (C order).
+
+    Args:
+      problem: the :class:`Poisson` problem (its box and dim); n_intervals: N.
+    """
     nodes = np.linspace(problem.low, problem.high, n_intervals + 1)
     return np.stack([g.ravel() for g in np.meshgrid(*([nodes] * problem.dim), indexing="ij")], 1)
 
@@ -289,7 +299,16 @@ def jacobi(
 ) -> JacobiTrajectory:
     """Weighted Jacobi from grid values ``u0`` (boundary values = g), records at ``record_at``
     (default: ``train.record_steps(iterations)``). One ``lax.scan`` over records, a
-    ``fori_loop`` between them; vmappable over u0, f, omega."""
+    ``fori_loop`` between them; vmappable over u0, f, omega.
+
+    Args:
+      u0: initial grid values [(N+1)] or [(N+1), (N+1)] (boundary = g); f: the source on the
+        same grid; h: the grid spacing; iterations: sweeps in all; omega: the weight.
+      record_at: the sweeps to record at (concrete).
+      observe: ``observe(u) -> dict`` recorded at every record (None: nothing).
+    Returns:
+      :class:`JacobiTrajectory`.
+    """
     from phasekit.dynamics.train import record_steps
 
     rec = np.asarray(record_steps(iterations) if record_at is None else record_at, np.int32)
@@ -308,7 +327,13 @@ def jacobi(
 
 def jacobi_factor(k, n_intervals: int, omega=1.0) -> np.ndarray:
     """Error reduction per sweep of sine mode k = (k_1, ..., k_d):
-    rho_k = 1 - omega (1 - mean_a cos(k_a pi / N)).   k: [..., d] (or [...] in 1-D)."""
+    rho_k = 1 - omega (1 - mean_a cos(k_a pi / N)).   k: [..., d] (or [...] in 1-D).
+
+    Args:
+      k: sine modes, [..., d] (or [...] in 1-D); n_intervals: N; omega: the Jacobi weight.
+    Returns:
+      rho_k, the shape of ``k`` without its last axis (1-D: of ``k``).
+    """
     k = np.atleast_1d(np.asarray(k, np.float64))
     c = np.cos(np.pi * k / n_intervals)
     return 1 - omega * (1 - (c if k.ndim == 1 else c.mean(-1)))
@@ -347,7 +372,11 @@ def xla_flops(fn: Callable, *args) -> float:
 
 def discrete_solution(problem: Poisson, n_intervals: int) -> np.ndarray:
     """Exact solution of the 1-D finite-difference system A u = f, u_0 = g(low), u_N = g(high)
-    (a tridiagonal solve), [N + 1]; the limit of Jacobi."""
+    (a tridiagonal solve), [N + 1]; the limit of Jacobi.
+
+    Args:
+      problem: a 1-D :class:`Poisson` problem; n_intervals: N.
+    """
     if problem.dim != 1:
         raise ValueError(f"dim: the direct solve is 1-D, got {problem.dim}")
     import scipy.linalg
@@ -400,10 +429,21 @@ def mode_error(
     u: jax.Array, target_coefficients: jax.Array, modes, magnitude: bool = False
 ) -> jax.Array:
     """Delta_F(k) = |c_k(u) - c_k(u*)| / |c_k(u*)| on sine modes (spec 04's measure,
-    :func:`phasekit.dynamics.frequency.relative_spectral_error`).   u: [..., N + 1] -> [..., K]."""
+    :func:`phasekit.dynamics.frequency.relative_spectral_error`).   u: [..., N + 1] -> [..., K].
+
+    Args:
+      u: grid values [..., N + 1]; target_coefficients: c_k(u*) [K] (:func:`sine_coefficients`
+        of the exact solution); modes: the sine modes k [K]; magnitude: compare |c_k| only.
+    """
     return F.relative_spectral_error(sine_coefficients(u, modes), target_coefficients, magnitude)
 
 
 def relative_error(u: jax.Array, u_exact: jax.Array) -> jax.Array:
-    """||u - u*||_2 / ||u*||_2 over the grid (last axis)."""
+    """||u - u*||_2 / ||u*||_2 over the grid (last axis).
+
+    Args:
+      u: grid values [..., G]; u_exact: u* [G] (or broadcastable).
+    Returns:
+      [...].
+    """
     return jnp.linalg.norm(u - u_exact, axis=-1) / jnp.linalg.norm(u_exact, axis=-1)

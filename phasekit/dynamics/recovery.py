@@ -82,7 +82,13 @@ def first_n_mask(n, n_max: int) -> jax.Array:
 
 
 def masked_mse(apply_fn: Callable, **apply_kwargs) -> Callable:
-    """Loss on data (x, y, w): 1/(2 sum w) sum_i w_i |f(x_i) - y_i|^2 (the book's MSE on the n kept samples)."""
+    """Loss on data (x, y, w): 1/(2 sum w) sum_i w_i |f(x_i) - y_i|^2 (the book's MSE on the n kept samples).
+
+    Args:
+      apply_fn: ``apply(params, x, **apply_kwargs) -> f``; **apply_kwargs: its static arguments.
+    Returns:
+      ``loss(params, (x [n_max, ...], y [n_max, ...], w [n_max])) -> scalar``.
+    """
 
     def loss(params, data):
         x, y, w = data
@@ -145,6 +151,8 @@ def recovery_point(
     Args:
       task: :class:`Task`; ``cond`` is passed to its ``sample_fn`` and ``test_error_fn``.
       std: init scale (may be traced); lrs: [L] (concrete); steps: GD budget (static).
+      key: PRNG key of the point; stop_loss: stop a run when its loss falls to this (None:
+        never); select: how the lr is chosen (:func:`select_lr`); n_seeds: see above.
     Returns:
       dict of arrays, leading ``[n_seeds]`` axis when ``n_seeds`` is given:
       test_error, train_loss, best_lr (at the selected lr), and test_error_all, train_loss_all,
@@ -192,7 +200,14 @@ def recovery_point_run(
     """:func:`recovery_point` as a resumable run (:func:`phasekit.dynamics.train.stacked` over
     every (seed, lr) run of the point; ``finish`` gives recovery_point's dict): the form
     ``sweep.run`` batches continuously, so a point whose runs stop early (``stop_loss``) frees
-    its lane for the next point. Same data, init and runs as :func:`recovery_point`."""
+    its lane for the next point. Same data, init and runs as :func:`recovery_point`.
+
+    Args:
+      task, cond, std, key, lrs, steps, stop_loss, select, n_seeds: as in :func:`recovery_point`.
+    Returns:
+      :class:`phasekit.dynamics.train.Resumable` whose ``finish`` gives :func:`recovery_point`'s
+      dict.
+    """
     lrs = _check_grid(lrs, select, n_seeds)
     keys = (
         key[None]
@@ -333,6 +348,13 @@ def regression_task(
 
     ``target_fn(x, condition) -> [n]`` (e.g. reads ``condition["coef"]``), ``sample_x(key, n_max)
     -> [n_max, d]``; conditions carry ``"n"`` (samples used) plus what ``target_fn`` reads.
+
+    Args:
+      apply_fn: ``apply(params, x) -> f``; init_fn: ``init(key) -> params`` at unit scale.
+      target_fn, sample_x: f* and the input sampler, as above.
+      n_max: the largest n; x_test: test inputs [n_test, ...]; relative: see above.
+    Returns:
+      :class:`Task`.
     """
 
     def sample_fn(key, cond):
@@ -388,7 +410,11 @@ def conv_task(arch: str, width: int, n_max: int, x_test: jax.Array, kernel=None)
 
 def low_rank_matrices(key, d: int, ranks) -> jax.Array:
     """Rank-r targets M* = sqrt(d^2 / r) U V^T with U, V in R^{d x r} Haar-orthonormal:
-    r equal singular values and mean(M*^2) = 1.  Returns [len(ranks), d, d]."""
+    r equal singular values and mean(M*^2) = 1.  Returns [len(ranks), d, d].
+
+    Args:
+      key: PRNG key; d: matrix size; ranks: the ranks r (each <= d).
+    """
     out = []
     for i, r in enumerate(ranks):
         ku, kv = jax.random.split(jax.random.fold_in(key, i))
@@ -458,7 +484,13 @@ def matrix_completion_task(d: int, generic: bool = True) -> Task:
 
 
 def recovered_fraction(errors, threshold: float, axis: int = -1):
-    """Fraction of runs along ``axis`` (seeds) whose test error is <= threshold (NaN counts as not)."""
+    """Fraction of runs along ``axis`` (seeds) whose test error is <= threshold (NaN counts as not).
+
+    Args:
+      errors: test errors with the seed axis at ``axis``; threshold: the recovery level.
+    Returns:
+      ``errors``' shape without ``axis``.
+    """
     errors = np.asarray(errors, dtype=float)
     return np.mean(np.nan_to_num(errors, nan=np.inf) <= threshold, axis=axis)
 

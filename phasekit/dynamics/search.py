@@ -83,7 +83,11 @@ def from_unit(space: Space, u) -> dict:
 
 
 def to_unit(space: Space, points: Mapping) -> np.ndarray:
-    """{name: [n]} -> unit-cube points [n, d]."""
+    """{name: [n]} -> unit-cube points [n, d].
+
+    Args:
+      space: {name: (low, high, log)}; points: {name: [n]} (every name of ``space``).
+    """
     cols = []
     for name, (low, high, log) in check_space(space).items():
         v = np.asarray(points[name], float)
@@ -93,19 +97,35 @@ def to_unit(space: Space, points: Mapping) -> np.ndarray:
 
 def grid(space: Space, per_dim: int) -> dict:
     """The full grid with ``per_dim`` values per dimension (cell centres of the unit cube, so a
-    grid never sits on the edges): per_dim^d points, {name: [per_dim^d]}."""
+    grid never sits on the edges): per_dim^d points, {name: [per_dim^d]}.
+
+    Args:
+      space: {name: (low, high, log)}; per_dim: values per dimension.
+    """
     c = (np.arange(per_dim) + 0.5) / per_dim
     u = np.stack(np.meshgrid(*[c] * len(space), indexing="ij"), -1).reshape(-1, len(space))
     return from_unit(space, u)
 
 
 def random(space: Space, n: int, seed: int) -> dict:
-    """``n`` points drawn uniformly from the unit cube (log-uniform on log dimensions)."""
+    """``n`` points drawn uniformly from the unit cube (log-uniform on log dimensions).
+
+    Args:
+      space: {name: (low, high, log)}; n: the number of points; seed: numpy generator seed.
+    Returns:
+      {name: [n]}.
+    """
     return from_unit(space, np.random.default_rng(seed).random((n, len(space))))
 
 
 def trial_keys(base_seed: int, n: int) -> jax.Array:
-    """One PRNG key per trial: fold_in(key(base_seed), i)."""
+    """One PRNG key per trial: fold_in(key(base_seed), i).
+
+    Args:
+      base_seed: the base key's seed; n: the number of trials.
+    Returns:
+      [n] PRNG keys.
+    """
     return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(base_seed), i))(jnp.arange(n))
 
 
@@ -133,7 +153,15 @@ def _programs(make) -> dict:
 def evaluate(make: Callable, points: Mapping, keys, vectorize: bool = True) -> dict:
     """Every trial of ``points {name: [n]}`` run to its end as ONE compiled program (``jax.vmap``,
     or ``lax.map`` with ``vectorize=False``): {output: [n, ...]} of ``make``'s finish. The program
-    is compiled once per ``make`` and batch shape (later batches of the same size reuse it)."""
+    is compiled once per ``make`` and batch shape (later batches of the same size reuse it).
+
+    Args:
+      make: ``make(point, key) -> Resumable`` (``.then(post)`` returning a dict).
+      points: {name: [n]} trial values; keys: [n] PRNG keys (:func:`trial_keys`).
+      vectorize: ``jax.vmap`` (True) or ``lax.map`` (False) over the trials.
+    Returns:
+      {output: [n, ...]} as numpy arrays.
+    """
     pts = {k: jnp.asarray(v, jnp.float32) for k, v in points.items()}
     return jax.device_get(_programs(make)["vmap" if vectorize else "map"](pts, keys))
 
@@ -219,6 +247,16 @@ def halving(
     [n]`` index every configuration. A rung keeps the best max(1, floor(n_k / eta)) by ``metric``
     (lowest) for the next budget; promoted runs continue from their saved state. Waiting items
     (first rungs of every bracket, then promotions as rungs complete) fill free lanes in order.
+
+    Args:
+      make: ``make(point, key) -> Resumable``; points: {name: [n]}; keys: [n] PRNG keys.
+      brackets: [(config ids, min_steps), ...]; max_steps: the largest budget; eta: the
+        reduction factor.
+      lanes: runs advanced together; round_steps: steps per lane per round (a lane whose run
+        reaches its budget is refilled after the round).
+      metric: the finish output ranked (lowest first).
+    Returns:
+      :class:`Halving`.
     """
     pts = {k: np.asarray(v, np.float32) for k, v in points.items()}
     keys = jnp.asarray(keys)

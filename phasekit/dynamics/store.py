@@ -464,7 +464,11 @@ def _layout_text(layout: Mapping) -> str:
 
 
 def read_meta(path) -> dict | None:
-    """``STORE/meta.json`` as a dict; None when missing; a warning and None when unreadable."""
+    """``STORE/meta.json`` as a dict; None when missing; a warning and None when unreadable.
+
+    Args:
+      path: the store's directory.
+    """
     meta_path = Path(path) / "meta.json"
     if not meta_path.exists():
         return None
@@ -485,7 +489,15 @@ def read_meta(path) -> dict | None:
 def check(path) -> dict[str, Any]:
     """Report on a store without changing it: chunks, readable / unreadable / foreign chunks,
     points, duplicated points and those whose copies disagree, layouts, orphaned temporary
-    files and leases."""
+    files and leases.
+
+    Args:
+      path: the store's directory.
+    Returns:
+      a dict: ``store`` (path), ``meta`` (bool), ``chunks``, ``foreign``, ``points``,
+      ``duplicates`` (ints), ``unreadable`` (chunk names with the error), ``disagreeing``
+      (coordinates of points whose copies differ), ``layouts``, ``temporary_files``, ``leases``.
+    """
     path = Path(path)
     meta = read_meta(path)
     report: dict[str, Any] = {

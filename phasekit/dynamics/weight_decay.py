@@ -58,21 +58,44 @@ def equivalent_l2(lr, decay):
 def adam_l2(
     lr, l2, mask: Callable | Any | None = None, **adam_kwargs
 ) -> optax.GradientTransformation:
-    """Adam on L + (l2 / 2) |theta|^2: ``add_decayed_weights`` before ``adam``."""
+    """Adam on L + (l2 / 2) |theta|^2: ``add_decayed_weights`` before ``adam``.
+
+    Args:
+      lr: the learning rate; l2: the L2 coefficient (may be traced).
+      mask: optax mask of the decayed leaves (a pytree of bools or ``params -> pytree``; None: all).
+      **adam_kwargs: passed to ``optax.adam``.
+    Returns:
+      ``optax.GradientTransformation``.
+    """
     return optax.chain(optax.add_decayed_weights(l2, mask), optax.adam(lr, **adam_kwargs))
 
 
 def adamw(
     lr, decay, mask: Callable | Any | None = None, **adam_kwargs
 ) -> optax.GradientTransformation:
-    """AdamW (decoupled): ``optax.adamw(lr, weight_decay=decay)``; each step shrinks theta by lr * decay."""
+    """AdamW (decoupled): ``optax.adamw(lr, weight_decay=decay)``; each step shrinks theta by lr * decay.
+
+    Args:
+      lr: the learning rate; decay: the decoupled decay (may be traced).
+      mask: optax mask of the decayed leaves (a pytree of bools or ``params -> pytree``; None: all).
+      **adam_kwargs: passed to ``optax.adamw``.
+    Returns:
+      ``optax.GradientTransformation``.
+    """
     return optax.adamw(lr, weight_decay=decay, mask=mask, **adam_kwargs)
 
 
 def sgd_decay(lr, l2=0.0, decoupled=0.0, mask=None) -> optax.GradientTransformation:
     """theta <- (1 - decoupled) theta - lr (g + l2 theta): L2 and decoupled decay in one chain
     (either may be 0, both traced), so runs of both kinds share one compiled program; with one
-    of them 0 it is :func:`~phasekit.dynamics.regularization.l2_sgd` / :func:`decoupled_sgd` exactly."""
+    of them 0 it is :func:`~phasekit.dynamics.regularization.l2_sgd` / :func:`decoupled_sgd` exactly.
+
+    Args:
+      lr: the learning rate; l2, decoupled: the two decays (may be traced).
+      mask: optax mask of the decayed leaves (a pytree of bools or ``params -> pytree``; None: all).
+    Returns:
+      ``optax.GradientTransformation``.
+    """
     return optax.chain(
         optax.add_decayed_weights(l2, mask),
         optax.sgd(lr),
@@ -83,7 +106,15 @@ def sgd_decay(lr, l2=0.0, decoupled=0.0, mask=None) -> optax.GradientTransformat
 def adam_decay(lr, l2=0.0, decoupled=0.0, mask=None, **adam_kwargs) -> optax.GradientTransformation:
     """Adam with L2 ``l2`` in the gradient and decoupled decay ``decoupled`` (both traced):
     l2 only is :func:`adam_l2`, decoupled only is ``optax.adamw`` (the same chain: scale_by_adam,
-    add_decayed_weights, scale_by_learning_rate), so both kinds share one compiled program."""
+    add_decayed_weights, scale_by_learning_rate), so both kinds share one compiled program.
+
+    Args:
+      lr: the learning rate; l2, decoupled: the two decays (may be traced).
+      mask: optax mask of the decayed leaves (a pytree of bools or ``params -> pytree``; None: all).
+      **adam_kwargs: ``b1``, ``b2``, ``eps``... of ``optax.scale_by_adam``.
+    Returns:
+      ``optax.GradientTransformation``.
+    """
     return optax.chain(
         optax.add_decayed_weights(l2, mask),
         optax.scale_by_adam(**adam_kwargs),
@@ -125,7 +156,13 @@ def effective_shrinkage(make: Callable, decay, opt_state, grads, params):
 
 def ridge_fixed_point(h, t, l2):
     """theta_i = h_i t_i / (h_i + l2): the minimizer of sum h_i (theta_i - t_i)^2 / 2 + l2 |theta|^2 / 2,
-    where Adam + L2 (any step size small enough) comes to rest."""
+    where Adam + L2 (any step size small enough) comes to rest.
+
+    Args:
+      h: curvatures h_i > 0; t: targets t_i; l2: the L2 coefficient (broadcasting arrays).
+    Returns:
+      theta_i, the broadcast shape.
+    """
     h, t = jnp.asarray(h), jnp.asarray(t)
     return h * t / (h + l2)
 
