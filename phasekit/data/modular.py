@@ -61,7 +61,8 @@ def table(p: int, operation: str = "+") -> tuple[np.ndarray, np.ndarray]:
 
 
 class Split(NamedTuple):
-    """A train / test split of a table: pairs [n_*, 2], labels [n_*] (int32)."""
+    """A train / test split of a table (int32): train_pairs [n_train, 2], train_labels
+    [n_train], test_pairs [n_test, 2], test_labels [n_test]."""
 
     train_pairs: np.ndarray
     train_labels: np.ndarray

@@ -206,6 +206,7 @@ def mean_mse(apply_fn: Callable, regularizer: Callable, p, **apply_kwargs) -> Ca
     ignored): dropout's explicit regularizer without its noise, e.g.
     ``mean_mse(mlp.apply, mlp_regularizer, p)`` for dropout after an MLP's last hidden layer or
     ``mean_mse(two_layer.apply, two_layer_regularizer, p, activation=..., alpha=...)``.
+    ``apply_fn(params, x, **apply_kwargs)`` is the deterministic net;
     ``regularizer(params, x, p, **apply_kwargs)`` is R_1. Equal to E_eta of :func:`mse`'s loss
     exactly when dropout acts on the last hidden layer only.
     """

@@ -94,6 +94,9 @@ def edge_covariance(c: jax.Array, K: jax.Array, C: jax.Array, *, iters: int = 20
     complementarity problem X >= 0, G(grad L + (1/2) G^* X) >= C, <X, G(...) - C> = 0. k = 1 in
     closed form, max(0, 2 (C - c) / K); otherwise FISTA with projection onto the PSD cone
     (eigenvalues clipped at 0), step 4 / lambda_max(K).
+
+    Args:
+      c: [k, k]; K: [k, k, k, k]; C: [k, k] (see above); iters: FISTA iterations (k > 1).
     """
     k = c.shape[0]
     if k == 1:
@@ -201,6 +204,7 @@ def central_flow(
         and the oscillation along u_i are recorded.
       observe: ``params -> dict`` recorded like :func:`train.run`'s.
       edge: False gives gradient flow (X = 0; the eigenpairs are still tracked for the records).
+      key: PRNG key of the Lanczos start vectors (default ``jax.random.key(0)``).
     Returns:
       :class:`FlowTrajectory`.
     """
@@ -328,7 +332,11 @@ def gradient_flow(
 
 def moving_average(x, window: int, axis: int = -1) -> np.ndarray:
     """Centered moving average over ``window`` consecutive records (valid part only: the output is
-    ``window - 1`` shorter along ``axis``): GD's loss smoothed over its oscillation period."""
+    ``window - 1`` shorter along ``axis``): GD's loss smoothed over its oscillation period.
+
+    Args:
+      x: records along ``axis``; window: records per average (>= 1); axis: the record axis.
+    """
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
         raise ValueError(f"window: must be an integer >= 1, got {window!r}")
     x = np.moveaxis(np.asarray(x, dtype=float), axis, -1)

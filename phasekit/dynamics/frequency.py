@@ -315,7 +315,13 @@ def filtering_errors(h: jax.Array, y: jax.Array, weights: jax.Array) -> tuple[ja
 
 
 def nearest_neighbour_distance(x: jax.Array) -> jax.Array:
-    """Median over samples of the distance to the nearest other sample: the natural unit of delta."""
+    """Median over samples of the distance to the nearest other sample: the natural unit of delta.
+
+    Args:
+      x: [n, d] samples.
+    Returns:
+      the median distance, a scalar.
+    """
     x = jnp.asarray(x)
     sq = jnp.sum(x**2, axis=1)
     d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
@@ -337,7 +343,8 @@ def filtering_observable(
 ) -> Callable:
     """``observe(params) -> {"e_low": [D], "e_high": [D]}`` for a sweep of filter widths delta.
 
-    x: [n, d] inputs; y: [n] or [n, c] targets; deltas: [D] (default: [:func:`default_delta`]).
+    apply_fn: ``apply(params, x, **apply_kwargs) -> h``; x: [n, d] inputs; y: [n] or [n, c]
+    targets; deltas: [D] (default: [:func:`default_delta`]).
     Weights are built once (n^2 D memory).
     """
     deltas = default_delta(x) if deltas is None else deltas

@@ -153,7 +153,11 @@ def _tensor(nodes: np.ndarray, weights: np.ndarray, dim: int) -> dict:
 
 def trapezoid(problem: Poisson, n: int) -> dict:
     """Uniform grid of n points per axis (boundary included) with trapezoid weights:
-    ``{"x": [n^d, d], "w": [n^d]}``, sum w = |Omega|."""
+    ``{"x": [n^d, d], "w": [n^d]}``, sum w = |Omega|.
+
+    Args:
+      problem: the :class:`Poisson` problem (its box [low, high]^dim).
+    """
     if n < 2:
         raise ValueError(f"n: need at least 2 points per axis, got {n}")
     nodes = np.linspace(problem.low, problem.high, n)
@@ -163,21 +167,35 @@ def trapezoid(problem: Poisson, n: int) -> dict:
 
 
 def gauss(problem: Poisson, n: int) -> dict:
-    """Tensor Gauss-Legendre rule with n nodes per axis: ``{"x": [n^d, d], "w": [n^d]}``."""
+    """Tensor Gauss-Legendre rule with n nodes per axis: ``{"x": [n^d, d], "w": [n^d]}``.
+
+    Args:
+      problem: the :class:`Poisson` problem (its box [low, high]^dim).
+    """
     t, w = np.polynomial.legendre.leggauss(n)
     half = (problem.high - problem.low) / 2
     return _tensor(problem.low + half * (t + 1), half * w, problem.dim)
 
 
 def uniform(key, problem: Poisson, n: int) -> dict:
-    """n uniform random points of Omega with Monte Carlo weights |Omega| / n (traceable)."""
+    """n uniform random points of Omega with Monte Carlo weights |Omega| / n (traceable).
+
+    Args:
+      key: PRNG key; problem: the :class:`Poisson` problem; n: the number of points.
+    Returns:
+      ``{"x": [n, d], "w": [n]}``.
+    """
     x = jax.random.uniform(key, (n, problem.dim), jnp.float32, problem.low, problem.high)
     return {"x": x, "w": jnp.full((n,), problem.volume / n, jnp.float32)}
 
 
 def boundary_points(problem: Poisson, n_per_side: int = 1) -> jax.Array:
     """Boundary points: d = 1: the two end points [2, 1]; d = 2: n_per_side uniform points on
-    each of the 4 sides (corners included) [4 n_per_side, 2]."""
+    each of the 4 sides (corners included) [4 n_per_side, 2].
+
+    Args:
+      problem: the :class:`Poisson` problem (its box [low, high]^dim).
+    """
     lo, hi = problem.low, problem.high
     if problem.dim == 1:
         return jnp.asarray([[lo], [hi]], jnp.float32)
@@ -211,6 +229,11 @@ def residual_loss(
     """``loss(params, {"x", "w"})`` = 1/(2|Omega|) sum_i w_i (Laplace u + f)^2 + beta/2 mean_b (u - g)^2.
 
     beta: boundary weight (may be traced); n_boundary: points per side in 2-D.
+
+    Args:
+      apply_fn: ``apply(params, x [n, d], **apply_kwargs) -> u [n]``; problem: the
+        :class:`Poisson` problem; beta: the boundary weight (may be traced); n_boundary: boundary
+        points per side in 2-D (:func:`boundary_points`).
     """
     xb = boundary_points(problem, n_boundary)
 
@@ -226,7 +249,13 @@ def residual_loss(
 def ritz_loss(
     apply_fn: Callable, problem: Poisson, beta=100.0, n_boundary: int = 2, **apply_kwargs
 ) -> Callable:
-    """``loss(params, {"x", "w"})`` = sum_i w_i (|grad u|^2 / 2 - f u) + beta/2 mean_b (u - g)^2."""
+    """``loss(params, {"x", "w"})`` = sum_i w_i (|grad u|^2 / 2 - f u) + beta/2 mean_b (u - g)^2.
+
+    Args:
+      apply_fn: ``apply(params, x [n, d], **apply_kwargs) -> u [n]``; problem: the
+        :class:`Poisson` problem; beta: the boundary weight (may be traced); n_boundary: boundary
+        points per side in 2-D (:func:`boundary_points`).
+    """
     xb = boundary_points(problem, n_boundary)
 
     def loss(params, data):
@@ -241,7 +270,12 @@ def ritz_loss(
 def resampled(loss: Callable, problem: Poisson, n: int) -> Callable:
     """``loss(params, data, key)`` on n fresh :func:`uniform` points drawn from ``key`` (for
     ``train.run(..., loss_takes_key=True, key=...)``: new collocation points every step; ``data``
-    is not read, it only gives the trainer its sample axis)."""
+    is not read, it only gives the trainer its sample axis).
+
+    Args:
+      loss: ``loss(params, {"x", "w"})`` (:func:`residual_loss`, :func:`ritz_loss`); problem: the
+        :class:`Poisson` problem the points are drawn in; n: points per step.
+    """
 
     def loss_k(params, data, key):
         return loss(params, uniform(key, problem, n))
@@ -347,7 +381,8 @@ def jacobi_closed_form(
         u_T = u_h + sum_{k=1}^{N-1} rho_k^T c_k(u0 - u_h) sin(k pi j / N)
 
     (u_h = ``u_limit``, the finite-difference solution; equal to :func:`jacobi` up to rounding,
-    at any T without iterating). u0, u_limit: [N + 1]; sweeps: [R] concrete. Returns [R, N + 1]."""
+    at any T without iterating). u0, u_limit: [N + 1]; sweeps: [R] concrete; n_intervals: N;
+    omega: the Jacobi weight. Returns [R, N + 1]."""
     n = n_intervals
     modes = np.arange(1, n)
     factors = (

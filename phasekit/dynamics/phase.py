@@ -331,6 +331,7 @@ def phase_diagram(
       cfg: :class:`PhaseConfig`.
       store: directory for the resumable sweep store (None: in memory).
       shard: (i, n) or "i/n" to compute a part of the grid (see :mod:`phasekit.dynamics.sweep`).
+      progress: show a progress bar.
     Returns:
       Dataset with dims (gamma, gamma_prime, width, seed, record):
         rd_star, loss_star, loss0, steps, lr, converged, diverged, hit_cap, rd, loss  (per run)

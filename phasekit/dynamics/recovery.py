@@ -326,7 +326,12 @@ def recovery(
 
 
 class Task(NamedTuple):
-    """The four functions :func:`recovery` needs; conditions are dicts with an ``"n"`` entry."""
+    """The four functions :func:`recovery` needs; conditions are dicts with an ``"n"`` entry.
+
+    loss_fn: ``(params, data) -> scalar`` (e.g. :func:`masked_mse`); init_fn: ``key -> params``
+    at unit scale; sample_fn: ``(key, condition) -> data``; test_error_fn:
+    ``(params, condition) -> scalar``.
+    """
 
     loss_fn: Callable
     init_fn: Callable
@@ -373,7 +378,14 @@ def fnl_task(n_max: int, x_test: jax.Array, nonlinear) -> Task:
     """Fig 10.1: fit f* = c0 + c1 x1 + c2 x2 (``condition["coef"] = (c0, c1, c2)``) from n of
     ``n_max`` inputs x ~ N(0, I_2) with f_NL (``nonlinear``) or f_L, both written as
     :func:`phasekit.theory.optimistic.fnl_family_apply`; ``nonlinear`` may be traced (built
-    inside a sweep point, one compiled program trains both models)."""
+    inside a sweep point, one compiled program trains both models).
+
+    Args:
+      n_max: the largest n; x_test: [n_test, 2] test inputs; nonlinear: true for f_NL, false
+        for f_L (a bool or a traced 0 / 1).
+    Returns:
+      :class:`Task`.
+    """
     from phasekit.theory import optimistic
 
     return regression_task(
@@ -389,7 +401,15 @@ def fnl_task(n_max: int, x_test: jax.Array, nonlinear) -> Task:
 def conv_task(arch: str, width: int, n_max: int, x_test: jax.Array, kernel=None) -> Task:
     """Fig 10.3: fit the conv teacher (:func:`phasekit.theory.optimistic.conv_teacher`) with
     ``conv_model(arch, width)`` from n of ``n_max`` inputs x ~ N(0, I_d) (d = x_test.shape[1]);
-    test error relative: mean (f - f*)^2 / mean f*^2 on x_test."""
+    test error relative: mean (f - f*)^2 / mean f*^2 on x_test.
+
+    Args:
+      arch: the architecture of :func:`phasekit.theory.optimistic.conv_model`; width: channels;
+      n_max: the largest n; x_test: [n_test, d]; kernel: the teacher's kernel (None:
+        ``optimistic.CONV_KERNEL``).
+    Returns:
+      :class:`Task`.
+    """
     from phasekit.models import conv1d
     from phasekit.theory import optimistic
 

@@ -99,6 +99,7 @@ def track_sharpness(
       every: sharpness (and loss) are recorded at steps 0, every, 2 every, ..., steps.
       subset: number of samples of the fixed subset the Hessian is taken on (None: all data).
       k, num_steps: eigenvalues per record and Lanczos steps.
+      key: PRNG key of the subset and the Lanczos start vectors.
       run_kwargs: passed on to :func:`train.run` (stop rules, batch_size, ...).
     Returns:
       :class:`train.Trajectory` with ``observables["sharpness"]: [R]``, R = steps / every + 1.

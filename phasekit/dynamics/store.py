@@ -165,7 +165,8 @@ def sigterm_as_exception():
 
 
 class Chunk(NamedTuple):
-    """One readable chunk: name, creation time (ns), layout dict, coords and outputs."""
+    """One readable chunk: name (its file name), created (creation time, ns), layout (dict),
+    coords (axis name -> [P] values of its P points) and outputs (name -> [P, ...])."""
 
     name: str
     created: int

@@ -217,6 +217,13 @@ def initialize_distributed(
     (which must live on a file system all processes see), waits for the others and reads their
     chunks, so each returns the complete result. On CPU, cross-process collectives use gloo.
     Call it before any JAX computation.
+
+    Args:
+      coordinator: ``host:port`` of process 0 (None: ``PHASEKIT_COORDINATOR`` or autodetect).
+      num_processes, process_id: the process count and this process's index (None: the
+        environment variables above, or autodetect). Bad values raise ValueError naming them.
+    Returns:
+      ``(jax.process_index(), jax.process_count())``.
     """
     env = os.environ
     coordinator = coordinator or env.get("PHASEKIT_COORDINATOR")
@@ -254,7 +261,15 @@ def auto_chunk_size(
     """Runs per chunk: 32 per device with ``lax.map`` (memory is one run's whatever the chunk);
     with ``vmap``, as many runs per device as fit in ``memory_budget`` bytes (default: half of
     the device's memory when it reports it, else 2 GiB), from XLA's memory analysis of one
-    compiled run (arguments + outputs + temporaries)."""
+    compiled run (arguments + outputs + temporaries).
+
+    Args:
+      one_run: a function of one run's arguments; example_args: one run's arguments (traced
+        only, for the memory analysis); how: the batching path ("vmap", "map" or "auto");
+      n_dev: local devices; memory_budget: bytes per device (see above).
+    Returns:
+      runs per chunk, a multiple of ``n_dev``.
+    """
     if _resolve(how) == "map":
         return 32 * n_dev
     if memory_budget is None:
@@ -388,6 +403,13 @@ def auto_lanes(
       empty one by one while the slowest runs finish; with ~20 runs per lane the drain costs
       a few percent of the lane-steps even when a run takes ~15x the mean (the quick phase grid:
       utilization 84-95% at 4 lanes per device, 37-56% at 16, from its step counts).
+
+    Args:
+      fn: a point function returning a resumable run; example_args: one point's arguments;
+      n_dev: local devices; n_points: the group's points (None: no drain bound);
+      memory_budget: bytes per device for the accelerator bound (see :func:`auto_chunk_size`).
+    Returns:
+      the lane count, a multiple of ``n_dev``.
     """
     if jax.default_backend() != "cpu":
         per = auto_chunk_size(_plain(fn), example_args, "vmap", n_dev, memory_budget) // n_dev
@@ -454,6 +476,14 @@ def run_continuous(
     round so the host's share of a round (finish, refill, store) stays near 5% of the device's,
     and below a tenth of the mean run length seen so far (a lane idles at most K steps after
     its run stops).
+
+    Args:
+      progs: the group's compiled rounds (:class:`LanePrograms`); points: point ids in order;
+      args: ``args(ids) -> (d, k)``; lanes: lanes in all (a multiple of ``n_dev``); n_dev: local
+        devices; sharding: the lanes' ``jax.sharding`` over the devices;
+      on_finish: ``on_finish(ids, outputs)`` with the finished points' outputs (host arrays);
+      round_steps: K (see above); stats: a :class:`LaneStats` to accumulate into (None: a new
+        one); on_round: called after every round (e.g. a progress bar), or None.
     """
     stats = stats if stats is not None else LaneStats()
     per = lanes // n_dev
@@ -967,7 +997,13 @@ def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
 def save(ds: xr.Dataset, path) -> Path:
     """Write a Dataset to netCDF4 (h5netcdf) atomically (temporary file renamed into place,
     removed on failure; a full disk raises ``OSError`` naming the path), with the package
-    version in its attrs; returns the path. Every experiment saves through this function."""
+    version in its attrs; returns the path. Every experiment saves through this function.
+
+    Args:
+      ds: the Dataset; path: the file to write (missing parent directories are created).
+    Returns:
+      ``path`` as a ``pathlib.Path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.attrs.setdefault("phasekit_version", phasekit.__version__)
@@ -978,6 +1014,12 @@ def save(ds: xr.Dataset, path) -> Path:
 
 
 def load(path) -> xr.Dataset:
-    """Load a Dataset written by :func:`save` (fully into memory)."""
+    """Load a Dataset written by :func:`save` (fully into memory).
+
+    Args:
+      path: the netCDF file.
+    Returns:
+      ``xr.Dataset``.
+    """
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()

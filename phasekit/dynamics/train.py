@@ -230,7 +230,15 @@ def resumable(
     lr_backoff=None,
     diverge_factor: float | None = DIVERGE_FACTOR,
 ) -> Resumable:
-    """The run :func:`run` describes (same arguments), as a :class:`Resumable`."""
+    """The run :func:`run` describes (same arguments), as a :class:`Resumable`.
+
+    Args:
+      loss_fn, params, data, optimizer, steps, n_records, schedule, record_at, observe, stop_loss,
+        stop_rel_loss, batch_size, key, loss_takes_key, lr_backoff, diverge_factor: as in
+        :func:`run`.
+    Returns:
+      :class:`Resumable`: ``r.finish(r.advance(r.init(), steps))`` is :func:`run`'s Trajectory.
+    """
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps: must be a positive integer, got {steps!r}")
     n = _validate_data(data)

@@ -148,7 +148,12 @@ def effective_shrinkage(make: Callable, decay, opt_state, grads, params):
     gives minus the one ``make(0)`` gives, from the same optimizer state and gradient, over
     -theta (so a step theta <- (1 - s) theta - ... has shrinkage s). ``make(decay) ->
     GradientTransformation`` whose state structure does not depend on ``decay`` (all of
-    :data:`DECAYS`). Returns a pytree like ``params``."""
+    :data:`DECAYS`). Returns a pytree like ``params``.
+
+    Args:
+      make: see above; decay: the decay; opt_state: the optimizer state (of ``make(0)``'s
+      structure); grads: the gradient (pytree like ``params``); params: theta.
+    """
     u_d, _ = make(decay).update(grads, opt_state, params)
     u_0, _ = make(0.0).update(grads, opt_state, params)
     return jax.tree_util.tree_map(lambda a, b, w: (b - a) / w, u_d, u_0, params)
