@@ -228,8 +228,6 @@ def residual_loss(
 ) -> Callable:
     """``loss(params, {"x", "w"})`` = 1/(2|Omega|) sum_i w_i (Laplace u + f)^2 + beta/2 mean_b (u - g)^2.
 
-    beta: boundary weight (may be traced); n_boundary: points per side in 2-D.
-
     Args:
       apply_fn: ``apply(params, x [n, d], **apply_kwargs) -> u [n]``; problem: the
         :class:`Poisson` problem; beta: the boundary weight (may be traced); n_boundary: boundary
