@@ -16,6 +16,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+__all__ = [
+    "cross_entropy",
+    "squared_error",
+]
+
 
 def squared_error(f: jax.Array, y: jax.Array) -> jax.Array:
     """R_S = 1/(2n) sum_i |f_i - y_i|^2 for outputs f and targets y with n = y.shape[0] rows

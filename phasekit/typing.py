@@ -23,6 +23,8 @@ from typing import Any, Protocol
 import jax
 from numpy.typing import ArrayLike
 
+__all__ = ["ApplyFn", "Array", "Axes", "Data", "LossFn", "Observer", "Params", "StochasticLossFn"]
+
 Params = Any
 """A pytree of arrays: a model's parameters (dicts, lists of dicts, flax ``FrozenDict``...)."""
 
@@ -30,6 +32,7 @@ Data = Any
 """A pytree of arrays with a shared leading sample axis n, e.g. ``(x [n, d], y [n, k])``."""
 
 Array = jax.Array
+"""A JAX array (``jax.Array``); shapes are named in each docstring, e.g. ``x [n, d]``."""
 
 Axes = Mapping[str, ArrayLike]
 """A sweep's grid axes: name -> 1-D values (a list, tuple or numpy array), e.g.
@@ -59,6 +62,3 @@ class Observer(Protocol):
     """``observe(params) -> dict[str, array]``: what a trajectory records at its record steps."""
 
     def __call__(self, params: Params) -> dict[str, Array]: ...
-
-
-__all__ = ["Array", "ApplyFn", "Axes", "Data", "LossFn", "Observer", "Params", "StochasticLossFn"]

@@ -18,18 +18,18 @@ from phasekit.data.tabular import digits, iris, load, mnist, read_idx
 
 __all__ = [
     "authors_three_points",
+    "digits",
     "four_points",
     "hypercube",
+    "iris",
+    "load",
+    "mnist",
     "parity",
+    "read_idx",
     "relu_combination",
     "sin_mixture",
     "teacher_two_layer",
     "train_test_split",
     "uniform_grid",
     "with_noise",
-    "digits",
-    "iris",
-    "load",
-    "mnist",
-    "read_idx",
 ]

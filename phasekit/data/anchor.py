@@ -28,6 +28,21 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = [
+    "CompositeTask",
+    "HELD_OUT",
+    "KEYS",
+    "SEEN_RELABEL",
+    "SHIFTS",
+    "SYMMETRIC",
+    "Sequences",
+    "VOCAB_MIN",
+    "composite",
+    "composite_label",
+    "identity",
+    "train_pairs",
+]
+
 SHIFTS = (5, 1, -2, -8)  # g_a(x) = x + SHIFTS[a - 1] for anchors a = 1..4
 KEYS = (20, 99)  # key items and noise tokens: 20..99 inclusive
 HELD_OUT = {"a": ((3, 4), (4, 3)), "b": ((4, 3),)}
@@ -62,7 +77,13 @@ class CompositeTask(NamedTuple):
 
 
 def composite_label(x, a, b, variant: str = "a"):
-    """x + s_a + s_b, or the relabelled answer of a seen pair of ``variant`` (vectorized)."""
+    """x + s_a + s_b, or the relabelled answer of a seen pair of ``variant`` (vectorized).
+
+    Args:
+      x: key items; a, b: the anchors (1..4), broadcasting arrays; variant: "a" or "b".
+    Returns:
+      int32 labels, the broadcast shape.
+    """
     x, a, b = (np.asarray(v) for v in (x, a, b))
     shift = np.asarray(SHIFTS)
     y = x + shift[a - 1] + shift[b - 1]
@@ -72,9 +93,14 @@ def composite_label(x, a, b, variant: str = "a"):
 
 
 def train_pairs(variant: str = "a") -> list[tuple[int, int]]:
-    """The ordered anchor pairs seen in training (all 16 minus the held-out ones)."""
+    """The ordered anchor pairs seen in training (all 16 minus the held-out ones).
+
+    Args:
+      variant: "a" or "b" (:data:`HELD_OUT`).
+    """
     _check_variant(variant)
-    return [p for p in itertools.product(range(1, 5), repeat=2) if p not in HELD_OUT[variant]]
+    pairs = itertools.product(range(1, 5), repeat=2)
+    return [(a, b) for a, b in pairs if (a, b) not in HELD_OUT[variant]]
 
 
 def _check_variant(variant):
@@ -126,6 +152,12 @@ def composite(n_train: int, seed: int = 0, variant: str = "a", seq_len: int = 9)
     train: ``n_train`` sequences, pair uniform over :func:`train_pairs`, p uniform in 0..T-3,
     x uniform over the keys with x mod (T-2) != p. test_id: every seen pair x position x key
     with x mod (T-2) == p, once. test_ood: every held-out pair x position x key, once.
+
+    Args:
+      n_train: training sequences; seed: numpy generator seed; variant: "a" or "b" (which pairs
+        are held out, :data:`HELD_OUT`); seq_len: T, tokens per sequence (>= 3).
+    Returns:
+      :class:`CompositeTask`.
     """
     _check_variant(variant)
     if n_train < 1:
@@ -181,6 +213,10 @@ def identity(
 
     Returns (train, test): ``n_train`` training sequences with x mod (T-1) != p (p the anchor's
     position, 0..T-2), and every (position, key) with x mod (T-1) == p once.
+
+    Args:
+      n_train: training sequences; seed: numpy generator seed; seq_len: T, tokens per sequence;
+      anchor: the anchor token (1 .. KEYS[0] - 1).
     """
     if n_train < 1:
         raise ValueError(f"n_train: must be >= 1, got {n_train}")

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "mnist1d",
+]
+
 
 def mnist1d(split: str = "train", n: int | None = None, num_samples: int = 5000, seed: int = 42):
     """MNIST-1D: x [n, 40] float32, y [n] int32 labels 0..9 (the package's defaults: 5000
     samples, 80% train). ``seed`` fixes the generation (the package seeds numpy's global
-    generator with it, so the global numpy state is saved and restored here)."""
+    generator with it, so the global numpy state is saved and restored here).
+
+    Args:
+      split: "train" or "test"; n: keep the first n samples (None: all); num_samples: samples
+        generated (train and test together); seed: the generation seed.
+    """
     if split not in ("train", "test"):
         raise ValueError(f"split: 'train' or 'test', got {split!r}")
     try:

@@ -14,6 +14,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = [
+    "OPERATIONS",
+    "Split",
+    "one_hot_pairs",
+    "split",
+    "table",
+]
+
 OPERATIONS = ("+", "-", "*", "/")
 
 
@@ -26,6 +34,9 @@ def table(p: int, operation: str = "+") -> tuple[np.ndarray, np.ndarray]:
 
     n = p^2 for + - *, n = p (p - 1) for / (divisor b != 0; p must be prime so that every
     nonzero b has an inverse). Rows are in lexicographic order of (a, b).
+
+    Args:
+      p: the modulus; operation: one of :data:`OPERATIONS` ("+", "-", "*", "/").
     """
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 2:
         raise ValueError(f"p: must be an integer >= 2, got {p!r}")
@@ -50,7 +61,8 @@ def table(p: int, operation: str = "+") -> tuple[np.ndarray, np.ndarray]:
 
 
 class Split(NamedTuple):
-    """A train / test split of a table: pairs [n_*, 2], labels [n_*] (int32)."""
+    """A train / test split of a table (int32): train_pairs [n_train, 2], train_labels
+    [n_train], test_pairs [n_test, 2], test_labels [n_test]."""
 
     train_pairs: np.ndarray
     train_labels: np.ndarray
@@ -61,7 +73,14 @@ class Split(NamedTuple):
 def split(p: int, operation: str = "+", train_fraction: float = 0.5, seed: int = 0) -> Split:
     """A random train fraction of the table: n_train = round(train_fraction * n) rows drawn
     without replacement by ``numpy.random.default_rng(seed)`` (deterministic given the seed),
-    the other n - n_train rows for test (disjoint, together the whole table)."""
+    the other n - n_train rows for test (disjoint, together the whole table).
+
+    Args:
+      p: the modulus; operation: as in :func:`table`; train_fraction: in (0, 1); seed: numpy
+        generator seed.
+    Returns:
+      :class:`Split`.
+    """
     pairs, labels = table(p, operation)
     n = len(labels)
     if not 0 < train_fraction < 1:
@@ -77,7 +96,11 @@ def split(p: int, operation: str = "+", train_fraction: float = 0.5, seed: int =
 
 
 def one_hot_pairs(pairs: np.ndarray, p: int) -> np.ndarray:
-    """Concatenated one-hot codes [e_a, e_b]: [n, 2p] float32 (pairs: [n, 2] in Z_p)."""
+    """Concatenated one-hot codes [e_a, e_b]: [n, 2p] float32 (pairs: [n, 2] in Z_p).
+
+    Args:
+      pairs: [n, 2] int pairs (a, b) in Z_p; p: the modulus.
+    """
     pairs = np.asarray(pairs)
     if (
         pairs.ndim != 2

@@ -13,10 +13,19 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "label_noise",
+    "one_hot",
+]
+
 
 def label_noise(key, y, fraction, num_classes: int):
     """Integer labels y [n] with a fraction ``fraction`` in [0, 1] of them corrupted (module
-    docstring). Returns (noisy labels [n] int32, corrupted mask [n] bool)."""
+    docstring). Returns (noisy labels [n] int32, corrupted mask [n] bool).
+
+    Args:
+      key: PRNG key; y: integer labels [n]; fraction: in [0, 1]; num_classes: C.
+    """
     if num_classes < 2:
         raise ValueError(f"num_classes: need at least 2 classes, got {num_classes}")
     y = jnp.asarray(y, jnp.int32)
@@ -30,6 +39,10 @@ def label_noise(key, y, fraction, num_classes: int):
 
 def one_hot(y, num_classes: int, centred: bool = False):
     """One-hot targets [n, C] (float32); ``centred``: minus 1/C, the regression targets whose
-    class means sum to zero."""
+    class means sum to zero.
+
+    Args:
+      y: integer labels [n] in 0..C-1; num_classes: C; centred: subtract 1/C.
+    """
     t = jax.nn.one_hot(y, num_classes, dtype=jnp.float32)
     return t - 1.0 / num_classes if centred else t

@@ -14,9 +14,20 @@ left unscaled (divided by 1) and directions of zero variance are dropped by whit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax.numpy as jnp
+
+__all__ = [
+    "Affine",
+    "TRANSFORMS",
+    "fit",
+    "fit_apply",
+    "fit_min_max",
+    "fit_standardize",
+    "fit_whiten",
+]
 
 
 class Affine(NamedTuple):
@@ -59,7 +70,7 @@ def fit_whiten(x, rank: int | None = None) -> Affine:
     return Affine(mu, u[:, :k] / jnp.sqrt(_safe(lam[:k])))
 
 
-TRANSFORMS = {
+TRANSFORMS: dict[str, Callable[..., Affine] | None] = {
     "raw": None,
     "min_max": fit_min_max,
     "standardize": fit_standardize,
@@ -72,12 +83,20 @@ def fit(name: str, x) -> Affine:
     if name not in TRANSFORMS:
         raise ValueError(f"transform: one of {', '.join(TRANSFORMS)}, got {name!r}")
     x = jnp.asarray(x)
-    if name == "raw":
+    transform = TRANSFORMS[name]
+    if transform is None:  # "raw"
         return Affine(jnp.zeros(x.shape[1], x.dtype), jnp.eye(x.shape[1], dtype=x.dtype))
-    return TRANSFORMS[name](x)
+    return transform(x)
 
 
 def fit_apply(name: str, x_train, *others):
-    """(transformed x_train, *transformed others) with the transform fit on ``x_train`` alone."""
+    """(transformed x_train, *transformed others) with the transform fit on ``x_train`` alone.
+
+    Args:
+      name: one of :data:`TRANSFORMS`; x_train: [n, d] rows the transform is fit on; others: more
+        arrays [n_i, d] transformed the same way (e.g. the test set).
+    Returns:
+      a tuple of the transformed arrays ([n, k] and [n_i, k]), ``x_train``'s first.
+    """
     t = fit(name, x_train)
     return (t(x_train),) + tuple(t(o) for o in others)

@@ -7,6 +7,19 @@ import numpy as np
 
 from phasekit.models import two_layer
 
+__all__ = [
+    "authors_three_points",
+    "four_points",
+    "hypercube",
+    "parity",
+    "relu_combination",
+    "sin_mixture",
+    "teacher_two_layer",
+    "train_test_split",
+    "uniform_grid",
+    "with_noise",
+]
+
 
 def authors_three_points():
     """The phase-diagram 1-D set of the authors' public script: x = (-0.5, 0, 0.5) -> y = (-0.5, 0, 1).
@@ -26,14 +39,23 @@ def four_points():
 
 
 def uniform_grid(n: int, low: float = -1.0, high: float = 1.0, endpoint: bool = True):
-    """n equally spaced points in [low, high], shape [n, 1] (float32)."""
+    """n equally spaced points in [low, high], shape [n, 1] (float32).
+
+    Args:
+      n: points; low, high: the interval; endpoint: include ``high``.
+    """
     if not (isinstance(n, int) and n > 0):
         raise ValueError(f"n: must be a positive integer, got {n!r}")
     return np.linspace(low, high, n, endpoint=endpoint, dtype=np.float32)[:, None]
 
 
 def sin_mixture(x, freqs=(1.0, 5.0), amps=None, phases=None):
-    """y = sum_j amp_j sin(freq_j * x + phase_j) on x: [n, 1] or [n] -> [n]."""
+    """y = sum_j amp_j sin(freq_j * x + phase_j) on x: [n, 1] or [n] -> [n].
+
+    Args:
+      x: [n, 1] or [n]; freqs: freq_j [J]; amps: amp_j [J] (default 1); phases: phase_j [J]
+        (default 0).
+    """
     x = np.asarray(x, np.float32).reshape(len(x), -1)[:, 0]
     amps = np.ones(len(freqs)) if amps is None else np.asarray(amps)
     phases = np.zeros(len(freqs)) if phases is None else np.asarray(phases)
@@ -56,6 +78,11 @@ def teacher_two_layer(
     """Labels from a random two-layer teacher f*(x) = sum_k a_k sigma(w_k . x (+ b_k)).
 
     Returns (y: [n], teacher params).
+
+    Args:
+      key: PRNG key of the teacher's init (:func:`phasekit.models.two_layer.init`); x: [n, d];
+      width: the teacher's width; activation: sigma's name; bias: with b_k; scale: multiplier of
+        every teacher weight (:func:`phasekit.models.two_layer.rescale`).
     """
     x = jnp.asarray(x)
     p = two_layer.rescale(two_layer.init(key, width, x.shape[1], bias=bias), scale, scale)
@@ -88,7 +115,11 @@ def parity(x):
 
 
 def train_test_split(n: int, n_train: int, seed: int = 0):
-    """(train indices [n_train], test indices [n - n_train]) of a random permutation of range(n)."""
+    """(train indices [n_train], test indices [n - n_train]) of a random permutation of range(n).
+
+    Args:
+      n: samples; n_train: how many train; seed: numpy generator seed.
+    """
     if not (isinstance(n_train, int) and 0 < n_train < n):
         raise ValueError(f"n_train: must be an integer in [1, {n - 1}], got {n_train!r}")
     perm = np.random.default_rng(seed).permutation(n)

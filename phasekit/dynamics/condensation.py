@@ -30,6 +30,31 @@ import numpy as np
 
 from phasekit.models import two_layer
 
+__all__ = [
+    "Directions",
+    "MergeReport",
+    "agreement",
+    "condensed_directions",
+    "cosine_similarity_matrix",
+    "dead_neurons",
+    "init_rate",
+    "initial_plateau_end",
+    "layer_input_weights",
+    "leading_eigenvector_order",
+    "loss_spectrum",
+    "merge_condensed",
+    "merge_condensed_padded",
+    "neuron_amplitude",
+    "neuron_vectors",
+    "orientation_amplitude",
+    "output_agreement",
+    "plateau_end_mask",
+    "plateau_ends",
+    "projection_amplitude",
+    "shared_lines",
+    "spectrum_lines",
+]
+
 
 def orientation_amplitude(a, w, b=None):
     """(Omega_k, A_k) of a two-layer net with 1-D input.
@@ -77,6 +102,12 @@ def neuron_vectors(u, neuron_axis: int = 0) -> jax.Array:
     - a flax conv kernel [kh, kw, c_in, c_out] (kernels flattened over kernel x channels) or
       conv feature maps [n, H, W, c_out]: ``neuron_axis=-1``.
     Returns [m, D].
+
+    Args:
+      u: a layer's weights with one axis per neuron (e.g. [m, d], or a conv kernel).
+      neuron_axis: that axis.
+    Returns:
+      [m, D] with D the product of the other axes' sizes.
     """
     u = jnp.moveaxis(jnp.asarray(u), neuron_axis, 0)
     return u.reshape(u.shape[0], -1)
@@ -285,7 +316,13 @@ class MergeReport(NamedTuple):
 def agreement(f_wide, f_narrow):
     """(max |diff|, relative L2 diff, prediction agreement) of two outputs [n] or [n, C] as
     arrays (jit/vmap friendly): agreement = fraction of equal argmax (multi-output) or of
-    equal sign (scalar output)."""
+    equal sign (scalar output).
+
+    Args:
+      f_wide, f_narrow: the two networks' outputs on the same inputs, [n] or [n, C].
+    Returns:
+      (max |diff|, relative L2 diff, agreement), three scalars.
+    """
     f_wide, f_narrow = jnp.asarray(f_wide), jnp.asarray(f_narrow)
     diff = f_narrow - f_wide
     rel = jnp.linalg.norm(diff) / jnp.maximum(jnp.linalg.norm(f_wide), jnp.finfo(diff.dtype).tiny)
@@ -297,7 +334,13 @@ def agreement(f_wide, f_narrow):
 
 
 def output_agreement(f_wide, f_narrow) -> tuple[float, float, float]:
-    """:func:`agreement` as Python floats, computed in float64."""
+    """:func:`agreement` as Python floats, computed in float64.
+
+    Args:
+      f_wide, f_narrow: outputs [n] or [n, C] (anything ``numpy.asarray`` takes).
+    Returns:
+      (max |diff|, relative L2 diff, agreement) as Python floats.
+    """
     f_wide, f_narrow = np.asarray(f_wide, np.float64), np.asarray(f_narrow, np.float64)
     diff = f_narrow - f_wide
     rel = np.linalg.norm(diff) / max(np.linalg.norm(f_wide), np.finfo(float).tiny)
@@ -332,6 +375,12 @@ def merge_condensed_padded(
     the same tangent kernel as one balanced neuron of norm sqrt(k) r: the balanced narrow net
     starts training exactly as the wide group does (the unbalanced merge, norms k r and r,
     is up to k times sharper and can make a step size stable for the wide net diverge).
+
+    Args:
+      params, x, activation, threshold, rel_amplitude, odd, balance: as in
+        :func:`merge_condensed`.
+    Returns:
+      (padded params of width m, :class:`Directions` of the merge).
     """
     if balance and activation != "relu":
         raise ValueError(
@@ -399,6 +448,9 @@ def merge_condensed(
     Args:
       params: two-layer params ``{"a": [m] or [m, C], "w": [m, d], "b": [m]}``.
       x: [n, d] inputs for dead-neuron detection (ReLU) and the agreement report.
+      activation, alpha: the net's activation name and output normalization
+        f = (1/alpha) sum_k a_k sigma(w_k . x + b_k).
+      threshold, rel_amplitude, odd: the clustering of :func:`condensed_directions`.
       balance: ReLU only: equal norms of output and input weights per merged neuron (see
         :func:`merge_condensed_padded`).
     Returns:
@@ -421,7 +473,12 @@ def merge_condensed(
 
 
 def layer_input_weights(params: list[dict], layer: int) -> jax.Array:
-    """Input weights (bias appended) of hidden ``layer`` of an MLP, one row per neuron: [m, fan_in(+1)]."""
+    """Input weights (bias appended) of hidden ``layer`` of an MLP, one row per neuron: [m, fan_in(+1)].
+
+    Args:
+      params: :mod:`phasekit.models.mlp` parameters (a list of ``{"w", "b"}`` dicts).
+      layer: index of the hidden layer.
+    """
     w = params[layer]["w"].T
     return jnp.concatenate([w, params[layer]["b"][:, None]], axis=1) if "b" in params[layer] else w
 
@@ -446,7 +503,14 @@ def plateau_end_mask(loss, flat: float = 0.02, min_records: int = 3) -> jax.Arra
 
 
 def plateau_ends(loss, flat: float = 0.02, min_records: int = 3) -> np.ndarray:
-    """Record indices of :func:`plateau_end_mask` (numpy)."""
+    """Record indices of :func:`plateau_end_mask` (numpy).
+
+    Args:
+      loss: [R] losses on a log-spaced record schedule; flat, min_records: as in
+        :func:`plateau_end_mask`.
+    Returns:
+      int indices [P] of the records where a plateau ends, ascending.
+    """
     return np.flatnonzero(
         np.asarray(plateau_end_mask(np.asarray(loss, np.float32), flat, min_records))
     )
@@ -483,6 +547,10 @@ def loss_spectrum(losses, bins: int = 200, log10_range: tuple[float, float] = (-
     bright bins at the same abscissa. losses: any shape (e.g. [seeds, records], linear
     schedule). Returns (edges [bins + 1], p [bins]) with p_i / sum p (NaN/inf records dropped;
     records outside the range are clipped into the end bins).
+
+    Args:
+      losses: losses of any shape; bins: the number of bins; log10_range: (low, high) of the
+        histogram in log10(loss).
     """
     logl = np.log10(np.asarray(losses, np.float64).ravel())
     logl = np.clip(logl[np.isfinite(logl)], *log10_range)
@@ -494,10 +562,18 @@ def spectrum_lines(edges, density, n_lines: int = 3, min_separation: float = 0.1
     """The ``n_lines`` brightest lines of a loss spectrum (:func:`loss_spectrum`): the bins of
     largest p_i, each at least ``min_separation`` (in log10 loss) from the lines already
     taken, so one broad line is not counted twice. Returns their centers, ascending
-    (fewer when fewer bins are occupied)."""
+    (fewer when fewer bins are occupied).
+
+    Args:
+      edges: [bins + 1] bin edges of log10(loss); density: [bins] p_i (both from
+        :func:`loss_spectrum`).
+      n_lines: lines wanted; min_separation: least distance between two lines (log10 loss).
+    Returns:
+      [<= n_lines] line centers (log10 loss), ascending.
+    """
     edges, density = np.asarray(edges, float), np.asarray(density, float)
     centers = 0.5 * (edges[1:] + edges[:-1])
-    lines = []
+    lines: list[float] = []
     for i in np.argsort(-density, kind="stable"):
         if density[i] <= 0 or len(lines) == n_lines:
             break

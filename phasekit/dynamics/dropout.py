@@ -41,6 +41,22 @@ from phasekit.losses import squared_error
 from phasekit.models import mlp
 from phasekit.models import two_layer as tl
 
+__all__ = [
+    "TEACHER_PARAMETERS",
+    "excess_variation",
+    "explicit_regularizer",
+    "mask",
+    "mean_mse",
+    "mlp_apply",
+    "mlp_regularizer",
+    "mse",
+    "orientation_concentration",
+    "teacher",
+    "two_layer_apply",
+    "two_layer_regularizer",
+    "valued_as",
+]
+
 
 def _check_p(p):
     """Keep probabilities (a scalar or one per layer) must lie in (0, 1]; traced p passes."""
@@ -53,7 +69,13 @@ def _check_p(p):
 
 
 def mask(key, shape, p) -> jax.Array:
-    """1 + eta: 1/p with probability p, 0 otherwise (mean 1). ``p`` may be traced."""
+    """1 + eta: 1/p with probability p, 0 otherwise (mean 1). ``p`` may be traced.
+
+    Args:
+      key: PRNG key; shape: the mask's shape; p: keep probability in (0, 1].
+    Returns:
+      float mask of ``shape`` with values 0 or 1/p.
+    """
     _check_p(p)
     return jax.random.bernoulli(key, p, shape).astype(jnp.result_type(float)) / p
 
@@ -65,6 +87,12 @@ def two_layer_apply(
 
     :func:`phasekit.models.two_layer.apply` with a dropout mask; ``key=None`` is the
     deterministic (evaluation) network.
+
+    Args:
+      params: two-layer params ``{"a", "w", "b"}`` (:mod:`phasekit.models.two_layer`).
+      x: inputs [n, d]; key: PRNG key of the masks (None: no dropout).
+      p: keep probability of the hidden neurons (may be traced).
+      activation, alpha: as in :func:`phasekit.models.two_layer.apply`.
     """
     m = (
         None
@@ -86,6 +114,13 @@ def mlp_apply(
     """:func:`phasekit.models.mlp.apply` with dropout after hidden layers: ``p`` a scalar (every
     hidden layer) or one keep probability per hidden layer (1.0: no dropout there); in a residual
     net the mask acts on each block's branch before the skip sum. ``key=None``: no dropout.
+
+    Args:
+      params: :mod:`phasekit.models.mlp` parameters (a list of ``{"w", "b"}`` dicts).
+      x: inputs [n, d]; key: PRNG key of the masks; p: keep probability (see above).
+      activation, residual, layer_activations: as in :func:`phasekit.models.mlp.apply`.
+    Returns:
+      outputs [n, k] (squeezed to [n] when k = 1, as in :func:`phasekit.models.mlp.apply`).
     """
     n_hidden = len(params) - 1
     ps = list(p) if isinstance(p, (list, tuple)) or jnp.ndim(p) > 0 else [p] * n_hidden
@@ -118,7 +153,15 @@ def explicit_regularizer(h: jax.Array, w_out: jax.Array, p) -> jax.Array:
 
 
 def two_layer_regularizer(params: dict, x: jax.Array, p, activation="relu", alpha=1.0) -> jax.Array:
-    """R_1 of a two-layer net (dropout on the hidden layer)."""
+    """R_1 of a two-layer net (dropout on the hidden layer).
+
+    Args:
+      params: two-layer params ``{"a", "w", "b"}``; x: inputs [n, d]; p: keep probability.
+      activation, alpha: as in :func:`phasekit.models.two_layer.apply` (the 1/alpha goes into
+        the output weights of :func:`explicit_regularizer`).
+    Returns:
+      R_1, a scalar.
+    """
     h = tl.hidden(params, x, activation)
     return explicit_regularizer(h, params["a"] / alpha, p)
 
@@ -130,7 +173,15 @@ def mlp_regularizer(
     activation="relu",
     layer_activations: Sequence | None = None,
 ) -> jax.Array:
-    """R_1 of an MLP with dropout after its last hidden layer only."""
+    """R_1 of an MLP with dropout after its last hidden layer only.
+
+    Args:
+      params: :mod:`phasekit.models.mlp` parameters; x: inputs [n, d]; p: keep probability of
+        the dropout after the last hidden layer.
+      activation, layer_activations: as in :func:`phasekit.models.mlp.apply`.
+    Returns:
+      R_1 (:func:`explicit_regularizer` on the last hidden layer's outputs), a scalar.
+    """
     h = mlp.hidden(params, x, activation, layer_activations=layer_activations)[-1]
     return explicit_regularizer(h, params[-1]["w"], p)
 
@@ -155,6 +206,7 @@ def mean_mse(apply_fn: Callable, regularizer: Callable, p, **apply_kwargs) -> Ca
     ignored): dropout's explicit regularizer without its noise, e.g.
     ``mean_mse(mlp.apply, mlp_regularizer, p)`` for dropout after an MLP's last hidden layer or
     ``mean_mse(two_layer.apply, two_layer_regularizer, p, activation=..., alpha=...)``.
+    ``apply_fn(params, x, **apply_kwargs)`` is the deterministic net;
     ``regularizer(params, x, p, **apply_kwargs)`` is R_1. Equal to E_eta of :func:`mse`'s loss
     exactly when dropout acts on the last hidden layer only.
     """

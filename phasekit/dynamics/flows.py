@@ -49,6 +49,14 @@ from phasekit.dynamics import train
 from phasekit.theory import hessian
 from phasekit.typing import Data, Params
 
+__all__ = [
+    "FlowTrajectory",
+    "central_flow",
+    "edge_covariance",
+    "gradient_flow",
+    "moving_average",
+]
+
 
 class FlowTrajectory(NamedTuple):
     """Result of :func:`central_flow` / :func:`gradient_flow` (a pytree; vmapped runs stack).
@@ -86,6 +94,9 @@ def edge_covariance(c: jax.Array, K: jax.Array, C: jax.Array, *, iters: int = 20
     complementarity problem X >= 0, G(grad L + (1/2) G^* X) >= C, <X, G(...) - C> = 0. k = 1 in
     closed form, max(0, 2 (C - c) / K); otherwise FISTA with projection onto the PSD cone
     (eigenvalues clipped at 0), step 4 / lambda_max(K).
+
+    Args:
+      c: [k, k]; K: [k, k, k, k]; C: [k, k] (see above); iters: FISTA iterations (k > 1).
     """
     k = c.shape[0]
     if k == 1:
@@ -193,6 +204,7 @@ def central_flow(
         and the oscillation along u_i are recorded.
       observe: ``params -> dict`` recorded like :func:`train.run`'s.
       edge: False gives gradient flow (X = 0; the eigenpairs are still tracked for the records).
+      key: PRNG key of the Lanczos start vectors (default ``jax.random.key(0)``).
     Returns:
       :class:`FlowTrajectory`.
     """
@@ -305,13 +317,26 @@ def gradient_flow(
     loss_fn: Callable, params: Params, data: Data, lr, *, steps: int, **kwargs
 ) -> FlowTrajectory:
     """Gradient flow dw/dt = -eta grad L (t in GD steps), Euler with ``substeps`` per step; the same
-    records as :func:`central_flow` (sharpness tracked at the records, sigma^2 = 0)."""
+    records as :func:`central_flow` (sharpness tracked at the records, sigma^2 = 0).
+
+    Args:
+      loss_fn, params, data: ``loss(params, data)``, the initial parameters and the full batch.
+      lr: eta, the GD learning rate the time unit is taken from.
+      steps: GD-steps of time; **kwargs: the records and sharpness options of
+        :func:`central_flow` (its ``edge`` is off).
+    Returns:
+      :class:`FlowTrajectory`.
+    """
     return central_flow(loss_fn, params, data, lr, steps=steps, edge=False, **kwargs)
 
 
 def moving_average(x, window: int, axis: int = -1) -> np.ndarray:
     """Centered moving average over ``window`` consecutive records (valid part only: the output is
-    ``window - 1`` shorter along ``axis``): GD's loss smoothed over its oscillation period."""
+    ``window - 1`` shorter along ``axis``): GD's loss smoothed over its oscillation period.
+
+    Args:
+      x: records along ``axis``; window: records per average (>= 1); axis: the record axis.
+    """
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
         raise ValueError(f"window: must be an integer >= 1, got {window!r}")
     x = np.moveaxis(np.asarray(x, dtype=float), axis, -1)

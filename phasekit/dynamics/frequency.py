@@ -33,6 +33,36 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.signal
 
+__all__ = [
+    "ConvergenceStep",
+    "DEFAULT_DELTA_NN",
+    "Plateau",
+    "amplitude",
+    "boolean_degree_power",
+    "convergence_step",
+    "default_delta",
+    "dft",
+    "dft_frequencies",
+    "filtering_errors",
+    "filtering_observable",
+    "find_peaks",
+    "fourier_mode_eigenvalues",
+    "gaussian_filter_weights",
+    "in_frequency_order",
+    "linear_convergence_step",
+    "loss_plateau",
+    "low_high_split",
+    "nearest_neighbour_distance",
+    "never_as",
+    "nudft",
+    "order_agreement",
+    "principal_direction",
+    "relative_spectral_error",
+    "sine_series",
+    "spectral_error_observable",
+    "unfit_loss",
+]
+
 # ----------------------------------------------------------------------------- spectra
 
 
@@ -169,6 +199,8 @@ def spectral_error_observable(
         in general ``dft_frequencies(x)[peaks]``).
       coord: [n] 1-D coordinate the transform runs along; default x[:, 0] (d must be 1).
         For high-dimensional x pass ``x @ principal_direction(x)`` (projection method).
+      magnitude: compare amplitudes only (:func:`relative_spectral_error`).
+      name: the observable's key.
     """
     x = jnp.asarray(x)
     if coord is None:
@@ -283,7 +315,13 @@ def filtering_errors(h: jax.Array, y: jax.Array, weights: jax.Array) -> tuple[ja
 
 
 def nearest_neighbour_distance(x: jax.Array) -> jax.Array:
-    """Median over samples of the distance to the nearest other sample: the natural unit of delta."""
+    """Median over samples of the distance to the nearest other sample: the natural unit of delta.
+
+    Args:
+      x: [n, d] samples.
+    Returns:
+      the median distance, a scalar.
+    """
     x = jnp.asarray(x)
     sq = jnp.sum(x**2, axis=1)
     d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
@@ -305,7 +343,8 @@ def filtering_observable(
 ) -> Callable:
     """``observe(params) -> {"e_low": [D], "e_high": [D]}`` for a sweep of filter widths delta.
 
-    x: [n, d] inputs; y: [n] or [n, c] targets; deltas: [D] (default: [:func:`default_delta`]).
+    apply_fn: ``apply(params, x, **apply_kwargs) -> h``; x: [n, d] inputs; y: [n] or [n, c]
+    targets; deltas: [D] (default: [:func:`default_delta`]).
     Weights are built once (n^2 D memory).
     """
     deltas = default_delta(x) if deltas is None else deltas
@@ -358,6 +397,12 @@ def linear_convergence_step(eigenvalue, lr, n: int, threshold=0.1):
         =>  t_k = n ln(1 / threshold) / (lr lambda_k)
 
     with lambda_k from :func:`fourier_mode_eigenvalues` and L = 1/(2n) sum r^2.
+
+    Args:
+      eigenvalue: lambda_k (any shape); lr: the GD learning rate; n: the number of samples;
+      threshold: the Delta_F level.
+    Returns:
+      t_k, the shape of ``eigenvalue``.
     """
     return n * jnp.log(1.0 / threshold) / (lr * jnp.asarray(eigenvalue))
 
@@ -456,6 +501,13 @@ def loss_plateau(steps, loss, level: float, rtol: float = 0.3) -> Plateau:
 
 def unfit_loss(x, freqs, amplitudes=None) -> float:
     """Loss (1/2) mean_i r(x_i)^2 of leaving the sine series ``sum_j A_j sin(k_j x)`` unfit
-    (the level of the loss plateau while those peaks are missing).   x: [n] or [n, 1]."""
+    (the level of the loss plateau while those peaks are missing).   x: [n] or [n, 1].
+
+    Args:
+      x: sample points [n] or [n, 1]; freqs: k_j [J] of the unfit peaks; amplitudes: A_j [J]
+        (None: as in :func:`sine_series`).
+    Returns:
+      the loss, a Python float.
+    """
     r, _ = sine_series(x, freqs, amplitudes)
     return float(0.5 * jnp.mean(r**2))

@@ -16,6 +16,13 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+__all__ = [
+    "GrokkingTimes",
+    "delay_lower_bound",
+    "first_step_reaching",
+    "grokking_times",
+]
+
 
 class GrokkingTimes(NamedTuple):
     """step_train, step_test, delay: float arrays of the runs' batch shape (NaN: not reached)."""
@@ -52,7 +59,13 @@ def grokking_times(steps, train_accuracy, test_accuracy, threshold: float = 0.99
 def delay_lower_bound(times: GrokkingTimes, last_step):
     """The delay, with runs that fit the train set but never reach the test threshold within
     the records counted at ``last_step - step_train`` (a lower bound on their delay: they are
-    censored at the budget). NaN where the train threshold is never reached."""
+    censored at the budget). NaN where the train threshold is never reached.
+
+    Args:
+      times: :class:`GrokkingTimes` (:func:`grokking_times`); last_step: the last record step.
+    Returns:
+      delays, the runs' batch shape.
+    """
     s_test = jnp.where(
         jnp.isnan(times.step_test), jnp.asarray(last_step, jnp.float32), times.step_test
     )

@@ -47,6 +47,24 @@ from phasekit.dynamics import sweep, train
 from phasekit.theory import hessian
 from phasekit.typing import Data, Params
 
+__all__ = [
+    "LOSSES",
+    "LR_RULES",
+    "Model",
+    "VARIABLES",
+    "add_width_exponent",
+    "as_model",
+    "data_hash",
+    "default_groups",
+    "describe",
+    "displacement_run",
+    "gauss_newton_trace",
+    "group_masks",
+    "group_norm",
+    "init_scale_sweep",
+    "scale_params",
+]
+
 LR_RULES = ("gauss_newton", "sharpness")
 LOSSES = ("mse", "cross_entropy")
 
@@ -93,7 +111,11 @@ def default_groups(params: Params) -> dict[str, Callable[[tuple], bool]]:
     """One group per top-level entry of the params: a flax module's layers ("Dense_0", ...), the
     keys of a dict ("a", "w", ...), the layers of a list ("0", "1", ...)."""
     keys = list(params) if isinstance(params, Mapping) else list(range(len(params)))
-    return {str(k): (lambda path, k=k: _first_key(path) == k) for k in keys}
+    return {str(k): _top_key_is(k) for k in keys}
+
+
+def _top_key_is(k) -> Callable[[tuple], bool]:
+    return lambda path: _first_key(path) == k
 
 
 def _first_key(path):
@@ -102,7 +124,15 @@ def _first_key(path):
 
 
 def group_masks(params, groups) -> dict[str, list[bool]]:
-    """For each group (top-level keys, or a predicate on the leaf path) a bool per leaf of ``params``."""
+    """For each group (top-level keys, or a predicate on the leaf path) a bool per leaf of ``params``.
+
+    Args:
+      params: the model's parameters (pytree).
+      groups: name -> a tuple of top-level keys, or a predicate ``path -> bool`` on the leaf's
+        key path (as :func:`default_groups` builds).
+    Returns:
+      name -> list of bools, one per leaf of ``params`` in ``tree_leaves`` order.
+    """
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     masks = {}
     for name, member in groups.items():
@@ -127,7 +157,15 @@ def group_norm(tree, mask) -> jax.Array:
 
 
 def scale_params(params, masks: Mapping[str, list], multipliers: Mapping[str, Any]):
-    """theta_g <- s_g theta_g for each group g in ``multipliers`` (traced s_g welcome)."""
+    """theta_g <- s_g theta_g for each group g in ``multipliers`` (traced s_g welcome).
+
+    Args:
+      params: the parameters (pytree).
+      masks: name -> bool per leaf (:func:`group_masks`).
+      multipliers: name -> s_g (scalars, may be traced); groups not named keep scale 1.
+    Returns:
+      the scaled parameters, same structure as ``params``.
+    """
     leaves, treedef = jax.tree_util.tree_flatten(params)
     out = list(leaves)
     for name, s in multipliers.items():
@@ -141,7 +179,16 @@ def gauss_newton_trace(
     """tr G = (1/n) sum_i tr(J_i^T H_i J_i), J_i = d f(x_i) / d theta [k, M], H_i the output
     Hessian of the loss (:func:`phasekit.theory.hessian.output_hessian`). Per-sample
     Jacobians, one sample at a time (``lax.map``; ``batch_size`` vmaps that many at once, which
-    some convolution batching rules do not support): memory O(k M). Traceable."""
+    some convolution batching rules do not support): memory O(k M). Traceable.
+
+    Args:
+      apply_fn: ``apply(params, x) -> f [n, k]`` (or [n]); params: the parameters (pytree).
+      x: inputs [n, ...].
+      loss: "mse" (H_i = I) or "cross_entropy" (H_i = diag p_i - p_i p_i^T).
+      batch_size: samples vmapped at once (None: one at a time).
+    Returns:
+      tr G, a scalar.
+    """
 
     def one(xi):
         f = lambda p: jnp.reshape(apply_fn(p, xi[None]), (-1,))
@@ -252,13 +299,13 @@ def init_scale_sweep(
     x0 = x[:1]
     has_width = widths is not None
     probe = jax.eval_shape(
-        lambda k: model.init(k, widths[0] if has_width else None, x0), jax.random.key(0)
+        lambda k: model.init(k, widths[0] if widths is not None else None, x0), jax.random.key(0)
     )
     groups = default_groups(probe) if groups is None else dict(groups)
     masks = group_masks(probe, groups)
     names = list(groups)
     per_group = isinstance(scales, Mapping)
-    if per_group:
+    if isinstance(scales, Mapping):
         unknown = set(scales) - set(names)
         if unknown:
             raise ValueError(f"scales: unknown groups {sorted(unknown)}; groups are {names}")
@@ -266,7 +313,8 @@ def init_scale_sweep(
     else:
         scale_axes = {"scale": np.asarray(scales, float)}
     loss_name = loss if isinstance(loss, str) else None
-    make_loss = {"mse": train.mse, "cross_entropy": train.cross_entropy}.get(loss, loss)
+    factories: dict[str, Callable] = {"mse": train.mse, "cross_entropy": train.cross_entropy}
+    make_loss = factories[loss] if isinstance(loss, str) else loss  # a str is in LOSSES
 
     def scale_of(pt):
         if per_group:
@@ -331,7 +379,7 @@ def init_scale_sweep(
         desc="init-scale sweep",
     )
     ds = ds.assign_coords(step=("record", rec))
-    if has_width and len(widths) >= 2:
+    if widths is not None and len(widths) >= 2:
         ds = add_width_exponent(ds)
     ds.attrs["wall_time_s"] = time.perf_counter() - t0
     return describe(ds)
@@ -361,6 +409,20 @@ def displacement_run(
     ``.finish`` of a finished state (or ``train.run``'s equivalent) is a dict: rd_star [G],
     loss_star, loss0, steps, lr, converged, diverged, hit_cap, rd [R, G], loss [R] (plus
     ``observe``'s outputs at the records, prefixed ``obs_``). Traceable and vmappable.
+
+    Args:
+      apply_fn: ``apply(params, x) -> f``; p0: theta_0 (pytree, already scaled).
+      data: ``(x [n, ...], y [n, ...])``.
+      masks: group name -> bool per leaf (:func:`group_masks`); RD is reported per group.
+      make_loss: a factory ``apply -> loss(params, data)`` (:func:`phasekit.dynamics.train.mse`).
+      loss_name: "mse" or "cross_entropy", the output Hessian of the "gauss_newton" rule.
+      lr, eta: the learning-rate rule (module docstring).
+      scale: the point's multipliers, passed to a callable ``lr``.
+      steps, rel_tol, n_records, lr_backoff: the stop rules and records of :func:`train.run`.
+      observe: ``observe(params) -> dict`` of extra outputs at the records (or None).
+    Returns:
+      :class:`phasekit.dynamics.train.Resumable` whose ``finish`` gives the dict above (and
+      ``theta_final``).
     """
     plus = lambda delta: jax.tree_util.tree_map(jnp.add, p0, delta)
     loss_fn = make_loss(lambda delta, xx: apply_fn(plus(delta), xx))
@@ -413,11 +475,17 @@ def add_width_exponent(ds: xr.Dataset) -> xr.Dataset:
     (:func:`phasekit.dynamics.phase.scaling_exponent`), with S_w_stderr, S_w_r2, S_w_poor_fit
     and S_w_missing_runs. Runs not computed yet (a store read while a sweep is still writing
     it: NaN in every variable) are counted and their fits flagged poor, never a plain
-    poor_fit=False; the widths they lack are listed in ``attrs["incomplete_widths"]``."""
+    poor_fit=False; the widths they lack are listed in ``attrs["incomplete_widths"]``.
+
+    Args:
+      ds: a sweep Dataset with a ``width`` dim (>= 2 widths) and rd_star, converged, steps.
+    Returns:
+      ``ds`` with rd_star_geomean and the S_w variables over the dims of rd_star but width, seed.
+    """
     from phasekit.dynamics.phase import scaling_exponent
 
     valid = ds["converged"].astype(bool) & np.isfinite(ds["rd_star"]) & (ds["rd_star"] > 0)
-    mean_log = np.log(ds["rd_star"].where(valid)).mean("seed", skipna=True)
+    mean_log = xr.ufuncs.log(ds["rd_star"].where(valid)).mean("seed", skipna=True)
     by_width = mean_log.transpose(..., "width")
     fit = scaling_exponent(
         ds["width"].values,
@@ -425,7 +493,7 @@ def add_width_exponent(ds: xr.Dataset) -> xr.Dataset:
         valid=(valid.sum("seed") > 0).transpose(..., "width").values,
     )
     dims = [d for d in by_width.dims if d != "width"]
-    computed = np.isfinite(ds["steps"].astype(float))
+    computed = xr.ufuncs.isfinite(ds["steps"].astype(float))
     missing = (
         (~computed).sum(("width", "seed")).broadcast_like(by_width.isel(width=0)).transpose(*dims)
     )
@@ -472,6 +540,8 @@ VARIABLES = {
 
 
 def describe(ds: xr.Dataset) -> xr.Dataset:
+    """Attach ``long_name`` and ``units`` attributes from :data:`VARIABLES` to the variables of
+    an :func:`init_scale_sweep` Dataset that has them (in place; returns ``ds``)."""
     for name, (long_name, units) in VARIABLES.items():
         if name in ds:
             ds[name].attrs.update(long_name=long_name, units=units)
@@ -479,7 +549,13 @@ def describe(ds: xr.Dataset) -> xr.Dataset:
 
 
 def data_hash(x, y) -> str:
-    """A short digest of the data's bytes, for a store's fingerprint."""
+    """A short digest of the data's bytes, for a store's fingerprint.
+
+    Args:
+      x, y: arrays (anything ``numpy.asarray`` takes).
+    Returns:
+      a 16-character hex string (BLAKE2b, 8 bytes).
+    """
     import hashlib
 
     return hashlib.blake2b(

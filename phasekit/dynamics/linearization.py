@@ -23,9 +23,21 @@ from phasekit.dynamics import train
 from phasekit.dynamics.phase import relative_distance
 from phasekit.theory.ntk import linearize
 
+__all__ = [
+    "linearization_gap",
+    "train_with_linearization",
+]
+
 
 def linearization_gap(apply_fn: Callable, params0, x) -> Callable:
-    """Observable on a pair (theta, theta_lin): ``{"gap": RMS of f(theta) - f_lin(theta_lin) on x}``."""
+    """Observable on a pair (theta, theta_lin): ``{"gap": RMS of f(theta) - f_lin(theta_lin) on x}``.
+
+    Args:
+      apply_fn: ``(params, x) -> [n, ...]``; params0: theta_0, where f_lin is the first-order
+        Taylor expansion of f; x: the points [n, ...] the gap is measured on.
+    Returns:
+      ``observe((params, params_lin)) -> {"gap": scalar}``.
+    """
     apply_lin = linearize(apply_fn, params0)
 
     def observe(pair):
@@ -51,7 +63,10 @@ def train_with_linearization(
     """Train f and f_lin from ``params0`` with the same optimizer; record both along the way.
 
     Args:
-      apply_fn: ``(params, x) -> [n, ...]``; data: ``(x, y)`` for the MSE loss of ``train.mse``.
+      apply_fn: ``(params, x) -> [n, ...]``; params0: theta_0 (both models start there; f_lin is
+        f's first-order Taylor expansion at it); data: ``(x, y)`` for the MSE loss of ``train.mse``.
+      optimizer: an optax GradientTransformation, applied to the pair (theta, theta_lin) as one
+        pytree; steps: the step budget.
       x_eval: [n_eval, ...] points where the outputs are recorded (default: the training x).
       input_weights: ``params -> array`` of the input weights (e.g. ``two_layer.input_weights``)
         to record RD = ||theta_w(t) - theta_w(0)|| / ||theta_w(0)|| of both models.

@@ -18,12 +18,22 @@ import jax.numpy as jnp
 
 from phasekit.dynamics import train
 
+__all__ = [
+    "derivative_augmented_mse",
+    "input_gradient",
+]
+
 
 def input_gradient(apply_fn: Callable, params, x: jax.Array, **apply_kwargs) -> jax.Array:
     """grad_x h(x_i) for a scalar-output model applied row-wise.   x: [n, d] -> [n, d].
 
     Uses grad_x sum_i h(x_i), which equals the per-sample gradients because each output row
     depends only on its own input row (true for the models of phasekit.models).
+
+    Args:
+      apply_fn: ``apply(params, x, **apply_kwargs) -> [n]``; params: its parameters; x: [n, d].
+    Returns:
+      [n, d], row i the gradient of h at x_i.
     """
     return jax.grad(lambda xx: jnp.sum(apply_fn(params, xx, **apply_kwargs)))(x)
 
@@ -33,6 +43,10 @@ def derivative_augmented_mse(apply_fn: Callable, weight=1.0, **apply_kwargs) -> 
 
     Returns ``loss(params, data) -> scalar`` for :func:`phasekit.dynamics.train.run`.
     ``weight`` (lambda) may be traced.
+
+    Args:
+      apply_fn: ``apply(params, x, **apply_kwargs) -> [n]`` (scalar output per row).
+      weight: lambda; **apply_kwargs: static arguments of ``apply_fn``.
     """
     value_loss = train.mse(apply_fn, **apply_kwargs)
 

@@ -33,6 +33,21 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+__all__ = [
+    "apply_mask",
+    "default_prunable",
+    "dense_mask",
+    "imp_keep_fractions",
+    "layer_counts",
+    "magnitude_prune",
+    "mask_updates",
+    "masked",
+    "random_mask",
+    "random_reinit",
+    "rewind",
+    "sparsity",
+]
+
 Params = Any
 Mask = Any
 
@@ -48,8 +63,19 @@ def dense_mask(params: Params) -> Mask:
 
 
 def apply_mask(params: Params, mask: Mask) -> Params:
-    """theta (.) m, leafwise."""
+    """theta (.) m, leafwise.
+
+    Args:
+      params: pytree; mask: pytree of the same structure (0 / 1 entries).
+    Returns:
+      the masked pytree.
+    """
     return jax.tree_util.tree_map(lambda w, m: w * m.astype(w.dtype), params, mask)
+
+
+def _flatten_up_to(treedef: Any, tree: Any) -> list[Any]:
+    # ``treedef`` is a jaxlib PyTreeDef: jaxlib ships no stub for it, so it is typed Any here
+    return treedef.flatten_up_to(tree)
 
 
 def _keep_top(score: jax.Array, k) -> jax.Array:
@@ -84,8 +110,8 @@ def magnitude_prune(
         raise ValueError(f"scope: 'layer' or 'global', got {scope!r}")
     prunable = default_prunable(params) if prunable is None else prunable
     leaves, tree = jax.tree_util.tree_flatten(params)
-    masks = tree.flatten_up_to(mask)
-    flags = [bool(f) for f in tree.flatten_up_to(prunable)]
+    masks = _flatten_up_to(tree, mask)
+    flags = [bool(f) for f in _flatten_up_to(tree, prunable)]
     idx = [i for i, f in enumerate(flags) if f]
     # surviving weights are ranked by |w|; pruned ones sit below every survivor
     scores = [jnp.where(masks[i] > 0, jnp.abs(leaves[i]), -1.0) for i in idx]
@@ -128,7 +154,13 @@ def imp_keep_fractions(
 
 
 def rewind(params_rewind: Params, mask: Mask) -> Params:
-    """theta_rewind (.) m: the survivors back at their values of step 0 (or step k)."""
+    """theta_rewind (.) m: the survivors back at their values of step 0 (or step k).
+
+    Args:
+      params_rewind: the parameters saved at the rewind step; mask: the current mask.
+    Returns:
+      the masked rewind parameters.
+    """
     return apply_mask(params_rewind, mask)
 
 
@@ -139,10 +171,17 @@ def random_reinit(key, init_fn: Callable[[jax.Array], Params], mask: Mask) -> Pa
 
 def random_mask(key, mask: Mask, prunable: Any = None) -> Mask:
     """The control "random mask": per prunable leaf, as many ones as ``mask`` has, at uniformly
-    random positions; non-prunable leaves copy ``mask``."""
+    random positions; non-prunable leaves copy ``mask``.
+
+    Args:
+      key: PRNG key; mask: the mask whose per-leaf counts are kept; prunable: pytree of bools
+        (default: :func:`default_prunable`).
+    Returns:
+      the random mask, same structure and dtypes as ``mask``.
+    """
     leaves, tree = jax.tree_util.tree_flatten(mask)
     prunable = default_prunable(mask) if prunable is None else prunable
-    flags = [bool(f) for f in tree.flatten_up_to(prunable)]
+    flags = [bool(f) for f in _flatten_up_to(tree, prunable)]
     keys = jax.random.split(key, len(leaves))
     new = [
         (_keep_top(jax.random.uniform(k, m.shape), jnp.sum(m > 0)).astype(m.dtype) if f else m)
@@ -152,7 +191,13 @@ def random_mask(key, mask: Mask, prunable: Any = None) -> Mask:
 
 
 def mask_updates(mask: Mask) -> optax.GradientTransformation:
-    """optax transformation u -> u (.) m: pruned weights receive no update."""
+    """optax transformation u -> u (.) m: pruned weights receive no update.
+
+    Args:
+      mask: pytree of the parameters' structure (0 / 1 entries).
+    Returns:
+      a stateless ``optax.GradientTransformation``.
+    """
 
     def update(updates, state, params=None):
         return apply_mask(updates, mask), state
@@ -166,15 +211,27 @@ def masked(optimizer: optax.GradientTransformation, mask: Mask) -> optax.Gradien
 
 
 def sparsity(mask: Mask, prunable: Any = None) -> jax.Array:
-    """Fraction of the prunable weights that remain: sum m / size over the prunable leaves."""
+    """Fraction of the prunable weights that remain: sum m / size over the prunable leaves.
+
+    Args:
+      mask: the mask (pytree); prunable: pytree of bools (default: :func:`default_prunable`).
+    Returns:
+      the remaining fraction, a scalar in [0, 1].
+    """
     leaves, tree = jax.tree_util.tree_flatten(mask)
     prunable = default_prunable(mask) if prunable is None else prunable
-    kept = [m for m, f in zip(leaves, tree.flatten_up_to(prunable)) if bool(f)]
+    kept = [m for m, f in zip(leaves, _flatten_up_to(tree, prunable)) if bool(f)]
     return sum(jnp.sum(m > 0) for m in kept) / sum(m.size for m in kept)
 
 
 def layer_counts(mask: Mask, prunable: Any = None) -> Sequence[jax.Array]:
-    """Number of kept weights of each prunable leaf, in ``tree_leaves`` order."""
+    """Number of kept weights of each prunable leaf, in ``tree_leaves`` order.
+
+    Args:
+      mask: the mask (pytree); prunable: pytree of bools (default: :func:`default_prunable`).
+    Returns:
+      one scalar count per prunable leaf.
+    """
     leaves, tree = jax.tree_util.tree_flatten(mask)
     prunable = default_prunable(mask) if prunable is None else prunable
-    return [jnp.sum(m > 0) for m, f in zip(leaves, tree.flatten_up_to(prunable)) if bool(f)]
+    return [jnp.sum(m > 0) for m, f in zip(leaves, _flatten_up_to(tree, prunable)) if bool(f)]

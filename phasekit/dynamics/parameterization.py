@@ -20,6 +20,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "CoordinateCheck",
+    "LrOptimum",
+    "coordinate_check",
+    "feature_observer",
+    "flax_intermediates",
+    "measured_regime",
+    "optimal_lr",
+    "relative_feature_change",
+    "width_slopes",
+]
 
 
 def relative_feature_change(h_t, h_0) -> jax.Array:
@@ -69,6 +82,14 @@ def coordinate_check(
 
     Every step is a record and there is no stop rule, so this is a plain ``lax.scan`` of optax
     steps (:func:`phasekit.dynamics.train.run` gives the same numbers at twice the compile time).
+
+    Args:
+      loss_fn: ``loss(params, data) -> scalar``.
+      features: ``features(params) -> list of K arrays`` (e.g. :func:`flax_intermediates`).
+      params: theta_0; data: the full batch; optimizer: an optax GradientTransformation.
+      steps: optimizer steps.
+    Returns:
+      :class:`CoordinateCheck` with records t = 0..steps.
     """
     observe = feature_observer(features, params)
     grad = jax.value_and_grad(loss_fn)
@@ -91,7 +112,13 @@ def coordinate_check(
 
 def width_slopes(widths: Sequence[float], values, axis: int = 0) -> np.ndarray:
     """Least-squares slope of log(values) against log(width) along ``axis`` (the width axis):
-    the exponent s of values ~ n^s. NaN where a value is not finite and positive."""
+    the exponent s of values ~ n^s. NaN where a value is not finite and positive.
+
+    Args:
+      widths: the widths n [W]; values: positive values with a [W] axis at ``axis``.
+    Returns:
+      the slopes, ``values``' shape without ``axis``.
+    """
     x = np.log(np.asarray(widths, float))
     if x.size < 2 or np.ptp(x) == 0:
         raise ValueError(f"widths: need >= 2 distinct widths, got {list(widths)}")
@@ -107,7 +134,13 @@ def width_slopes(widths: Sequence[float], values, axis: int = 0) -> np.ndarray:
 def measured_regime(feature_slope, output_slope, diverged, flat: float = 0.1) -> str:
     """ "unstable" (a run diverged, or features / output change grow with n), "feature learning"
     (relative feature change flat in n) or "kernel" (it falls: frozen features; TP4's trivial
-    regime freezes them too)."""
+    regime freezes them too).
+
+    Args:
+      feature_slope: width exponent of the relative feature change (:func:`width_slopes`);
+      output_slope: width exponent of the output change; diverged: whether any run diverged;
+      flat: |slope| at most this counts as flat.
+    """
     if diverged or not np.isfinite(feature_slope) or feature_slope > flat or output_slope > flat:
         return "unstable"
     return "feature learning" if abs(feature_slope) <= flat else "kernel"
@@ -119,11 +152,12 @@ class LrOptimum(NamedTuple):
 
     lr: np.ndarray
     loss: np.ndarray
-    index: np.ndarray
+    # the field shadows tuple.index (a method); callers read .index, so the name stays
+    index: np.ndarray  # type: ignore[assignment]
     interior: np.ndarray
 
 
-def optimal_lr(lrs: Sequence[float], loss) -> LrOptimum:
+def optimal_lr(lrs: ArrayLike, loss: ArrayLike) -> LrOptimum:
     """The lr of least seed-mean loss, ``loss``: [..., lrs, seeds] (non-finite losses count as
     +inf: a diverged run is never optimal), refined by a parabola in log lr through the grid
     minimum and its two neighbours (a log-spaced grid of ``lrs``)."""
@@ -155,7 +189,14 @@ def optimal_lr(lrs: Sequence[float], loss) -> LrOptimum:
 def flax_intermediates(module, x, names: Sequence[str] | None = None) -> Callable:
     """``features(variables) -> [outputs of the submodules ``names`` (default: every direct
     submodule, in call order), then the model's output]`` at input ``x``, through Flax's
-    ``capture_intermediates`` (the model's own forward pass)."""
+    ``capture_intermediates`` (the model's own forward pass).
+
+    Args:
+      module: a flax ``nn.Module``; x: the input batch; names: submodule names (None: all
+        direct submodules).
+    Returns:
+      ``features(variables) -> list of arrays`` (one per submodule, then the output).
+    """
 
     def features(variables):
         out, state = module.apply(

@@ -43,6 +43,33 @@ import numpy as np
 
 from phasekit.dynamics import frequency as F
 
+__all__ = [
+    "JacobiTrajectory",
+    "Poisson",
+    "book_problem",
+    "boundary_points",
+    "derivatives",
+    "discrete_solution",
+    "gauss",
+    "grid",
+    "jacobi",
+    "jacobi_closed_form",
+    "jacobi_factor",
+    "jacobi_step",
+    "manufactured",
+    "mode_error",
+    "relative_error",
+    "resampled",
+    "residual_loss",
+    "ritz_loss",
+    "sine_coefficients",
+    "sine_coefficients_2d",
+    "sine_peaks",
+    "trapezoid",
+    "uniform",
+    "xla_flops",
+]
+
 
 class Poisson(NamedTuple):
     """-Laplace u = f on [low, high]^dim, u = g on the boundary.
@@ -82,7 +109,13 @@ def derivatives(u: Callable, x: jax.Array, order: int = 2) -> tuple:
 
 
 def manufactured(exact: Callable, low: float = -1.0, high: float = 1.0, dim: int = 1) -> Poisson:
-    """The problem solved by ``exact``: f = -Laplace exact (by autodiff), g = exact."""
+    """The problem solved by ``exact``: f = -Laplace exact (by autodiff), g = exact.
+
+    Args:
+      exact: the solution ``u(x [n, d]) -> [n]``; low, high: the box [low, high]^dim.
+    Returns:
+      :class:`Poisson`.
+    """
     return Poisson(lambda x: -derivatives(exact, x)[2], exact, low, high, dim, exact)
 
 
@@ -120,7 +153,11 @@ def _tensor(nodes: np.ndarray, weights: np.ndarray, dim: int) -> dict:
 
 def trapezoid(problem: Poisson, n: int) -> dict:
     """Uniform grid of n points per axis (boundary included) with trapezoid weights:
-    ``{"x": [n^d, d], "w": [n^d]}``, sum w = |Omega|."""
+    ``{"x": [n^d, d], "w": [n^d]}``, sum w = |Omega|.
+
+    Args:
+      problem: the :class:`Poisson` problem (its box [low, high]^dim).
+    """
     if n < 2:
         raise ValueError(f"n: need at least 2 points per axis, got {n}")
     nodes = np.linspace(problem.low, problem.high, n)
@@ -130,21 +167,35 @@ def trapezoid(problem: Poisson, n: int) -> dict:
 
 
 def gauss(problem: Poisson, n: int) -> dict:
-    """Tensor Gauss-Legendre rule with n nodes per axis: ``{"x": [n^d, d], "w": [n^d]}``."""
+    """Tensor Gauss-Legendre rule with n nodes per axis: ``{"x": [n^d, d], "w": [n^d]}``.
+
+    Args:
+      problem: the :class:`Poisson` problem (its box [low, high]^dim).
+    """
     t, w = np.polynomial.legendre.leggauss(n)
     half = (problem.high - problem.low) / 2
     return _tensor(problem.low + half * (t + 1), half * w, problem.dim)
 
 
 def uniform(key, problem: Poisson, n: int) -> dict:
-    """n uniform random points of Omega with Monte Carlo weights |Omega| / n (traceable)."""
+    """n uniform random points of Omega with Monte Carlo weights |Omega| / n (traceable).
+
+    Args:
+      key: PRNG key; problem: the :class:`Poisson` problem; n: the number of points.
+    Returns:
+      ``{"x": [n, d], "w": [n]}``.
+    """
     x = jax.random.uniform(key, (n, problem.dim), jnp.float32, problem.low, problem.high)
     return {"x": x, "w": jnp.full((n,), problem.volume / n, jnp.float32)}
 
 
 def boundary_points(problem: Poisson, n_per_side: int = 1) -> jax.Array:
     """Boundary points: d = 1: the two end points [2, 1]; d = 2: n_per_side uniform points on
-    each of the 4 sides (corners included) [4 n_per_side, 2]."""
+    each of the 4 sides (corners included) [4 n_per_side, 2].
+
+    Args:
+      problem: the :class:`Poisson` problem (its box [low, high]^dim).
+    """
     lo, hi = problem.low, problem.high
     if problem.dim == 1:
         return jnp.asarray([[lo], [hi]], jnp.float32)
@@ -177,7 +228,10 @@ def residual_loss(
 ) -> Callable:
     """``loss(params, {"x", "w"})`` = 1/(2|Omega|) sum_i w_i (Laplace u + f)^2 + beta/2 mean_b (u - g)^2.
 
-    beta: boundary weight (may be traced); n_boundary: points per side in 2-D.
+    Args:
+      apply_fn: ``apply(params, x [n, d], **apply_kwargs) -> u [n]``; problem: the
+        :class:`Poisson` problem; beta: the boundary weight (may be traced); n_boundary: boundary
+        points per side in 2-D (:func:`boundary_points`).
     """
     xb = boundary_points(problem, n_boundary)
 
@@ -193,7 +247,13 @@ def residual_loss(
 def ritz_loss(
     apply_fn: Callable, problem: Poisson, beta=100.0, n_boundary: int = 2, **apply_kwargs
 ) -> Callable:
-    """``loss(params, {"x", "w"})`` = sum_i w_i (|grad u|^2 / 2 - f u) + beta/2 mean_b (u - g)^2."""
+    """``loss(params, {"x", "w"})`` = sum_i w_i (|grad u|^2 / 2 - f u) + beta/2 mean_b (u - g)^2.
+
+    Args:
+      apply_fn: ``apply(params, x [n, d], **apply_kwargs) -> u [n]``; problem: the
+        :class:`Poisson` problem; beta: the boundary weight (may be traced); n_boundary: boundary
+        points per side in 2-D (:func:`boundary_points`).
+    """
     xb = boundary_points(problem, n_boundary)
 
     def loss(params, data):
@@ -208,7 +268,12 @@ def ritz_loss(
 def resampled(loss: Callable, problem: Poisson, n: int) -> Callable:
     """``loss(params, data, key)`` on n fresh :func:`uniform` points drawn from ``key`` (for
     ``train.run(..., loss_takes_key=True, key=...)``: new collocation points every step; ``data``
-    is not read, it only gives the trainer its sample axis)."""
+    is not read, it only gives the trainer its sample axis).
+
+    Args:
+      loss: ``loss(params, {"x", "w"})`` (:func:`residual_loss`, :func:`ritz_loss`); problem: the
+        :class:`Poisson` problem the points are drawn in; n: points per step.
+    """
 
     def loss_k(params, data, key):
         return loss(params, uniform(key, problem, n))
@@ -220,7 +285,11 @@ def resampled(loss: Callable, problem: Poisson, n: int) -> Callable:
 
 
 def grid(problem: Poisson, n_intervals: int) -> np.ndarray:
-    """The finite-difference grid: N + 1 points per axis, [(N+1)^d, d] (C order)."""
+    """The finite-difference grid: N + 1 points per axis, [(N+1)^d, d] (C order).
+
+    Args:
+      problem: the :class:`Poisson` problem (its box and dim); n_intervals: N.
+    """
     nodes = np.linspace(problem.low, problem.high, n_intervals + 1)
     return np.stack([g.ravel() for g in np.meshgrid(*([nodes] * problem.dim), indexing="ij")], 1)
 
@@ -234,7 +303,7 @@ def jacobi_step(u: jax.Array, f: jax.Array, h, omega=1.0) -> jax.Array:
     u_j <- (1 - omega) u_j + omega (sum of neighbours + h^2 f_j) / (2d). f: same shape as u."""
     d = u.ndim
     inner = _interior(d)
-    nb = 0.0
+    nb: jax.Array | float = 0.0
     for a in range(d):
         lo, hi = list(inner), list(inner)
         lo[a], hi[a] = slice(0, -2), slice(2, None)
@@ -262,7 +331,16 @@ def jacobi(
 ) -> JacobiTrajectory:
     """Weighted Jacobi from grid values ``u0`` (boundary values = g), records at ``record_at``
     (default: ``train.record_steps(iterations)``). One ``lax.scan`` over records, a
-    ``fori_loop`` between them; vmappable over u0, f, omega."""
+    ``fori_loop`` between them; vmappable over u0, f, omega.
+
+    Args:
+      u0: initial grid values [(N+1)] or [(N+1), (N+1)] (boundary = g); f: the source on the
+        same grid; h: the grid spacing; iterations: sweeps in all; omega: the weight.
+      record_at: the sweeps to record at (concrete).
+      observe: ``observe(u) -> dict`` recorded at every record (None: nothing).
+    Returns:
+      :class:`JacobiTrajectory`.
+    """
     from phasekit.dynamics.train import record_steps
 
     rec = np.asarray(record_steps(iterations) if record_at is None else record_at, np.int32)
@@ -281,7 +359,13 @@ def jacobi(
 
 def jacobi_factor(k, n_intervals: int, omega=1.0) -> np.ndarray:
     """Error reduction per sweep of sine mode k = (k_1, ..., k_d):
-    rho_k = 1 - omega (1 - mean_a cos(k_a pi / N)).   k: [..., d] (or [...] in 1-D)."""
+    rho_k = 1 - omega (1 - mean_a cos(k_a pi / N)).   k: [..., d] (or [...] in 1-D).
+
+    Args:
+      k: sine modes, [..., d] (or [...] in 1-D); n_intervals: N; omega: the Jacobi weight.
+    Returns:
+      rho_k, the shape of ``k`` without its last axis (1-D: of ``k``).
+    """
     k = np.atleast_1d(np.asarray(k, np.float64))
     c = np.cos(np.pi * k / n_intervals)
     return 1 - omega * (1 - (c if k.ndim == 1 else c.mean(-1)))
@@ -295,7 +379,8 @@ def jacobi_closed_form(
         u_T = u_h + sum_{k=1}^{N-1} rho_k^T c_k(u0 - u_h) sin(k pi j / N)
 
     (u_h = ``u_limit``, the finite-difference solution; equal to :func:`jacobi` up to rounding,
-    at any T without iterating). u0, u_limit: [N + 1]; sweeps: [R] concrete. Returns [R, N + 1]."""
+    at any T without iterating). u0, u_limit: [N + 1]; sweeps: [R] concrete; n_intervals: N;
+    omega: the Jacobi weight. Returns [R, N + 1]."""
     n = n_intervals
     modes = np.arange(1, n)
     factors = (
@@ -313,12 +398,18 @@ def xla_flops(fn: Callable, *args) -> float:
     of the compiled program (the cost unit of solver comparisons)."""
     cost = jax.jit(fn).lower(*args).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    if cost is None:
+        raise RuntimeError("the backend reports no cost analysis of the compiled program")
     return float(cost["flops"])
 
 
 def discrete_solution(problem: Poisson, n_intervals: int) -> np.ndarray:
     """Exact solution of the 1-D finite-difference system A u = f, u_0 = g(low), u_N = g(high)
-    (a tridiagonal solve), [N + 1]; the limit of Jacobi."""
+    (a tridiagonal solve), [N + 1]; the limit of Jacobi.
+
+    Args:
+      problem: a 1-D :class:`Poisson` problem; n_intervals: N.
+    """
     if problem.dim != 1:
         raise ValueError(f"dim: the direct solve is 1-D, got {problem.dim}")
     import scipy.linalg
@@ -371,10 +462,21 @@ def mode_error(
     u: jax.Array, target_coefficients: jax.Array, modes, magnitude: bool = False
 ) -> jax.Array:
     """Delta_F(k) = |c_k(u) - c_k(u*)| / |c_k(u*)| on sine modes (spec 04's measure,
-    :func:`phasekit.dynamics.frequency.relative_spectral_error`).   u: [..., N + 1] -> [..., K]."""
+    :func:`phasekit.dynamics.frequency.relative_spectral_error`).   u: [..., N + 1] -> [..., K].
+
+    Args:
+      u: grid values [..., N + 1]; target_coefficients: c_k(u*) [K] (:func:`sine_coefficients`
+        of the exact solution); modes: the sine modes k [K]; magnitude: compare |c_k| only.
+    """
     return F.relative_spectral_error(sine_coefficients(u, modes), target_coefficients, magnitude)
 
 
 def relative_error(u: jax.Array, u_exact: jax.Array) -> jax.Array:
-    """||u - u*||_2 / ||u*||_2 over the grid (last axis)."""
+    """||u - u*||_2 / ||u*||_2 over the grid (last axis).
+
+    Args:
+      u: grid values [..., G]; u_exact: u* [G] (or broadcastable).
+    Returns:
+      [...].
+    """
     return jnp.linalg.norm(u - u_exact, axis=-1) / jnp.linalg.norm(u_exact, axis=-1)

@@ -42,9 +42,32 @@ from phasekit.dynamics import init_scale, sweep, train
 from phasekit.models import activations, two_layer
 from phasekit.theory import regimes
 
+__all__ = [
+    "GRID_FIELDS",
+    "PhaseConfig",
+    "WidthFit",
+    "add_scaling_exponent",
+    "agreement",
+    "empirical_boundary",
+    "learning_rate",
+    "network_run",
+    "phase_diagram",
+    "point_run",
+    "relative_distance",
+    "scaling_exponent",
+    "train_network",
+    "train_point",
+]
+
 
 def relative_distance(theta_w_t, theta_w_0):
-    """RD = ||theta_t - theta_0|| / ||theta_0|| over all leaves of two pytrees (scalar)."""
+    """RD = ||theta_t - theta_0|| / ||theta_0|| over all leaves of two pytrees (scalar).
+
+    Args:
+      theta_w_t: parameters at time t (pytree); theta_w_0: at initialization (same structure).
+    Returns:
+      RD, a scalar (0-d array).
+    """
     diff = jax.tree_util.tree_map(lambda a, b: a - b, theta_w_t, theta_w_0)
     sq = lambda tree: sum(jnp.sum(jnp.square(l)) for l in jax.tree_util.tree_leaves(tree))
     return jnp.sqrt(sq(diff) / sq(theta_w_0))
@@ -185,6 +208,14 @@ def learning_rate(params, x, y, activation="relu", alpha=1.0, eta: float = 0.25)
 
     tr G = (1/n) sum_i ||grad_theta f(x_i)||^2 with, for the two-layer net,
     ||grad f(x_i)||^2 = alpha^-2 sum_k [sigma(z_ik)^2 + a_k^2 sigma'(z_ik)^2 (||x_i||^2 + 1)].
+
+    Args:
+      params: two-layer parameters ``{"a": [m], "w": [m, d], "b": [m]}`` (``b`` optional).
+      x: inputs [n, d]; y: targets [n].
+      activation: the hidden activation's name; alpha: the output normalization
+        f = (1/alpha) sum_k a_k sigma(w_k . x + b_k); eta: the numerator.
+    Returns:
+      the learning rate, a scalar.
     """
     z = two_layer.preactivation(params, x)
     dh = jax.jvp(activations.get(activation), (z,), (jnp.ones_like(z),))[1]  # sigma'(z)
@@ -206,6 +237,14 @@ def train_network(
     Traceable and vmappable over (alpha, beta1, beta2, key). Returns (dict, record steps): the
     dict holds rd_star, loss_star, loss0, steps, lr, converged, diverged, hit_cap and the
     log-spaced trajectories rd [R], loss [R] (plus theta0 / theta_final if asked).
+
+    Args:
+      alpha: output normalization; beta1: multiplier of the output weights a; beta2: of the input
+        weights and biases (w, b) (:func:`phasekit.models.two_layer.rescale`). May be traced.
+      width: m (static); key: PRNG key of the unit-scale init.
+      x: inputs [n, d]; y: targets [n].
+      cfg: :class:`PhaseConfig` (activation, stop rule, lr rule, records).
+      return_params: also return theta0 and theta_final.
     """
     r = network_run(alpha, beta1, beta2, width, key, x, y, cfg, return_params)
     return r.finish(r.advance(r.init(), r.steps)), jnp.asarray(
@@ -217,7 +256,14 @@ def network_run(
     alpha, beta1, beta2, width: int, key, x, y, cfg: PhaseConfig, return_params: bool = False
 ) -> train.Resumable:
     """:func:`train_network` as a resumable run (:func:`phasekit.dynamics.train.resumable`)
-    whose ``finish`` gives the dict of outputs: the form ``sweep.run`` batches continuously."""
+    whose ``finish`` gives the dict of outputs: the form ``sweep.run`` batches continuously.
+
+    Args:
+      alpha, beta1, beta2, width, key, x, y, cfg, return_params: as in :func:`train_network`.
+    Returns:
+      :class:`phasekit.dynamics.train.Resumable` (``cfg.max_steps`` steps) whose ``finish`` gives
+      the dict of :func:`train_network`.
+    """
     p0 = two_layer.rescale(
         two_layer.init(key, width, x.shape[1], bias=cfg.bias, antisymmetric=cfg.antisymmetric),
         beta1,
@@ -250,13 +296,27 @@ def train_point(
     gamma, gamma_prime, width: int, key, x, y, cfg: PhaseConfig, return_params: bool = False
 ):
     """:func:`train_network` at the phase-diagram point (gamma, gamma'), scales from
-    :func:`phasekit.theory.regimes.scaling_for`."""
+    :func:`phasekit.theory.regimes.scaling_for`.
+
+    Args:
+      gamma, gamma_prime: the phase-diagram coordinates; width, key, x, y, cfg, return_params: as
+        in :func:`train_network`.
+    Returns:
+      what :func:`train_network` returns: (dict of outputs, record steps [R]).
+    """
     alpha, beta1, beta2 = regimes.scaling_for(gamma, gamma_prime, width)
     return train_network(alpha, beta1, beta2, width, key, x, y, cfg, return_params)
 
 
 def point_run(gamma, gamma_prime, width: int, key, x, y, cfg: PhaseConfig) -> train.Resumable:
-    """:func:`network_run` at the phase-diagram point (gamma, gamma')."""
+    """:func:`network_run` at the phase-diagram point (gamma, gamma').
+
+    Args:
+      gamma, gamma_prime: the phase-diagram coordinates; width, key, x, y, cfg: as in
+        :func:`train_network`.
+    Returns:
+      :class:`phasekit.dynamics.train.Resumable` (see :func:`network_run`).
+    """
     alpha, beta1, beta2 = regimes.scaling_for(gamma, gamma_prime, width)
     return network_run(alpha, beta1, beta2, width, key, x, y, cfg)
 
@@ -271,6 +331,7 @@ def phase_diagram(
       cfg: :class:`PhaseConfig`.
       store: directory for the resumable sweep store (None: in memory).
       shard: (i, n) or "i/n" to compute a part of the grid (see :mod:`phasekit.dynamics.sweep`).
+      progress: show a progress bar.
     Returns:
       Dataset with dims (gamma, gamma_prime, width, seed, record):
         rd_star, loss_star, loss0, steps, lr, converged, diverged, hit_cap, rd, loss  (per run)
@@ -318,7 +379,14 @@ def phase_diagram(
 
 
 def add_scaling_exponent(ds: xr.Dataset) -> xr.Dataset:
-    """Add S_w (and its fit diagnostics), the theoretical regime and the empirical boundary."""
+    """Add S_w (and its fit diagnostics), the theoretical regime and the empirical boundary.
+
+    Args:
+      ds: a :func:`phase_diagram` Dataset with the per-run variables (rd_star, converged, ...).
+    Returns:
+      ``ds`` with S_w, S_w_stderr, S_w_r2, S_w_poor_fit, regime_theory, theory_sign,
+      boundary_distance over (gamma, gamma_prime) and boundary_gamma over gamma_prime added.
+    """
     ds = init_scale.add_width_exponent(
         ds
     )  # the fit is the init-scale sweep's, over (gamma, gamma')
@@ -357,6 +425,11 @@ def agreement(ds: xr.Dataset, margin: float = 0.1) -> dict:
     """Compare sign(S_w) with the theoretical regime at points >= ``margin`` from the boundary.
 
     Returns counts and the list of disagreeing (gamma, gamma', S_w) points.
+
+    Args:
+      ds: a :func:`phase_diagram` Dataset (with S_w, from :func:`add_scaling_exponent`).
+      margin: the least ``boundary_distance`` (:func:`phasekit.theory.regimes.boundary_distance`)
+        of a point that is compared.
     """
     far = (ds["boundary_distance"] >= margin) & np.isfinite(ds["S_w"])
     sign = np.sign(ds["S_w"])

@@ -40,6 +40,24 @@ import optax
 
 from phasekit.dynamics import train
 
+__all__ = [
+    "Recovery",
+    "Task",
+    "conv_task",
+    "first_n_mask",
+    "fnl_task",
+    "low_rank_matrices",
+    "masked_mse",
+    "matrix_completion_task",
+    "recovered_fraction",
+    "recovery",
+    "recovery_point",
+    "recovery_point_run",
+    "regression_task",
+    "select_lr",
+    "transition",
+]
+
 
 class Recovery(NamedTuple):
     """Result of :func:`recovery`; leading axes [C (if conditions), S (init stds), seeds].
@@ -64,7 +82,13 @@ def first_n_mask(n, n_max: int) -> jax.Array:
 
 
 def masked_mse(apply_fn: Callable, **apply_kwargs) -> Callable:
-    """Loss on data (x, y, w): 1/(2 sum w) sum_i w_i |f(x_i) - y_i|^2 (the book's MSE on the n kept samples)."""
+    """Loss on data (x, y, w): 1/(2 sum w) sum_i w_i |f(x_i) - y_i|^2 (the book's MSE on the n kept samples).
+
+    Args:
+      apply_fn: ``apply(params, x, **apply_kwargs) -> f``; **apply_kwargs: its static arguments.
+    Returns:
+      ``loss(params, (x [n_max, ...], y [n_max, ...], w [n_max])) -> scalar``.
+    """
 
     def loss(params, data):
         x, y, w = data
@@ -127,6 +151,8 @@ def recovery_point(
     Args:
       task: :class:`Task`; ``cond`` is passed to its ``sample_fn`` and ``test_error_fn``.
       std: init scale (may be traced); lrs: [L] (concrete); steps: GD budget (static).
+      key: PRNG key of the point; stop_loss: stop a run when its loss falls to this (None:
+        never); select: how the lr is chosen (:func:`select_lr`); n_seeds: see above.
     Returns:
       dict of arrays, leading ``[n_seeds]`` axis when ``n_seeds`` is given:
       test_error, train_loss, best_lr (at the selected lr), and test_error_all, train_loss_all,
@@ -174,7 +200,14 @@ def recovery_point_run(
     """:func:`recovery_point` as a resumable run (:func:`phasekit.dynamics.train.stacked` over
     every (seed, lr) run of the point; ``finish`` gives recovery_point's dict): the form
     ``sweep.run`` batches continuously, so a point whose runs stop early (``stop_loss``) frees
-    its lane for the next point. Same data, init and runs as :func:`recovery_point`."""
+    its lane for the next point. Same data, init and runs as :func:`recovery_point`.
+
+    Args:
+      task, cond, std, key, lrs, steps, stop_loss, select, n_seeds: as in :func:`recovery_point`.
+    Returns:
+      :class:`phasekit.dynamics.train.Resumable` whose ``finish`` gives :func:`recovery_point`'s
+      dict.
+    """
     lrs = _check_grid(lrs, select, n_seeds)
     keys = (
         key[None]
@@ -293,7 +326,12 @@ def recovery(
 
 
 class Task(NamedTuple):
-    """The four functions :func:`recovery` needs; conditions are dicts with an ``"n"`` entry."""
+    """The four functions :func:`recovery` needs; conditions are dicts with an ``"n"`` entry.
+
+    loss_fn: ``(params, data) -> scalar`` (e.g. :func:`masked_mse`); init_fn: ``key -> params``
+    at unit scale; sample_fn: ``(key, condition) -> data``; test_error_fn:
+    ``(params, condition) -> scalar``.
+    """
 
     loss_fn: Callable
     init_fn: Callable
@@ -315,6 +353,13 @@ def regression_task(
 
     ``target_fn(x, condition) -> [n]`` (e.g. reads ``condition["coef"]``), ``sample_x(key, n_max)
     -> [n_max, d]``; conditions carry ``"n"`` (samples used) plus what ``target_fn`` reads.
+
+    Args:
+      apply_fn: ``apply(params, x) -> f``; init_fn: ``init(key) -> params`` at unit scale.
+      target_fn, sample_x: f* and the input sampler, as above.
+      n_max: the largest n; x_test: test inputs [n_test, ...]; relative: see above.
+    Returns:
+      :class:`Task`.
     """
 
     def sample_fn(key, cond):
@@ -333,7 +378,14 @@ def fnl_task(n_max: int, x_test: jax.Array, nonlinear) -> Task:
     """Fig 10.1: fit f* = c0 + c1 x1 + c2 x2 (``condition["coef"] = (c0, c1, c2)``) from n of
     ``n_max`` inputs x ~ N(0, I_2) with f_NL (``nonlinear``) or f_L, both written as
     :func:`phasekit.theory.optimistic.fnl_family_apply`; ``nonlinear`` may be traced (built
-    inside a sweep point, one compiled program trains both models)."""
+    inside a sweep point, one compiled program trains both models).
+
+    Args:
+      n_max: the largest n; x_test: [n_test, 2] test inputs; nonlinear: true for f_NL, false
+        for f_L (a bool or a traced 0 / 1).
+    Returns:
+      :class:`Task`.
+    """
     from phasekit.theory import optimistic
 
     return regression_task(
@@ -349,7 +401,15 @@ def fnl_task(n_max: int, x_test: jax.Array, nonlinear) -> Task:
 def conv_task(arch: str, width: int, n_max: int, x_test: jax.Array, kernel=None) -> Task:
     """Fig 10.3: fit the conv teacher (:func:`phasekit.theory.optimistic.conv_teacher`) with
     ``conv_model(arch, width)`` from n of ``n_max`` inputs x ~ N(0, I_d) (d = x_test.shape[1]);
-    test error relative: mean (f - f*)^2 / mean f*^2 on x_test."""
+    test error relative: mean (f - f*)^2 / mean f*^2 on x_test.
+
+    Args:
+      arch: the architecture of :func:`phasekit.theory.optimistic.conv_model`; width: channels;
+      n_max: the largest n; x_test: [n_test, d]; kernel: the teacher's kernel (None:
+        ``optimistic.CONV_KERNEL``).
+    Returns:
+      :class:`Task`.
+    """
     from phasekit.models import conv1d
     from phasekit.theory import optimistic
 
@@ -370,7 +430,11 @@ def conv_task(arch: str, width: int, n_max: int, x_test: jax.Array, kernel=None)
 
 def low_rank_matrices(key, d: int, ranks) -> jax.Array:
     """Rank-r targets M* = sqrt(d^2 / r) U V^T with U, V in R^{d x r} Haar-orthonormal:
-    r equal singular values and mean(M*^2) = 1.  Returns [len(ranks), d, d]."""
+    r equal singular values and mean(M*^2) = 1.  Returns [len(ranks), d, d].
+
+    Args:
+      key: PRNG key; d: matrix size; ranks: the ranks r (each <= d).
+    """
     out = []
     for i, r in enumerate(ranks):
         ku, kv = jax.random.split(jax.random.fold_in(key, i))
@@ -440,7 +504,13 @@ def matrix_completion_task(d: int, generic: bool = True) -> Task:
 
 
 def recovered_fraction(errors, threshold: float, axis: int = -1):
-    """Fraction of runs along ``axis`` (seeds) whose test error is <= threshold (NaN counts as not)."""
+    """Fraction of runs along ``axis`` (seeds) whose test error is <= threshold (NaN counts as not).
+
+    Args:
+      errors: test errors with the seed axis at ``axis``; threshold: the recovery level.
+    Returns:
+      ``errors``' shape without ``axis``.
+    """
     errors = np.asarray(errors, dtype=float)
     return np.mean(np.nan_to_num(errors, nan=np.inf) <= threshold, axis=axis)
 

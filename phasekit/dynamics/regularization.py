@@ -18,6 +18,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
+__all__ = [
+    "l1_proximal",
+    "l2_sgd",
+    "proximal_sgd",
+    "soft_threshold",
+    "sparsity",
+    "weights_only",
+]
+
 
 def soft_threshold(w, tau):
     """sign(w) max(|w| - tau, 0), elementwise."""
@@ -47,7 +56,14 @@ def proximal_sgd(lr, l1, mask: Callable | Any | None = None) -> optax.GradientTr
 
 
 def l2_sgd(lr, l2, mask: Callable | Any | None = None) -> optax.GradientTransformation:
-    """SGD on L + (l2 / 2) |w|^2 (on the leaves of ``mask``; None: all leaves)."""
+    """SGD on L + (l2 / 2) |w|^2 (on the leaves of ``mask``; None: all leaves).
+
+    Args:
+      lr: the step; l2: the L2 coefficient (may be traced); mask: optax mask (pytree of bools or
+        ``params -> pytree of bools``) of the regularized leaves.
+    Returns:
+      ``optax.GradientTransformation``.
+    """
     return optax.chain(optax.add_decayed_weights(l2, mask), optax.sgd(lr))
 
 
@@ -57,7 +73,13 @@ def weights_only(params):
 
 
 def sparsity(params, tol: float = 1e-3, mask=None):
-    """Fraction of weights with |w| <= tol (over the leaves of ``mask``, default all)."""
+    """Fraction of weights with |w| <= tol (over the leaves of ``mask``, default all).
+
+    Args:
+      params: pytree; tol: the threshold on |w|; mask: pytree of bools or ``params -> mask``.
+    Returns:
+      the fraction, a scalar in [0, 1].
+    """
     leaves = jax.tree_util.tree_leaves(params)
     if mask is not None:
         sel = jax.tree_util.tree_leaves(mask(params) if callable(mask) else mask)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,10 +34,32 @@ import numpy as np
 
 from phasekit.dynamics import sweep
 
+__all__ = [
+    "Capped",
+    "GPUCB",
+    "Halving",
+    "check_space",
+    "evaluate",
+    "from_unit",
+    "grid",
+    "halving",
+    "hyperband_brackets",
+    "random",
+    "rung_budgets",
+    "to_unit",
+    "trial_keys",
+]
+
 Space = Mapping[str, tuple]  # name -> (low, high, log)
 
 
 def check_space(space: Space) -> dict:
+    """Validate a search space ``{name: (low, high, log)}``: finite low < high, low > 0 on log
+    dimensions (ValueError naming the dimension otherwise).
+
+    Returns:
+        ``{name: (float low, float high, bool log)}`` in the order of ``space``.
+    """
     out = {}
     for name, dim in space.items():
         low, high, log = dim
@@ -61,7 +83,11 @@ def from_unit(space: Space, u) -> dict:
 
 
 def to_unit(space: Space, points: Mapping) -> np.ndarray:
-    """{name: [n]} -> unit-cube points [n, d]."""
+    """{name: [n]} -> unit-cube points [n, d].
+
+    Args:
+      space: {name: (low, high, log)}; points: {name: [n]} (every name of ``space``).
+    """
     cols = []
     for name, (low, high, log) in check_space(space).items():
         v = np.asarray(points[name], float)
@@ -71,19 +97,35 @@ def to_unit(space: Space, points: Mapping) -> np.ndarray:
 
 def grid(space: Space, per_dim: int) -> dict:
     """The full grid with ``per_dim`` values per dimension (cell centres of the unit cube, so a
-    grid never sits on the edges): per_dim^d points, {name: [per_dim^d]}."""
+    grid never sits on the edges): per_dim^d points, {name: [per_dim^d]}.
+
+    Args:
+      space: {name: (low, high, log)}; per_dim: values per dimension.
+    """
     c = (np.arange(per_dim) + 0.5) / per_dim
     u = np.stack(np.meshgrid(*[c] * len(space), indexing="ij"), -1).reshape(-1, len(space))
     return from_unit(space, u)
 
 
 def random(space: Space, n: int, seed: int) -> dict:
-    """``n`` points drawn uniformly from the unit cube (log-uniform on log dimensions)."""
+    """``n`` points drawn uniformly from the unit cube (log-uniform on log dimensions).
+
+    Args:
+      space: {name: (low, high, log)}; n: the number of points; seed: numpy generator seed.
+    Returns:
+      {name: [n]}.
+    """
     return from_unit(space, np.random.default_rng(seed).random((n, len(space))))
 
 
 def trial_keys(base_seed: int, n: int) -> jax.Array:
-    """One PRNG key per trial: fold_in(key(base_seed), i)."""
+    """One PRNG key per trial: fold_in(key(base_seed), i).
+
+    Args:
+      base_seed: the base key's seed; n: the number of trials.
+    Returns:
+      [n] PRNG keys.
+    """
     return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(base_seed), i))(jnp.arange(n))
 
 
@@ -111,7 +153,15 @@ def _programs(make) -> dict:
 def evaluate(make: Callable, points: Mapping, keys, vectorize: bool = True) -> dict:
     """Every trial of ``points {name: [n]}`` run to its end as ONE compiled program (``jax.vmap``,
     or ``lax.map`` with ``vectorize=False``): {output: [n, ...]} of ``make``'s finish. The program
-    is compiled once per ``make`` and batch shape (later batches of the same size reuse it)."""
+    is compiled once per ``make`` and batch shape (later batches of the same size reuse it).
+
+    Args:
+      make: ``make(point, key) -> Resumable`` (``.then(post)`` returning a dict).
+      points: {name: [n]} trial values; keys: [n] PRNG keys (:func:`trial_keys`).
+      vectorize: ``jax.vmap`` (True) or ``lax.map`` (False) over the trials.
+    Returns:
+      {output: [n, ...]} as numpy arrays.
+    """
     pts = {k: jnp.asarray(v, jnp.float32) for k, v in points.items()}
     return jax.device_get(_programs(make)["vmap" if vectorize else "map"](pts, keys))
 
@@ -197,6 +247,16 @@ def halving(
     [n]`` index every configuration. A rung keeps the best max(1, floor(n_k / eta)) by ``metric``
     (lowest) for the next budget; promoted runs continue from their saved state. Waiting items
     (first rungs of every bracket, then promotions as rungs complete) fill free lanes in order.
+
+    Args:
+      make: ``make(point, key) -> Resumable``; points: {name: [n]}; keys: [n] PRNG keys.
+      brackets: [(config ids, min_steps), ...]; max_steps: the largest budget; eta: the
+        reduction factor.
+      lanes: runs advanced together; round_steps: steps per lane per round (a lane whose run
+        reaches its budget is refilled after the round).
+      metric: the finish output ranked (lowest first).
+    Returns:
+      :class:`Halving`.
     """
     pts = {k: np.asarray(v, np.float32) for k, v in points.items()}
     keys = jnp.asarray(keys)
@@ -227,10 +287,12 @@ def halving(
     lanes_prog = progs["lanes"]
     n_cfg = len(next(iter(pts.values())))
     plan = [(list(map(int, ids)), rung_budgets(int(r0), max_steps, eta)) for ids, r0 in brackets]
-    rungs = [[{"budget": b[0], "ids": list(ids), "val_loss": {}}] for ids, b in plan]
+    rungs: list[list[dict[str, Any]]] = [
+        [{"budget": b[0], "ids": list(ids), "val_loss": {}}] for ids, b in plan
+    ]
     queue = [(bi, 0, c) for bi, (ids, _) in enumerate(plan) for c in ids]  # (bracket, rung, config)
     has_saved = np.zeros(n_cfg, bool)  # the bank holds this configuration's state
-    lane_item = [None] * lanes
+    lane_item: list[tuple[int, int, int] | None] = [None] * lanes  # (bracket, rung, config)
     budget = np.zeros(lanes, np.int32)
     cfg_of = np.zeros(lanes, np.int64)
     events, rounds = [], []
@@ -278,15 +340,14 @@ def halving(
         lane_steps += lanes * int(delta.max(initial=0))
         rounds.append((int(live.sum()), lanes, waiting))
         finished = [
-            lane
-            for lane in range(lanes)
-            if live[lane] and (iters[lane] >= budget[lane] or done[lane])
+            (lane, item)
+            for lane, item in enumerate(lane_item)  # a live lane holds an item
+            if item is not None and (iters[lane] >= budget[lane] or done[lane])
         ]
         if finished:
             vals = np.asarray(outs[metric])
             keep_state = np.full(lanes, n_cfg)  # n_cfg: dropped by the scatter
-            for lane in finished:
-                bi, ki, c = lane_item[lane]
+            for lane, (bi, ki, c) in finished:
                 rung = rungs[bi][ki]
                 rung["val_loss"][c] = float(vals[lane])
                 events.append((steps_done, c, float(vals[lane])))

@@ -27,6 +27,17 @@ from jax.flatten_util import ravel_pytree
 from phasekit.dynamics import train
 from phasekit.theory import hessian
 
+__all__ = [
+    "TrackedEigenpairs",
+    "fixed_subset",
+    "late_sharpness_ratio",
+    "sharpness_observer",
+    "sharpness_vs_lr",
+    "stability_threshold",
+    "track_sharpness",
+    "track_top_eigenpairs",
+]
+
 
 def stability_threshold(lr):
     """2 / lr: the largest sharpness at which GD with step ``lr`` is linearly stable."""
@@ -50,6 +61,13 @@ def sharpness_observer(
     """``observe(params) -> {"sharpness": lambda_1}`` (plus ``"top_eigenvalues": [k]`` when k > 1).
 
     ``loss_fn(params, data)`` as in :func:`train.run`; eigenvalues by ``num_steps`` Lanczos steps.
+
+    Args:
+      loss_fn: ``loss(params, data) -> scalar``; data: the (fixed) batch the Hessian is taken on.
+      k: eigenvalues per record; num_steps: Lanczos steps; key: PRNG key of the Lanczos start
+        vector (None: the default of :func:`hessian.top_eigenvalues`).
+    Returns:
+      ``observe(params) -> {"sharpness": scalar}`` (plus ``"top_eigenvalues": [k]``).
     """
 
     def observe(params):
@@ -81,6 +99,7 @@ def track_sharpness(
       every: sharpness (and loss) are recorded at steps 0, every, 2 every, ..., steps.
       subset: number of samples of the fixed subset the Hessian is taken on (None: all data).
       k, num_steps: eigenvalues per record and Lanczos steps.
+      key: PRNG key of the subset and the Lanczos start vectors.
       run_kwargs: passed on to :func:`train.run` (stop rules, batch_size, ...).
     Returns:
       :class:`train.Trajectory` with ``observables["sharpness"]: [R]``, R = steps / every + 1.
@@ -129,6 +148,15 @@ def sharpness_vs_lr(
     vectors come from its own key (``fold_in(key, s)``).
     Returns a :class:`train.Trajectory` with a leading [L] axis (``observables["sharpness"]: [L, R]``),
     or [S, L] with ``seed_axis``.
+
+    Args:
+      loss_fn: ``loss(params, data) -> scalar``; params: initial parameters (pytree, with a
+        leading [S] axis when ``seed_axis``); data: the full batch.
+      lrs: learning rates [L].
+      steps, every: step budget and record interval, as in :func:`track_sharpness`.
+      subset: samples of the fixed subset the Hessian is taken on (None: all data).
+      num_steps: Lanczos steps per record; key: PRNG key of the subset and the start vectors.
+      seed_axis: see above.
     """
 
     def one(lr, params, data, key):
@@ -222,6 +250,19 @@ def track_top_eigenpairs(
     so warm and cold runs can share one compiled program). ``observe(params, eigenpairs)`` -> dict
     is recorded at every record with the record's :class:`hessian.Eigenpairs` (vectors as pytrees),
     e.g. the layers' shares of the top eigenvector (:func:`hessian.block_shares`).
+
+    Args:
+      loss_fn, params, data, optimizer: as in :func:`train.run`.
+      steps: step budget, a multiple of ``every``; every: the record interval.
+      k: eigenpairs per record; tol: relative residual of each Lanczos solve; max_steps: the
+        Lanczos steps allowed per record.
+      warm: start each solve from the previous record's eigenvectors (may be traced).
+      subset: samples of the fixed subset the Hessian is taken on (None: all data).
+      key: PRNG key of the subset and the cold start vectors.
+      observe: ``observe(params, eigenpairs) -> dict`` recorded at every record (or None).
+      **run_kwargs: passed on to :func:`train.resumable`.
+    Returns:
+      :class:`TrackedEigenpairs`.
     """
     if (
         isinstance(every, bool)

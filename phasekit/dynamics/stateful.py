@@ -17,6 +17,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+__all__ = [
+    "StatefulTrajectory",
+    "flax_loss",
+    "run",
+]
+
 
 class StatefulTrajectory(NamedTuple):
     """step [R] (0, every, ..., steps); loss [R] step loss before each record's update (record 0:
@@ -65,7 +71,21 @@ def run(
     key=None,
     diverge_factor: float = 1e6,
 ) -> StatefulTrajectory:
-    """Train for ``steps`` (a multiple of ``every``) updates, recording every ``every`` steps."""
+    """Train for ``steps`` (a multiple of ``every``) updates, recording every ``every`` steps.
+
+    Args:
+      loss_fn: ``loss_fn(params, state, batch) -> (loss, new_state)`` (e.g. :func:`flax_loss`).
+      params: initial parameters (pytree); state: initial model state (e.g. ``batch_stats``).
+      data: pytree with a shared leading sample axis n (the full batch).
+      optimizer: an optax GradientTransformation.
+      steps, every: the step budget and the record interval (``every`` divides ``steps``).
+      observe: ``observe(params, state) -> dict`` at every record (None: nothing).
+      batch_size: minibatch SGD, ``batch_size`` samples without replacement per step (None: full
+        batch); key: PRNG key of the minibatches (default ``jax.random.key(0)``).
+      diverge_factor: a loss above ``diverge_factor * L_0`` flags the run diverged.
+    Returns:
+      :class:`StatefulTrajectory` with R = steps / every + 1 records.
+    """
     if not (
         isinstance(every, int)
         and every >= 1

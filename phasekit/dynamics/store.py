@@ -50,9 +50,19 @@ import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+
+__all__ = [
+    "Chunk",
+    "LAYOUT_POLICIES",
+    "Store",
+    "UNFINGERPRINTED",
+    "check",
+    "fingerprint",
+    "read_meta",
+]
 
 LAYOUT_POLICIES = ("recompute", "refuse", "reuse")
 HOST = socket.gethostname()
@@ -155,7 +165,8 @@ def sigterm_as_exception():
 
 
 class Chunk(NamedTuple):
-    """One readable chunk: name, creation time (ns), layout dict, coords and outputs."""
+    """One readable chunk: name (its file name), created (creation time, ns), layout (dict),
+    coords (axis name -> [P] values of its P points) and outputs (name -> [P, ...])."""
 
     name: str
     created: int
@@ -454,7 +465,11 @@ def _layout_text(layout: Mapping) -> str:
 
 
 def read_meta(path) -> dict | None:
-    """``STORE/meta.json`` as a dict; None when missing; a warning and None when unreadable."""
+    """``STORE/meta.json`` as a dict; None when missing; a warning and None when unreadable.
+
+    Args:
+      path: the store's directory.
+    """
     meta_path = Path(path) / "meta.json"
     if not meta_path.exists():
         return None
@@ -472,13 +487,21 @@ def read_meta(path) -> dict | None:
         return None
 
 
-def check(path) -> dict:
+def check(path) -> dict[str, Any]:
     """Report on a store without changing it: chunks, readable / unreadable / foreign chunks,
     points, duplicated points and those whose copies disagree, layouts, orphaned temporary
-    files and leases."""
+    files and leases.
+
+    Args:
+      path: the store's directory.
+    Returns:
+      a dict: ``store`` (path), ``meta`` (bool), ``chunks``, ``foreign``, ``points``,
+      ``duplicates`` (ints), ``unreadable`` (chunk names with the error), ``disagreeing``
+      (coordinates of points whose copies differ), ``layouts``, ``temporary_files``, ``leases``.
+    """
     path = Path(path)
     meta = read_meta(path)
-    report = {
+    report: dict[str, Any] = {
         "store": str(path),
         "meta": meta is not None,
         "chunks": 0,
@@ -494,7 +517,8 @@ def check(path) -> dict:
     if meta is None:
         return report
     axes = meta.get("axes", [])
-    seen, layouts = {}, []
+    seen: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
+    layouts: list[dict[str, Any]] = []
     for p in sorted(path.glob("chunk-*.npz")):
         report["chunks"] += 1
         try:

@@ -49,6 +49,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +63,25 @@ import phasekit
 from phasekit.dynamics import store as store_lib
 from phasekit.dynamics.store import fingerprint  # noqa: F401  (public name)
 from phasekit.typing import Axes
+
+__all__ = [
+    "BATCHING",
+    "KEY_SCHEME",
+    "LanePrograms",
+    "LaneStats",
+    "auto_chunk_size",
+    "auto_lanes",
+    "batched",
+    "fingerprint",
+    "initialize_distributed",
+    "load",
+    "open",
+    "point_hash",
+    "point_key",
+    "run",
+    "run_continuous",
+    "save",
+]
 
 Point = tuple
 
@@ -80,7 +100,14 @@ KEY_SCHEME = 2  # 1: one 31-bit word (collides at ~10^5 points); 2: two 32-bit w
 def point_hash(names: Sequence[str], values: Sequence) -> tuple[int, int]:
     """Two 32-bit words of a 128-bit BLAKE2b digest of named coordinates (independent of the
     grid they sit in). Folded into the base key one after the other, they give a point key
-    whose collision probability is ~ P^2 / 2^65 for P points (negligible at 10^8)."""
+    whose collision probability is ~ P^2 / 2^65 for P points (negligible at 10^8).
+
+    Args:
+      names: the coordinates' axis names; values: their values (same order; pairs are sorted by
+        name before hashing, so the order of the axes does not matter).
+    Returns:
+      ``(w0, w1)``: two Python ints in [0, 2^32) (:func:`point_key` folds them in).
+    """
     text = ",".join(f"{n}={_canonical(v)}" for n, v in sorted(zip(names, values)))
     digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
     return int.from_bytes(digest[:4], "big"), int.from_bytes(digest[4:8], "big")
@@ -190,17 +217,24 @@ def initialize_distributed(
     (which must live on a file system all processes see), waits for the others and reads their
     chunks, so each returns the complete result. On CPU, cross-process collectives use gloo.
     Call it before any JAX computation.
+
+    Args:
+      coordinator: ``host:port`` of process 0 (None: ``PHASEKIT_COORDINATOR`` or autodetect).
+      num_processes, process_id: the process count and this process's index (None: the
+        environment variables above, or autodetect). Bad values raise ValueError naming them.
+    Returns:
+      ``(jax.process_index(), jax.process_count())``.
     """
     env = os.environ
     coordinator = coordinator or env.get("PHASEKIT_COORDINATOR")
-    num_processes = (
-        num_processes if num_processes is not None else env.get("PHASEKIT_NUM_PROCESSES")
-    )
-    process_id = process_id if process_id is not None else env.get("PHASEKIT_PROCESS_ID")
-    kwargs = {}
-    if coordinator is not None:
-        kwargs["coordinator_address"] = coordinator
-    for name, value in (("num_processes", num_processes), ("process_id", process_id)):
+    given: dict[str, int | str | None] = {
+        "num_processes": (
+            num_processes if num_processes is not None else env.get("PHASEKIT_NUM_PROCESSES")
+        ),
+        "process_id": process_id if process_id is not None else env.get("PHASEKIT_PROCESS_ID"),
+    }
+    kwargs: dict[str, int] = {}
+    for name, value in given.items():
         if value is not None:
             try:
                 kwargs[name] = int(value)
@@ -213,7 +247,11 @@ def initialize_distributed(
     ):
         raise ValueError(f"process_id: must be in [0, num_processes), got {kwargs['process_id']}")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(**kwargs)
+    jax.distributed.initialize(
+        coordinator_address=coordinator,
+        num_processes=kwargs.get("num_processes"),
+        process_id=kwargs.get("process_id"),
+    )
     return jax.process_index(), jax.process_count()
 
 
@@ -223,13 +261,26 @@ def auto_chunk_size(
     """Runs per chunk: 32 per device with ``lax.map`` (memory is one run's whatever the chunk);
     with ``vmap``, as many runs per device as fit in ``memory_budget`` bytes (default: half of
     the device's memory when it reports it, else 2 GiB), from XLA's memory analysis of one
-    compiled run (arguments + outputs + temporaries)."""
+    compiled run (arguments + outputs + temporaries).
+
+    Args:
+      one_run: a function of one run's arguments; example_args: one run's arguments (traced
+        only, for the memory analysis); how: the batching path ("vmap", "map" or "auto");
+      n_dev: local devices; memory_budget: bytes per device (see above).
+    Returns:
+      runs per chunk, a multiple of ``n_dev``.
+    """
     if _resolve(how) == "map":
         return 32 * n_dev
     if memory_budget is None:
         stats = jax.local_devices()[0].memory_stats() or {}
         memory_budget = stats.get("bytes_limit", 4 * 2**30) // 2
     mem = jax.jit(one_run).lower(*example_args).compile().memory_analysis()
+    if mem is None:
+        raise RuntimeError(
+            "the backend reports no memory analysis of the compiled run: give a fixed "
+            "chunk_size or use batching='map'"
+        )
     per_run = max(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes, 1)
     return int(np.clip(memory_budget // per_run, 1, 4096)) * n_dev
 
@@ -352,6 +403,13 @@ def auto_lanes(
       empty one by one while the slowest runs finish; with ~20 runs per lane the drain costs
       a few percent of the lane-steps even when a run takes ~15x the mean (the quick phase grid:
       utilization 84-95% at 4 lanes per device, 37-56% at 16, from its step counts).
+
+    Args:
+      fn: a point function returning a resumable run; example_args: one point's arguments;
+      n_dev: local devices; n_points: the group's points (None: no drain bound);
+      memory_budget: bytes per device for the accelerator bound (see :func:`auto_chunk_size`).
+    Returns:
+      the lane count, a multiple of ``n_dev``.
     """
     if jax.default_backend() != "cpu":
         per = auto_chunk_size(_plain(fn), example_args, "vmap", n_dev, memory_budget) // n_dev
@@ -418,6 +476,14 @@ def run_continuous(
     round so the host's share of a round (finish, refill, store) stays near 5% of the device's,
     and below a tenth of the mean run length seen so far (a lane idles at most K steps after
     its run stops).
+
+    Args:
+      progs: the group's compiled rounds (:class:`LanePrograms`); points: point ids in order;
+      args: ``args(ids) -> (d, k)``; lanes: lanes in all (a multiple of ``n_dev``); n_dev: local
+        devices; sharding: the lanes' ``jax.sharding`` over the devices;
+      on_finish: ``on_finish(ids, outputs)`` with the finished points' outputs (host arrays);
+      round_steps: K (see above); stats: a :class:`LaneStats` to accumulate into (None: a new
+        one); on_round: called after every round (e.g. a progress bar), or None.
     """
     stats = stats if stats is not None else LaneStats()
     per = lanes // n_dev
@@ -526,6 +592,8 @@ def run(
         ``PHASEKIT_CHUNK_SIZE`` overrides "auto", e.g. to cut a sweep into small resumable chunks).
       key_axes: axes that feed the per-point key (default: all). E.g. ("width", "seed") gives
         every (gamma, gamma') the same unit-scale init, so scale is the only difference.
+      base_seed: the seed of the base key ``jax.random.key(base_seed)`` that every point key
+        (:func:`point_key`) is folded from.
       shard: (i, n) or "i/n": compute only points whose flat grid index is i mod n.
       config: JSON-able description of everything else that determines the results; stored and
         checked on resume.
@@ -543,6 +611,11 @@ def run(
       on_layout_change: what to do with stored chunks computed under a layout that does not give
         this run's bits (another batching path, or for ``vmap`` another device count, kind or
         chunk size): "recompute" (default), "refuse" or "reuse" (see :mod:`phasekit.dynamics.store`).
+      progress, desc: show a tqdm progress bar, with this label.
+    Returns:
+      ``xr.Dataset`` with one dim per axis (in the order of ``axes``, coordinates their values)
+      plus each output's own ``dims``; one variable per output of ``fn``; the config and the
+      package version in ``attrs``; points not computed (other shards) are NaN.
     """
     static = tuple(static)
     axes = _check_axes(axes, static)
@@ -634,18 +707,19 @@ def run(
         svals = {s: grid[members[0]][names.index(s)].item() for s in static}
         gfn, example = group_fn(svals), point_args(members[0])
         paths[gk] = path = _choose(requested, _returns_resumable(gfn, example), gfn, example)
+        # lanes and chunk_size were validated above: each is a positive int or "auto"
         if path == "continuous":
             want = (
                 lanes
-                if lanes != "auto"
+                if isinstance(lanes, int)
                 else chunk_size
-                if chunk_size != "auto"
+                if isinstance(chunk_size, int)
                 else auto_lanes(gfn, example, n_dev, len(members))
             )
         else:
             want = (
                 chunk_size
-                if chunk_size != "auto"
+                if isinstance(chunk_size, int)
                 else auto_chunk_size(_plain(gfn), example, path, n_dev)
             )
         gsize[gk] = -(-min(want, len(members)) // n_dev) * n_dev
@@ -658,8 +732,8 @@ def run(
     layout_of = lambda c: layouts.get(tuple(c[j] for j in static_pos), default_layout)
 
     def read_store(force: bool = False):
-        if not st.refresh() and not force:  # nothing new from other writers: results are current
-            return
+        if st is None or (not st.refresh() and not force):
+            return  # no store, or nothing new from other writers: results are current
         found, _ = st.points(names, _canonical, wanted, layout_of=layout_of)
         for c, (row, lay) in found.items():
             if c not in results:
@@ -891,7 +965,7 @@ def _env_chunk_size() -> int:
 
 def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
     shape = tuple(len(axes[n]) for n in names)
-    example = next(iter(results.values()), {})
+    example: Mapping[str, Any] = next(iter(results.values()), {})
     complete = len(results) >= len(canon) and all(c in results for c in canon)
     data_vars = {}
     for var, ex in example.items():
@@ -923,7 +997,13 @@ def _dataset(axes, names, canon, results, meta, dims, coords) -> xr.Dataset:
 def save(ds: xr.Dataset, path) -> Path:
     """Write a Dataset to netCDF4 (h5netcdf) atomically (temporary file renamed into place,
     removed on failure; a full disk raises ``OSError`` naming the path), with the package
-    version in its attrs; returns the path. Every experiment saves through this function."""
+    version in its attrs; returns the path. Every experiment saves through this function.
+
+    Args:
+      ds: the Dataset; path: the file to write (missing parent directories are created).
+    Returns:
+      ``path`` as a ``pathlib.Path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.attrs.setdefault("phasekit_version", phasekit.__version__)
@@ -934,6 +1014,12 @@ def save(ds: xr.Dataset, path) -> Path:
 
 
 def load(path) -> xr.Dataset:
-    """Load a Dataset written by :func:`save` (fully into memory)."""
+    """Load a Dataset written by :func:`save` (fully into memory).
+
+    Args:
+      path: the netCDF file.
+    Returns:
+      ``xr.Dataset``.
+    """
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()

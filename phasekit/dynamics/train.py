@@ -35,6 +35,24 @@ import optax
 from phasekit import losses
 from phasekit.typing import Data, Params  # noqa: F401  (re-exported: train.Params, train.Data)
 
+__all__ = [
+    "DIVERGE_FACTOR",
+    "OPTIMIZERS",
+    "Resumable",
+    "RunState",
+    "StackState",
+    "Trajectory",
+    "accuracy",
+    "check_xy",
+    "cross_entropy",
+    "mse",
+    "optimizer",
+    "record_steps",
+    "resumable",
+    "run",
+    "stacked",
+]
+
 
 class Trajectory(NamedTuple):
     """Result of :func:`run` (a pytree: vmapped runs stack along a leading axis).
@@ -212,7 +230,15 @@ def resumable(
     lr_backoff=None,
     diverge_factor: float | None = DIVERGE_FACTOR,
 ) -> Resumable:
-    """The run :func:`run` describes (same arguments), as a :class:`Resumable`."""
+    """The run :func:`run` describes (same arguments), as a :class:`Resumable`.
+
+    Args:
+      loss_fn, params, data, optimizer, steps, n_records, schedule, record_at, observe, stop_loss,
+        stop_rel_loss, batch_size, key, loss_takes_key, lr_backoff, diverge_factor: as in
+        :func:`run`.
+    Returns:
+      :class:`Resumable`: ``r.finish(r.advance(r.init(), steps))`` is :func:`run`'s Trajectory.
+    """
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps: must be a positive integer, got {steps!r}")
     n = _validate_data(data)
@@ -459,7 +485,15 @@ def run(
 
 
 def mse(apply_fn: Callable, **apply_kwargs) -> Callable:
-    """The spec's loss R_S = 1/(2n) sum_i |f(x_i) - y_i|^2 on ``data = (x, y)``."""
+    """The spec's loss R_S = 1/(2n) sum_i |f(x_i) - y_i|^2 on ``data = (x, y)``.
+
+    Args:
+      apply_fn: the model's forward pass ``apply(params, x, **apply_kwargs) -> f [n, k]`` (or [n]).
+      **apply_kwargs: static arguments passed to every ``apply_fn`` call.
+    Returns:
+      ``loss(params, (x [n, d], y [n, k])) -> scalar`` (:class:`phasekit.typing.LossFn`), the body
+      :func:`phasekit.losses.squared_error`.
+    """
 
     def loss(params, data):
         x, y = check_xy(*data)
@@ -473,6 +507,13 @@ def cross_entropy(apply_fn: Callable, **apply_kwargs) -> Callable:
 
     ``y``: integer labels [n] or one-hot / probability targets [n, k]; ``apply_fn(params, x)``
     returns logits [n, k]. The same convention as :func:`mse`: ``loss(params, data) -> scalar``.
+
+    Args:
+      apply_fn: the model's forward pass ``apply(params, x, **apply_kwargs) -> logits [n, k]``.
+      **apply_kwargs: static arguments passed to every ``apply_fn`` call.
+    Returns:
+      ``loss(params, (x, y)) -> scalar``, y integer labels [n] or one-hot / soft targets [n, k]
+      (:func:`phasekit.losses.cross_entropy`).
     """
 
     def loss(params, data):
@@ -484,7 +525,14 @@ def cross_entropy(apply_fn: Callable, **apply_kwargs) -> Callable:
 
 def accuracy(apply_fn: Callable, x, y, **apply_kwargs) -> Callable:
     """Observer ``params -> {"accuracy": fraction of argmax f(x_i) == label_i}`` for
-    :func:`run`'s ``observe`` (``y``: integer labels [n] or one-hot [n, k])."""
+    :func:`run`'s ``observe`` (``y``: integer labels [n] or one-hot [n, k]).
+
+    Args:
+      apply_fn: the model's forward pass ``apply(params, x, **apply_kwargs) -> logits [n, k]``.
+      x: inputs [n, ...]; y: labels [n] (integer) or [n, k] (one-hot, compared by argmax).
+    Returns:
+      ``observe(params) -> {"accuracy": scalar in [0, 1]}``.
+    """
     labels = jnp.argmax(y, -1) if jnp.ndim(y) == 2 else jnp.asarray(y)
 
     def observe(params):

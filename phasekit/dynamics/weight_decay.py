@@ -30,6 +30,20 @@ import optax
 
 from phasekit.dynamics.regularization import l2_sgd
 
+__all__ = [
+    "DECAYS",
+    "adam_decay",
+    "adam_l2",
+    "adamw",
+    "adamw_quadratic_fixed_point",
+    "decoupled_sgd",
+    "effective_shrinkage",
+    "equivalent_l2",
+    "ridge_fixed_point",
+    "second_moment",
+    "sgd_decay",
+]
+
 
 def decoupled_sgd(lr, decay, mask: Callable | Any | None = None) -> optax.GradientTransformation:
     """theta <- (1 - decay) theta - lr g (on the leaves of ``mask``; None: all)."""
@@ -44,21 +58,44 @@ def equivalent_l2(lr, decay):
 def adam_l2(
     lr, l2, mask: Callable | Any | None = None, **adam_kwargs
 ) -> optax.GradientTransformation:
-    """Adam on L + (l2 / 2) |theta|^2: ``add_decayed_weights`` before ``adam``."""
+    """Adam on L + (l2 / 2) |theta|^2: ``add_decayed_weights`` before ``adam``.
+
+    Args:
+      lr: the learning rate; l2: the L2 coefficient (may be traced).
+      mask: optax mask of the decayed leaves (a pytree of bools or ``params -> pytree``; None: all).
+      **adam_kwargs: passed to ``optax.adam``.
+    Returns:
+      ``optax.GradientTransformation``.
+    """
     return optax.chain(optax.add_decayed_weights(l2, mask), optax.adam(lr, **adam_kwargs))
 
 
 def adamw(
     lr, decay, mask: Callable | Any | None = None, **adam_kwargs
 ) -> optax.GradientTransformation:
-    """AdamW (decoupled): ``optax.adamw(lr, weight_decay=decay)``; each step shrinks theta by lr * decay."""
+    """AdamW (decoupled): ``optax.adamw(lr, weight_decay=decay)``; each step shrinks theta by lr * decay.
+
+    Args:
+      lr: the learning rate; decay: the decoupled decay (may be traced).
+      mask: optax mask of the decayed leaves (a pytree of bools or ``params -> pytree``; None: all).
+      **adam_kwargs: passed to ``optax.adamw``.
+    Returns:
+      ``optax.GradientTransformation``.
+    """
     return optax.adamw(lr, weight_decay=decay, mask=mask, **adam_kwargs)
 
 
 def sgd_decay(lr, l2=0.0, decoupled=0.0, mask=None) -> optax.GradientTransformation:
     """theta <- (1 - decoupled) theta - lr (g + l2 theta): L2 and decoupled decay in one chain
     (either may be 0, both traced), so runs of both kinds share one compiled program; with one
-    of them 0 it is :func:`~phasekit.dynamics.regularization.l2_sgd` / :func:`decoupled_sgd` exactly."""
+    of them 0 it is :func:`~phasekit.dynamics.regularization.l2_sgd` / :func:`decoupled_sgd` exactly.
+
+    Args:
+      lr: the learning rate; l2, decoupled: the two decays (may be traced).
+      mask: optax mask of the decayed leaves (a pytree of bools or ``params -> pytree``; None: all).
+    Returns:
+      ``optax.GradientTransformation``.
+    """
     return optax.chain(
         optax.add_decayed_weights(l2, mask),
         optax.sgd(lr),
@@ -69,7 +106,15 @@ def sgd_decay(lr, l2=0.0, decoupled=0.0, mask=None) -> optax.GradientTransformat
 def adam_decay(lr, l2=0.0, decoupled=0.0, mask=None, **adam_kwargs) -> optax.GradientTransformation:
     """Adam with L2 ``l2`` in the gradient and decoupled decay ``decoupled`` (both traced):
     l2 only is :func:`adam_l2`, decoupled only is ``optax.adamw`` (the same chain: scale_by_adam,
-    add_decayed_weights, scale_by_learning_rate), so both kinds share one compiled program."""
+    add_decayed_weights, scale_by_learning_rate), so both kinds share one compiled program.
+
+    Args:
+      lr: the learning rate; l2, decoupled: the two decays (may be traced).
+      mask: optax mask of the decayed leaves (a pytree of bools or ``params -> pytree``; None: all).
+      **adam_kwargs: ``b1``, ``b2``, ``eps``... of ``optax.scale_by_adam``.
+    Returns:
+      ``optax.GradientTransformation``.
+    """
     return optax.chain(
         optax.add_decayed_weights(l2, mask),
         optax.scale_by_adam(**adam_kwargs),
@@ -103,7 +148,12 @@ def effective_shrinkage(make: Callable, decay, opt_state, grads, params):
     gives minus the one ``make(0)`` gives, from the same optimizer state and gradient, over
     -theta (so a step theta <- (1 - s) theta - ... has shrinkage s). ``make(decay) ->
     GradientTransformation`` whose state structure does not depend on ``decay`` (all of
-    :data:`DECAYS`). Returns a pytree like ``params``."""
+    :data:`DECAYS`). Returns a pytree like ``params``.
+
+    Args:
+      make: see above; decay: the decay; opt_state: the optimizer state (of ``make(0)``'s
+      structure); grads: the gradient (pytree like ``params``); params: theta.
+    """
     u_d, _ = make(decay).update(grads, opt_state, params)
     u_0, _ = make(0.0).update(grads, opt_state, params)
     return jax.tree_util.tree_map(lambda a, b, w: (b - a) / w, u_d, u_0, params)
@@ -111,7 +161,13 @@ def effective_shrinkage(make: Callable, decay, opt_state, grads, params):
 
 def ridge_fixed_point(h, t, l2):
     """theta_i = h_i t_i / (h_i + l2): the minimizer of sum h_i (theta_i - t_i)^2 / 2 + l2 |theta|^2 / 2,
-    where Adam + L2 (any step size small enough) comes to rest."""
+    where Adam + L2 (any step size small enough) comes to rest.
+
+    Args:
+      h: curvatures h_i > 0; t: targets t_i; l2: the L2 coefficient (broadcasting arrays).
+    Returns:
+      theta_i, the broadcast shape.
+    """
     h, t = jnp.asarray(h), jnp.asarray(t)
     return h * t / (h + l2)
 

@@ -5,12 +5,27 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+__all__ = [
+    "accuracy_curves",
+    "condensation_curve",
+    "identity_curve",
+    "mechanism",
+    "phase_diagram",
+    "phase_figures",
+]
+
 ID_FIT, COMMUTATIVE = 0.9, 0.7  # the thresholds of phasekit.experiments.anchor
 
 
 def phase_diagram(ds, other: str = "weight_decay", ax=None):
     """OOD accuracy (seed mean, last record) over gamma (rows) x ``other`` (columns); cells with
-    ID accuracy < 0.9 hatched, cells with commutativity < 0.7 marked with a cross."""
+    ID accuracy < 0.9 hatched, cells with commutativity < 0.7 marked with a cross.
+
+    Args:
+      ds: an anchor-function Dataset (of its experiment's run, or :func:`phasekit.dynamics.sweep.load`); other: the column axis; ax: the Axes drawn into (None: a new figure).
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     ax = (
         ax
         or plt.subplots(
@@ -55,7 +70,13 @@ def phase_diagram(ds, other: str = "weight_decay", ax=None):
 
 
 def accuracy_curves(ds, other: str = "weight_decay"):
-    """Train / ID / OOD accuracy against step for each gamma (seed mean, first ``other`` value)."""
+    """Train / ID / OOD accuracy against step for each gamma (seed mean, first ``other`` value).
+
+    Args:
+      ds: an anchor-function Dataset (of its experiment's run, or :func:`phasekit.dynamics.sweep.load`); other: the second grid axis besides gamma.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     g = ds["gamma"].values
     fig, axes = plt.subplots(
         1, len(g), figsize=(2.6 * len(g), 2.6), sharey=True, constrained_layout=True, squeeze=False
@@ -78,7 +99,13 @@ def accuracy_curves(ds, other: str = "weight_decay"):
 
 
 def condensation_curve(ds, other: str = "weight_decay"):
-    """Mean |cos| between first-block W_Q rows at the last record against gamma (Fig 13.7)."""
+    """Mean |cos| between first-block W_Q rows at the last record against gamma (Fig 13.7).
+
+    Args:
+      ds: an anchor-function Dataset (of its experiment's run, or :func:`phasekit.dynamics.sweep.load`); other: the second grid axis besides gamma.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(4, 3), constrained_layout=True)
     last = ds["wq_condensation"].isel(step=-1)
     for o in ds[other].values:
@@ -100,7 +127,13 @@ def condensation_curve(ds, other: str = "weight_decay"):
 def mechanism(ds, other: str = "weight_decay"):
     """At the smallest, middle and largest gamma (seed 0, last ``other``): the cosine-similarity
     heat map of the first block's W_Q rows (top, Fig 13.7) and the key-token embeddings on their
-    top-2 principal axes coloured by token value (bottom, Fig 13.8)."""
+    top-2 principal axes coloured by token value (bottom, Fig 13.8).
+
+    Args:
+      ds: an anchor-function Dataset (of its experiment's run, or :func:`phasekit.dynamics.sweep.load`); other: the second grid axis besides gamma.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     g = ds["gamma"].values
     picks = sorted({0, len(g) // 2, len(g) - 1})
     fig, axes = plt.subplots(
@@ -121,6 +154,16 @@ def mechanism(ds, other: str = "weight_decay"):
 
 
 def phase_figures(ds) -> dict:
+    """The figures of an anchor phase-diagram Dataset: ``{"phase_diagram": :func:`phase_diagram`,
+    "accuracy_curves": :func:`accuracy_curves`, "wq_condensation": :func:`condensation_curve`,
+    "mechanism": :func:`mechanism`}`` (name -> matplotlib Figure).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     return {
         "phase_diagram": phase_diagram(ds),
         "accuracy_curves": accuracy_curves(ds),
@@ -130,7 +173,13 @@ def phase_figures(ds) -> dict:
 
 
 def identity_curve(ds):
-    """Identity task: final train and test accuracy (seed mean and range) against n_train."""
+    """Identity task: final train and test accuracy (seed mean and range) against n_train.
+
+    Args:
+      ds: an identity-task Dataset.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(4.2, 3), constrained_layout=True)
     last = ds.isel(step=-1)
     n = ds["n_train"].values

@@ -11,9 +11,30 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "activation_figures",
+    "condensation_process",
+    "cosine_heatmap",
+    "cosine_heatmaps",
+    "dropout_outputs",
+    "hessian_spectra",
+    "loss_spectrum",
+    "process_figures",
+    "reduction",
+    "residual_figures",
+    "sample_size_curves",
+]
+
 
 def cosine_heatmap(ax, similarity, order=None, title: str | None = None):
-    """Cosine similarity matrix [m, m], rows/columns in ``order`` (e.g. leading-eigenvector)."""
+    """Cosine similarity matrix [m, m], rows/columns in ``order`` (e.g. leading-eigenvector).
+
+    Args:
+      ax: the matplotlib Axes drawn into; similarity: [m, m]; order: a permutation [m] (None:
+        as given); title: the panel's title.
+    Returns:
+      the ``AxesImage`` (for a colorbar).
+    """
     D = np.asarray(similarity)
     if order is not None:
         o = np.asarray(order)
@@ -32,19 +53,28 @@ def cosine_heatmaps(
     suptitle: str | None = None,
     ncols: int | None = None,
 ):
-    """One sorted heat map per entry of ``matrices`` (title -> [m, m]) with a shared colorbar."""
+    """One sorted heat map per entry of ``matrices`` (title -> [m, m]) with a shared colorbar.
+
+    Args:
+      matrices: title -> [m, m]; orders: title -> permutation [m] (None: as given); suptitle:
+        the figure's title; ncols: panels per row (None: all in one row).
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     n = len(matrices)
+    if n == 0:
+        raise ValueError("matrices: need at least one matrix to draw")
     ncols = ncols or n
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols + 0.8, 3.2 * nrows), squeeze=False)
-    im = None
+    images = []
     for j, (ax, (name, D)) in enumerate(zip(axes.flat, matrices.items())):
-        im = cosine_heatmap(ax, D, None if orders is None else orders[name], name)
+        images.append(cosine_heatmap(ax, D, None if orders is None else orders[name], name))
         if j % ncols:
             ax.set_ylabel("")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="cosine similarity")
+    fig.colorbar(images[-1], ax=axes, shrink=0.8, label="cosine similarity")
     if suptitle:
         fig.suptitle(suptitle)
     return fig
@@ -70,6 +100,9 @@ def condensation_process(
       step, loss, n_directions: [R] records.  snapshots: record indices to draw.
       x, y: training data (1-D).  x_grid: [G];  outputs: [R, G] network output on the grid.
       omega, log_amp: [R, m] orientation and log10 amplitude of every neuron at every record.
+      min_log_amp: the polar panels' inner radius in log10 A (None: the smallest log_amp).
+    Returns:
+      the ``matplotlib.figure.Figure``.
     """
     step, loss = np.asarray(step), np.asarray(loss)
     omega, log_amp = np.asarray(omega), np.asarray(log_amp)
@@ -115,6 +148,11 @@ def loss_spectrum(widths: Sequence[int], edges, density, title: str | None = Non
     """Book Fig 9.5: color = log10(p_i / sum p) of log10(loss) over all records and seeds.
 
     density: [W, B] normalized histogram per width; edges: [B + 1] of log10(loss).
+
+    Args:
+      widths: the W widths (row labels); title: the title (None: a default).
+    Returns:
+      the ``matplotlib.figure.Figure``.
     """
     density = np.asarray(density, float)
     with np.errstate(divide="ignore"):
@@ -137,7 +175,14 @@ def hessian_spectra(
     tol: float,
     title: str | None = None,
 ):
-    """Sorted Hessian eigenvalues per network (symlog axis) with (neg, zero, pos) counts."""
+    """Sorted Hessian eigenvalues per network (symlog axis) with (neg, zero, pos) counts.
+
+    Args:
+      spectra: name -> eigenvalues [M]; counts: name -> (negative, zero, positive) counts;
+      tol: |lambda| below it counts as zero (the symlog axis' linear range); title: the title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, eig in spectra.items():
         eig = np.sort(np.asarray(eig))
@@ -171,7 +216,15 @@ def reduction(
     widths: tuple[int, int],
     title: str | None = None,
 ):
-    """Book Fig 9.8: wide net's loss, the merge point, and the reduced net retrained from there."""
+    """Book Fig 9.8: wide net's loss, the merge point, and the reduced net retrained from there.
+
+    Args:
+      step_wide, loss_wide: the wide net's records [R]; step_narrow, loss_narrow: the merged net's
+        records [R'], steps counted from the merge; merge_step: the wide net's step at the merge;
+      widths: (wide, merged) widths; title: the title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.loglog(np.maximum(step_wide, 1), loss_wide, label=f"width {widths[0]}")
     ax.loglog(
@@ -199,7 +252,14 @@ def dropout_outputs(
 ):
     """Book Fig 8.12/8.13: fitted outputs with / without dropout and, below each, the neurons
     as points (angle Omega_k = atan2(b_k, w_k), radius A_k / max A): condensed weights sit on a
-    few rays. ``orientations[name] = (omega [m], amplitude [m])``."""
+    few rays. ``orientations[name] = (omega [m], amplitude [m])``.
+
+    Args:
+      x, y: training data (1-D) [n]; x_grid: [G]; outputs: name -> [G] the fitted output;
+      orientations: see above (None: no neuron panels); title: the title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     k = len(outputs)
     rows = 2 if orientations else 1
     fig = plt.figure(figsize=(3.6 * k, 3.4 * rows))
@@ -230,7 +290,14 @@ def sample_size_curves(
     title: str | None = None,
 ):
     """Book Fig 8.16: test error vs sample size per keep probability (median and quartiles
-    over seeds; ``errors[label]``: [N, seeds])."""
+    over seeds; ``errors[label]``: [N, seeds]).
+
+    Args:
+      n_samples: sample sizes [N]; errors: label -> [N, seeds]; n_params: the target's parameter
+        count, drawn as a vertical line (None: none); title: the title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(6.5, 4))
     n_samples = np.asarray(n_samples)
     for name, err in errors.items():
@@ -256,7 +323,16 @@ def sample_size_curves(
 def process_figures(ds, seed: int = 0, n_snapshots: int = 5) -> dict:
     """Figures of a ``condensation-process`` Dataset: the Fig 8.1-8.4 panel of one seed (loss,
     direction count, fit and polar picture at the last ``n_snapshots`` plateau ends) and the
-    direction counts of every seed over time."""
+    direction counts of every seed over time.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+      seed: index of the seed drawn (default 0).
+      n_snapshots: snapshots drawn (default 5).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     s = ds.isel(seed=seed)
     ends = np.flatnonzero(s["plateau_end"].values.astype(bool))[-n_snapshots:]
     if ends.size == 0:
@@ -296,7 +372,15 @@ def process_figures(ds, seed: int = 0, n_snapshots: int = 5) -> dict:
 
 def activation_figures(ds, seed: int = 0) -> dict:
     """Figures of a ``condensation-activation`` Dataset: sorted cosine heat maps of the input
-    weights at the end of the initial plateau, one per activation (book Fig 8.10)."""
+    weights at the end of the initial plateau, one per activation (book Fig 8.10).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+      seed: index of the seed drawn (default 0).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     mats, orders = {}, {}
     for i, a in enumerate(str(a) for a in ds["activation"].values):
         d = ds.isel(activation=i, seed=seed)
@@ -314,7 +398,15 @@ def activation_figures(ds, seed: int = 0) -> dict:
 
 def residual_figures(ds, seed: int = 0) -> dict:
     """Figures of a ``condensation-residual`` Dataset: one sorted cosine heat map per hidden
-    layer at the end of the initial stage (book Fig 8.11) and the loss curves."""
+    layer at the end of the initial stage (book Fig 8.11) and the loss curves.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+      seed: index of the seed drawn (default 0).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     acts = [str(a) for a in ds["layer_activation"].values]
     s = ds.isel(seed=seed)
     mats, orders = {}, {}

@@ -6,9 +6,26 @@ import numpy as np
 
 from phasekit.viz import landscape
 
+__all__ = [
+    "batch_size_figures",
+    "batchnorm_figures",
+    "init_figures",
+    "paths_figures",
+    "rates_figures",
+    "regularization_figures",
+    "vanishing_figures",
+]
+
 
 def vanishing_figures(ds) -> dict:
-    """{"vanishing_gradients": |dL/dW_l| vs layer, median and range over seeds, per pair}."""
+    """{"vanishing_gradients": |dL/dW_l| vs layer, median and range over seeds, per pair}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     norms = {
         str(lab): np.asarray(ds["grad_norm"].values[i])
         for i, lab in enumerate(ds["pair_label"].values)
@@ -32,7 +49,14 @@ def _plt():
 
 def init_figures(ds) -> dict:
     """{"init_variance": q_l vs layer (measured median over seeds, recursion dashed) per pair,
-    "init_gradients": |dL/dW_l| vs layer}."""
+    "init_gradients": |dL/dW_l| vs layer}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     layers = ds["layer"].values
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -62,7 +86,14 @@ def init_figures(ds) -> dict:
 
 def rates_figures(ds) -> dict:
     """{"optimizer_rates": |x_t| / |x_0| vs fraction of the run per (kappa, method), and measured vs
-    closed-form rates; "adaptive_optimizers": best steps to the target, diagonal vs rotated}."""
+    closed-form rates; "adaptive_optimizers": best steps to the target, diagonal vs rotated}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     frac = ds["fraction"].values
@@ -117,7 +148,14 @@ def rates_figures(ds) -> dict:
 
 
 def paths_figures(ds) -> dict:
-    """{"optimizer_paths": trajectories over the loss contours of Rosenbrock and the 1-1-1 net}."""
+    """{"optimizer_paths": trajectories over the loss contours of Rosenbrock and the 1-1-1 net}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     for ax, s in zip(axes, ds["surface"].values):
@@ -137,7 +175,14 @@ def paths_figures(ds) -> dict:
 
 def regularization_figures(ds) -> dict:
     """{"l1_vs_l2": near-zero fraction vs training loss per penalty; "early_stopping_filters":
-    measured GD filter, 1 - (1 - eta s)^t and the matched ridge filter vs s at a few t}."""
+    measured GD filter, 1 - (1 - eta s)^t and the matched ridge filter vs s at a few t}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for p, mk in zip(ds["penalty"].values, "os"):
@@ -181,7 +226,14 @@ def regularization_figures(ds) -> dict:
 
 
 def batch_size_figures(ds) -> dict:
-    """{"batch_size": S(B) with the fit S_min (1 + B_crit / B), and the S-E trade-off curve}."""
+    """{"batch_size": S(B) with the fit S_min (1 + B_crit / B), and the S-E trade-off curve}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     b = ds["batch"].values.astype(float)
     s, e = ds["best_steps"].values, ds["examples"].values
@@ -218,7 +270,14 @@ def batch_size_figures(ds) -> dict:
 
 def batchnorm_figures(ds) -> dict:
     """{"batchnorm_smoothness": loss variation, gradient predictiveness and lambda_max vs step, with
-    and without BN, per lr (median over seeds); "batchnorm_lrs": final loss vs lr}."""
+    and without BN, per lr (median over seeds); "batchnorm_lrs": final loss vs lr}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     names = ("loss_variation", "grad_predictiveness", "sharpness")
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))

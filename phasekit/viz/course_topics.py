@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "layernorm_figures",
+    "orthogonal_figures",
+    "preprocessing_figures",
+    "search_figures",
+    "weight_decay_figures",
+]
+
 
 def _plt():
     import matplotlib
@@ -15,7 +23,14 @@ def _plt():
 
 
 def preprocessing_figures(ds) -> dict:
-    """{"preprocessing": measured vs predicted GD steps per transform; Hessian kappa of the net}."""
+    """{"preprocessing": measured vs predicted GD steps per transform; Hessian kappa of the net}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     labels = [str(t) for t in ds["transform"].values]
@@ -39,7 +54,14 @@ def preprocessing_figures(ds) -> dict:
 
 def weight_decay_figures(ds) -> dict:
     """{"weight_decay": SGD decoupled-vs-L2 gap along training; test accuracy vs decay per method;
-    shrinkage percentiles vs decay}."""
+    shrinkage percentiles vs decay}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4))
     steps = ds["sgd_record"].values
@@ -85,7 +107,14 @@ def weight_decay_figures(ds) -> dict:
 
 
 def orthogonal_figures(ds) -> dict:
-    """{"orthogonal_init": Jacobian singular-value range vs depth per (init, activation); training loss}."""
+    """{"orthogonal_init": Jacobian singular-value range vs depth per (init, activation); training loss}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     depth = ds["depth"].values
@@ -116,7 +145,14 @@ def orthogonal_figures(ds) -> dict:
 
 
 def layernorm_figures(ds) -> dict:
-    """{"layernorm": |w|^2 and the effective lr eta/|w|^2 along GD, per decay; |cos(w, grad)|}."""
+    """{"layernorm": |w|^2 and the effective lr eta/|w|^2 along GD, per decay; |cos(w, grad)|}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4))
     step = np.maximum(ds["step"].values, 1)
@@ -148,7 +184,14 @@ def layernorm_figures(ds) -> dict:
 
 
 def search_figures(ds) -> dict:
-    """{"hparam_search": best validation loss vs budget (run-steps) per search, median over seeds}."""
+    """{"hparam_search": best validation loss vs budget (run-steps) per search, median over seeds}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     budget = ds["checkpoint"].values / ds.attrs.get("steps", 1)

@@ -9,6 +9,14 @@ import numpy as np
 from phasekit.viz import condensation as viz_cond
 from phasekit.viz import landscape as viz_land
 
+__all__ = [
+    "flatness_figures",
+    "outputs",
+    "outputs_figures",
+    "outputs_loss",
+    "sample_size_figures",
+]
+
 
 def _p_label(p) -> str:
     return f"p = {float(p):g}" + (" (no dropout)" if float(p) == 1.0 else "")
@@ -18,13 +26,19 @@ def outputs(ds, seed: int = 0):
     """Fig 8.12 / 8.13 from a ``dropout-outputs`` Dataset, one column per keep probability p:
     the fit after training (thin gray: at init) with the data; the neurons as points
     (Omega_k, A_k / max A) in polar form (gray: init); the cosine similarity of the
-    largest-amplitude neurons' input weights, sorted by orientation."""
+    largest-amplitude neurons' input weights, sorted by orientation.
+
+    Args:
+      ds: a ``dropout-outputs`` Dataset; seed: index of the seed drawn.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     ps = ds["p"].values
     k = len(ps)
     fig = plt.figure(figsize=(3.7 * k, 10.2), constrained_layout=True)
     grid = fig.add_gridspec(3, k)
     x, xs, ys = ds["grid"].values, ds["x_train"].values, ds["y_train"].values
-    im = None
+    images = []  # one cosine heat map per p; the last one carries the colorbar
     for j, p in enumerate(ps):
         pt = ds.sel(p=p).isel(seed=seed)
         ax = fig.add_subplot(grid[0, j])
@@ -50,14 +64,14 @@ def outputs(ds, seed: int = 0):
         )
         axp.tick_params(labelsize=7)
         axc = fig.add_subplot(grid[2, j])
-        im = axc.imshow(
-            pt["cosine"].values, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest"
+        images.append(
+            axc.imshow(pt["cosine"].values, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         )
         axc.set_title(
             f"cosine of $(w_k, b_k)$, top {ds.sizes['shown']} neurons by $A_k$", fontsize=8
         )
         axc.set_xlabel("neuron (by orientation)")
-    fig.colorbar(im, ax=fig.axes[-1], shrink=0.8, label="cosine similarity")
+    fig.colorbar(images[-1], ax=fig.axes[-1], shrink=0.8, label="cosine similarity")
     fig.suptitle(
         f"width-{ds.attrs.get('width')} {ds.attrs.get('activation')} net at {ds.attrs.get('init')} "
         "init, Adam, with and without dropout on the hidden layer (seed 0)"
@@ -66,7 +80,13 @@ def outputs(ds, seed: int = 0):
 
 
 def outputs_loss(ds):
-    """Clean (no-dropout) training loss over the steps for each p (thin: each seed)."""
+    """Clean (no-dropout) training loss over the steps for each p (thin: each seed).
+
+    Args:
+      ds: a ``dropout-outputs`` Dataset.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     steps = np.maximum(ds["step"].values, 1)
     colors = plt.cm.viridis(np.linspace(0, 0.85, ds.sizes["p"]))
@@ -90,11 +110,27 @@ def outputs_loss(ds):
 
 
 def outputs_figures(ds) -> dict:
+    """The figures of a ``dropout-outputs`` Dataset: ``{"outputs": :func:`outputs`, "loss":
+    :func:`outputs_loss`}`` (name -> matplotlib Figure).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     return {"outputs": outputs(ds), "loss": outputs_loss(ds)}
 
 
 def sample_size_figures(ds) -> dict:
-    """Fig 8.16: median and quartiles over seeds of the test error against n, one curve per p."""
+    """Fig 8.16: median and quartiles over seeds of the test error against n, one curve per p.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     errors = {
         _p_label(p): ds["test_error"].sel(p=p).transpose("n", "seed").values for p in ds["p"].values
     }
@@ -110,7 +146,14 @@ def sample_size_figures(ds) -> dict:
 
 def flatness_figures(ds) -> dict:
     """Ch. 11.4: slices of the dropout minima per p, and lambda_max, tr H and F against p with
-    the control GD on R_S + R_1 (open diamonds) beside each bar."""
+    the control GD on R_S + R_1 (open diamonds) beside each bar.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     order = lambda v: ds[v].transpose("training", "p", "seed", ...).values
     sharp, tr, flat, slices = order("sharpness"), order("trace"), order("flatness"), order("slice")
     fig = viz_land.dropout_flatness(

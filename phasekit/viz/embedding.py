@@ -10,9 +10,22 @@ import numpy as np
 
 from phasekit.viz import condensation as plots
 
+__all__ = [
+    "hessian_figures",
+    "loss_spectrum_figures",
+    "reduction_figures",
+]
+
 
 def loss_spectrum_figures(ds) -> dict:
-    """Book Fig 9.5: the loss spectrum per width, the brightest lines marked."""
+    """Book Fig 9.5: the loss spectrum per width, the brightest lines marked.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     widths = ds["width"].values.tolist()
     fig = plots.loss_spectrum(
         widths,
@@ -29,7 +42,15 @@ def loss_spectrum_figures(ds) -> dict:
 
 def hessian_figures(ds, seed: int | None = None) -> dict:
     """Book Fig 9.7: sorted Hessian eigenvalues of the width-2 critical point and its
-    embeddings (first seed whose width-2 point is critical), with the counts."""
+    embeddings (first seed whose width-2 point is critical), with the counts.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+      seed: index of the seed drawn (default None).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     tol = float(ds.attrs.get("config_tol", 1e-10))
     if seed is None:
         crit = np.flatnonzero(
@@ -55,7 +76,15 @@ def hessian_figures(ds, seed: int | None = None) -> dict:
 
 def reduction_figures(ds, seed: int = 0) -> dict:
     """Book Fig 9.8: the wide net's loss, the merge, the merged net retrained from there and
-    the wide net trained on from the same point."""
+    the wide net trained on from the same point.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+      seed: index of the seed drawn (default 0).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     s = ds.isel(seed=seed)
     merge = int(s["merge_step"])
     m = int(ds.attrs.get("config_width", 0))

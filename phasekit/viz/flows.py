@@ -5,6 +5,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "central_flow_figures",
+    "gd_vs_flows",
+    "oscillation_and_layers",
+]
+
 
 def _save(fig, path):
     fig.tight_layout()
@@ -29,7 +35,19 @@ def gd_vs_flows(
     title="GD vs central flow vs gradient flow",
 ):
     """Top row: loss per lr (GD raw, GD smoothed, central flow's L and predicted time average,
-    gradient flow); bottom row: sharpness with 2/lr dashed. t: [T]; gd_loss: [L, T]; others [L, R]."""
+    gradient flow); bottom row: sharpness with 2/lr dashed. t: [T]; gd_loss: [L, T]; others [L, R].
+
+    Args:
+      t: GD steps [T]; gd_loss: GD's loss [L, T]; step: the flows' record steps [R].
+      gd_smoothed: GD's loss averaged over its oscillation [L, R]; cf_predicted: the central
+        flow's predicted time average of GD's loss [L, R]; cf_loss, gf_loss: the central and
+        gradient flows' losses [L, R].
+      gd_sharpness, cf_sharpness, gf_sharpness: lambda_max along each [L, R].
+      lrs: the learning rates [L].
+      path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     L = len(lrs)
     fig, axes = plt.subplots(2, L, figsize=(4.2 * L, 7), squeeze=False)
     for i, lr in enumerate(lrs):
@@ -64,7 +82,17 @@ def oscillation_and_layers(
     title="sigma^2 vs GD's oscillation; per-layer curvature",
 ):
     """Left: the flow's sigma^2 and GD's measured (u^T (w_GD - w_CF))^2 per lr; middle: per-layer
-    block lambda_max along GD; right: the layers' shares of the top eigenvector. [L, R] / [L, R, B]."""
+    block lambda_max along GD; right: the layers' shares of the top eigenvector. [L, R] / [L, R, B].
+
+    Args:
+      step: record steps [R]; sigma2: the flow's sigma^2 [L, R]; oscillation2: GD's measured
+        (u^T (w_GD - w_CF))^2 [L, R].
+      layer_sharpness: per-layer block lambda_max [L, R, B]; layer_share: the layers' shares of
+        the top eigenvector [L, R, B]; layers: the B layer names; lrs: the learning rates [L].
+      path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4.2))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(lrs)))
     for col, lr, s2, o2 in zip(colors, lrs, sigma2, oscillation2):
@@ -99,7 +127,14 @@ def oscillation_and_layers(
 
 
 def central_flow_figures(ds) -> dict:
-    """{"central_flow": :func:`gd_vs_flows`, "oscillation_layers": :func:`oscillation_and_layers`}."""
+    """{"central_flow": :func:`gd_vs_flows`, "oscillation_layers": :func:`oscillation_and_layers`}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     lrs = ds["lr"].values.astype(float)
     v = lambda n: ds[n].values
     return {

@@ -9,6 +9,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+__all__ = [
+    "convergence_bars",
+    "degree_power",
+    "delta_f_curves",
+    "delta_f_heatmap",
+    "draw_fits",
+    "early_stop_figures",
+    "eigen_vs_convergence",
+    "filtering_curves",
+    "filtering_figures",
+    "init_scale_figures",
+    "lgrad_figures",
+    "loss_curve",
+    "ntk_figures",
+    "outputs_at_steps",
+    "parity_figures",
+    "ricker_figures",
+    "sin135_figures",
+    "sin15_figures",
+    "spectra",
+]
+
 TARGET = dict(color="black", lw=1.2, ls="--", label="target")
 POINTS = dict(color="black", s=10, zorder=3, label="training points")
 
@@ -18,7 +40,13 @@ def _step_colors(n):
 
 
 def outputs_at_steps(ax, x_grid, y_grid, outputs, steps, x_train=None, y_train=None):
-    """Target (dashed) and network outputs [S, n_grid] at the given steps (colored early -> late)."""
+    """Target (dashed) and network outputs [S, n_grid] at the given steps (colored early -> late).
+
+    Args:
+      ax: the matplotlib Axes drawn into; x_grid: [G]; y_grid: the target on it [G].
+      outputs: [S, G] the network's outputs; steps: their S steps (legend).
+      x_train, y_train: training points drawn as dots (None: none).
+    """
     ax.plot(x_grid, y_grid, **TARGET)
     for out, s, c in zip(outputs, steps, _step_colors(len(steps))):
         ax.plot(x_grid, out, color=c, lw=1.5, label=f"step {int(s)}")
@@ -30,7 +58,12 @@ def outputs_at_steps(ax, x_grid, y_grid, outputs, steps, x_train=None, y_train=N
 
 
 def loss_curve(ax, steps, loss, marks=(), label=None, **kw):
-    """Training loss vs step on log axes; ``marks``: steps to highlight (e.g. snapshots)."""
+    """Training loss vs step on log axes; ``marks``: steps to highlight (e.g. snapshots).
+
+    Args:
+      ax: the matplotlib Axes drawn into; steps: [R]; loss: [R]; marks: steps to highlight; label: the line's label;
+      **kw: passed to ``ax.plot``.
+    """
     steps, loss = np.asarray(steps), np.asarray(loss)
     ax.plot(np.maximum(steps, 1), loss, label=label, **kw)
     for s, c in zip(marks, _step_colors(len(marks))):
@@ -45,7 +78,13 @@ def loss_curve(ax, steps, loss, marks=(), label=None, **kw):
 def delta_f_curves(
     ax, steps, delta_f, peak_freqs, threshold=None, ls="-", label_prefix="", colors=None
 ):
-    """Delta_F [R, P] vs step, one line per peak; dotted line at ``threshold``."""
+    """Delta_F [R, P] vs step, one line per peak; dotted line at ``threshold``.
+
+    Args:
+      ax: the matplotlib Axes drawn into; steps: [R]; delta_f: [R, P]; peak_freqs: [P] (legend).
+      threshold: the dotted level (None: none); ls: line style; label_prefix: prepended to each
+        label; colors: P colors (None: plasma).
+    """
     colors = plt.cm.plasma(np.linspace(0.0, 0.8, len(peak_freqs))) if colors is None else colors
     for j, (k, c) in enumerate(zip(peak_freqs, colors)):
         ax.plot(
@@ -65,7 +104,12 @@ def delta_f_curves(
 
 
 def delta_f_heatmap(ax, steps, delta_f, peak_freqs, vmin=1e-3, vmax=1.0):
-    """Heat map of Delta_F over (peak, record); records on a log-step axis; colorbar attached."""
+    """Heat map of Delta_F over (peak, record); records on a log-step axis; colorbar attached.
+
+    Args:
+      ax: the matplotlib Axes drawn into; steps: [R] (> 0 after clipping at 1); delta_f: [R, P]; peak_freqs: [P].
+      vmin, vmax: the log color range.
+    """
     steps = np.maximum(np.asarray(steps), 1).astype(float)
     edges = np.concatenate([[steps[0] / 1.2], np.sqrt(steps[1:] * steps[:-1]), [steps[-1] * 1.2]])
     mesh = ax.pcolormesh(
@@ -85,7 +129,12 @@ def delta_f_heatmap(ax, steps, delta_f, peak_freqs, vmin=1e-3, vmax=1.0):
 
 
 def spectra(ax, freqs, target_amp, amps, steps, peaks=(), kmax=None):
-    """|f_hat| (black) and |h_hat| at chosen steps (colored) vs frequency; peaks marked."""
+    """|f_hat| (black) and |h_hat| at chosen steps (colored) vs frequency; peaks marked.
+
+    Args:
+      ax: the matplotlib Axes drawn into; freqs: [K]; target_amp: |f_hat| [K]; amps: |h_hat| [S, K] at the S ``steps``.
+      peaks: frequencies marked by dotted lines; kmax: the largest frequency drawn (None: all).
+    """
     freqs = np.asarray(freqs)
     keep = slice(None) if kmax is None else freqs <= kmax
     ax.plot(freqs[keep], np.asarray(target_amp)[keep], "k-o", ms=3, lw=1.2, label="target")
@@ -99,10 +148,15 @@ def spectra(ax, freqs, target_amp, amps, steps, peaks=(), kmax=None):
 
 
 def convergence_bars(ax, peak_freqs, conv: Mapping[str, Sequence[int]], budget: int):
-    """Convergence step per peak for several runs; 'never' drawn at the budget, hatched."""
+    """Convergence step per peak for several runs; 'never' drawn at the budget, hatched.
+
+    Args:
+      ax: the matplotlib Axes drawn into; peak_freqs: [P]; conv: run label -> convergence steps [P] (-1: never);
+      budget: the step budget, the height of a 'never' bar.
+    """
     width = 0.8 / max(len(conv), 1)
-    for i, (label, s) in enumerate(conv.items()):
-        s = np.asarray(s, float)
+    for i, (label, steps) in enumerate(conv.items()):
+        s = np.asarray(steps, float)
         never = s < 0
         pos = np.arange(len(peak_freqs)) + (i - (len(conv) - 1) / 2) * width
         bars = ax.bar(pos, np.where(never, budget, np.maximum(s, 1)), width, label=label)
@@ -118,7 +172,12 @@ def convergence_bars(ax, peak_freqs, conv: Mapping[str, Sequence[int]], budget: 
 
 
 def draw_fits(axes, x_grid, y_grid, fits: Mapping[str, np.ndarray], x_train, y_train):
-    """Into ``axes`` (one per run): target, training points and the trained network on a dense grid."""
+    """Into ``axes`` (one per run): target, training points and the trained network on a dense grid.
+
+    Args:
+      axes: one matplotlib Axes per entry of ``fits``; x_grid: [G]; y_grid: the target [G].
+      fits: run label -> the network's output [G]; x_train, y_train: the training points.
+    """
     for ax, (label, out) in zip(axes, fits.items()):
         ax.plot(x_grid, y_grid, **TARGET)
         ax.plot(x_grid, out, color="C0", lw=1.4, label="network")
@@ -129,7 +188,11 @@ def draw_fits(axes, x_grid, y_grid, fits: Mapping[str, np.ndarray], x_train, y_t
 
 
 def filtering_curves(ax, steps, e_low, e_high, deltas):
-    """e_low (solid) and e_high (dashed) vs step, one color per filter width delta."""
+    """e_low (solid) and e_high (dashed) vs step, one color per filter width delta.
+
+    Args:
+      ax: the matplotlib Axes drawn into; steps: [R]; e_low, e_high: [R, D]; deltas: the D filter widths.
+    """
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(deltas)))
     for j, (d, c) in enumerate(zip(deltas, colors)):
         ax.plot(
@@ -154,7 +217,11 @@ def filtering_curves(ax, steps, e_low, e_high, deltas):
 
 
 def degree_power(ax, powers: Mapping[str, np.ndarray]):
-    """Fourier power per degree |S| on the hypercube, grouped bars per source."""
+    """Fourier power per degree |S| on the hypercube, grouped bars per source.
+
+    Args:
+      ax: the matplotlib Axes drawn into; powers: source label -> power per degree [d + 1] (:func:`phasekit.dynamics.frequency.boolean_degree_power`).
+    """
     width = 0.8 / len(powers)
     for i, (label, p) in enumerate(powers.items()):
         p = np.asarray(p)
@@ -167,7 +234,14 @@ def degree_power(ax, powers: Mapping[str, np.ndarray]):
 
 def eigen_vs_convergence(freqs, eigenvalues, peak_freqs, predicted, measured, title):
     """Left: NTK Rayleigh quotient lambda(k) on Fourier mode k; right: measured convergence step
-    per peak against the linear-regime prediction (y = x dotted)."""
+    per peak against the linear-regime prediction (y = x dotted).
+
+    Args:
+      freqs: [K]; eigenvalues: lambda(k) [K]; peak_freqs: [P]; predicted: linear-regime steps
+        [P]; measured: measured convergence steps [P] (<= 0: never, not drawn); title: the title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.5, 3.8))
     a1.semilogy(freqs, eigenvalues, "o-", ms=3)
     for k in peak_freqs:
@@ -226,7 +300,14 @@ def _never_at(conv, budget):
 
 def sin15_figures(ds) -> dict:
     """Fig 4.2: outputs at the lowest peak's convergence, halfway (log) to the highest's, at the
-    highest's and at the end; the loss with those steps marked; Delta_F per peak."""
+    highest's and at the end; the loss with those steps marked; Delta_F per peak.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     s0 = ds.isel(seed=0)
     step, peaks = s0["step"].values, s0["peak"].values
     budget = int(step[-1])
@@ -264,7 +345,14 @@ def sin15_figures(ds) -> dict:
 
 def sin135_figures(ds) -> dict:
     """Fig 4.7: Delta_F heat map (seed 0), spectra when each peak converges, and the convergence
-    steps of every seed."""
+    steps of every seed.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     s0 = ds.isel(seed=0)
     step, peaks = s0["step"].values, s0["peak"].values
     budget = int(step[-1])
@@ -299,7 +387,14 @@ def sin135_figures(ds) -> dict:
 
 
 def init_scale_figures(ds) -> dict:
-    """Fig 6.2: trained fits per init scale; convergence steps per peak; test MSE vs scale."""
+    """Fig 6.2: trained fits per init scale; convergence steps per peak; test MSE vs scale.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     scales, budget = ds["scale"].values, int(ds["step"].values[-1])
     fig = plt.figure(figsize=(4 * len(scales), 7))
     grid = fig.add_gridspec(2, max(len(scales), 2))
@@ -336,7 +431,14 @@ def init_scale_figures(ds) -> dict:
 
 
 def ricker_figures(ds) -> dict:
-    """Fig 4.9 / 6.3: fits of every (a, ASI) run and their convergence steps per peak."""
+    """Fig 4.9 / 6.3: fits of every (a, ASI) run and their convergence steps per peak.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     budget = int(ds["step"].values[-1])
     runs = [(float(a), int(s)) for a in ds["a"].values for s in ds["asi"].values]
     label = lambda a, s: f"a = {a:g}, {'ASI' if s else 'no ASI'}"
@@ -374,7 +476,14 @@ def ricker_figures(ds) -> dict:
 
 
 def lgrad_figures(ds) -> dict:
-    """Fig 6.4: Delta_F of seed 0 under L (solid) and L_grad (dashed); convergence steps."""
+    """Fig 6.4: Delta_F of seed 0 under L (solid) and L_grad (dashed); convergence steps.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     step, peaks, budget = ds["step"].values, ds["peak"].values, int(ds["step"].values[-1])
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     colors = plt.cm.plasma(np.linspace(0, 0.8, len(peaks)))
@@ -408,7 +517,14 @@ def lgrad_figures(ds) -> dict:
 
 def early_stop_figures(ds) -> dict:
     """Fig 4.12: train loss and test MSE with the best step marked; Delta_F of the low peak;
-    the early-stopped and the final fit (seed 0)."""
+    the early-stopped and the final fit (seed 0).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     s0 = ds.isel(seed=0)
     step = s0["step"].values
     best = int(np.argmin(s0["test_mse"].values))
@@ -441,7 +557,14 @@ def early_stop_figures(ds) -> dict:
 
 
 def parity_figures(ds) -> dict:
-    """Fourier power per degree: parity on the cube, the training data, the trained network."""
+    """Fourier power per degree: parity on the cube, the training data, the trained network.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(8, 3.8))
     degree_power(
         ax,
@@ -462,7 +585,14 @@ def parity_figures(ds) -> dict:
 
 
 def filtering_figures(ds) -> dict:
-    """e_low and e_high over training for every filter width (seed 0)."""
+    """e_low and e_high over training for every filter width (seed 0).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(8, 4))
     s0 = ds.isel(seed=0)
     filtering_curves(
@@ -475,7 +605,14 @@ def filtering_figures(ds) -> dict:
 
 
 def ntk_figures(ds) -> dict:
-    """NTK eigenvalue per Fourier mode and measured vs predicted convergence steps (seed 0)."""
+    """NTK eigenvalue per Fourier mode and measured vs predicted convergence steps (seed 0).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     s0 = ds.isel(seed=0)
     fig = eigen_vs_convergence(
         ds["freq"].values,

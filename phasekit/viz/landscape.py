@@ -5,6 +5,17 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "dropout_flatness",
+    "edge_of_stability",
+    "edge_of_stability_figures",
+    "flatness_batch_figures",
+    "flatness_comparison",
+    "one_one_one",
+    "one_one_one_figures",
+    "vanishing_gradients",
+]
+
 
 def _save(fig, path):
     fig.tight_layout()
@@ -17,6 +28,11 @@ def edge_of_stability(step, sharpness, loss, lrs, path=None, title="Edge of stab
     """Loss and lambda_max vs GD step for each lr, with the thresholds 2 / lr dashed.
 
     step: [R], sharpness: [L, R], loss: [L, R], lrs: [L].
+
+    Args:
+      path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
     """
     fig, (ax_l, ax_s) = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(lrs)))
@@ -45,6 +61,11 @@ def flatness_comparison(
 
     ts: [T]; curves: {label: [T]}; slice_alphas: [A]; slices: {label: [dirs, A]} (mean and
     spread plotted); sharpness: {label: lambda_max} shown in the legend.
+
+    Args:
+      path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
     """
     fig, (ax_i, ax_s) = plt.subplots(1, 2, figsize=(11, 4.2))
     for label, c in curves.items():
@@ -85,7 +106,13 @@ def flatness_comparison(
 
 
 def vanishing_gradients(norms, path=None, title="Per-layer gradient norms, 10-layer MLP"):
-    """|dL/dW_l| vs layer l (log scale), median and range over seeds. norms: {label: [seeds, L]}."""
+    """|dL/dW_l| vs layer l (log scale), median and range over seeds. norms: {label: [seeds, L]}.
+
+    Args:
+      path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for label, g in norms.items():
         g = np.asarray(g)
@@ -109,6 +136,11 @@ def one_one_one(
     """Loss contours over (w1, w2) with the region where the Hessian is indefinite shaded.
 
     w1: [A], w2: [B]; losses / indefinite: {label: [A, B]} (indefinite: bool).
+
+    Args:
+      path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
     """
     fig, axes = plt.subplots(1, len(losses), figsize=(5.2 * len(losses), 4.6), squeeze=False)
     W1, W2 = np.meshgrid(w1, w2, indexing="ij")
@@ -152,6 +184,11 @@ def dropout_flatness(
     slice_alphas: [A]; slices: [P, S, dirs, A]; ps: [P]; sharpness, trace: [P, S]; flatness: [P, S, dirs];
     control: optional {"sharpness": [P, S], "trace": [P, S], "flatness": [P, S, dirs]} of a second
     training method, drawn beside each bar with ``control_label`` in the legend.
+
+    Args:
+      path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
     """
     slices, ps = np.asarray(slices), list(ps)
     n_p = len(ps)
@@ -232,7 +269,14 @@ def dropout_flatness(
 
 
 def one_one_one_figures(ds) -> dict:
-    """{"one_one_one_label_<y>": :func:`one_one_one` panels per loss} from the 1-1-1 Dataset."""
+    """{"one_one_one_label_<y>": :func:`one_one_one` panels per loss} from the 1-1-1 Dataset.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     out = {}
     w1, w2 = ds["w1"].values, ds["w2"].values
     labels = [str(v) for v in ds["loss_label"].values]
@@ -251,7 +295,14 @@ def one_one_one_figures(ds) -> dict:
 
 
 def edge_of_stability_figures(ds) -> dict:
-    """{"edge_of_stability": :func:`edge_of_stability`} from the edge-of-stability Dataset."""
+    """{"edge_of_stability": :func:`edge_of_stability`} from the edge-of-stability Dataset.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     return {
         "edge_of_stability": edge_of_stability(
             ds["step"].values,
@@ -264,7 +315,14 @@ def edge_of_stability_figures(ds) -> dict:
 
 
 def flatness_batch_figures(ds) -> dict:
-    """{"flatness_batch_size": :func:`flatness_comparison`} (seed 0) from the batch-size Dataset."""
+    """{"flatness_batch_size": :func:`flatness_comparison`} (seed 0) from the batch-size Dataset.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     names = [str(n) for n in ds["solution"].values]
     sub = ds.isel(seed=0)
     return {

@@ -10,6 +10,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+__all__ = [
+    "kernel_convergence",
+    "linearization_figures",
+    "linearization_gap",
+    "ntk_spectrum",
+    "spectrum_figures",
+]
+
 REGIME_COLORS = {"linear": "#2166ac", "critical": "#4d4d4d", "condensed": "#b2182b"}
 
 
@@ -20,6 +28,13 @@ def linearization_gap(ds):
     f, f_lin [point, step, x]; coords gamma, gamma_prime, regime [point]; attrs x_train, y_train.
     Top row: gap / output scale, RD of both models, losses (log-log over steps). Bottom row: the
     network's and the linear model's outputs at the end (and halfway) for each point.
+
+    Args:
+      ds: a (point, step, x) Dataset: gap_rel, rd, rd_lin, loss_net, loss_lin [point, step], f,
+        f_lin [point, step, x], coords gamma, gamma_prime, regime per point
+        (:func:`linearization_figures` builds it from the experiment's Dataset, one seed).
+    Returns:
+      the ``matplotlib.figure.Figure``.
     """
     points = list(ds["point"].values)
     fig = plt.figure(figsize=(4.2 * max(3, len(points)), 8), constrained_layout=True)
@@ -92,6 +107,11 @@ def ntk_spectrum(ds, n_functions: int = 6):
     ``ds``: dims (kernel, index, x); variables eigenvalue, frequency [kernel, index],
     eigenfunction [kernel, index, x] (the first ones). Left: eigenvalue vs index, colored by
     frequency; middle: eigenvalue vs dominant frequency; right: the top eigenfunctions.
+
+    Args:
+      ds: see above; n_functions: eigenfunctions drawn in the right panel.
+    Returns:
+      the ``matplotlib.figure.Figure``.
     """
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), constrained_layout=True)
     kernels = list(ds["kernel"].values)
@@ -180,13 +200,27 @@ def _gap_view(ds, seed: int = 0):
 
 
 def linearization_figures(ds) -> dict:
-    """Figures of a ``linearization-gap`` experiment Dataset (seed 0)."""
+    """Figures of a ``linearization-gap`` experiment Dataset (seed 0).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     return {"linearization_gap": linearization_gap(_gap_view(ds))}
 
 
 def kernel_convergence(ds):
     """Relative error ||Theta_m - Theta_inf|| / ||Theta_inf|| against width (log-log): each seed as
-    a dot, the RMS over seeds as a line with its fitted slope, and the m^-1/2 reference."""
+    a dot, the RMS over seeds as a line with its fitted slope, and the m^-1/2 reference.
+
+    Args:
+      ds: an ``ntk-spectrum`` experiment Dataset: kernel_error [width, seed], kernel_error_rms
+        [width], error_slope.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(5.6, 4.2), constrained_layout=True)
     m = ds["width"].values
     err = ds["kernel_error"].transpose("width", "seed").values
@@ -243,7 +277,14 @@ def _spectrum_view(ds, seed: int = 0):
 
 
 def spectrum_figures(ds) -> dict:
-    """Figures of an ``ntk-spectrum`` experiment Dataset: the spectra and the convergence in width."""
+    """Figures of an ``ntk-spectrum`` experiment Dataset: the spectra and the convergence in width.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     return {
         "ntk_spectrum": ntk_spectrum(_spectrum_view(ds)),
         "kernel_convergence": kernel_convergence(ds),

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "coord_figures",
+    "lr_figures",
+    "phase_figures",
+]
+
 
 def _plt():
     import matplotlib
@@ -17,7 +23,14 @@ def _plt():
 
 def coord_figures(ds) -> dict:
     """{"coord_check": seed-mean |h_l(t) - h_l(0)| against width, one panel per (optimizer,
-    scheme), one line per (layer, t >= 1)}."""
+    scheme), one line per (layer, t >= 1)}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     opts, schemes = list(ds["optimizer_name"].values), list(ds["scheme_name"].values)
     fig, axes = plt.subplots(
@@ -54,7 +67,14 @@ def coord_figures(ds) -> dict:
 
 def lr_figures(ds) -> dict:
     """{"lr_transfer": seed-mean final loss against lr, one line per width, a panel per scheme;
-    the optimal lr against width}."""
+    the optimal lr against width}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     schemes = list(ds["scheme_name"].values)
     fig, axes = plt.subplots(1, len(schemes) + 1, figsize=(4 * (len(schemes) + 1), 3.4))
@@ -78,7 +98,14 @@ def lr_figures(ds) -> dict:
 
 def phase_figures(ds) -> dict:
     """{"deep_phase_diagram": measured width exponent of the relative feature change over
-    (output init exponent, c), with TP4's predicted regime as markers}."""
+    (output init exponent, c), with TP4's predicted regime as markers}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     s = ds["feature_slope"].values

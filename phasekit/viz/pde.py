@@ -9,6 +9,12 @@ import numpy as np
 
 from phasekit.viz.frequency import convergence_bars, delta_f_curves
 
+__all__ = [
+    "high_frequency_figures",
+    "hybrid_figures",
+    "peaks_figures",
+]
+
 COLORS = {"plain": "tab:gray", "mscale": "tab:red", "fourier": "tab:blue"}
 
 
@@ -18,7 +24,14 @@ def _cost_axis(ax, x, y, label, **kw):
 
 def hybrid_figures(ds) -> dict:
     """Delta_F per sine mode for the network (vs steps) and Jacobi (vs sweeps), and the relative
-    error of network, Jacobi and the hybrids against cost in Jacobi sweeps (seed 0)."""
+    error of network, Jacobi and the hybrids against cost in Jacobi sweeps (seed 0).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     s0 = ds.isel(seed=0)
     peaks, thr, r = ds["peak"].values, ds.attrs["threshold"], ds.attrs["step_cost"]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
@@ -45,7 +58,14 @@ def hybrid_figures(ds) -> dict:
 
 
 def high_frequency_figures(ds) -> dict:
-    """Test error against steps per model (median over seeds) and the trained solutions."""
+    """Test error against steps per model (median over seeds) and the trained solutions.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for i, name in enumerate(ds["model_name"].values):
         err = np.median(ds["test_error"].values[i], axis=0)
@@ -71,7 +91,14 @@ def high_frequency_figures(ds) -> dict:
 
 
 def peaks_figures(ds) -> dict:
-    """Delta_F per peak for each model (seed 0) and the convergence steps per peak."""
+    """Delta_F per peak for each model (seed 0) and the convergence steps per peak.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     names = list(ds["model_name"].values)
     peaks, thr = ds["peak"].values, ds.attrs["threshold"]
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(4.5 * (len(names) + 1), 3.8))

@@ -8,12 +8,28 @@ from matplotlib.colors import TwoSlopeNorm
 
 from phasekit.theory import regimes
 
+__all__ = [
+    "experiment_figures",
+    "fits",
+    "neuron_scatter",
+    "rd_vs_width",
+    "s_w_heatmap",
+]
+
 REGIME_COLORS = {"linear": "#2166ac", "critical": "#4d4d4d", "condensed": "#b2182b"}
 
 
 def s_w_heatmap(ds, ax=None, annotate: bool = True):
     """Heat map of S_w over (gamma', gamma) with the theoretical boundary (line) and the
-    empirical boundary (stars, zero crossings of S_w along gamma), like book Fig 7.5."""
+    empirical boundary (stars, zero crossings of S_w along gamma), like book Fig 7.5.
+
+    Args:
+      ds: a ``phase-diagram`` Dataset (S_w, boundary_gamma; :func:`phasekit.dynamics.phase.phase_diagram`).
+      ax: the matplotlib Axes drawn into (None: a new figure); annotate: write S_w in each cell
+        (and mark poor power-law fits).
+    Returns:
+      the Axes.
+    """
     ax = ax or plt.subplots(figsize=(6.4, 5.2), constrained_layout=True)[1]
     gp, g = ds["gamma_prime"].values, ds["gamma"].values
     s = ds["S_w"].transpose("gamma", "gamma_prime").values
@@ -73,7 +89,14 @@ def _edges(c):
 
 def rd_vs_width(ds, points, axes=None):
     """RD* against width m in log-log for chosen (gamma, gamma', label) points (book Fig 7.4):
-    each seed as a dot, the seed geometric mean as a line with the fitted slope S_w."""
+    each seed as a dot, the seed geometric mean as a line with the fitted slope S_w.
+
+    Args:
+      ds: a ``phase-diagram`` Dataset (rd_star, S_w); points: (gamma, gamma', label) triples on
+        its grid; axes: one Axes per point (None: a new figure).
+    Returns:
+      the Axes, one per point.
+    """
     if axes is None:
         fig, axes = plt.subplots(
             1, len(points), figsize=(3.6 * len(points), 3.4), constrained_layout=True
@@ -106,7 +129,13 @@ def rd_vs_width(ds, points, axes=None):
 def neuron_scatter(panels, axes=None):
     """Orientation/amplitude of every neuron at init (grey) and at the end (colour), book
     Fig 7.3 / 7.6. ``panels``: list of dicts with keys title, regime, angle0, amp0, angle, amp
-    and xlabel (angles in [-pi, pi) for 1-D input, projections for high-dim input)."""
+    and xlabel (angles in [-pi, pi) for 1-D input, projections for high-dim input).
+
+    Args:
+      panels: see above; axes: one Axes per panel (None: a new figure).
+    Returns:
+      the Axes.
+    """
     if axes is None:
         fig, axes = plt.subplots(
             1, len(panels), figsize=(3.8 * len(panels), 3.4), constrained_layout=True
@@ -135,7 +164,13 @@ def neuron_scatter(panels, axes=None):
 
 def fits(panels, axes=None):
     """Network outputs on a fine grid after training for 1-D data, one curve per panel
-    (``panels``: dicts with title, regime, x, f, x_train, y_train)."""
+    (``panels``: dicts with title, regime, x, f, x_train, y_train).
+
+    Args:
+      panels: see above; axes: one Axes per panel (None: a new figure).
+    Returns:
+      the Axes.
+    """
     if axes is None:
         fig, axes = plt.subplots(
             1, len(panels), figsize=(3.8 * len(panels), 3.0), constrained_layout=True
@@ -153,7 +188,16 @@ def fits(panels, axes=None):
 
 def experiment_figures(ds, points) -> dict:
     """The figures of a ``phase-diagram`` experiment Dataset: S_w heat map (Fig 7.5), RD* vs m
-    (Fig 7.4), showcase neuron scatter (Fig 7.3 / 7.6) and, for 1-D data, the learned functions."""
+    (Fig 7.4), showcase neuron scatter (Fig 7.3 / 7.6) and, for 1-D data, the learned functions.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+      points: (gamma, gamma', label) triples for the RD* vs m panel (those off the grid are
+        dropped; the first is kept when none is on it).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     figs = {}
     fig, ax = plt.subplots(figsize=(6.6, 5.4), constrained_layout=True)
     s_w_heatmap(ds, ax)

@@ -9,6 +9,12 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "grokking_figures",
+    "lottery_figures",
+    "scaling_figures",
+]
+
 
 def _ref_alpha(ds):
     a = ds["alpha"].values
@@ -18,7 +24,14 @@ def _ref_alpha(ds):
 def grokking_figures(ds) -> dict:
     """{"accuracy_curves": train (dashed) / test (solid) accuracy against step at the alpha
     closest to 1, one colour per weight decay (seed 0); "delay_grid": the median delay over
-    seeds on the alpha x weight-decay grid (hatched text: censored at the budget)}."""
+    seeds on the alpha x weight-decay grid (hatched text: censored at the budget)}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     out = {}
     at = ds.sel(alpha=_ref_alpha(ds)).isel(seed=0)
     step = ds["step"].values
@@ -84,7 +97,14 @@ LOTTERY_STYLE = {
 def lottery_figures(ds) -> dict:
     """{"accuracy_vs_remaining": final test accuracy (mean +- std over seeds) against the
     fraction of weights remaining (log axis, dense at the right) per variant, the dense
-    accuracy as a line}."""
+    accuracy as a line}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     rem = ds["remaining"].isel(seed=0).values
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     for v in ds["variant"].values:
@@ -121,7 +141,14 @@ def _power_curve(x, E, A, alpha):
 def scaling_figures(ds) -> dict:
     """{"scaling_fits": test loss (mean +- std over seeds) against N_params at the largest D and
     against D at the largest width, with the stored fits E + A x^-alpha; "frontier": the
-    seed-mean loss of every (N, D) against compute C, the frontier points joined}."""
+    seed-mean loss of every (N, D) against compute C, the frontier points joined}.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     a = ds.attrs
     loss = ds["test_loss"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)

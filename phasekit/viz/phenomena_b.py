@@ -7,6 +7,14 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "collapse_figures",
+    "connectivity_figures",
+    "random_features_figures",
+    "spawn_figures",
+    "width_figures",
+]
+
 
 def _band(ax, x, values, label, color=None, **kw):
     """Median over the last axis (seeds) with the min-max range shaded."""
@@ -23,7 +31,14 @@ def _band(ax, x, values, label, color=None, **kw):
 
 
 def random_features_figures(ds) -> dict:
-    """``double-descent``: test MSE (log) and |a| against N / n, one line per (noise, lambda)."""
+    """``double-descent``: test MSE (log) and |a| against N / n, one line per (noise, lambda).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     r = ds["ratio"].values
     for nz in ds["noise"].values:
@@ -59,7 +74,14 @@ def random_features_figures(ds) -> dict:
 
 def width_figures(ds) -> dict:
     """``double-descent-width``: final train / test MSE against parameters per target P / (n C),
-    and the test MSE against training step per width."""
+    and the test MSE against training step per width.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     ppt = ds["params_per_target"].values
     for var in ("train_error", "test_error"):
@@ -92,7 +114,14 @@ def width_figures(ds) -> dict:
 
 def collapse_figures(ds) -> dict:
     """``neural-collapse``: NC1, NC2 (equinorm, equiangularity), NC3, 1 - NC4 and the training
-    error against step (log-log), the terminal phase shaded from the first record at 100 %."""
+    error against step (log-log), the terminal phase shaded from the first record at 100 %.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     steps = np.maximum(ds["step"].values, 1)
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.4), constrained_layout=True)
     panels = [
@@ -128,7 +157,14 @@ def collapse_figures(ds) -> dict:
 
 def connectivity_figures(ds) -> dict:
     """``mode-connectivity``: training loss against t along the line, the aligned line and the
-    Bezier curve (median and range over pairs)."""
+    Bezier curve (median and range over pairs).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
     t = ds["t"].values
     for var, label in (
@@ -148,7 +184,14 @@ def connectivity_figures(ds) -> dict:
 
 def spawn_figures(ds) -> dict:
     """``spawn-connectivity``: the children's barrier against the spawn step k, and the loss
-    along the line per k."""
+    along the line per k.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     k = ds["spawn"].values
     order = np.argsort(k)

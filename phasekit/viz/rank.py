@@ -6,6 +6,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+__all__ = [
+    "cnn_figures",
+    "error_curves",
+    "error_heatmap",
+    "fnl_figures",
+    "init_std_figures",
+    "init_std_heatmap",
+    "matrix_figures",
+    "rank_profile",
+]
+
 ERROR_CMAP = "viridis"
 
 
@@ -28,6 +39,14 @@ def error_heatmap(
 
     ``optimistic``: [rows] optimistic sample size of each row, drawn as a red bar on the
     left edge of that cell (recovery is possible from there on).
+
+    Args:
+      ax: the matplotlib Axes drawn into; errors: [rows, K] (clipped below at ``vmin``); n_values: the K sample sizes;
+      row_labels: the rows' tick labels; optimistic: see above (None: none).
+      vmin, vmax: the log color range (vmax None: the data's maximum); colorbar: attach one,
+        labelled ``label``; xlabel, ylabel, title: the axes' labels and title.
+    Returns:
+      the ``QuadMesh`` (for a shared colorbar).
     """
     errors = np.clip(np.asarray(errors, float), vmin, None)
     n_values = np.asarray(n_values)
@@ -79,7 +98,13 @@ def error_curves(
     logx=False,
 ):
     """Test error vs n, one curve per row of ``errors`` [rows, K]; dashed vertical line at each
-    row's optimistic size (same color); ``spread`` [rows, 2, K]: a shaded band (e.g. quartiles)."""
+    row's optimistic size (same color); ``spread`` [rows, 2, K]: a shaded band (e.g. quartiles).
+
+    Args:
+      ax: the matplotlib Axes drawn into; n_values: the K sample sizes; errors: [rows, K]; labels: one legend label per row;
+      optimistic: [rows] optimistic sizes (None: no lines); colors: one per row (None: C0, C1...);
+      spread: see above (None: no band); title, xlabel, ylabel: the axes' labels; logx: log n axis.
+    """
     colors = colors or [f"C{i}" for i in range(len(labels))]
     for i, lab in enumerate(labels):
         ax.plot(n_values, errors[i], "o-", color=colors[i], ms=3.5, lw=1.5, label=lab)
@@ -101,7 +126,15 @@ def error_curves(
 def init_std_heatmap(
     ax, errors, n_values, init_stds, optimistic, *, vmin=1e-8, title=None, label="median test error"
 ):
-    """Test error over (init std, n) (book Fig 10.5), optimistic size as a dashed line."""
+    """Test error over (init std, n) (book Fig 10.5), optimistic size as a dashed line.
+
+    Args:
+      ax: the matplotlib Axes drawn into; errors: [S, K] over (init std, n); n_values: the K sample sizes; init_stds: the S
+        init stds (rows); optimistic: the optimistic size (one number); vmin: the color floor;
+      title: the title; label: the colorbar's label.
+    Returns:
+      the ``QuadMesh``.
+    """
     errors = np.clip(np.asarray(errors, float), vmin, None)
     mesh = ax.pcolormesh(
         np.arange(len(n_values) + 1) - 0.5,
@@ -126,7 +159,12 @@ def init_std_heatmap(
 
 def rank_profile(ax, n_points, ranks, model_ranks=None, labels=None, title=None):
     """Rank of the tangent functions on the first n points vs n (``ranks``: [K] or [P, K], one
-    curve per profile); saturation at the model rank (dashed, ``model_ranks``: [P])."""
+    curve per profile); saturation at the model rank (dashed, ``model_ranks``: [P]).
+
+    Args:
+      ax: the matplotlib Axes drawn into; n_points: the K evaluation-point counts n; ranks: see above; model_ranks: [P]
+        (None: no saturation lines); labels: one per profile (None: unlabelled); title: the title.
+    """
     ranks = np.atleast_2d(ranks)
     labels = labels or [None] * len(ranks)
     ax.plot(n_points, n_points, ":", color="gray", lw=1, label="rank = n (not saturated)")
@@ -152,7 +190,14 @@ def _seeds(ds):
 
 def fnl_figures(ds) -> dict:
     """``optimistic-fnl`` (Fig 10.1): median test error over (target, n) for f_L and f_NL,
-    optimistic size of each row as a red bar."""
+    optimistic size of each row as a red bar.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, axes = plt.subplots(
         1, ds.sizes["model"], figsize=(10, 1.8 + 0.35 * ds.sizes["target"]), constrained_layout=True
     )
@@ -182,7 +227,14 @@ def fnl_figures(ds) -> dict:
 
 def matrix_figures(ds) -> dict:
     """``optimistic-matrix`` (Fig 10.2): median error over (target, n), and per rank the mean of
-    the targets' medians against n with the seeds' quartiles; dashed: 2rd - r^2."""
+    the targets' medians against n with the seeds' quartiles; dashed: 2rd - r^2.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, (a0, a1) = plt.subplots(
         1, 2, figsize=(12, 4.4), constrained_layout=True, gridspec_kw=dict(width_ratios=[1.25, 1])
     )
@@ -221,7 +273,14 @@ def matrix_figures(ds) -> dict:
 
 def init_std_figures(ds) -> dict:
     """``optimistic-init-std`` (Fig 10.5): median error over (init std, n) for (a) f_NL on 1 + x1
-    and (b) the rank-1 matrix, optimistic size dashed."""
+    and (b) the rank-1 matrix, optimistic size dashed.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     fig, (a0, a1) = plt.subplots(
         1, 2, figsize=(11, 4.2), constrained_layout=True, gridspec_kw=dict(width_ratios=[1, 1.6])
     )
@@ -246,7 +305,14 @@ def init_std_figures(ds) -> dict:
 
 def cnn_figures(ds) -> dict:
     """``optimistic-cnn`` (Fig 10.3): median relative error against n per architecture, one curve
-    per width (dashed: optimistic size), and the tangent-rank profile at the target."""
+    per width (dashed: optimistic size), and the tangent-rank profile at the target.
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
     archs = [str(a) for a in ds["arch"].values]
     fig, axes = plt.subplots(
         1, len(archs) + 1, figsize=(4.3 * (len(archs) + 1), 4), constrained_layout=True
