@@ -48,10 +48,15 @@ def registry() -> dict[str, Experiment]:
 
 
 def names() -> list[str]:
+    """The registered experiments' names, ordered by area then name (as :func:`registry`)."""
     return list(registry())
 
 
 __all__ = [
+    "HELD",
+    "NOT_APPLICABLE",
+    "NOT_HELD",
+    "PRESETS",
     "Claim",
     "Config",
     "Experiment",
@@ -68,8 +73,4 @@ __all__ = [
     "report",
     "reproduce",
     "save",
-    "PRESETS",
-    "HELD",
-    "NOT_HELD",
-    "NOT_APPLICABLE",
 ]

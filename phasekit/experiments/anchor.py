@@ -37,6 +37,16 @@ from phasekit.dynamics import condensation, sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import transformer
 
+__all__ = [
+    "AnchorTrainConfig",
+    "DepthConfig",
+    "IdentityConfig",
+    "PhaseConfig",
+    "observables",
+    "optimizer",
+    "query_condensation",
+]
+
 ID_FIT = 0.9  # ID accuracy below this: "did not fit" (hatched in the phase diagram)
 COMMUTATIVE = 0.7  # commutativity below this is marked in the phase diagram
 REASONING = 0.5  # OOD accuracy of an inferential cell

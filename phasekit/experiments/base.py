@@ -40,6 +40,25 @@ from typing import Any, ClassVar
 import numpy as np
 import xarray as xr
 
+__all__ = [
+    "HELD",
+    "NOT_APPLICABLE",
+    "NOT_HELD",
+    "PRESETS",
+    "REGISTRY",
+    "Claim",
+    "Config",
+    "Experiment",
+    "claim",
+    "describe",
+    "dumps",
+    "param",
+    "preset_rank",
+    "register",
+    "stamp",
+    "undescribed",
+]
+
 PRESETS = ("tiny", "quick", "paper")
 HELD, NOT_HELD, NOT_APPLICABLE = "held", "not held", "n/a at this preset"
 
@@ -450,6 +469,12 @@ REGISTRY: dict[str, Experiment] = {}
 
 
 def register(exp: Experiment) -> Experiment:
+    """Add ``exp`` to :data:`REGISTRY` under ``exp.name`` and return it (so an area module can
+    write ``NAME = register(Experiment(...))``).
+
+    Raises:
+        ValueError: a second experiment of the same name.
+    """
     if exp.name in REGISTRY:
         raise ValueError(f"name: experiment {exp.name!r} registered twice")
     REGISTRY[exp.name] = exp

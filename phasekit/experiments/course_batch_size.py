@@ -27,6 +27,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import diagnostics as dg
 
+__all__ = ["BatchSizeConfig"]
+
 FIT_TOL = 0.25  # relative rms error of the fitted S(B)
 CRIT_FACTOR = 5.0  # B_crit / B_simple within this factor
 

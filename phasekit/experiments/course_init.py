@@ -25,6 +25,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import activations, mlp
 from phasekit.theory import diagnostics, landscape
 
+__all__ = ["InitConfig", "relu_layer_ratio"]
+
 INITS = ("small", "xavier", "he")
 RATIO_TOL = 0.05  # relative tolerance of the per-layer ReLU ratio n sigma^2 / 2
 TANH_TOL = 1.5  # factor within which tanh's q_L follows the mean-field recursion

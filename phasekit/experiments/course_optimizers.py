@@ -30,6 +30,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import toys
 from phasekit.theory import diagnostics as dg
 
+__all__ = ["PathsConfig", "RatesConfig", "rosenbrock"]
+
 RATE_METHODS = ("gd", "heavy_ball", "nesterov")
 ADAPTIVE = ("gd", "momentum", "adagrad", "rmsprop", "adadelta", "adam")
 GEOMETRIES = ("diagonal", "rotated")

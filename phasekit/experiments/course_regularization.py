@@ -29,6 +29,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import diagnostics as dg
 
+__all__ = ["RegularizationConfig", "matched_sparsity"]
+
 PENALTIES = ("l1", "l2")
 SPARSITY_GAP = 0.2  # L1 minus L2 near-zero fraction at matched loss
 FILTER_TOL = 1e-3

@@ -43,6 +43,14 @@ from phasekit.theory import diagnostics as dg
 from phasekit.theory import hessian
 from phasekit.theory import normalization as norm
 
+__all__ = [
+    "LayerNormConfig",
+    "OrthogonalConfig",
+    "PreprocessingConfig",
+    "SearchConfig",
+    "WeightDecayConfig",
+]
+
 RATE_TOL = 1e-3
 FACTOR_TOL = 0.2
 

@@ -35,6 +35,8 @@ from phasekit.models import mlp
 from phasekit.models import two_layer as tl
 from phasekit.theory import hessian, landscape
 
+__all__ = ["FlatnessConfig", "OutputsConfig", "SampleSizeConfig", "flatness_data"]
+
 INITS = ("ntk", "lecun", "he", "xavier", "mean_field")
 TARGETS = {"sin3x": lambda x: jnp.sin(3.0 * x), "teacher": dropout.teacher}
 

@@ -30,6 +30,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import two_layer as tl
 from phasekit.theory import embedding as emb
 
+__all__ = ["HessianConfig", "LossSpectrumConfig", "ReductionConfig", "hessian_data"]
+
 # ----------------------------------------------------------------------------- loss spectrum
 
 

@@ -32,6 +32,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import hessian
 
+__all__ = ["CentralFlowConfig", "agreement", "smoothed_at_records"]
+
 LOSS_TOL = 0.10  # predicted time-averaged loss within 10% of GD's smoothed loss (issue 24)
 EDGE_TOL = 0.05  # the flow's S within 5% of 2/eta
 OSC_FACTOR = 2.0  # sigma^2 within this factor of GD's measured mean squared oscillation along u

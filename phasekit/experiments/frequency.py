@@ -36,6 +36,18 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import asi, mlp, two_layer
 from phasekit.theory import ntk as ntk_theory
 
+__all__ = [
+    "EarlyStopConfig",
+    "FilteringConfig",
+    "InitScaleConfig",
+    "LgradConfig",
+    "NtkConfig",
+    "ParityConfig",
+    "RickerConfig",
+    "SineConfig",
+    "TrainingConfig",
+]
+
 BATCHING = ("auto", "map", "vmap", "continuous")
 
 

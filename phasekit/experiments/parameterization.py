@@ -34,6 +34,8 @@ from phasekit.models import cnn, mlp
 from phasekit.models import parameterization as P
 from phasekit.theory import regimes
 
+__all__ = ["CoordConfig", "PhaseConfig", "TransferConfig", "two_layer_slice"]
+
 FLAT = 0.1  # |slope| below which a curve counts as flat in n (the threshold)
 OPTS = ("sgd", "adam")
 

@@ -29,6 +29,8 @@ from phasekit.dynamics import pde, sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import mlp, mscale
 
+__all__ = ["FamilyConfig", "HighFrequencyConfig", "HybridConfig", "NetConfig", "PeaksConfig"]
+
 MODELS = ("plain", "mscale", "fourier")
 BATCHING = ("auto", "map", "vmap")
 

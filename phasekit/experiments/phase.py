@@ -23,6 +23,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import activations, two_layer
 from phasekit.theory import regimes
 
+__all__ = ["PhaseDiagramConfig", "load_data", "showcase_neurons"]
+
 # (gamma, gamma', label) of the RD*-vs-width panels (Fig 7.4) and neuron scatters (Fig 7.3/7.6)
 SHOWCASE = (
     (0.5, 0.0, "linear (NTK-like)"),

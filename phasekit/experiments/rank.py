@@ -35,6 +35,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.theory import optimistic as opt
 from phasekit.theory.rank import model_rank, tangent_rank_profile
 
+__all__ = ["CnnConfig", "FnlConfig", "InitStdConfig", "MatrixConfig", "RecoveryConfig"]
+
 
 @dataclass(frozen=True)
 class RecoveryConfig(Config):

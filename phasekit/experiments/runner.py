@@ -31,6 +31,8 @@ import xarray as xr
 from phasekit.dynamics import sweep
 from phasekit.experiments import base
 
+__all__ = ["Result", "draw", "execute", "get", "load", "report", "reproduce", "save"]
+
 
 class Result(NamedTuple):
     """An executed experiment.

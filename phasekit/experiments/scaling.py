@@ -35,6 +35,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp, two_layer
 from phasekit.theory import scaling
 
+__all__ = ["ScalingConfig", "n_params"]
+
 
 @dataclass(frozen=True)
 class ScalingConfig(Config):

@@ -17,6 +17,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+__all__ = ["get", "ricker", "sine"]
+
 Activation = Callable[[jax.Array], jax.Array]
 
 

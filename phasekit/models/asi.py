@@ -29,6 +29,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+__all__ = ["antisymmetric", "apply", "pair", "switchable"]
+
 Params = Any
 
 

@@ -22,6 +22,8 @@ import jax.numpy as jnp
 
 from phasekit.models._checks import positive_int
 
+__all__ = ["ConvTanhDense", "apply", "init"]
+
 
 class ConvTanhDense(nn.Module):
     """conv (``features`` filters of ``kernel_size``, same padding) -> tanh -> dense(``out_dim``)."""

@@ -23,6 +23,8 @@ import jax.numpy as jnp
 from phasekit.models import activations
 from phasekit.models._checks import positive_int
 
+__all__ = ["apply", "init", "n_positions", "patches", "preactivation"]
+
 
 def n_positions(input_dim: int, kernel_size: int) -> int:
     """P = d + 1 - s, the number of valid kernel positions."""

@@ -28,6 +28,8 @@ import numpy as np
 from phasekit.models import activations
 from phasekit.models._checks import input_matrix, positive_int
 
+__all__ = ["apply", "hidden", "init", "layer_std", "preactivations"]
+
 SCHEMES = ("lecun", "he", "xavier")
 
 

@@ -32,6 +32,20 @@ import numpy as np
 from phasekit.models import mlp
 from phasekit.models._checks import input_matrix, positive, positive_int
 
+__all__ = [
+    "apply",
+    "fourier_apply",
+    "fourier_features",
+    "fourier_init",
+    "fourier_width",
+    "init",
+    "neuron_scales",
+    "param_count",
+    "part_index",
+    "scale_first_layer",
+    "scale_set",
+]
+
 SCALE_KINDS = ("linear", "geometric")
 
 

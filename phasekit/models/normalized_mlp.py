@@ -24,6 +24,8 @@ import jax.numpy as jnp
 
 from phasekit.models import activations
 
+__all__ = ["MLP", "init"]
+
 
 class MLP(nn.Module):
     """``widths``: hidden widths; ``out``: output units (1: output squeezed to [n])."""

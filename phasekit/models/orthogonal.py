@@ -17,6 +17,8 @@ import jax.numpy as jnp
 
 from phasekit.models._checks import positive_int
 
+__all__ = ["init"]
+
 
 def init(
     key, sizes: Sequence[int], gain: float = 1.0, bias: bool = True, dtype=jnp.float32

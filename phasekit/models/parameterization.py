@@ -67,6 +67,44 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+__all__ = [
+    "ABC",
+    "Classification",
+    "Parameterized",
+    "apply_multipliers",
+    "book",
+    "book_exponents",
+    "canonical",
+    "classify",
+    "clear_of_boundaries",
+    "feature_exponent",
+    "from_two_layer",
+    "infer_roles",
+    "init_exponents",
+    "init_std",
+    "labels",
+    "lr_exponents",
+    "lr_scales",
+    "make",
+    "mf",
+    "multipliers",
+    "mup",
+    "ntp",
+    "optimizer",
+    "parameterize",
+    "phase_slice",
+    "preset",
+    "role_exponents",
+    "scale_updates",
+    "scaled_init",
+    "shift",
+    "sp",
+    "to_two_layer",
+    "unit_init",
+    "widths",
+    "with_multipliers",
+]
+
 OPTIMIZERS = ("sgd", "adam")
 PRESETS = ("sp", "ntp", "mup", "mf")
 ROLES = ("input", "hidden", "output", "bias", "fixed")

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 from phasekit.models import activations
 from phasekit.models._checks import positive_int
 
+__all__ = ["apply", "as_mlp", "init"]
+
 INITS = ("orthogonal", "gaussian")
 
 

@@ -14,8 +14,21 @@ import jax.numpy as jnp
 from phasekit.models import activations
 from phasekit.models._checks import input_matrix, positive_int
 
+__all__ = [
+    "f_nl_apply",
+    "f_nl_init",
+    "linear_apply",
+    "linear_init",
+    "matrix_factorization_apply",
+    "matrix_factorization_init",
+    "one_one_one_apply",
+    "one_one_one_cross_entropy",
+    "one_one_one_mse",
+]
+
 
 def linear_init(key, input_dim: int, std: float = 1.0, dtype=jnp.float32):
+    """theta ~ N(0, std^2 I) of shape ``[input_dim]`` for :func:`linear_apply`."""
     positive_int("input_dim", input_dim)
     return std * jax.random.normal(key, (input_dim,), dtype)
 

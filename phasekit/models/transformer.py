@@ -38,6 +38,19 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from phasekit.models._checks import positive_int
 
+__all__ = [
+    "Block",
+    "Decoder",
+    "apply",
+    "architecture",
+    "embedding_pca",
+    "fan_in",
+    "init",
+    "intermediates",
+    "query_weights",
+    "rescale",
+]
+
 _unit = nn.initializers.normal(1.0)
 
 

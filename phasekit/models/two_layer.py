@@ -29,6 +29,8 @@ import jax.numpy as jnp
 from phasekit.models import activations
 from phasekit.models._checks import input_matrix, positive, positive_int
 
+__all__ = ["apply", "hidden", "init", "input_weights", "preactivation", "preset", "rescale"]
+
 
 def init(
     key,

@@ -24,6 +24,20 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "NC2",
+    "ClassGeometry",
+    "Collapse",
+    "centred_means",
+    "class_geometry",
+    "nc1",
+    "nc2",
+    "nc3",
+    "nc4",
+    "neural_collapse",
+    "simplex_etf",
+]
+
 
 class ClassGeometry(NamedTuple):
     """means: [C, d] class means mu_c; global_mean: [d] mu_G; sigma_w, sigma_b: [d, d]."""

@@ -27,6 +27,16 @@ import jax.numpy as jnp
 
 from phasekit.theory import diagnostics
 
+__all__ = [
+    "condition_number",
+    "gram_eigenvalues",
+    "hessian_condition_number",
+    "jacobian_singular_values",
+    "log_spread",
+    "predicted_gd_steps",
+    "steps_to_tolerance",
+]
+
 
 def gram_eigenvalues(x) -> jax.Array:
     """Eigenvalues (ascending) of X^T X / n for ``x [n, d]``: the least-squares Hessian."""

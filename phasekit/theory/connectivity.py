@@ -30,6 +30,21 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+__all__ = [
+    "PathLoss",
+    "align",
+    "barrier",
+    "bezier",
+    "bezier_barrier",
+    "bezier_init",
+    "bezier_objective",
+    "interpolate",
+    "linear_barrier",
+    "path_losses",
+    "permute_mlp",
+    "weight_matching",
+]
+
 tree_map = jax.tree_util.tree_map
 
 

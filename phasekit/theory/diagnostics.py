@@ -48,6 +48,43 @@ from jax.flatten_util import ravel_pytree
 
 from phasekit.models import activations, mlp
 
+__all__ = [
+    "GradientDirection",
+    "LeastSquares",
+    "NoiseScale",
+    "activation_variances",
+    "batch_gradient_sq_norms",
+    "contraction_rate",
+    "early_stopping_filter",
+    "effective_smoothness",
+    "estimated_noise_scale",
+    "flax_activation_statistics",
+    "gd_optimal_lr",
+    "gd_rate",
+    "gradient_direction",
+    "gradient_noise_scale",
+    "gradient_predictiveness",
+    "heavy_ball_rate",
+    "heavy_ball_tuning",
+    "least_squares_spectrum",
+    "loss_variation",
+    "matched_ridge",
+    "measured_filter",
+    "mlp_activation_statistics",
+    "mlp_preactivations",
+    "named_gradient_norms",
+    "per_example_gradients",
+    "quadratic_spectrum",
+    "ridge_filter",
+    "second_moments",
+    "spectral_solution",
+    "steps_epochs_fit",
+    "steps_to_target",
+    "two_batch_noise_scale",
+    "variance_map",
+    "variance_recursion",
+]
+
 Params = Any
 
 

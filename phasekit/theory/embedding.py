@@ -37,6 +37,22 @@ from jax.flatten_util import ravel_pytree
 from phasekit.theory.hessian import eigen_counts, hessian
 from phasekit.typing import Data, LossFn
 
+__all__ = [
+    "EmbeddingReport",
+    "Measures",
+    "criticality",
+    "embed_to_width",
+    "embedding_measures",
+    "embedding_report",
+    "equal_split",
+    "find_critical_point",
+    "hidden_width",
+    "keep_first_neurons",
+    "null_embedding",
+    "refine_critical_point",
+    "split_neuron",
+]
+
 
 def _is_two_layer(params) -> bool:
     return isinstance(params, dict) and "a" in params and "w" in params

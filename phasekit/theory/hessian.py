@@ -41,6 +41,38 @@ from jax.flatten_util import ravel_pytree
 from phasekit.losses import squared_error
 from phasekit.typing import Data, LossFn, Params
 
+__all__ = [
+    "EigenCounts",
+    "Eigenpairs",
+    "LanczosTop",
+    "SpectralDensity",
+    "TraceEstimate",
+    "block_labels",
+    "block_matvec",
+    "block_names",
+    "block_shares",
+    "block_spectral_density",
+    "block_top_eigenvalues",
+    "broaden",
+    "cast",
+    "curvature_gradient",
+    "eigen_counts",
+    "evaluate",
+    "gauss_newton",
+    "gauss_newton_vp",
+    "hessian",
+    "hessian_matvec",
+    "in_precision",
+    "lanczos",
+    "lanczos_top",
+    "mse_hessian_parts",
+    "output_hessian",
+    "top_eigenvalues",
+    "top_eigenvector_shares",
+    "tridiagonal",
+    "warm_start",
+]
+
 MatVec = Callable[[jax.Array], jax.Array]
 
 # Whole computations are compiled once (op-by-op eager dispatch is ~10x slower on small models);

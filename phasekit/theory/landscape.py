@@ -28,6 +28,21 @@ from jax.flatten_util import ravel_pytree
 from phasekit.theory import hessian
 from phasekit.typing import Data, LossFn, Params
 
+__all__ = [
+    "direction_flatness",
+    "eigenvalues_on_grid",
+    "filter_normalize",
+    "gradient_norm_ratio",
+    "interpolate",
+    "interpolation_barrier",
+    "layer_gradient_norms",
+    "one_one_one_ce_origin_hessian",
+    "one_one_one_mse_hessian_det",
+    "random_direction",
+    "slice_1d",
+    "slice_2d",
+]
+
 NORMALIZATIONS = ("filter", "layer", None)
 
 

@@ -20,6 +20,16 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "cosine_weight_gradient",
+    "effective_lr",
+    "equilibrium_sq_norm",
+    "next_sq_norm",
+    "radial_derivatives",
+    "rescale",
+    "squared_norms",
+]
+
 
 def _pick(tree, select: Callable):
     """Leaves of ``tree`` whose key path (``jax.tree_util.keystr``) satisfies ``select``."""

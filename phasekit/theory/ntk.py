@@ -44,6 +44,8 @@ import jax.numpy as jnp
 
 from phasekit.theory import ntk_structured as structured_rules
 
+__all__ = ["NTKPlan", "NTKResult", "empirical_ntk", "linearize", "ntk_plan"]
+
 IMPLEMENTATIONS = ("auto", "jacobian", "ntvp", "structured")
 
 

@@ -34,6 +34,18 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "GDPrediction",
+    "Spectrum",
+    "frequency_rank_correlation",
+    "gd_mse_predictor",
+    "predict_gd_mse",
+    "relative_kernel_error",
+    "spectrum_1d",
+    "two_layer_relu_nngp",
+    "two_layer_relu_ntk",
+]
+
 
 class GDPrediction(NamedTuple):
     """train: [T, n, ...] outputs on the training set; test: [T, n_test, ...] or None."""

@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
+__all__ = ["Plan", "Site", "contract", "factors", "gram_form", "kernel", "plan", "trace"]
+
 # norm-preserving reshapings of a parameter: the layer rule holds for the reshaped operand
 _STRUCTURAL = frozenset(
     {"transpose", "reshape", "squeeze", "expand_dims", "convert_element_type", "copy", "copy_p"}

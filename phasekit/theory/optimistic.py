@@ -34,6 +34,29 @@ from phasekit.models import conv1d
 from phasekit.models import two_layer as two_layer_net
 from phasekit.models._checks import positive_int
 
+__all__ = [
+    "affine_apply",
+    "banded_matrix",
+    "cnn",
+    "cnn_no_sharing",
+    "conv_model",
+    "conv_sample_size",
+    "conv_teacher",
+    "conv_teacher_point",
+    "embed_in_wider",
+    "f_nl",
+    "f_nl_point",
+    "fnl_family_apply",
+    "fnl_sample_size",
+    "fully_connected",
+    "linear",
+    "matrix_factorization",
+    "matrix_factorization_point",
+    "optimistic_sample_size",
+    "two_layer",
+    "two_layer_point",
+]
+
 
 def _nonneg_int(name, v):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:

@@ -19,6 +19,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "feature_mask",
+    "fit",
+    "generalization_error",
+    "min_norm_fit",
+    "mse",
+    "relu_features",
+    "ridge_fit",
+]
+
 
 def relu_features(x, w, mask=None) -> jax.Array:
     """Phi = relu(x W^T) * mask, [n, N]; x [n, d], w [N, d], mask [N] or None."""

@@ -56,8 +56,8 @@ __all__ = [
     "RankProfile",
     "RankResult",
     "model_rank",
-    "tangent_rank_profile",
     "optimistic_sample_size",
+    "tangent_rank_profile",
 ]
 
 MEMORY_BUDGET = 2**30  # bytes of J below which method="auto" takes the dense SVD

@@ -19,6 +19,19 @@ import numpy as np
 from phasekit.models import two_layer
 from phasekit.models._checks import positive_int
 
+__all__ = [
+    "boundary_curve",
+    "boundary_distance",
+    "exponents_fit",
+    "kappa",
+    "kappa_prime",
+    "preset_exponents",
+    "preset_exponents_fit",
+    "regime",
+    "scaling_for",
+    "theoretical_sign",
+]
+
 REGIMES = ("linear", "critical", "condensed")
 
 

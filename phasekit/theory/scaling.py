@@ -19,6 +19,15 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import least_squares
 
+__all__ = [
+    "Frontier",
+    "PowerLawFit",
+    "compute_frontier",
+    "fit_power_law",
+    "loglog_slope",
+    "power_law",
+]
+
 
 def power_law(n, E, A, alpha):
     """E + A n^{-alpha} (numpy, broadcasting)."""
