@@ -33,7 +33,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -382,7 +382,7 @@ def describe(ds: xr.Dataset, meta: Mapping[str, tuple]) -> xr.Dataset:
     return ds
 
 
-def undescribed(ds: xr.Dataset) -> list[str]:
+def undescribed(ds: xr.Dataset) -> list[Hashable]:
     """Data variables without ``long_name`` or without ``units``/``description``."""
     return [
         v
@@ -437,7 +437,7 @@ class Experiment:
     area: str
     figure: str
     title: str
-    config: type
+    config: type[Config]
     presets: Mapping[str, Mapping[str, Any]]
     run: Callable[..., xr.Dataset]
     claims: Callable[[xr.Dataset], list]

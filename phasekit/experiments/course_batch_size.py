@@ -157,7 +157,7 @@ def run(cfg: BatchSizeConfig, store=None, shard=None, progress: bool = True) -> 
         progress=progress,
         desc="noise scale",
     )
-    ds = ds.assign(**{k: noise[k] for k in ("b_simple_init", "b_simple_path", "b_simple_target")})
+    ds = ds.assign({k: noise[k] for k in ("b_simple_init", "b_simple_path", "b_simple_target")})
     ds = ds.assign_coords(batch=np.asarray(cfg.batch_sizes), lr=np.asarray(cfg.lrs))
     med = ds["steps_to_target"].median("seed")  # NaN if any seed missed: that lr does not count
     ds["best_steps"] = med.min("lr", skipna=True)

@@ -1166,7 +1166,7 @@ def run_search(cfg: SearchConfig, store=None, shard=None, progress: bool = True)
     make, space = _search_task(cfg)
     n_trials, R = cfg.per_dim**3, cfg.steps
     checkpoints = R * np.arange(1, n_trials + 1)
-    rows = {k: [] for k in ("best", "steps", "curve")}
+    rows: dict[str, list] = {k: [] for k in ("best", "steps", "curve")}
     sh_rungs = []
     for seed in range(cfg.seeds):
         keys = search.trial_keys(1000 * seed, n_trials)

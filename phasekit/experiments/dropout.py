@@ -579,7 +579,7 @@ def flatness_claims(ds: xr.Dataset) -> list:
     drop = ds["sharpness"].sel(training=0).mean("seed")
     ctrl = ds["sharpness"].sel(training=1).mean("seed")
     some = [float(p) for p in ds["p"].values if p < 1]
-    rel = np.abs((ctrl.sel(p=some) - drop.sel(p=some)) / drop.sel(p=some)).values
+    rel = np.abs(((ctrl.sel(p=some) - drop.sel(p=some)) / drop.sel(p=some)).values)
     out.append(
         claim(
             ds,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -104,9 +105,9 @@ def run_loss_spectrum(
     )
     if not ds.attrs["complete"]:
         return ds
+    lo, hi = cfg.log10_range  # validate() checked (low, high)
     spectra = [
-        cond.loss_spectrum(ds["loss"].sel(width=m).values, cfg.bins, tuple(cfg.log10_range))
-        for m in cfg.widths
+        cond.loss_spectrum(ds["loss"].sel(width=m).values, cfg.bins, (lo, hi)) for m in cfg.widths
     ]
     edges = spectra[0][0]
     lines = np.full((len(cfg.widths), cfg.n_lines), np.nan)
@@ -591,7 +592,7 @@ register(
     )
 )
 
-_HESSIAN_PRESETS = {
+_HESSIAN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(seeds=3),
     "quick": dict(seeds=8),
     "paper": dict(seeds=32, descent_steps=50_000, widths=(3, 4, 5, 6)),

@@ -168,7 +168,7 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
         }
 
     step_dims = ("step",)
-    dims = {
+    dims: dict[str, tuple[str, ...]] = {
         name: step_dims
         for name in (
             "gd_record_loss",
@@ -302,7 +302,7 @@ def agreement(ds) -> dict:
     """Per lr, over the records after the edge (:func:`_after_edge`): max |pred / GD smoothed - 1|,
     its median, max |S_CF / (2/lr) - 1|, |GF / GD smoothed - 1| and |pred / GD smoothed - 1| at the
     last such record, and mean GD oscillation^2 / mean sigma^2."""
-    out = {
+    out: dict[str, list[float]] = {
         k: [] for k in ("loss_max", "loss_median", "edge_max", "gf_end", "cf_end", "osc_ratio", "n")
     }
     for i in range(ds.sizes["lr"]):

@@ -807,7 +807,9 @@ def phase_claims(ds: xr.Dataset) -> list:
         )
     # the two-layer slice: each abc preset's place on the book's (gamma, gamma') plane (from the map)
     # and the measured width exponent S_w of the book's RD: < 0 linear, ~ 0 critical
-    names = ds["slice_scheme_name"].values if "slice_scheme_name" in ds.coords else []
+    names: np.ndarray | list[str] = (
+        ds["slice_scheme_name"].values if "slice_scheme_name" in ds.coords else []
+    )
     for k, name in enumerate(str(v) for v in names):
         g, gp = float(ds["slice_gamma"].values[k]), float(ds["slice_gamma_prime"].values[k])
         want = regimes.regime(g, gp)

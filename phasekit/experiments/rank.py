@@ -298,7 +298,7 @@ def run_matrix(cfg: MatrixConfig, store=None, shard=None, progress: bool = True)
     ds = _sweep(point, axes, cfg, store, shard, progress, [targets], cfg.lrs, desc="fig10.2")
     if not ds.attrs["complete"]:
         return describe(ds, VARIABLES)
-    count = {}
+    count: dict[int, int] = {}
     labels = []
     for r in cfg.ranks:
         labels.append(f"rank {r} ({'abcdefgh'[count.get(r, 0) % 8]})")

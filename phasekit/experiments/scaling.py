@@ -22,6 +22,7 @@ figures of :mod:`phasekit.viz.phenomena_a`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -141,7 +142,7 @@ def run(cfg: ScalingConfig, store=None, shard=None, progress: bool = True) -> xr
 
 def _fits(ds) -> dict:
     """Fits and frontier as flat attrs (numbers), so claims and figures read them."""
-    out = {}
+    out: dict[str, Any] = {}
     loss = ds["test_loss"].transpose("seed", "width", "n_train").values
     n_boot = int(ds.attrs["n_boot"])
     for name, x, curves in (

@@ -15,6 +15,7 @@ its filter bank at every position, so its NTK is not a dense-layer Gram product)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import flax.linen as nn
 import jax
@@ -58,7 +59,8 @@ def init(
             f"axes for kernel_size {tuple(kernel_size)}, got {tuple(input_shape)}"
         )
     model = ConvTanhDense(features, tuple(kernel_size), out_dim)
-    return model.init(key, jnp.zeros((1, *input_shape)))
+    # flax returns a plain dict (flax_return_frozendict is off by default since 0.7.5)
+    return cast(dict, model.init(key, jnp.zeros((1, *input_shape))))
 
 
 def apply(
@@ -83,4 +85,5 @@ def apply(
     if x.ndim != conv.ndim or x.shape[-1] != conv.shape[-2]:
         raise ValueError(f"x: expected [n, *spatial, {conv.shape[-2]}], got {x.shape}")
     model = ConvTanhDense(conv.shape[-1], tuple(conv.shape[:-2]), dense.shape[-1])
-    return model.apply(variables, x)
+    # no ``mutable=``: flax's apply returns the output alone, not (output, state)
+    return cast(jax.Array, model.apply(variables, x))

@@ -30,6 +30,8 @@ PyTorch weight; a one-hot fan-in would be the vocabulary size instead). The arch
 
 from __future__ import annotations
 
+from typing import cast
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -206,7 +208,9 @@ def apply(variables: dict, tokens, attention_mask=None, positions: str = "last")
             attention_mask,
             (model.depth, tokens.shape[0], model.heads, tokens.shape[1], tokens.shape[1]),
         )
-    return model.apply({"params": variables["params"]}, tokens, attention_mask, positions)
+    # no ``mutable=``: flax's apply returns the output alone, not (output, state)
+    out = model.apply({"params": variables["params"]}, tokens, attention_mask, positions)
+    return cast(jax.Array, out)
 
 
 def intermediates(variables: dict, tokens, attention_mask=None) -> dict:

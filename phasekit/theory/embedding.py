@@ -26,7 +26,7 @@ gives the critical points to embed, :func:`embedding_measures` their Hessian cou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -248,18 +248,11 @@ def embedding_report(
 
     def one(p) -> Measures:
         r = measures(p, data)
-        return Measures(
-            **{
-                k: (
-                    np.asarray(v)
-                    if k == "eigenvalues"
-                    else int(v)
-                    if k.startswith("n_")
-                    else float(v)
-                )
-                for k, v in r.items()
-            }
-        )
+        fields: dict[str, Any] = {
+            k: (np.asarray(v) if k == "eigenvalues" else int(v) if k.startswith("n_") else float(v))
+            for k, v in r.items()
+        }
+        return Measures(**fields)
 
     return EmbeddingReport(one(narrow), one(wide))
 

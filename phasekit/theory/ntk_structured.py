@@ -385,7 +385,7 @@ def kernel(p: Plan, f1, f2, out_ndim: int, traced):
     (h1, d1, j1), (h2, d2, j2) = f1, f2
     kept = math.prod(p.out_shape[i] for i in range(out_ndim) if i not in traced)
     out_pairs = math.prod(p.out_shape[i] for i in traced) * kept * kept
-    theta = 0.0
+    theta: float | jax.Array = 0.0
     for site, ha, hb, da, db in zip(p.sites, h1, h2, d1, d2):
         if gram_form(site, out_pairs):
             (h1r, d1r), (h2r, d2r) = (

@@ -26,6 +26,8 @@ optimistic points, so a point and the model it lives in always agree on the para
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -288,11 +290,16 @@ def conv_sample_size(arch: str, d: int = CONV_INPUT_DIM, s: int = len(CONV_KERNE
     """Optimistic size of a 1-kernel target in each architecture (Table 10.1, D = 1): CNN
     s + (d+1-s), no sharing (s+1)(d+1-s), FC (d+1)(d+1-s); 6, 12, 18 for d = 5, s = 3."""
     _check_arch(arch)
-    f = {"cnn": cnn, "cnn_no_sharing": cnn_no_sharing, "fc": fully_connected}[arch]
+    forms: dict[str, Callable[..., int]] = {
+        "cnn": cnn,
+        "cnn_no_sharing": cnn_no_sharing,
+        "fc": fully_connected,
+    }
+    f = forms[arch]
     return f(d, s, ndim=1)
 
 
-_CLOSED_FORMS = {
+_CLOSED_FORMS: dict[str, Callable[..., int]] = {
     "linear": linear,
     "f_nl": f_nl,
     "two_layer": two_layer,

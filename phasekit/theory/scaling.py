@@ -149,17 +149,18 @@ def compute_frontier(n_params, n_samples, loss, flops_per_param_sample: float = 
     C, L, NN, DD = C[ok], L[ok], NN[ok], DD[ok]
     # equal compute up to rounding (N D = D N) counts as equal: order by log C to 9 decimals
     order = np.lexsort((L, np.round(np.log(C), 9)))
-    keep, best = [], np.inf
+    keep: list[int] = []
+    best = np.inf
     for i in order:
         if L[i] < best:
             keep.append(i)
             best = L[i]
-    keep = np.array(keep, int)
+    k = np.array(keep, int)
     return Frontier(
-        C[keep],
-        L[keep],
-        NN[keep],
-        DD[keep],
-        loglog_slope(C[keep], L[keep]),
-        loglog_slope(C[keep], NN[keep]),
+        C[k],
+        L[k],
+        NN[k],
+        DD[k],
+        loglog_slope(C[k], L[k]),
+        loglog_slope(C[k], NN[k]),
     )
