@@ -50,6 +50,15 @@ def init(
     """Flax variables of :class:`ConvTanhDense` for inputs of shape ``[n, *input_shape]``.
 
     ``input_shape`` = (*spatial, channels), with ``len(kernel_size) == len(spatial)``.
+
+    Args:
+      key: PRNG key (flax's default initializers).
+      input_shape: (*spatial, channels) of one input.
+      features: conv filters;  kernel_size: the conv window;  out_dim: dense outputs.
+    Returns:
+      ``{"params": {"Conv_0": {"kernel": [*kernel_size, channels, features], "bias":
+      [features]}, "Dense_0": {"kernel": [prod(spatial) * features, out_dim], "bias":
+      [out_dim]}}}`` (same padding keeps the spatial size).
     """
     positive_int("features", features)
     positive_int("out_dim", out_dim)
@@ -73,6 +82,12 @@ def apply(
 
     The architecture is read off the variables (``features`` and ``kernel_size`` from the
     conv kernel, ``out_dim`` from the dense kernel); the arguments only check it.
+
+    Args:
+      variables: from :func:`init`;  x: [n, *spatial, channels].
+      features, kernel_size: None, or the values the variables must have.
+    Returns:
+      [n] for out_dim 1, else [n, out_dim].
     """
     conv = variables["params"]["Conv_0"]["kernel"]
     dense = variables["params"]["Dense_0"]["kernel"]

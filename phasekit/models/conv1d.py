@@ -43,7 +43,14 @@ def init(
     shared: bool = True,
     dtype=jnp.float32,
 ) -> dict:
-    """Unit-scale parameters ~ N(0, 1): ``{"kernel": [C, s] | [C, P, s], "a": [C, P]}``."""
+    """Unit-scale parameters ~ N(0, 1): ``{"kernel": [C, s] | [C, P, s], "a": [C, P]}``.
+
+    Args:
+      key: PRNG key;  input_dim: d;  kernel_size: s <= d;  n_kernels: C.
+      shared: one kernel per channel for all P = d + 1 - s positions ([C, s]); False: a
+        kernel per position ([C, P, s], a locally connected layer).
+      dtype: of every leaf.
+    """
     P = n_positions(input_dim, kernel_size)
     positive_int("n_kernels", n_kernels)
     kk, ka = jax.random.split(key)

@@ -232,8 +232,13 @@ def canonical(p: ABC) -> ABC:
 
 
 class Classification(NamedTuple):
-    """TP4's classification of an abc-parameterization (SGD): ``r``, the four conditions and
-    the regime: "unstable" | "trivial" | "kernel" | "feature learning"."""
+    """TP4's classification of an abc-parameterization (SGD) (:func:`classify`).
+
+    Fields: ``r`` the feature exponent (:func:`feature_exponent`); ``stable_at_init`` (beta_1 = 0,
+    hidden beta_l = 1/2, beta_{L+1} >= 1/2); ``stable`` (also r >= 0, beta_{L+1} + r >= 1 and
+    gamma_{L+1} >= 1); ``nontrivial`` (beta_{L+1} + r = 1 or gamma_{L+1} = 1); ``regime``:
+    "unstable" | "trivial" | "kernel" | "feature learning".
+    """
 
     r: float
     stable_at_init: bool

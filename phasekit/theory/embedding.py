@@ -219,7 +219,12 @@ def embedding_measures(loss_fn: LossFn, params, data: Data = None, *, tol: float
 
 
 class Measures(NamedTuple):
-    """:func:`embedding_measures` at one point as Python numbers (``eigenvalues``: numpy [M])."""
+    """:func:`embedding_measures` at one point as Python numbers.
+
+    Fields: ``loss`` L; ``grad_l1``, ``grad_l2`` |grad L|_1 and |grad L|_2; ``n_negative``,
+    ``n_zero``, ``n_positive`` the Hessian's eigenvalue counts (|lambda| <= tol is zero);
+    ``eigenvalues`` numpy [M], ascending.
+    """
 
     loss: float
     grad_l1: float

@@ -41,13 +41,23 @@ def _pick(tree, select: Callable):
 
 
 def radial_derivatives(loss_fn: Callable, params, data, select: Callable) -> jax.Array:
-    """<w, grad_w L> of each selected leaf w (``select(keystr) -> bool``): [k]; 0 for scale-invariant w."""
+    """<w, grad_w L> of each selected leaf w (``select(keystr) -> bool``): [k]; 0 for scale-invariant w.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar``;  params: the point;  data: the loss's data.
+      select: ``select(keystr) -> bool`` picks leaves by their key path (``jax.tree_util.keystr``).
+    Returns:
+      [k], one per selected leaf in flattening order.
+    """
     g = jax.grad(loss_fn)(params, data)
     return jnp.stack([jnp.vdot(w, gw) for w, gw in zip(_pick(params, select), _pick(g, select))])
 
 
 def cosine_weight_gradient(loss_fn: Callable, params, data, select: Callable) -> jax.Array:
-    """<w, grad_w L> / (|w| |grad_w L|) of each selected leaf: [k] (scale-free form of the above)."""
+    """<w, grad_w L> / (|w| |grad_w L|) of each selected leaf: [k] (scale-free form of the above).
+
+    Arguments as :func:`radial_derivatives`.
+    """
     g = jax.grad(loss_fn)(params, data)
     return jnp.stack(
         [
@@ -58,14 +68,15 @@ def cosine_weight_gradient(loss_fn: Callable, params, data, select: Callable) ->
 
 
 def rescale(params, select: Callable, c):
-    """``params`` with the selected leaves multiplied by ``c``."""
+    """``params`` with the selected leaves multiplied by ``c`` (``select`` as in
+    :func:`radial_derivatives`); a pytree like ``params``."""
     return jax.tree_util.tree_map_with_path(
         lambda p, v: v * c if select(jax.tree_util.keystr(p)) else v, params
     )
 
 
 def squared_norms(tree, select: Callable) -> jax.Array:
-    """|w|^2 of each selected leaf: [k]."""
+    """|w|^2 of each selected leaf of ``tree``: [k] (``select`` as in :func:`radial_derivatives`)."""
     return jnp.stack([jnp.sum(w**2) for w in _pick(tree, select)])
 
 

@@ -53,7 +53,14 @@ _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
 
 
 class Site(NamedTuple):
-    """One layer y = B(h, W') of the program whose parameter operand W' is one leaf, reshaped."""
+    """One layer y = B(h, W') of the program whose parameter operand W' is one leaf, reshaped.
+
+    Fields: ``path`` equation indices from the outer program down to this equation; ``leaf`` the
+    parameter leaf's index; ``primitive`` dot_general or conv_general_dilated; ``params`` the
+    equation's bind parameters (a hashable tuple of items); ``w_pos`` the operand position of W'
+    (0 or 1); ``h_shape`` the per-example shape of the activation operand h; ``w_shape``,
+    ``w_dtype`` of W'; ``y_shape``, ``y_dtype`` of the per-example layer output y.
+    """
 
     path: tuple[int, ...]  # equation indices from the outer program down to this equation
     leaf: int  # index of the parameter leaf
@@ -72,7 +79,8 @@ class Plan(NamedTuple):
 
     ``jaxpr``: the program ``(*leaves, x_i) -> f_i`` (its constants are passed separately, as
     arrays); ``sites``: the layers with a rule, one per structured leaf; ``fallback``: indices
-    of the floating leaves contracted through their Jacobians; ``out_shape``: per-example output.
+    of the floating leaves contracted through their Jacobians; ``out_shape``, ``out_dtype``: the
+    per-example output's shape and dtype.
     """
 
     jaxpr: Any

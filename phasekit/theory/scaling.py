@@ -112,8 +112,9 @@ def fit_power_law(
 
 class Frontier(NamedTuple):
     """The compute-optimal frontier: the grid points whose loss is below every point of
-    smaller or equal compute, sorted by compute. Arrays [F]; slope: d log L / d log C and
-    n_slope: d log N_opt / d log C, least-squares lines through the frontier (NaN if F < 2)."""
+    smaller or equal compute, sorted by compute. Arrays [F]: ``compute`` C = c N D, ``loss``,
+    ``n_params`` N and ``n_samples`` D of each frontier point; ``slope``: d log L / d log C and
+    ``n_slope``: d log N_opt / d log C, least-squares lines through the frontier (NaN if F < 2)."""
 
     compute: np.ndarray
     loss: np.ndarray
