@@ -69,7 +69,9 @@ HELD, NOT_HELD, NOT_APPLICABLE = "held", "not held", "n/a at this preset"
 def param(default, *, ge=None, gt=None, le=None, lt=None, choices=None, doc: str = ""):
     """A config field with its allowed range: ``ge``/``gt``/``le``/``lt`` bounds (applied to
     every element of a tuple field), ``choices`` for strings; ``doc`` is shown by
-    ``phasekit list --fields``."""
+    ``phasekit list --fields``. ``default`` is the field's default value; returns a
+    ``dataclasses.field`` whose metadata the :class:`Config`'s ``__post_init__`` checks (a
+    ValueError naming the field)."""
     if isinstance(default, list):
         default = tuple(default)
     return dataclasses.field(
@@ -301,6 +303,16 @@ def claim(
     ``reproduces=False`` marks a claim this project has measured NOT to hold at ``min_preset``
     (a documented non-reproduction): it is still checked and reported "not held" with its cause,
     but the test suites do not count it as a regression.
+
+    Args:
+      ds: the experiment's Dataset (its ``preset`` attr decides "not applicable" below
+        ``min_preset``).
+      name: short id;  statement: the claim in words;  figure: the book figure it backs;
+      book: the book's value or description (None if none).
+      measured, held, if_not_held, min_preset, reproduces: as above.
+      detail: how the number was measured.
+    Returns:
+      :class:`Claim` with its verdict (HELD, NOT_HELD or NOT_APPLICABLE) and cause.
     """
     if min_preset not in PRESETS:
         raise ValueError(f"min_preset: one of {PRESETS}, got {min_preset!r}")
@@ -371,7 +383,8 @@ def dumps(obj) -> str:
 
 def describe(ds: xr.Dataset, meta: Mapping[str, tuple]) -> xr.Dataset:
     """Set ``long_name`` and ``units`` of variables: ``meta[var] = (long_name, units)`` or
-    ``(long_name, units, description)``; units "1" for dimensionless, "" is not allowed."""
+    ``(long_name, units, description)``; units "1" for dimensionless, "" is not allowed.
+    Returns ``ds`` (its variables' attrs set in place)."""
     for var, m in meta.items():
         if var not in ds.variables:
             continue

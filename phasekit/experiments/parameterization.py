@@ -556,7 +556,17 @@ def two_layer_slice(
     cfg: PhaseConfig, x, y, store=None, shard=None, progress: bool = True
 ) -> xr.Dataset:
     """The book's relative distance RD = ||theta_w(T) - theta_w(0)|| / ||theta_w(0)|| of the input
-    weights (bias included) of two-layer abc-nets after ``slice_steps`` SGD steps, over widths."""
+    weights (bias included) of two-layer abc-nets after ``slice_steps`` SGD steps, over widths.
+
+    Args:
+      cfg: the config (``slice_schemes``, ``widths``, ``slice_steps``).
+      x: [n, d] inputs;  y: [n] targets.
+      store: a :mod:`phasekit.dynamics.store` path to resume from (None: in memory).
+      shard: (i, n) or "i/n": compute one part of the grid.
+      progress: show a progress bar.
+    Returns:
+      The sweep's Dataset over (width, scheme, seed) with ``rd`` (NaN where training diverged).
+    """
     table = _table(cfg.slice_schemes, 1, "sgd", 1.0)
 
     def point(pt, key):

@@ -113,7 +113,13 @@ def showcase_neurons(
 ) -> xr.Dataset:
     """Retrain the :data:`SHOWCASE` points at ``width`` (key of seed 0) and keep each neuron's
     (orientation or projection, amplitude) at init and after training, and the fitted function
-    on [-1, 1] for 1-D data. Returns a Dataset over (showcase, neuron[, grid])."""
+    on [-1, 1] for 1-D data. Returns a Dataset over (showcase, neuron[, grid]).
+
+    Args:
+      x: [n, d] inputs;  y: [n] targets (:func:`load_data`).
+      pcfg: the training config of the points;  width: m, hidden neurons.
+      store: a store path to resume from (None: in memory);  progress: show a progress bar.
+    """
     xj, yj = jnp.asarray(x), jnp.asarray(y)
     g_arr = jnp.asarray([s[0] for s in SHOWCASE])
     gp_arr = jnp.asarray([s[1] for s in SHOWCASE])

@@ -67,7 +67,8 @@ class ScalingConfig(Config):
 
 
 def n_params(width, input_dim: int) -> np.ndarray:
-    """Parameters of a one-hidden-layer net [d, N, 1] with biases: (d + 2) N + 1."""
+    """Parameters of a one-hidden-layer net [d, N, 1] with biases: (d + 2) N + 1, for hidden
+    width(s) ``width`` N (a scalar or an array) and ``input_dim`` d; an array like ``width``."""
     return (input_dim + 2) * np.asarray(width) + 1
 
 
