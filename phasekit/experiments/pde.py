@@ -544,7 +544,9 @@ def run_hybrid(cfg: HybridConfig, store=None, shard=None, progress: bool = True)
         ("jacobi_delta_f", "jacobi_convergence_step"),
     ):
         da = ds[var]
-        cs = F.convergence_step(ds[da.dims[-2]].values, da.values, cfg.threshold)
+        cs = F.convergence_step(
+            jnp.asarray(ds[da.dims[-2]].values), jnp.asarray(da.values), cfg.threshold
+        )
         ds[conv] = (da.dims[:-2] + ("peak",), np.asarray(cs.step))
     return describe(_costs(ds, cfg, r), VARIABLES)
 

@@ -128,7 +128,8 @@ class ABC(NamedTuple):
 
 
 def make(a: Sequence[float], b: Sequence[float], c, optimizer: str = "sgd") -> ABC:
-    """An :class:`ABC` from per-layer ``a``, ``b`` and ``c`` (a number: the same for every layer)."""
+    """An :class:`ABC` from per-layer ``a``, ``b`` and ``c`` (a number: the same for every layer).
+    ``optimizer``: "sgd" or "adam" (what c refers to)."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     a, b = tuple(a), tuple(b)
@@ -147,30 +148,35 @@ def _layers(L: int, first, mid, last):
 
 
 def sp(hidden_layers: int = 1, c: float = 1.0, optimizer: str = "sgd") -> ABC:
-    """Standard parameterization (LeCun init, global lr n^{-c}; c = 1 is SP's stable lr for SGD)."""
+    """Standard parameterization (LeCun init, global lr n^{-c}; c = 1 is SP's stable lr for SGD).
+    ``hidden_layers``: L; ``optimizer``: "sgd" or "adam"; returns the :class:`ABC` (L + 1 layers).
+    """
     return make(
         _layers(hidden_layers, 0.0, 0.0, 0.0), _layers(hidden_layers, 0.0, 0.5, 0.5), c, optimizer
     )
 
 
 def ntp(hidden_layers: int = 1, optimizer: str = "sgd") -> ABC:
-    """NTK parameterization: unit-variance weights, multipliers n^{-1/2} past the input layer,
-    one global lr (c = 0, for SGD and Adam alike)."""
+    """NTK parameterization: unit-variance weights, multipliers n^{-1/2} past the input layer, one
+    global lr (c = 0, for SGD and Adam alike). ``hidden_layers``: L; ``optimizer``: "sgd" or "adam";
+    returns the :class:`ABC` (L + 1 layers)."""
     return make(_layers(hidden_layers, 0.0, 0.5, 0.5), (0.0,) * (hidden_layers + 1), 0.0, optimizer)
 
 
 def mup(hidden_layers: int = 1, optimizer: str = "sgd") -> ABC:
     """Maximal-update parameterization (TP4 Table / TP5 Table 3).
 
-    SGD: c = 0. Adam: effective per-entry steps ~ (1, 1/n, 1/n) for input, hidden, output
-    weights (TP5 Table 3), i.e. c_l = gamma_l - a_l = (1/2, 1, 1/2)."""
+    SGD: c = 0. Adam: effective per-entry steps ~ (1, 1/n, 1/n) for input, hidden, output weights
+    (TP5 Table 3), i.e. c_l = gamma_l - a_l = (1/2, 1, 1/2). ``hidden_layers``: L; ``optimizer``:
+    "sgd" or "adam"; returns the :class:`ABC` (L + 1 layers)."""
     a = _layers(hidden_layers, -0.5, 0.0, 0.5)
     c = 0.0 if optimizer == "sgd" else _layers(hidden_layers, 0.5, 1.0, 0.5)
     return make(a, (0.5,) * (hidden_layers + 1), c, optimizer)
 
 
 def mf(optimizer: str = "sgd") -> ABC:
-    """Mean-field parameterization of a two-layer net: output multiplier 1/n, SGD lr n."""
+    """Mean-field parameterization of a two-layer net: output multiplier 1/n, SGD lr n.
+    ``optimizer``: "sgd" or "adam"; returns the :class:`ABC` (2 layers)."""
     if optimizer != "sgd":
         raise ValueError("optimizer: the mean-field preset is defined for SGD")
     return make((0.0, 1.0), (0.0, 0.0), -1.0)
@@ -443,7 +449,12 @@ def _width(role, shape) -> int:
 
 def widths(params, roles) -> Any:
     """Width n of every leaf, read from its shape: fan-out for input/bias, fan-in for
-    hidden/output, 1 for fixed (a pytree of ints)."""
+    hidden/output, 1 for fixed (a pytree of ints).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+    """
     rl, pl, pdef = _check_roles(roles, params)
     return jax.tree_util.tree_unflatten(pdef, [_width(r, np.shape(v)) for r, v in zip(rl, pl)])
 
@@ -471,7 +482,15 @@ def _per_leaf(params, roles, p: ABC, fn):
 def init_std(params, roles, p: ABC, bias_std: float = 1.0) -> Any:
     """Per-leaf init std of the *trained* array w: n^{-b} / sqrt(fixed fan-in) (bias and 1-axis
     fixed leaves: ``bias_std`` n^{-b}); the effective W = n^{-a} w then has std n^{-(a+b)}
-    / sqrt(fixed fan-in). SP is LeCun init exactly."""
+    / sqrt(fixed fan-in). SP is LeCun init exactly.
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      p: the :class:`ABC`;  bias_std: the std scale of bias leaves.
+    Returns:
+      A pytree like params of floats.
+    """
 
     def std(role, shape, abc):
         base = bias_std if len(shape) < 2 else _fixed_fan_in(role, shape) ** -0.5
@@ -481,17 +500,34 @@ def init_std(params, roles, p: ABC, bias_std: float = 1.0) -> Any:
 
 
 def multipliers(params, roles, p: ABC) -> Any:
-    """Per-leaf multipliers n^{-a} (the output multiplier among them)."""
+    """Per-leaf multipliers n^{-a} (the output multiplier among them).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      p: the :class:`ABC`.
+    Returns:
+      A pytree like params of floats.
+    """
     return _per_leaf(params, roles, p, lambda role, shape, abc: _pow(_width(role, shape), abc[0]))
 
 
 def lr_scales(params, roles, p: ABC) -> Any:
-    """Per-leaf factors n^{-c} of the optimizer's update (the table's lr rule on w)."""
+    """Per-leaf factors n^{-c} of the optimizer's update (the table's lr rule on w).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      p: the :class:`ABC`.
+    Returns:
+      A pytree like params of floats.
+    """
     return _per_leaf(params, roles, p, lambda role, shape, abc: _pow(_width(role, shape), abc[2]))
 
 
 def unit_init(key, params) -> Any:
-    """N(0, 1) arrays with the shapes and dtypes of ``params``."""
+    """N(0, 1) arrays with the shapes and dtypes of ``params``. ``key``: PRNG key; returns a pytree
+    like ``params``."""
     leaves, tdef = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(key, len(leaves))
     return jax.tree_util.tree_unflatten(
@@ -500,20 +536,30 @@ def unit_init(key, params) -> Any:
 
 
 def scaled_init(key, params, roles, p: ABC, bias_std: float = 1.0) -> Any:
-    """Fresh trained arrays w ~ N(0, init_std^2) with the shapes of ``params``."""
+    """Fresh trained arrays w ~ N(0, init_std^2) with the shapes of ``params``.
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      key: PRNG key;  p: the :class:`ABC`;  bias_std: as :func:`init_std`.
+    Returns:
+      A pytree like params (same dtypes).
+    """
     return jax.tree_util.tree_map(
         lambda s, u: s * u, init_std(params, roles, p, bias_std), unit_init(key, params)
     )
 
 
 def apply_multipliers(params, mult) -> Any:
-    """W = n^{-a} w leaf by leaf."""
+    """W = n^{-a} w leaf by leaf. ``params``: the trained arrays w; ``mult``: a pytree like them of
+    n^{-a} (:func:`multipliers`); returns the effective weights W, same structure."""
     return jax.tree_util.tree_map(lambda m, w: m * w, mult, params)
 
 
 def with_multipliers(apply_fn: Callable, mult) -> Callable:
     """``apply(w, x, ...) = apply_fn(n^{-a} w, x, ...)``: the multipliers enter the model's own
-    forward pass through its weights (no second copy of the forward pass)."""
+    forward pass through its weights (no second copy of the forward pass). ``mult``: the per-leaf
+    multipliers of :func:`multipliers`; returns the wrapped ``apply``."""
 
     def apply(params, *args, **kwargs):
         return apply_fn(apply_multipliers(params, mult), *args, **kwargs)
@@ -522,14 +568,27 @@ def with_multipliers(apply_fn: Callable, mult) -> Callable:
 
 
 def labels(params, roles) -> Any:
-    """Partition labels "role@n" (leaves of one role and width share one update scale)."""
+    """Partition labels "role@n" (leaves of one role and width share one update scale).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+    Returns:
+      A pytree like params of strings.
+    """
     w = widths(params, roles)
     return jax.tree_util.tree_map(lambda r, n: f"{r}@{n}", roles, w)
 
 
 def scale_updates(params, roles, p: ABC) -> optax.GradientTransformation:
     """optax transformation multiplying each leaf's update by its role's n^{-c}, through optax's
-    partitioning (``optax.partition``: one ``optax.scale`` per role and width)."""
+    partitioning (``optax.partition``: one ``optax.scale`` per role and width).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      p: the :class:`ABC` (its c exponents).
+    """
     lab = labels(params, roles)
     scales = lr_scales(params, roles, p)
     table = {}
@@ -540,7 +599,13 @@ def scale_updates(params, roles, p: ABC) -> optax.GradientTransformation:
 
 def optimizer(lr, params, roles, p: ABC, **kwargs) -> optax.GradientTransformation:
     """``optax.sgd(lr)`` or ``optax.adam(lr, **kwargs)`` (from ``p.optimizer``) followed by
-    :func:`scale_updates`: the step on leaf w is lr n^{-c} grad (SGD) or lr n^{-c} m/sqrt(v) (Adam)."""
+    :func:`scale_updates`: the step on leaf w is lr n^{-c} grad (SGD) or lr n^{-c} m/sqrt(v) (Adam).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      lr: the base learning rate eta;  p: the :class:`ABC`;  kwargs: to ``optax.adam``.
+    """
     base = optax.sgd(lr, **kwargs) if p.optimizer == "sgd" else optax.adam(lr, **kwargs)
     return optax.chain(base, scale_updates(params, roles, p))
 
@@ -560,7 +625,15 @@ def parameterize(
 ) -> Parameterized:
     """Everything :func:`scaled_init`, :func:`with_multipliers` and :func:`optimizer` give, for a
     model ``apply_fn(params, x)`` whose parameters have the shapes of ``template``; ``roles``:
-    a pytree of role names (None: :func:`infer_roles`)."""
+    a pytree of role names (None: :func:`infer_roles`).
+
+    Args:
+      key: PRNG key of the init;  apply_fn: ``apply_fn(params, x) -> outputs``.
+      template: a parameter pytree of the model (shapes only);  p: the :class:`ABC`.
+      roles: a pytree of role names, or None;  bias_std: as :func:`init_std`.
+    Returns:
+      :class:`Parameterized` (apply, params, optimizer).
+    """
     roles = infer_roles(template) if roles is None else roles
     mult = multipliers(template, roles, p)
     params = scaled_init(key, template, roles, p, bias_std)
