@@ -347,14 +347,14 @@ def gradient_direction(loss_fn: Callable, params: Params, data, etas) -> Gradien
 
 
 def loss_variation(direction: GradientDirection) -> jax.Array:
-    """max - min of L(w - eta g) over the step grid (Santurkar et al.'s loss variation). ``direction``:
-    from :func:`gradient_direction`; a scalar."""
+    """max - min of L(w - eta g) over the step grid (Santurkar et al.'s loss variation).
+    ``direction``: from :func:`gradient_direction`; a scalar ([...] for batched directions)."""
     return jnp.max(direction.loss, -1) - jnp.min(direction.loss, -1)
 
 
 def gradient_predictiveness(direction: GradientDirection) -> jax.Array:
-    """max over the step grid of |g(w) - g(w - eta g)| (lower: more predictive gradients). ``direction``:
-    from :func:`gradient_direction`; a scalar."""
+    """max over the step grid of |g(w) - g(w - eta g)| (lower: more predictive gradients).
+    ``direction``: from :func:`gradient_direction`; a scalar ([...] for batched directions)."""
     return jnp.max(direction.grad_change, -1)
 
 
