@@ -104,13 +104,22 @@ def _positions(d, s, ndim):
 
 
 def cnn(d: int, s: int, k: int = 1, ndim: int = 2) -> int:
-    """CNN with weight sharing, k kernels: k (s^D + (d+1-s)^D) (kernel + output weights)."""
+    """CNN with weight sharing, k kernels: k (s^D + (d+1-s)^D) (kernel + output weights).
+
+    ``d``: input size per spatial axis; ``s``: kernel size; ``k``: kernels of the target;
+    ``ndim``: D, the number of spatial axes. Returns the count (an int).
+    """
     P = _positions(d, s, ndim)
     return positive_int("k", k) * (s**ndim + P)
 
 
 def cnn_no_sharing(d: int, s: int, k: int = 1, m_null: int = 0, ndim: int = 2) -> int:
-    """Locally connected net: (s^D + 1) (k (d+1-s)^D - m_null)."""
+    """Locally connected net: (s^D + 1) (k (d+1-s)^D - m_null).
+
+    ``d``: input size per spatial axis; ``s``: kernel size; ``k``: kernels of the target;
+    ``ndim``: D, the number of spatial axes. Returns the count (an int).
+    ``m_null``: zero output weights (neurons the target does not use) at the point.
+    """
     P = _positions(d, s, ndim)
     n = positive_int("k", k) * P - _nonneg_int("m_null", m_null)
     if n < 0:
@@ -119,7 +128,12 @@ def cnn_no_sharing(d: int, s: int, k: int = 1, m_null: int = 0, ndim: int = 2) -
 
 
 def fully_connected(d: int, s: int, k: int = 1, m_null: int = 0, ndim: int = 2) -> int:
-    """Fully connected net with (d+1-s)^D neurons per kernel: (d^D + 1) (k (d+1-s)^D - m_null)."""
+    """Fully connected net with (d+1-s)^D neurons per kernel: (d^D + 1) (k (d+1-s)^D - m_null).
+
+    ``d``: input size per spatial axis; ``s``: kernel size; ``k``: kernels of the target;
+    ``ndim``: D, the number of spatial axes. Returns the count (an int).
+    ``m_null``: zero output weights (neurons the target does not use) at the point.
+    """
     P = _positions(d, s, ndim)
     n = positive_int("k", k) * P - _nonneg_int("m_null", m_null)
     if n < 0:
@@ -251,7 +265,11 @@ def conv_model(arch: str, width: int, d: int = CONV_INPUT_DIM, s: int = len(CONV
     """(init(key) -> unit-scale params, apply(params, x)) of Fig 10.3's architectures, ``width``
     times wider than the teacher: "cnn" (``width`` shared kernels, :mod:`phasekit.models.conv1d`),
     "cnn_no_sharing" (``width`` kernels, one per position) and "fc" (tanh two-layer net with
-    ``width * P`` neurons, no bias)."""
+    ``width * P`` neurons, no bias).
+
+    ``arch``: "cnn" | "cnn_no_sharing" | "fc"; ``d``: input dimension; ``s``: kernel size
+    (P = d + 1 - s positions). The apply takes x [n, d] and returns [n].
+    """
     _check_arch(arch)
     positive_int("width", width)
     P = conv1d.n_positions(d, s)
@@ -262,7 +280,8 @@ def conv_model(arch: str, width: int, d: int = CONV_INPUT_DIM, s: int = len(CONV
 
 def conv_teacher(kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM) -> dict:
     """The target of Fig 10.3 as a 1-kernel CNN: f*(x) = sum_p tanh(K . x[p:p+s]) = W2 tanh(W1 x)
-    with W2 = [1, ..., 1] and W1 = :func:`banded_matrix` (``{"kernel": [1, s], "a": [1, P]}``)."""
+    with W2 = [1, ..., 1] and W1 = :func:`banded_matrix` (``{"kernel": [1, s], "a": [1, P]}``).
+    ``kernel``: K [s]; ``d``: the input dimension."""
     kernel = jnp.asarray(kernel, jnp.float32)
     P = conv1d.n_positions(d, kernel.size)
     return {"kernel": kernel[None], "a": jnp.ones((1, P))}
@@ -271,9 +290,11 @@ def conv_teacher(kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM) -> dict:
 def conv_teacher_point(
     arch: str, width: int = 1, kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM
 ) -> dict:
-    """The optimistic point of the teacher in ``conv_model(arch, width)``: the teacher written
-    with one kernel (CNN), one kernel copied to every position (no sharing) or the P rows of
-    W1 as neurons (FC), all other kernels / neurons zero (:func:`embed_in_wider`)."""
+    """The optimistic point of the teacher in ``conv_model(arch, width)``: the teacher written with
+    one kernel (CNN), one kernel copied to every position (no sharing) or the P rows of W1 as
+    neurons (FC), all other kernels / neurons zero (:func:`embed_in_wider`). ``arch``, ``width``,
+    ``d`` as :func:`conv_model`; ``kernel``: K [s]. Returns params of ``conv_model(arch, width)``.
+    """
     _check_arch(arch)
     t = conv_teacher(kernel, d)
     P = t["a"].shape[1]
