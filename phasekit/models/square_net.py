@@ -26,7 +26,9 @@ INITS = ("orthogonal", "gaussian")
 def init(
     key, width: int, depth: int, scheme: str = "orthogonal", gain: float = 1.0, dtype=jnp.float32
 ) -> dict:
-    """{"w": [depth, width, width]}."""
+    """{"w": [depth, width, width]}: ``depth`` square layers, each ``gain`` times an orthogonal
+    matrix (``scheme="orthogonal"``, all singular values ``gain``) or N(0, gain^2 / width)
+    (``"gaussian"``); ``key``: PRNG key; ``dtype``: of the weights."""
     positive_int("width", width)
     positive_int("depth", depth)
     keys = jax.random.split(key, depth)
