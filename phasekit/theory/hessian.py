@@ -164,7 +164,11 @@ def _hessian(loss_fn, params, data):
 
 @_jit
 def hvp(loss_fn: LossFn, params: Params, v: Params, data: Data = None) -> Params:
-    """Hessian-vector product H v (a pytree like params), forward-over-reverse: d/de grad L(p + e v)."""
+    """Hessian-vector product H v (a pytree like params), forward-over-reverse: d/de grad L(p + e v).
+
+    ``loss_fn(params, data) -> scalar`` (``data`` None: ``loss_fn(params)``); ``v`` a tangent
+    pytree like ``params``.
+    """
     return jax.jvp(lambda p: jax.grad(lambda q: evaluate(loss_fn, q, data))(p), (params,), (v,))[1]
 
 
@@ -310,7 +314,8 @@ def top_eigenpairs(
     """Largest k eigenvalues of H (descending, [k]) and their Ritz vectors (pytree, leading axis k).
 
     Lanczos with ``num_steps`` = min(M, max(40, 4k)) by default (exact when it reaches M).
-    Arguments as :func:`top_eigenvalues`.
+    Arguments (``loss_fn``, ``params``, ``data``, ``k``, ``num_steps``, ``key``, ``batch_size``)
+    as :func:`top_eigenvalues`.
 
     Returns:
       :class:`Eigenpairs`: ``values [k]`` descending, ``vectors`` a pytree like params with a
@@ -359,8 +364,9 @@ def bottom_eigenvalues(
     key=None,
     batch_size: int | None = None,
 ) -> jax.Array:
-    """Smallest (most negative) k eigenvalues of H, ascending, [k] (arguments as
-    :func:`top_eigenvalues`)."""
+    """Smallest (most negative) k eigenvalues of H, ascending, [k] (arguments ``loss_fn``,
+    ``params``, ``data``, ``k``, ``num_steps``, ``key``, ``batch_size`` as :func:`top_eigenvalues`).
+    """
     return _ritz(loss_fn, params, data, k, num_steps, key, batch_size, top=False).values
 
 
@@ -378,6 +384,15 @@ def power_iteration(
 
     Converges to the eigenvalue of largest |lambda| at rate |lambda_2 / lambda_1|; one HVP per step.
     Kept as the reference method (PyHessian's); Lanczos needs far fewer products.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar`` (:mod:`phasekit.typing`); with ``data``
+        None, ``loss_fn(params)``.
+      params: the parameter pytree (M entries in all) at which H is taken.
+      data: the loss's data pytree, e.g. ``(x [n, d], y [n, k])``, or None.
+      num_iters: steps;  key: PRNG key of the start vector;  batch_size: as :func:`hessian_matvec`.
+    Returns:
+      [num_iters] Rayleigh quotients (the last is the estimate).
     """
     theta, _ = ravel_pytree(params)
     matvec = hessian_matvec(loss_fn, params, data, batch_size=batch_size)
@@ -423,7 +438,17 @@ def trace(
         tr H ~ (1/P) sum_p z_p^T H z_p,  z_p Rademacher;  se = std_p(z_p^T H z_p) / sqrt(P)
 
     Probes are vmapped (``probe_batch``: at most that many at once, via ``lax.map``).
-    Returns :class:`TraceEstimate` (estimate, standard_error), scalars.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar`` (:mod:`phasekit.typing`); with ``data``
+        None, ``loss_fn(params)``.
+      params: the parameter pytree (M entries in all) at which H is taken.
+      data: the loss's data pytree, e.g. ``(x [n, d], y [n, k])``, or None.
+      num_probes: P;  key: PRNG key of the probes (default ``jax.random.key(0)``).
+      batch_size: form H v over minibatches of this many samples (:func:`hessian_matvec`).
+      probe_batch: at most this many probes at once.
+    Returns:
+      :class:`TraceEstimate` (estimate, standard_error), scalars.
     """
     theta, _ = ravel_pytree(params)
     z = _probes(key, num_probes, theta.size, theta.dtype)
@@ -452,7 +477,13 @@ def spectral_density(
     (1/P) sum_p sum_j w_pj lambda_pj equals the Hutchinson trace estimate / M with the same probes.
 
     Args:
+      loss_fn: ``loss_fn(params, data) -> scalar`` (:mod:`phasekit.typing`); with ``data``
+        None, ``loss_fn(params)``.
+      params: the parameter pytree (M entries in all) at which H is taken.
+      data: the loss's data pytree, e.g. ``(x [n, d], y [n, k])``, or None.
+      num_probes: P Rademacher probes;  key: their PRNG key (default ``jax.random.key(0)``).
       num_steps: Lanczos steps per probe, default min(M, 80).
+      batch_size, probe_batch: as :func:`trace`.
     Returns:
       :class:`SpectralDensity`: nodes [P, m], weights [P, m] (each row sums to 1); see :func:`broaden`.
     """
@@ -478,6 +509,12 @@ def broaden(nodes: jax.Array, weights: jax.Array, grid: jax.Array, sigma: float)
     """Gaussian-smoothed SLQ density on ``grid`` [G]: (1/P) sum_pj w_pj N(t; lambda_pj, sigma^2).
 
     Integrates to 1 and keeps the mean of the quadrature (when the grid covers the nodes).
+
+    Args:
+      nodes, weights: [P, m] from :func:`spectral_density` (lambda_pj, w_pj).
+      grid: [G] the points t;  sigma: the Gaussian's width.
+    Returns:
+      [G].
     """
     d = (grid[:, None] - nodes.reshape(-1)[None, :]) / sigma
     kernel = jnp.exp(-0.5 * d**2) / (sigma * jnp.sqrt(2 * jnp.pi))
@@ -548,6 +585,13 @@ def gauss_newton(
     are those of the empirical NTK Gram matrix J J^T / n) and H_i = diag(p_i) - p_i p_i^T for the
     softmax cross-entropy (:func:`output_hessian`). It equals the Hessian of the loss when f is
     linear in theta, and is its PSD part in general.
+
+    Args:
+      apply_fn: ``apply_fn(params, x, **apply_kwargs) -> [n]`` or ``[n, k]``.
+      params: the parameter pytree (M entries);  x: [n, d] inputs.
+      loss: "mse" or "cross_entropy".
+    Returns:
+      G [M, M] on the raveled parameters.
     """
     return _gauss_newton(apply_fn, _static_kwargs(apply_kwargs), loss, params, x)
 
