@@ -105,7 +105,9 @@ def _shift(params, direction, a):
 def slice_1d(
     loss_fn: LossFn, params: Params, direction: Params, alphas: jax.Array, data: Data = None
 ) -> jax.Array:
-    """L(theta + a d) for a in ``alphas`` [A] -> [A]."""
+    """L(theta + a d) for a in ``alphas`` [A] -> [A]: ``loss_fn(params, data) -> scalar`` (``data``
+    None: ``loss_fn(params)``), theta = ``params``, d = ``direction`` (a pytree like params, e.g.
+    :func:`random_direction`)."""
     return jax.vmap(lambda a: hessian.evaluate(loss_fn, _shift(params, direction, a), data))(alphas)
 
 
@@ -118,7 +120,9 @@ def slice_2d(
     betas: jax.Array,
     data: Data = None,
 ) -> jax.Array:
-    """L(theta + a d1 + b d2) on the grid ``alphas`` [A] x ``betas`` [B] -> [A, B]."""
+    """L(theta + a d1 + b d2) on the grid ``alphas`` [A] x ``betas`` [B] -> [A, B]:
+    ``loss_fn(params, data) -> scalar`` (``data`` None: ``loss_fn(params)``), theta = ``params``,
+    ``d1``, ``d2`` pytrees like params."""
 
     def at(a, b):
         return hessian.evaluate(loss_fn, _shift(_shift(params, d1, a), d2, b), data)
@@ -129,7 +133,9 @@ def slice_2d(
 def interpolate(
     loss_fn: LossFn, params_a: Params, params_b: Params, ts: jax.Array, data: Data = None
 ) -> jax.Array:
-    """L((1 - t) theta_A + t theta_B) for t in ``ts`` [T] -> [T] (t outside [0, 1] extrapolates)."""
+    """L((1 - t) theta_A + t theta_B) for t in ``ts`` [T] -> [T] (t outside [0, 1] extrapolates):
+    ``loss_fn(params, data) -> scalar`` (``data`` None: ``loss_fn(params)``), theta_A =
+    ``params_a``, theta_B = ``params_b``."""
     diff = jax.tree_util.tree_map(lambda b, a: b - a, params_b, params_a)
     return slice_1d(loss_fn, params_a, diff, ts, data)
 
@@ -198,7 +204,11 @@ def layer_gradient_norms(
 
 
 def eigenvalues_on_grid(loss_fn: LossFn, points: jax.Array, data: Data = None) -> jax.Array:
-    """Eigenvalues (ascending) of the dense Hessian at each parameter vector: points [..., M] -> [..., M]."""
+    """Eigenvalues (ascending) of the dense Hessian at each parameter vector: points [..., M] -> [..., M].
+
+    ``loss_fn(theta, data) -> scalar`` of a raveled parameter vector theta [M] (``data`` None:
+    ``loss_fn(theta)``).
+    """
 
     def at(theta):
         return jnp.linalg.eigvalsh(hessian.hessian(loss_fn, theta, data))

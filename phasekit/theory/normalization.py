@@ -81,16 +81,21 @@ def squared_norms(tree, select: Callable) -> jax.Array:
 
 
 def effective_lr(lr, sq_norm):
-    """eta / |w|^2: the learning rate of the direction w / |w| of a scale-invariant w."""
+    """eta / |w|^2: the learning rate of the direction w / |w| of a scale-invariant w (``lr`` = eta,
+    ``sq_norm`` = |w|^2; broadcasting)."""
     return jnp.asarray(lr) / jnp.asarray(sq_norm)
 
 
 def next_sq_norm(sq_norm, grad_sq_norm, lr, decay=0.0):
-    """(1 - decay)^2 |w|^2 + lr^2 |g|^2: |w|^2 after one step w <- (1 - decay) w - lr g with <w, g> = 0."""
+    """(1 - decay)^2 |w|^2 + lr^2 |g|^2: |w|^2 after one step w <- (1 - decay) w - lr g with <w, g> = 0.
+
+    ``sq_norm`` = |w|^2, ``grad_sq_norm`` = |g|^2 (broadcasting).
+    """
     return (1.0 - decay) ** 2 * sq_norm + lr**2 * grad_sq_norm
 
 
 def equilibrium_sq_norm(grad_sq_norm_unit, lr, decay):
     """|w|^2 at which decay balances growth when |g|^2 = |g_unit|^2 / |w|^2 (g_unit: the gradient
-    at w / |w|): (1 - (1 - decay)^2) |w|^4 = lr^2 |g_unit|^2."""
+    at w / |w|): (1 - (1 - decay)^2) |w|^4 = lr^2 |g_unit|^2, with ``grad_sq_norm_unit`` =
+    |g_unit|^2 (broadcasting)."""
     return lr * jnp.sqrt(jnp.asarray(grad_sq_norm_unit) / (1.0 - (1.0 - decay) ** 2))

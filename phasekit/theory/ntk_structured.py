@@ -97,7 +97,11 @@ class Plan(NamedTuple):
 
 
 def trace(apply_fn, params, x):
-    """ClosedJaxpr of the per-example program ``(*leaves, x_i) -> apply_fn(params, x_i[None])[0]``."""
+    """ClosedJaxpr of the per-example program ``(*leaves, x_i) -> apply_fn(params, x_i[None])[0]``.
+
+    ``apply_fn(params, x) -> [n, *out]``; ``params``: its pytree (leaves in flattening order);
+    ``x``: [n, ...] inputs (only the per-example shape and dtype are used).
+    """
     leaves, treedef = jax.tree_util.tree_flatten(params)
     avals = [jax.ShapeDtypeStruct(np.shape(l), jnp.result_type(l)) for l in leaves]
     xi = jax.ShapeDtypeStruct(np.shape(x)[1:], jnp.result_type(x))
@@ -114,7 +118,8 @@ def trace(apply_fn, params, x):
 
 
 def plan(closed) -> Plan:
-    """Read the rules off a program from :func:`trace` (see the module docstring)."""
+    """Read the rules off a program from :func:`trace` (see the module docstring): ``closed``
+    the ClosedJaxpr; returns its :class:`Plan`."""
     jaxpr = closed.jaxpr
     n_leaves = len(jaxpr.invars) - 1
     uses: list[list] = [[] for _ in range(n_leaves)]  # per leaf: the Sites or None (opaque use)
@@ -238,8 +243,12 @@ class _Probes:
 def factors(p: Plan, consts, leaves, x):
     """Per-example factors of the kernel, each with a leading [n] axis.
 
-    Returns (h, delta, jac): ``h[s]`` [n, *h_shape] and ``delta[s]`` [n, *out, *y_shape] per site,
-    ``jac[f]`` [n, *out, *leaf_shape] per fallback leaf.
+    Args:
+      p: the :class:`Plan`;  consts: the traced program's constants (arrays);  leaves: the
+        parameter leaves;  x: [n, ...] inputs.
+    Returns:
+      (h, delta, jac): ``h[s]`` [n, *h_shape] and ``delta[s]`` [n, *out, *y_shape] per site,
+      ``jac[f]`` [n, *out, *leaf_shape] per fallback leaf.
     """
     k = max(math.prod(p.out_shape), 1)
     basis = jnp.eye(k, dtype=p.out_dtype).reshape((k,) + p.out_shape)
@@ -278,7 +287,11 @@ def _out_letters(out_ndim, traced, letters):
 
 
 def contract(a, b, out_ndim: int, traced):
-    """a: [n1, *out, *feat], b: [n2, *out, *feat] -> [n1, n2, *kept, *kept] (sum over feat, traced)."""
+    """a: [n1, *out, *feat], b: [n2, *out, *feat] -> [n1, n2, *kept, *kept] (sum over feat, traced).
+
+    ``out_ndim``: the number of output axes; ``traced``: the output axes summed over (the rest
+    are kept, once for x1 and once for x2).
+    """
     letters = iter(string.ascii_letters[2:])
     oa, ob, kept = _out_letters(out_ndim, traced, letters)
     feat = "".join(next(letters) for _ in range(a.ndim - 1 - out_ndim))
@@ -351,7 +364,8 @@ def _conv_operands(site: Site, h, delta, out_ndim):
 
 def gram_form(site: Site, out_pairs: int) -> bool:
     """Gram form when the layer acts at one position (L = 1: no gradient to form) or when it is
-    cheaper per kernel entry than weight gradients: B L^2 (C + R k) vs B C R k."""
+    cheaper per kernel entry than weight gradients: B L^2 (C + R k) vs B C R k. ``site``: the
+    layer; ``out_pairs``: the kernel entries per example pair. Returns True for the Gram form."""
     if site.primitive.name != "dot_general" and not _patchable(site):
         return False
     B, L, C, R = _sizes(site)
@@ -389,7 +403,11 @@ def _gram_operands(site: Site, h, delta, out_ndim):
 
 
 def kernel(p: Plan, f1, f2, out_ndim: int, traced):
-    """Theta(x1, x2) [n1, n2, *kept, *kept] from the factors of x1 and x2 (see :func:`factors`)."""
+    """Theta(x1, x2) [n1, n2, *kept, *kept] from the factors of x1 and x2 (see :func:`factors`).
+
+    ``p``: the :class:`Plan`; ``f1``, ``f2``: :func:`factors` of x1 and x2; ``out_ndim``,
+    ``traced``: as :func:`contract`.
+    """
     (h1, d1, j1), (h2, d2, j2) = f1, f2
     kept = math.prod(p.out_shape[i] for i in range(out_ndim) if i not in traced)
     out_pairs = math.prod(p.out_shape[i] for i in traced) * kept * kept
