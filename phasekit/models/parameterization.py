@@ -183,7 +183,8 @@ def mf(optimizer: str = "sgd") -> ABC:
 
 
 def preset(name: str, hidden_layers: int = 1, optimizer: str = "sgd", **kw) -> ABC:
-    """One of :data:`PRESETS` by name (``mf`` needs ``hidden_layers = 1``)."""
+    """One of :data:`PRESETS` by name (``mf`` needs ``hidden_layers = 1``); ``optimizer``: "sgd" or
+    "adam"; ``kw``: to the preset (e.g. SP's ``c``)."""
     if name == "sp":
         return sp(hidden_layers, optimizer=optimizer, **kw)
     if name == "ntp":
@@ -201,7 +202,8 @@ def preset(name: str, hidden_layers: int = 1, optimizer: str = "sgd", **kw) -> A
 
 def book(gamma: float, gamma_prime: float) -> ABC:
     """The two-layer net at the book's (gamma, gamma') (spec 01, ch. 7) with phasekit's choice
-    alpha = 1, beta1 = n^{-(gamma+gamma')/2}, beta2 = n^{(gamma'-gamma)/2}, one SGD lr."""
+    alpha = 1, beta1 = n^{-(gamma+gamma')/2}, beta2 = n^{(gamma'-gamma)/2}, one SGD lr
+    (``gamma``, ``gamma_prime`` = gamma'); returns the L = 1 :class:`ABC`."""
     return make((0.0, 0.0), ((gamma - gamma_prime) / 2, (gamma + gamma_prime) / 2), 0.0)
 
 
@@ -266,7 +268,8 @@ def feature_exponent(p: ABC) -> float:
 def classify(p: ABC, tol: float = _TOL) -> Classification:
     """TP4 Thm 3.3 for SGD: stable iff stable at init, r >= 0, beta_{L+1} + r >= 1 and
     gamma_{L+1} >= 1; nontrivial iff beta_{L+1} + r = 1 or gamma_{L+1} = 1; then feature
-    learning iff r = 0, kernel regime iff r > 0."""
+    learning iff r = 0, kernel regime iff r > 0. ``p``: the :class:`ABC` (SGD); ``tol``: the
+    tolerance of the equalities; returns the :class:`Classification`."""
     r = feature_exponent(p)
     beta, gam = init_exponents(p), lr_exponents(p)
     at_init = bool(
@@ -292,7 +295,8 @@ def classify(p: ABC, tol: float = _TOL) -> Classification:
 def phase_slice(beta_out, c, hidden_layers: int) -> ABC:
     """The slice of the abc space the phase diagram spans: muP's multipliers a = (-1/2, 0.., 1/2),
     hidden init exponents pinned by stability at init (b = 1/2), the output's init exponent
-    a_{L+1} + b_{L+1} = ``beta_out`` and one SGD lr exponent ``c`` (muP: beta_out = 1, c = 0)."""
+    a_{L+1} + b_{L+1} = ``beta_out`` and one SGD lr exponent ``c`` (muP: beta_out = 1, c = 0);
+    ``hidden_layers``: L; returns the :class:`ABC`."""
     L = hidden_layers
     return ABC(
         (-0.5,) + (0.0,) * (L - 1) + (0.5,), (0.5,) * L + (beta_out - 0.5,), (c,) * (L + 1), "sgd"
@@ -302,7 +306,7 @@ def phase_slice(beta_out, c, hidden_layers: int) -> ABC:
 def clear_of_boundaries(beta_out, c, hidden_layers: int, margin: float = 0.1) -> bool:
     """TP4's regime at (beta_out, c) equals its regime at (beta_out +- margin, c) and, off the
     feature-learning line (itself the boundary between kernel and unstable in c), at
-    (beta_out, c +- margin)."""
+    (beta_out, c +- margin). ``hidden_layers``: L of :func:`phase_slice`."""
     reg = classify(phase_slice(beta_out, c, hidden_layers)).regime
     moves = [(margin, 0.0), (-margin, 0.0)] + (
         [] if reg == "feature learning" else [(0.0, margin), (0.0, -margin)]
@@ -333,7 +337,15 @@ def to_two_layer(p: ABC, width: int, input_dim: int = 1) -> tuple[float, float, 
 def from_two_layer(
     alpha, beta1, beta2, width: int, lr_scale: float = 1.0, input_dim: int = 1
 ) -> ABC:
-    """The abc-exponents (a_1 = 0) of the book's net at one width: the inverse of :func:`to_two_layer`."""
+    """The abc-exponents (a_1 = 0) of the book's net at one width: the inverse of :func:`to_two_layer`.
+
+    Args:
+      alpha, beta1, beta2: the book's scales at width ``width``
+        (:func:`phasekit.models.two_layer.preset`).
+      width: n;  lr_scale: the book's lr factor on (a, w);  input_dim: the init's fixed fan-in.
+    Returns:
+      The L = 1 :class:`ABC` (SGD).
+    """
     lm = math.log(width)
     if lm <= 0:
         raise ValueError(f"width: must be > 1 to read exponents, got {width!r}")
