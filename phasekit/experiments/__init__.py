@@ -53,13 +53,13 @@ def names() -> list[str]:
 
 
 __all__ = [
+    "Claim",
+    "Config",
+    "Experiment",
     "HELD",
     "NOT_APPLICABLE",
     "NOT_HELD",
     "PRESETS",
-    "Claim",
-    "Config",
-    "Experiment",
     "Result",
     "claim",
     "describe",

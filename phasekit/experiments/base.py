@@ -41,14 +41,14 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
+    "Claim",
+    "Config",
+    "Experiment",
     "HELD",
     "NOT_APPLICABLE",
     "NOT_HELD",
     "PRESETS",
     "REGISTRY",
-    "Claim",
-    "Config",
-    "Experiment",
     "claim",
     "describe",
     "dumps",

@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 
 __all__ = [
-    "NC2",
     "ClassGeometry",
     "Collapse",
+    "NC2",
     "centred_means",
     "class_geometry",
     "nc1",
