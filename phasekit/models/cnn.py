@@ -68,7 +68,7 @@ def init(
             f"axes for kernel_size {tuple(kernel_size)}, got {tuple(input_shape)}"
         )
     model = ConvTanhDense(features, tuple(kernel_size), out_dim)
-    # flax returns a plain dict (flax_return_frozendict is off by default since 0.7.5)
+    # flax returns a plain dict (flax.config.flax_return_frozendict is False by default)
     return cast(dict, model.init(key, jnp.zeros((1, *input_shape))))
 
 
