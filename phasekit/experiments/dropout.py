@@ -427,7 +427,12 @@ class FlatnessConfig(Config):
 
 
 def flatness_data(cfg: FlatnessConfig):
-    """((x_train, one-hot y_train), x_test, labels_test) of the digits split."""
+    """((x_train, one-hot y_train), x_test, labels_test) of the digits split.
+
+    ``cfg``: its ``split_seed`` (80/20 split) and ``n_train`` (first training samples kept).
+    Returns ``((x [n_train, 64], y [n_train, 10]), x_test [n_test, 64], labels_test [n_test])``
+    as jax arrays (pixels scaled to [0, 1]).
+    """
     from sklearn.model_selection import train_test_split
 
     x, labels = tabular.digits(scale="unit")

@@ -194,7 +194,8 @@ class HessianConfig(Config):
 
 
 def hessian_data(name: str):
-    """(x [n, d], y [n] or [n, 3]) float64 (call under ``jax.enable_x64``)."""
+    """(x [n, d], y [n] or [n, 3]) float64 (call under ``jax.enable_x64``): ``name`` "1d" (20
+    points on [-1, 1], y = exp(-4 x^2) + x / 2) or "iris" (the Iris features, one-hot labels)."""
     if name == "1d":
         x = jnp.linspace(-1.0, 1.0, 20, dtype=jnp.float64)[:, None]
         return x, jnp.exp(-4 * x[:, 0] ** 2) + 0.5 * x[:, 0]

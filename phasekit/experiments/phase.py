@@ -96,7 +96,7 @@ class PhaseDiagramConfig(Config):
 
 
 def load_data(cfg: PhaseDiagramConfig):
-    """(x [n, d], y [n]) float32 of the config's data set."""
+    """(x [n, d], y [n]) float32 of the config's data set (``cfg.data``)."""
     if cfg.data == "book":
         x, y = datasets.authors_three_points()
     elif cfg.data == "four":
