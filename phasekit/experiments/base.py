@@ -418,7 +418,8 @@ def _attr_value(v):
 
 def stamp(ds: xr.Dataset, name: str, cfg: Config, preset: str) -> xr.Dataset:
     """Record the experiment, preset, config (as JSON and as flat ``config_<field>`` attrs) and
-    the package version in ``ds.attrs``."""
+    the package version in ``ds.attrs``: ``name`` the experiment's registry name, ``cfg`` the
+    config it ran, ``preset`` its preset label. Returns ``ds`` (attrs set in place)."""
     import phasekit
 
     ds.attrs["experiment"] = name

@@ -65,7 +65,8 @@ def switchable(apply_fn: Callable, params: dict, x, on, **apply_kwargs):
         on = 0:  h(x) = f(x; theta1)                               (the plain network)
 
     With ``on = 0`` theta2 gets a zero gradient, so GD and Adam leave it at its initial value
-    and the run is the plain network's. ``on``: a 0/1 scalar (may be traced).
+    and the run is the plain network's. ``on``: a 0/1 scalar (may be traced); ``apply_fn`` and
+    ``params`` as :func:`apply`.
     """
     if not isinstance(params, dict) or set(params) != {"theta1", "theta2"}:
         raise ValueError(

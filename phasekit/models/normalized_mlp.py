@@ -54,6 +54,7 @@ class MLP(nn.Module):
 
 
 def init(key, module: MLP, input_dim: int, n: int = 2) -> tuple[dict, dict]:
-    """(params, batch_stats) of ``module`` for inputs [n, input_dim] (batch_stats {} without BN)."""
+    """(params, batch_stats) of ``module`` for inputs [n, input_dim] (batch_stats {} without BN),
+    from the PRNG ``key`` (flax's default initializers)."""
     v = module.init(key, jnp.zeros((n, input_dim)), train=False)
     return v["params"], v.get("batch_stats", {})

@@ -51,7 +51,8 @@ def apply(params: dict, x: jax.Array, activation: str = "identity", depth=None) 
 
     ``depth`` (may be traced): use only the first depth - 1 hidden layers and the last (readout)
     layer, skipping the others, so nets of several depths share one compiled program (stack
-    ``max depth`` layers; None: all)."""
+    ``max depth`` layers; None: all). ``params``: ``{"w": [depth, width, width]}`` from
+    :func:`init`; ``activation``: a name of :func:`phasekit.models.activations.get`."""
     phi = activations.get(activation)
     w = params["w"]
     hidden = w.shape[0] - 1

@@ -86,5 +86,6 @@ def jacobian_singular_values(apply_fn: Callable, params, x, **apply_kwargs) -> j
 
 
 def log_spread(singular_values) -> jax.Array:
-    """Std of log singular values over the last axis (0 for perfect isometry)."""
+    """Std of log singular values over the last axis (0 for perfect isometry):
+    ``singular_values`` [..., k] -> [...]."""
     return jnp.std(jnp.log(jnp.asarray(singular_values)), -1)

@@ -46,7 +46,8 @@ def kappa_prime(alpha, beta1, beta2):
 
 
 def scaling_for(gamma, gamma_prime, width):
-    """(alpha, beta1, beta2) with kappa = m^-gamma and kappa' = m^-gamma'.
+    """(alpha, beta1, beta2) with kappa = m^-gamma and kappa' = m^-gamma' (``gamma_prime`` =
+    gamma', ``width`` = m).
 
     The choice used throughout phasekit: alpha = 1, beta1 = m^-(gamma + gamma')/2,
     beta2 = m^(gamma' - gamma)/2. Any other choice with the same (kappa, kappa') gives the
