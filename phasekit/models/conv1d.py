@@ -27,7 +27,8 @@ __all__ = ["apply", "init", "n_positions", "patches", "preactivation"]
 
 
 def n_positions(input_dim: int, kernel_size: int) -> int:
-    """P = d + 1 - s, the number of valid kernel positions."""
+    """P = d + 1 - s, the number of valid kernel positions (``input_dim`` d, ``kernel_size`` s;
+    ValueError unless 1 <= s <= d)."""
     positive_int("input_dim", input_dim)
     positive_int("kernel_size", kernel_size)
     if kernel_size > input_dim:
@@ -62,7 +63,7 @@ def init(
 
 
 def patches(x: jax.Array, kernel_size: int) -> jax.Array:
-    """Sliding windows x[:, p:p+s]: x [n, d] -> [n, P, s]."""
+    """Sliding windows x[:, p:p+s]: x [n, d] -> [n, P, s] (``kernel_size`` s)."""
     if x.ndim != 2:
         raise ValueError(f"x: expected shape [n, d], got {x.shape}")
     P = n_positions(x.shape[1], kernel_size)
@@ -71,7 +72,8 @@ def patches(x: jax.Array, kernel_size: int) -> jax.Array:
 
 
 def preactivation(params: dict, x: jax.Array) -> jax.Array:
-    """z_{cp}(x) = K_c(p) . x[p:p+s],  [n, C, P]."""
+    """z_{cp}(x) = K_c(p) . x[p:p+s],  [n, C, P], for ``params`` from :func:`init` (a shared
+    kernel K_c or one per position K_c(p)) and x [n, d]."""
     K = params["kernel"]
     X = patches(x, K.shape[-1])
     if X.shape[1] != params["a"].shape[1]:
@@ -85,7 +87,8 @@ def preactivation(params: dict, x: jax.Array) -> jax.Array:
 
 
 def apply(params: dict, x: jax.Array, activation="tanh") -> jax.Array:
-    """f(x) = sum_{c,p} a_{cp} sigma(z_{cp}(x)),  x: [n, d] -> [n]."""
+    """f(x) = sum_{c,p} a_{cp} sigma(z_{cp}(x)),  x: [n, d] -> [n], for ``params`` from :func:`init`
+    and the ``activation`` sigma (a name of :func:`phasekit.models.activations.get`)."""
     return jnp.einsum(
         "ncp,cp->n", activations.get(activation)(preactivation(params, x)), params["a"]
     )

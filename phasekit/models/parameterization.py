@@ -212,7 +212,8 @@ def book(gamma: float, gamma_prime: float) -> ABC:
 
 def shift(p: ABC, theta) -> ABC:
     """The exact symmetry (a, b, c) -> (a + theta, b - theta, c - 2 theta) (Adam: c - theta),
-    per layer (``theta`` a number or one per layer): same function trajectory."""
+    per layer (``theta`` a number or one per layer): same function trajectory. Returns the
+    shifted :class:`ABC` of ``p``."""
     th = np.broadcast_to(np.asarray(theta, float), (p.depth,))
     k = 2.0 if p.optimizer == "sgd" else 1.0
     return ABC(
@@ -224,18 +225,20 @@ def shift(p: ABC, theta) -> ABC:
 
 
 def init_exponents(p: ABC) -> np.ndarray:
-    """beta_l = a_l + b_l: the effective init std of W^l is n^{-beta_l}, [L + 1]."""
+    """beta_l = a_l + b_l: the effective init std of W^l is n^{-beta_l}, [L + 1]. ``p``: an
+    :class:`ABC`."""
     return np.add(p.a, p.b)
 
 
 def lr_exponents(p: ABC) -> np.ndarray:
     """gamma_l: the effective step on W^l is eta n^{-gamma_l} times grad_W (SGD: c + 2a) or
-    per entry (Adam: c + a), [L + 1]."""
+    per entry (Adam: c + a), [L + 1], of the :class:`ABC` ``p``."""
     return np.add(p.c, np.multiply(2.0 if p.optimizer == "sgd" else 1.0, p.a))
 
 
 def canonical(p: ABC) -> ABC:
-    """The equivalent parameterization with a_l = 0 in every layer (all scale in init and lr)."""
+    """The equivalent parameterization with a_l = 0 in every layer (all scale in init and lr).
+    ``p``: an :class:`ABC`."""
     return shift(p, -np.asarray(p.a, float))
 
 
@@ -257,7 +260,7 @@ class Classification(NamedTuple):
 
 def feature_exponent(p: ABC) -> float:
     """TP4's r (Def. 3.2) in invariant form (see the module docstring); the relative feature
-    change after a fixed number of steps scales as n^{-r}."""
+    change after a fixed number of steps scales as n^{-r}. ``p``: an :class:`ABC` (SGD)."""
     if p.optimizer != "sgd":
         raise ValueError("optimizer: TP4's classification is stated for SGD")
     beta, gam = init_exponents(p), lr_exponents(p)
@@ -355,7 +358,8 @@ def from_two_layer(
 
 
 def book_exponents(p: ABC) -> tuple[float, float]:
-    """The book's (gamma, gamma') of an L = 1 abc-net (n -> inf, input_dim fixed)."""
+    """The book's (gamma, gamma') of an L = 1 abc-net (n -> inf, input_dim fixed). ``p``: an
+    :class:`ABC`."""
     if p.depth != 2 or p.optimizer != "sgd":
         raise ValueError("p: the book's (gamma, gamma') are for two-layer nets under SGD")
     beta, gam = init_exponents(p), lr_exponents(p)
@@ -367,7 +371,8 @@ def book_exponents(p: ABC) -> tuple[float, float]:
 
 def role_exponents(p: ABC) -> dict[str, tuple]:
     """(a, b, c) per role: input = layer 1, hidden = layers 2..L (which must agree), output =
-    layer L + 1, bias = layer 1 (TP4: biases are input-layer weights), fixed = (0, 0, 0)."""
+    layer L + 1, bias = layer 1 (TP4: biases are input-layer weights), fixed = (0, 0, 0), of the
+    :class:`ABC` ``p``."""
     layers = list(zip(p.a, p.b, p.c))
     hidden = layers[1:-1]
     concrete = not any(isinstance(v, jax.core.Tracer) for h in hidden for v in h)
