@@ -36,25 +36,14 @@ from phasekit.experiments.base import (
 )
 from phasekit.experiments.runner import Result, execute, get, load, report, reproduce, save
 
-_INFRASTRUCTURE = {"base", "runner", "cli"}
-
-
-def registry() -> dict[str, Experiment]:
-    """All registered experiments by name (imports every area module once)."""
-    for info in pkgutil.iter_modules(__path__):
-        if info.name not in _INFRASTRUCTURE and not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
-    return dict(sorted(REGISTRY.items(), key=lambda kv: (kv[1].area, kv[0])))
-
-
-def names() -> list[str]:
-    return list(registry())
-
-
 __all__ = [
     "Claim",
     "Config",
     "Experiment",
+    "HELD",
+    "NOT_APPLICABLE",
+    "NOT_HELD",
+    "PRESETS",
     "Result",
     "claim",
     "describe",
@@ -68,8 +57,19 @@ __all__ = [
     "report",
     "reproduce",
     "save",
-    "PRESETS",
-    "HELD",
-    "NOT_HELD",
-    "NOT_APPLICABLE",
 ]
+
+_INFRASTRUCTURE = {"base", "runner", "cli"}
+
+
+def registry() -> dict[str, Experiment]:
+    """All registered experiments by name (imports every area module once)."""
+    for info in pkgutil.iter_modules(__path__):
+        if info.name not in _INFRASTRUCTURE and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    return dict(sorted(REGISTRY.items(), key=lambda kv: (kv[1].area, kv[0])))
+
+
+def names() -> list[str]:
+    """The registered experiments' names, ordered by area then name (as :func:`registry`)."""
+    return list(registry())

@@ -37,6 +37,16 @@ from phasekit.dynamics import condensation, sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import transformer
 
+__all__ = [
+    "AnchorTrainConfig",
+    "DepthConfig",
+    "IdentityConfig",
+    "PhaseConfig",
+    "observables",
+    "optimizer",
+    "query_condensation",
+]
+
 ID_FIT = 0.9  # ID accuracy below this: "did not fit" (hatched in the phase diagram)
 COMMUTATIVE = 0.7  # commutativity below this is marked in the phase diagram
 REASONING = 0.5  # OOD accuracy of an inferential cell
@@ -101,7 +111,8 @@ class AnchorTrainConfig(Config):
 def optimizer(cfg: AnchorTrainConfig, weight_decay) -> optax.GradientTransformation:
     """clip_by_global_norm(clip) -> AdamW with lr: linear warmup from lr / warmup_factor to lr over
     ``warmup_epochs``, then cosine decay to ``end_lr`` at the last step. ``weight_decay`` may be
-    traced (a vmapped grid over it)."""
+    traced (a vmapped grid over it). ``cfg``: lr, warmup_factor, warmup_epochs, end_lr, clip, steps,
+    n_train, batch_size."""
     warmup = int(round(cfg.warmup_epochs * cfg.n_train / cfg.batch_size))
     schedule = optax.warmup_cosine_decay_schedule(
         cfg.lr / cfg.warmup_factor,
@@ -122,7 +133,8 @@ def _arrays(seqs: tasks.Sequences):
 def observables(task: tasks.CompositeTask, n_eval_train: int):
     """``params -> dict``: accuracies on train (first ``n_eval_train``) / ID / OOD (reasoning
     answer), the symmetric-answer rate on the OOD pair (variant b; -1 labels never match in a),
-    commutativity (same prediction for (c, d) and (d, c)), and the W_Q condensation."""
+    commutativity (same prediction for (c, d) and (d, c)), and the W_Q condensation.
+    ``task``: the composite task's splits; returns ``observe(params) -> dict[str, scalar]``."""
     sets = [
         task.train.tokens[:n_eval_train],
         task.test_id.tokens,
@@ -153,7 +165,8 @@ def observables(task: tasks.CompositeTask, n_eval_train: int):
 
 def query_condensation(params, layer: int = 0) -> jax.Array:
     """Mean |cos| between distinct rows of W_Q of block ``layer`` (book Fig 13.7): ~ sqrt(2 /
-    (pi d_model)) for independent random rows, -> 1 when the query neurons condense."""
+    (pi d_model)) for independent random rows, -> 1 when the query neurons condense.
+    ``params``: :mod:`phasekit.models.transformer` variables; returns a scalar."""
     c = jnp.abs(condensation.cosine_similarity_matrix(transformer.query_weights(params, layer)))
     m = c.shape[0]
     return (jnp.sum(c) - jnp.trace(c)) / max(m * (m - 1), 1)

@@ -33,12 +33,31 @@ import json
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
+
+__all__ = [
+    "Claim",
+    "Config",
+    "Experiment",
+    "HELD",
+    "NOT_APPLICABLE",
+    "NOT_HELD",
+    "PRESETS",
+    "REGISTRY",
+    "claim",
+    "describe",
+    "dumps",
+    "param",
+    "preset_rank",
+    "register",
+    "stamp",
+    "undescribed",
+]
 
 PRESETS = ("tiny", "quick", "paper")
 HELD, NOT_HELD, NOT_APPLICABLE = "held", "not held", "n/a at this preset"
@@ -50,7 +69,9 @@ HELD, NOT_HELD, NOT_APPLICABLE = "held", "not held", "n/a at this preset"
 def param(default, *, ge=None, gt=None, le=None, lt=None, choices=None, doc: str = ""):
     """A config field with its allowed range: ``ge``/``gt``/``le``/``lt`` bounds (applied to
     every element of a tuple field), ``choices`` for strings; ``doc`` is shown by
-    ``phasekit list --fields``."""
+    ``phasekit list --fields``. ``default`` is the field's default value; returns a
+    ``dataclasses.field`` whose metadata the :class:`Config`'s ``__post_init__`` checks (a
+    ValueError naming the field)."""
     if isinstance(default, list):
         default = tuple(default)
     return dataclasses.field(
@@ -282,6 +303,16 @@ def claim(
     ``reproduces=False`` marks a claim this project has measured NOT to hold at ``min_preset``
     (a documented non-reproduction): it is still checked and reported "not held" with its cause,
     but the test suites do not count it as a regression.
+
+    Args:
+      ds: the experiment's Dataset (its ``preset`` attr decides "not applicable" below
+        ``min_preset``).
+      name: short id;  statement: the claim in words;  figure: the book figure it backs;
+      book: the book's value or description (None if none).
+      measured, held, if_not_held, min_preset, reproduces: as above.
+      detail: how the number was measured.
+    Returns:
+      :class:`Claim` with its verdict (HELD, NOT_HELD or NOT_APPLICABLE) and cause.
     """
     if min_preset not in PRESETS:
         raise ValueError(f"min_preset: one of {PRESETS}, got {min_preset!r}")
@@ -352,7 +383,8 @@ def dumps(obj) -> str:
 
 def describe(ds: xr.Dataset, meta: Mapping[str, tuple]) -> xr.Dataset:
     """Set ``long_name`` and ``units`` of variables: ``meta[var] = (long_name, units)`` or
-    ``(long_name, units, description)``; units "1" for dimensionless, "" is not allowed."""
+    ``(long_name, units, description)``; units "1" for dimensionless, "" is not allowed.
+    Returns ``ds`` (its variables' attrs set in place)."""
     for var, m in meta.items():
         if var not in ds.variables:
             continue
@@ -363,7 +395,7 @@ def describe(ds: xr.Dataset, meta: Mapping[str, tuple]) -> xr.Dataset:
     return ds
 
 
-def undescribed(ds: xr.Dataset) -> list[str]:
+def undescribed(ds: xr.Dataset) -> list[Hashable]:
     """Data variables without ``long_name`` or without ``units``/``description``."""
     return [
         v
@@ -386,7 +418,8 @@ def _attr_value(v):
 
 def stamp(ds: xr.Dataset, name: str, cfg: Config, preset: str) -> xr.Dataset:
     """Record the experiment, preset, config (as JSON and as flat ``config_<field>`` attrs) and
-    the package version in ``ds.attrs``."""
+    the package version in ``ds.attrs``: ``name`` the experiment's registry name, ``cfg`` the
+    config it ran, ``preset`` its preset label. Returns ``ds`` (attrs set in place)."""
     import phasekit
 
     ds.attrs["experiment"] = name
@@ -418,7 +451,7 @@ class Experiment:
     area: str
     figure: str
     title: str
-    config: type
+    config: type[Config]
     presets: Mapping[str, Mapping[str, Any]]
     run: Callable[..., xr.Dataset]
     claims: Callable[[xr.Dataset], list]
@@ -450,6 +483,12 @@ REGISTRY: dict[str, Experiment] = {}
 
 
 def register(exp: Experiment) -> Experiment:
+    """Add ``exp`` to :data:`REGISTRY` under ``exp.name`` and return it (so an area module can
+    write ``NAME = register(Experiment(...))``).
+
+    Raises:
+        ValueError: a second experiment of the same name.
+    """
     if exp.name in REGISTRY:
         raise ValueError(f"name: experiment {exp.name!r} registered twice")
     REGISTRY[exp.name] = exp

@@ -26,6 +26,8 @@ import numpy as np
 
 from phasekit.experiments import base
 
+__all__ = ["format_claims", "main"]
+
 EXIT_USAGE = 2
 
 
@@ -119,6 +121,16 @@ def _overrides(exp: base.Experiment, sets: list[str], extra: list[str]) -> dict:
 
 
 def format_claims(claims) -> str:
+    """The claims as the CLI prints them: per claim a ``[held | NOT HELD | n/a] figure:
+    statement`` line and a ``measured ...; book ... (cause)`` line (lists cut at 12 entries,
+    floats to 4 significant digits).
+
+    Args:
+        claims: an iterable of :class:`~phasekit.experiments.base.Claim`.
+
+    Returns:
+        The lines joined by newlines.
+    """
     mark = {base.HELD: "held    ", base.NOT_HELD: "NOT HELD", base.NOT_APPLICABLE: "n/a     "}
     lines = []
     for c in claims:
@@ -282,6 +294,16 @@ def _reproduce(args) -> int:
 
 
 def main(argv=None) -> int:
+    """The ``phasekit`` command (``list``, ``run``, ``report``, ``store``, ``reproduce``).
+
+    Args:
+        argv: the arguments without the program name; ``None`` reads ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 on success, :data:`EXIT_USAGE` on a usage or config error (the
+        message on stderr; ``PHASEKIT_DEBUG=1`` re-raises instead), 130 on an interrupt (rerun
+        the same command to resume from the store).
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args, extra = _parser().parse_known_args(argv)

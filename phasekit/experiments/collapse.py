@@ -31,6 +31,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import collapse
 
+__all__ = ["CollapseConfig", "terminal_phase_start"]
+
 C = 10
 NC1_FALL = 10.0  # the claim: NC1 falls by at least this factor during the terminal phase
 

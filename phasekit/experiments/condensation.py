@@ -33,6 +33,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import activations, mlp
 from phasekit.models import two_layer as tl
 
+__all__ = ["ActivationConfig", "ProcessConfig", "ResidualConfig"]
+
 # book Fig 8.10 / 8.11: condensed lines at the end of the initial stage
 BOOK_LINES = {"tanh": 1, "sigmoid": 1, "softplus": 1, "xtanh": 2, "x2tanh": 3}
 # order of the first non-zero derivative at 0 of sigma (minus sigma(0)): the paper's rule of thumb

@@ -32,6 +32,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import connectivity as mc
 
+__all__ = ["ConnectivityConfig", "SpawnConfig"]
+
 C = 10
 WELL_BELOW = 0.25  # "well below": the Bezier barrier is at most this fraction of the linear one
 SHRINK = 0.5  # the barrier at the largest spawn step is at most this fraction of the one at k = 0

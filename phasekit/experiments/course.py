@@ -24,6 +24,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import activations, mlp
 from phasekit.theory import landscape
 
+__all__ = ["VanishingConfig"]
+
 SCHEMES = ("xavier", "lecun", "he")
 VANISH, PROPAGATE = 1e-4, 1e-2  # ratio thresholds of the claims
 

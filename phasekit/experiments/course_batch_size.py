@@ -27,6 +27,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import diagnostics as dg
 
+__all__ = ["BatchSizeConfig"]
+
 FIT_TOL = 0.25  # relative rms error of the fitted S(B)
 CRIT_FACTOR = 5.0  # B_crit / B_simple within this factor
 
@@ -155,7 +157,7 @@ def run(cfg: BatchSizeConfig, store=None, shard=None, progress: bool = True) -> 
         progress=progress,
         desc="noise scale",
     )
-    ds = ds.assign(**{k: noise[k] for k in ("b_simple_init", "b_simple_path", "b_simple_target")})
+    ds = ds.assign({k: noise[k] for k in ("b_simple_init", "b_simple_path", "b_simple_target")})
     ds = ds.assign_coords(batch=np.asarray(cfg.batch_sizes), lr=np.asarray(cfg.lrs))
     med = ds["steps_to_target"].median("seed")  # NaN if any seed missed: that lr does not count
     ds["best_steps"] = med.min("lr", skipna=True)

@@ -30,6 +30,8 @@ from phasekit.models import normalized_mlp as nmlp
 from phasekit.theory import diagnostics as dg
 from phasekit.theory import hessian
 
+__all__ = ["BatchNormConfig"]
+
 VARIANTS = ("plain", "batchnorm")
 TRAINED = 0.5  # a run "trains" when its final training loss is below this fraction of L_0
 

@@ -25,6 +25,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import activations, mlp
 from phasekit.theory import diagnostics, landscape
 
+__all__ = ["InitConfig", "relu_layer_ratio"]
+
 INITS = ("small", "xavier", "he")
 RATIO_TOL = 0.05  # relative tolerance of the per-layer ReLU ratio n sigma^2 / 2
 TANH_TOL = 1.5  # factor within which tanh's q_L follows the mean-field recursion
@@ -142,7 +144,10 @@ VARIABLES = {
 
 
 def relu_layer_ratio(ds, i):
-    """(mean, standard error) over seeds and hidden layers 2..L-1 of q_l / q_{l-1} for pair i."""
+    """(mean, standard error) over seeds and hidden layers 2..L-1 of q_l / q_{l-1} for pair i.
+
+    ``ds``: the course-init Dataset; ``i``: the index of an (activation, init) pair. For ReLU the
+    mean-field recursion predicts n sigma^2 / 2 (1 for He)."""
     q = ds["q"].values[i][:, :-1]  # the output layer (fan-out 1) is left out
     r = (q[:, 1:] / q[:, :-1]).ravel()
     return float(r.mean()), float(r.std(ddof=1) / np.sqrt(r.size))

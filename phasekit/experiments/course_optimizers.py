@@ -30,6 +30,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import toys
 from phasekit.theory import diagnostics as dg
 
+__all__ = ["PathsConfig", "RatesConfig", "rosenbrock"]
+
 RATE_METHODS = ("gd", "heavy_ball", "nesterov")
 ADAPTIVE = ("gd", "momentum", "adagrad", "rmsprop", "adadelta", "adam")
 GEOMETRIES = ("diagonal", "rotated")
@@ -358,7 +360,8 @@ SURFACES = ("rosenbrock", "one_one_one")
 
 
 def rosenbrock(p, data=None):
-    """(1 - u)^2 + 100 (v - u^2)^2, minimum 0 at (1, 1)."""
+    """(1 - u)^2 + 100 (v - u^2)^2, minimum 0 at (1, 1): ``p`` = (u, v) [2]; ``data`` is ignored
+    (a loss of the parameters alone); returns a scalar."""
     return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
 
 

@@ -29,6 +29,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import diagnostics as dg
 
+__all__ = ["RegularizationConfig", "matched_sparsity"]
+
 PENALTIES = ("l1", "l2")
 SPARSITY_GAP = 0.2  # L1 minus L2 near-zero fraction at matched loss
 FILTER_TOL = 1e-3
@@ -184,7 +186,8 @@ VARIABLES = {
 
 def matched_sparsity(ds):
     """(L1 sparsity, L2 sparsity interpolated at the same training loss) for every L1 lambda whose
-    (seed-mean) training loss lies inside the L2 runs' range: two arrays [M]."""
+    (seed-mean) training loss lies inside the L2 runs' range: two arrays [M]. ``ds``: the
+    course-regularization Dataset."""
     loss = ds["train_loss"].mean("seed")
     sp = ds["sparsity"].mean("seed")
     l2_loss, l2_sp = loss.sel(penalty="l2").values, sp.sel(penalty="l2").values

@@ -43,6 +43,14 @@ from phasekit.theory import diagnostics as dg
 from phasekit.theory import hessian
 from phasekit.theory import normalization as norm
 
+__all__ = [
+    "LayerNormConfig",
+    "OrthogonalConfig",
+    "PreprocessingConfig",
+    "SearchConfig",
+    "WeightDecayConfig",
+]
+
 RATE_TOL = 1e-3
 FACTOR_TOL = 0.2
 
@@ -1158,7 +1166,7 @@ def run_search(cfg: SearchConfig, store=None, shard=None, progress: bool = True)
     make, space = _search_task(cfg)
     n_trials, R = cfg.per_dim**3, cfg.steps
     checkpoints = R * np.arange(1, n_trials + 1)
-    rows = {k: [] for k in ("best", "steps", "curve")}
+    rows: dict[str, list] = {k: [] for k in ("best", "steps", "curve")}
     sh_rungs = []
     for seed in range(cfg.seeds):
         keys = search.trial_keys(1000 * seed, n_trials)

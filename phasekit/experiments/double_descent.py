@@ -33,6 +33,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import random_features as rf
 
+__all__ = ["RandomFeaturesConfig", "WidthConfig", "n_params"]
+
 C = 10  # digit classes
 PEAK_FACTOR = 1.5  # the claim: the peak sits within this factor of N = n
 MONOTONE_TOL = 0.02  # a "monotone" curve never rises by more than 2 % between grid points
@@ -239,6 +241,8 @@ class WidthConfig(Config):
 
 
 def n_params(width: int, d: int = 64) -> int:
+    """Parameter count of the one-hidden-layer net ``d -> width -> C`` with biases:
+    ``(d + 1) width + (width + 1) C`` (``C`` = 10 digit classes)."""
     return (d + 1) * width + (width + 1) * C
 
 

@@ -35,6 +35,8 @@ from phasekit.models import mlp
 from phasekit.models import two_layer as tl
 from phasekit.theory import hessian, landscape
 
+__all__ = ["FlatnessConfig", "OutputsConfig", "SampleSizeConfig", "flatness_data"]
+
 INITS = ("ntk", "lecun", "he", "xavier", "mean_field")
 TARGETS = {"sin3x": lambda x: jnp.sin(3.0 * x), "teacher": dropout.teacher}
 
@@ -425,7 +427,12 @@ class FlatnessConfig(Config):
 
 
 def flatness_data(cfg: FlatnessConfig):
-    """((x_train, one-hot y_train), x_test, labels_test) of the digits split."""
+    """((x_train, one-hot y_train), x_test, labels_test) of the digits split.
+
+    ``cfg``: its ``split_seed`` (80/20 split) and ``n_train`` (first training samples kept).
+    Returns ``((x [n_train, 64], y [n_train, 10]), x_test [n_test, 64], labels_test [n_test])``
+    as jax arrays (pixels scaled to [0, 1]).
+    """
     from sklearn.model_selection import train_test_split
 
     x, labels = tabular.digits(scale="unit")
@@ -577,7 +584,7 @@ def flatness_claims(ds: xr.Dataset) -> list:
     drop = ds["sharpness"].sel(training=0).mean("seed")
     ctrl = ds["sharpness"].sel(training=1).mean("seed")
     some = [float(p) for p in ds["p"].values if p < 1]
-    rel = np.abs((ctrl.sel(p=some) - drop.sel(p=some)) / drop.sel(p=some)).values
+    rel = np.abs(((ctrl.sel(p=some) - drop.sel(p=some)) / drop.sel(p=some)).values)
     out.append(
         claim(
             ds,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +30,8 @@ from phasekit.dynamics import sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import two_layer as tl
 from phasekit.theory import embedding as emb
+
+__all__ = ["HessianConfig", "LossSpectrumConfig", "ReductionConfig", "hessian_data"]
 
 # ----------------------------------------------------------------------------- loss spectrum
 
@@ -102,9 +105,9 @@ def run_loss_spectrum(
     )
     if not ds.attrs["complete"]:
         return ds
+    lo, hi = cfg.log10_range  # validate() checked (low, high)
     spectra = [
-        cond.loss_spectrum(ds["loss"].sel(width=m).values, cfg.bins, tuple(cfg.log10_range))
-        for m in cfg.widths
+        cond.loss_spectrum(ds["loss"].sel(width=m).values, cfg.bins, (lo, hi)) for m in cfg.widths
     ]
     edges = spectra[0][0]
     lines = np.full((len(cfg.widths), cfg.n_lines), np.nan)
@@ -191,7 +194,8 @@ class HessianConfig(Config):
 
 
 def hessian_data(name: str):
-    """(x [n, d], y [n] or [n, 3]) float64 (call under ``jax.enable_x64``)."""
+    """(x [n, d], y [n] or [n, 3]) float64 (call under ``jax.enable_x64``): ``name`` "1d" (20
+    points on [-1, 1], y = exp(-4 x^2) + x / 2) or "iris" (the Iris features, one-hot labels)."""
     if name == "1d":
         x = jnp.linspace(-1.0, 1.0, 20, dtype=jnp.float64)[:, None]
         return x, jnp.exp(-4 * x[:, 0] ** 2) + 0.5 * x[:, 0]
@@ -589,7 +593,7 @@ register(
     )
 )
 
-_HESSIAN_PRESETS = {
+_HESSIAN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(seeds=3),
     "quick": dict(seeds=8),
     "paper": dict(seeds=32, descent_steps=50_000, widths=(3, 4, 5, 6)),

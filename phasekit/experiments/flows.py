@@ -32,6 +32,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import mlp
 from phasekit.theory import hessian
 
+__all__ = ["CentralFlowConfig", "agreement", "smoothed_at_records"]
+
 LOSS_TOL = 0.10  # predicted time-averaged loss within 10% of GD's smoothed loss (issue 24)
 EDGE_TOL = 0.05  # the flow's S within 5% of 2/eta
 OSC_FACTOR = 2.0  # sigma^2 within this factor of GD's measured mean squared oscillation along u
@@ -166,7 +168,7 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
         }
 
     step_dims = ("step",)
-    dims = {
+    dims: dict[str, tuple[str, ...]] = {
         name: step_dims
         for name in (
             "gd_record_loss",
@@ -224,7 +226,8 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
 
 def smoothed_at_records(loss_every_step, rec, window: int) -> np.ndarray:
     """GD's loss [L, steps + 1] averaged over ``window`` steps centred on each record step [R]
-    (NaN where the window leaves the run)."""
+    (NaN where the window leaves the run): ``loss_every_step`` [..., steps + 1], ``rec`` [R]
+    record steps; returns [..., R]."""
     sm = cflows.moving_average(
         loss_every_step, window
     )  # sm[..., i] = mean over steps i .. i + window - 1
@@ -299,8 +302,13 @@ def _after_edge(ds, i):
 def agreement(ds) -> dict:
     """Per lr, over the records after the edge (:func:`_after_edge`): max |pred / GD smoothed - 1|,
     its median, max |S_CF / (2/lr) - 1|, |GF / GD smoothed - 1| and |pred / GD smoothed - 1| at the
-    last such record, and mean GD oscillation^2 / mean sigma^2."""
-    out = {
+    last such record, and mean GD oscillation^2 / mean sigma^2.
+
+    ``ds``: the central-flow Dataset. Returns ``{"loss_max", "loss_median", "edge_max",
+    "gf_end", "cf_end", "osc_ratio", "n"}``, each a list with one value per lr (NaN where no
+    record follows the edge; ``n``: the records used).
+    """
+    out: dict[str, list[float]] = {
         k: [] for k in ("loss_max", "loss_median", "edge_max", "gf_end", "cf_end", "osc_ratio", "n")
     }
     for i in range(ds.sizes["lr"]):

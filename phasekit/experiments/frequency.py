@@ -36,6 +36,18 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import asi, mlp, two_layer
 from phasekit.theory import ntk as ntk_theory
 
+__all__ = [
+    "EarlyStopConfig",
+    "FilteringConfig",
+    "InitScaleConfig",
+    "LgradConfig",
+    "NtkConfig",
+    "ParityConfig",
+    "RickerConfig",
+    "SineConfig",
+    "TrainingConfig",
+]
+
 BATCHING = ("auto", "map", "vmap", "continuous")
 
 
@@ -116,7 +128,9 @@ def _with_convergence(
     da = ds[var]
     dims = [d for d in da.dims if d not in ("step", da.dims[-1])] + ["step", da.dims[-1]]
     da = da.transpose(*dims)
-    cs = F.convergence_step(ds["step"].values, da.values, threshold, window=window)
+    cs = F.convergence_step(
+        jnp.asarray(ds["step"].values), jnp.asarray(da.values), threshold, window=window
+    )
     ds[out] = (tuple(d for d in dims if d != "step"), np.asarray(cs.step))
     return ds
 
@@ -157,7 +171,7 @@ def run_sine(cfg: SineConfig, store=None, shard=None, progress: bool = True) -> 
     target_amp = np.asarray(F.amplitude(F.dft(y), cfg.n))
     freqs = F.dft_frequencies(x)
     peaks = freqs[F.find_peaks(target_amp)]  # the peaks of |f_hat|, as the spec measures them
-    delta_f = F.spectral_error_observable(_tanh, x, y, peaks)
+    delta_f = F.spectral_error_observable(_tanh, jnp.asarray(x), y, peaks)
     xj, yj, xp = jnp.asarray(x), jnp.asarray(y), jnp.asarray(x_plot)
 
     def observe(p):
@@ -367,7 +381,7 @@ def run_init_scale(
 ) -> xr.Dataset:
     x, x_plot = _grid(cfg.n), _plot_grid(cfg.n_plot)
     y, y_plot = F.sine_series(x, cfg.peaks)[0], F.sine_series(x_plot, cfg.peaks)[0]
-    delta_f = F.spectral_error_observable(_tanh, x, y, cfg.peaks)
+    delta_f = F.spectral_error_observable(_tanh, jnp.asarray(x), y, cfg.peaks)
     xj, xp = jnp.asarray(x), jnp.asarray(x_plot)
 
     def point(pt, key):
@@ -683,7 +697,7 @@ def run_lgrad(cfg: LgradConfig, store=None, shard=None, progress: bool = True) -
     x = _grid(cfg.n)
     y, dy = F.sine_series(x, cfg.peaks)
     model = lambda p, x: two_layer.apply(p, x, activation="tanh", alpha=cfg.width**0.5)
-    delta_f = F.spectral_error_observable(model, x, y, cfg.peaks)
+    delta_f = F.spectral_error_observable(model, jnp.asarray(x), y, cfg.peaks)
     batch = (jnp.asarray(x), y, dy[:, None])
 
     def point(pt, key):
@@ -794,7 +808,7 @@ def run_early_stop(
     x, x_plot = _grid(cfg.n), _plot_grid(cfg.n_plot)
     y = datasets.with_noise(F.sine_series(x, [cfg.freq])[0], cfg.noise_std, cfg.noise_seed)
     y_plot = F.sine_series(x_plot, [cfg.freq])[0]
-    delta_f = F.spectral_error_observable(_tanh, x, y, [cfg.freq])
+    delta_f = F.spectral_error_observable(_tanh, jnp.asarray(x), y, [cfg.freq])
     xj, xp = jnp.asarray(x), jnp.asarray(x_plot)
     test = train.mse(_tanh)
 

@@ -30,6 +30,8 @@ from phasekit.dynamics import grokking, sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import mlp
 
+__all__ = ["GrokkingConfig"]
+
 ACTIVATIONS = {"quadratic": lambda z: z * z, "relu": "relu", "tanh": "tanh"}
 
 

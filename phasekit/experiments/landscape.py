@@ -28,6 +28,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import toys
 from phasekit.theory import hessian, landscape
 
+__all__ = ["EdgeOfStabilityConfig", "FlatnessBatchConfig", "OneOneOneConfig"]
+
 
 def _store(store, name):
     return None if store is None else f"{store}/{name}"

@@ -32,6 +32,8 @@ from phasekit.dynamics import lottery, sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import mlp
 
+__all__ = ["LotteryConfig"]
+
 VARIANTS = ("ticket", "reinit", "random_mask")
 
 

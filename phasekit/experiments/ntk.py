@@ -31,6 +31,8 @@ from phasekit.models import two_layer as tl
 from phasekit.theory import ntk, regimes
 from phasekit.theory import ntk_analytic as na
 
+__all__ = ["LinearizationConfig", "SpectrumConfig"]
+
 # ----------------------------------------------------------------------------- linearization gap
 
 

@@ -34,6 +34,8 @@ from phasekit.models import cnn, mlp
 from phasekit.models import parameterization as P
 from phasekit.theory import regimes
 
+__all__ = ["CoordConfig", "PhaseConfig", "TransferConfig", "two_layer_slice"]
+
 FLAT = 0.1  # |slope| below which a curve counts as flat in n (the issue's threshold)
 OPTS = ("sgd", "adam")
 
@@ -554,7 +556,17 @@ def two_layer_slice(
     cfg: PhaseConfig, x, y, store=None, shard=None, progress: bool = True
 ) -> xr.Dataset:
     """The book's relative distance RD = ||theta_w(T) - theta_w(0)|| / ||theta_w(0)|| of the input
-    weights (bias included) of two-layer abc-nets after ``slice_steps`` SGD steps, over widths."""
+    weights (bias included) of two-layer abc-nets after ``slice_steps`` SGD steps, over widths.
+
+    Args:
+      cfg: the config (``slice_schemes``, ``widths``, ``slice_steps``).
+      x: [n, d] inputs;  y: [n] targets.
+      store: a :mod:`phasekit.dynamics.store` path to resume from (None: in memory).
+      shard: (i, n) or "i/n": compute one part of the grid.
+      progress: show a progress bar.
+    Returns:
+      The sweep's Dataset over (width, scheme, seed) with ``rd`` (NaN where training diverged).
+    """
     table = _table(cfg.slice_schemes, 1, "sgd", 1.0)
 
     def point(pt, key):
@@ -805,7 +817,9 @@ def phase_claims(ds: xr.Dataset) -> list:
         )
     # the two-layer slice: each abc preset's place on the book's (gamma, gamma') plane (from the map)
     # and the measured width exponent S_w of the book's RD: < 0 linear, ~ 0 critical
-    names = ds["slice_scheme_name"].values if "slice_scheme_name" in ds.coords else []
+    names: np.ndarray | list[str] = (
+        ds["slice_scheme_name"].values if "slice_scheme_name" in ds.coords else []
+    )
     for k, name in enumerate(str(v) for v in names):
         g, gp = float(ds["slice_gamma"].values[k]), float(ds["slice_gamma_prime"].values[k])
         want = regimes.regime(g, gp)

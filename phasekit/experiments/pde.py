@@ -26,8 +26,10 @@ import xarray as xr
 
 from phasekit.dynamics import frequency as F
 from phasekit.dynamics import pde, sweep, train
-from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
+from phasekit.experiments.base import Claim, Config, Experiment, claim, describe, param, register
 from phasekit.models import mlp, mscale
+
+__all__ = ["FamilyConfig", "HighFrequencyConfig", "HybridConfig", "NetConfig", "PeaksConfig"]
 
 MODELS = ("plain", "mscale", "fourier")
 BATCHING = ("auto", "map", "vmap")
@@ -172,6 +174,7 @@ def run_high_frequency(
 ) -> xr.Dataset:
     k = cfg.frequency * np.pi
     prob = pde.manufactured(lambda x: jnp.sin(k * x[:, 0]))
+    assert prob.exact is not None  # a manufactured problem carries its solution
     data = pde.trapezoid(prob, cfg.n_points)
     x_test = jnp.linspace(-1.0, 1.0, cfg.n_test)[:, None]
     u_test = prob.exact(x_test)
@@ -233,7 +236,7 @@ def _final_error(ds, name):
 def claims_high_frequency(ds: xr.Dataset) -> list:
     names = list(ds["model_name"].values)
     freq = ds.attrs["config_frequency"]
-    out = []
+    out: list[Claim] = []
     if "plain" not in names:
         return out
     plain = _final_error(ds, "plain")
@@ -437,6 +440,7 @@ N_PEAKS = 4
 
 def run_hybrid(cfg: HybridConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
     prob = pde.book_problem()
+    assert prob.exact is not None  # the book's problem carries its solution
     n = cfg.n_intervals
     xg = jnp.asarray(pde.grid(prob, n), jnp.float32)
     data = pde.trapezoid(prob, n + 1)
@@ -540,7 +544,9 @@ def run_hybrid(cfg: HybridConfig, store=None, shard=None, progress: bool = True)
         ("jacobi_delta_f", "jacobi_convergence_step"),
     ):
         da = ds[var]
-        cs = F.convergence_step(ds[da.dims[-2]].values, da.values, cfg.threshold)
+        cs = F.convergence_step(
+            jnp.asarray(ds[da.dims[-2]].values), jnp.asarray(da.values), cfg.threshold
+        )
         ds[conv] = (da.dims[:-2] + ("peak",), np.asarray(cs.step))
     return describe(_costs(ds, cfg, r), VARIABLES)
 

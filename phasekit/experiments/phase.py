@@ -23,6 +23,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.models import activations, two_layer
 from phasekit.theory import regimes
 
+__all__ = ["PhaseDiagramConfig", "load_data", "showcase_neurons"]
+
 # (gamma, gamma', label) of the RD*-vs-width panels (Fig 7.4) and neuron scatters (Fig 7.3/7.6)
 SHOWCASE = (
     (0.5, 0.0, "linear (NTK-like)"),
@@ -94,7 +96,7 @@ class PhaseDiagramConfig(Config):
 
 
 def load_data(cfg: PhaseDiagramConfig):
-    """(x [n, d], y [n]) float32 of the config's data set."""
+    """(x [n, d], y [n]) float32 of the config's data set (``cfg.data``)."""
     if cfg.data == "book":
         x, y = datasets.authors_three_points()
     elif cfg.data == "four":
@@ -111,7 +113,13 @@ def showcase_neurons(
 ) -> xr.Dataset:
     """Retrain the :data:`SHOWCASE` points at ``width`` (key of seed 0) and keep each neuron's
     (orientation or projection, amplitude) at init and after training, and the fitted function
-    on [-1, 1] for 1-D data. Returns a Dataset over (showcase, neuron[, grid])."""
+    on [-1, 1] for 1-D data. Returns a Dataset over (showcase, neuron[, grid]).
+
+    Args:
+      x: [n, d] inputs;  y: [n] targets (:func:`load_data`).
+      pcfg: the training config of the points;  width: m, hidden neurons.
+      store: a store path to resume from (None: in memory);  progress: show a progress bar.
+    """
     xj, yj = jnp.asarray(x), jnp.asarray(y)
     g_arr = jnp.asarray([s[0] for s in SHOWCASE])
     gp_arr = jnp.asarray([s[1] for s in SHOWCASE])

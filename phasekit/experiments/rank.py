@@ -35,6 +35,8 @@ from phasekit.experiments.base import Config, Experiment, claim, describe, param
 from phasekit.theory import optimistic as opt
 from phasekit.theory.rank import model_rank, tangent_rank_profile
 
+__all__ = ["CnnConfig", "FnlConfig", "InitStdConfig", "MatrixConfig", "RecoveryConfig"]
+
 
 @dataclass(frozen=True)
 class RecoveryConfig(Config):
@@ -296,7 +298,7 @@ def run_matrix(cfg: MatrixConfig, store=None, shard=None, progress: bool = True)
     ds = _sweep(point, axes, cfg, store, shard, progress, [targets], cfg.lrs, desc="fig10.2")
     if not ds.attrs["complete"]:
         return describe(ds, VARIABLES)
-    count = {}
+    count: dict[int, int] = {}
     labels = []
     for r in cfg.ranks:
         labels.append(f"rank {r} ({'abcdefgh'[count.get(r, 0) % 8]})")

@@ -31,6 +31,8 @@ import xarray as xr
 from phasekit.dynamics import sweep
 from phasekit.experiments import base
 
+__all__ = ["Result", "draw", "execute", "get", "load", "report", "reproduce", "save"]
+
 
 class Result(NamedTuple):
     """An executed experiment.
@@ -49,7 +51,8 @@ class Result(NamedTuple):
 
 
 def get(name: str) -> base.Experiment:
-    """The registered experiment ``name`` (ValueError listing the names otherwise)."""
+    """The registered experiment ``name`` (ValueError listing the names otherwise); returns its
+    :class:`~phasekit.experiments.base.Experiment`."""
     from phasekit.experiments import registry
 
     reg = registry()
@@ -61,12 +64,16 @@ def get(name: str) -> base.Experiment:
 
 
 def save(ds: xr.Dataset, path) -> Path:
-    """The one save function (:func:`phasekit.dynamics.sweep.save`: atomic, versioned)."""
+    """The one save function (:func:`phasekit.dynamics.sweep.save`: atomic, versioned): writes
+    the Dataset ``ds`` as netCDF to ``path`` and returns the path written."""
     return sweep.save(ds, path)
 
 
 def load(path) -> xr.Dataset:
-    """Load a results file (or an output folder holding ``results.nc``) fully into memory."""
+    """Load a results file (or an output folder holding ``results.nc``) fully into memory.
+
+    ``path``: a ``.nc`` file or an output folder of :func:`execute`; returns the Dataset.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "results.nc"
@@ -96,6 +103,12 @@ def execute(
       out: output folder (None: in memory, nothing written, no resume).
       shard: (i, n) or "i/n": compute one part of the grid into ``out/store``; the claims and
         figures come from the run that finds the store complete.
+      progress: show progress bars.
+      figures: draw the figures into ``out`` (with ``out`` only).
+    Returns:
+      :class:`Result` (``ds`` stamped with the config and version; ``claims`` and ``figures``
+      empty when this run computed one shard and the grid is not complete yet). With ``out``:
+      ``out/results.nc``, ``out/claims.json`` and ``out/<figure>.png`` are written.
     """
     exp = get(exp) if isinstance(exp, str) else exp
     cfg = cfg if cfg is not None else exp.preset(preset, **(overrides or {}))
@@ -125,7 +138,7 @@ def execute(
 
 
 def draw(exp: base.Experiment, ds: xr.Dataset, out: Path) -> list[Path]:
-    """Draw the experiment's figures from ``ds`` into ``out/<name>.png``."""
+    """Draw the figures of ``exp`` from ``ds`` alone into ``out/<name>.png``; returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,7 +154,14 @@ def draw(exp: base.Experiment, ds: xr.Dataset, out: Path) -> list[Path]:
 
 
 def report(out, figures: bool = True) -> Result:
-    """Reload ``out/results.nc``, re-check the claims and redraw the figures (no computation)."""
+    """Reload ``out/results.nc``, re-check the claims and redraw the figures (no computation).
+
+    Args:
+      out: an output folder of :func:`execute`.
+      figures: redraw the figures.
+    Returns:
+      :class:`Result` (``claims.json`` rewritten in ``out``).
+    """
     out = Path(out)
     ds = load(out)
     if "experiment" not in ds.attrs:
@@ -162,7 +182,16 @@ def reproduce(
 ) -> Path:
     """Run every registered experiment (or those whose area or name is in ``only``) at
     ``preset`` into ``out/<name>/`` and write ``out/REPRODUCTION.md`` and ``out/reproduction.html``
-    (figures inline). Finished experiments resume from their stores."""
+    (figures inline). Finished experiments resume from their stores.
+
+    Args:
+      out: the output folder.
+      preset: the preset every experiment runs at.
+      only: areas or names to run (None: all).
+      progress: show progress bars;  log: where each line of the running log goes.
+    Returns:
+      The path of ``REPRODUCTION.md``.
+    """
     from phasekit.experiments import registry
 
     out = Path(out)

@@ -22,6 +22,7 @@ figures of :mod:`phasekit.viz.phenomena_a`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,8 @@ from phasekit.dynamics import lottery, sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import mlp, two_layer
 from phasekit.theory import scaling
+
+__all__ = ["ScalingConfig", "n_params"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ class ScalingConfig(Config):
 
 
 def n_params(width, input_dim: int) -> np.ndarray:
-    """Parameters of a one-hidden-layer net [d, N, 1] with biases: (d + 2) N + 1."""
+    """Parameters of a one-hidden-layer net [d, N, 1] with biases: (d + 2) N + 1, for hidden
+    width(s) ``width`` N (a scalar or an array) and ``input_dim`` d; an array like ``width``."""
     return (input_dim + 2) * np.asarray(width) + 1
 
 
@@ -139,7 +143,7 @@ def run(cfg: ScalingConfig, store=None, shard=None, progress: bool = True) -> xr
 
 def _fits(ds) -> dict:
     """Fits and frontier as flat attrs (numbers), so claims and figures read them."""
-    out = {}
+    out: dict[str, Any] = {}
     loss = ds["test_loss"].transpose("seed", "width", "n_train").values
     n_boot = int(ds.attrs["n_boot"])
     for name, x, curves in (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["input_matrix", "positive", "positive_int"]
+
 
 def positive_int(name: str, value) -> int:
     """A positive integer (numpy integers accepted, bools refused), returned as ``int``."""
@@ -17,6 +19,7 @@ def positive_int(name: str, value) -> int:
 
 
 def positive(name: str, value) -> float:
+    """A number > 0, returned as ``float``; otherwise ``ValueError`` naming ``name``."""
     try:
         ok = float(value) > 0
     except (TypeError, ValueError):

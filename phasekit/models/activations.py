@@ -17,11 +17,18 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+__all__ = ["get", "ricker", "sine"]
+
 Activation = Callable[[jax.Array], jax.Array]
 
 
 def ricker(a: float = 1.0) -> Activation:
-    """Ricker (Mexican-hat) wavelet of width ``a`` with the book's normalization."""
+    """Ricker (Mexican-hat) wavelet of width ``a`` with the book's normalization:
+
+        sigma(x) = pi^{1/4} / (15 a) (1 - (x/a)^2) exp(-(x/a)^2 / 2)
+
+    Returns the elementwise function ``sigma``; ``a`` must be > 0 (ValueError otherwise).
+    """
     if not a > 0:
         raise ValueError(f"activation: ricker width a must be > 0, got {a}")
     c = jnp.pi**0.25 / (15.0 * a)
@@ -34,7 +41,7 @@ def ricker(a: float = 1.0) -> Activation:
 
 
 def sine(a: float = 1.0) -> Activation:
-    """sin(a x)."""
+    """sin(a x): returns the elementwise function of frequency ``a``."""
     return lambda x: jnp.sin(a * x)
 
 
@@ -56,6 +63,9 @@ NAMES: tuple[str, ...] = tuple(_FIXED) + tuple(_PARAMETRIC)
 
 def get(activation: str | Activation, a: float | None = None) -> Activation:
     """Resolve an activation given by name (``"tanh"``, ``"sin:5"``) or as a callable.
+
+    ``a``: the parameter of a parameterized name (``get("sin", a=5)`` = ``get("sin:5")``);
+    returns the elementwise function (a callable is returned as it is).
 
     Raises:
         ValueError: naming the field ``activation`` when the name is unknown.

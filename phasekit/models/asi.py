@@ -29,16 +29,20 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+__all__ = ["antisymmetric", "apply", "pair", "switchable"]
+
 Params = Any
 
 
 def pair(params: Params) -> dict:
-    """ASI parameters from one set of base parameters: ``{"theta1": p, "theta2": p}``."""
+    """ASI parameters from one set of base parameters ``params`` p: ``{"theta1": p, "theta2": p}``."""
     return {"theta1": params, "theta2": params}
 
 
 def apply(apply_fn: Callable, params: dict, x, **apply_kwargs):
-    """h(x) = (f(x; theta1) - f(x; theta2)) / sqrt(2); same output shape as ``apply_fn``."""
+    """h(x) = (f(x; theta1) - f(x; theta2)) / sqrt(2); same output shape as ``apply_fn``.
+    ``params``: ``{"theta1", "theta2"}`` of :func:`pair`; f = ``apply_fn(theta, x,
+    **apply_kwargs)``."""
     if not isinstance(params, dict) or set(params) != {"theta1", "theta2"}:
         raise ValueError(
             "params: ASI parameters need exactly the keys 'theta1' and 'theta2' "
@@ -61,7 +65,8 @@ def switchable(apply_fn: Callable, params: dict, x, on, **apply_kwargs):
         on = 0:  h(x) = f(x; theta1)                               (the plain network)
 
     With ``on = 0`` theta2 gets a zero gradient, so GD and Adam leave it at its initial value
-    and the run is the plain network's. ``on``: a 0/1 scalar (may be traced).
+    and the run is the plain network's. ``on``: a 0/1 scalar (may be traced); ``apply_fn`` and
+    ``params`` as :func:`apply`.
     """
     if not isinstance(params, dict) or set(params) != {"theta1", "theta2"}:
         raise ValueError(

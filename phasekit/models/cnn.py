@@ -15,12 +15,15 @@ its filter bank at every position, so its NTK is not a dense-layer Gram product)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from phasekit.models._checks import positive_int
+
+__all__ = ["ConvTanhDense", "apply", "init"]
 
 
 class ConvTanhDense(nn.Module):
@@ -47,6 +50,15 @@ def init(
     """Flax variables of :class:`ConvTanhDense` for inputs of shape ``[n, *input_shape]``.
 
     ``input_shape`` = (*spatial, channels), with ``len(kernel_size) == len(spatial)``.
+
+    Args:
+      key: PRNG key (flax's default initializers).
+      input_shape: (*spatial, channels) of one input.
+      features: conv filters;  kernel_size: the conv window;  out_dim: dense outputs.
+    Returns:
+      ``{"params": {"Conv_0": {"kernel": [*kernel_size, channels, features], "bias":
+      [features]}, "Dense_0": {"kernel": [prod(spatial) * features, out_dim], "bias":
+      [out_dim]}}}`` (same padding keeps the spatial size).
     """
     positive_int("features", features)
     positive_int("out_dim", out_dim)
@@ -56,7 +68,8 @@ def init(
             f"axes for kernel_size {tuple(kernel_size)}, got {tuple(input_shape)}"
         )
     model = ConvTanhDense(features, tuple(kernel_size), out_dim)
-    return model.init(key, jnp.zeros((1, *input_shape)))
+    # flax returns a plain dict (flax.config.flax_return_frozendict is False by default)
+    return cast(dict, model.init(key, jnp.zeros((1, *input_shape))))
 
 
 def apply(
@@ -69,6 +82,12 @@ def apply(
 
     The architecture is read off the variables (``features`` and ``kernel_size`` from the
     conv kernel, ``out_dim`` from the dense kernel); the arguments only check it.
+
+    Args:
+      variables: from :func:`init`;  x: [n, *spatial, channels].
+      features, kernel_size: None, or the values the variables must have.
+    Returns:
+      [n] for out_dim 1, else [n, out_dim].
     """
     conv = variables["params"]["Conv_0"]["kernel"]
     dense = variables["params"]["Dense_0"]["kernel"]
@@ -81,4 +100,5 @@ def apply(
     if x.ndim != conv.ndim or x.shape[-1] != conv.shape[-2]:
         raise ValueError(f"x: expected [n, *spatial, {conv.shape[-2]}], got {x.shape}")
     model = ConvTanhDense(conv.shape[-1], tuple(conv.shape[:-2]), dense.shape[-1])
-    return model.apply(variables, x)
+    # no ``mutable=``: flax's apply returns the output alone, not (output, state)
+    return cast(jax.Array, model.apply(variables, x))

@@ -23,9 +23,12 @@ import jax.numpy as jnp
 from phasekit.models import activations
 from phasekit.models._checks import positive_int
 
+__all__ = ["apply", "init", "n_positions", "patches", "preactivation"]
+
 
 def n_positions(input_dim: int, kernel_size: int) -> int:
-    """P = d + 1 - s, the number of valid kernel positions."""
+    """P = d + 1 - s, the number of valid kernel positions (``input_dim`` d, ``kernel_size`` s;
+    ValueError unless 1 <= s <= d)."""
     positive_int("input_dim", input_dim)
     positive_int("kernel_size", kernel_size)
     if kernel_size > input_dim:
@@ -41,7 +44,14 @@ def init(
     shared: bool = True,
     dtype=jnp.float32,
 ) -> dict:
-    """Unit-scale parameters ~ N(0, 1): ``{"kernel": [C, s] | [C, P, s], "a": [C, P]}``."""
+    """Unit-scale parameters ~ N(0, 1): ``{"kernel": [C, s] | [C, P, s], "a": [C, P]}``.
+
+    Args:
+      key: PRNG key;  input_dim: d;  kernel_size: s <= d;  n_kernels: C.
+      shared: one kernel per channel for all P = d + 1 - s positions ([C, s]); False: a
+        kernel per position ([C, P, s], a locally connected layer).
+      dtype: of every leaf.
+    """
     P = n_positions(input_dim, kernel_size)
     positive_int("n_kernels", n_kernels)
     kk, ka = jax.random.split(key)
@@ -53,7 +63,7 @@ def init(
 
 
 def patches(x: jax.Array, kernel_size: int) -> jax.Array:
-    """Sliding windows x[:, p:p+s]: x [n, d] -> [n, P, s]."""
+    """Sliding windows x[:, p:p+s]: x [n, d] -> [n, P, s] (``kernel_size`` s)."""
     if x.ndim != 2:
         raise ValueError(f"x: expected shape [n, d], got {x.shape}")
     P = n_positions(x.shape[1], kernel_size)
@@ -62,7 +72,8 @@ def patches(x: jax.Array, kernel_size: int) -> jax.Array:
 
 
 def preactivation(params: dict, x: jax.Array) -> jax.Array:
-    """z_{cp}(x) = K_c(p) . x[p:p+s],  [n, C, P]."""
+    """z_{cp}(x) = K_c(p) . x[p:p+s],  [n, C, P], for ``params`` from :func:`init` (a shared
+    kernel K_c or one per position K_c(p)) and x [n, d]."""
     K = params["kernel"]
     X = patches(x, K.shape[-1])
     if X.shape[1] != params["a"].shape[1]:
@@ -76,7 +87,8 @@ def preactivation(params: dict, x: jax.Array) -> jax.Array:
 
 
 def apply(params: dict, x: jax.Array, activation="tanh") -> jax.Array:
-    """f(x) = sum_{c,p} a_{cp} sigma(z_{cp}(x)),  x: [n, d] -> [n]."""
+    """f(x) = sum_{c,p} a_{cp} sigma(z_{cp}(x)),  x: [n, d] -> [n], for ``params`` from :func:`init`
+    and the ``activation`` sigma (a name of :func:`phasekit.models.activations.get`)."""
     return jnp.einsum(
         "ncp,cp->n", activations.get(activation)(preactivation(params, x)), params["a"]
     )

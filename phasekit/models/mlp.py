@@ -28,11 +28,23 @@ import numpy as np
 from phasekit.models import activations
 from phasekit.models._checks import input_matrix, positive_int
 
+__all__ = ["apply", "hidden", "init", "layer_std", "preactivations"]
+
 SCHEMES = ("lecun", "he", "xavier")
 
 
 def layer_std(fan_in: int, fan_out: int, scheme: str | None = None, gamma: float | None = None):
-    """Init standard deviation of one layer's weights."""
+    """Init standard deviation of one layer's weights: ``fan_in ** -gamma`` when ``gamma`` is
+    given, else the scheme's sqrt(1/fan_in) (lecun), sqrt(2/fan_in) (he) or
+    sqrt(2/(fan_in + fan_out)) (xavier).
+
+    Args:
+      fan_in, fan_out: the layer's input and output widths.
+      scheme: lecun | he | xavier (ignored when ``gamma`` is given).
+      gamma: the init rate.
+    Returns:
+      The std, a Python float (or an array when ``gamma`` is one).
+    """
     if gamma is not None:
         return fan_in ** (-gamma)
     if scheme == "lecun":
@@ -56,10 +68,17 @@ def init(
     """Parameters of an MLP with layer widths ``sizes = [d_in, h_1, ..., d_out]``.
 
     Args:
+      key: PRNG key.
+      sizes: [d_in, h_1, ..., d_out] (L + 1 widths for L weight layers).
       scheme: lecun | he | xavier (ignored when ``gamma`` is given).
       gamma: init rate; a scalar or one value per layer: std_l = fan_in_l ** -gamma_l.
+      bias: include the biases b_l.
       bias_std: std of the biases; default: the layer's weight std when ``gamma`` is given
         (the condensation papers initialize every weight and bias alike), else 0.
+      dtype: of every leaf.
+    Returns:
+      ``[{"w": [sizes[l], sizes[l + 1]], "b": [sizes[l + 1]]}, ...]``, L dicts (no "b" without
+      ``bias``).
     """
     if len(sizes) < 2:
         raise ValueError(f"sizes: need at least [d_in, d_out], got {list(sizes)}")
@@ -115,7 +134,20 @@ def preactivations(
     layer_activations: Sequence | None = None,
     masks: Sequence | None = None,
 ) -> list[jax.Array]:
-    """Pre-activations z_1..z_{L-1} of the hidden layers, each [n, h_l]."""
+    """Pre-activations z_1..z_{L-1} of the hidden layers, each [n, h_l].
+
+    Args:
+      params: from :func:`init`, L layers.
+      x: [n, d_in].
+      activation: the hidden layers' activation (a name of :func:`phasekit.models.activations.get`
+        or a callable).
+      residual: add h_{l-1} to h_l where the shapes match.
+      layer_activations: one activation per hidden layer (overrides ``activation``).
+      masks: one array per hidden layer (broadcastable to [n, h_l], or None) multiplying that
+        layer's activation sigma(z_l) before the residual sum (dropout's 1 + eta).
+    Returns:
+      L - 1 arrays z_l [n, h_l].
+    """
     return _forward(params, x, activation, residual, layer_activations, masks)[0]
 
 
@@ -127,7 +159,20 @@ def hidden(
     layer_activations: Sequence | None = None,
     masks: Sequence | None = None,
 ) -> list[jax.Array]:
-    """Post-activations h_1..h_{L-1} of the hidden layers, each [n, h_l]."""
+    """Post-activations h_1..h_{L-1} of the hidden layers, each [n, h_l].
+
+    Args:
+      params: from :func:`init`, L layers.
+      x: [n, d_in].
+      activation: the hidden layers' activation (a name of :func:`phasekit.models.activations.get`
+        or a callable).
+      residual: add h_{l-1} to h_l where the shapes match.
+      layer_activations: one activation per hidden layer (overrides ``activation``).
+      masks: one array per hidden layer (broadcastable to [n, h_l], or None) multiplying that
+        layer's activation sigma(z_l) before the residual sum (dropout's 1 + eta).
+    Returns:
+      L - 1 arrays h_l [n, h_l].
+    """
     return _forward(params, x, activation, residual, layer_activations, masks)[1]
 
 
@@ -139,9 +184,19 @@ def apply(
     layer_activations: Sequence | None = None,
     masks: Sequence | None = None,
 ) -> jax.Array:
-    """Network output, [n, d_out] (squeezed to [n] when d_out = 1).
+    """Network output f(x) = h_{L-1} W_L + b_L, [n, d_out] (squeezed to [n] when d_out = 1).
 
-    ``masks``: one array per hidden layer (broadcastable to [n, h_l], or None) multiplying that
-    layer's activation sigma(z_l) before the residual sum (dropout's 1 + eta)."""
+    Args:
+      params: from :func:`init`, L layers.
+      x: [n, d_in].
+      activation: the hidden layers' activation (a name of :func:`phasekit.models.activations.get`
+        or a callable).
+      residual: add h_{l-1} to h_l where the shapes match.
+      layer_activations: one activation per hidden layer (overrides ``activation``).
+      masks: one array per hidden layer (broadcastable to [n, h_l], or None) multiplying that
+        layer's activation sigma(z_l) before the residual sum (dropout's 1 + eta).
+    Returns:
+      [n, d_out], or [n] when d_out = 1.
+    """
     out = _forward(params, x, activation, residual, layer_activations, masks)[2]
     return out[:, 0] if out.shape[1] == 1 else out

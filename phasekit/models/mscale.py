@@ -32,6 +32,20 @@ import numpy as np
 from phasekit.models import mlp
 from phasekit.models._checks import input_matrix, positive, positive_int
 
+__all__ = [
+    "apply",
+    "fourier_apply",
+    "fourier_features",
+    "fourier_init",
+    "fourier_width",
+    "init",
+    "neuron_scales",
+    "param_count",
+    "part_index",
+    "scale_first_layer",
+    "scale_set",
+]
+
 SCALE_KINDS = ("linear", "geometric")
 
 
@@ -39,7 +53,8 @@ SCALE_KINDS = ("linear", "geometric")
 
 
 def scale_set(n_scales: int, kind: str = "linear", base: float = 2.0) -> np.ndarray:
-    """The A scales: linear (1, 2, ..., A) or geometric (1, base, base^2, ..., base^(A-1)). [A]."""
+    """The A scales: linear (1, 2, ..., A) or geometric (1, base, base^2, ..., base^(A-1)). [A].
+    ``n_scales``: A; ``kind``: "linear" or "geometric"."""
     positive_int("n_scales", n_scales)
     if kind == "linear":
         return np.arange(1, n_scales + 1, dtype=np.float32)
@@ -51,7 +66,7 @@ def scale_set(n_scales: int, kind: str = "linear", base: float = 2.0) -> np.ndar
 
 def part_index(width: int, n_parts: int) -> np.ndarray:
     """Part of each first-layer neuron: [width] ints in 0..A-1, parts as equal as possible
-    (sizes differ by at most one, larger parts first, as ``np.array_split``)."""
+    (sizes differ by at most one, larger parts first, as ``np.array_split``); ``n_parts``: A."""
     positive_int("width", width)
     positive_int("n_parts", n_parts)
     if n_parts > width:
@@ -73,7 +88,8 @@ def neuron_scales(scales, width: int) -> jax.Array:
 
 
 def scale_first_layer(params: list[dict], scales) -> list[dict]:
-    """MLP parameters whose first layer computes (s_i x) W_i + b_i: W[:, j] -> s_part(j) W[:, j]."""
+    """MLP parameters whose first layer computes (s_i x) W_i + b_i: W[:, j] -> s_part(j) W[:, j].
+    ``params``: :mod:`phasekit.models.mlp` params; ``scales``: the part scales [A]."""
     first = dict(params[0])
     s = neuron_scales(scales, first["w"].shape[1])
     first["w"] = first["w"] * s.astype(first["w"].dtype)
@@ -82,12 +98,14 @@ def scale_first_layer(params: list[dict], scales) -> list[dict]:
 
 def init(key, sizes: Sequence[int], **mlp_kwargs) -> list[dict]:
     """Parameters of an MscaleDNN with widths ``sizes = [d_in, m, ..., d_out]``: those of
-    :func:`phasekit.models.mlp.init` (unit scale; the scales enter at :func:`apply`)."""
+    :func:`phasekit.models.mlp.init` (unit scale; the scales enter at :func:`apply`), from the
+    PRNG ``key`` (``mlp_kwargs`` to ``mlp.init``)."""
     return mlp.init(key, sizes, **mlp_kwargs)
 
 
 def apply(params: list[dict], x: jax.Array, scales, activation="relu", **mlp_kwargs) -> jax.Array:
-    """MscaleDNN output f(x), [n] (or [n, d_out]).   x: [n, d]; scales: [A] (traced ok), A <= m."""
+    """MscaleDNN output f(x), [n] (or [n, d_out]).   x: [n, d]; scales: [A] (traced ok), A <= m.
+    ``params`` from :func:`init`; ``activation`` as :func:`phasekit.models.mlp.apply`."""
     return mlp.apply(scale_first_layer(params, scales), x, activation, **mlp_kwargs)
 
 
@@ -118,7 +136,9 @@ def fourier_init(key, sizes: Sequence[int], n_features: int, **mlp_kwargs) -> di
 def fourier_apply(
     params: dict, x: jax.Array, sigma=1.0, activation="relu", train_b: bool = False, **mlp_kwargs
 ) -> jax.Array:
-    """f(x) = MLP(gamma(x)), [n] (or [n, d_out]); sigma: the std of the frequencies (traced ok)."""
+    """f(x) = MLP(gamma(x)), [n] (or [n, d_out]); sigma: the std of the frequencies (traced ok).
+    ``params`` from :func:`fourier_init`; ``activation`` as :func:`phasekit.models.mlp.apply`;
+    ``train_b``: let gradients reach B (default: B fixed, ``stop_gradient``)."""
     b = params["b"] if train_b else jax.lax.stop_gradient(params["b"])
     return mlp.apply(params["net"], fourier_features(x, b, sigma), activation, **mlp_kwargs)
 
@@ -134,7 +154,8 @@ def param_count(sizes: Sequence[int], bias: bool = True) -> int:
 
 def fourier_width(budget: int, n_features: int, depth: int, d_out: int = 1) -> int:
     """Largest common hidden width h such that the trained part of a Fourier-feature network
-    [2m, h x depth, d_out] has at most ``budget`` parameters (B is not trained)."""
+    [2m, h x depth, d_out] has at most ``budget`` parameters (B is not trained); m =
+    ``n_features``."""
     positive_int("depth", depth)
     h = 1
     while param_count([2 * n_features] + [h + 1] * depth + [d_out]) <= budget:

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 
 from phasekit.models import activations
 
+__all__ = ["MLP", "init"]
+
 
 class MLP(nn.Module):
     """``widths``: hidden widths; ``out``: output units (1: output squeezed to [n])."""
@@ -52,6 +54,7 @@ class MLP(nn.Module):
 
 
 def init(key, module: MLP, input_dim: int, n: int = 2) -> tuple[dict, dict]:
-    """(params, batch_stats) of ``module`` for inputs [n, input_dim] (batch_stats {} without BN)."""
+    """(params, batch_stats) of ``module`` for inputs [n, input_dim] (batch_stats {} without BN),
+    from the PRNG ``key`` (flax's default initializers)."""
     v = module.init(key, jnp.zeros((n, input_dim)), train=False)
     return v["params"], v.get("batch_stats", {})

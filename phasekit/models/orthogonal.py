@@ -17,11 +17,21 @@ import jax.numpy as jnp
 
 from phasekit.models._checks import positive_int
 
+__all__ = ["init"]
+
 
 def init(
     key, sizes: Sequence[int], gain: float = 1.0, bias: bool = True, dtype=jnp.float32
 ) -> list[dict]:
-    """Params ``[{"w": [fan_in, fan_out], "b": [fan_out]}, ...]`` for widths ``sizes``."""
+    """Params ``[{"w": [fan_in, fan_out], "b": [fan_out]}, ...]`` for widths ``sizes``.
+
+    Args:
+      key: PRNG key;  sizes: [d_in, h_1, ..., d_out].
+      gain: every W_l is ``gain`` times a matrix with orthonormal rows or columns.
+      bias: include the (zero) biases;  dtype: of every leaf.
+    Returns:
+      :mod:`phasekit.models.mlp` params (the forward pass is ``mlp.apply``).
+    """
     if len(sizes) < 2:
         raise ValueError(f"sizes: need at least [d_in, d_out], got {list(sizes)}")
     for i, s in enumerate(sizes):

@@ -67,6 +67,44 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+__all__ = [
+    "ABC",
+    "Classification",
+    "Parameterized",
+    "apply_multipliers",
+    "book",
+    "book_exponents",
+    "canonical",
+    "classify",
+    "clear_of_boundaries",
+    "feature_exponent",
+    "from_two_layer",
+    "infer_roles",
+    "init_exponents",
+    "init_std",
+    "labels",
+    "lr_exponents",
+    "lr_scales",
+    "make",
+    "mf",
+    "multipliers",
+    "mup",
+    "ntp",
+    "optimizer",
+    "parameterize",
+    "phase_slice",
+    "preset",
+    "role_exponents",
+    "scale_updates",
+    "scaled_init",
+    "shift",
+    "sp",
+    "to_two_layer",
+    "unit_init",
+    "widths",
+    "with_multipliers",
+]
+
 OPTIMIZERS = ("sgd", "adam")
 PRESETS = ("sp", "ntp", "mup", "mf")
 ROLES = ("input", "hidden", "output", "bias", "fixed")
@@ -90,7 +128,8 @@ class ABC(NamedTuple):
 
 
 def make(a: Sequence[float], b: Sequence[float], c, optimizer: str = "sgd") -> ABC:
-    """An :class:`ABC` from per-layer ``a``, ``b`` and ``c`` (a number: the same for every layer)."""
+    """An :class:`ABC` from per-layer ``a``, ``b`` and ``c`` (a number: the same for every layer).
+    ``optimizer``: "sgd" or "adam" (what c refers to)."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     a, b = tuple(a), tuple(b)
@@ -109,37 +148,43 @@ def _layers(L: int, first, mid, last):
 
 
 def sp(hidden_layers: int = 1, c: float = 1.0, optimizer: str = "sgd") -> ABC:
-    """Standard parameterization (LeCun init, global lr n^{-c}; c = 1 is SP's stable lr for SGD)."""
+    """Standard parameterization (LeCun init, global lr n^{-c}; c = 1 is SP's stable lr for SGD).
+    ``hidden_layers``: L; ``optimizer``: "sgd" or "adam"; returns the :class:`ABC` (L + 1 layers).
+    """
     return make(
         _layers(hidden_layers, 0.0, 0.0, 0.0), _layers(hidden_layers, 0.0, 0.5, 0.5), c, optimizer
     )
 
 
 def ntp(hidden_layers: int = 1, optimizer: str = "sgd") -> ABC:
-    """NTK parameterization: unit-variance weights, multipliers n^{-1/2} past the input layer,
-    one global lr (c = 0, for SGD and Adam alike)."""
+    """NTK parameterization: unit-variance weights, multipliers n^{-1/2} past the input layer, one
+    global lr (c = 0, for SGD and Adam alike). ``hidden_layers``: L; ``optimizer``: "sgd" or "adam";
+    returns the :class:`ABC` (L + 1 layers)."""
     return make(_layers(hidden_layers, 0.0, 0.5, 0.5), (0.0,) * (hidden_layers + 1), 0.0, optimizer)
 
 
 def mup(hidden_layers: int = 1, optimizer: str = "sgd") -> ABC:
     """Maximal-update parameterization (TP4 Table / TP5 Table 3).
 
-    SGD: c = 0. Adam: effective per-entry steps ~ (1, 1/n, 1/n) for input, hidden, output
-    weights (TP5 Table 3), i.e. c_l = gamma_l - a_l = (1/2, 1, 1/2)."""
+    SGD: c = 0. Adam: effective per-entry steps ~ (1, 1/n, 1/n) for input, hidden, output weights
+    (TP5 Table 3), i.e. c_l = gamma_l - a_l = (1/2, 1, 1/2). ``hidden_layers``: L; ``optimizer``:
+    "sgd" or "adam"; returns the :class:`ABC` (L + 1 layers)."""
     a = _layers(hidden_layers, -0.5, 0.0, 0.5)
     c = 0.0 if optimizer == "sgd" else _layers(hidden_layers, 0.5, 1.0, 0.5)
     return make(a, (0.5,) * (hidden_layers + 1), c, optimizer)
 
 
 def mf(optimizer: str = "sgd") -> ABC:
-    """Mean-field parameterization of a two-layer net: output multiplier 1/n, SGD lr n."""
+    """Mean-field parameterization of a two-layer net: output multiplier 1/n, SGD lr n.
+    ``optimizer``: "sgd" or "adam"; returns the :class:`ABC` (2 layers)."""
     if optimizer != "sgd":
         raise ValueError("optimizer: the mean-field preset is defined for SGD")
     return make((0.0, 1.0), (0.0, 0.0), -1.0)
 
 
 def preset(name: str, hidden_layers: int = 1, optimizer: str = "sgd", **kw) -> ABC:
-    """One of :data:`PRESETS` by name (``mf`` needs ``hidden_layers = 1``)."""
+    """One of :data:`PRESETS` by name (``mf`` needs ``hidden_layers = 1``); ``optimizer``: "sgd" or
+    "adam"; ``kw``: to the preset (e.g. SP's ``c``)."""
     if name == "sp":
         return sp(hidden_layers, optimizer=optimizer, **kw)
     if name == "ntp":
@@ -157,7 +202,8 @@ def preset(name: str, hidden_layers: int = 1, optimizer: str = "sgd", **kw) -> A
 
 def book(gamma: float, gamma_prime: float) -> ABC:
     """The two-layer net at the book's (gamma, gamma') (spec 01, ch. 7) with phasekit's choice
-    alpha = 1, beta1 = n^{-(gamma+gamma')/2}, beta2 = n^{(gamma'-gamma)/2}, one SGD lr."""
+    alpha = 1, beta1 = n^{-(gamma+gamma')/2}, beta2 = n^{(gamma'-gamma)/2}, one SGD lr
+    (``gamma``, ``gamma_prime`` = gamma'); returns the L = 1 :class:`ABC`."""
     return make((0.0, 0.0), ((gamma - gamma_prime) / 2, (gamma + gamma_prime) / 2), 0.0)
 
 
@@ -166,7 +212,8 @@ def book(gamma: float, gamma_prime: float) -> ABC:
 
 def shift(p: ABC, theta) -> ABC:
     """The exact symmetry (a, b, c) -> (a + theta, b - theta, c - 2 theta) (Adam: c - theta),
-    per layer (``theta`` a number or one per layer): same function trajectory."""
+    per layer (``theta`` a number or one per layer): same function trajectory. Returns the
+    shifted :class:`ABC` of ``p``."""
     th = np.broadcast_to(np.asarray(theta, float), (p.depth,))
     k = 2.0 if p.optimizer == "sgd" else 1.0
     return ABC(
@@ -178,24 +225,31 @@ def shift(p: ABC, theta) -> ABC:
 
 
 def init_exponents(p: ABC) -> np.ndarray:
-    """beta_l = a_l + b_l: the effective init std of W^l is n^{-beta_l}, [L + 1]."""
+    """beta_l = a_l + b_l: the effective init std of W^l is n^{-beta_l}, [L + 1]. ``p``: an
+    :class:`ABC`."""
     return np.add(p.a, p.b)
 
 
 def lr_exponents(p: ABC) -> np.ndarray:
     """gamma_l: the effective step on W^l is eta n^{-gamma_l} times grad_W (SGD: c + 2a) or
-    per entry (Adam: c + a), [L + 1]."""
+    per entry (Adam: c + a), [L + 1], of the :class:`ABC` ``p``."""
     return np.add(p.c, np.multiply(2.0 if p.optimizer == "sgd" else 1.0, p.a))
 
 
 def canonical(p: ABC) -> ABC:
-    """The equivalent parameterization with a_l = 0 in every layer (all scale in init and lr)."""
+    """The equivalent parameterization with a_l = 0 in every layer (all scale in init and lr).
+    ``p``: an :class:`ABC`."""
     return shift(p, -np.asarray(p.a, float))
 
 
 class Classification(NamedTuple):
-    """TP4's classification of an abc-parameterization (SGD): ``r``, the four conditions and
-    the regime: "unstable" | "trivial" | "kernel" | "feature learning"."""
+    """TP4's classification of an abc-parameterization (SGD) (:func:`classify`).
+
+    Fields: ``r`` the feature exponent (:func:`feature_exponent`); ``stable_at_init`` (beta_1 = 0,
+    hidden beta_l = 1/2, beta_{L+1} >= 1/2); ``stable`` (also r >= 0, beta_{L+1} + r >= 1 and
+    gamma_{L+1} >= 1); ``nontrivial`` (beta_{L+1} + r = 1 or gamma_{L+1} = 1); ``regime``:
+    "unstable" | "trivial" | "kernel" | "feature learning".
+    """
 
     r: float
     stable_at_init: bool
@@ -206,7 +260,7 @@ class Classification(NamedTuple):
 
 def feature_exponent(p: ABC) -> float:
     """TP4's r (Def. 3.2) in invariant form (see the module docstring); the relative feature
-    change after a fixed number of steps scales as n^{-r}."""
+    change after a fixed number of steps scales as n^{-r}. ``p``: an :class:`ABC` (SGD)."""
     if p.optimizer != "sgd":
         raise ValueError("optimizer: TP4's classification is stated for SGD")
     beta, gam = init_exponents(p), lr_exponents(p)
@@ -217,7 +271,8 @@ def feature_exponent(p: ABC) -> float:
 def classify(p: ABC, tol: float = _TOL) -> Classification:
     """TP4 Thm 3.3 for SGD: stable iff stable at init, r >= 0, beta_{L+1} + r >= 1 and
     gamma_{L+1} >= 1; nontrivial iff beta_{L+1} + r = 1 or gamma_{L+1} = 1; then feature
-    learning iff r = 0, kernel regime iff r > 0."""
+    learning iff r = 0, kernel regime iff r > 0. ``p``: the :class:`ABC` (SGD); ``tol``: the
+    tolerance of the equalities; returns the :class:`Classification`."""
     r = feature_exponent(p)
     beta, gam = init_exponents(p), lr_exponents(p)
     at_init = bool(
@@ -243,7 +298,8 @@ def classify(p: ABC, tol: float = _TOL) -> Classification:
 def phase_slice(beta_out, c, hidden_layers: int) -> ABC:
     """The slice of the abc space the phase diagram spans: muP's multipliers a = (-1/2, 0.., 1/2),
     hidden init exponents pinned by stability at init (b = 1/2), the output's init exponent
-    a_{L+1} + b_{L+1} = ``beta_out`` and one SGD lr exponent ``c`` (muP: beta_out = 1, c = 0)."""
+    a_{L+1} + b_{L+1} = ``beta_out`` and one SGD lr exponent ``c`` (muP: beta_out = 1, c = 0);
+    ``hidden_layers``: L; returns the :class:`ABC`."""
     L = hidden_layers
     return ABC(
         (-0.5,) + (0.0,) * (L - 1) + (0.5,), (0.5,) * L + (beta_out - 0.5,), (c,) * (L + 1), "sgd"
@@ -253,7 +309,7 @@ def phase_slice(beta_out, c, hidden_layers: int) -> ABC:
 def clear_of_boundaries(beta_out, c, hidden_layers: int, margin: float = 0.1) -> bool:
     """TP4's regime at (beta_out, c) equals its regime at (beta_out +- margin, c) and, off the
     feature-learning line (itself the boundary between kernel and unstable in c), at
-    (beta_out, c +- margin)."""
+    (beta_out, c +- margin). ``hidden_layers``: L of :func:`phase_slice`."""
     reg = classify(phase_slice(beta_out, c, hidden_layers)).regime
     moves = [(margin, 0.0), (-margin, 0.0)] + (
         [] if reg == "feature learning" else [(0.0, margin), (0.0, -margin)]
@@ -284,7 +340,15 @@ def to_two_layer(p: ABC, width: int, input_dim: int = 1) -> tuple[float, float, 
 def from_two_layer(
     alpha, beta1, beta2, width: int, lr_scale: float = 1.0, input_dim: int = 1
 ) -> ABC:
-    """The abc-exponents (a_1 = 0) of the book's net at one width: the inverse of :func:`to_two_layer`."""
+    """The abc-exponents (a_1 = 0) of the book's net at one width: the inverse of :func:`to_two_layer`.
+
+    Args:
+      alpha, beta1, beta2: the book's scales at width ``width``
+        (:func:`phasekit.models.two_layer.preset`).
+      width: n;  lr_scale: the book's lr factor on (a, w);  input_dim: the init's fixed fan-in.
+    Returns:
+      The L = 1 :class:`ABC` (SGD).
+    """
     lm = math.log(width)
     if lm <= 0:
         raise ValueError(f"width: must be > 1 to read exponents, got {width!r}")
@@ -294,7 +358,8 @@ def from_two_layer(
 
 
 def book_exponents(p: ABC) -> tuple[float, float]:
-    """The book's (gamma, gamma') of an L = 1 abc-net (n -> inf, input_dim fixed)."""
+    """The book's (gamma, gamma') of an L = 1 abc-net (n -> inf, input_dim fixed). ``p``: an
+    :class:`ABC`."""
     if p.depth != 2 or p.optimizer != "sgd":
         raise ValueError("p: the book's (gamma, gamma') are for two-layer nets under SGD")
     beta, gam = init_exponents(p), lr_exponents(p)
@@ -306,7 +371,8 @@ def book_exponents(p: ABC) -> tuple[float, float]:
 
 def role_exponents(p: ABC) -> dict[str, tuple]:
     """(a, b, c) per role: input = layer 1, hidden = layers 2..L (which must agree), output =
-    layer L + 1, bias = layer 1 (TP4: biases are input-layer weights), fixed = (0, 0, 0)."""
+    layer L + 1, bias = layer 1 (TP4: biases are input-layer weights), fixed = (0, 0, 0), of the
+    :class:`ABC` ``p``."""
     layers = list(zip(p.a, p.b, p.c))
     hidden = layers[1:-1]
     concrete = not any(isinstance(v, jax.core.Tracer) for h in hidden for v in h)
@@ -400,7 +466,12 @@ def _width(role, shape) -> int:
 
 def widths(params, roles) -> Any:
     """Width n of every leaf, read from its shape: fan-out for input/bias, fan-in for
-    hidden/output, 1 for fixed (a pytree of ints)."""
+    hidden/output, 1 for fixed (a pytree of ints).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+    """
     rl, pl, pdef = _check_roles(roles, params)
     return jax.tree_util.tree_unflatten(pdef, [_width(r, np.shape(v)) for r, v in zip(rl, pl)])
 
@@ -428,7 +499,15 @@ def _per_leaf(params, roles, p: ABC, fn):
 def init_std(params, roles, p: ABC, bias_std: float = 1.0) -> Any:
     """Per-leaf init std of the *trained* array w: n^{-b} / sqrt(fixed fan-in) (bias and 1-axis
     fixed leaves: ``bias_std`` n^{-b}); the effective W = n^{-a} w then has std n^{-(a+b)}
-    / sqrt(fixed fan-in). SP is LeCun init exactly."""
+    / sqrt(fixed fan-in). SP is LeCun init exactly.
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      p: the :class:`ABC`;  bias_std: the std scale of bias leaves.
+    Returns:
+      A pytree like params of floats.
+    """
 
     def std(role, shape, abc):
         base = bias_std if len(shape) < 2 else _fixed_fan_in(role, shape) ** -0.5
@@ -438,17 +517,34 @@ def init_std(params, roles, p: ABC, bias_std: float = 1.0) -> Any:
 
 
 def multipliers(params, roles, p: ABC) -> Any:
-    """Per-leaf multipliers n^{-a} (the output multiplier among them)."""
+    """Per-leaf multipliers n^{-a} (the output multiplier among them).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      p: the :class:`ABC`.
+    Returns:
+      A pytree like params of floats.
+    """
     return _per_leaf(params, roles, p, lambda role, shape, abc: _pow(_width(role, shape), abc[0]))
 
 
 def lr_scales(params, roles, p: ABC) -> Any:
-    """Per-leaf factors n^{-c} of the optimizer's update (the table's lr rule on w)."""
+    """Per-leaf factors n^{-c} of the optimizer's update (the table's lr rule on w).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      p: the :class:`ABC`.
+    Returns:
+      A pytree like params of floats.
+    """
     return _per_leaf(params, roles, p, lambda role, shape, abc: _pow(_width(role, shape), abc[2]))
 
 
 def unit_init(key, params) -> Any:
-    """N(0, 1) arrays with the shapes and dtypes of ``params``."""
+    """N(0, 1) arrays with the shapes and dtypes of ``params``. ``key``: PRNG key; returns a pytree
+    like ``params``."""
     leaves, tdef = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(key, len(leaves))
     return jax.tree_util.tree_unflatten(
@@ -457,20 +553,30 @@ def unit_init(key, params) -> Any:
 
 
 def scaled_init(key, params, roles, p: ABC, bias_std: float = 1.0) -> Any:
-    """Fresh trained arrays w ~ N(0, init_std^2) with the shapes of ``params``."""
+    """Fresh trained arrays w ~ N(0, init_std^2) with the shapes of ``params``.
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      key: PRNG key;  p: the :class:`ABC`;  bias_std: as :func:`init_std`.
+    Returns:
+      A pytree like params (same dtypes).
+    """
     return jax.tree_util.tree_map(
         lambda s, u: s * u, init_std(params, roles, p, bias_std), unit_init(key, params)
     )
 
 
 def apply_multipliers(params, mult) -> Any:
-    """W = n^{-a} w leaf by leaf."""
+    """W = n^{-a} w leaf by leaf. ``params``: the trained arrays w; ``mult``: a pytree like them of
+    n^{-a} (:func:`multipliers`); returns the effective weights W, same structure."""
     return jax.tree_util.tree_map(lambda m, w: m * w, mult, params)
 
 
 def with_multipliers(apply_fn: Callable, mult) -> Callable:
     """``apply(w, x, ...) = apply_fn(n^{-a} w, x, ...)``: the multipliers enter the model's own
-    forward pass through its weights (no second copy of the forward pass)."""
+    forward pass through its weights (no second copy of the forward pass). ``mult``: the per-leaf
+    multipliers of :func:`multipliers`; returns the wrapped ``apply``."""
 
     def apply(params, *args, **kwargs):
         return apply_fn(apply_multipliers(params, mult), *args, **kwargs)
@@ -479,14 +585,27 @@ def with_multipliers(apply_fn: Callable, mult) -> Callable:
 
 
 def labels(params, roles) -> Any:
-    """Partition labels "role@n" (leaves of one role and width share one update scale)."""
+    """Partition labels "role@n" (leaves of one role and width share one update scale).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+    Returns:
+      A pytree like params of strings.
+    """
     w = widths(params, roles)
     return jax.tree_util.tree_map(lambda r, n: f"{r}@{n}", roles, w)
 
 
 def scale_updates(params, roles, p: ABC) -> optax.GradientTransformation:
     """optax transformation multiplying each leaf's update by its role's n^{-c}, through optax's
-    partitioning (``optax.partition``: one ``optax.scale`` per role and width)."""
+    partitioning (``optax.partition``: one ``optax.scale`` per role and width).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      p: the :class:`ABC` (its c exponents).
+    """
     lab = labels(params, roles)
     scales = lr_scales(params, roles, p)
     table = {}
@@ -497,7 +616,13 @@ def scale_updates(params, roles, p: ABC) -> optax.GradientTransformation:
 
 def optimizer(lr, params, roles, p: ABC, **kwargs) -> optax.GradientTransformation:
     """``optax.sgd(lr)`` or ``optax.adam(lr, **kwargs)`` (from ``p.optimizer``) followed by
-    :func:`scale_updates`: the step on leaf w is lr n^{-c} grad (SGD) or lr n^{-c} m/sqrt(v) (Adam)."""
+    :func:`scale_updates`: the step on leaf w is lr n^{-c} grad (SGD) or lr n^{-c} m/sqrt(v) (Adam).
+
+    Args:
+      params: the model's parameter pytree (only shapes are read).
+      roles: a pytree like params of role names (:data:`ROLES`; :func:`infer_roles`).
+      lr: the base learning rate eta;  p: the :class:`ABC`;  kwargs: to ``optax.adam``.
+    """
     base = optax.sgd(lr, **kwargs) if p.optimizer == "sgd" else optax.adam(lr, **kwargs)
     return optax.chain(base, scale_updates(params, roles, p))
 
@@ -517,7 +642,15 @@ def parameterize(
 ) -> Parameterized:
     """Everything :func:`scaled_init`, :func:`with_multipliers` and :func:`optimizer` give, for a
     model ``apply_fn(params, x)`` whose parameters have the shapes of ``template``; ``roles``:
-    a pytree of role names (None: :func:`infer_roles`)."""
+    a pytree of role names (None: :func:`infer_roles`).
+
+    Args:
+      key: PRNG key of the init;  apply_fn: ``apply_fn(params, x) -> outputs``.
+      template: a parameter pytree of the model (shapes only);  p: the :class:`ABC`.
+      roles: a pytree of role names, or None;  bias_std: as :func:`init_std`.
+    Returns:
+      :class:`Parameterized` (apply, params, optimizer).
+    """
     roles = infer_roles(template) if roles is None else roles
     mult = multipliers(template, roles, p)
     params = scaled_init(key, template, roles, p, bias_std)

@@ -18,13 +18,17 @@ import jax.numpy as jnp
 from phasekit.models import activations
 from phasekit.models._checks import positive_int
 
+__all__ = ["apply", "as_mlp", "init"]
+
 INITS = ("orthogonal", "gaussian")
 
 
 def init(
     key, width: int, depth: int, scheme: str = "orthogonal", gain: float = 1.0, dtype=jnp.float32
 ) -> dict:
-    """{"w": [depth, width, width]}."""
+    """{"w": [depth, width, width]}: ``depth`` square layers, each ``gain`` times an orthogonal
+    matrix (``scheme="orthogonal"``, all singular values ``gain``) or N(0, gain^2 / width)
+    (``"gaussian"``); ``key``: PRNG key; ``dtype``: of the weights."""
     positive_int("width", width)
     positive_int("depth", depth)
     keys = jax.random.split(key, depth)
@@ -47,7 +51,8 @@ def apply(params: dict, x: jax.Array, activation: str = "identity", depth=None) 
 
     ``depth`` (may be traced): use only the first depth - 1 hidden layers and the last (readout)
     layer, skipping the others, so nets of several depths share one compiled program (stack
-    ``max depth`` layers; None: all)."""
+    ``max depth`` layers; None: all). ``params``: ``{"w": [depth, width, width]}`` from
+    :func:`init`; ``activation``: a name of :func:`phasekit.models.activations.get`."""
     phi = activations.get(activation)
     w = params["w"]
     hidden = w.shape[0] - 1

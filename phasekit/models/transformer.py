@@ -30,6 +30,8 @@ PyTorch weight; a one-hot fan-in would be the vocabulary size instead). The arch
 
 from __future__ import annotations
 
+from typing import cast
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -37,6 +39,19 @@ import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from phasekit.models._checks import positive_int
+
+__all__ = [
+    "Block",
+    "Decoder",
+    "apply",
+    "architecture",
+    "embedding_pca",
+    "fan_in",
+    "init",
+    "intermediates",
+    "query_weights",
+    "rescale",
+]
 
 _unit = nn.initializers.normal(1.0)
 
@@ -111,6 +126,12 @@ def init(
     ``d_k`` (= d_v) defaults to d_model / heads, ``d_ff`` to 4 d_model. All weights come from
     one ``jax.random.normal(key, [total])`` cut in ``jax.tree_util`` leaf order (one draw per
     weight would make XLA compile one threefry kernel each: minutes on CPU).
+
+    Args:
+      key: PRNG key;  vocab: token count;  seq_len: the longest sequence T.
+      d_model, depth, heads, d_k, d_ff: the :class:`Decoder`'s sizes (depth blocks).
+    Returns:
+      ``{"params": ...}`` Flax variables at unit scale (:func:`rescale` applies d_in^-gamma).
     """
     for name, v in (
         ("vocab", vocab),
@@ -141,7 +162,8 @@ def init(
 
 
 def architecture(variables: dict) -> Decoder:
-    """The :class:`Decoder` whose parameters these are (sizes read off the shapes)."""
+    """The :class:`Decoder` whose parameters these are (sizes read off the shapes of
+    ``variables``, as from :func:`init`)."""
     p = variables["params"]
     vocab, d_model = p["token_embedding"]["embedding"].shape
     depth = sum(k.startswith("block_") for k in p)
@@ -164,7 +186,13 @@ def fan_in(path: tuple, shape: tuple) -> int | None:
 
 
 def rescale(variables: dict, gamma) -> dict:
-    """W <- d_in^-gamma * W for every weight matrix (gamma may be traced)."""
+    """W <- d_in^-gamma * W for every weight matrix (gamma may be traced).
+
+    Args:
+      variables: from :func:`init`;  gamma: the init rate (:func:`fan_in` gives each d_in).
+    Returns:
+      The rescaled variables, same structure (biases and LayerNorm unchanged).
+    """
     flat = flatten_dict(variables["params"])
     out = {}
     for path, w in flat.items():
@@ -179,7 +207,9 @@ def apply(variables: dict, tokens, attention_mask=None, positions: str = "last")
     """Logits of the last token [n, vocab] (``positions="all"``: every position, [n, T, vocab]).
 
     Args:
+      variables: from :func:`init` (rescaled).
       tokens: int [n, T], T <= seq_len.
+      positions: "last" or "all".
       attention_mask: None, or M broadcastable to [depth, n, heads, T, T] (query, key): the
         attention weights of layer l are multiplied by M[l] after the softmax (0 masks).
     """
@@ -193,12 +223,16 @@ def apply(variables: dict, tokens, attention_mask=None, positions: str = "last")
             attention_mask,
             (model.depth, tokens.shape[0], model.heads, tokens.shape[1], tokens.shape[1]),
         )
-    return model.apply({"params": variables["params"]}, tokens, attention_mask, positions)
+    # no ``mutable=``: flax's apply returns the output alone, not (output, state)
+    out = model.apply({"params": variables["params"]}, tokens, attention_mask, positions)
+    return cast(jax.Array, out)
 
 
 def intermediates(variables: dict, tokens, attention_mask=None) -> dict:
     """The probes' view of one forward pass: ``{"logits": [n, vocab], "attention": [depth, n,
-    heads, T, T] (after the mask), "hidden": [n, T, d_model] (last block's output)}``."""
+    heads, T, T] (after the mask), "hidden": [n, T, d_model] (last block's output)}``, for
+    ``variables`` from :func:`init`, ``tokens`` int [n, T] and ``attention_mask`` as in
+    :func:`apply`."""
     model = architecture(variables)
     if attention_mask is not None:
         attention_mask = jnp.broadcast_to(
@@ -216,14 +250,15 @@ def intermediates(variables: dict, tokens, attention_mask=None) -> dict:
 def query_weights(variables: dict, layer: int = 0) -> jax.Array:
     """W_Q of block ``layer`` as [heads * d_k, d_model]: row j is the input weight vector of query
     neuron j (a row of the PyTorch-layout W_Q; their cosine similarity shows condensation,
-    book Fig 13.7)."""
+    book Fig 13.7), for ``variables`` from :func:`init`."""
     w = variables["params"][f"block_{layer}"]["query"]["kernel"]
     return w.reshape(w.shape[0], -1).T
 
 
 def embedding_pca(variables: dict, tokens, k: int = 2) -> jax.Array:
     """Coordinates of the token embeddings E[tokens] on their top-``k`` principal axes
-    (centered over ``tokens``; book Fig 13.8): [len(tokens), k]. Signs follow the SVD."""
+    (centered over ``tokens``; book Fig 13.8): [len(tokens), k]. Signs follow the SVD.
+    ``variables`` from :func:`init`; ``tokens``: int [t], the tokens to place."""
     e = variables["params"]["token_embedding"]["embedding"][jnp.asarray(tokens)]
     e = e - e.mean(0)
     _, _, vt = jnp.linalg.svd(e, full_matrices=False)

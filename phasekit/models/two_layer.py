@@ -29,6 +29,8 @@ import jax.numpy as jnp
 from phasekit.models import activations
 from phasekit.models._checks import input_matrix, positive, positive_int
 
+__all__ = ["apply", "hidden", "init", "input_weights", "preactivation", "preset", "rescale"]
+
 
 def init(
     key,
@@ -48,6 +50,7 @@ def init(
       antisymmetric: the authors' anti-symmetric initialization: neurons m/2..m-1 copy the
         input weights of 0..m/2-1 and negate their output weights, so f(x; theta0) = 0
         exactly (m must be even). The scaling exponents are unchanged.
+      dtype: of every leaf.
     Returns:
       params pytree ``{"a": [m], "w": [m, d], "b": [m]}``.
     """
@@ -66,25 +69,42 @@ def init(
 
 
 def rescale(params: dict, beta1=1.0, beta2=1.0) -> dict:
-    """a <- beta1 * a; w, b <- beta2 * (w, b). beta1, beta2 may be traced (vmap over scales)."""
+    """a <- beta1 * a; w, b <- beta2 * (w, b). beta1, beta2 may be traced (vmap over scales).
+
+    Args:
+      params: ``{"a": [m], "w": [m, d], "b": [m]}`` (e.g. unit scale from :func:`init`).
+      beta1: the output-layer scale;  beta2: the input-layer scale.
+    Returns:
+      The rescaled params, same structure.
+    """
     return {k: (beta1 if k == "a" else beta2) * v for k, v in params.items()}
 
 
 def input_weights(params: dict) -> jax.Array:
-    """theta_w: the input weights with the bias appended as a last column, [m, d(+1)]."""
+    """theta_w: the input weights with the bias appended as a last column, [m, d(+1)].
+
+    ``params``: ``{"w": [m, d], "b": [m]}`` ("b" optional: then [m, d])."""
     if "b" in params:
         return jnp.concatenate([params["w"], params["b"][:, None]], axis=1)
     return params["w"]
 
 
 def preactivation(params: dict, x: jax.Array) -> jax.Array:
-    """w_k . x_i + b_k, shape [n, m]."""
+    """w_k . x_i + b_k, shape [n, m], for ``params`` from :func:`init` and inputs ``x`` [n, d]."""
     z = x @ params["w"].T
     return z + params["b"] if "b" in params else z
 
 
 def hidden(params: dict, x: jax.Array, activation="relu", mask=None) -> jax.Array:
-    """Hidden activations m_k sigma(w_k . x + b_k), [n, m] (``mask`` m: None or broadcastable to [n, m])."""
+    """Hidden activations m_k sigma(w_k . x + b_k), [n, m] (``mask`` m: None or broadcastable to [n, m]).
+
+    Args:
+      params: from :func:`init`;  x: [n, d].
+      activation: a name of :func:`phasekit.models.activations.get` or a callable.
+      mask: None (m = 1) or broadcastable to [n, m].
+    Returns:
+      [n, m].
+    """
     input_matrix(x, params["w"].shape[1])
     h = activations.get(activation)(preactivation(params, x))
     return h if mask is None else h * mask
@@ -94,7 +114,17 @@ def apply(params: dict, x: jax.Array, activation="relu", alpha=1.0, mask=None) -
     """f(x) = (1/alpha) sum_k a_k m_k sigma(w_k . x + b_k).   x: [n, d] -> [n] (or [n, C] for a: [m, C]).
 
     The model's one forward pass. ``mask`` (None: m = 1) multiplies the hidden activations:
-    dropout's 1 + eta (:func:`phasekit.dynamics.dropout.two_layer_apply`)."""
+    dropout's 1 + eta (:func:`phasekit.dynamics.dropout.two_layer_apply`).
+
+    Args:
+      params: ``{"a": [m] or [m, C], "w": [m, d], "b": [m]}`` from :func:`init` (rescaled).
+      x: [n, d].
+      activation: a name of :func:`phasekit.models.activations.get` or a callable.
+      alpha: the output normalization (book Table 7.1).
+      mask: None or broadcastable to [n, m].
+    Returns:
+      [n] (or [n, C]).
+    """
     return hidden(params, x, activation, mask) @ params["a"] / alpha
 
 
@@ -108,7 +138,8 @@ def _table_7_1(m: float, d: float, beta: float | None) -> dict[str, tuple[float,
         "xavier": (1.0, math.sqrt(2 / (m + 1)), math.sqrt(2 / (m + d))),
         "ntk": (math.sqrt(m), 1.0, 1.0),
         "mean_field": (m, 1.0, 1.0),
-        "e_et_al": (1.0, beta, 1.0),
+        # beta None: only reached for the other rows (preset() requires beta for e_et_al)
+        "e_et_al": (1.0, math.nan if beta is None else beta, 1.0),
     }
 
 
@@ -122,6 +153,13 @@ def preset(
 
     ``e_et_al`` (E, Ma, Wu 2020) needs ``beta``, the output-layer scale (gamma = gamma' =
     log(1/beta)/log m).
+
+    Args:
+      name: one of :data:`PRESETS` (lecun, he, xavier, ntk, mean_field, e_et_al).
+      width: m;  input_dim: d (the fan-in the scheme counts).
+      beta: the e_et_al output-layer scale.
+    Returns:
+      (alpha, beta1, beta2) for :func:`rescale` and :func:`apply`.
     """
     positive_int("width", width)
     positive_int("input_dim", input_dim)

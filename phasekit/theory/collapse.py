@@ -24,6 +24,20 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "ClassGeometry",
+    "Collapse",
+    "NC2",
+    "centred_means",
+    "class_geometry",
+    "nc1",
+    "nc2",
+    "nc3",
+    "nc4",
+    "neural_collapse",
+    "simplex_etf",
+]
+
 
 class ClassGeometry(NamedTuple):
     """means: [C, d] class means mu_c; global_mean: [d] mu_G; sigma_w, sigma_b: [d, d]."""
@@ -56,7 +70,13 @@ def nc1(h, y, num_classes: int) -> jax.Array:
     """NC1 = tr(Sigma_W Sigma_B^+) / C (a scalar; 0 when every sample sits on its class mean).
 
     Sigma_B has rank <= C - 1; its pseudo-inverse cuts singular values below
-    ``max(d, d) * eps * s_max`` (``jnp.linalg.pinv``'s rule)."""
+    ``max(d, d) * eps * s_max`` (``jnp.linalg.pinv``'s rule).
+
+    Args:
+      h: [n, d] features;  y: [n] integer labels in [0, num_classes);  num_classes: C.
+    Returns:
+      NC1, a scalar.
+    """
     g = class_geometry(h, y, num_classes)
     return jnp.trace(g.sigma_w @ jnp.linalg.pinv(g.sigma_b, hermitian=True)) / num_classes
 
@@ -72,14 +92,26 @@ class NC2(NamedTuple):
 
 
 def centred_means(h, y, num_classes: int) -> jax.Array:
-    """M^T = [mu_c - mu_G]_c as rows, [C, d]."""
+    """M^T = [mu_c - mu_G]_c as rows, [C, d].
+
+    Args:
+      h: [n, d] features;  y: [n] integer labels in [0, num_classes);  num_classes: C.
+    Returns:
+      [C, d].
+    """
     g = class_geometry(h, y, num_classes)
     return g.means - g.global_mean
 
 
 def nc2(h, y, num_classes: int) -> NC2:
     """Equinorm and equiangularity of the centred class means (see :class:`NC2`); a simplex
-    ETF gives equinorm 0 and every cosine -1/(C - 1)."""
+    ETF gives equinorm 0 and every cosine -1/(C - 1).
+
+    Args:
+      h: [n, d] features;  y: [n] integer labels in [0, num_classes);  num_classes: C.
+    Returns:
+      :class:`NC2` of scalars.
+    """
     m = centred_means(h, y, num_classes)
     norms = jnp.linalg.norm(m, axis=1)
     u = m / jnp.maximum(norms, jnp.finfo(m.dtype).tiny)[:, None]
@@ -97,14 +129,28 @@ def nc2(h, y, num_classes: int) -> NC2:
 
 def nc3(h, y, w, num_classes: int) -> jax.Array:
     """NC3 = || W/||W||_F - M/||M||_F ||_F with W [d, C] the last layer (logits = h W + b) and
-    M = [mu_c - mu_G]_c [d, C]. In [0, 2]; 0 when the classifier is the (scaled) class means."""
+    M = [mu_c - mu_G]_c [d, C]. In [0, 2]; 0 when the classifier is the (scaled) class means.
+
+    Args:
+      h: [n, d] features;  y: [n] integer labels;  w: [d, C] last-layer weights;
+      num_classes: C.
+    Returns:
+      NC3, a scalar.
+    """
     m = centred_means(h, y, num_classes).T
     return jnp.linalg.norm(w / jnp.linalg.norm(w) - m / jnp.linalg.norm(m))
 
 
 def nc4(h, y, logits, num_classes: int) -> jax.Array:
     """NC4 agreement = (1/n) sum_i [argmax_c logits_ic = argmin_c ||h_i - mu_c||] (class means
-    from the labels ``y``; logits [n, C] of the net on the same samples)."""
+    from the labels ``y``; logits [n, C] of the net on the same samples).
+
+    Args:
+      h: [n, d] features;  y: [n] integer labels in [0, num_classes);  num_classes: C.
+      logits: [n, C].
+    Returns:
+      The agreement in [0, 1], a scalar.
+    """
     means = class_geometry(h, y, num_classes).means
     d2 = jnp.sum((h[:, None, :] - means[None]) ** 2, axis=-1)
     return jnp.mean(jnp.argmax(logits, -1) == jnp.argmin(d2, -1))
@@ -112,7 +158,13 @@ def nc4(h, y, logits, num_classes: int) -> jax.Array:
 
 def simplex_etf(num_classes: int, dim: int | None = None, dtype=jnp.float32) -> jax.Array:
     """The standard simplex ETF: rows sqrt(C/(C-1)) (e_c - 1/C), [C, dim] (dim >= C, zero padded):
-    unit norms, pairwise cosines -1/(C - 1), zero mean."""
+    unit norms, pairwise cosines -1/(C - 1), zero mean.
+
+    Args:
+      num_classes: C >= 2;  dim: the row length (default C);  dtype: of the result.
+    Returns:
+      [C, dim].
+    """
     c = num_classes
     m = jnp.sqrt(c / (c - 1)) * (jnp.eye(c, dtype=dtype) - 1.0 / c)
     dim = c if dim is None else dim
@@ -133,7 +185,13 @@ class Collapse(NamedTuple):
 
 
 def neural_collapse(h, y, w, logits, num_classes: int) -> Collapse:
-    """NC1-NC4 of features h [n, d], labels y [n], last layer W [d, C] and logits [n, C]."""
+    """NC1-NC4 of features h [n, d], labels y [n], last layer W [d, C] and logits [n, C].
+
+    Args:
+      h: [n, d];  y: [n] integer labels;  w: [d, C];  logits: [n, C];  num_classes: C.
+    Returns:
+      :class:`Collapse` of scalars (:func:`nc1`, :func:`nc2`, :func:`nc3`, :func:`nc4`).
+    """
     two = nc2(h, y, num_classes)
     return Collapse(
         nc1(h, y, num_classes),

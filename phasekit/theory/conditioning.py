@@ -27,6 +27,16 @@ import jax.numpy as jnp
 
 from phasekit.theory import diagnostics
 
+__all__ = [
+    "condition_number",
+    "gram_eigenvalues",
+    "hessian_condition_number",
+    "jacobian_singular_values",
+    "log_spread",
+    "predicted_gd_steps",
+    "steps_to_tolerance",
+]
+
 
 def gram_eigenvalues(x) -> jax.Array:
     """Eigenvalues (ascending) of X^T X / n for ``x [n, d]``: the least-squares Hessian."""
@@ -76,5 +86,6 @@ def jacobian_singular_values(apply_fn: Callable, params, x, **apply_kwargs) -> j
 
 
 def log_spread(singular_values) -> jax.Array:
-    """Std of log singular values over the last axis (0 for perfect isometry)."""
+    """Std of log singular values over the last axis (0 for perfect isometry):
+    ``singular_values`` [..., k] -> [...]."""
     return jnp.std(jnp.log(jnp.asarray(singular_values)), -1)

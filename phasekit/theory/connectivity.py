@@ -30,6 +30,21 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+__all__ = [
+    "PathLoss",
+    "align",
+    "barrier",
+    "bezier",
+    "bezier_barrier",
+    "bezier_init",
+    "bezier_objective",
+    "interpolate",
+    "linear_barrier",
+    "path_losses",
+    "permute_mlp",
+    "weight_matching",
+]
+
 tree_map = jax.tree_util.tree_map
 
 
@@ -38,7 +53,11 @@ def interpolate(a, b, t):
 
     Evaluated as a + t (b - a) for t < 1/2 and b - (1 - t) (b - a) above, so the path is exactly
     a at t = 0, exactly b at t = 1 and exactly a everywhere when b = a, whatever the floating
-    point unit fuses (an FMA moves (1 - t) a + t a off a by an ulp on some CPUs)."""
+    point unit fuses (an FMA moves (1 - t) a + t a off a by an ulp on some CPUs).
+
+    Returns:
+      A pytree like ``a``.
+    """
 
     def lerp(x, y):
         d = y - x
@@ -48,12 +67,25 @@ def interpolate(a, b, t):
 
 
 def bezier(a, c, b, t):
-    """Quadratic Bezier point phi(t) = (1 - t)^2 a + 2 t (1 - t) c + t^2 b (phi(0) = a, phi(1) = b)."""
+    """Quadratic Bezier point phi(t) = (1 - t)^2 a + 2 t (1 - t) c + t^2 b (phi(0) = a, phi(1) = b).
+
+    Args:
+      a, b: the end points;  c: the control point (pytrees of one structure);  t: a scalar.
+    Returns:
+      A pytree like ``a``.
+    """
     return tree_map(lambda x, z, y: (1 - t) ** 2 * x + 2 * t * (1 - t) * z + t**2 * y, a, c, b)
 
 
 def path_losses(loss_fn: Callable, path: Callable, data, ts) -> jax.Array:
-    """L(path(t)) for each t in ``ts`` [T] -> [T] (vmapped over t)."""
+    """L(path(t)) for each t in ``ts`` [T] -> [T] (vmapped over t).
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar``;  path: ``t -> params``;  data: the loss's
+        data pytree;  ts: [T].
+    Returns:
+      [T].
+    """
     return jax.vmap(lambda t: loss_fn(path(t), data))(jnp.asarray(ts))
 
 
@@ -76,26 +108,46 @@ def _summary(ts, losses) -> PathLoss:
 
 
 def linear_barrier(loss_fn: Callable, a, b, data, n_points: int = 25) -> PathLoss:
-    """Loss along the linear path w(t) on ``n_points`` equally spaced t in [0, 1] and its barrier."""
+    """Loss along the linear path w(t) on ``n_points`` equally spaced t in [0, 1] and its barrier.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar``;  a, b: the two solutions (pytrees of one
+        structure);  data: the loss's data;  n_points: T.
+    Returns:
+      :class:`PathLoss` (ts [T], losses [T], barrier, max_loss).
+    """
     ts = jnp.linspace(0.0, 1.0, n_points)
     return _summary(ts, path_losses(loss_fn, lambda t: interpolate(a, b, t), data, ts))
 
 
 def bezier_barrier(loss_fn: Callable, a, c, b, data, n_points: int = 25) -> PathLoss:
-    """Loss along the Bezier curve phi(t) with control point ``c`` and its barrier."""
+    """Loss along the Bezier curve phi(t) with control point ``c`` and its barrier.
+
+    Args:
+      loss_fn, a, b, data, n_points: as :func:`linear_barrier`;  c: the control point.
+    Returns:
+      :class:`PathLoss` (ts [T], losses [T], barrier, max_loss).
+    """
     ts = jnp.linspace(0.0, 1.0, n_points)
     return _summary(ts, path_losses(loss_fn, lambda t: bezier(a, c, b, t), data, ts))
 
 
 def bezier_init(a, b):
-    """The control point of the straight line, (a + b) / 2 (then phi(t) = w(t))."""
+    """The control point of the straight line, (a + b) / 2 (then phi(t) = w(t)); a pytree like
+    ``a``."""
     return interpolate(a, b, 0.5)
 
 
 def bezier_objective(loss_fn: Callable, a, b, n_samples: int = 1) -> Callable:
     """The curve-training loss ``(c, data, key) -> (1/S) sum_s L(phi(t_s); data)``, t_s ~ U[0, 1]
     i.i.d. (an unbiased estimate of E_t L(phi(t))): train ``c`` with
-    ``train.run(objective, bezier_init(a, b), data, opt, loss_takes_key=True, key=...)``."""
+    ``train.run(objective, bezier_init(a, b), data, opt, loss_takes_key=True, key=...)``.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar``;  a, b: the fixed end points;  n_samples: S.
+    Returns:
+      ``objective(c, data, key) -> scalar``.
+    """
 
     def objective(c, data, key):
         ts = jax.random.uniform(key, (n_samples,))
@@ -109,7 +161,14 @@ def bezier_objective(loss_fn: Callable, a, b, n_samples: int = 1) -> Callable:
 
 def permute_mlp(params: list[dict], perms) -> list[dict]:
     """Permute the hidden units of an MLP: layer l's outputs by perms[l] (l = 0..L-2), its inputs
-    by perms[l-1]; the function is unchanged. perms: L-1 index arrays (numpy or jnp)."""
+    by perms[l-1]; the function is unchanged. perms: L-1 index arrays (numpy or jnp).
+
+    Args:
+      params: ``[{"w": [d_l, d_{l+1}], "b": [d_{l+1}]}, ...]`` (:mod:`phasekit.models.mlp`).
+      perms: L-1 permutations, perms[l] of length d_{l+1}.
+    Returns:
+      The permuted parameters, same structure.
+    """
     if len(perms) != len(params) - 1:
         raise ValueError(f"perms: need {len(params) - 1} permutations, got {len(perms)}")
     out = []
@@ -166,7 +225,13 @@ def weight_matching(a: list[dict], b: list[dict], max_sweeps: int = 100) -> list
 
 def align(a: list[dict], b: list[dict]) -> list[dict]:
     """theta_b with its hidden units permuted by :func:`weight_matching` to match theta_a;
-    traceable (a ``jax.pure_callback`` to the host, sequential under vmap)."""
+    traceable (a ``jax.pure_callback`` to the host, sequential under vmap).
+
+    Args:
+      a: the reference MLP;  b: the MLP to permute (same sizes, :mod:`phasekit.models.mlp`).
+    Returns:
+      ``permute_mlp(b, weight_matching(a, b))``, a function-preserving copy of theta_b.
+    """
     shapes = [jax.ShapeDtypeStruct((layer["w"].shape[1],), jnp.int32) for layer in a[:-1]]
     perms = jax.pure_callback(
         lambda x, y: weight_matching(x, y), shapes, a, b, vmap_method="sequential"

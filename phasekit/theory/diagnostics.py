@@ -48,6 +48,43 @@ from jax.flatten_util import ravel_pytree
 
 from phasekit.models import activations, mlp
 
+__all__ = [
+    "GradientDirection",
+    "LeastSquares",
+    "NoiseScale",
+    "activation_variances",
+    "batch_gradient_sq_norms",
+    "contraction_rate",
+    "early_stopping_filter",
+    "effective_smoothness",
+    "estimated_noise_scale",
+    "flax_activation_statistics",
+    "gd_optimal_lr",
+    "gd_rate",
+    "gradient_direction",
+    "gradient_noise_scale",
+    "gradient_predictiveness",
+    "heavy_ball_rate",
+    "heavy_ball_tuning",
+    "least_squares_spectrum",
+    "loss_variation",
+    "matched_ridge",
+    "measured_filter",
+    "mlp_activation_statistics",
+    "mlp_preactivations",
+    "named_gradient_norms",
+    "per_example_gradients",
+    "quadratic_spectrum",
+    "ridge_filter",
+    "second_moments",
+    "spectral_solution",
+    "steps_epochs_fit",
+    "steps_to_target",
+    "two_batch_noise_scale",
+    "variance_map",
+    "variance_recursion",
+]
+
 Params = Any
 
 
@@ -78,7 +115,11 @@ def mlp_activation_statistics(params: list[dict], x: jax.Array, activation="relu
 
     q_l is the second moment of the pre-activations: their variance at init with zero biases
     (z = h W with zero-mean W), taken without subtracting the sample mean so that for ReLU
-    E[q_l / q_{l-1}] = n sigma^2 / 2 holds exactly (flip symmetry w_j -> -w_j), not only to O(1/n)."""
+    E[q_l / q_{l-1}] = n sigma^2 / 2 holds exactly (flip symmetry w_j -> -w_j), not only to O(1/n).
+
+    Args:
+      params: :mod:`phasekit.models.mlp` parameters, L layers;  x: [n, d];  activation: sigma.
+    """
     hs = mlp.hidden(params, x, activation)
     return {
         "pre_var": second_moments(mlp_preactivations(params, x, activation)),
@@ -91,7 +132,8 @@ def flax_activation_statistics(module, variables, x, **apply_kwargs) -> dict:
     """Mean and std of the output of every submodule of a Flax linen ``module``, through
     ``capture_intermediates``: {"Dense_0": {"mean": scalar, "std": scalar}, ..., "": (the
     module's own output)}. Submodules returning tuples are skipped. ``apply_kwargs``: e.g.
-    ``train=False``; a mutable collection (``batch_stats``) is not updated."""
+    ``train=False``; a mutable collection (``batch_stats``) is not updated. ``variables``: the
+    module's Flax variables; ``x``: its input batch."""
     _, state = module.apply(
         variables, x, capture_intermediates=True, mutable=["intermediates"], **apply_kwargs
     )
@@ -104,7 +146,10 @@ def flax_activation_statistics(module, variables, x, **apply_kwargs) -> dict:
 
 
 def named_gradient_norms(loss_fn: Callable, params: Params, *args) -> dict:
-    """|dL/dp|_F of every leaf of any params pytree (mlp lists, Flax dicts): {"path": norm}."""
+    """|dL/dp|_F of every leaf of any params pytree (mlp lists, Flax dicts): {"path": norm}.
+
+    ``loss_fn(params, *args) -> scalar``; keys are ``jax.tree_util.keystr`` paths, values scalars.
+    """
     grads = jax.grad(loss_fn)(params, *args)
     return {
         jax.tree_util.keystr(path): jnp.linalg.norm(g)
@@ -124,7 +169,8 @@ def variance_map(activation, q, weight_var, nodes: int = 101):
 
 def variance_recursion(activation, q1, weight_vars) -> jax.Array:
     """q_1, q_2, ..., q_L from q_1 by :func:`variance_map` with ``weight_vars [L-1]`` (n_{l-1}
-    sigma_l^2 of layers 2..L) -> [L]."""
+    sigma_l^2 of layers 2..L) -> [L]: q_l = n_{l-1} sigma_l^2 E_{z~N(0, q_{l-1})}[phi(z)^2].
+    ``activation``: phi (a name or callable); ``q1``: the first layer's second moment."""
 
     def step(q, wv):
         nq = variance_map(activation, q, wv)
@@ -142,7 +188,15 @@ def _one(data, i):
 
 
 def per_example_gradients(loss_fn: Callable, params: Params, data) -> jax.Array:
-    """g_i = grad loss_fn(params, {x_i, y_i}) of every sample, flattened: [n, P] (vmap of grad)."""
+    """g_i = grad loss_fn(params, {x_i, y_i}) of every sample, flattened: [n, P] (vmap of grad).
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar``, a mean over the samples of ``data``.
+      params: the point (pytree, P entries raveled).
+      data: ``(x [n, ...], y [n, ...])`` (leaves with a leading sample axis n).
+    Returns:
+      [n, P].
+    """
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
     return jax.vmap(lambda i: ravel_pytree(jax.grad(loss_fn)(params, _one(data, i)))[0])(
         jnp.arange(n)
@@ -158,7 +212,15 @@ class NoiseScale(NamedTuple):
 
 
 def gradient_noise_scale(loss_fn: Callable, params: Params, data) -> NoiseScale:
-    """Exact B_simple = tr(Sigma) / |G|^2 over the data set, Sigma = (1/n) sum (g_i - G)(g_i - G)^T."""
+    """Exact B_simple = tr(Sigma) / |G|^2 over the data set, Sigma = (1/n) sum (g_i - G)(g_i - G)^T.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar``, a mean over the samples of ``data``.
+      params: the point (pytree, P entries raveled).
+      data: ``(x [n, ...], y [n, ...])`` (leaves with a leading sample axis n).
+    Returns:
+      :class:`NoiseScale` (b_simple, trace_sigma, grad_sq_norm), scalars.
+    """
     g = per_example_gradients(loss_fn, params, data)
     mean = g.mean(0)
     tr = jnp.mean(jnp.sum((g - mean) ** 2, -1))
@@ -169,7 +231,16 @@ def gradient_noise_scale(loss_fn: Callable, params: Params, data) -> NoiseScale:
 def batch_gradient_sq_norms(
     loss_fn: Callable, params: Params, data, batch_size: int, draws: int, key
 ) -> jax.Array:
-    """|G_B|^2 of ``draws`` minibatches of ``batch_size`` samples drawn with replacement: [draws]."""
+    """|G_B|^2 of ``draws`` minibatches of ``batch_size`` samples drawn with replacement: [draws].
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar``, a mean over the samples of ``data``.
+      params: the point (pytree, P entries raveled).
+      data: ``(x [n, ...], y [n, ...])`` (leaves with a leading sample axis n).
+      batch_size: B;  draws: how many minibatches;  key: PRNG key of the draws.
+    Returns:
+      [draws].
+    """
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
 
     def one(k):
@@ -181,7 +252,15 @@ def batch_gradient_sq_norms(
 
 
 def two_batch_noise_scale(sq_small, sq_big, b_small, b_big) -> NoiseScale:
-    """McCandlish et al.'s unbiased estimates from mean |G_b|^2 and |G_B|^2 at sizes b < B."""
+    """McCandlish et al.'s unbiased estimates from mean |G_b|^2 and |G_B|^2 at sizes b < B:
+
+        |G|^2 ~ (B |G_B|^2 - b |G_b|^2) / (B - b),   tr(Sigma) ~ (|G_b|^2 - |G_B|^2) / (1/b - 1/B)
+
+    Args:
+      sq_small, sq_big: mean |G_b|^2 and |G_B|^2 (scalars);  b_small, b_big: b < B.
+    Returns:
+      :class:`NoiseScale` of the estimates.
+    """
     grad_sq = (b_big * sq_big - b_small * sq_small) / (b_big - b_small)
     tr = (sq_small - sq_big) / (1.0 / b_small - 1.0 / b_big)
     return NoiseScale(tr / grad_sq, tr, grad_sq)
@@ -190,7 +269,16 @@ def two_batch_noise_scale(sq_small, sq_big, b_small, b_big) -> NoiseScale:
 def estimated_noise_scale(
     loss_fn: Callable, params: Params, data, b_small: int, b_big: int, draws: int, key
 ) -> NoiseScale:
-    """:func:`two_batch_noise_scale` from ``draws`` minibatches of each size (with replacement)."""
+    """:func:`two_batch_noise_scale` from ``draws`` minibatches of each size (with replacement).
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar``, a mean over the samples of ``data``.
+      params: the point (pytree, P entries raveled).
+      data: ``(x [n, ...], y [n, ...])`` (leaves with a leading sample axis n).
+      b_small, b_big: the two batch sizes b < B;  draws: minibatches of each;  key: PRNG key.
+    Returns:
+      :class:`NoiseScale`.
+    """
     k1, k2 = jax.random.split(key)
     sq_s = batch_gradient_sq_norms(loss_fn, params, data, b_small, draws, k1).mean()
     sq_b = batch_gradient_sq_norms(loss_fn, params, data, b_big, draws, k2).mean()
@@ -236,7 +324,16 @@ class GradientDirection(NamedTuple):
 
 
 def gradient_direction(loss_fn: Callable, params: Params, data, etas) -> GradientDirection:
-    """Loss and gradient along the (full-``data``) gradient direction at steps ``etas [E]``."""
+    """Loss and gradient along the (full-``data``) gradient direction at steps ``etas [E]``.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar``, a mean over the samples of ``data``.
+      params: the point (pytree, P entries raveled).
+      data: ``(x [n, ...], y [n, ...])`` (leaves with a leading sample axis n).
+      etas: [E] step sizes.
+    Returns:
+      :class:`GradientDirection` (loss [E], grad_change [E], grad_norm).
+    """
     theta, unravel = ravel_pytree(params)
     grad = lambda t: ravel_pytree(jax.grad(loss_fn)(unravel(t), data))[0]
     g = grad(theta)
@@ -250,17 +347,20 @@ def gradient_direction(loss_fn: Callable, params: Params, data, etas) -> Gradien
 
 
 def loss_variation(direction: GradientDirection) -> jax.Array:
-    """max - min of L(w - eta g) over the step grid (Santurkar et al.'s loss variation)."""
+    """max - min of L(w - eta g) over the step grid (Santurkar et al.'s loss variation).
+    ``direction``: from :func:`gradient_direction`; a scalar ([...] for batched directions)."""
     return jnp.max(direction.loss, -1) - jnp.min(direction.loss, -1)
 
 
 def gradient_predictiveness(direction: GradientDirection) -> jax.Array:
-    """max over the step grid of |g(w) - g(w - eta g)| (lower: more predictive gradients)."""
+    """max over the step grid of |g(w) - g(w - eta g)| (lower: more predictive gradients).
+    ``direction``: from :func:`gradient_direction`; a scalar ([...] for batched directions)."""
     return jnp.max(direction.grad_change, -1)
 
 
 def effective_smoothness(direction: GradientDirection, etas) -> jax.Array:
-    """max over the step grid of |g(w) - g(w - eta g)| / (eta |g|) (effective beta-smoothness)."""
+    """max over the step grid of |g(w) - g(w - eta g)| / (eta |g|) (effective beta-smoothness).
+    ``direction``: from :func:`gradient_direction` at the steps ``etas`` [E]; a scalar."""
     return jnp.max(direction.grad_change / (jnp.asarray(etas) * direction.grad_norm[..., None]), -1)
 
 
@@ -268,12 +368,13 @@ def effective_smoothness(direction: GradientDirection, etas) -> jax.Array:
 
 
 def early_stopping_filter(s, lr, t):
-    """phi_GD(s) = 1 - (1 - lr s)^t: GD from zero for t steps on least squares."""
+    """phi_GD(s) = 1 - (1 - lr s)^t: GD from zero for t steps on least squares (``s``: eigenvalues
+    of X^T X / n, any shape; the result has the shape of ``s``)."""
     return 1.0 - (1.0 - jnp.asarray(lr) * jnp.asarray(s)) ** jnp.asarray(t)
 
 
 def ridge_filter(s, lam):
-    """phi_ridge(s) = s / (s + lambda)."""
+    """phi_ridge(s) = s / (s + lambda), ``lam`` = lambda, elementwise in the eigenvalues ``s``."""
     s = jnp.asarray(s)
     return s / (s + lam)
 
@@ -325,7 +426,7 @@ def heavy_ball_rate(kappa):
 
 
 def gd_optimal_lr(mu, L):
-    """2 / (L + mu)."""
+    """2 / (L + mu): GD's optimal step for a quadratic with Hessian eigenvalues in [mu, L]."""
     return 2.0 / (L + mu)
 
 

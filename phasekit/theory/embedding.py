@@ -26,7 +26,7 @@ gives the critical points to embed, :func:`embedding_measures` their Hessian cou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,13 +37,30 @@ from jax.flatten_util import ravel_pytree
 from phasekit.theory.hessian import eigen_counts, hessian
 from phasekit.typing import Data, LossFn
 
+__all__ = [
+    "EmbeddingReport",
+    "Measures",
+    "criticality",
+    "embed_to_width",
+    "embedding_measures",
+    "embedding_report",
+    "equal_split",
+    "find_critical_point",
+    "hidden_width",
+    "keep_first_neurons",
+    "null_embedding",
+    "refine_critical_point",
+    "split_neuron",
+]
+
 
 def _is_two_layer(params) -> bool:
     return isinstance(params, dict) and "a" in params and "w" in params
 
 
 def hidden_width(params, layer: int = 0) -> int:
-    """Number of neurons of hidden ``layer``."""
+    """Number of neurons of hidden ``layer`` of ``params`` (a two-layer dict or an MLP list, see
+    the module docstring)."""
     _check_layer(params, layer)
     if _is_two_layer(params):
         return params["w"].shape[0]
@@ -72,6 +89,12 @@ def split_neuron(params, layer: int, index, alpha=0.5):
     Neuron ``index`` of hidden ``layer`` keeps its input weights and bias and gets output
     weights ``alpha * a``; a copy with output weights ``(1 - alpha) * a`` is appended at
     position m. ``index`` and ``alpha`` may be traced (jit/vmap over alpha).
+
+    Args:
+      params: a two-layer dict or an MLP list (module docstring), hidden ``layer`` of width m.
+      layer, index: the neuron to split;  alpha: the split ratio.
+    Returns:
+      Params of the same kind with width m + 1 at ``layer``.
     """
     _check_layer(params, layer)
     _check_index(params, layer, index)
@@ -100,6 +123,8 @@ def equal_split(params, layer: int, index: int, k: int):
 
     The copies are the original (position ``index``) and k - 1 appended neurons. Equivalent to
     k - 1 one-step splits with alpha = 1/(k-i) applied to the last copy.
+
+    ``params`` as :func:`split_neuron`; returns params with width m + k - 1 at ``layer``.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: number of copies must be a positive integer, got {k!r}")
@@ -118,10 +143,14 @@ def embed_to_width(
     """Multi-step splitting embedding of hidden ``layer`` to ``width`` neurons.
 
     Args:
+      params: a two-layer dict or an MLP list (module docstring).
       width: target width (>= current width).
+      layer: the hidden layer to widen.
       indices: which neuron each step splits (default: 0, 1, 2, ... cycling over the
         original neurons).
       alphas: the split ratio of each step (scalar or one per step).
+    Returns:
+      Params of the same kind with ``width`` neurons at ``layer`` (same output function).
     """
     m = hidden_width(params, layer)
     if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < m:
@@ -155,7 +184,9 @@ def null_embedding(params, width: int):
     """Two-layer net -> width ``width`` by appending null neurons (zero input weights, bias
     and output weights). The output is unchanged; for an activation with sigma(0) = 0 (ReLU,
     tanh) a null neuron's gradient is zero too (d/da_k = sigma(0) = 0, d/dw_k = a_k (...) = 0),
-    so gradient training never moves it: the wide net trains exactly as the narrow one."""
+    so gradient training never moves it: the wide net trains exactly as the narrow one.
+    ``params``: ``{"a", "w", "b"}`` of :mod:`phasekit.models.two_layer`; returns the same keys at
+    width ``width``."""
     if not _is_two_layer(params):
         raise ValueError("params: null_embedding takes two-layer params {'a', 'w'[, 'b']}")
     m = hidden_width(params)
@@ -170,7 +201,8 @@ def null_embedding(params, width: int):
 def keep_first_neurons(params, m):
     """Zero every neuron of a two-layer net but the first ``m`` (m may be traced): the null
     embedding (:func:`null_embedding`) of the width-m net made of those neurons into the
-    full width. One compiled program then trains nets of every width up to the full one."""
+    full width. One compiled program then trains nets of every width up to the full one.
+    ``params``: ``{"a", "w", "b"}`` of :mod:`phasekit.models.two_layer`; returns the same shapes."""
     if not _is_two_layer(params):
         raise ValueError("params: keep_first_neurons takes two-layer params {'a', 'w'[, 'b']}")
     keep = jnp.arange(hidden_width(params)) < m
@@ -186,7 +218,7 @@ def embedding_measures(loss_fn: LossFn, params, data: Data = None, *, tol: float
     ``grad_l1``, ``grad_l2``, ``n_negative``, ``n_zero``, ``n_positive`` (eigenvalues with
     |lambda| <= tol are zero) and ``eigenvalues`` [M] ascending. Use float64
     (``jax.enable_x64``): the counts near zero and the gradient norms of a critical point
-    (~1e-13) need it.
+    (~1e-13) need it. ``loss_fn(params, data) -> scalar`` at the point ``params``.
     """
     eig = jnp.linalg.eigvalsh(hessian(loss_fn, params, data))
     g, _ = ravel_pytree(jax.grad(loss_fn)(params, data))
@@ -203,7 +235,12 @@ def embedding_measures(loss_fn: LossFn, params, data: Data = None, *, tol: float
 
 
 class Measures(NamedTuple):
-    """:func:`embedding_measures` at one point as Python numbers (``eigenvalues``: numpy [M])."""
+    """:func:`embedding_measures` at one point as Python numbers.
+
+    Fields: ``loss`` L; ``grad_l1``, ``grad_l2`` |grad L|_1 and |grad L|_2; ``n_negative``,
+    ``n_zero``, ``n_positive`` the Hessian's eigenvalue counts (|lambda| <= tol is zero);
+    ``eigenvalues`` numpy [M], ascending.
+    """
 
     loss: float
     grad_l1: float
@@ -227,23 +264,23 @@ def embedding_report(
     """:func:`embedding_measures` of a point and of its embedding, as Python numbers.
 
     Host-only (returns Python numbers): not for ``jit`` / ``vmap``.
+
+    Args:
+      loss_fn, data: ``loss_fn(params, data) -> scalar`` (the same loss for both widths).
+      narrow: a critical point;  wide: its embedding.
+      tol: the zero band of the eigenvalue counts.
+    Returns:
+      :class:`EmbeddingReport` (narrow, wide :class:`Measures`).
     """
     measures = jax.jit(lambda p, d: embedding_measures(loss_fn, p, d, tol=tol))
 
     def one(p) -> Measures:
         r = measures(p, data)
-        return Measures(
-            **{
-                k: (
-                    np.asarray(v)
-                    if k == "eigenvalues"
-                    else int(v)
-                    if k.startswith("n_")
-                    else float(v)
-                )
-                for k, v in r.items()
-            }
-        )
+        fields: dict[str, Any] = {
+            k: (np.asarray(v) if k == "eigenvalues" else int(v) if k.startswith("n_") else float(v))
+            for k, v in r.items()
+        }
+        return Measures(**fields)
 
     return EmbeddingReport(one(narrow), one(wide))
 
@@ -256,6 +293,11 @@ def refine_critical_point(loss_fn: LossFn, params, data: Data = None, *, steps: 
     from any critical point comes back unchanged rather than thrown away: train first).
     One ``lax.scan`` (jit/vmap friendly). Run under ``jax.enable_x64(True)`` to reach
     |grad|_1 ~ 1e-13 (book Fig 9.7). Small models only (dense Hessian).
+
+    Args:
+      loss_fn, data: ``loss_fn(params, data) -> scalar``;  params: the start;  steps: Newton steps.
+    Returns:
+      Params like ``params`` (the best iterate).
     """
     theta, unravel = ravel_pytree(params)
     flat = lambda t: loss_fn(unravel(t), data)
@@ -291,6 +333,12 @@ def find_critical_point(
     :func:`refine_critical_point` (Newton, to |grad L| at rounding level). One traced program
     (jit/vmap over initializations). The book's width-2 critical points (Fig 9.7) are found
     this way from a moderate init. Use float64.
+
+    Args:
+      loss_fn, data: ``loss_fn(params, data) -> scalar``;  params: the initialization.
+      descent_steps, lr: the Adam descent;  newton_steps: then :func:`refine_critical_point`.
+    Returns:
+      Params like ``params``.
     """
     opt = optax.adam(lr)
 

@@ -41,6 +41,44 @@ from jax.flatten_util import ravel_pytree
 from phasekit.losses import squared_error
 from phasekit.typing import Data, LossFn, Params
 
+__all__ = [
+    "EigenCounts",
+    "Eigenpairs",
+    "LanczosTop",
+    "SpectralDensity",
+    "TraceEstimate",
+    "block_labels",
+    "block_matvec",
+    "block_names",
+    "block_shares",
+    "block_spectral_density",
+    "block_top_eigenvalues",
+    "bottom_eigenvalues",
+    "broaden",
+    "cast",
+    "curvature_gradient",
+    "eigen_counts",
+    "evaluate",
+    "gauss_newton",
+    "gauss_newton_vp",
+    "hessian",
+    "hessian_matvec",
+    "hvp",
+    "in_precision",
+    "lanczos",
+    "lanczos_top",
+    "mse_hessian_parts",
+    "output_hessian",
+    "power_iteration",
+    "spectral_density",
+    "top_eigenpairs",
+    "top_eigenvalues",
+    "top_eigenvector_shares",
+    "trace",
+    "tridiagonal",
+    "warm_start",
+]
+
 MatVec = Callable[[jax.Array], jax.Array]
 
 # Whole computations are compiled once (op-by-op eager dispatch is ~10x slower on small models);
@@ -80,7 +118,7 @@ class EigenCounts(NamedTuple):
     positive: jax.Array
 
 
-def evaluate(loss_fn: LossFn, params: Params, data: Data = None):
+def evaluate(loss_fn: Callable[..., jax.Array], params: Params, data: Data = None):
     """``loss_fn(params, data)``; with ``data=None``, ``loss_fn(params)`` (a loss of the parameters
     alone, e.g. a quadratic or the Rosenbrock function)."""
     return loss_fn(params) if data is None else loss_fn(params, data)
@@ -104,7 +142,7 @@ def in_precision(fn: Callable, dtype, *trees):
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dtype: must be a floating dtype (e.g. 'float64'), got {dtype}")
-    with jax.enable_x64(dtype == jnp.float64 or jax.config.jax_enable_x64):
+    with jax.enable_x64(dtype == jnp.float64 or jax.config.read("jax_enable_x64")):
         return fn(*(cast(t, dtype) for t in trees))
 
 
@@ -126,7 +164,11 @@ def _hessian(loss_fn, params, data):
 
 @_jit
 def hvp(loss_fn: LossFn, params: Params, v: Params, data: Data = None) -> Params:
-    """Hessian-vector product H v (a pytree like params), forward-over-reverse: d/de grad L(p + e v)."""
+    """Hessian-vector product H v (a pytree like params), forward-over-reverse: d/de grad L(p + e v).
+
+    ``loss_fn(params, data) -> scalar`` (``data`` None: ``loss_fn(params)``); ``v`` a tangent
+    pytree like ``params``.
+    """
     return jax.jvp(lambda p: jax.grad(lambda q: evaluate(loss_fn, q, data))(p), (params,), (v,))[1]
 
 
@@ -136,7 +178,9 @@ def _sample_count(data) -> int:
         raise ValueError(
             f"batch_size: needs data whose leaves share a leading sample axis, got sizes {sizes}"
         )
-    return sizes.pop()
+    (size,) = sizes
+    assert size is not None  # None in sizes raised above
+    return size
 
 
 def hessian_matvec(
@@ -270,6 +314,12 @@ def top_eigenpairs(
     """Largest k eigenvalues of H (descending, [k]) and their Ritz vectors (pytree, leading axis k).
 
     Lanczos with ``num_steps`` = min(M, max(40, 4k)) by default (exact when it reaches M).
+    Arguments (``loss_fn``, ``params``, ``data``, ``k``, ``num_steps``, ``key``, ``batch_size``)
+    as :func:`top_eigenvalues`.
+
+    Returns:
+      :class:`Eigenpairs`: ``values [k]`` descending, ``vectors`` a pytree like params with a
+      leading axis k (unit norm when raveled).
     """
     return _ritz(loss_fn, params, data, k, num_steps, key, batch_size, top=True)
 
@@ -284,7 +334,20 @@ def top_eigenvalues(
     key=None,
     batch_size: int | None = None,
 ) -> jax.Array:
-    """Largest k eigenvalues of H, descending, [k]; lambda_max = sharpness is ``[0]``."""
+    """Largest k eigenvalues of H, descending, [k]; lambda_max = sharpness is ``[0]``.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar`` (:mod:`phasekit.typing`); with ``data``
+        None, ``loss_fn(params)``.
+      params: the parameter pytree (M entries in all) at which H is taken.
+      data: the loss's data pytree, e.g. ``(x [n, d], y [n, k])``, or None.
+      k: how many eigenvalues (static).
+      num_steps: Lanczos steps m (static), default min(M, max(40, 4k)); exact when m = M.
+      key: PRNG key of the start vector (default ``jax.random.key(0)``).
+      batch_size: form H v over minibatches of this many samples (see :func:`hessian_matvec`).
+    Returns:
+      The Ritz values [k], descending (the values of :func:`top_eigenpairs`).
+    """
     return top_eigenpairs(
         loss_fn, params, data, k=k, num_steps=num_steps, key=key, batch_size=batch_size
     ).values
@@ -301,7 +364,9 @@ def bottom_eigenvalues(
     key=None,
     batch_size: int | None = None,
 ) -> jax.Array:
-    """Smallest (most negative) k eigenvalues of H, ascending, [k]."""
+    """Smallest (most negative) k eigenvalues of H, ascending, [k] (arguments ``loss_fn``,
+    ``params``, ``data``, ``k``, ``num_steps``, ``key``, ``batch_size`` as :func:`top_eigenvalues`).
+    """
     return _ritz(loss_fn, params, data, k, num_steps, key, batch_size, top=False).values
 
 
@@ -319,6 +384,15 @@ def power_iteration(
 
     Converges to the eigenvalue of largest |lambda| at rate |lambda_2 / lambda_1|; one HVP per step.
     Kept as the reference method (PyHessian's); Lanczos needs far fewer products.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar`` (:mod:`phasekit.typing`); with ``data``
+        None, ``loss_fn(params)``.
+      params: the parameter pytree (M entries in all) at which H is taken.
+      data: the loss's data pytree, e.g. ``(x [n, d], y [n, k])``, or None.
+      num_iters: steps;  key: PRNG key of the start vector;  batch_size: as :func:`hessian_matvec`.
+    Returns:
+      [num_iters] Rayleigh quotients (the last is the estimate).
     """
     theta, _ = ravel_pytree(params)
     matvec = hessian_matvec(loss_fn, params, data, batch_size=batch_size)
@@ -364,7 +438,17 @@ def trace(
         tr H ~ (1/P) sum_p z_p^T H z_p,  z_p Rademacher;  se = std_p(z_p^T H z_p) / sqrt(P)
 
     Probes are vmapped (``probe_batch``: at most that many at once, via ``lax.map``).
-    Returns :class:`TraceEstimate` (estimate, standard_error), scalars.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar`` (:mod:`phasekit.typing`); with ``data``
+        None, ``loss_fn(params)``.
+      params: the parameter pytree (M entries in all) at which H is taken.
+      data: the loss's data pytree, e.g. ``(x [n, d], y [n, k])``, or None.
+      num_probes: P;  key: PRNG key of the probes (default ``jax.random.key(0)``).
+      batch_size: form H v over minibatches of this many samples (:func:`hessian_matvec`).
+      probe_batch: at most this many probes at once.
+    Returns:
+      :class:`TraceEstimate` (estimate, standard_error), scalars.
     """
     theta, _ = ravel_pytree(params)
     z = _probes(key, num_probes, theta.size, theta.dtype)
@@ -393,7 +477,13 @@ def spectral_density(
     (1/P) sum_p sum_j w_pj lambda_pj equals the Hutchinson trace estimate / M with the same probes.
 
     Args:
+      loss_fn: ``loss_fn(params, data) -> scalar`` (:mod:`phasekit.typing`); with ``data``
+        None, ``loss_fn(params)``.
+      params: the parameter pytree (M entries in all) at which H is taken.
+      data: the loss's data pytree, e.g. ``(x [n, d], y [n, k])``, or None.
+      num_probes: P Rademacher probes;  key: their PRNG key (default ``jax.random.key(0)``).
       num_steps: Lanczos steps per probe, default min(M, 80).
+      batch_size, probe_batch: as :func:`trace`.
     Returns:
       :class:`SpectralDensity`: nodes [P, m], weights [P, m] (each row sums to 1); see :func:`broaden`.
     """
@@ -419,6 +509,12 @@ def broaden(nodes: jax.Array, weights: jax.Array, grid: jax.Array, sigma: float)
     """Gaussian-smoothed SLQ density on ``grid`` [G]: (1/P) sum_pj w_pj N(t; lambda_pj, sigma^2).
 
     Integrates to 1 and keeps the mean of the quadrature (when the grid covers the nodes).
+
+    Args:
+      nodes, weights: [P, m] from :func:`spectral_density` (lambda_pj, w_pj).
+      grid: [G] the points t;  sigma: the Gaussian's width.
+    Returns:
+      [G].
     """
     d = (grid[:, None] - nodes.reshape(-1)[None, :]) / sigma
     kernel = jnp.exp(-0.5 * d**2) / (sigma * jnp.sqrt(2 * jnp.pi))
@@ -426,7 +522,14 @@ def broaden(nodes: jax.Array, weights: jax.Array, grid: jax.Array, sigma: float)
 
 
 def eigen_counts(eigenvalues: jax.Array, tol) -> EigenCounts:
-    """(negative, zero, positive) counts: lambda < -tol, |lambda| <= tol, lambda > tol."""
+    """(negative, zero, positive) counts: lambda < -tol, |lambda| <= tol, lambda > tol.
+
+    Args:
+      eigenvalues: [..., M] (counted over the last axis).
+      tol: the zero band's half-width.
+    Returns:
+      :class:`EigenCounts` of integer arrays [...].
+    """
     if not isinstance(tol, jax.core.Tracer) and not np.all(np.asarray(tol) >= 0):
         raise ValueError(f"tol: must be >= 0, got {tol!r}")
     ev = jnp.asarray(eigenvalues)
@@ -482,6 +585,13 @@ def gauss_newton(
     are those of the empirical NTK Gram matrix J J^T / n) and H_i = diag(p_i) - p_i p_i^T for the
     softmax cross-entropy (:func:`output_hessian`). It equals the Hessian of the loss when f is
     linear in theta, and is its PSD part in general.
+
+    Args:
+      apply_fn: ``apply_fn(params, x, **apply_kwargs) -> [n]`` or ``[n, k]``.
+      params: the parameter pytree (M entries);  x: [n, d] inputs.
+      loss: "mse" or "cross_entropy".
+    Returns:
+      G [M, M] on the raveled parameters.
     """
     return _gauss_newton(apply_fn, _static_kwargs(apply_kwargs), loss, params, x)
 
@@ -504,7 +614,16 @@ def gauss_newton_vp(
     loss: str = "mse",
     **apply_kwargs,
 ) -> Params:
-    """G v = (1/n) J^T H (J v) without forming J (one jvp, one vjp); v and the result are pytrees."""
+    """G v = (1/n) J^T H (J v) without forming J (one jvp, one vjp); v and the result are pytrees.
+
+    Args:
+      apply_fn: ``apply_fn(params, x, **apply_kwargs) -> [n]`` or ``[n, k]``.
+      params: the parameter pytree;  v: a tangent pytree like params.
+      x: [n, d] inputs.
+      loss: "mse" or "cross_entropy" (the output Hessian H of :func:`output_hessian`).
+    Returns:
+      G v, a pytree like params.
+    """
     return _gauss_newton_vp(apply_fn, _static_kwargs(apply_kwargs), loss, params, v, x)
 
 
@@ -528,7 +647,17 @@ def _mse_cached(apply_fn, kw):
 def mse_hessian_parts(
     apply_fn: Callable, params: Params, x: jax.Array, y: jax.Array, **apply_kwargs
 ):
-    """(G, R) with H = G + R for L = 1/(2n) sum_i |f(x_i) - y_i|^2: Gauss-Newton and residual parts."""
+    """(G, R) with H = G + R for L = 1/(2n) sum_i |f(x_i) - y_i|^2: Gauss-Newton and residual parts.
+
+        G = J^T J / n,    R = (1/n) sum_i sum_c (f_c(x_i) - y_ic) d^2 f_c(x_i) / d theta^2
+
+    Args:
+      apply_fn: ``apply_fn(params, x, **apply_kwargs) -> [n]`` or ``[n, k]``.
+      params: the parameter pytree (M entries).
+      x: [n, d] inputs;  y: [n] or [n, k] targets (the shape of the outputs).
+    Returns:
+      (G [M, M], R [M, M]) dense, on the raveled parameters.
+    """
     kw = _static_kwargs(apply_kwargs)
     G = _gauss_newton(apply_fn, kw, "mse", params, x)
     return G, hessian(_mse_cached(apply_fn, kw), params, (x, y)) - G
@@ -550,7 +679,8 @@ def block_labels(params: Params, labels=None) -> tuple:
         )
     treedef = jax.tree_util.tree_structure(params)
     try:
-        labs = treedef.flatten_up_to(labels)
+        # jaxlib's PyTreeDef has flatten_up_to, but mypy sees the class as unresolved (PyTreeDef?)
+        labs = treedef.flatten_up_to(labels)  # type: ignore[attr-defined]
     except (ValueError, TypeError) as e:
         raise ValueError(
             f"labels: must be a pytree like params with one label per leaf ({e})"
@@ -583,7 +713,16 @@ def _curvature_product(curvature, loss_fn, params, data, apply_fn, output_loss, 
 def block_matvec(product: Callable, params: Params, leaf_labels: tuple, name):
     """The diagonal block A_BB of a symmetric operator as a map on the block's raveled coordinates:
     v_B [M_B] -> (A [v_B; 0])_B, one product of A with the tangent zero outside the block (A_BB is
-    never formed). Returns (matvec, M_B)."""
+    never formed).
+
+    Args:
+      product: the operator on pytrees, ``v -> A v`` (e.g. an HVP at ``params``).
+      params: the parameter pytree (its leaves define the coordinates).
+      leaf_labels: the block label of every leaf (:func:`block_labels`).
+      name: the block's label.
+    Returns:
+      (matvec [M_B] -> [M_B], M_B).
+    """
     leaves, treedef = jax.tree_util.tree_flatten(params)
     sel = [i for i, lab in enumerate(leaf_labels) if lab == name]
     if not sel:
@@ -629,6 +768,16 @@ def block_top_eigenvalues(
     :func:`gauss_newton`). Blocks: :func:`block_names` (each leaf, or the grouping ``labels``).
     Lanczos on the block's product (:func:`block_matvec`), ``num_steps`` = min(M_B, max(40, 4k)).
     By Cauchy interlacing lambda_max(A_BB) <= lambda_max(A) for every block.
+
+    Args:
+      loss_fn, params, data: as :func:`hessian` (``data = (x, y)`` for Gauss-Newton).
+      labels: a pytree like params of block labels, or None (each leaf a block).
+      k, num_steps: eigenvalues per block and Lanczos steps (static).
+      key: PRNG key of the start vectors (default ``jax.random.key(0)``).
+      curvature, apply_fn, output_loss: the operator A, as above.
+      apply_kwargs: static keyword arguments of ``apply_fn``.
+    Returns:
+      [B, k] in the order of :func:`block_names`.
     """
     _check_curvature(curvature, output_loss)
     labs = block_labels(params, labels)
@@ -682,7 +831,16 @@ def block_spectral_density(
     """SLQ density of every diagonal block A_BB (see :func:`spectral_density`): nodes and weights
     [B, P, m], m = min(max_B M_B, ``num_steps`` or 80); a block with M_B < m has its extra nodes at 0
     with weight 0, so each row's weights still sum to 1. Same A and blocks as
-    :func:`block_top_eigenvalues`; :func:`broaden` draws block b from ``nodes[b], weights[b]``."""
+    :func:`block_top_eigenvalues`; :func:`broaden` draws block b from ``nodes[b], weights[b]``.
+
+    Args:
+      loss_fn, params, data, labels, key, curvature, apply_fn, output_loss, apply_kwargs: as
+        :func:`block_top_eigenvalues`.
+      num_probes: P Rademacher probes per block.
+      num_steps: Lanczos steps per probe (default 80, capped by the largest block).
+    Returns:
+      :class:`SpectralDensity` with ``nodes``, ``weights`` [B, P, m].
+    """
     _check_curvature(curvature, output_loss)
     labs = block_labels(params, labels)
     return _block_density(
@@ -753,7 +911,16 @@ def top_eigenvector_shares(
     key=None,
 ) -> jax.Array:
     """Share of the full Hessian's top-k eigenvectors in each block, [k, B] (rows sum to 1): which
-    layers carry the sharpest direction (:func:`top_eigenpairs` then :func:`block_shares`)."""
+    layers carry the sharpest direction (:func:`top_eigenpairs` then :func:`block_shares`).
+
+    Args:
+      loss_fn, params, data: as :func:`hessian`.
+      labels: block labels as in :func:`block_top_eigenvalues` (None: each leaf a block).
+      k, num_steps, key: as :func:`top_eigenvalues`.
+    Returns:
+      [k, B]: |v_i restricted to block b|^2 for unit eigenvectors v_i, blocks as
+      :func:`block_names`.
+    """
     pairs = top_eigenpairs(loss_fn, params, data, k=k, num_steps=num_steps, key=key)
     return block_shares(pairs.vectors, labels, params=params)
 
@@ -789,8 +956,13 @@ def lanczos_top(
 
     Args:
       matvec: symmetric [M] -> [M];  v0: [M];  k, max_steps: static, k <= max_steps <= M.
+      tol: relative residual at which to stop (None: run all ``max_steps``).
       min_steps: at least this many products (default k + 1): the Krylov space of a start vector
         lying in an invariant subspace can look converged after one step.
+      key: PRNG key for the breakdown restarts (see :func:`lanczos`).
+    Returns:
+      :class:`LanczosTop`: ``values [k]`` descending, ``vectors [k, M]``, ``residuals [k]``,
+      ``num_matvecs`` (scalar).
     """
     M = v0.shape[0]
     if not 1 <= k <= max_steps <= M:
@@ -862,7 +1034,15 @@ def lanczos_top(
 def warm_start(vectors: jax.Array, key, noise: float = 1e-3) -> jax.Array:
     """Start vector for :func:`lanczos_top` from previous eigenvectors [k, M]: their sum plus
     ``noise`` (relative) Gaussian noise, so the Krylov space holds every tracked direction and is
-    never an exact invariant subspace."""
+    never an exact invariant subspace.
+
+    Args:
+      vectors: [k, M] the previous eigenvectors (rows).
+      key: PRNG key of the noise.
+      noise: noise norm relative to the sum's norm.
+    Returns:
+      v0 [M] (not normalized; :func:`lanczos_top` normalizes it).
+    """
     v = vectors.sum(0)
     z = jax.random.normal(key, v.shape, v.dtype)
     return v + noise * jnp.linalg.norm(v) * z / jnp.linalg.norm(z)
@@ -877,6 +1057,12 @@ def curvature_gradient(
     grad lambda = grad_w (u^T H(w) u) (the eigenvector's own change does not enter, since
     u^T du = 0), so ``curvature_gradient(loss_fn, params, u)`` is grad S for S = lambda_max.
     v None: v = u.
+
+    Args:
+      loss_fn, params, data: as :func:`hessian`.
+      u, v: pytrees like params (held fixed).
+    Returns:
+      A pytree like params.
     """
     v = u if v is None else v
     grad = jax.grad(lambda p: evaluate(loss_fn, p, data))

@@ -28,6 +28,21 @@ from jax.flatten_util import ravel_pytree
 from phasekit.theory import hessian
 from phasekit.typing import Data, LossFn, Params
 
+__all__ = [
+    "direction_flatness",
+    "eigenvalues_on_grid",
+    "filter_normalize",
+    "gradient_norm_ratio",
+    "interpolate",
+    "interpolation_barrier",
+    "layer_gradient_norms",
+    "one_one_one_ce_origin_hessian",
+    "one_one_one_mse_hessian_det",
+    "random_direction",
+    "slice_1d",
+    "slice_2d",
+]
+
 NORMALIZATIONS = ("filter", "layer", None)
 
 
@@ -63,7 +78,12 @@ def random_direction(
 ) -> Params:
     """A Gaussian direction like ``params``, filter-normalized by default.
 
-    normalization: "filter" (Li et al.), "layer" (each leaf to the leaf's norm), None (raw N(0, 1)).
+    Args:
+      key: PRNG key;  params: the point theta (the direction's structure and block norms).
+      normalization: "filter" (Li et al.), "layer" (each leaf to the leaf's norm), None (raw N(0, 1)).
+      axis, ignore_1d: as :func:`filter_normalize`.
+    Returns:
+      A pytree like ``params``.
     """
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization: one of {NORMALIZATIONS}, got {normalization!r}")
@@ -85,7 +105,9 @@ def _shift(params, direction, a):
 def slice_1d(
     loss_fn: LossFn, params: Params, direction: Params, alphas: jax.Array, data: Data = None
 ) -> jax.Array:
-    """L(theta + a d) for a in ``alphas`` [A] -> [A]."""
+    """L(theta + a d) for a in ``alphas`` [A] -> [A]: ``loss_fn(params, data) -> scalar`` (``data``
+    None: ``loss_fn(params)``), theta = ``params``, d = ``direction`` (a pytree like params, e.g.
+    :func:`random_direction`)."""
     return jax.vmap(lambda a: hessian.evaluate(loss_fn, _shift(params, direction, a), data))(alphas)
 
 
@@ -98,7 +120,9 @@ def slice_2d(
     betas: jax.Array,
     data: Data = None,
 ) -> jax.Array:
-    """L(theta + a d1 + b d2) on the grid ``alphas`` [A] x ``betas`` [B] -> [A, B]."""
+    """L(theta + a d1 + b d2) on the grid ``alphas`` [A] x ``betas`` [B] -> [A, B]:
+    ``loss_fn(params, data) -> scalar`` (``data`` None: ``loss_fn(params)``), theta = ``params``,
+    ``d1``, ``d2`` pytrees like params."""
 
     def at(a, b):
         return hessian.evaluate(loss_fn, _shift(_shift(params, d1, a), d2, b), data)
@@ -109,7 +133,9 @@ def slice_2d(
 def interpolate(
     loss_fn: LossFn, params_a: Params, params_b: Params, ts: jax.Array, data: Data = None
 ) -> jax.Array:
-    """L((1 - t) theta_A + t theta_B) for t in ``ts`` [T] -> [T] (t outside [0, 1] extrapolates)."""
+    """L((1 - t) theta_A + t theta_B) for t in ``ts`` [T] -> [T] (t outside [0, 1] extrapolates):
+    ``loss_fn(params, data) -> scalar`` (``data`` None: ``loss_fn(params)``), theta_A =
+    ``params_a``, theta_B = ``params_b``."""
     diff = jax.tree_util.tree_map(lambda b, a: b - a, params_b, params_a)
     return slice_1d(loss_fn, params_a, diff, ts, data)
 
@@ -130,6 +156,13 @@ def direction_flatness(
     s_r (s_l) is the first s > 0 with L(theta + s p) >= factor * L(theta) (resp. theta - s p):
     located on a grid of ``num`` points in (0, max_step], then refined by ``bisect`` bisections.
     A side that stays below the level within ``max_step`` gives F = inf.
+
+    Args:
+      loss_fn, params, data: ``loss_fn(params, data) -> scalar`` at theta.
+      direction: d, a pytree like params (normalized here).
+      factor, max_step, num, bisect: the level, the search range and its resolution.
+    Returns:
+      F, a scalar (inf when a side never reaches the level).
     """
     theta, unravel = ravel_pytree(params)
     p = ravel_pytree(direction)[0]
@@ -158,13 +191,24 @@ def direction_flatness(
 def layer_gradient_norms(
     loss_fn: LossFn, params: list[dict], data: Data = None, *, weight: str = "w"
 ) -> jax.Array:
-    """|dL/dW_l|_F for each layer of a list-of-layers model (``mlp``), [L]."""
+    """|dL/dW_l|_F for each layer of a list-of-layers model (``mlp``), [L].
+
+    Args:
+      loss_fn, params, data: the loss at ``params`` = ``[{"w": ..., "b": ...}, ...]``.
+      weight: the key of each layer's weight matrix.
+    Returns:
+      [L].
+    """
     grads = jax.grad(lambda p: hessian.evaluate(loss_fn, p, data))(params)
     return jnp.stack([jnp.linalg.norm(g[weight]) for g in grads])
 
 
 def eigenvalues_on_grid(loss_fn: LossFn, points: jax.Array, data: Data = None) -> jax.Array:
-    """Eigenvalues (ascending) of the dense Hessian at each parameter vector: points [..., M] -> [..., M]."""
+    """Eigenvalues (ascending) of the dense Hessian at each parameter vector: points [..., M] -> [..., M].
+
+    ``loss_fn(theta, data) -> scalar`` of a raveled parameter vector theta [M] (``data`` None:
+    ``loss_fn(theta)``).
+    """
 
     def at(theta):
         return jnp.linalg.eigvalsh(hessian.hessian(loss_fn, theta, data))
@@ -176,7 +220,13 @@ def eigenvalues_on_grid(loss_fn: LossFn, points: jax.Array, data: Data = None) -
 def gradient_norm_ratio(norms, first: int = 0, last: int = -1):
     """|dL/dW_first| / |dL/dW_last| along the layer axis (the last axis) of per-layer gradient
     norms ``norms [..., L]`` (:func:`layer_gradient_norms`): << 1 when gradients vanish towards
-    the input (sigmoid + Xavier: ~1e-6 at depth 10), O(0.1-1) when they propagate (ReLU + He)."""
+    the input (sigmoid + Xavier: ~1e-6 at depth 10), O(0.1-1) when they propagate (ReLU + He).
+
+    Args:
+      norms: [..., L];  first, last: the layer indices of the ratio.
+    Returns:
+      [...].
+    """
     norms = jnp.asarray(norms)
     return norms[..., first] / norms[..., last]
 
@@ -189,7 +239,13 @@ def one_one_one_ce_origin_hessian(label):
 
         H(0, 0) = [[0, (1/2 - y)/4], [(1/2 - y)/4, 1/16]]    (y = 1: [[0, -1/8], [-1/8, 1/16]])
 
-    det = -(1/2 - y)^2 / 16 < 0 for y != 1/2: indefinite at the origin."""
+    det = -(1/2 - y)^2 / 16 < 0 for y != 1/2: indefinite at the origin.
+
+    Args:
+      label: y in {0, 1} (or a soft label in [0, 1]), a scalar or an array [...].
+    Returns:
+      H(0, 0) [2, 2] (``[2, 2, ...]`` for labels [...]).
+    """
     off = (0.5 - jnp.asarray(label)) / 4
     return jnp.stack(
         [jnp.stack([jnp.zeros_like(off), off]), jnp.stack([off, jnp.full_like(off, 1 / 16)])]
@@ -204,7 +260,13 @@ def one_one_one_mse_hessian_det(w1, w2, label):
         H = [[w2^2 s'^2 + r w2 s'', s'(w2 s + r)], [s'(w2 s + r), s^2]]
 
     For y = 0 this is det = w2^2 s^3 s' (s - 2) < 0 wherever w2 != 0 (the spec's statement);
-    for y != 0 the -s'^2 (w2 s + r)^2 term no longer dominates and det > 0 in part of the plane."""
+    for y != 0 the -s'^2 (w2 s + r)^2 term no longer dominates and det > 0 in part of the plane.
+
+    Args:
+      w1, w2: the two weights (arrays of one shape, e.g. a grid);  label: y.
+    Returns:
+      det H, the shape of ``w1``.
+    """
     s = 1 / (1 + jnp.exp(-jnp.asarray(w1)))
     ds = s * (1 - s)
     d2s = ds * (1 - 2 * s)

@@ -44,6 +44,8 @@ import jax.numpy as jnp
 
 from phasekit.theory import ntk_structured as structured_rules
 
+__all__ = ["NTKPlan", "NTKResult", "empirical_ntk", "linearize", "ntk_plan"]
+
 IMPLEMENTATIONS = ("auto", "jacobian", "ntvp", "structured")
 
 
@@ -130,7 +132,17 @@ def ntk_plan(
     implementation: str = "auto",
     trace_axes: Sequence[int] | None = None,
 ) -> NTKPlan:
-    """The :class:`NTKPlan` of ``empirical_ntk(apply_fn, params, x, ...)`` (traces, computes nothing)."""
+    """The :class:`NTKPlan` of ``empirical_ntk(apply_fn, params, x, ...)`` (traces, computes nothing).
+
+    Args:
+      apply_fn, params, x: as :func:`empirical_ntk` (``x`` [n, ...]: only its shape matters).
+      implementation: auto | jacobian | ntvp | structured; "auto" resolves to the one
+        :func:`empirical_ntk` would use.
+      trace_axes: as :func:`empirical_ntk`.
+    Returns:
+      :class:`NTKPlan`: the resolved implementation and the parameters' key paths split into
+      structured (a layer rule) and fallback (through their Jacobians).
+    """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(
             f"implementation: unknown {implementation!r}; known: {', '.join(IMPLEMENTATIONS)}"
@@ -147,6 +159,12 @@ def linearize(apply_fn: Callable, params0) -> Callable:
 
     Train it exactly like the network, e.g. ``train.run(train.mse(f_lin), params0, ...)``:
     its gradient is J(params0)^T r, so GD on it is kernel GD with the frozen NTK.
+
+    Args:
+      apply_fn: ``apply_fn(params, x, **kwargs) -> [n, *out]``.
+      params0: the expansion point (pytree).
+    Returns:
+      ``f_lin(params, x, **kwargs) -> [n, *out]`` (the outputs of ``apply_fn``'s shape).
     """
 
     def apply_lin(params, x, **kwargs):

@@ -34,6 +34,18 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "GDPrediction",
+    "Spectrum",
+    "frequency_rank_correlation",
+    "gd_mse_predictor",
+    "predict_gd_mse",
+    "relative_kernel_error",
+    "spectrum_1d",
+    "two_layer_relu_nngp",
+    "two_layer_relu_ntk",
+]
+
 
 class GDPrediction(NamedTuple):
     """train: [T, n, ...] outputs on the training set; test: [T, n_test, ...] or None."""
@@ -68,7 +80,14 @@ def gd_mse_predictor(
     ntk_train_train, y, f0, lr, ntk_test_train=None, *, f0_test=None, flow: bool = False
 ):
     """``t -> GDPrediction`` of :func:`predict_gd_mse`, with Theta = V diag(lam) V^T computed
-    once (the residual y - f0 and Theta(X, x) V are projected once too)."""
+    once (the residual y - f0 and Theta(X, x) V are projected once too).
+
+    Args:
+      ntk_train_train, y, f0, lr, ntk_test_train, f0_test, flow: as :func:`predict_gd_mse`
+        (Theta(x, x) [n, n], targets and init outputs [n] or [n, k], Theta(X, x) [n_test, n]).
+    Returns:
+      ``predict(t) -> GDPrediction`` for a scalar t or times [T].
+    """
     n = ntk_train_train.shape[0]
     if ntk_train_train.shape != (n, n):
         raise ValueError(f"ntk_train_train: expected [n, n], got {ntk_train_train.shape}")
@@ -138,6 +157,14 @@ def two_layer_relu_ntk(
     For a preset: ``alpha, beta1, beta2 = two_layer.preset("ntk", m, d)``, then
     ``two_layer_relu_ntk(x, width=m, alpha=alpha, beta1=beta1, beta2=beta2)``. With the NTK
     preset it does not depend on ``width`` (the infinite-width NTK).
+
+    Args:
+      x1: [n1, d];  x2: [n2, d] (default x1).
+      width: m;  alpha, beta1, beta2: the scales of :func:`phasekit.models.two_layer.apply`
+        and :func:`~phasekit.models.two_layer.rescale`.
+      bias: the net has input biases b_k (then x is extended by a constant 1).
+    Returns:
+      [n1, n2].
     """
     dot, k0, k1 = _angle_terms(x1, x1 if x2 is None else x2, bias)
     return width / alpha**2 * (beta2**2 * k1 + beta1**2 * k0 * dot)
@@ -146,7 +173,13 @@ def two_layer_relu_ntk(
 def two_layer_relu_nngp(
     x1, x2=None, *, width: int = 1, alpha=1.0, beta1=1.0, beta2=1.0, bias: bool = True
 ):
-    """NNGP kernel E f(x) f(x') of ``two_layer.apply`` (ReLU) at init, [n1, n2]."""
+    """NNGP kernel E f(x) f(x') of ``two_layer.apply`` (ReLU) at init, [n1, n2].
+
+    Args:
+      x1, x2, width, alpha, beta1, beta2, bias: as :func:`two_layer_relu_ntk`.
+    Returns:
+      [n1, n2].
+    """
     _, _, k1 = _angle_terms(x1, x1 if x2 is None else x2, bias)
     return width / alpha**2 * beta1**2 * beta2**2 * k1
 
@@ -204,5 +237,6 @@ def frequency_rank_correlation(frequency, k: int = 30):
 
 def relative_kernel_error(kernel, reference):
     """||K - K_ref||_F / ||K_ref||_F: e.g. an empirical NTK against the infinite-width one,
-    which falls like m^-1/2 in the NTK preset (a sum of m i.i.d. neuron terms)."""
+    which falls like m^-1/2 in the NTK preset (a sum of m i.i.d. neuron terms). ``kernel`` and
+    ``reference`` of one shape, e.g. [n1, n2]; returns a scalar."""
     return jnp.linalg.norm(kernel - reference) / jnp.linalg.norm(reference)

@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
+__all__ = ["Plan", "Site", "contract", "factors", "gram_form", "kernel", "plan", "trace"]
+
 # norm-preserving reshapings of a parameter: the layer rule holds for the reshaped operand
 _STRUCTURAL = frozenset(
     {"transpose", "reshape", "squeeze", "expand_dims", "convert_element_type", "copy", "copy_p"}
@@ -51,7 +53,14 @@ _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
 
 
 class Site(NamedTuple):
-    """One layer y = B(h, W') of the program whose parameter operand W' is one leaf, reshaped."""
+    """One layer y = B(h, W') of the program whose parameter operand W' is one leaf, reshaped.
+
+    Fields: ``path`` equation indices from the outer program down to this equation; ``leaf`` the
+    parameter leaf's index; ``primitive`` dot_general or conv_general_dilated; ``params`` the
+    equation's bind parameters (a hashable tuple of items); ``w_pos`` the operand position of W'
+    (0 or 1); ``h_shape`` the per-example shape of the activation operand h; ``w_shape``,
+    ``w_dtype`` of W'; ``y_shape``, ``y_dtype`` of the per-example layer output y.
+    """
 
     path: tuple[int, ...]  # equation indices from the outer program down to this equation
     leaf: int  # index of the parameter leaf
@@ -70,7 +79,8 @@ class Plan(NamedTuple):
 
     ``jaxpr``: the program ``(*leaves, x_i) -> f_i`` (its constants are passed separately, as
     arrays); ``sites``: the layers with a rule, one per structured leaf; ``fallback``: indices
-    of the floating leaves contracted through their Jacobians; ``out_shape``: per-example output.
+    of the floating leaves contracted through their Jacobians; ``out_shape``, ``out_dtype``: the
+    per-example output's shape and dtype.
     """
 
     jaxpr: Any
@@ -87,7 +97,11 @@ class Plan(NamedTuple):
 
 
 def trace(apply_fn, params, x):
-    """ClosedJaxpr of the per-example program ``(*leaves, x_i) -> apply_fn(params, x_i[None])[0]``."""
+    """ClosedJaxpr of the per-example program ``(*leaves, x_i) -> apply_fn(params, x_i[None])[0]``.
+
+    ``apply_fn(params, x) -> [n, *out]``; ``params``: its pytree (leaves in flattening order);
+    ``x``: [n, ...] inputs (only the per-example shape and dtype are used).
+    """
     leaves, treedef = jax.tree_util.tree_flatten(params)
     avals = [jax.ShapeDtypeStruct(np.shape(l), jnp.result_type(l)) for l in leaves]
     xi = jax.ShapeDtypeStruct(np.shape(x)[1:], jnp.result_type(x))
@@ -104,7 +118,8 @@ def trace(apply_fn, params, x):
 
 
 def plan(closed) -> Plan:
-    """Read the rules off a program from :func:`trace` (see the module docstring)."""
+    """Read the rules off a program from :func:`trace` (see the module docstring): ``closed``
+    the ClosedJaxpr; returns its :class:`Plan`."""
     jaxpr = closed.jaxpr
     n_leaves = len(jaxpr.invars) - 1
     uses: list[list] = [[] for _ in range(n_leaves)]  # per leaf: the Sites or None (opaque use)
@@ -228,8 +243,12 @@ class _Probes:
 def factors(p: Plan, consts, leaves, x):
     """Per-example factors of the kernel, each with a leading [n] axis.
 
-    Returns (h, delta, jac): ``h[s]`` [n, *h_shape] and ``delta[s]`` [n, *out, *y_shape] per site,
-    ``jac[f]`` [n, *out, *leaf_shape] per fallback leaf.
+    Args:
+      p: the :class:`Plan`;  consts: the traced program's constants (arrays);  leaves: the
+        parameter leaves;  x: [n, ...] inputs.
+    Returns:
+      (h, delta, jac): ``h[s]`` [n, *h_shape] and ``delta[s]`` [n, *out, *y_shape] per site,
+      ``jac[f]`` [n, *out, *leaf_shape] per fallback leaf.
     """
     k = max(math.prod(p.out_shape), 1)
     basis = jnp.eye(k, dtype=p.out_dtype).reshape((k,) + p.out_shape)
@@ -268,7 +287,11 @@ def _out_letters(out_ndim, traced, letters):
 
 
 def contract(a, b, out_ndim: int, traced):
-    """a: [n1, *out, *feat], b: [n2, *out, *feat] -> [n1, n2, *kept, *kept] (sum over feat, traced)."""
+    """a: [n1, *out, *feat], b: [n2, *out, *feat] -> [n1, n2, *kept, *kept] (sum over feat, traced).
+
+    ``out_ndim``: the number of output axes; ``traced``: the output axes summed over (the rest
+    are kept, once for x1 and once for x2).
+    """
     letters = iter(string.ascii_letters[2:])
     oa, ob, kept = _out_letters(out_ndim, traced, letters)
     feat = "".join(next(letters) for _ in range(a.ndim - 1 - out_ndim))
@@ -341,7 +364,8 @@ def _conv_operands(site: Site, h, delta, out_ndim):
 
 def gram_form(site: Site, out_pairs: int) -> bool:
     """Gram form when the layer acts at one position (L = 1: no gradient to form) or when it is
-    cheaper per kernel entry than weight gradients: B L^2 (C + R k) vs B C R k."""
+    cheaper per kernel entry than weight gradients: B L^2 (C + R k) vs B C R k. ``site``: the
+    layer; ``out_pairs``: the kernel entries per example pair. Returns True for the Gram form."""
     if site.primitive.name != "dot_general" and not _patchable(site):
         return False
     B, L, C, R = _sizes(site)
@@ -379,11 +403,15 @@ def _gram_operands(site: Site, h, delta, out_ndim):
 
 
 def kernel(p: Plan, f1, f2, out_ndim: int, traced):
-    """Theta(x1, x2) [n1, n2, *kept, *kept] from the factors of x1 and x2 (see :func:`factors`)."""
+    """Theta(x1, x2) [n1, n2, *kept, *kept] from the factors of x1 and x2 (see :func:`factors`).
+
+    ``p``: the :class:`Plan`; ``f1``, ``f2``: :func:`factors` of x1 and x2; ``out_ndim``,
+    ``traced``: as :func:`contract`.
+    """
     (h1, d1, j1), (h2, d2, j2) = f1, f2
     kept = math.prod(p.out_shape[i] for i in range(out_ndim) if i not in traced)
     out_pairs = math.prod(p.out_shape[i] for i in traced) * kept * kept
-    theta = 0.0
+    theta: float | jax.Array = 0.0
     for site, ha, hb, da, db in zip(p.sites, h1, h2, d1, d2):
         if gram_form(site, out_pairs):
             (h1r, d1r), (h2r, d2r) = (

@@ -26,6 +26,8 @@ optimistic points, so a point and the model it lives in always agree on the para
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,6 +35,29 @@ import numpy as np
 from phasekit.models import conv1d
 from phasekit.models import two_layer as two_layer_net
 from phasekit.models._checks import positive_int
+
+__all__ = [
+    "affine_apply",
+    "banded_matrix",
+    "cnn",
+    "cnn_no_sharing",
+    "conv_model",
+    "conv_sample_size",
+    "conv_teacher",
+    "conv_teacher_point",
+    "embed_in_wider",
+    "f_nl",
+    "f_nl_point",
+    "fnl_family_apply",
+    "fnl_sample_size",
+    "fully_connected",
+    "linear",
+    "matrix_factorization",
+    "matrix_factorization_point",
+    "optimistic_sample_size",
+    "two_layer",
+    "two_layer_point",
+]
 
 
 def _nonneg_int(name, v):
@@ -79,13 +104,22 @@ def _positions(d, s, ndim):
 
 
 def cnn(d: int, s: int, k: int = 1, ndim: int = 2) -> int:
-    """CNN with weight sharing, k kernels: k (s^D + (d+1-s)^D) (kernel + output weights)."""
+    """CNN with weight sharing, k kernels: k (s^D + (d+1-s)^D) (kernel + output weights).
+
+    ``d``: input size per spatial axis; ``s``: kernel size; ``k``: kernels of the target;
+    ``ndim``: D, the number of spatial axes. Returns the count (an int).
+    """
     P = _positions(d, s, ndim)
     return positive_int("k", k) * (s**ndim + P)
 
 
 def cnn_no_sharing(d: int, s: int, k: int = 1, m_null: int = 0, ndim: int = 2) -> int:
-    """Locally connected net: (s^D + 1) (k (d+1-s)^D - m_null)."""
+    """Locally connected net: (s^D + 1) (k (d+1-s)^D - m_null).
+
+    ``d``: input size per spatial axis; ``s``: kernel size; ``k``: kernels of the target;
+    ``ndim``: D, the number of spatial axes. Returns the count (an int).
+    ``m_null``: zero output weights (neurons the target does not use) at the point.
+    """
     P = _positions(d, s, ndim)
     n = positive_int("k", k) * P - _nonneg_int("m_null", m_null)
     if n < 0:
@@ -94,7 +128,12 @@ def cnn_no_sharing(d: int, s: int, k: int = 1, m_null: int = 0, ndim: int = 2) -
 
 
 def fully_connected(d: int, s: int, k: int = 1, m_null: int = 0, ndim: int = 2) -> int:
-    """Fully connected net with (d+1-s)^D neurons per kernel: (d^D + 1) (k (d+1-s)^D - m_null)."""
+    """Fully connected net with (d+1-s)^D neurons per kernel: (d^D + 1) (k (d+1-s)^D - m_null).
+
+    ``d``: input size per spatial axis; ``s``: kernel size; ``k``: kernels of the target;
+    ``ndim``: D, the number of spatial axes. Returns the count (an int).
+    ``m_null``: zero output weights (neurons the target does not use) at the point.
+    """
     P = _positions(d, s, ndim)
     n = positive_int("k", k) * P - _nonneg_int("m_null", m_null)
     if n < 0:
@@ -226,7 +265,11 @@ def conv_model(arch: str, width: int, d: int = CONV_INPUT_DIM, s: int = len(CONV
     """(init(key) -> unit-scale params, apply(params, x)) of Fig 10.3's architectures, ``width``
     times wider than the teacher: "cnn" (``width`` shared kernels, :mod:`phasekit.models.conv1d`),
     "cnn_no_sharing" (``width`` kernels, one per position) and "fc" (tanh two-layer net with
-    ``width * P`` neurons, no bias)."""
+    ``width * P`` neurons, no bias).
+
+    ``arch``: "cnn" | "cnn_no_sharing" | "fc"; ``d``: input dimension; ``s``: kernel size
+    (P = d + 1 - s positions). The apply takes x [n, d] and returns [n].
+    """
     _check_arch(arch)
     positive_int("width", width)
     P = conv1d.n_positions(d, s)
@@ -237,7 +280,8 @@ def conv_model(arch: str, width: int, d: int = CONV_INPUT_DIM, s: int = len(CONV
 
 def conv_teacher(kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM) -> dict:
     """The target of Fig 10.3 as a 1-kernel CNN: f*(x) = sum_p tanh(K . x[p:p+s]) = W2 tanh(W1 x)
-    with W2 = [1, ..., 1] and W1 = :func:`banded_matrix` (``{"kernel": [1, s], "a": [1, P]}``)."""
+    with W2 = [1, ..., 1] and W1 = :func:`banded_matrix` (``{"kernel": [1, s], "a": [1, P]}``).
+    ``kernel``: K [s]; ``d``: the input dimension."""
     kernel = jnp.asarray(kernel, jnp.float32)
     P = conv1d.n_positions(d, kernel.size)
     return {"kernel": kernel[None], "a": jnp.ones((1, P))}
@@ -246,9 +290,11 @@ def conv_teacher(kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM) -> dict:
 def conv_teacher_point(
     arch: str, width: int = 1, kernel=CONV_KERNEL, d: int = CONV_INPUT_DIM
 ) -> dict:
-    """The optimistic point of the teacher in ``conv_model(arch, width)``: the teacher written
-    with one kernel (CNN), one kernel copied to every position (no sharing) or the P rows of
-    W1 as neurons (FC), all other kernels / neurons zero (:func:`embed_in_wider`)."""
+    """The optimistic point of the teacher in ``conv_model(arch, width)``: the teacher written with
+    one kernel (CNN), one kernel copied to every position (no sharing) or the P rows of W1 as
+    neurons (FC), all other kernels / neurons zero (:func:`embed_in_wider`). ``arch``, ``width``,
+    ``d`` as :func:`conv_model`; ``kernel``: K [s]. Returns params of ``conv_model(arch, width)``.
+    """
     _check_arch(arch)
     t = conv_teacher(kernel, d)
     P = t["a"].shape[1]
@@ -265,11 +311,16 @@ def conv_sample_size(arch: str, d: int = CONV_INPUT_DIM, s: int = len(CONV_KERNE
     """Optimistic size of a 1-kernel target in each architecture (Table 10.1, D = 1): CNN
     s + (d+1-s), no sharing (s+1)(d+1-s), FC (d+1)(d+1-s); 6, 12, 18 for d = 5, s = 3."""
     _check_arch(arch)
-    f = {"cnn": cnn, "cnn_no_sharing": cnn_no_sharing, "fc": fully_connected}[arch]
+    forms: dict[str, Callable[..., int]] = {
+        "cnn": cnn,
+        "cnn_no_sharing": cnn_no_sharing,
+        "fc": fully_connected,
+    }
+    f = forms[arch]
     return f(d, s, ndim=1)
 
 
-_CLOSED_FORMS = {
+_CLOSED_FORMS: dict[str, Callable[..., int]] = {
     "linear": linear,
     "f_nl": f_nl,
     "two_layer": two_layer,

@@ -56,8 +56,8 @@ __all__ = [
     "RankProfile",
     "RankResult",
     "model_rank",
-    "tangent_rank_profile",
     "optimistic_sample_size",
+    "tangent_rank_profile",
 ]
 
 MEMORY_BUDGET = 2**30  # bytes of J below which method="auto" takes the dense SVD
@@ -155,8 +155,8 @@ class _Jacobian:
 
     def right(self, V: np.ndarray) -> np.ndarray:
         """J V: [N * outputs, l]."""
-        V = jnp.asarray(V)
-        return self._rows(self._right(self.theta, self._block(i), V) for i in range(self.n_blocks))
+        Vj = jnp.asarray(V)
+        return self._rows(self._right(self.theta, self._block(i), Vj) for i in range(self.n_blocks))
 
     def left(self, U: np.ndarray) -> np.ndarray:
         """J^T U: [M, l] (rows of U past N * outputs are padding and get zero weight)."""
@@ -280,6 +280,7 @@ def tangent_rank_profile(
     SVDs): not for ``jit`` / ``vmap``.
 
     Args:
+      apply_fn, params, x: as :func:`model_rank` (x with leading axis N).
       n_points: increasing point counts (default 1..N).
       rtol: relative tolerance per prefix (default max(n, M) * eps).
       warn: warn when the rank still rises at the last prefix (R(n_K) > R(n_{K-1})): the
@@ -288,26 +289,26 @@ def tangent_rank_profile(
       :class:`RankProfile` (n_points [K], ranks [K], saturated).
     """
     N = _n_points(x)
-    n_points = np.arange(1, N + 1) if n_points is None else np.asarray(n_points, dtype=int)
-    if n_points.ndim != 1 or n_points.min() < 1 or n_points.max() > N:
-        raise ValueError(f"n_points: need counts in [1, {N}], got {n_points}")
+    counts = np.arange(1, N + 1) if n_points is None else np.asarray(n_points, dtype=int)
+    if counts.ndim != 1 or counts.min() < 1 or counts.max() > N:
+        raise ValueError(f"n_points: need counts in [1, {N}], got {counts}")
     with jax.enable_x64(True):
         M = ravel_pytree(params)[0].shape[0]
         jac = _Jacobian(apply_fn, params, x, max(1, 2**23 // max(M, 1)))
         J = jac.dense()
-    ranks = []
-    for n in n_points:
+    rank_list: list[int] = []
+    for n in counts:
         Jn = J[: n * jac.n_out]
         s = np.linalg.svd(Jn, compute_uv=False)
         r = max(Jn.shape) * np.finfo(np.float64).eps if rtol is None else rtol
-        ranks.append(_summarize(s, r, Jn.shape[0], M, "dense").rank)
-    ranks = np.asarray(ranks)
+        rank_list.append(_summarize(s, r, Jn.shape[0], M, "dense").rank)
+    ranks = np.asarray(rank_list)
     saturated = bool(ranks.size >= 2 and ranks[-1] == ranks[-2])
     if warn and ranks.size >= 2 and not saturated:
         warnings.warn(
             f"tangent_rank_profile: the rank still rises at the last prefix ({ranks[-2]} at "
-            f"n = {n_points[-2]} -> {ranks[-1]} at n = {n_points[-1]}); it has not saturated, "
+            f"n = {counts[-2]} -> {ranks[-1]} at n = {counts[-1]}); it has not saturated, "
             "evaluate on more points",
             stacklevel=2,
         )
-    return RankProfile(n_points, ranks, saturated)
+    return RankProfile(counts, ranks, saturated)

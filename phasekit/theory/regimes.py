@@ -19,6 +19,19 @@ import numpy as np
 from phasekit.models import two_layer
 from phasekit.models._checks import positive_int
 
+__all__ = [
+    "boundary_curve",
+    "boundary_distance",
+    "exponents_fit",
+    "kappa",
+    "kappa_prime",
+    "preset_exponents",
+    "preset_exponents_fit",
+    "regime",
+    "scaling_for",
+    "theoretical_sign",
+]
+
 REGIMES = ("linear", "critical", "condensed")
 
 
@@ -33,7 +46,8 @@ def kappa_prime(alpha, beta1, beta2):
 
 
 def scaling_for(gamma, gamma_prime, width):
-    """(alpha, beta1, beta2) with kappa = m^-gamma and kappa' = m^-gamma'.
+    """(alpha, beta1, beta2) with kappa = m^-gamma and kappa' = m^-gamma' (``gamma_prime`` =
+    gamma', ``width`` = m).
 
     The choice used throughout phasekit: alpha = 1, beta1 = m^-(gamma + gamma')/2,
     beta2 = m^(gamma' - gamma)/2. Any other choice with the same (kappa, kappa') gives the
@@ -54,7 +68,8 @@ def scaling_for(gamma, gamma_prime, width):
 def exponents_fit(widths, alphas, beta1s, beta2s):
     """(gamma, gamma') as log-log slopes: gamma = -d log kappa / d log m over the given widths.
 
-    For a parameterization given numerically at several widths (least squares over all).
+    For a parameterization given numerically at several widths (least squares over all):
+    ``widths`` [W] and the scales ``alphas``, ``beta1s``, ``beta2s`` [W] at those widths.
     """
     logm = np.log(np.asarray(widths, float))
     if logm.size < 2:
@@ -92,14 +107,17 @@ def preset_exponents(name: str, beta_exponent: float | None = None) -> tuple[flo
 
 
 def preset_exponents_fit(name: str, input_dim: int = 1, widths=(1e3, 1e4, 1e5, 1e6)):
-    """(gamma, gamma') of a preset estimated numerically from Table 7.1 over large widths."""
+    """(gamma, gamma') of a preset estimated numerically from Table 7.1 over large widths
+    (:func:`exponents_fit` of :func:`phasekit.models.two_layer.preset` ``name`` at ``widths``,
+    input dimension ``input_dim``)."""
     positive_int("input_dim", input_dim)
     abb = np.array([two_layer.preset(name, int(m), input_dim) for m in widths])
     return exponents_fit(widths, *abb.T)
 
 
 def boundary_distance(gamma, gamma_prime):
-    """Euclidean distance in the (gamma', gamma) plane to the critical boundary."""
+    """Euclidean distance in the (gamma', gamma) plane from (``gamma_prime``, ``gamma``) to the
+    critical boundary (:func:`boundary_curve`); broadcasting over arrays."""
     g, gp = np.asarray(gamma, float), np.asarray(gamma_prime, float)
     # ray 1: gamma = 1, gamma' <= 0
     d1 = np.hypot(g - 1.0, np.maximum(gp, 0.0))
@@ -110,7 +128,8 @@ def boundary_distance(gamma, gamma_prime):
 
 
 def regime(gamma, gamma_prime, tol: float = 1e-9):
-    """ "linear" | "critical" | "condensed" from the theoretical boundary.
+    """ "linear" | "critical" | "condensed" at (``gamma``, ``gamma_prime``) from the theoretical
+    boundary.
 
     Points within ``tol`` of the boundary are "critical". Vectorized: arrays give an array
     of strings.
@@ -124,12 +143,14 @@ def regime(gamma, gamma_prime, tol: float = 1e-9):
 
 
 def theoretical_sign(gamma, gamma_prime, tol: float = 1e-9):
-    """Expected sign of S_w: -1 linear, 0 critical, +1 condensed."""
+    """Expected sign of S_w at (``gamma``, ``gamma_prime``): -1 linear, 0 critical (within
+    ``tol`` of the boundary), +1 condensed."""
     r = np.asarray(regime(gamma, gamma_prime, tol))
     return np.select([r == "linear", r == "condensed"], [-1, 1], 0)
 
 
 def boundary_curve(gamma_prime):
-    """gamma on the critical boundary as a function of gamma': 1 for gamma' <= 0, 1 + gamma' above."""
+    """gamma on the critical boundary as a function of gamma': 1 for gamma' <= 0, 1 + gamma' above
+    (``gamma_prime``: a number or an array; the result has its shape)."""
     gp = np.asarray(gamma_prime, float)
     return np.where(gp <= 0, 1.0, 1.0 + gp)

@@ -19,6 +19,15 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import least_squares
 
+__all__ = [
+    "Frontier",
+    "PowerLawFit",
+    "compute_frontier",
+    "fit_power_law",
+    "loglog_slope",
+    "power_law",
+]
+
 
 def power_law(n, E, A, alpha):
     """E + A n^{-alpha} (numpy, broadcasting)."""
@@ -103,8 +112,9 @@ def fit_power_law(
 
 class Frontier(NamedTuple):
     """The compute-optimal frontier: the grid points whose loss is below every point of
-    smaller or equal compute, sorted by compute. Arrays [F]; slope: d log L / d log C and
-    n_slope: d log N_opt / d log C, least-squares lines through the frontier (NaN if F < 2)."""
+    smaller or equal compute, sorted by compute. Arrays [F]: ``compute`` C = c N D, ``loss``,
+    ``n_params`` N and ``n_samples`` D of each frontier point; ``slope``: d log L / d log C and
+    ``n_slope``: d log N_opt / d log C, least-squares lines through the frontier (NaN if F < 2)."""
 
     compute: np.ndarray
     loss: np.ndarray
@@ -140,17 +150,18 @@ def compute_frontier(n_params, n_samples, loss, flops_per_param_sample: float = 
     C, L, NN, DD = C[ok], L[ok], NN[ok], DD[ok]
     # equal compute up to rounding (N D = D N) counts as equal: order by log C to 9 decimals
     order = np.lexsort((L, np.round(np.log(C), 9)))
-    keep, best = [], np.inf
+    keep: list[int] = []
+    best = np.inf
     for i in order:
         if L[i] < best:
             keep.append(i)
             best = L[i]
-    keep = np.array(keep, int)
+    k = np.array(keep, int)
     return Frontier(
-        C[keep],
-        L[keep],
-        NN[keep],
-        DD[keep],
-        loglog_slope(C[keep], L[keep]),
-        loglog_slope(C[keep], NN[keep]),
+        C[k],
+        L[k],
+        NN[k],
+        DD[k],
+        loglog_slope(C[k], L[k]),
+        loglog_slope(C[k], NN[k]),
     )
