@@ -59,50 +59,21 @@ def _store(store, name):
     return None if store is None else f"{store}/{name}"
 
 
-def _grid(
-    point,
-    axes: dict,
-    *,
-    key_axes,
-    base_seed: int,
-    dims: dict | None = None,
-    coords: dict | None = None,
-    config=None,
-) -> xr.Dataset:
-    """A small grid in ONE compiled ``lax.map`` program on the default device, keys as
-    :func:`sweep.run` derives them (``sweep.point_key`` of the key axes' coordinates). Used where
-    ``sweep.run`` stalled on this machine (0% CPU, no progress, both float32 and float64) for the
-    orthogonal-init point functions (orthogonal and Gaussian inits picked by a traced index; the
-    same functions run fine under plain jit of vmap / lax.map; the cause inside sweep's
-    two-CPU-device path is not isolated), and for the layer-norm grid (one program, faster to
-    compile). No store, no resume: each grid here takes seconds."""
-    names = list(axes)
-    values = [np.asarray(v) for v in axes.values()]
-    mesh = [m.ravel() for m in np.meshgrid(*values, indexing="ij")]
-    words = np.asarray(
-        [
-            sweep.point_hash(key_axes, [mesh[names.index(k)][i] for k in key_axes])
-            for i in range(mesh[0].size)
-        ],
-        np.uint32,
+def _grid(point, axes: dict, *, cfg, store, shard, progress, desc, **kw) -> xr.Dataset:
+    """One :func:`sweep.run` of ``point`` over ``axes`` with the seed axis as key axis: store,
+    resume and shards as in every experiment."""
+    return sweep.run(
+        point,
+        axes,
+        store=store,
+        shard=shard,
+        key_axes=("seed",),
+        base_seed=cfg.base_seed,
+        config=cfg.to_dict(execution=False),
+        progress=progress,
+        desc=desc,
+        **kw,
     )
-    keys = sweep.point_key(jax.random.key(base_seed), words)
-    pts = {n: jnp.asarray(m) for n, m in zip(names, mesh)}
-    outs = jax.device_get(
-        jax.jit(lambda p, k: jax.lax.map(lambda a: point(a[0], a[1]), (p, k)))(pts, keys)
-    )
-    shape = tuple(v.size for v in values)
-    dims, coords = dims or {}, dict(coords or {})
-    data = {
-        k: (names + list(dims.get(k, ())), np.asarray(v).reshape(shape + np.shape(v)[1:]))
-        for k, v in outs.items()
-    }
-    ds = xr.Dataset(data, coords={**{n: v for n, v in zip(names, values)}, **coords})
-    if config is not None:
-        import json
-
-        ds.attrs["config"] = json.dumps(config)
-    return ds
 
 
 def _figures(name):
@@ -695,8 +666,11 @@ def run_orthogonal(
                 "depth": np.asarray(cfg.depths),
                 "seed": np.arange(cfg.seeds),
             },
-            key_axes=("seed",),
-            base_seed=cfg.base_seed,
+            cfg=cfg,
+            store=_store(store, "jacobian"),
+            shard=shard,
+            progress=progress,
+            desc="orthogonal init: Jacobian spectra",
         )
     jac = jac.assign_coords(init=list(INITS), activation=list(ACTS))
 
@@ -725,11 +699,16 @@ def run_orthogonal(
     tr = _grid(
         train_point,
         {"init": np.arange(2), "seed": np.arange(cfg.seeds)},
-        key_axes=("seed",),
-        base_seed=cfg.base_seed,
+        cfg=cfg,
+        store=_store(store, "training"),
+        shard=shard,
+        progress=progress,
+        desc="orthogonal init: training",
         dims={"loss": ("step",)},
         coords={"step": rec},
     )
+    if not (jac.attrs["complete"] and tr.attrs["complete"]):
+        return tr  # one shard; the complete run adds the rest
     tr = tr.assign_coords(init=list(INITS))
     ds = xr.merge([jac, tr], combine_attrs="drop_conflicts")
     ds.attrs.update(width=n, train_depth=depth, target=cfg.target, lr=cfg.lr)
@@ -947,8 +926,11 @@ def run_layernorm(
     ds = _grid(
         point,
         {"decay": np.arange(len(cfg.decays)), "seed": np.arange(cfg.seeds)},
-        key_axes=("seed",),
-        base_seed=cfg.base_seed,
+        cfg=cfg,
+        store=store,
+        shard=shard,
+        progress=progress,
+        desc="layer norm",
         dims={
             "loss": ("step",),
             "w_sq": ("step", "layer"),
@@ -957,6 +939,8 @@ def run_layernorm(
         },
         coords={"step": rec, "layer": layers},
     )
+    if not ds.attrs["complete"]:
+        return ds  # one shard; the complete run adds the rest
     ds = ds.assign_coords(decay=np.asarray(cfg.decays))
     ds.attrs.update(lr=cfg.lr)
     return describe(
