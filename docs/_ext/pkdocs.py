@@ -89,10 +89,12 @@ def fix_docstring(lines: list[str]) -> list[str]:
             literal_indent = None
             if not prev_blank:
                 out.append("")
+                prev_blank = True
         if section_indent is not None and ind <= section_indent and not SECTION.match(line):
             section_indent = None
             if not prev_blank:
                 out.append("")
+                prev_blank = True
         pind = _indent(prev) if prev else 0
         if SECTION.match(line):
             section_indent = ind
