@@ -19,7 +19,8 @@ r"""Hessian of the training loss at a parameter point: dense, products, spectra,
 
   .. math::
 
-      L = \frac{1}{2n} \sum_i \|f(x_i) - y_i\|^2, \qquad H = G + R, \qquad
+      L = \frac{1}{2n} \sum_i \|f(x_i) - y_i\|^2, \qquad H = G + R,
+
       G = \frac{1}{n} \sum_i J_i^\top J_i, \qquad
       R = \frac{1}{n} \sum_i \sum_k \bigl(f_k(x_i) - y_{ik}\bigr)\, \nabla_\theta^2 f_k(x_i)
 
