@@ -142,3 +142,18 @@ def test_tutorials_are_executed_notebooks_of_registered_experiments():
 )
 def test_docstring_glue(lines, expected):
     assert pkdocs.fix_docstring(lines) == expected
+
+
+def test_docstring_glue_argument_lists():
+    zw = "\u200b"
+    # names running onto the next line are one item; several names are one field name
+    assert pkdocs.fix_docstring(["Args:", "  a, b,", "    c: as in run"]) == [
+        "Args:",
+        f"  a,{zw}b,{zw}c: as in run",
+    ]
+    # a line at the item indent that is not "name: ..." continues the previous item
+    assert pkdocs.fix_docstring(["Args:", "  s: the state (of a", "  structure); g: grads"]) == [
+        "Args:",
+        "  s: the state (of a",
+        "    structure); g: grads",
+    ]

@@ -34,8 +34,28 @@ LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)]|#\.|\([a-z0-9]+\))\s+")
 FIELD = re.compile(r"^\s*:[^:]+:")
 # inline spans left untouched: ``literal``, :role:`text`, `text`, $math$
 PROTECTED = re.compile(r"``.+?``|:[\w:.+-]+:`[^`]*`|`[^`]*`_{0,2}|\$[^$\n]+\$")
-NAMES = re.compile(r"^(\s*)([\w*]+(?:\s*/\s*[\w*]+)+)(?=\s*(\(.*?\))?\s*:)")
+ITEM = re.compile(r"^\s*\*{0,2}[\w.]+(\s*[,/]\s*\*{0,2}[\w.]+)*\s*(\([^)]*\))?\s*:(\s|$)")
+NAMES = re.compile(r"^(\s*)([\w*]+(?:\s*[,/]\s*[\w*]+)+)(?=\s*(\(.*?\))?\s*:)")
 EMPHASIS = re.compile(r"(?<![\w*\\])(\*\*?)(?=\S)([^*\n]*?\S)\1(?![\w*])")
+
+
+def _one_name(names: str) -> str:
+    """Several argument names as one field name without whitespace (reST field lists split a
+    name at whitespace into "type name"): "a / b" -> "a/b", "a, b" -> "a,<zero-width space>b"."""
+    names = re.sub(r"\s*/\s*", "/", names)
+    return re.sub(r"\s*,\s*", ",\u200b", names)
+
+
+def _join_name_lists(lines: list[str]) -> list[str]:
+    """Join an argument item whose list of names runs onto the next line(s):
+    "a, b,\n    c: text" -> "a, b, c: text"."""
+    out: list[str] = []
+    for line in lines:
+        if out and re.fullmatch(r"\s*[\w*]+(\s*,\s*[\w*]+)*\s*,", out[-1]) and line.strip():
+            out[-1] = out[-1].rstrip() + " " + line.strip()
+        else:
+            out.append(line)
+    return out
 
 
 def _indent(line: str) -> int:
@@ -69,6 +89,7 @@ def escape_inline(line: str) -> str:
 
 def fix_docstring(lines: list[str]) -> list[str]:
     """The reST-safe version of a plain-text docstring (list of lines, as autodoc gives)."""
+    lines = _join_name_lists(lines)
     out: list[str] = []
     section_kind, item_indent = "", None
     literal_indent = None  # inside a literal block / directive body: its base indent
@@ -104,10 +125,10 @@ def fix_docstring(lines: list[str]) -> list[str]:
             if item_indent is None:
                 item_indent = ind
             if section_kind in ("Args", "Arguments", "Parameters", "Params", "Attributes"):
-                if ind == item_indent:  # "a / b: ..." names two arguments: keep them one name
-                    line = NAMES.sub(
-                        lambda m: m.group(1) + re.sub(r"\s*/\s*", "/", m.group(2)), line
-                    )
+                if ind == item_indent and not ITEM.match(line) and not prev_blank:
+                    line = " " * (ind + 2) + line.lstrip()  # a continuation, not an item
+                elif ind == item_indent:  # "a / b: ..." or "a, b: ..." names several arguments
+                    line = NAMES.sub(lambda m: m.group(1) + _one_name(m.group(2)), line)
             elif section_kind.startswith(("Return", "Yield")) and ind > item_indent:
                 # a layout inside the returned value's description: show it as written
                 if not prev.rstrip().endswith("::"):
@@ -187,6 +208,20 @@ def _canonical(target: str) -> str | None:
     return None
 
 
+def _module_constant(node, target: str) -> bool:
+    """Whether ``target`` names an existing constant of the referring (or a named) module."""
+    import importlib
+
+    mod, _, name = target.rpartition(".")
+    for modname in filter(None, (mod, node.get("py:module"))):
+        try:
+            if hasattr(importlib.import_module(modname), name):
+                return True
+        except ImportError:
+            continue
+    return False
+
+
 def _missing_reference(app, env, node, contnode):
     """Resolve abbreviated (``train.run``) and re-exported (``phasekit.data.digits``) targets;
     a private name (``_choose``) is not part of the API: shown as text, without a link."""
@@ -199,6 +234,8 @@ def _missing_reference(app, env, node, contnode):
         return contnode
     domain = env.get_domain("py")
     hits = _lookup(domain, target)
+    if not hits and target.split(".")[-1].isupper() and _module_constant(node, target):
+        return contnode  # a module constant outside the API (not in __all__): text, no link
     if not hits and "." in target:  # an instance attribute (``Resumable.advance``): its class
         parent = _lookup(domain, target.rsplit(".", 1)[0])
         hits = [h for h in parent if domain.objects[h].objtype == "class"]
