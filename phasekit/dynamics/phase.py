@@ -1,7 +1,11 @@
-"""The phase diagram of initialization scale for two-layer nets (spec 01, book ch. 7).
+r"""The phase diagram of initialization scale for two-layer nets (spec 01, book ch. 7).
 
-    RD(theta_w(t)) = ||theta_w(t) - theta_w(0)||_2 / ||theta_w(0)||_2   (input weights + biases)
-    S_w = lim_{m -> inf} log RD*(m) / log m      (least-squares slope over widths)
+.. math::
+
+    \mathrm{RD}(\theta_w(t)) = \frac{\|\theta_w(t) - \theta_w(0)\|_2}{\|\theta_w(0)\|_2},
+    \qquad S_w = \lim_{m \to \infty} \frac{\log \mathrm{RD}^*(m)}{\log m}
+
+(theta_w: the input weights and biases; S_w is fitted as the least-squares slope over widths).
 
 S_w < 0: linear regime; S_w > 0: condensed; S_w ~ 0: critical.
 

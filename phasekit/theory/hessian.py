@@ -1,6 +1,9 @@
-"""Hessian of the training loss at a parameter point: dense, products, spectra, counts.
+r"""Hessian of the training loss at a parameter point: dense, products, spectra, counts.
 
-    theta = ravel_pytree(params) in R^M,    H = d^2 L / d theta^2 in R^{M x M}
+.. math::
+
+    \theta = \operatorname{ravel\_pytree}(\mathrm{params}) \in \mathbb{R}^M, \qquad
+    H = \frac{\partial^2 L}{\partial \theta^2} \in \mathbb{R}^{M \times M}
 
 - :func:`hessian`: dense H (small models; ``dtype="float64"`` computes it in float64).
 - :func:`hvp`: H v by forward-over-reverse (``jvp`` of ``grad``); H is never materialized.
@@ -12,10 +15,16 @@
 - :func:`eigen_counts`: numbers of negative / zero / positive eigenvalues, |lambda| <= tol is zero.
 - :func:`gauss_newton`, :func:`gauss_newton_vp`: the generalized Gauss-Newton matrix
   (1/n) sum_i J_i^T H_i J_i of the MSE (H_i = I) or of the softmax cross-entropy
-  (H_i = diag p_i - p_i p_i^T); :func:`mse_hessian_parts`: for the MSE
-  L = 1/(2n) sum_i |f(x_i) - y_i|^2 the Hessian splits as
-  H = G + R,  G = (1/n) sum_i J_i^T J_i (Gauss-Newton / NTK part, PSD),
-  R = (1/n) sum_i sum_k (f_k(x_i) - y_ik) d^2 f_k(x_i) (residual part, 0 at interpolation).
+  (H_i = diag p_i - p_i p_i^T); :func:`mse_hessian_parts`: for the MSE the Hessian splits as
+
+  .. math::
+
+      L = \frac{1}{2n} \sum_i \|f(x_i) - y_i\|^2, \qquad H = G + R,
+
+      G = \frac{1}{n} \sum_i J_i^\top J_i, \qquad
+      R = \frac{1}{n} \sum_i \sum_k \bigl(f_k(x_i) - y_{ik}\bigr)\, \nabla_\theta^2 f_k(x_i)
+
+  (G: the Gauss-Newton / NTK part, PSD; R: the residual part, 0 at interpolation).
 
 ``loss_fn(params, data) -> scalar`` (:class:`phasekit.typing.LossFn`, the convention of
 :func:`phasekit.dynamics.train.run`: ``train.mse(apply)`` / ``train.cross_entropy(apply)`` plug in
