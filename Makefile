@@ -5,12 +5,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.phasekit-installed
 
-.PHONY: demo test test-slow lint bench install clean
+.PHONY: demo test test-slow lint docs bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# the documentation site, strict (a warning or a failing tutorial cell fails): docs/_build/html
+docs: $(STAMP)
+	PYTHON=$(BIN)/python docs/build.sh
+
 # Optional baselines in separate venvs: make bench TORCH_PYTHON=/path/bin/python NT_PYTHON=/path/bin/python
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py $(if $(TORCH_PYTHON),--torch-python $(TORCH_PYTHON))
@@ -39,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/model_rank.py
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache docs/_build docs/api/*.rst

@@ -43,7 +43,9 @@ def test_module_declares_and_documents_its_public_names(name):
         obj = getattr(module, n)
         if inspect.ismodule(obj):
             continue
-        if callable(obj):  # functions, classes and jitted functions (their __doc__ is the wrapped one's)
+        if callable(
+            obj
+        ):  # functions, classes and jitted functions (their __doc__ is the wrapped one's)
             doc = obj.__doc__  # its own docstring, not one inherited from a base class
             if inspect.isclass(obj) and doc and tuple in obj.__mro__ and doc.startswith(n + "("):
                 doc = None  # a NamedTuple's generated "Name(a, b)" is not documentation
