@@ -12,10 +12,12 @@ Models:
        with itself (n^2 k P, P ~ 43k led by the dense head), while the structured path's cost is
        led by the per-output backward passes through the convolutions (n k of them), which
        ``jacobian`` needs too, plus the convolutions' own n^2 k P_conv contraction (P_conv ~ 2.5k):
-       the ratio rises with n towards P / P_conv. Measured on 2 CPU cores shared with other
-       work, one run each: 5.3x at 64 images, 5.9x at 256, 10.3x at 512 (the default) and
-       11.1x at 1024 (neural-tangents 0.6.5's own structured/jacobian at 256: 3.4x, and
-       phasekit's structured 2.0x faster than it there).
+       the ratio rises with n towards P / P_conv. On 2 idle CPU cores, one run each: 7.4x at
+       512 images (neural-tangents 0.6.5 in the same run: its structured 5.3x its jacobian, and
+       phasekit's structured 1.40x faster than its structured) and 10.1x at 1024 (the default);
+       at 64 and 256 images (loaded machine) 5.3x and 5.9x. Measured on a loaded machine the
+       ratios read higher (10.3x at 512, 11.1x at 1024): the Jacobian contraction suffers more
+       from a shared memory bus.
 Baselines measured in the same run:
   naive        ``jax.jacrev`` of the full batch, then J J^T (current JAX)
   neural-tangents 0.6.5 ``empirical_ntk_fn`` (jacobian contraction, NTK-vector products,
@@ -27,7 +29,7 @@ Every time is the median of ``--reps`` jitted calls after a warm-up (fewer for c
 that take seconds); ratios are printed
 against the naive baseline and against neural-tangents' structured derivatives.
 
-    python benchmarks/empirical_ntk.py [--n 256] [--width 512] [--cnn-n 512] [--reps 5] [--nt-python PATH]
+    python benchmarks/empirical_ntk.py [--n 256] [--width 512] [--cnn-n 1024] [--reps 5] [--nt-python PATH]
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def main():
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--input-dim", type=int, default=8)
     parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--cnn-n", type=int, default=512)
+    parser.add_argument("--cnn-n", type=int, default=1024)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--nt-python", default=os.environ.get("PHASEKIT_NT_PYTHON"))
     args = parser.parse_args()
