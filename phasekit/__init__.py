@@ -48,8 +48,8 @@ def _widen_intra_op_pool(devices: int, cores: int) -> None:
     CPU devices (unless ``PJRT_NPROC`` or ``NPROC`` is set; XLA reads it when the CPU client
     starts).
 
-    jaxlib 0.10's batched LAPACK kernels (``eigh``, ``solve``, ``cholesky`` of a batch: its
-    ``ParallelBatchMap``) split the batch over that pool and block the calling pool thread until
+    jaxlib 0.10's batched LAPACK kernels (its ``ParallelBatchMap``: a batched ``eigh`` and
+    ``solve`` hung here; ``svd``, ``qr`` and ``cholesky`` did not in the same test) split the batch over that pool and block the calling pool thread until
     the pieces finish. The pool has one thread per core, so when every device runs such a kernel
     at once (a vmapped ``eigh`` in a sweep sharded over one device per core) every thread waits
     for pieces that no thread is left to run: the process hangs at 0% CPU

@@ -15,11 +15,11 @@ import phasekit
 
 
 def _modules() -> list[str]:
-    names = ["phasekit"]
-    for info in pkgutil.walk_packages(phasekit.__path__, prefix="phasekit."):
-        if not info.name.rsplit(".", 1)[-1].startswith("_") or info.name.endswith("__main__"):
-            names.append(info.name)
-    return sorted(n for n in names if not n.endswith("__main__"))
+    """phasekit and every module under it whose own name does not start with ``_``."""
+    walk = pkgutil.walk_packages(phasekit.__path__, prefix="phasekit.")
+    return ["phasekit"] + sorted(
+        info.name for info in walk if not info.name.rsplit(".", 1)[-1].startswith("_")
+    )
 
 
 MODULES = _modules()
