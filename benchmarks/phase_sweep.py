@@ -17,7 +17,7 @@ Lane utilization = useful run-steps / computed lane-steps (vmap: from each chunk
 run; continuous: counted by ``sweep.run``). Compile time is included in every arm.
 
     python benchmarks/phase_sweep.py                       # reduced grid, every arm
-    python benchmarks/phase_sweep.py --grid quick          # the demo's grid (900 runs)
+    python benchmarks/phase_sweep.py --grid quick          # the demo's grid (1,100 runs)
     python benchmarks/phase_sweep.py --grid quick --arms map continuous auto cached
     python benchmarks/phase_sweep.py --grid quick --vmap-max-width 1000   # vmap is slow on CPU
 """
