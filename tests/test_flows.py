@@ -211,3 +211,94 @@ def test_moving_average_and_bad_arguments():
             max_lanczos=2,
             reference=jnp.zeros((2, 2)),
         )
+
+
+def _up_crossings(s, level):
+    return np.where((s[:-1] < level) & (s[1:] >= level))[0]
+
+
+def test_edge_flow_on_the_toy_orbits_the_central_flows_point_with_its_time_averages():
+    """Edge flow on L(x, y) = (1/2)(s0 + y) x^2 - alpha y from the center (0, 0) with rho0 = GD's
+    initial oscillation x0: (s = eta S - 2, r = rho^2) is a Lotka-Volterra pair, so the model orbits
+    (S, rho^2) = (2/eta, 2 alpha) and its averages over whole orbits are exactly those (to the
+    Euler error in S); GD on the same toy runs the same cycle (its first period within 5%)."""
+    x0 = 1.2 * np.sqrt(2 * ALPHA)
+    with jax.enable_x64(True):
+        ef = jax.jit(
+            lambda p: flows.edge_flow(
+                _toy,
+                p,
+                None,
+                ETA,
+                steps=50_000,
+                n_records=5001,
+                schedule="linear",
+                substeps=8,
+                max_lanczos=2,
+                rho0=x0,
+                rho_min=1e-250,
+            )
+        )(jnp.zeros(2))
+
+        def gd(p, _):
+            return p - ETA * jax.grad(_toy)(p), _toy_sharpness(p)
+
+        _, S_gd = jax.jit(lambda p: jax.lax.scan(gd, p, None, length=35_000))(jnp.array([x0, 0.0]))
+    S, r, step = (np.asarray(a) for a in (ef.sharpness[:, 0], ef.sigma2[:, 0], ef.step))
+    up = _up_crossings(S, 2 / ETA)
+    assert len(up) >= 2, "at least one whole orbit"
+    whole = slice(up[0], up[-1])
+    assert abs(S[whole].mean() / (2 / ETA) - 1) < 1e-4  # measured 2e-5 (substeps 8)
+    assert abs(r[whole].mean() / (2 * ALPHA) - 1) < 1e-3  # measured 5e-6
+    assert np.isfinite(r).all() and r.max() > 10 * 2 * ALPHA > 100 * r.min()  # a wide cycle
+    period_ef = step[up[1]] - step[up[0]]
+    up_gd = _up_crossings(np.asarray(S_gd), 2 / ETA)
+    period_gd = up_gd[1] - up_gd[0]
+    assert abs(period_ef / period_gd - 1) < 0.05  # measured 20.5k vs 21.2k GD steps
+    np.testing.assert_allclose(ef.predicted_loss, ef.loss + 0.5 * S * r, rtol=1e-6, atol=1e-12)
+
+
+def test_edge_flow_center_is_gradient_flow_on_a_quadratic_and_rho_decays_at_eta_s_minus_2():
+    """L = w^T A w / 2: the averaged gradient (1/2)[A(w + rho u) + A(w - rho u)] = A w for any rho,
+    so the center is gradient flow (the same Euler steps); u stays the top eigenvector and
+    log rho(t) = log rho0 + t (eta lambda_max - 2) exactly (Euler is exact for a constant rate)."""
+    eta, rho0 = 0.3, 0.1
+    kw = dict(steps=20, n_records=8, substeps=20, max_lanczos=3, tol=1e-6)
+    with jax.enable_x64(True):
+        A = jnp.diag(jnp.array([1.0, 3.0, 5.0]))
+        loss = lambda w: 0.5 * w @ A @ w
+        w0 = jnp.array([1.0, -1.0, 0.5])
+        ef = jax.jit(lambda w: flows.edge_flow(loss, w, None, eta, rho0=rho0, **kw))(w0)
+        gf = jax.jit(lambda w: flows.gradient_flow(loss, w, None, eta, **kw))(w0)
+    np.testing.assert_array_equal(ef.step, train.record_steps(20, 8))
+    np.testing.assert_allclose(ef.loss, gf.loss, rtol=1e-10)
+    np.testing.assert_allclose(ef.sharpness[:, 0], 5.0, rtol=1e-8)
+    t = np.asarray(ef.step, float)
+    np.testing.assert_allclose(
+        np.log(ef.sigma2[:, 0]) / 2, np.log(rho0) + t * (eta * 5.0 - 2), rtol=1e-8
+    )
+    np.testing.assert_allclose(ef.num_hvp[1:], np.diff(t) * 20 + 1)
+
+
+def test_edge_flow_vmaps_over_learning_rates_and_rejects_bad_arguments():
+    with jax.enable_x64(True):
+        lrs = jnp.array([0.02, 0.0199])
+        kw = dict(steps=300, n_records=4, schedule="linear", substeps=4, max_lanczos=2)
+        p0 = jnp.array([0.0, 0.0])
+        both = jax.jit(jax.vmap(lambda lr: flows.edge_flow(_toy, p0, None, lr, rho0=0.1, **kw)))(
+            lrs
+        )
+        for i in range(2):
+            one = jax.jit(lambda lr: flows.edge_flow(_toy, p0, None, lr, rho0=0.1, **kw))(lrs[i])
+            np.testing.assert_allclose(both.loss[i], one.loss, rtol=1e-9)
+            np.testing.assert_allclose(both.sigma2[i], one.sigma2, rtol=1e-9)
+    for bad, match in (
+        (dict(substeps=0), "substeps"),
+        (dict(rho0=-1.0), "rho0"),
+        (dict(rho_min=0.0), "rho_min"),
+        (dict(max_lanczos=5), "max_lanczos"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            flows.edge_flow(_toy, jnp.ones(2), None, 0.1, steps=10, **bad)
+    with pytest.raises(ValueError, match="lr"):
+        flows.edge_flow(_toy, jnp.ones(2), None, -0.1, steps=10)

@@ -1,5 +1,6 @@
-"""Continuous-time models of full-batch GD: gradient flow and the central flow at the edge of
-stability (Cohen, Damian, Talwalkar, Kolter, Lee, ICLR 2025, arXiv 2410.24206).
+"""Continuous-time models of full-batch GD: gradient flow, the central flow at the edge of
+stability (Cohen, Damian, Talwalkar, Kolter, Lee, ICLR 2025, arXiv 2410.24206) and a three-ODE
+edge flow in the form of Marion's Edge Flow (arXiv 2606.18080), see :func:`edge_flow`.
 
 GD w_{t+1} = w_t - eta grad L(w_t); time t is counted in GD steps. Gradient flow is
 dw/dt = -eta grad L. At the edge of stability GD oscillates along the top eigenvectors u_i of
@@ -53,6 +54,7 @@ __all__ = [
     "FlowTrajectory",
     "central_flow",
     "edge_covariance",
+    "edge_flow",
     "gradient_flow",
     "moving_average",
 ]
@@ -66,7 +68,8 @@ class FlowTrajectory(NamedTuple):
     predicted_loss: [R] the predicted time average of GD's loss, L + (1/2) <Sigma, H>
     sharpness:      [R, k] top k eigenvalues of H(w(t)) (``[:, 0]`` is S)
     sigma2:         [R, k] eigenvalues of X (descending): squared oscillation of GD along the edge
-                    directions (k = 1: sigma^2); zeros for gradient flow
+                    directions (k = 1: sigma^2); zeros for gradient flow; rho^2 for
+                    :func:`edge_flow` (k = 1)
     oscillation2:   [R, k] (u_i^T (w_ref(t) - w(t)))^2 for a ``reference`` trajectory (e.g. GD's
                     iterates), NaN without one
     distance:       [R] |w_ref(t) - w(t)| (NaN without a reference)
@@ -310,6 +313,172 @@ def central_flow(
         out["num_hvp"],
         out["observables"],
         unravel(s.theta),
+    )
+
+
+def edge_flow(
+    loss_fn: Callable,
+    params: Params,
+    data: Data,
+    lr,
+    *,
+    steps: int,
+    n_records: int = 100,
+    schedule: str = "log",
+    record_at=None,
+    substeps: int = 4,
+    rho0=None,
+    rho_min=None,
+    max_lanczos: int = 30,
+    tol: float = 1e-3,
+    reference: Params | None = None,
+    observe: Callable[[Params], dict] | None = None,
+    key=None,
+) -> FlowTrajectory:
+    """A three-ODE model of GD at the edge of stability: a center w, a unit direction u and a
+    magnitude rho, with GD's iterates read as w +- rho u (a period-2 oscillation along u).
+
+    This is the structure Marion's Edge Flow (arXiv 2606.18080) states in its abstract -- "the
+    center follows a modified gradient flow on a symmetrized loss; the direction tracks a top
+    eigenvector of the Hessian via Rayleigh quotient dynamics; the magnitude grows or decays
+    exponentially depending on whether the sharpness exceeds or falls below 2/eta; two gradients
+    and one HVP per step". The paper's full text was not available offline, so the equations below
+    are derived here from GD itself, not copied; their constants may differ from the paper's.
+    With t in GD steps, L_sym(w) = (1/2) [L(w + rho u) + L(w - rho u)] and S = u^T H(w) u:
+
+        dw/dt     = -eta grad_w L_sym = -eta (1/2) [grad L(w + rho u) + grad L(w - rho u)]
+                  (= -eta [grad L + (1/2) rho^2 grad S] + O(rho^4): the central flow's drift)
+        du/dt     =  eta (H u - S u)              (GD's deviation grows by (1 - eta H) per step;
+                                                   linearized at the edge, log|1 - eta lambda| ~
+                                                   eta lambda - 2: Rayleigh-quotient ascent)
+        dlog rho/dt = eta S - 2                   (the same linearization along u)
+
+    On L(x, y) = (1/2)(s0 + y) x^2 - alpha y the fixed point is S = 2/eta, rho^2 = 2 alpha (the
+    central flow's sigma^2), and (s = eta S - 2, r = rho^2) is a Lotka-Volterra pair
+    (dr/dt = 2 s r, ds/dt = -eta^2 (r/2 - alpha) at x = 0) that orbits it: the model oscillates in
+    S as GD does, with time averages exactly 2/eta and 2 alpha over each orbit. On a quadratic the
+    center is gradient flow for any rho (the averaged gradient is exact). The predicted time
+    average of GD's loss is L_sym(w).
+
+    Euler steps of dt = 1/substeps, u renormalized after each; log rho is integrated so it never
+    underflows and is floored at log rho_min (GD's own floor: rounding seeds the unstable mode).
+    Cost per substep: two gradients and one HVP (plus one Lanczos at the start for u(0)).
+
+    Args:
+      loss_fn, params, data: ``loss_fn(params, data)`` as in :func:`train.run`.
+      lr: eta (may be traced: vmap over learning rates).
+      steps, n_records, schedule, record_at: the record times, as in :func:`train.run`.
+      substeps: Euler steps per GD step.
+      rho0: initial magnitude; None: eta |u^T grad L(w0)| (the first GD step's move along u), at
+        least rho_min.
+      rho_min: floor of rho; None: machine epsilon x |w0| (GD's rounding level).
+      max_lanczos, tol: the Lanczos run that gives u(0), the top eigenvector of H(w0).
+      reference, observe, key: as in :func:`central_flow`.
+    Returns:
+      :class:`FlowTrajectory` with k = 1: ``sharpness`` = S = u^T H u, ``sigma2`` = rho^2,
+      ``predicted_loss`` = L_sym, ``num_hvp`` = HVPs since the previous record (Lanczos included).
+    """
+    if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
+        raise ValueError(f"substeps: must be an integer >= 1, got {substeps!r}")
+    if not isinstance(lr, jax.core.Tracer) and not np.all(np.asarray(lr) > 0):
+        raise ValueError(f"lr: must be > 0, got {lr!r}")
+    for name, v in (("rho0", rho0), ("rho_min", rho_min)):
+        if v is not None and not isinstance(v, jax.core.Tracer) and not float(v) > 0:
+            raise ValueError(f"{name}: must be > 0, got {v!r}")
+    rec = np.asarray(
+        train.record_steps(steps, n_records, schedule) if record_at is None else record_at
+    )
+    if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or np.any(np.diff(rec) <= 0):
+        raise ValueError(f"record_at: need increasing non-negative steps, got {rec}")
+    theta0, unravel = ravel_pytree(params)
+    M = theta0.size
+    if not 1 <= max_lanczos <= M:
+        raise ValueError(f"max_lanczos: need 1 <= max_lanczos <= M={M}, got {max_lanczos}")
+    dtype = theta0.dtype
+    lr = jnp.asarray(lr, dtype)
+    dt = jnp.asarray(1.0 / substeps, dtype)
+    key = jax.random.key(0) if key is None else key
+    observe = observe or (lambda p: {})
+    flat_loss = lambda t: hessian.evaluate(loss_fn, unravel(t), data)
+    value_and_grad = jax.value_and_grad(flat_loss)
+    have_ref = reference is not None
+    ref = (
+        jax.vmap(lambda p: ravel_pytree(p)[0])(reference)
+        if have_ref
+        else jnp.zeros((rec.size, 1), dtype)
+    )
+    if have_ref and ref.shape != (rec.size, M):
+        raise ValueError(
+            f"reference: need a leading axis of {rec.size} records like params, got {ref.shape}"
+        )
+
+    def hvp(theta, u):
+        return jax.jvp(jax.grad(flat_loss), (theta,), (u,))[1]
+
+    start = jax.random.normal(key, (M,), dtype)
+    top = hessian.lanczos_top(
+        jax.linearize(jax.grad(flat_loss), theta0)[1], start, 1, max_lanczos, tol=tol
+    )
+    u0 = top.vectors[0]
+    floor = (
+        jnp.finfo(dtype).eps * jnp.maximum(jnp.linalg.norm(theta0), 1.0)
+        if rho_min is None
+        else jnp.asarray(rho_min, dtype)
+    )
+    first = lr * jnp.abs(u0 @ jax.grad(flat_loss)(theta0)) if rho0 is None else rho0
+    log_rho0 = jnp.log(jnp.maximum(jnp.asarray(first, dtype), floor))
+    log_floor = jnp.log(floor)
+
+    def substep(carry):
+        theta, u, log_rho, n = carry
+        rho = jnp.exp(log_rho)
+        _, g_plus = value_and_grad(theta + rho * u)
+        _, g_minus = value_and_grad(theta - rho * u)
+        hu = hvp(theta, u)
+        S = u @ hu
+        theta = theta - dt * lr * 0.5 * (g_plus + g_minus)
+        u = u + dt * lr * (hu - S * u)
+        u = u / jnp.linalg.norm(u)
+        log_rho = jnp.maximum(log_rho + dt * (lr * S - 2.0), log_floor)
+        return theta, u, log_rho, n + 1
+
+    def interval(carry, xs):
+        t, w_ref = xs
+        n_before = carry[3]
+        carry = jax.lax.while_loop(lambda c: c[3] < t * substeps, substep, carry)
+        theta, u, log_rho, n = carry
+        rho = jnp.exp(log_rho)
+        loss = flat_loss(theta)
+        l_sym = 0.5 * (flat_loss(theta + rho * u) + flat_loss(theta - rho * u))
+        S = u @ hvp(theta, u)
+        diff = w_ref - theta
+        nan = jnp.full((), jnp.nan, dtype)
+        out = dict(
+            loss=loss,
+            predicted_loss=l_sym,
+            sharpness=S[None],
+            sigma2=(rho**2)[None],
+            oscillation2=(u @ diff)[None] ** 2 if have_ref else jnp.full((1,), jnp.nan, dtype),
+            distance=jnp.linalg.norm(diff) if have_ref else nan,
+            num_hvp=(n - n_before + 1).astype(jnp.int32),  # substeps + this record's
+            observables=observe(unravel(theta)),
+        )
+        return carry, out
+
+    carry0 = (theta0, u0, log_rho0, jnp.zeros((), jnp.int32))
+    carry, out = jax.lax.scan(interval, carry0, (jnp.asarray(rec, jnp.int32), ref))
+    num_hvp = out["num_hvp"].at[0].add(top.num_matvecs.astype(jnp.int32))
+    return FlowTrajectory(
+        jnp.asarray(rec),
+        out["loss"],
+        out["predicted_loss"],
+        out["sharpness"],
+        out["sigma2"],
+        out["oscillation2"],
+        out["distance"],
+        num_hvp,
+        out["observables"],
+        unravel(carry[0]),
     )
 
 

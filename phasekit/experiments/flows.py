@@ -142,6 +142,19 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
         gf = cflows.gradient_flow(
             loss, p0, data, lr, steps=cfg.steps, reference=gd["params"], **flow_kw
         )
+        ef = cflows.edge_flow(
+            loss,
+            p0,
+            data,
+            lr,
+            steps=cfg.steps,
+            record_at=rec,
+            substeps=cfg.substeps,
+            max_lanczos=cfg.max_lanczos,
+            tol=cfg.tol,
+            reference=gd["params"],
+            key=key,
+        )
         return {
             "gd_loss": gd_all.loss,
             "gd_record_loss": warm.loss,
@@ -158,6 +171,12 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
             "gf_loss": gf.loss,
             "gf_sharpness": gf.sharpness[:, 0],
             "gf_distance": gf.distance,
+            "ef_loss": ef.loss,
+            "ef_predicted_loss": ef.predicted_loss,
+            "ef_sharpness": ef.sharpness[:, 0],
+            "ef_rho2": ef.sigma2[:, 0],
+            "ef_distance": ef.distance,
+            "ef_hvp": ef.num_hvp,
             "warm_hvp": warm.num_hvp,
             "cold_hvp": cold.num_hvp,
             "warm_sharpness": warm.values[:, 0],
@@ -183,6 +202,12 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
             "gf_loss",
             "gf_sharpness",
             "gf_distance",
+            "ef_loss",
+            "ef_predicted_loss",
+            "ef_sharpness",
+            "ef_rho2",
+            "ef_distance",
+            "ef_hvp",
             "warm_hvp",
             "cold_hvp",
             "warm_sharpness",
@@ -269,6 +294,15 @@ VARIABLES = {
     "gf_loss": ("gradient flow's L(w(t))", "1"),
     "gf_sharpness": ("gradient flow's lambda_max", "1"),
     "gf_distance": ("|w_GD(t) - w_GF(t)|", "1"),
+    "ef_loss": ("edge flow's L at its center w(t)", "1"),
+    "ef_predicted_loss": (
+        "edge flow's predicted time-averaged loss (1/2)[L(w + rho u) + L(w - rho u)]",
+        "1",
+    ),
+    "ef_sharpness": ("edge flow's S = u^T H(w) u", "1"),
+    "ef_rho2": ("edge flow's rho^2: predicted squared oscillation of GD along u", "1"),
+    "ef_distance": ("|w_GD(t) - w_EF(t)|", "1"),
+    "ef_hvp": ("edge flow's Hessian-vector products since the previous record", "1"),
     "warm_hvp": ("HVPs per record of warm-started Lanczos along GD (relative residual tol)", "1"),
     "cold_hvp": ("HVPs per record of cold-started Lanczos along GD (same tol)", "1"),
     "warm_sharpness": ("lambda_max along GD from the warm-started tracker", "1"),
@@ -302,20 +336,23 @@ def _after_edge(ds, i):
 def agreement(ds) -> dict:
     """Per lr, over the records after the edge (:func:`_after_edge`): max |pred / GD smoothed - 1|,
     its median, max |S_CF / (2/lr) - 1|, |GF / GD smoothed - 1| and |pred / GD smoothed - 1| at the
-    last such record, and mean GD oscillation^2 / mean sigma^2.
+    last such record, and mean GD oscillation^2 / mean sigma^2; for the edge flow the same loss
+    gaps (``ef_*``), |mean S_EF / (2/lr) - 1| (it orbits the edge) and its distance to GD at the
+    last record over the central flow's.
 
     ``ds``: the central-flow Dataset. Returns ``{"loss_max", "loss_median", "edge_max",
-    "gf_end", "cf_end", "osc_ratio", "n"}``, each a list with one value per lr (NaN where no
+    "gf_end", "cf_end", "osc_ratio", "ef_loss_max", "ef_loss_median", "ef_edge_mean", "ef_end",
+    "ef_cf_distance", "n"}``, each a list with one value per lr (NaN where no
     record follows the edge; ``n``: the records used).
     """
-    out: dict[str, list[float]] = {
-        k: [] for k in ("loss_max", "loss_median", "edge_max", "gf_end", "cf_end", "osc_ratio", "n")
-    }
+    keys = ("loss_max", "loss_median", "edge_max", "gf_end", "cf_end", "osc_ratio")
+    ef_keys = ("ef_loss_max", "ef_loss_median", "ef_edge_mean", "ef_end", "ef_cf_distance")
+    out: dict[str, list[float]] = {k: [] for k in keys + ef_keys + ("n",)}
     for i in range(ds.sizes["lr"]):
         m = _after_edge(ds, i)
         out["n"].append(int(m.sum()))
         if not m.any():
-            for k in ("loss_max", "loss_median", "edge_max", "gf_end", "cf_end", "osc_ratio"):
+            for k in keys + ef_keys:
                 out[k].append(float("nan"))
             continue
         gd = ds["gd_smoothed"].values[i][m]
@@ -331,6 +368,20 @@ def agreement(ds) -> dict:
         out["osc_ratio"].append(
             float(ds["cf_oscillation2"].values[i][m].mean() / s2) if s2 > 0 else float("nan")
         )
+        if "ef_predicted_loss" in ds:  # stores written before the edge flow was added lack it
+            rel_ef = np.abs(ds["ef_predicted_loss"].values[i][m] / gd - 1)
+            out["ef_loss_max"].append(float(rel_ef.max()))
+            out["ef_loss_median"].append(float(np.median(rel_ef)))
+            out["ef_edge_mean"].append(
+                float(abs(ds["ef_sharpness"].values[i][m].mean() / ds["threshold"].values[i] - 1))
+            )
+            out["ef_end"].append(float(rel_ef[-1]))
+            out["ef_cf_distance"].append(
+                float(ds["ef_distance"].values[i][m][-1] / ds["cf_distance"].values[i][m][-1])
+            )
+        else:
+            for k in ef_keys:
+                out[k].append(float("nan"))
     return out
 
 
@@ -414,6 +465,7 @@ def claims(ds: xr.Dataset) -> list:
             "while sigma^2 is assigned to the flow's single tracked u (k = 1), so GD's squared "
             "displacement along that u falls below sigma^2, most at the largest lr",
         ),
+        *_edge_flow_claims(ds, a, detail),
         claim(
             ds,
             name="warm-starts-save-hvps",
@@ -441,6 +493,50 @@ def claims(ds: xr.Dataset) -> list:
             min_preset="quick",
             detail=f"largest share per lr (layers {carry}); sharpest blocks {sharpest}",
             if_not_held="off-diagonal blocks dominate the top direction",
+        ),
+    ]
+
+
+def _edge_flow_claims(ds, a, detail) -> list:
+    """The edge flow's claims (:func:`phasekit.dynamics.flows.edge_flow`), on the central flow's
+    yardsticks; none for stores written before it was added."""
+    if "ef_predicted_loss" not in ds:
+        return []
+    reached = [n > 0 for n in a["n"]]
+    fig = "Edge Flow (Marion 2026), three-ODE model derived in dynamics.flows.edge_flow"
+    return [
+        claim(
+            ds,
+            name="edge-flow-predicted-loss-tracks-gd",
+            figure=fig,
+            book=f"<= {LOSS_TOL:g}",
+            measured=a["ef_loss_max"],
+            statement=f"after GD reaches the edge, the edge flow's predicted time-averaged loss "
+            f"(1/2)[L(w + rho u) + L(w - rho u)] stays within {LOSS_TOL:.0%} of GD's smoothed loss at every "
+            "record (the central flow's yardstick)",
+            held=all(reached) and all(v <= LOSS_TOL for v in a["ef_loss_max"]),
+            min_preset="quick",
+            detail=f"max relative gap {detail}; median gaps "
+            f"{[round(v, 4) for v in a['ef_loss_median']]}; at the last record "
+            f"{[round(v, 4) for v in a['ef_end']]}",
+            if_not_held="the model follows one direction u, like the central flow at k = 1, while several "
+            "eigenvalues sit near 2/lr; its (S, rho) pair orbits the edge, so single records can sit "
+            "far from GD's window average",
+        ),
+        claim(
+            ds,
+            name="edge-flow-orbits-the-edge",
+            figure=fig,
+            book=f"<= {EDGE_TOL:g}",
+            measured=a["ef_edge_mean"],
+            statement=f"after the edge the edge flow's sharpness averages to 2/lr: |mean S_EF / (2/lr) - 1| "
+            f"<= {EDGE_TOL:.0%} (it oscillates about the edge as GD's sharpness does)",
+            held=all(reached) and all(v <= EDGE_TOL for v in a["ef_edge_mean"]),
+            min_preset="quick",
+            detail=f"{detail}; distance to GD at the last record, edge flow / central flow "
+            f"{[round(v, 3) for v in a['ef_cf_distance']]}",
+            if_not_held="rho was still growing from its floor (a late onset) or u had not aligned with the "
+            "top eigenvector when the run ended",
         ),
     ]
 

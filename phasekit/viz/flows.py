@@ -33,6 +33,8 @@ def gd_vs_flows(
     lrs,
     path=None,
     title="GD vs central flow vs gradient flow",
+    ef_predicted=None,
+    ef_sharpness=None,
 ):
     """Top row: loss per lr (GD raw, GD smoothed, central flow's L and predicted time average,
     gradient flow); bottom row: sharpness with 2/lr dashed. t: [T]; gd_loss: [L, T]; others [L, R].
@@ -45,6 +47,8 @@ def gd_vs_flows(
       gd_sharpness, cf_sharpness, gf_sharpness: lambda_max along each [L, R].
       lrs: the learning rates [L].
       path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
+      ef_predicted, ef_sharpness: the edge flow's predicted time-averaged loss and S [L, R]
+        (None: not drawn).
     Returns:
       the ``matplotlib.figure.Figure``.
     """
@@ -57,11 +61,15 @@ def gd_vs_flows(
         ax.plot(step, cf_predicted[i], color="C3", label="central flow: predicted avg")
         ax.plot(step, cf_loss[i], color="C3", ls=":", label="central flow: L(w)")
         ax.plot(step, gf_loss[i], color="C0", ls="--", label="gradient flow")
+        if ef_predicted is not None:
+            ax.plot(step, ef_predicted[i], color="C2", lw=1, label="edge flow: predicted avg")
         ax.set(yscale="log", xlabel="step", ylabel="training loss", title=f"lr = {lr:g}")
         ax = axes[1, i]
         ax.plot(step, gd_sharpness[i], color="k", label="GD")
         ax.plot(step, cf_sharpness[i], color="C3", label="central flow")
         ax.plot(step, gf_sharpness[i], color="C0", ls="--", label="gradient flow")
+        if ef_sharpness is not None:
+            ax.plot(step, ef_sharpness[i], color="C2", lw=1, label="edge flow")
         ax.axhline(2 / lr, color="0.5", ls="--", lw=1)
         ax.set(xlabel="step", ylabel=r"$\lambda_{\max}$ (dashed: $2/\mathrm{lr}$)")
     axes[0, 0].legend(fontsize=7)
@@ -151,6 +159,8 @@ def central_flow_figures(ds) -> dict:
             v("gf_sharpness"),
             lrs,
             title=f"digits, tanh MLP {ds.attrs.get('sizes')}, MSE: GD vs central flow vs gradient flow",
+            ef_predicted=v("ef_predicted_loss") if "ef_predicted_loss" in ds else None,
+            ef_sharpness=v("ef_sharpness") if "ef_sharpness" in ds else None,
         ),
         "oscillation_layers": oscillation_and_layers(
             ds["step"].values,
