@@ -175,3 +175,66 @@ def test_find_critical_point_is_traceable_and_reaches_rounding_level(x64):
     assert np.all(np.asarray(g(rough)) > 1e3 * np.asarray(g(crit)))
     m = jax.vmap(lambda p: emb.embedding_measures(loss, p, (x, y)))(crit)
     assert np.all(np.asarray(m["n_negative"] + m["n_zero"] + m["n_positive"]) == 6)
+
+
+def test_damped_newton_stays_at_the_nearest_critical_point(x64):
+    """L(t) = sum(t^4 / 4 - t^2 / 2): grad t^3 - t vanishes at 0 (a maximum) and +-1 (minima).
+    From t = 0.45 (closest critical point 0) the full Newton step lands at -0.465, then next to
+    the inflection 1/sqrt(3) and is thrown far; the step halved once lowers |grad L| and the
+    damped iteration converges to 0 quadratically."""
+    loss = lambda p, _: jnp.sum(p["t"] ** 4 / 4 - p["t"] ** 2 / 2)
+    p = {"t": jnp.array([0.45])}
+    damped = emb.refine_critical_point(loss, p, None, steps=8, line_search=8)
+    assert abs(float(damped["t"][0])) < 1e-12
+    full = emb.refine_critical_point(loss, p, None, steps=8)
+    assert abs(float(full["t"][0])) > 0.1  # the undamped iterate left for another point
+    with pytest.raises(ValueError, match="line_search"):
+        emb.refine_critical_point(loss, p, None, line_search=-1)
+
+
+def test_find_plateau_saddle_returns_a_saddle_near_the_plateau(x64):
+    """Iris, width-2 tanh, small init: the point polished from the later plateau is critical
+    (|grad L|_1 < 1e-10), a saddle (a negative Hessian eigenvalue) at the plateau's loss
+    (within 5 %), and its split keeps it critical with no fewer negatives. (Not every init's
+    polish converges: of keys 0..7 here, 2 and 3 reach |grad L|_1 < 1e-10; key 2 is the saddle
+    at loss 0.1714 with one negative direction.)"""
+    from phasekit.experiments.embedding import hessian_data
+
+    x, y = hessian_data("iris")
+    loss = train.mse(tl.apply, activation="tanh")
+    k1, k2 = jax.random.split(jax.random.key(2))
+    p = tl.init(k1, 2, 4, dtype=jnp.float64)
+    p["a"] = jax.random.normal(k2, (2, 3), jnp.float64)
+    p = tl.rescale(p, 1e-3, 1e-3)
+    found = jax.jit(
+        lambda q: emb.find_plateau_saddle(loss, q, (x, y), steps=4000, lr=0.05, newton_steps=60)
+    )(p)
+    m2 = emb.embedding_measures(loss, found.params, (x, y))
+    assert float(m2["grad_l1"]) < 1e-10
+    assert int(m2["n_negative"]) >= 1
+    assert abs(float(m2["loss"]) / float(found.loss_plateau) - 1) < 0.05
+    assert 0 < int(found.step) < 3999 and float(found.loss_plateau) < 0.95 * 0.5
+    m3 = emb.embedding_measures(loss, emb.split_neuron(found.params, 0, 0, 0.3), (x, y))
+    assert float(m3["grad_l1"]) < 1e-10 and int(m3["n_negative"]) >= int(m2["n_negative"])
+    with pytest.raises(ValueError, match="drop"):
+        emb.find_plateau_saddle(loss, p, (x, y), drop=1.5)
+
+
+def test_reduction_data_sets_and_their_limits():
+    """The reduction experiment's data: digits split at n_train (1797 in all), MNIST-1D its own
+    train / test split; n_train past a data set's training samples is refused by name."""
+    from phasekit.experiments.embedding import ReductionConfig, reduction_data
+
+    x, labels, x_te = reduction_data("digits", 1000)
+    assert x.shape == (1000, 64) and labels.shape == (1000,) and x_te.shape == (797, 64)
+    with pytest.raises(ValueError, match="n_train"):
+        ReductionConfig(n_train=1750)
+    ReductionConfig(dataset="mnist1d", n_train=3000)  # valid: MNIST-1D has 4000 training samples
+    with pytest.raises(ValueError, match="n_train"):
+        ReductionConfig(dataset="mnist1d", n_train=4001)
+    with pytest.raises(ValueError, match="dataset"):
+        ReductionConfig(dataset="mnist")
+    pytest.importorskip("mnist1d")
+    x, labels, x_te = reduction_data("mnist1d", 500)
+    assert x.shape == (500, 40) and x_te.shape == (1000, 40)
+    assert set(np.unique(labels).tolist()) == set(range(10))

@@ -40,12 +40,14 @@ from phasekit.typing import Data, LossFn
 __all__ = [
     "EmbeddingReport",
     "Measures",
+    "PlateauPoint",
     "criticality",
     "embed_to_width",
     "embedding_measures",
     "embedding_report",
     "equal_split",
     "find_critical_point",
+    "find_plateau_saddle",
     "hidden_width",
     "keep_first_neurons",
     "null_embedding",
@@ -285,8 +287,10 @@ def embedding_report(
     return EmbeddingReport(one(narrow), one(wide))
 
 
-def refine_critical_point(loss_fn: LossFn, params, data: Data = None, *, steps: int = 20):
-    """Polish an approximate critical point by Newton steps theta <- theta - H^+ grad L.
+def refine_critical_point(
+    loss_fn: LossFn, params, data: Data = None, *, steps: int = 20, line_search: int = 0
+):
+    """Polish an approximate critical point by Newton steps theta <- theta - t H^+ grad L.
 
     The pseudo-inverse (least squares) step converges quadratically to the nearby critical
     point whatever its index; the iterate of smallest |grad L|_2 is returned (so a start far
@@ -294,18 +298,38 @@ def refine_critical_point(loss_fn: LossFn, params, data: Data = None, *, steps: 
     One ``lax.scan`` (jit/vmap friendly). Run under ``jax.enable_x64(True)`` to reach
     |grad|_1 ~ 1e-13 (book Fig 9.7). Small models only (dense Hessian).
 
+    ``line_search`` = K > 0 damps the step for a start that is not yet close (e.g. a point on a
+    loss plateau, near a saddle): t is the largest of 1, 1/2, ..., 2^-(K-1) that lowers
+    |grad L|_2 (Newton's method for grad L = 0 with backtracking on |grad L|), so the iterate
+    stays at the critical point the start is near instead of jumping across the landscape;
+    the full step returns where the quadratic model holds. K = 0: full steps (t = 1).
+
     Args:
-      loss_fn, data: ``loss_fn(params, data) -> scalar``;  params: the start;  steps: Newton steps.
+      loss_fn, data: ``loss_fn(params, data) -> scalar``;  params: the start;  steps: Newton
+        steps;  line_search: K, the number of step lengths tried (0: none).
     Returns:
       Params like ``params`` (the best iterate).
     """
+    if isinstance(line_search, bool) or not isinstance(line_search, (int, np.integer)):
+        raise ValueError(f"line_search: a number of step lengths >= 0, got {line_search!r}")
+    if line_search < 0:
+        raise ValueError(f"line_search: a number of step lengths >= 0, got {line_search}")
     theta, unravel = ravel_pytree(params)
     flat = lambda t: loss_fn(unravel(t), data)
     grad = jax.grad(flat)
+    lengths = 0.5 ** jnp.arange(max(int(line_search), 1), dtype=theta.dtype)
 
     def step(carry, _):
         t, best, g_best = carry
-        t = t - jnp.linalg.lstsq(jax.hessian(flat)(t), grad(t))[0]
+        d = jnp.linalg.lstsq(jax.hessian(flat)(t), grad(t))[0]
+        if line_search:
+            cand = t[None] - lengths[:, None] * d[None]
+            g_cand = jax.vmap(lambda c: jnp.linalg.norm(grad(c)))(cand)
+            lower = jnp.isfinite(g_cand) & (g_cand < jnp.linalg.norm(grad(t)))
+            # the longest step that lowers |grad L|; none does: the shortest one
+            t = cand[jnp.where(jnp.any(lower), jnp.argmax(lower), lengths.size - 1)]
+        else:
+            t = t - d
         g = jnp.linalg.norm(grad(t))
         better = jnp.isfinite(g) & (g < g_best)
         # a non-finite iterate is not continued from: restart from the best one
@@ -349,3 +373,67 @@ def find_critical_point(
 
     p, _ = jax.lax.fori_loop(0, descent_steps, body, (params, opt.init(params)))
     return refine_critical_point(loss_fn, p, data, steps=newton_steps)
+
+
+class PlateauPoint(NamedTuple):
+    """Where :func:`find_plateau_saddle` stopped the descent.
+
+    Fields: ``params`` (the polished critical point, like the initial params), ``step`` the
+    descent step it started from (int array), ``loss_plateau`` and ``grad_plateau`` the loss and
+    |grad L|_2 at that step.
+    """
+
+    params: Any
+    step: jax.Array
+    loss_plateau: jax.Array
+    grad_plateau: jax.Array
+
+
+def find_plateau_saddle(
+    loss_fn: LossFn,
+    params,
+    data: Data = None,
+    *,
+    steps: int = 4000,
+    lr: float = 0.05,
+    drop: float = 0.05,
+    newton_steps: int = 60,
+    line_search: int = 12,
+) -> PlateauPoint:
+    """A saddle visited by gradient descent from a small init: the critical point at a loss
+    plateau past the initial one, polished by damped Newton.
+
+    Runs ``steps`` full-batch GD steps theta <- theta - lr grad L from ``params`` (every
+    iterate kept: small models only), takes the step s* of smallest |grad L|_2 among those with
+    (1 + drop) L_end < L < (1 - drop) L_0 (past the initial plateau at the small-init saddle,
+    before the final approach to the basin the descent ends in; the closest the trajectory
+    comes to a later saddle), then :func:`refine_critical_point` with ``line_search`` from
+    there. No step in the window (no later plateau): s* = the last step. One traced program
+    (jit/vmap over initializations). Use float64.
+
+    Args:
+      loss_fn, data: ``loss_fn(params, data) -> scalar``;  params: the (small) initialization.
+      steps, lr: the GD descent;  drop: the window's margins (relative loss);
+      newton_steps, line_search: the polish (:func:`refine_critical_point`).
+    Returns:
+      :class:`PlateauPoint` (params of the critical point, s*, L and |grad L|_2 at s*).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps: a positive number of GD steps, got {steps!r}")
+    if not 0 < drop < 1:
+        raise ValueError(f"drop: in (0, 1), got {drop!r}")
+    theta, unravel = ravel_pytree(params)
+    flat = lambda t: loss_fn(unravel(t), data)
+    value_grad = jax.value_and_grad(flat)
+
+    def step(t, _):
+        l, g = value_grad(t)
+        return t - lr * g, (t, l, jnp.linalg.norm(g))
+
+    _, (ts, ls, gs) = jax.lax.scan(step, theta, None, length=int(steps))
+    inside = (ls < (1 - drop) * ls[0]) & (ls > (1 + drop) * ls[-1])
+    s = jnp.where(jnp.any(inside), jnp.argmin(jnp.where(inside, gs, jnp.inf)), ls.size - 1)
+    found = refine_critical_point(
+        loss_fn, unravel(ts[s]), data, steps=newton_steps, line_search=line_search
+    )
+    return PlateauPoint(found, s, ls[s], gs[s])
