@@ -272,3 +272,19 @@ def test_bad_input_names_the_field():
         opt.conv_model("resnet", 1)
     with pytest.raises(ValueError, match="model"):
         opt.fnl_sample_size("f_X", (1, 0, 0))
+
+
+def test_cross_condition_and_the_cross_determines_a_rank_r_matrix():
+    # a rank-r matrix with invertible leading block W is C W^-1 R (its first r columns and rows:
+    # the authors' fixed cross); cross_condition is sigma_1 / sigma_r of W
+    rng = np.random.default_rng(3)
+    for r in (1, 2, 3):
+        M = rng.standard_normal((4, r)) @ rng.standard_normal((r, 4))
+        C, W, Rw = M[:, :r], M[:r, :r], M[:r, :]
+        np.testing.assert_allclose(C @ np.linalg.solve(W, Rw), M, atol=1e-10)
+        s = np.linalg.svd(W, compute_uv=False)
+        assert opt.cross_condition(M, r) == pytest.approx(s[0] / s[-1])
+    assert opt.cross_condition(np.diag([3.0, 1.0, 5.0, 2.0]), 2) == pytest.approx(3.0)
+    assert opt.cross_condition(np.diag([0.0, 1.0, 1.0, 1.0]), 2) == np.inf
+    with pytest.raises(ValueError, match="r"):
+        opt.cross_condition(np.eye(3), 4)

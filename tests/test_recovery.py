@@ -217,3 +217,90 @@ def test_conv_task_error_is_zero_at_the_teacher_and_relative(arch):
     x, y, w = task.sample_fn(jax.random.key(4), cond)
     assert x.shape == (8, 5) and float(w.sum()) == 8
     assert float(task.loss_fn(opt.conv_teacher_point(arch, 2), (x, y, w))) < 1e-12
+
+
+def test_cross_order_is_the_authors_order_and_its_prefixes_are_crosses():
+    # the authors' Fig 10.2 order for d = 4, and for every d, r: the first 2rd - r^2 entries are
+    # exactly the first r rows and r columns (|rows u cols| = 2 r d - r^2)
+    assert rec.cross_order(4).tolist() == [0, 1, 2, 3, 4, 8, 12, 5, 6, 7, 9, 13, 10, 11, 14, 15]
+    for d in range(1, 7):
+        order = rec.cross_order(d)
+        assert sorted(order.tolist()) == list(range(d * d))
+        for r in range(1, d + 1):
+            R = opt.matrix_factorization(d, r)
+            cross = {i * d + j for i in range(d) for j in range(d) if i < r or j < r}
+            assert set(order[:R].tolist()) == cross
+    with pytest.raises(ValueError, match="d"):
+        rec.cross_order(0)
+
+
+def test_fixed_order_observes_the_first_n_entries_for_every_seed():
+    d = 4
+    order = rec.cross_order(d)
+    target = rec.low_rank_matrices(jax.random.key(0), d, [2])[0]
+    task = rec.matrix_completion_task(d, order=order)
+    for n in (1, 7, 12, 16):
+        masks = [task.sample_fn(jax.random.key(k), {"target": target, "n": n})[2] for k in (0, 1)]
+        expected = np.zeros(d * d)
+        expected[order[:n]] = 1
+        for w in masks:
+            np.testing.assert_array_equal(np.asarray(w), expected)
+    with pytest.raises(ValueError, match="order"):
+        rec.matrix_completion_task(d, order=np.arange(15))
+
+
+def test_fixed_cross_recovers_a_well_conditioned_rank_2_target_at_12():
+    # with the cross of 2 rows and 2 columns (the first 12 of the order) and a well-conditioned
+    # leading 2x2 block the target is determined (M = C W^-1 R): small-init GD recovers it at 12
+    # and not at 11 (one entry short of the dimension 2rd - r^2 = 12 of the rank-2 matrices)
+    d = 4
+    targets = rec.low_rank_matrices(jax.random.key(0), d, [1, 1, 2, 2])[3:]
+    assert opt.cross_condition(targets[0], 2) < 5
+    res = rec.recovery(
+        *rec.matrix_completion_task(d, order=rec.cross_order(d)),
+        init_stds=[1e-6],
+        lrs=[1.0],
+        n_seeds=2,
+        steps=20000,
+        key=jax.random.key(1),
+        conditions={"target": jnp.stack([targets[0]] * 2), "n": jnp.asarray([11, 12])},
+        stop_loss=1e-14,
+    )
+    err = np.asarray(res.test_error)[:, 0]  # [n, seeds]
+    assert np.all(err[0] > 1e-2) and np.all(err[1] < 1e-4)
+
+
+def test_neuron_task_is_zero_at_the_target_in_any_width():
+    # tanh(x + 1) as neuron 0 of a width-m net (a = 1, w = 1, b = 1, the others zero): test error
+    # and training loss 0; f = 0 has relative error 1
+    x_test = jax.random.normal(jax.random.key(1), (300, 1))
+    for m in (1, 2, 20):
+        task = rec.neuron_task(m, 6, x_test)
+        star = opt.embed_in_wider({"a": jnp.ones(1), "w": jnp.ones((1, 1)), "b": jnp.ones(1)}, m)
+        assert float(task.test_error_fn(star, {"n": 6})) < 1e-12
+        data = task.sample_fn(jax.random.key(2), {"n": 4})
+        assert float(data[2].sum()) == 4 and float(task.loss_fn(star, data)) < 1e-12
+        zero = jax.tree_util.tree_map(jnp.zeros_like, task.init_fn(jax.random.key(0)))
+        np.testing.assert_allclose(task.test_error_fn(zero, {"n": 6}), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="width"):
+        rec.neuron_task(0, 6, x_test)
+
+
+def test_recovery_point_optimizer_adam_takes_sign_steps():
+    # f = t x on x = 1, y = 5, t0 = 0: one GD step gives t = lr * 5 = 0.5 (error 4.5^2), one Adam
+    # step t = lr * g / (|g| + eps) = 0.1 (error 4.9^2, optax eps 1e-8)
+    task = rec.regression_task(
+        lambda t, x: t[0] * x[:, 0],
+        lambda k: jnp.zeros(1),
+        lambda x, c: 5.0 * x[:, 0],
+        lambda k, n: jnp.ones((n, 1)),
+        1,
+        jnp.ones((4, 1)),
+    )
+    kw = dict(lrs=[0.1], steps=1)
+    gd = rec.recovery_point(task, {"n": 1}, 1.0, jax.random.key(0), **kw)
+    adam = rec.recovery_point(task, {"n": 1}, 1.0, jax.random.key(0), optimizer="adam", **kw)
+    np.testing.assert_allclose(gd["test_error"], 4.5**2, rtol=1e-5)
+    np.testing.assert_allclose(adam["test_error"], 4.9**2, rtol=1e-5)
+    with pytest.raises(ValueError, match="optimizer"):
+        rec.recovery_point(task, {"n": 1}, 1.0, jax.random.key(0), optimizer="lbfgs", **kw)

@@ -16,7 +16,9 @@ Two ways to run a grid, same numbers:
   conditions (targets x sample sizes), init stds and seeds, in memory.
 
 Tasks (:class:`Task`): :func:`regression_task`, :func:`fnl_task` (Fig 10.1, 10.5a),
-:func:`matrix_completion_task` (Fig 10.2, 10.5b), :func:`conv_task` (Fig 10.3). After the runs,
+:func:`matrix_completion_task` (Fig 10.2, 10.5b; random observed sets or a fixed order such as
+the authors' :func:`cross_order`), :func:`conv_task` (Fig 10.3), :func:`neuron_task` (the
+authors' width runs: one tanh neuron, Adam). After the runs,
 :func:`transition` finds the empirical recovery threshold and :func:`recovered_fraction` the
 share of seeds recovered.
 
@@ -36,7 +38,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from phasekit.dynamics import train
 
@@ -44,11 +45,13 @@ __all__ = [
     "Recovery",
     "Task",
     "conv_task",
+    "cross_order",
     "first_n_mask",
     "fnl_task",
     "low_rank_matrices",
     "masked_mse",
     "matrix_completion_task",
+    "neuron_task",
     "recovered_fraction",
     "recovery",
     "recovery_point",
@@ -111,6 +114,11 @@ def _check_grid(lrs, select: str, n_seeds=None):
     return jnp.asarray(lrs)
 
 
+def _check_optimizer(name: str):
+    if name not in train.OPTIMIZERS:
+        raise ValueError(f"optimizer: one of {', '.join(train.OPTIMIZERS)}, got {name!r}")
+
+
 def select_lr(test_error, train_loss, diverged, lrs, select: str = "test"):
     """The book's per-run learning-rate tuning: along the last axis (the lr grid) keep the lr
     with the lowest test error (``select="test"``) or lowest final training loss ("train"),
@@ -140,6 +148,7 @@ def recovery_point(
     stop_loss=None,
     select: str = "test",
     n_seeds: int | None = None,
+    optimizer: str = "gd",
 ) -> dict:
     """One point of the recovery experiment: the function a sweep calls per grid point.
 
@@ -152,20 +161,29 @@ def recovery_point(
       task: :class:`Task`; ``cond`` is passed to its ``sample_fn`` and ``test_error_fn``.
       std: init scale (may be traced); lrs: [L] (concrete); steps: GD budget (static).
       key: PRNG key of the point; stop_loss: stop a run when its loss falls to this (None:
-        never); select: how the lr is chosen (:func:`select_lr`); n_seeds: see above.
+        never); select: how the lr is chosen (:func:`select_lr`); n_seeds: see above;
+      optimizer: a name of :func:`phasekit.dynamics.train.optimizer` ("gd": plain full-batch
+        GD, the book; "adam": the authors' Fig 10.3 width runs), one per run at each lr.
     Returns:
       dict of arrays, leading ``[n_seeds]`` axis when ``n_seeds`` is given:
       test_error, train_loss, best_lr (at the selected lr), and test_error_all, train_loss_all,
       diverged: [..., L] per learning rate.
     """
     lrs = _check_grid(lrs, select, n_seeds)
+    _check_optimizer(optimizer)
 
     def one(seed_key, lr):
         k_data, k_init = jax.random.split(seed_key)
         data = task.sample_fn(k_data, cond)
         params = jax.tree_util.tree_map(lambda p: std * p, task.init_fn(k_init))
         traj = train.run(
-            task.loss_fn, params, data, optax.sgd(lr), steps=steps, n_records=2, stop_loss=stop_loss
+            task.loss_fn,
+            params,
+            data,
+            train.optimizer(optimizer, lr),
+            steps=steps,
+            n_records=2,
+            stop_loss=stop_loss,
         )
         return task.test_error_fn(traj.params, cond), traj.loss[-1], traj.diverged
 
@@ -196,6 +214,7 @@ def recovery_point_run(
     stop_loss=None,
     select: str = "test",
     n_seeds: int | None = None,
+    optimizer: str = "gd",
 ) -> train.Resumable:
     """:func:`recovery_point` as a resumable run (:func:`phasekit.dynamics.train.stacked` over
     every (seed, lr) run of the point; ``finish`` gives recovery_point's dict): the form
@@ -203,12 +222,14 @@ def recovery_point_run(
     its lane for the next point. Same data, init and runs as :func:`recovery_point`.
 
     Args:
-      task, cond, std, key, lrs, steps, stop_loss, select, n_seeds: as in :func:`recovery_point`.
+      task, cond, std, key, lrs, steps, stop_loss, select, n_seeds, optimizer: as in
+        :func:`recovery_point`.
     Returns:
       :class:`phasekit.dynamics.train.Resumable` whose ``finish`` gives :func:`recovery_point`'s
       dict.
     """
     lrs = _check_grid(lrs, select, n_seeds)
+    _check_optimizer(optimizer)
     keys = (
         key[None]
         if n_seeds is None
@@ -225,7 +246,7 @@ def recovery_point_run(
             task.loss_fn,
             params,
             data,
-            optax.sgd(lrs[i_lr]),
+            train.optimizer(optimizer, lrs[i_lr]),
             steps=steps,
             n_records=2,
             stop_loss=stop_loss,
@@ -459,20 +480,58 @@ def _tangent_rank_on(target: jax.Array, w: jax.Array) -> jax.Array:
     return jnp.sum(s > 1e-4 * s[0])
 
 
-def matrix_completion_task(d: int, generic: bool = True) -> Task:
+def cross_order(d: int) -> np.ndarray:
+    """The authors' fixed order of the d x d entries (row-major indices i d + j) for Fig 10.2:
+    for k = 0..d-1, row k from the diagonal on ((k, k), ..., (k, d-1)), then column k below it
+    ((k+1, k), ..., (d-1, k)). For d = 4: [0, 1, 2, 3, 4, 8, 12, 5, 6, 7, 9, 13, 10, 11, 14, 15].
+
+    Its first 2 r d - r^2 entries are exactly the first r rows and r columns (the "cross" of
+    size r, |rows u cols| = 2 r d - r^2): the entries that determine a rank-r matrix whose
+    leading r x r block is invertible (M = C W^{-1} R, W the block, C the columns, R the rows).
+    So with this order the n at which a rank-r target becomes identifiable is the optimistic
+    size 2 r d - r^2, for every seed.
+
+    Args:
+      d: matrix size (>= 1).
+    Returns:
+      [d * d] int array, a permutation of 0..d^2-1 (host-side numpy).
+    """
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d: must be a positive integer, got {d!r}")
+    out = []
+    for k in range(d):
+        out += [k * d + j for j in range(k, d)] + [i * d + k for i in range(k + 1, d)]
+    return np.asarray(out, dtype=np.int32)
+
+
+def matrix_completion_task(d: int, generic: bool = True, order=None) -> Task:
     """Matrix completion with f = (A B)_{ij}, A, B in R^{d x d} (book Fig 10.2).
 
-    Conditions: ``{"target": [d, d], "n": int}``. Each seed observes n entries drawn without
-    replacement; test error = ||A B - M*||_F^2 / ||M*||_F^2 (distance to the target).
+    Conditions: ``{"target": [d, d], "n": int}``. Each seed observes n entries; test error =
+    ||A B - M*||_F^2 / ||M*||_F^2 (distance to the target).
 
-    ``generic=True`` draws the observed set uniformly among the sets whose tangent functions at
-    the optimistic point are as independent as they can be (rank min(n, 2rd - r^2)), by
-    rejection: the discrete analogue of "n generic sample points" that the optimistic estimate
-    assumes (a random 7-entry set of a 4 x 4 rank-1 matrix misses a row or column 64% of the
-    time, and then no method can recover it). ``generic=False``: plain uniform draws.
+    Observed sets: with ``order`` (a permutation of the d^2 row-major indices, e.g.
+    :func:`cross_order`, the authors' order) the first n entries of that order, the same for
+    every seed (seeds then differ in their init direction only); otherwise n entries drawn
+    without replacement per seed. ``generic=True`` (random draws only) draws uniformly among the
+    sets whose tangent functions at the optimistic point are as independent as they can be
+    (rank min(n, 2rd - r^2)), by rejection: the discrete analogue of "n generic sample points"
+    that the optimistic estimate assumes (a random 7-entry set of a 4 x 4 rank-1 matrix misses a
+    row or column 64% of the time, and then no method can recover it). ``generic=False``: plain
+    uniform draws.
+
+    Args:
+      d: matrix size; generic: see above (ignored with ``order``); order: None or [d * d] ints.
+    Returns:
+      :class:`Task`.
     """
     from phasekit.models import toys
 
+    if order is not None:
+        order = np.asarray(order)
+        if order.shape != (d * d,) or sorted(order.tolist()) != list(range(d * d)):
+            raise ValueError(f"order: must be a permutation of 0..{d * d - 1}, got {order}")
+        position = jnp.asarray(np.argsort(order))  # position of each entry in the order
     entries = jnp.stack(jnp.meshgrid(jnp.arange(d), jnp.arange(d), indexing="ij"), -1).reshape(
         -1, 2
     )
@@ -485,8 +544,11 @@ def matrix_completion_task(d: int, generic: bool = True) -> Task:
 
     def sample_fn(key, cond):
         target, n = cond["target"], cond["n"]
-        w = draw(key, n)
-        if generic:
+        if order is not None:
+            w = first_n_mask(n, d * d)[position]
+        else:
+            w = draw(key, n)
+        if generic and order is None:
             need = jnp.minimum(n, _tangent_rank_on(target, jnp.ones(d * d)))
             key, w = jax.lax.while_loop(
                 lambda c: _tangent_rank_on(target, c[1]) < need,
@@ -501,6 +563,37 @@ def matrix_completion_task(d: int, generic: bool = True) -> Task:
         )
 
     return Task(masked_mse(toys.matrix_factorization_apply), init_fn, sample_fn, test_error_fn)
+
+
+def neuron_task(width: int, n_max: int, x_test: jax.Array, neuron=(1.0, 1.0, 1.0)) -> Task:
+    """The authors' width experiment (Fig 10.3's width question on the smallest target): fit one
+    tanh neuron f*(x) = a tanh(w x + b) (``neuron = (a, w, b)``, default tanh(x + 1)) with a
+    two-layer tanh net with bias of ``width`` neurons, f = sum_j a_j tanh(w_j x + b_j)
+    (:mod:`phasekit.models.two_layer`, 1-D input), from n of ``n_max`` inputs x ~ N(0, 1); test
+    error relative: mean (f - f*)^2 / mean f*^2 on x_test. Its optimistic size is
+    k (d + 2) = 3 (one neuron, d = 1 raw input plus the bias) at every width
+    (:func:`phasekit.theory.optimistic.two_layer`).
+
+    Args:
+      width: neurons of the student (>= 1); n_max: the largest n; x_test: [n_test, 1];
+      neuron: (a, w, b) of the target.
+    Returns:
+      :class:`Task`.
+    """
+    from phasekit.models import two_layer
+
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+        raise ValueError(f"width: must be a positive integer, got {width!r}")
+    a, w, b = (float(v) for v in neuron)
+    return regression_task(
+        lambda p, x: two_layer.apply(p, x, "tanh"),
+        lambda k: two_layer.init(k, width, 1, bias=True),
+        lambda x, c: a * jnp.tanh(w * x[:, 0] + b),
+        lambda k, n: jax.random.normal(k, (n, 1)),
+        n_max,
+        x_test,
+        relative=True,
+    )
 
 
 def recovered_fraction(errors, threshold: float, axis: int = -1):

@@ -17,6 +17,7 @@ Points share their seed's key across targets, sample sizes and init scales (``ke
     phasekit run optimistic-matrix --preset quick     # Fig 10.2
     phasekit run optimistic-init-std --preset quick   # Fig 10.5
     phasekit run optimistic-cnn --preset quick        # Fig 10.3
+    phasekit run optimistic-width --preset quick      # Fig 10.3's width question, authors' setup
 """
 
 from __future__ import annotations
@@ -31,11 +32,19 @@ import xarray as xr
 
 from phasekit.dynamics import recovery as rec
 from phasekit.dynamics import sweep
+from phasekit.dynamics.train import OPTIMIZERS
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.theory import optimistic as opt
 from phasekit.theory.rank import model_rank, tangent_rank_profile
 
-__all__ = ["CnnConfig", "FnlConfig", "InitStdConfig", "MatrixConfig", "RecoveryConfig"]
+__all__ = [
+    "CnnConfig",
+    "FnlConfig",
+    "InitStdConfig",
+    "MatrixConfig",
+    "RecoveryConfig",
+    "WidthConfig",
+]
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,11 @@ VARIABLES = {
     "target_coef": ("target coefficients (c0, c1, c2) of f* = c0 + c1 x1 + c2 x2", "1"),
     "target_matrix": ("target matrix M*", "1"),
     "rank": ("rank of the target matrix", "1"),
+    "cross_condition": (
+        "condition number of the target's leading r x r block (the pivot of the fixed order's "
+        "first 2rd - r^2 entries)",
+        "1",
+    ),
     "n_params": ("number of parameters M", "1"),
     "rank_at_target": ("numerical rank of the tangent functions at the optimistic point", "1"),
     "rank_gap": ("singular-value gap sigma_R / sigma_{R+1} of that rank", "1"),
@@ -245,10 +259,15 @@ def fnl_figures(ds):
 # ============================================================================ Fig 10.2
 
 
+MATRIX_ORDERS = ("random", "fixed")
+
+
 @dataclass(frozen=True)
 class MatrixConfig(RecoveryConfig):
     """Fig 10.2: d x d matrix completion with f = (A B)_ij; targets with equal singular values
-    (:func:`phasekit.dynamics.recovery.low_rank_matrices`), generic observed sets."""
+    (:func:`phasekit.dynamics.recovery.low_rank_matrices`); observed sets random per seed
+    (generic by default) or the first n entries of the authors' fixed order
+    (:func:`phasekit.dynamics.recovery.cross_order`, ``order="fixed"``)."""
 
     d: int = param(4, ge=2, le=8, doc="matrix size")
     ranks: tuple[int, ...] = param((1, 1, 2, 2, 3, 3, 4, 4), ge=1, doc="rank of each target")
@@ -262,7 +281,13 @@ class MatrixConfig(RecoveryConfig):
     )
     stop_loss: float = param(1e-14, ge=0.0, doc="stop a run once its training loss is <= this")
     generic: bool = param(
-        True, doc="observed sets with full tangent rank (False: plain uniform draws)"
+        True, doc="random orders: observed sets with full tangent rank (False: plain uniform draws)"
+    )
+    order: str = param(
+        "random",
+        choices=MATRIX_ORDERS,
+        doc="observed entries: 'random' (a set per seed) or 'fixed' (the authors' order, "
+        "rows and columns crosswise: the first n of recovery.cross_order(d), the same for every seed)",
     )
 
     def validate(self):
@@ -275,7 +300,8 @@ class MatrixConfig(RecoveryConfig):
 
 def run_matrix(cfg: MatrixConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
     targets = rec.low_rank_matrices(jax.random.key(cfg.test_seed), cfg.d, cfg.ranks)
-    task = rec.matrix_completion_task(cfg.d, cfg.generic)
+    order = rec.cross_order(cfg.d) if cfg.order == "fixed" else None
+    task = rec.matrix_completion_task(cfg.d, cfg.generic, order=order)
 
     def point(pt, key):
         cond = {"target": targets[pt["target"]], "n": pt["n"]}
@@ -310,6 +336,11 @@ def run_matrix(cfg: MatrixConfig, store=None, shard=None, progress: bool = True)
         np.asarray([opt.matrix_factorization(cfg.d, r) for r in cfg.ranks]),
     )
     ds["target_matrix"] = (("target", "row", "col"), np.asarray(targets))
+    ds["cross_condition"] = (
+        "target",
+        np.asarray([opt.cross_condition(t, r) for t, r in zip(np.asarray(targets), cfg.ranks)]),
+    )
+    ds.attrs["order"] = cfg.order
     return describe(_analyse(ds, cfg.threshold), VARIABLES)
 
 
@@ -325,13 +356,37 @@ def _frac_at(ds, i, n):
 def matrix_claims(ds: xr.Dataset) -> list:
     d, thr = int(ds.sizes["row"]), ds.attrs["threshold"]
     ranks, R, trans = ds["rank"].values, ds["optimistic_size"].values, ds["transition"].values
+    fixed = ds.attrs.get("order", "random") == "fixed"
+    cond = ds["cross_condition"].values if "cross_condition" in ds else np.full(len(ranks), np.nan)
+    sets = (
+        "the authors' fixed order: the first n entries of rows and columns crosswise, the same "
+        "set for every seed"
+        if fixed
+        else "random generic observed sets, one per seed"
+    )
     out = []
     for r in sorted(set(ranks)):
         idx = np.flatnonzero(ranks == r)
         Rr = int(R[idx[0]])
         frac = [_frac_at(ds, i, Rr) for i in idx]
-        late = trans[idx][np.isfinite(trans[idx]) & (trans[idx] > Rr)]
-        if max(frac) > 0 and late.size:
+        is_late = np.isfinite(trans[idx]) & (trans[idx] > Rr)
+        late = trans[idx][is_late]
+        if fixed and late.size:
+            ok = idx[~is_late]
+            cause = (
+                f"at n = {Rr} every seed observes the same cross of the first {r} rows and {r} columns, "
+                f"which determines a rank-{r} target only through its leading {r}x{r} block; the targets "
+                f"recovered late (from n = {_values_text(late)}) have an ill-conditioned block (condition "
+                f"number {_values_text(np.round(cond[idx][is_late], 1))}"
+                + (
+                    f" vs {_values_text(np.round(cond[ok], 1))} for those recovered at {Rr}"
+                    if ok.size
+                    else ""
+                )
+                + "), and small-init GD interpolates the cross on another matrix: the optimistic size "
+                "assumes generic samples, the fixed cross is generic only for a well-conditioned block"
+            )
+        elif max(frac) > 0 and late.size:
             cause = (
                 f"small-init GD from {Rr} generic entries lands on another rank-{r} interpolant for part of "
                 f"the seeds ({', '.join(f'{f:.0%}' for f in frac)} recover at n = {Rr}), so the median "
@@ -340,6 +395,10 @@ def matrix_claims(ds: xr.Dataset) -> list:
             )
         else:
             cause = "too few GD steps or seeds at this preset"
+        # known non-reproductions: random orders, rank 2: 13, 12 on an earlier commit, 12, 12 now
+        # (62% of the seeds recover at n = 12: the median sits at the edge); fixed order: rank 2
+        # 14, 12 and rank 3 15, 16 (the targets with an ill-conditioned leading block)
+        known_bad = (r in (2, 3)) if fixed else (r == 2)
         out.append(
             claim(
                 ds,
@@ -347,33 +406,46 @@ def matrix_claims(ds: xr.Dataset) -> list:
                 figure="Fig 10.2",
                 book=Rr,
                 statement=f"{d}x{d} rank-{r} targets are recovered (median relative error <= {thr:g} from n on) "
-                f"from exactly n = 2rd - r^2 = {Rr} observed entries",
+                f"from exactly n = 2rd - r^2 = {Rr} observed entries ({sets})",
                 measured=trans[idx],
                 held=bool(np.all(trans[idx] == Rr)),
                 min_preset="tiny" if r == 1 else "quick",
-                reproduces=r != 2,  # rank 2: measured 13, 12
+                reproduces=not known_bad,
                 detail=f"transition of each rank-{r} target; fraction of seeds recovered at n = {Rr}: "
-                + ", ".join(f"{f:.0%}" for f in frac),
+                + ", ".join(f"{f:.0%}" for f in frac)
+                + "; condition number of each target's leading block: "
+                + _values_text(np.round(cond[idx], 1)),
                 if_not_held=cause,
             )
         )
-    below = [
-        float(
-            ds["recovered_fraction"].isel(target=i).values[ds["n"].values < R[i]].max(initial=0.0)
-        )
-        for i in range(ds.sizes["target"])
-    ]
+    frac_all = ds["recovered_fraction"].transpose("target", "n").values
+    below_mask = ds["n"].values[None, :] < R[:, None]
+    masked = np.where(below_mask, frac_all, 0.0)
+    worst_t, worst_n = np.unravel_index(np.argmax(masked), masked.shape)
+    worst = float(masked[worst_t, worst_n])
+    label = str(ds["target_label"].values[worst_t]) if "target_label" in ds.coords else str(worst_t)
     out.append(
         claim(
             ds,
             name="none-below-optimistic",
             figure="Fig 10.2",
             book=0,
-            statement=f"no seed recovers a target (relative error <= {thr:g}) from fewer than 2rd - r^2 entries",
-            measured=max(below),
-            held=max(below) == 0,
-            detail="largest fraction of seeds recovered at any n < R, over targets",
-            if_not_held="a target with a non-generic structure (e.g. a zero row) needs fewer entries",
+            statement=f"no seed recovers a target (relative error <= {thr:g}) from fewer than 2rd - r^2 entries "
+            f"({sets})",
+            measured=worst,
+            held=worst == 0,
+            detail="largest fraction of seeds recovered at any n < R, over targets"
+            + (f" ({label}, n = {int(ds['n'].values[worst_n])})" if worst > 0 else "")
+            + (
+                "; with the fixed order the seeds share each observed set, so this asks whether the "
+                "first n < R entries of the order pin the target down"
+                if fixed
+                else ""
+            ),
+            if_not_held="below R the rank-r interpolants of the observed entries form a family of "
+            "dimension R - n that contains the target, and one seed's sample set and init landed on "
+            "(or within the threshold of) the target itself"
+            + (f" ({label} at n = {int(ds['n'].values[worst_n])})" if worst > 0 else ""),
         )
     )
     return out
@@ -774,8 +846,12 @@ def cnn_claims(ds: xr.Dataset) -> list:
             + " although their tangent rank at the target equals the closed form (claim "
             "rank-at-target): the gap is in the GD dynamics from small init, not in the rank; the "
             f"x{int(ds['width'].values[-1])} runs with n >= R end at median training loss {loss_wide:.0e} (x{int(ds['width'].values[0])}: {loss_narrow:.0e}) after {steps} steps, "
-            f"{at_edge:.0%} of them at the largest lr of the grid, so they are still training (the book "
-            "runs 100k steps)"
+            f"{at_edge:.0%} of them at the largest lr of the grid, so they are still training. "
+            "The step budget is not the main cause: measured by hand (preset long, 100k GD "
+            "steps, 5x quick), the x10 transitions move from 12, 28, - (quick) to 10, 28, - "
+            "(CNN, no sharing, FC) and the x10 median training loss only from 4e-07 to 4e-08; "
+            "the authors' Adam is not the cure either (experiment optimistic-width: Adam from "
+            "init std 1e-12 recovers tanh(x + 1) at width 2 from n = 5, at width 20 at no n <= 8)"
             if ds.sizes["width"] > 1
             else "one width only: width independence not tested",
         )
@@ -789,7 +865,146 @@ def cnn_figures(ds):
     return viz.cnn_figures(ds)
 
 
+# ============================================================================ Fig 10.3, width
+
+
+@dataclass(frozen=True)
+class WidthConfig(RecoveryConfig):
+    """The authors' width experiment behind Fig 10.3: one tanh neuron f*(x) = tanh(x + 1) fitted
+    by two-layer tanh nets with bias of several widths (:func:`phasekit.dynamics.recovery.neuron_task`),
+    init std 1e-12, Adam lr 0.1, 10k steps, 10 trials; x ~ N(0, 1); relative test error. The
+    optimistic size k (d + 2) = 3 does not depend on the width."""
+
+    widths: tuple[int, ...] = param((2, 20), ge=1, doc="student widths (neurons)")
+    n_values: tuple[int, ...] = param((1, 2, 3, 4, 5, 6, 8), ge=1, doc="sample sizes n")
+    seeds: int = param(10, ge=1, doc="trials per (width, n): each its own samples and init")
+    steps: int = param(10_000, ge=1, doc="optimizer steps per run")
+    optimizer: str = param("adam", choices=OPTIMIZERS, doc="optimizer of every run")
+    lrs: tuple[float, ...] = param((0.1,), gt=0.0, doc="learning-rate grid")
+    init_std: float = param(1e-12, gt=0.0, doc="init std of every parameter")
+    neuron: tuple[float, ...] = param((1.0, 1.0, 1.0), doc="target (a, w, b): a tanh(w x + b)")
+    threshold: float = param(1e-4, gt=0.0, doc="recovered: median relative test error <= threshold")
+    stop_loss: float = param(1e-14, ge=0.0, doc="stop a run once its training loss is <= this")
+    n_test: int = param(1000, ge=1, doc="test inputs")
+
+    def validate(self):
+        _increasing("n_values", self.n_values)
+        _increasing("widths", self.widths)
+        if len(self.neuron) != 3:
+            raise ValueError(f"neuron: expected (a, w, b), got {self.neuron}")
+        if self.neuron[0] == 0 or self.neuron[1] == 0:
+            raise ValueError(f"neuron: a and w must be nonzero (one neuron), got {self.neuron}")
+
+
+def run_width(cfg: WidthConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
+    x_test = jax.random.normal(jax.random.key(cfg.test_seed), (cfg.n_test, 1))
+    n_max = max(cfg.n_values)
+
+    def point(pt, key):
+        task = rec.neuron_task(pt["width"], n_max, x_test, cfg.neuron)
+        return rec.recovery_point(
+            task,
+            {"n": pt["n"]},
+            cfg.init_std,
+            key,
+            lrs=cfg.lrs,
+            steps=cfg.steps,
+            stop_loss=cfg.stop_loss,
+            select=cfg.select,
+            optimizer=cfg.optimizer,
+        )
+
+    axes = {
+        "width": np.asarray(cfg.widths),
+        "n": np.asarray(cfg.n_values),
+        "seed": np.arange(cfg.seeds),
+    }
+    ds = _sweep(
+        point, axes, cfg, store, shard, progress, [x_test], cfg.lrs, static=("width",), desc="width"
+    )
+    if not ds.attrs["complete"]:
+        return describe(ds, VARIABLES)
+    ds["n_params"] = ("width", 3 * np.asarray(cfg.widths))
+    ds["optimistic_size"] = opt.two_layer(1, 1, bias=True)
+    ds.attrs.update(optimizer=cfg.optimizer, steps=cfg.steps)
+    return describe(_analyse(ds, cfg.threshold), VARIABLES)
+
+
+def width_claims(ds: xr.Dataset) -> list:
+    thr, R = ds.attrs["threshold"], int(ds["optimistic_size"])
+    trans, widths = ds["transition"].values, ds["width"].values
+    ns = ds["n"].values
+    frac = ds["recovered_fraction"].transpose("width", "n").values
+    below = float(frac[:, ns < R].max(initial=0.0))
+    at_r = [float(f[list(ns).index(R)]) if R in ns else float("nan") for f in frac]
+    loss = ds["train_loss"].transpose("width", "n", "seed").values
+    past = [float(np.nanmedian(loss[j][ns >= R])) for j in range(len(widths))]
+    at = list(ns).index(R) if R in ns else None
+    med = ds["median_error"].transpose("width", "n").values
+    at_r_loss = [
+        float(np.nanmedian(loss[j][at])) if at is not None else np.nan for j in range(len(widths))
+    ]
+    at_r_err = [float(med[j, at]) if at is not None else np.nan for j in range(len(widths))]
+    setup = f"{ds.attrs['optimizer']}, {int(ds.attrs['steps'])} steps, init std {float(ds.attrs['config_init_std']):.0e}"
+    return [
+        claim(
+            ds,
+            name="width-independent",
+            figure="Fig 10.3",
+            book=R,
+            statement=f"tanh(x + 1) is recovered (median relative test error <= {thr:g} from n on) from "
+            f"its optimistic size k (d + 2) = {R} samples at every width, as in the authors' runs "
+            "(n = 3 at widths 2 and 20)",
+            measured=trans,
+            held=bool(np.all(trans == R)),
+            min_preset="quick",
+            reproduces=False,  # quick: 5, - (Adam); gd preset: 8, -
+            detail=f"transition per width ({setup}): "
+            + ", ".join(f"{int(w)}: {_values_text(t)}" for w, t in zip(widths, trans))
+            + f"; fraction of trials recovered at n = {R}: "
+            + ", ".join(f"{f:.0%}" for f in at_r),
+            if_not_held=f"at n = {R} the runs interpolate (median final training loss per width: "
+            + ", ".join(f"{v:.0e}" for v in at_r_loss)
+            + ") but on other interpolants than the target (median test error at n = "
+            + f"{R} per width: "
+            + ", ".join(f"{v:.0e}" for v in at_r_err)
+            + "); past R the wide runs are still training (median final training loss at n >= R "
+            "per width: "
+            + ", ".join(f"{v:.0e}" for v in past)
+            + ")"
+            + ": the gap is in the small-init dynamics, not in the rank, and not in the optimizer "
+            "alone (measured by hand at quick, 10 trials, x ~ N(0, 1): Adam lr 0.1, 10k steps: width "
+            "2 from n = 5, width 20 at no n <= 8 (median error 1e-02 at n = 8); preset gd, GD lr "
+            "0.3 / 1, 20k steps: width 2 from n = 8, width 20 at no n <= 8 (2e-04 at n = 8)); the "
+            "authors' input distribution and recovery criterion are not known here",
+        ),
+        claim(
+            ds,
+            name="none-below-optimistic",
+            figure="Fig 10.3",
+            book=0,
+            statement=f"no trial recovers tanh(x + 1) (relative test error <= {thr:g}) from fewer than "
+            f"{R} samples",
+            measured=below,
+            held=below == 0,
+            detail=f"largest fraction of trials recovered at any n < {R}, over widths",
+            if_not_held="with fewer samples than parameters of one neuron the fit is not unique: "
+            "a trial can only land on the target by chance",
+        ),
+    ]
+
+
+def width_figures(ds):
+    from phasekit.viz import rank as viz
+
+    return viz.width_figures(ds)
+
+
 # ============================================================================ registry
+
+# the authors' GD for Fig 10.2 (their code): init std 1e-7, lr 0.1, up to 100k steps, stop at
+# training loss 1e-8
+AUTHORS_MATRIX = dict(init_std=1e-7, lrs=(0.1,), steps=100_000, stop_loss=1e-8)
 
 register(
     Experiment(
@@ -820,6 +1035,13 @@ register(
             "tiny": dict(ranks=(1,), n_values=(5, 6, 7, 8, 9), seeds=3, steps=3000),
             "quick": {},
             "paper": dict(seeds=50, steps=50_000),
+            # the authors' fixed order at the quick budget
+            "fixed": dict(order="fixed"),
+            # the authors' setup: fixed order, init std 1e-7, full-batch GD lr 0.1, up to 100k
+            # steps, stop at loss 1e-8 (our loss is 1/(2n) sum of squares)
+            "authors": AUTHORS_MATRIX | dict(order="fixed"),
+            # the same GD from random (generic) observed sets, one per seed
+            "authors-random": AUTHORS_MATRIX,
         },
         run=run_matrix,
         claims=matrix_claims,
@@ -876,9 +1098,33 @@ register(
                 lrs=(0.05, 0.1, 0.2, 0.3, 0.5),
                 steps=100_000,
             ),
+            # the step-budget hypothesis for the width gap: quick with the book's 100k GD steps
+            "long": dict(steps=100_000),
         },
         run=run_cnn,
         claims=cnn_claims,
         figures=cnn_figures,
+    )
+)
+
+register(
+    Experiment(
+        "optimistic-width",
+        area="rank",
+        figure="Fig 10.3",
+        title="the authors' width runs: tanh(x + 1) by tanh nets of width 2 and 20, "
+        "optimistic size 3 at both",
+        config=WidthConfig,
+        presets={
+            "tiny": dict(n_values=(2, 3), seeds=2, steps=2000),
+            "quick": {},
+            "paper": dict(widths=(2, 20, 200), n_values=tuple(range(1, 11)), seeds=50),
+            # the optimizer hypothesis: plain full-batch GD (the book's Fig 10.3 optimizer) instead
+            # of Adam, same init, a small lr grid and twice the steps
+            "gd": dict(optimizer="gd", lrs=(0.3, 1.0), steps=20_000),
+        },
+        run=run_width,
+        claims=width_claims,
+        figures=width_figures,
     )
 )

@@ -45,6 +45,7 @@ __all__ = [
     "conv_sample_size",
     "conv_teacher",
     "conv_teacher_point",
+    "cross_condition",
     "embed_in_wider",
     "f_nl",
     "f_nl_point",
@@ -187,6 +188,28 @@ def matrix_factorization_point(target, r: int | None = None, rtol: float = 1e-10
     A[:, :r] = U[:, :r] * root
     B[:r] = root[:, None] * Vt[:r]
     return {"A": A, "B": B}  # numpy float64: keeps the point exact for model_rank
+
+
+def cross_condition(target, r: int) -> float:
+    """Condition number sigma_1 / sigma_r of the leading r x r block W = M*[:r, :r] (inf if W is
+    singular): how well the "cross" of the first r rows and r columns (2 r d - r^2 entries, the
+    authors' fixed observed sets of Fig 10.2) pins a rank-r target down. For rank r with W
+    invertible the cross determines M* = C W^{-1} R (C = M*[:, :r], R = M*[:r, :]); the larger
+    the condition number, the closer the cross is to a set that does not determine M*.
+
+    Args:
+      target: [d, d] matrix; r: rank (1 <= r <= d).
+    Returns:
+      a float >= 1 (host-side numpy, float64).
+    """
+    target = np.asarray(target, dtype=np.float64)
+    if target.ndim != 2 or target.shape[0] != target.shape[1]:
+        raise ValueError(f"target: expected a square [d, d] matrix, got shape {target.shape}")
+    d = target.shape[0]
+    if not 1 <= _nonneg_int("r", r) <= d:
+        raise ValueError(f"r: must be in [1, {d}], got {r}")
+    s = np.linalg.svd(target[:r, :r], compute_uv=False)
+    return float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
 
 
 def f_nl_point(c0: float, c1: float, c2: float) -> np.ndarray:

@@ -15,6 +15,7 @@ __all__ = [
     "init_std_heatmap",
     "matrix_figures",
     "rank_profile",
+    "width_figures",
 ]
 
 ERROR_CMAP = "viridis"
@@ -347,3 +348,36 @@ def cnn_figures(ds) -> dict:
         fontsize=11,
     )
     return {"cnn": fig}
+
+
+def width_figures(ds) -> dict:
+    """``optimistic-width`` (the authors' width runs behind Fig 10.3): median relative error of
+    tanh(x + 1) against n, one curve per student width (shaded: quartiles over trials; dashed:
+    the optimistic size 3; dotted: the recovery threshold).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+    n, widths = ds["n"].values, ds["width"].values
+    err = np.clip(ds["test_error"].transpose("width", "n", "seed").values, 1e-14, None)
+    med = np.clip(ds["median_error"].transpose("width", "n").values, 1e-14, None)
+    q = np.nanquantile(err, [0.25, 0.75], axis=-1).transpose(1, 0, 2)  # [width, 2, n]
+    R = int(ds["optimistic_size"])
+    error_curves(
+        ax,
+        n,
+        med,
+        [f"width {int(w)} ({int(p)} params)" for w, p in zip(widths, ds["n_params"].values)],
+        [R] * len(widths),
+        spread=q,
+        ylabel="median relative test error",
+        title=f"tanh(x + 1), {ds.attrs.get('optimizer', '')}, {_seeds(ds)} trials; "
+        f"optimistic size {R} (dashed)",
+    )
+    ax.axhline(ds.attrs["threshold"], color="gray", lw=0.8, ls=":")
+    ax.set_ylim(1e-14, 10)
+    return {"width": fig}
