@@ -209,6 +209,54 @@ def test_boolean_degree_power_on_the_full_cube():
     assert float(F.boolean_degree_power(x, y).sum()) == pytest.approx(np.mean(y**2), rel=1e-5)
 
 
+def test_parity_holdout_identity_and_its_cases():
+    # the identity holds for any h: test correlation = (2^d c - n mean_T) / (2^d - n)
+    d = 7
+    x = 1.0 - 2.0 * ((np.arange(2**d)[:, None] >> np.arange(d)) & 1)
+    y = np.prod(x, axis=1)
+    rng = np.random.default_rng(0)
+    mask = np.zeros(2**d, bool)
+    mask[rng.permutation(2**d)[:40]] = True
+    h = rng.normal(size=(3, 2**d))
+    r = F.parity_holdout(h, y, mask)
+    np.testing.assert_allclose(r.test_correlation, (h * y)[:, ~mask].mean(-1), rtol=1e-6)
+    np.testing.assert_allclose(r.predicted_test_correlation, r.test_correlation, atol=1e-6)
+    np.testing.assert_allclose(r.chance_coefficient, 40 * r.train_correlation / 2**d, rtol=1e-6)
+    # h = the labels on T, 0 elsewhere (no parity coefficient beyond n / 2^d): test corr 0;
+    # h = the labels on T plus any degree < d function: test corr = minus its train corr share
+    h0 = np.where(mask, y, 0.0)
+    assert float(F.parity_holdout(h0, y, mask).test_correlation) == pytest.approx(0, abs=1e-7)
+    g = x[:, 0] + x[:, 1] * x[:, 2]  # degrees 1 and 2: c_[d](g) = 0
+    rg = F.parity_holdout(g, y, mask)
+    assert float(rg.parity_coefficient) == pytest.approx(0, abs=1e-7)
+    assert float(rg.test_correlation) == pytest.approx(
+        -40 * float(rg.train_correlation) / (2**d - 40), rel=1e-5
+    )
+    # h = parity itself: correlation 1 everywhere, chance coefficient n / 2^d
+    rp = F.parity_holdout(y, y, mask)
+    assert float(rp.test_correlation) == pytest.approx(1.0)
+    assert float(rp.chance_coefficient) == pytest.approx(40 / 2**d)
+    with pytest.raises(ValueError, match="train_mask"):
+        F.parity_holdout(h, y, np.ones(2**d, bool))
+    with pytest.raises(ValueError, match="h:"):
+        F.parity_holdout(h[:, :10], y, mask)
+
+
+def test_hamming_nearest_vote_is_wrong_on_parity_next_to_training_points():
+    # cube minus one point: its d Hamming-1 neighbours are all in T with the opposite parity,
+    # so the vote is -d * parity (always wrong); a point at distance 2 from T gets the right sign
+    d = 5
+    x = 1.0 - 2.0 * ((np.arange(2**d)[:, None] >> np.arange(d)) & 1)
+    y = np.prod(x, axis=1)
+    v = F.hamming_nearest_vote(x[1:], y[1:], x[:1])
+    assert v[0] == -d * y[0]
+    far = np.flatnonzero(((d - x @ x[0]) / 2) >= 2)  # training set: points at distance >= 2
+    v2 = F.hamming_nearest_vote(x[far], y[far], x[:1])
+    assert np.sign(v2[0]) == y[0] and v2[0] == y[0] * 10  # C(5, 2) = 10 points at distance 2
+    with pytest.raises(ValueError, match="x_test"):
+        F.hamming_nearest_vote(x[1:], y[1:], x[:1, :3])
+
+
 def test_fourier_mode_eigenvalues_of_a_circulant_kernel():
     # K_ij = sum_m b_m cos(m (x_i - x_j)) on a uniform periodic grid has eigenvalue n b_m / 2 on mode m.
     n, b = 64, {1: 3.0, 4: 0.5, 7: 0.01}

@@ -137,6 +137,32 @@ def test_mlp_init_std_and_residual():
     )
 
 
+def test_mlp_torch_init_is_uniform_fan_in():
+    """PyTorch's nn.Linear default: w, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), so |w| <= bound,
+    Var w = bound^2 / 3 = layer_std^2, and the values fill the interval (a uniform's max is
+    within a hair of the bound; a normal of the same std would exceed it)."""
+    sizes = [300, 256, 1]
+    p = mlp.init(jax.random.key(0), sizes, scheme="torch")
+    for layer, fi, fo in zip(p, sizes[:-1], sizes[1:]):
+        bound = fi**-0.5
+        for leaf in (np.asarray(layer["w"]), np.asarray(layer["b"])):
+            assert np.abs(leaf).max() <= bound
+        w = np.asarray(layer["w"])
+        assert mlp.layer_std(fi, fo, "torch") == pytest.approx(bound / 3**0.5)
+        if w.size > 1000:
+            assert np.std(w) == pytest.approx(bound / 3**0.5, rel=0.02)
+            assert np.abs(w).max() > 0.99 * bound
+            # uniform: E|w| = bound / 2 (a normal of the same std has E|w| = 0.461 bound)
+            assert np.abs(w).mean() == pytest.approx(bound / 2, rel=0.02)
+    b = np.asarray(p[0]["b"])
+    assert np.std(b) == pytest.approx(300**-0.5 / 3**0.5, rel=0.15)
+    # an explicit bias_std overrides the uniform biases; gamma overrides the scheme
+    q = mlp.init(jax.random.key(0), sizes, scheme="torch", bias_std=0.0)
+    assert np.all(np.asarray(q[0]["b"]) == 0)
+    g = mlp.init(jax.random.key(0), [400, 400, 1], scheme="torch", gamma=1.0)
+    assert np.std(np.asarray(g[0]["w"])) == pytest.approx(1 / 400, rel=0.02)
+
+
 def test_toys():
     x = jnp.array([[1.0, 2.0], [3.0, -1.0]])
     t = jnp.array([0.5, 1.0, 2.0, -1.5])

@@ -21,6 +21,12 @@ High-dimensional inputs (Xu et al., CiCP 2020):
 
 On the hypercube {-1, 1}^d the Fourier basis is chi_S(x) = prod_{j in S} x_j and the
 frequency of chi_S is its degree |S| (:func:`boolean_degree_power`; parity is chi_{[d]}).
+Parity hold-out identity (:func:`parity_holdout`): the chi_S are orthogonal over the whole
+cube, so for any h, with y = chi_{[d]}, a training set T of n points and its complement,
+
+    sum_{x not in T} y h = 2^d c_{[d]}(h) - sum_{x in T} y h,     c_{[d]}(h) = mean_cube y h:
+
+a fit (sum_T y h ~ n) without a parity coefficient is anti-correlated with the test labels.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ __all__ = [
     "find_peaks",
     "fourier_mode_eigenvalues",
     "gaussian_filter_weights",
+    "hamming_nearest_vote",
     "in_frequency_order",
     "linear_convergence_step",
     "loss_plateau",
@@ -56,6 +63,8 @@ __all__ = [
     "never_as",
     "nudft",
     "order_agreement",
+    "parity_holdout",
+    "ParityHoldout",
     "principal_direction",
     "relative_spectral_error",
     "sine_series",
@@ -376,6 +385,81 @@ def boolean_degree_power(x: jax.Array, y: jax.Array) -> jax.Array:
     chi = jnp.prod(jnp.where(bits[None].astype(bool), x[:, None, :], 1.0), axis=-1)  # [n, 2^d]
     c = jnp.asarray(y, chi.dtype) @ chi / x.shape[0]
     return jax.ops.segment_sum(c**2, jnp.asarray(bits.sum(1)), num_segments=d + 1)
+
+
+class ParityHoldout(NamedTuple):
+    """The hold-out identity of a function h on {-1, 1}^d against the parity y = chi_{[d]}.
+
+    parity_coefficient: c_{[d]}(h) = mean over the cube of y h;
+    train_correlation, test_correlation: mean of y h over the training set and over the rest;
+    chance_coefficient: n mean_T(y h) / 2^d, the parity coefficient at which the test
+    correlation is zero (a fit needs at least this much degree-d power to reach chance);
+    predicted_test_correlation: (2^d c_{[d]} - n mean_T(y h)) / (2^d - n), equal to
+    test_correlation up to rounding (the identity). Each has the leading shape of ``h``.
+    """
+
+    parity_coefficient: jax.Array
+    train_correlation: jax.Array
+    test_correlation: jax.Array
+    chance_coefficient: jax.Array
+    predicted_test_correlation: jax.Array
+
+
+def parity_holdout(h: jax.Array, y: jax.Array, train_mask: jax.Array) -> ParityHoldout:
+    """Split the test correlation of h with the parity into its two sources (module docstring):
+
+        mean_test(y h) = (2^d c_{[d]}(h) - n mean_T(y h)) / (2^d - n),
+
+    because sum over the cube of y chi_S = 0 for every S != [d]: only the degree-d coefficient
+    of h carries over from the training set to the test set, and with the opposite sign for
+    the rest. A fit with mean_T(y h) ~ 1 and c_{[d]} < n / 2^d is below chance on the test set.
+
+    Args:
+      h: [..., 2^d] values of a function on every point of the cube (the rows of
+        :func:`phasekit.data.hypercube`), leading axes e.g. seeds.
+      y: [2^d] the parity on the same rows (entries +-1; any chi_S with S != empty works
+        alike as long as it is the function whose coefficient is meant).
+      train_mask: [2^d] bool, True on the training points (1 <= n < 2^d).
+    Returns:
+      :class:`ParityHoldout`.
+    """
+    h, y, m = jnp.asarray(h), jnp.asarray(y, jnp.result_type(float)), np.asarray(train_mask)
+    N = y.shape[0]
+    if m.shape != (N,) or m.dtype != bool or not 0 < m.sum() < N:
+        raise ValueError(
+            f"train_mask: need a bool [2^d = {N}] mask with 1 <= n < 2^d training points, got "
+            f"shape {m.shape}, dtype {m.dtype}, n = {int(m.sum()) if m.dtype == bool else '?'}"
+        )
+    if h.shape[-1] != N:
+        raise ValueError(f"h: need the values on all {N} points of the cube, got shape {h.shape}")
+    n = int(m.sum())
+    yh = h * y
+    c = yh.mean(-1)
+    tr, te = yh[..., m].mean(-1), yh[..., ~m].mean(-1)
+    return ParityHoldout(c, tr, te, n * tr / N, (N * c - n * tr) / (N - n))
+
+
+def hamming_nearest_vote(x_train, y_train, x_test) -> np.ndarray:
+    """Nearest-neighbour vote on {-1, 1}^d: v(x) = sum of y_i over the training points at the
+    smallest Hamming distance from x (host numpy). sign(v) is the nearest-neighbour
+    prediction (v = 0: a tie). For the parity every Hamming-1 neighbour has the opposite
+    label, so the vote is wrong wherever a test point has a training point at distance 1.
+
+    Args:
+      x_train: [n, d] entries +-1; y_train: [n] labels; x_test: [m, d] entries +-1.
+    Returns:
+      v: [m] float.
+    """
+    xa, xb = np.asarray(x_train, np.float64), np.asarray(x_test, np.float64)
+    ya = np.asarray(y_train, np.float64)
+    if xa.ndim != 2 or xb.ndim != 2 or xa.shape[1] != xb.shape[1] or ya.shape != xa.shape[:1]:
+        raise ValueError(
+            f"x_test: need x_train [n, d], y_train [n], x_test [m, d]; got {xa.shape}, "
+            f"{ya.shape}, {xb.shape}"
+        )
+    dist = (xa.shape[1] - xb @ xa.T) / 2  # Hamming distance of +-1 vectors, [m, n]
+    nearest = dist == dist.min(axis=1, keepdims=True)
+    return nearest.astype(np.float64) @ ya
 
 
 def fourier_mode_eigenvalues(kernel: jax.Array, coord: jax.Array, freqs) -> jax.Array:

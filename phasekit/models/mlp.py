@@ -13,6 +13,8 @@ scalar or per-layer gamma) or a named scheme (spec 05):
 
     lecun   N(0, 1/fan_in)        he      N(0, 2/fan_in)
     xavier  N(0, 2/(fan_in + fan_out))          (exact normal, not truncated)
+    torch   U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases (PyTorch's nn.Linear
+            default: kaiming_uniform with a = sqrt(5)); std 1/sqrt(3 fan_in)
 
 Params: a list of ``{"w": [fan_in, fan_out], "b": [fan_out]}``, one dict per layer.
 """
@@ -30,17 +32,18 @@ from phasekit.models._checks import input_matrix, positive_int
 
 __all__ = ["apply", "hidden", "init", "layer_std", "preactivations"]
 
-SCHEMES = ("lecun", "he", "xavier")
+SCHEMES = ("lecun", "he", "xavier", "torch")
 
 
 def layer_std(fan_in: int, fan_out: int, scheme: str | None = None, gamma: float | None = None):
     """Init standard deviation of one layer's weights: ``fan_in ** -gamma`` when ``gamma`` is
-    given, else the scheme's sqrt(1/fan_in) (lecun), sqrt(2/fan_in) (he) or
-    sqrt(2/(fan_in + fan_out)) (xavier).
+    given, else the scheme's sqrt(1/fan_in) (lecun), sqrt(2/fan_in) (he),
+    sqrt(2/(fan_in + fan_out)) (xavier) or sqrt(1/(3 fan_in)) (torch: the std of
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
 
     Args:
       fan_in, fan_out: the layer's input and output widths.
-      scheme: lecun | he | xavier (ignored when ``gamma`` is given).
+      scheme: lecun | he | xavier | torch (ignored when ``gamma`` is given).
       gamma: the init rate.
     Returns:
       The std, a Python float (or an array when ``gamma`` is one).
@@ -53,6 +56,8 @@ def layer_std(fan_in: int, fan_out: int, scheme: str | None = None, gamma: float
         return (2 / fan_in) ** 0.5
     if scheme == "xavier":
         return (2 / (fan_in + fan_out)) ** 0.5
+    if scheme == "torch":
+        return (1 / (3 * fan_in)) ** 0.5
     raise ValueError(f"scheme: unknown {scheme!r}; known: {', '.join(SCHEMES)} (or give gamma)")
 
 
@@ -70,11 +75,14 @@ def init(
     Args:
       key: PRNG key.
       sizes: [d_in, h_1, ..., d_out] (L + 1 widths for L weight layers).
-      scheme: lecun | he | xavier (ignored when ``gamma`` is given).
+      scheme: lecun | he | xavier (normal weights) | torch (PyTorch's nn.Linear default:
+        weights and biases uniform on [-1/sqrt(fan_in), 1/sqrt(fan_in)]); ignored when
+        ``gamma`` is given.
       gamma: init rate; a scalar or one value per layer: std_l = fan_in_l ** -gamma_l.
       bias: include the biases b_l.
-      bias_std: std of the biases; default: the layer's weight std when ``gamma`` is given
-        (the condensation papers initialize every weight and bias alike), else 0.
+      bias_std: std of the (normal) biases; default: the layer's weight std when ``gamma`` is
+        given (the condensation papers initialize every weight and bias alike), uniform on
+        [-1/sqrt(fan_in), 1/sqrt(fan_in)] for ``scheme="torch"``, else 0.
       dtype: of every leaf.
     Returns:
       ``[{"w": [sizes[l], sizes[l + 1]], "b": [sizes[l + 1]]}, ...]``, L dicts (no "b" without
@@ -94,10 +102,18 @@ def init(
     ):
         std = layer_std(fi, fo, scheme, gammas[l])
         kw, kb = jax.random.split(key_l)
-        layer = {"w": std * jax.random.normal(kw, (fi, fo), dtype)}
+        uniform = scheme == "torch" and gammas[l] is None
+        bound = fi**-0.5  # torch: U(-bound, bound) for w and b
+        if uniform:
+            layer = {"w": jax.random.uniform(kw, (fi, fo), dtype, -bound, bound)}
+        else:
+            layer = {"w": std * jax.random.normal(kw, (fi, fo), dtype)}
         if bias:
-            bstd = (std if gammas[l] is not None else 0.0) if bias_std is None else bias_std
-            layer["b"] = bstd * jax.random.normal(kb, (fo,), dtype)
+            if uniform and bias_std is None:
+                layer["b"] = jax.random.uniform(kb, (fo,), dtype, -bound, bound)
+            else:
+                bstd = (std if gammas[l] is not None else 0.0) if bias_std is None else bias_std
+                layer["b"] = bstd * jax.random.normal(kb, (fo,), dtype)
         params.append(layer)
     return params
 

@@ -25,7 +25,9 @@ __all__ = [
     "ntk_figures",
     "outputs_at_steps",
     "parity_figures",
+    "parity_scan_figures",
     "ricker_figures",
+    "scan_figures",
     "sin135_figures",
     "sin15_figures",
     "spectra",
@@ -623,3 +625,75 @@ def ntk_figures(ds) -> dict:
         "Linear regime: wide two-layer tanh net, GD, ASI",
     )
     return {"ntk": fig}
+
+
+def parity_scan_figures(ds) -> dict:
+    """Parity over training-set sizes: test accuracy of the network and of the Hamming
+    nearest-neighbour vote against chance; the network's parity coefficient c_[d] against the
+    n mean_T(y h) / 2^d that chance needs (the hold-out identity).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
+    ns = ds["n_train"].values
+    te = ds["test_accuracy"].transpose("n_train", "seed").values
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for s in range(te.shape[1]):
+        a1.plot(ns, te[:, s], "o", color="C0", alpha=0.4, ms=4)
+    a1.plot(ns, te.mean(1), "-o", color="C0", label="network (mean over seeds)")
+    a1.plot(ns, ds["nn_test_accuracy"].values, "-s", color="C3", label="nearest-neighbour vote")
+    a1.axhline(0.5, color="gray", ls=":", lw=1, label="chance")
+    a1.set(xlabel="training points n", ylabel="test accuracy", ylim=(0, 1))
+    a1.legend(fontsize=8)
+    c = ds["parity_coefficient"].transpose("n_train", "seed").values.mean(1)
+    c0 = ds["chance_coefficient"].transpose("n_train", "seed").values.mean(1)
+    a2.plot(ns, c, "-o", label="network's parity coefficient c_[d]")
+    a2.plot(ns, c0, "--", color="gray", label="n mean_T(y h) / 2^d (needed for chance)")
+    a2.set(xlabel="training points n", ylabel="coefficient")
+    a2.legend(fontsize=8)
+    fig.suptitle(f"Parity on {{-1, 1}}^{ds.sizes['degree'] - 1}: test accuracy vs n", fontsize=9)
+    fig.tight_layout()
+    return {"parity_ntrain": fig}
+
+
+def scan_figures(ds) -> dict:
+    """F-Principle scan: the high peak's convergence step against the scanned k or a (first
+    passage and settled, magnitude Delta_F, every seed; never drawn at the budget), and its magnitude
+    Delta_F over training for every scanned value (seed 0).
+
+    Args:
+      ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
+        saved file).
+    Returns:
+      dict figure name -> ``matplotlib.figure.Figure``.
+    """
+    along = "k" if ds.sizes["k"] > 1 else "a"
+    vals = ds[along].values
+    budget = int(ds["step"].values[-1])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for var, label, mk in (
+        ("convergence_step", "first passage (magnitude Delta_F)", "o"),
+        ("settled_step", "settled (magnitude Delta_F)", "s"),
+    ):
+        t = ds[var].sel(peak="high").transpose(along, ..., "seed").values.reshape(len(vals), -1)
+        t = _never_at(t, budget)
+        a1.plot(vals, np.median(t, 1), "-" + mk, label=label)
+        for s in range(t.shape[1]):
+            a1.plot(vals, t[:, s], mk, color="gray", alpha=0.4, ms=3)
+    a1.axhline(budget, color="gray", ls=":", lw=1, label="budget (never)")
+    a1.set(xlabel=along, ylabel="high-peak convergence step", yscale="log")
+    a1.legend(fontsize=8)
+    d = ds["delta_f"].sel(peak="high").isel(seed=0).transpose(along, ..., "step")
+    d = d.values.reshape(len(vals), -1)
+    steps = np.maximum(ds["step"].values, 1)
+    for i, v in enumerate(vals):
+        a2.plot(steps, d[i], color=_step_colors(len(vals))[i], label=f"{along} = {v:g}")
+    a2.axhline(ds.attrs.get("threshold", 0.05), color="gray", ls=":", lw=1)
+    a2.set(xlabel="step", ylabel="Delta_F at the high peak (seed 0)", xscale="log", yscale="log")
+    a2.legend(fontsize=8)
+    fig.suptitle("F-Principle scan: convergence of the high-frequency peak", fontsize=9)
+    fig.tight_layout()
+    return {"scan": fig}
