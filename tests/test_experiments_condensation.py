@@ -104,7 +104,7 @@ def test_adam_leaves_a_weight_whose_gradient_is_below_eps():
         gmax = float(C._max_abs(g))
         step = max(float(jnp.max(jnp.abs(u))) for u in upd.values())
         if frozen:
-            assert gmax < 1e-12 * eps and step < 1e-11 * lr
+            assert gmax < 1e-8 * eps and step < 1e-7 * lr
         else:
             assert gmax > 10 * eps and step > 0.5 * lr
 
