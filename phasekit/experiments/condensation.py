@@ -418,6 +418,12 @@ def _stage(ds) -> str:
     return "at the end of the initial plateau"
 
 
+def _init_std(d) -> float:
+    """m^-gamma of one activation's runs (NaN without the coords / attrs)."""
+    m = float(d.attrs.get("config_width", np.nan))
+    return m ** -float(d["gamma"].values) if "gamma" in d.coords else float("nan")
+
+
 def _frozen_cause(d) -> str | None:
     """The cause when the weights never left their init (loss/L0 >= FROZEN_LOSS_RATIO), else None."""
     ratio = float(np.median(d["loss_ratio"].values))
@@ -427,8 +433,9 @@ def _frozen_cause(d) -> str | None:
     lr = float(d["lr"].values) if "lr" in d.coords else float("nan")
     return (
         f"the weights never left their random init (loss/L0 = {ratio:.4f}): the largest initial "
-        f"gradient entry is {g:.2g}, below Adam's eps {ADAM_EPS:g}, so a step moves a weight by "
-        f"~lr g / eps = {lr * g / ADAM_EPS:.1g} and the count is that of the random init"
+        f"gradient entry is {g:.2g}, below Adam's eps {ADAM_EPS:g}, so Adam moves a weight by "
+        f"~lr g / eps = {lr * g / ADAM_EPS:.1g} per step (init std {_init_std(d):.2g}) and the "
+        "count is that of the random init"
     )
 
 
