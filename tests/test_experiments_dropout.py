@@ -64,3 +64,33 @@ def test_sample_size_shards_fill_one_store(monkeypatch, tmp_path):
 def test_bad_values_name_the_field(name, field, value):
     with pytest.raises(ValueError, match=field):
         E.get(name).preset("tiny", **{field: value})
+
+
+def _sample_size_ds(plain, dropped, ns=(4, 8, 40)):
+    import numpy as np
+
+    med = np.stack([np.asarray(plain, float), np.asarray(dropped, float)], axis=1)  # [n, p]
+    return xr.Dataset(
+        {"test_error_median": (("n", "p"), med)},
+        coords={"n": list(ns), "p": [1.0, 0.5]},
+        attrs={"preset": "quick", "config_x_max": 10.0, "config_n_test": 500},
+    )
+
+
+def test_sample_size_claims_compare_to_the_teacher_scale():
+    """no-dropout-poor: p = 1's median test MSE over E[teacher^2] on the test grid, at every
+    n > 6; recovery: dropout's best over p = 1 at every n > 6 (only n = 8, 40 count here)."""
+    import numpy as np
+
+    from phasekit.dynamics import dropout
+    from phasekit.experiments import dropout as D
+
+    y2 = float(np.mean(np.asarray(dropout.teacher(np.linspace(-10, 10, 500))) ** 2))
+    good = _sample_size_ds([1.0, 0.02 * y2, 0.002 * y2], [1.0, 0.03 * y2, 0.01 * y2])
+    by = {c.name: c for c in D.sample_size_claims(good)}
+    assert not by["no-dropout-poor"].held
+    assert np.isclose(by["no-dropout-poor"].measured, 0.002, rtol=1e-3)
+    assert not by["recovery"].held and np.isclose(by["recovery"].measured, 5.0, rtol=1e-3)
+    poor = _sample_size_ds([1.0, 0.5 * y2, 0.3 * y2], [1.0, 0.01 * y2, 0.001 * y2])
+    by = {c.name: c for c in D.sample_size_claims(poor)}
+    assert by["no-dropout-poor"].held and by["recovery"].held

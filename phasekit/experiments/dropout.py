@@ -277,6 +277,12 @@ class SampleSizeConfig(Config):
     seeds: int = param(4, ge=1)
     width: int = param(1000, ge=2)
     init: str = param("ntk", choices=INITS)
+    output_scale: float = param(
+        1.0,
+        gt=0.0,
+        doc="factor on the output weights a_k at init, so the initial function f_0 scales by it "
+        "(with init ntk, sqrt(width) drops the output's 1/sqrt(m): f_0 ~ O(sqrt(m)), a larger init)",
+    )
     lr: float = param(1e-3, gt=0.0, doc="Adam learning rate")
     steps: int = param(5_000, ge=1)
     x_max: float = param(10.0, gt=0.0)
@@ -302,7 +308,7 @@ def run_sample_size(
         kx, kp, kd = jax.random.split(key, 3)
         x = jax.random.uniform(kx, (pt["n"], 1), minval=-cfg.x_max, maxval=cfg.x_max)
         y = dropout.teacher(x[:, 0])
-        params = tl.rescale(tl.init(kp, cfg.width, 1), beta1, beta2)
+        params = tl.rescale(tl.init(kp, cfg.width, 1), beta1 * cfg.output_scale, beta2)
         loss = dropout.mse(dropout.two_layer_apply, pt["p"], activation="tanh", alpha=alpha)
         q = train.run(
             loss,
@@ -351,17 +357,30 @@ SAMPLE_SIZE_VARIABLES = {
 }
 
 
+POOR = 0.1  # test MSE / mean square of the teacher above which a fit counts as poor
+
+
+def _teacher_mean_square(ds: xr.Dataset) -> float:
+    """Mean of teacher(x)^2 on the test grid of the run (from its config attrs)."""
+    x_max = float(ds.attrs.get("config_x_max", 10.0))
+    n_test = int(ds.attrs.get("config_n_test", 500))
+    return float(np.mean(np.asarray(dropout.teacher(np.linspace(-x_max, x_max, n_test))) ** 2))
+
+
 def sample_size_claims(ds: xr.Dataset) -> list:
     n_par = int(ds.attrs.get("teacher_parameters", dropout.TEACHER_PARAMETERS))
     med = ds["test_error_median"]
     big = ds["n"].values[ds["n"].values > n_par]
     drop_ps = [float(p) for p in ds["p"].values if p < 1.0]
+    y2 = _teacher_mean_square(ds)
     if big.size == 0:
         ratios, plain, best = np.array([np.nan]), np.nan, np.nan
+        rel_plain = np.array([np.nan])
     else:
         best_p = med.sel(n=big, p=drop_ps).min("p")
         ratios = (best_p / med.sel(n=big, p=1.0)).values
         plain, best = float(med.sel(n=big[-1], p=1.0)), float(best_p.isel(n=-1))
+        rel_plain = med.sel(n=big, p=1.0).values / y2
     return [
         claim(
             ds,
@@ -380,7 +399,28 @@ def sample_size_claims(ds: xr.Dataset) -> list:
             f"test MSE is {plain:.2g} (dropout's best {best:.2g}; R_1 biases the dropout fit). The "
             "NTK-init tanh student with Adam interpolates this smooth teacher well; the book's "
             "lr 1e-4, 100k steps, 10 seeds are the paper preset",
-        )
+        ),
+        claim(
+            ds,
+            name="no-dropout-poor",
+            figure="Fig 8.16",
+            book="no dropout stays poor",
+            statement=f"without dropout (p = 1) the test error stays poor for every n > {n_par}: "
+            f"median test MSE above {POOR:g} of the teacher's mean square E[y^2] at every such n "
+            "(smallest ratio over n)",
+            measured=float(np.nanmin(rel_plain)),
+            held=bool(np.all(rel_plain > POOR)),
+            min_preset="quick",
+            reproduces=False,  # measured far below at quick (the NTK-regime interpolant is good)
+            detail=f"median test MSE / E[y^2] (E[y^2] = {y2:.3g}) at p = 1 over n in {big.tolist()}: "
+            f"{np.round(rel_plain.astype(float), 4).tolist()}; 'poor' = {POOR:g} is this project's "
+            "cut (the book gives no number), set after seeing the quick numbers; the quick value is "
+            "far below it, so the verdict does not hang on the cut",
+            if_not_held="the no-dropout student is in the linear (NTK) regime: it converges to the "
+            "kernel interpolant of the data, which is already accurate for this smooth teacher at a "
+            "few tens of points, so there is no poor baseline for dropout to beat; a larger init "
+            "(output_scale) makes p = 1 poor at small n but dropout does not fit within the budget",
+        ),
     ]
 
 
@@ -665,6 +705,10 @@ register(
                 lr=1e-4,
                 steps=100_000,
             ),
+            # a larger init (f_0 ~ O(sqrt(m))): is no dropout poor there, and does dropout recover?
+            "large-init": dict(ns=(8, 20, 40), seeds=3, output_scale=31.6),
+            # the book's Adam lr 1e-4, 4x the quick steps (the paper preset's 100k is too long)
+            "book-lr": dict(ns=(8, 20, 40), seeds=3, lr=1e-4, steps=20_000),
         },
         run=run_sample_size,
         claims=sample_size_claims,

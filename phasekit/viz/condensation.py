@@ -390,7 +390,9 @@ def activation_figures(ds, seed: int = 0) -> dict:
         "cosine": cosine_heatmaps(
             mats,
             orders,
-            "input-weight cosine at the end of the initial plateau",
+            "input-weight cosine at the last step (initial stage)"
+            if ds.attrs.get("config_snapshot") == "last"
+            else "input-weight cosine at the end of the initial plateau",
             ncols=min(3, len(mats)),
         )
     }
