@@ -181,7 +181,10 @@ def masking_probes(params, seqs: tasks.Sequences) -> dict:
     hook of :func:`phasekit.models.transformer.apply`. h = the last token's output
     representation (:func:`~phasekit.models.transformer.last_hidden`);
     "key masked": the last token's attention to the key item (p) cut in every layer;
-    "anchor-2 masked": its attention to the second anchor (p+2) cut in every layer.
+    "anchor-2 masked": its attention to the second anchor (p+2) cut in every layer (at p = T-3
+    the second anchor is the last token and its attention to itself is cut). The hook zeroes the
+    weight after the softmax without renormalizing (as in the book), so the cut entry's score
+    still sits in the denominator: h stays a (weak) function of the key even at depth 1.
 
     Returns ``{"key_share": eta^2 of h by the key value x (:func:`transformer.variance_share`),
     "key_share_key_masked": the same with the key masked, "ood_acc_key_masked": OOD accuracy with

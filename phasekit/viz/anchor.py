@@ -163,9 +163,9 @@ def mechanism(ds, other: str = "weight_decay"):
             key = ds["ood_key"].values if "ood_key" in ds.coords else ds["ood_sequence"].values
             sk = axes[2, col].scatter(pm[:, 0], pm[:, 1], c=key, cmap="viridis", s=4)
             axes[2, col].set_title(
-                rf"key masked, $\gamma$={g[i]:g}: key share {float(s['key_share']):.2f}"
-                rf"$\to${float(s['key_share_key_masked']):.2f}; "
-                f"cos(anchor 2 masked) {float(s['anchor2_cosine']):.2f}",
+                rf"key masked, $\gamma$={g[i]:g}" + "\n"
+                f"key share {float(s['key_share']):.2f} -> {float(s['key_share_key_masked']):.2f}; "
+                f"cos(2nd anchor masked) {float(s['anchor2_cosine']):.2f}",
                 fontsize=7,
             )
             axes[2, col].set_xlabel("PC 1")
