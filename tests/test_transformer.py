@@ -37,7 +37,12 @@ def _jit_reference(v, tokens, zero_mask):
     return reference(v, tokens, zero_mask=zero_mask)
 
 
-def reference(v, tokens, zero=None, zero_mask=None):
+@jax.jit
+def _jit_reference_hidden(v, tokens, zero_mask):
+    return reference(v, tokens, zero_mask=zero_mask, hidden=True)
+
+
+def reference(v, tokens, zero=None, zero_mask=None, hidden=False):
     """Eq. 13.3-13.6 written out; ``zero=(layer, query, key)`` zeroes that attention entry."""
     p = v["params"]
     h = p["token_embedding"]["embedding"][tokens] + p["position_embedding"][: tokens.shape[1]]
@@ -60,6 +65,8 @@ def reference(v, tokens, zero=None, zero_mask=None):
             + b["mlp_out"]["bias"]
         )
         h = _ln(u + m, b["ln_mlp"])
+    if hidden:
+        return h[:, -1]
     return h[:, -1] @ p["readout"]["kernel"] + p["readout"]["bias"]
 
 
@@ -154,3 +161,45 @@ def test_bad_arguments_raise():
         transformer.apply(v, jnp.zeros((2, T + 1), jnp.int32))
     with pytest.raises(ValueError, match="depth"):
         transformer.init(jax.random.key(0), V, T, depth=0)
+
+
+def test_masking_probes_equal_hand_zeroed_attention_rows():
+    """The probes' hook (the last token's attention to one position per sequence, every layer)
+    is the reference forward pass with those attention entries zeroed by hand."""
+    v, x = _variables(), _tokens()
+    pos = np.array([0, 2, 3, 5, 6, 1])
+    mask = transformer.mask_attention_to(pos, T, 2)
+    assert mask.shape == (2, 6, 1, T, T) and float(mask.sum()) == 2 * 6 * (T * T - 1)
+    by_hand = np.ones((2, 6, 1, T, T), np.float32)
+    for i, p in enumerate(pos):
+        by_hand[:, i, 0, T - 1, p] = 0.0
+    h_masked = jax.jit(transformer.last_hidden)(v, x, mask)
+    np.testing.assert_allclose(h_masked, _jit_reference_hidden(v, x, by_hand), rtol=1e-4, atol=1e-4)
+    h = _jit_reference_hidden(v, x, None)
+    np.testing.assert_allclose(jax.jit(transformer.last_hidden)(v, x), h, rtol=1e-4, atol=1e-4)
+    cos = jax.jit(transformer.masking_cosine)(v, x, mask)
+    ref = np.sum(h * h_masked, -1) / np.linalg.norm(h, axis=-1) / np.linalg.norm(h_masked, axis=-1)
+    np.testing.assert_allclose(cos, ref, rtol=1e-4, atol=1e-5)
+    assert np.all(np.asarray(cos) < 1 - 1e-6)  # the cut changes every sequence's output
+    np.testing.assert_allclose(
+        transformer.masking_cosine(v, x, jnp.ones((2, 6, 1, T, T))), 1.0, rtol=1e-5
+    )
+
+
+def test_variance_share_and_representation_pca():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(5), 40)
+    means = rng.standard_normal((5, 3))
+    # a pure function of the group: share 1; plus noise: the ANOVA share computed by hand
+    assert float(transformer.variance_share(means[groups], groups, 5)) == pytest.approx(1.0)
+    h = means[groups] + rng.standard_normal((200, 3))
+    c = h - h.mean(0)
+    between = sum(40 * np.sum((h[groups == g].mean(0) - h.mean(0)) ** 2) for g in range(5))
+    assert float(transformer.variance_share(h, groups, 5)) == pytest.approx(
+        between / np.sum(c**2), rel=1e-5
+    )
+    # PCA: coordinates on the top axes carry the largest variances, in order, and are centered
+    pc = np.asarray(transformer.representation_pca(h, 2))
+    ev = np.linalg.eigvalsh(np.cov(c.T))[::-1]
+    np.testing.assert_allclose(pc.var(0, ddof=1), ev[:2], rtol=1e-4)
+    np.testing.assert_allclose(pc.mean(0), 0.0, atol=1e-5)

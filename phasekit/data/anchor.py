@@ -19,6 +19,16 @@ combination of the ID test is. Held-out pairs (the OOD test, task generalization
 
 Identity task (ch. 12): one anchor (token 1) at position p in 0..T-2, the key x at p+1, label x;
 the same split rule with K = T - 1 key positions.
+
+The other ch. 12 tasks (each returns train / test :class:`Sequences`; the readings of the
+anchor-function paper chosen where spec 06 leaves a choice are stated in each docstring):
+:func:`classification` (nearest class value), :func:`reading_comprehension` (a question anchor
+asks for the item after its occurrence in the context), :func:`working_memory` (noise between the
+two anchors), :func:`synonym` (token 9 acts as anchor 3 on keys it never saw),
+:func:`recitation` (successor / predecessor in a memorized text), :func:`statistical` (80/20
+label mixture) and :func:`multi_anchor` (f_a(x) = x + a with anchor-specific held-out keys).
+Labels stay below :data:`VOCAB_MIN` except :func:`multi_anchor` with n_anchors > 10 (x + a <=
+99 + n_anchors).
 """
 
 from __future__ import annotations
@@ -32,15 +42,29 @@ __all__ = [
     "CompositeTask",
     "HELD_OUT",
     "KEYS",
+    "RECITE",
     "SEEN_RELABEL",
     "SHIFTS",
+    "STAT_SHIFTS",
     "SYMMETRIC",
+    "SYNONYM",
     "Sequences",
+    "SplitTask",
+    "StatisticalTask",
     "VOCAB_MIN",
+    "classification",
     "composite",
     "composite_label",
     "identity",
+    "multi_anchor",
+    "multi_anchor_held_out",
+    "reading_comprehension",
+    "recitation",
+    "recitation_text",
+    "statistical",
+    "synonym",
     "train_pairs",
+    "working_memory",
 ]
 
 SHIFTS = (5, 1, -2, -8)  # g_a(x) = x + SHIFTS[a - 1] for anchors a = 1..4
@@ -253,3 +277,345 @@ def _identity_sequences(rng, x, position, anchors, seq_len):
 
 
 VOCAB_MIN = KEYS[1] + max(SHIFTS) * 2 + 1  # the largest composite label + 1 (= 110)
+
+
+# ----------------------------------------------------------------------------- ch. 12 tasks
+
+SYNONYM = (9, 3)  # token 9 behaves like anchor 3 (spec 06)
+RECITE = (5, 6)  # the forward / backward recitation anchors
+STAT_SHIFTS = (5, 1)  # statistical output: label x + 5 w.p. p_major, else x + 1
+
+
+class SplitTask(NamedTuple):
+    """train / test :class:`Sequences` of a ch. 12 task."""
+
+    train: Sequences
+    test: Sequences
+
+
+class StatisticalTask(NamedTuple):
+    """train / test :class:`Sequences` of the statistical-output task (test labels: the majority
+    answer), ``test_minor``: [n_test] the minority answer, ``p_major``: its probability."""
+
+    train: Sequences
+    test: Sequences
+    test_minor: np.ndarray
+    p_major: float
+
+
+def _check_common(n_train, seq_len, min_len):
+    if n_train < 1:
+        raise ValueError(f"n_train: must be >= 1, got {n_train}")
+    if seq_len < min_len:
+        raise ValueError(f"seq_len: must be >= {min_len}, got {seq_len}")
+
+
+def _noise(rng, n, seq_len):
+    return rng.integers(KEYS[0], KEYS[1] + 1, (n, seq_len))
+
+
+def _pack(tokens, label, key_item, position, anchors) -> Sequences:
+    return Sequences(
+        np.asarray(tokens, np.int32),
+        np.asarray(label, np.int32),
+        np.asarray(key_item, np.int32),
+        np.asarray(position, np.int32),
+        np.asarray(anchors, np.int32).reshape(len(label), -1),
+    )
+
+
+def _all_combinations(n_positions, train: bool):
+    """Every (position p, key x) with x mod K == p (train False) or != p (train True)."""
+    keys = _keys()
+    p, x = np.meshgrid(np.arange(n_positions), keys, indexing="ij")
+    keep = (x % n_positions == p) != train
+    return p[keep], x[keep]
+
+
+def _key_anchor_sequences(rng, x, position, anchor, seq_len):
+    """Noise with the key x at p and the single anchor at p + 1."""
+    tokens = _noise(rng, x.shape[0], seq_len)
+    rows = np.arange(x.shape[0])
+    tokens[rows, position] = x
+    tokens[rows, position + 1] = anchor
+    return tokens
+
+
+def classification(
+    n_train: int, seed: int = 0, seq_len: int = 9, centers=(25, 45, 65, 85), anchor: int = 1
+) -> SplitTask:
+    """Classification (nearest value): key x at p, the anchor at p + 1; the label is the class
+    value nearest to x, ``centers[argmin_c |x - c|]`` (a tie goes to the smaller value).
+
+    Split rule of the module docstring with K = T - 1 key positions: train x mod K != p (``n_train``
+    random sequences), test every (p, x) with x mod K == p once.
+
+    Args:
+      n_train: training sequences; seed: numpy seed; seq_len: T (>= 2); centers: the class values
+        (ordinary tokens, increasing); anchor: the anchor token.
+    Returns:
+      :class:`SplitTask`.
+    """
+    _check_common(n_train, seq_len, 2)
+    c = np.asarray(centers)
+    if c.ndim != 1 or c.size < 2 or np.any(np.diff(c) <= 0):
+        raise ValueError(f"centers: need >= 2 increasing values, got {centers}")
+    if c.min() < KEYS[0] or c.max() > KEYS[1]:
+        raise ValueError(f"centers: must lie in {KEYS[0]}..{KEYS[1]}, got {centers}")
+    rng = np.random.default_rng(seed)
+    k = seq_len - 1
+
+    def make(p, x):
+        y = c[np.argmin(np.abs(x[:, None] - c[None, :]), 1)]
+        tokens = _key_anchor_sequences(rng, x, p, anchor, seq_len)
+        return _pack(tokens, y, x, p, np.full(x.shape, anchor))
+
+    p = rng.integers(0, k, n_train)
+    train = make(p, _draw_keys(rng, p, k, train=True))
+    return SplitTask(train, make(*_all_combinations(k, train=False)))
+
+
+def multi_anchor(n_train: int, seed: int = 0, seq_len: int = 9, n_anchors: int = 4) -> SplitTask:
+    """Multi-anchor f_a(x) = x + a (anchors a = 1..n_anchors): key x at p, anchor a at p + 1.
+
+    Anchor-specific held-out key ranges: the keys 20..99 are cut into ``n_anchors`` equal blocks
+    (:func:`multi_anchor_held_out`); anchor a never sees its block a - 1 in training (every key is
+    trained with the other anchors). train: ``n_train`` sequences, a and p uniform, x uniform
+    outside a's block; test: every (a, p, x) with x in a's block once.
+
+    Args:
+      n_train: training sequences; seed: numpy seed; seq_len: T (>= 2); n_anchors: 2..19.
+    Returns:
+      :class:`SplitTask`.
+    """
+    _check_common(n_train, seq_len, 2)
+    if not 2 <= n_anchors < KEYS[0]:
+        raise ValueError(f"n_anchors: must be in 2..{KEYS[0] - 1}, got {n_anchors}")
+    rng = np.random.default_rng(seed)
+    k = seq_len - 1
+    lo, hi = multi_anchor_held_out(n_anchors)
+    a = rng.integers(1, n_anchors + 1, n_train)
+    p = rng.integers(0, k, n_train)
+    # x uniform over the 80 - |block a| keys outside a's block: shift a uniform draw past the block
+    width = hi[a - 1] - lo[a - 1] + 1
+    x = KEYS[0] + rng.integers(0, KEYS[1] - KEYS[0] + 1 - width)
+    x = np.where(x >= lo[a - 1], x + width, x)
+    train = _pack(_key_anchor_sequences(rng, x, p, a, seq_len), x + a, x, p, a)
+    rows = [
+        (aa, pp, xx)
+        for aa in range(1, n_anchors + 1)
+        for pp in range(k)
+        for xx in range(lo[aa - 1], hi[aa - 1] + 1)
+    ]
+    ta, tp, tx = np.asarray(rows).T
+    test = _pack(_key_anchor_sequences(rng, tx, tp, ta, seq_len), tx + ta, tx, tp, ta)
+    return SplitTask(train, test)
+
+
+def multi_anchor_held_out(n_anchors: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) [n_anchors]: anchor a's held-out keys lo[a-1]..hi[a-1] (inclusive), the keys
+    20..99 cut into ``n_anchors`` consecutive blocks of near-equal size."""
+    edges = np.linspace(KEYS[0], KEYS[1] + 1, n_anchors + 1).round().astype(int)
+    return edges[:-1], edges[1:] - 1
+
+
+def working_memory(
+    n_train: int, seed: int = 0, seq_len: int = 12, max_gap: int = 3, n_test: int = 2000
+) -> SplitTask:
+    """Working memory: the two-anchor composite with noise between the anchors. Key x at p,
+    anchor a at p + 1, ``g`` noise tokens (g uniform in 1..max_gap), anchor b at p + 2 + g;
+    label g_b(g_a(x)) = x + s_a + s_b (:data:`SHIFTS`, all 16 pairs). p is uniform in
+    0..T-3-g; the split rule with K = T - 2: train x mod K != p, test x mod K == p
+    (``n_test`` random sequences).
+
+    Args:
+      n_train, n_test: sequences; seed: numpy seed; seq_len: T (>= max_gap + 3); max_gap: >= 1.
+    Returns:
+      :class:`SplitTask` (``position``: p; ``anchors``: [n, 2] (a, b)).
+    """
+    if max_gap < 1:
+        raise ValueError(f"max_gap: must be >= 1, got {max_gap}")
+    _check_common(n_train, seq_len, max_gap + 3)
+    if n_test < 1:
+        raise ValueError(f"n_test: must be >= 1, got {n_test}")
+    rng = np.random.default_rng(seed)
+    k = seq_len - 2
+
+    def make(n, train):
+        ab = rng.integers(1, 5, (n, 2))
+        gap = rng.integers(1, max_gap + 1, n)
+        p = (rng.random(n) * (seq_len - 2 - gap)).astype(int)  # uniform in 0..T-3-g
+        x = _draw_keys(rng, p, k, train)
+        tokens = _noise(rng, n, seq_len)
+        rows = np.arange(n)
+        tokens[rows, p] = x
+        tokens[rows, p + 1] = ab[:, 0]
+        tokens[rows, p + 2 + gap] = ab[:, 1]
+        return _pack(tokens, composite_label(x, ab[:, 0], ab[:, 1]), x, p, ab)
+
+    return SplitTask(make(n_train, True), make(n_test, False))
+
+
+def synonym(n_train: int, seed: int = 0, seq_len: int = 9, split_key: int = 60) -> SplitTask:
+    """Synonym: single-anchor maps f_a(x) = x + s_a (anchors 1..4, :data:`SHIFTS`; key x at p,
+    anchor at p + 1), and token 9 a synonym of anchor 3 (:data:`SYNONYM`: x - 2). Anchors 1..4
+    are trained on every key; the synonym only on keys x < ``split_key``. test: the synonym with
+    every key x >= split_key at every position once (label x - 2, the map borrowed from anchor 3).
+
+    Args:
+      n_train: training sequences (anchor uniform over 1, 2, 3, 4, 9); seed: numpy seed;
+      seq_len: T (>= 2); split_key: the first held-out key of the synonym (21..99).
+    Returns:
+      :class:`SplitTask`.
+    """
+    _check_common(n_train, seq_len, 2)
+    if not KEYS[0] < split_key <= KEYS[1]:
+        raise ValueError(f"split_key: must be in {KEYS[0] + 1}..{KEYS[1]}, got {split_key}")
+    rng = np.random.default_rng(seed)
+    k = seq_len - 1
+    syn, like = SYNONYM
+    shift = np.asarray(SHIFTS)
+    a = np.asarray([1, 2, 3, 4, syn])[rng.integers(0, 5, n_train)]
+    p = rng.integers(0, k, n_train)
+    x = np.where(
+        a == syn,
+        rng.integers(KEYS[0], split_key, n_train),
+        rng.integers(KEYS[0], KEYS[1] + 1, n_train),
+    )
+    s = shift[np.where(a == syn, like, a) - 1]
+    train = _pack(_key_anchor_sequences(rng, x, p, a, seq_len), x + s, x, p, a)
+    tp, tx = (v.ravel() for v in np.meshgrid(np.arange(k), np.arange(split_key, KEYS[1] + 1)))
+    test = _pack(
+        _key_anchor_sequences(rng, tx, tp, syn, seq_len),
+        tx + shift[like - 1],
+        tx,
+        tp,
+        np.full(tx.shape, syn),
+    )
+    return SplitTask(train, test)
+
+
+def recitation_text(seed: int = 0) -> np.ndarray:
+    """The memorized "text" of the recitation task: a random order of the keys 20..99, [80]."""
+    return np.random.default_rng([seed, 12]).permutation(_keys())
+
+
+def recitation(n_train: int, seed: int = 0, seq_len: int = 9) -> SplitTask:
+    """Forward / backward recitation of a memorized text S (:func:`recitation_text`, a random
+    order of the keys 20..99, cyclic): anchor r at p, key x at p + 1; forward (r = 5,
+    :data:`RECITE`): label = the token after x in S; backward (r = 6): the token before it.
+    Split rule with K = T - 1 (p the anchor's position): train x mod K != p (direction uniform),
+    test every (direction, p, x) with x mod K == p once.
+
+    Args:
+      n_train: training sequences; seed: numpy seed (also of S); seq_len: T (>= 2).
+    Returns:
+      :class:`SplitTask` (``anchors``: [n, 1] the direction anchor).
+    """
+    _check_common(n_train, seq_len, 2)
+    rng = np.random.default_rng(seed)
+    text = recitation_text(seed)
+    index = np.empty(KEYS[1] + 1, int)
+    index[text] = np.arange(text.size)
+    k = seq_len - 1
+
+    def make(r, p, x):
+        step = np.where(r == RECITE[0], 1, -1)
+        y = text[(index[x] + step) % text.size]
+        tokens = _noise(rng, x.shape[0], seq_len)
+        rows = np.arange(x.shape[0])
+        tokens[rows, p] = r
+        tokens[rows, p + 1] = x
+        return _pack(tokens, y, x, p, r)
+
+    r = np.asarray(RECITE)[rng.integers(0, 2, n_train)]
+    p = rng.integers(0, k, n_train)
+    train = make(r, p, _draw_keys(rng, p, k, train=True))
+    tp, tx = _all_combinations(k, train=False)
+    tr = np.repeat(np.asarray(RECITE), tp.size)
+    test = make(tr, np.tile(tp, 2), np.tile(tx, 2))
+    return SplitTask(train, test)
+
+
+def statistical(
+    n_train: int, seed: int = 0, seq_len: int = 9, p_major: float = 0.8, anchor: int = 1
+) -> StatisticalTask:
+    """Statistical output: key x at p, the anchor at p + 1; the training label is x + 5 with
+    probability ``p_major`` and x + 1 otherwise (:data:`STAT_SHIFTS`), drawn independently per
+    sequence, so the cross-entropy optimum is softmax ~ (p_major, 1 - p_major) on the two.
+    Split rule with K = T - 1: train x mod K != p; test every (p, x) with x mod K == p once,
+    labelled with the majority answer x + 5 (``test_minor``: x + 1).
+
+    Args:
+      n_train: training sequences; seed: numpy seed; seq_len: T (>= 2); p_major: in (0.5, 1);
+      anchor: the anchor token.
+    Returns:
+      :class:`StatisticalTask`.
+    """
+    _check_common(n_train, seq_len, 2)
+    if not 0.5 < p_major < 1.0:
+        raise ValueError(f"p_major: must be in (0.5, 1), got {p_major}")
+    rng = np.random.default_rng(seed)
+    k = seq_len - 1
+    major, minor = STAT_SHIFTS
+    p = rng.integers(0, k, n_train)
+    x = _draw_keys(rng, p, k, train=True)
+    y = x + np.where(rng.random(n_train) < p_major, major, minor)
+    train = _pack(
+        _key_anchor_sequences(rng, x, p, anchor, seq_len), y, x, p, np.full(x.shape, anchor)
+    )
+    tp, tx = _all_combinations(k, train=False)
+    test = _pack(
+        _key_anchor_sequences(rng, tx, tp, anchor, seq_len),
+        tx + major,
+        tx,
+        tp,
+        np.full(tx.shape, anchor),
+    )
+    return StatisticalTask(train, test, (tx + minor).astype(np.int32), float(p_major))
+
+
+def reading_comprehension(
+    n_train: int,
+    seed: int = 0,
+    seq_len: int = 9,
+    n_facts: int = 3,
+    n_anchors: int = 6,
+    n_test: int = 2000,
+) -> SplitTask:
+    """Reading comprehension: a context of ``n_facts`` (anchor, item) pairs at positions (2j,
+    2j + 1), j = 0..n_facts-1, with distinct anchors drawn from 1..n_anchors and items from
+    20..99, noise after them, and a question at the last position: one of the context's anchors;
+    the label is the item that follows that anchor in the context. ``position``: the slot j of
+    the asked fact; ``key_item``: its item x. Split rule over slots (K = n_facts): train
+    x mod K != j, test x mod K == j (``n_test`` random sequences).
+
+    Args:
+      n_train, n_test: sequences; seed: numpy seed; seq_len: T (>= 2 n_facts + 1);
+      n_facts: >= 2; n_anchors: n_facts..19.
+    Returns:
+      :class:`SplitTask` (``anchors``: [n, n_facts] the context's anchors in order).
+    """
+    if n_facts < 2:
+        raise ValueError(f"n_facts: must be >= 2 (the split rule needs two slots), got {n_facts}")
+    if not n_facts <= n_anchors < KEYS[0]:
+        raise ValueError(f"n_anchors: must be in {n_facts}..{KEYS[0] - 1}, got {n_anchors}")
+    _check_common(n_train, seq_len, 2 * n_facts + 1)
+    if n_test < 1:
+        raise ValueError(f"n_test: must be >= 1, got {n_test}")
+    rng = np.random.default_rng(seed)
+
+    def make(n, train):
+        # distinct anchors per sequence: the first n_facts of a random permutation of 1..n_anchors
+        anchors = np.argsort(rng.random((n, n_anchors)), 1)[:, :n_facts] + 1
+        j = rng.integers(0, n_facts, n)
+        items = rng.integers(KEYS[0], KEYS[1] + 1, (n, n_facts))
+        rows = np.arange(n)
+        items[rows, j] = _draw_keys(rng, j, n_facts, train)
+        tokens = _noise(rng, n, seq_len)
+        tokens[:, 0 : 2 * n_facts : 2] = anchors
+        tokens[:, 1 : 2 * n_facts : 2] = items
+        tokens[:, -1] = anchors[rows, j]
+        return _pack(tokens, items[rows, j], items[rows, j], j, anchors)
+
+    return SplitTask(make(n_train, True), make(n_test, False))

@@ -42,6 +42,7 @@ __all__ = [
     "DepthConfig",
     "IdentityConfig",
     "PhaseConfig",
+    "masking_probes",
     "observables",
     "optimizer",
     "query_condensation",
@@ -52,6 +53,8 @@ COMMUTATIVE = 0.7  # commutativity below this is marked in the phase diagram
 REASONING = 0.5  # OOD accuracy of an inferential cell
 CONDENSED_BY = 0.05  # W_Q mean |cos| margin: largest-gamma minus smallest-gamma
 MEMORIZING = 0.3  # OOD accuracy below this at the largest init: no inferential solution
+KEY_MASK_DROP = 0.5  # key-masked key share below this fraction of the unmasked one: lattice gone
+ANCHOR2_CHANGED = 0.9  # mean cos(h, h masked) below this: masking the 2nd anchor changes h
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,48 @@ def query_condensation(params, layer: int = 0) -> jax.Array:
     return (jnp.sum(c) - jnp.trace(c)) / max(m * (m - 1), 1)
 
 
+def masking_probes(params, seqs: tasks.Sequences) -> dict:
+    """The attention-masking probes of book Fig 13.9-13.12 on held-out sequences ``seqs``
+    (the OOD split: key x at p, anchors at p+1, p+2), with the model's own forward pass and the
+    hook of :func:`phasekit.models.transformer.apply`. h = the last token's output
+    representation (:func:`~phasekit.models.transformer.last_hidden`);
+    "key masked": the last token's attention to the key item (p) cut in every layer;
+    "anchor-2 masked": its attention to the second anchor (p+2) cut in every layer (at p = T-3
+    the second anchor is the last token and its attention to itself is cut). The hook zeroes the
+    weight after the softmax without renormalizing (as in the book), so the cut entry's score
+    still sits in the denominator: h stays a (weak) function of the key even at depth 1.
+
+    Returns ``{"key_share": eta^2 of h by the key value x (:func:`transformer.variance_share`),
+    "key_share_key_masked": the same with the key masked, "ood_acc_key_masked": OOD accuracy with
+    the key masked, "key_masked_pc": [n, 2] PCA of the key-masked h (the figure's lattice),
+    "anchor2_cosine": mean over sequences of cos(h, h with the second anchor masked)}``.
+
+    Args:
+      params: :mod:`phasekit.models.transformer` variables;  seqs: the sequences probed.
+    """
+    tokens = jnp.asarray(seqs.tokens)
+    t = tokens.shape[1]
+    depth = transformer.architecture(params).depth
+    pos = jnp.asarray(seqs.position)
+    groups = jnp.asarray(seqs.key_item - tasks.KEYS[0])
+    n_groups = tasks.KEYS[1] - tasks.KEYS[0] + 1
+    key_mask = transformer.mask_attention_to(pos, t, depth)
+    plain = transformer.last_hidden(params, tokens)
+    masked = transformer.intermediates(params, tokens, key_mask)
+    h_masked = masked["hidden"][:, -1]
+    return {
+        "key_share": transformer.variance_share(plain, groups, n_groups),
+        "key_share_key_masked": transformer.variance_share(h_masked, groups, n_groups),
+        "ood_acc_key_masked": jnp.mean(jnp.argmax(masked["logits"], -1) == jnp.asarray(seqs.label)),
+        "key_masked_pc": transformer.representation_pca(h_masked),
+        "anchor2_cosine": jnp.mean(
+            transformer.masking_cosine(
+                params, tokens, transformer.mask_attention_to(pos + 2, t, depth)
+            )
+        ),
+    }
+
+
 def train_point(
     cfg: AnchorTrainConfig,
     task: tasks.CompositeTask,
@@ -215,15 +260,18 @@ def train_point(
         "embedding_pc": transformer.embedding_pca(
             final, np.arange(tasks.KEYS[0], tasks.KEYS[1] + 1)
         ),
+        **masking_probes(final, task.test_ood),
     }
 
 
-def _dims(cfg) -> tuple[dict, dict]:
-    """(dims, coords) of :func:`train_point`'s outputs for ``sweep.run``."""
+def _dims(cfg, n_ood: int) -> tuple[dict, dict]:
+    """(dims, coords) of :func:`train_point`'s outputs for ``sweep.run`` (``n_ood``: held-out
+    sequences probed)."""
     n_q = cfg.heads * (cfg.d_k or cfg.d_model // cfg.heads)
     dims = {k: ("step",) for k in _STEP_VARS} | {
         "wq_cosine": ("query_neuron", "query_neuron_2"),
         "embedding_pc": ("key_token", "pc"),
+        "key_masked_pc": ("ood_sequence", "pc"),
     }
     coords = {
         "step": _record_steps(cfg),
@@ -231,6 +279,7 @@ def _dims(cfg) -> tuple[dict, dict]:
         "query_neuron_2": np.arange(n_q),
         "key_token": np.arange(tasks.KEYS[0], tasks.KEYS[1] + 1),
         "pc": np.array([1, 2]),
+        "ood_sequence": np.arange(n_ood),
     }
     return dims, coords
 
@@ -265,12 +314,31 @@ VARIABLES = {
         "key-token embeddings (tokens 20..99) on their top-2 principal axes after training",
         "1",
     ),
+    "key_share": (
+        "share of the variance of the last token's output on the OOD pair explained by the key value",
+        "1",
+    ),
+    "key_share_key_masked": (
+        "the same with the last token's attention to the key item masked in every layer",
+        "1",
+    ),
+    "ood_acc_key_masked": ("OOD accuracy with the last token's attention to the key masked", "1"),
+    "key_masked_pc": (
+        "last-token output on the OOD pair, key item masked, on its top-2 principal axes",
+        "1",
+    ),
+    "anchor2_cosine": (
+        "mean cos(h, h') of the last token's output h without / h' with its attention to the "
+        "second anchor masked in every layer (OOD pair)",
+        "1",
+    ),
     "test_acc": ("identity task: accuracy on the unseen (key, position) combinations", "1"),
 }
 
 
 def _final(ds, var):
-    return ds[var].isel(step=-1)
+    """The last record of ``var`` (the variable itself when it has no step axis)."""
+    return ds[var].isel(step=-1) if "step" in ds[var].dims else ds[var]
 
 
 # ----------------------------------------------------------------------------- anchor-phase
@@ -314,8 +382,8 @@ def run_phase(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -
         key_axes=("seed",),
         base_seed=cfg.base_seed,
         config=cfg.to_dict(execution=False),
-        dims=_dims(cfg)[0],
-        coords=_dims(cfg)[1],
+        dims=_dims(cfg, len(task.test_ood.label))[0],
+        coords=_dims(cfg, len(task.test_ood.label))[1],
         batching=cfg.batching,
         progress=progress,
         desc="anchor gamma x weight decay",
@@ -323,6 +391,7 @@ def run_phase(cfg: PhaseConfig, store=None, shard=None, progress: bool = True) -
     ds.attrs.update(
         scale_note=cfg.scale_note(), variant=cfg.variant, depth=cfg.depth, d_model=cfg.d_model
     )
+    ds = ds.assign_coords(ood_key=("ood_sequence", task.test_ood.key_item))
     return describe(ds, VARIABLES)
 
 
@@ -399,7 +468,59 @@ def phase_claims(ds: xr.Dataset, other: str = "weight_decay") -> list:
             if_not_held="training too short for the small-init weights to leave the random state",
         )
     )
+    if "key_share" in ds:
+        out += _probe_claims(ds, (i, j), lo, reasons=bool(fit.any()) and best >= REASONING)
     return out
+
+
+def _probe_claims(ds: xr.Dataset, cell, lo: int, reasons: bool) -> list:
+    """The two attention-masking claims at the reasoning cell ``cell`` (gamma, other index; the
+    best fitted OOD cell), with the largest-init cell (gamma index ``lo``, same column) beside."""
+    i, j = cell
+    g = ds["gamma"].values
+    share, masked = _cell_means(ds, "key_share"), _cell_means(ds, "key_share_key_masked")
+    acc_masked, cos = _cell_means(ds, "ood_acc_key_masked"), _cell_means(ds, "anchor2_cosine")
+    where = f"reasoning cell gamma={g[i]:g}" + ("" if reasons else " (no cell reasons)")
+    return [
+        claim(
+            ds,
+            name="key-mask-destroys-lattice",
+            figure="Fig 13.9-13.12",
+            min_preset="quick",
+            statement="in the reasoning phase the last token's output on the held-out pair is "
+            "organized by the key value, and cutting the last token's attention to the key item "
+            "(every layer) destroys that structure: the share of its variance explained by the key "
+            f"value falls below {KEY_MASK_DROP:g} x its unmasked value (seed mean, {where})",
+            book="masking the key item destroys the lattice of the output representation "
+            "(inferential solution)",
+            measured=[float(share[i, j]), float(masked[i, j])],
+            held=reasons and bool(masked[i, j] < KEY_MASK_DROP * share[i, j]),
+            detail=f"[unmasked, key masked] key share; OOD accuracy with the key masked "
+            f"{acc_masked[i, j]:.3f} (unmasked {_cell_means(ds, 'ood_acc')[i, j]:.3f}); at the "
+            f"largest init gamma={g[lo]:g}: key share {share[lo, j]:.3f} -> {masked[lo, j]:.3f}; "
+            f"threshold {KEY_MASK_DROP:g} set before the run",
+            if_not_held="no reasoning cell at this scale, or the key value reaches the last token "
+            "through the anchor positions (attention of layer 1 to the key, then layer 2 to the "
+            "anchors) rather than by its direct attention",
+        ),
+        claim(
+            ds,
+            name="anchor2-mask-changes-representation",
+            figure="Fig 13.9-13.12",
+            min_preset="quick",
+            statement="in the reasoning phase cutting the last token's attention to the second "
+            "anchor (every layer) changes its output representation on the held-out pair: mean "
+            f"cos(h, h masked) < {ANCHOR2_CHANGED:g} (seed mean, {where})",
+            book="masking the second anchor changes the representation (the composition reads the "
+            "second anchor)",
+            measured=float(cos[i, j]),
+            held=reasons and bool(cos[i, j] < ANCHOR2_CHANGED),
+            detail=f"mean cosine per gamma {np.round(cos[:, j], 3).tolist()}; threshold "
+            f"{ANCHOR2_CHANGED:g} set before the run",
+            if_not_held="no reasoning cell at this scale, or the second anchor's information "
+            "reaches the last token through other positions",
+        ),
+    ]
 
 
 def phase_figures(ds: xr.Dataset) -> dict:
@@ -495,8 +616,8 @@ def run_depth(cfg: DepthConfig, store=None, shard=None, progress: bool = True) -
         key_axes=("seed",),
         base_seed=cfg.base_seed,
         config=cfg.to_dict(execution=False),
-        dims=_dims(cfg)[0],
-        coords=_dims(cfg)[1],
+        dims=_dims(cfg, len(task.test_ood.label))[0],
+        coords=_dims(cfg, len(task.test_ood.label))[1],
         batching=cfg.batching,
         progress=progress,
         desc="anchor gamma x depth",
@@ -507,13 +628,13 @@ def run_depth(cfg: DepthConfig, store=None, shard=None, progress: bool = True) -
         weight_decay=cfg.weight_decay,
         d_model=cfg.d_model,
     )
+    ds = ds.assign_coords(ood_key=("ood_sequence", task.test_ood.key_item))
     return describe(ds, VARIABLES)
 
 
 def depth_claims(ds: xr.Dataset) -> list:
-    return [
-        c for c in phase_claims(ds, other="depth") if c.name != "wq-condensation-grows-with-gamma"
-    ]
+    keep = ("small-init-reasons", "large-init-no-reasoning")
+    return [c for c in phase_claims(ds, other="depth") if c.name in keep]
 
 
 def depth_figures(ds: xr.Dataset) -> dict:

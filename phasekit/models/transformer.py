@@ -49,8 +49,13 @@ __all__ = [
     "fan_in",
     "init",
     "intermediates",
+    "last_hidden",
+    "mask_attention_to",
+    "masking_cosine",
     "query_weights",
+    "representation_pca",
     "rescale",
+    "variance_share",
 ]
 
 _unit = nn.initializers.normal(1.0)
@@ -263,3 +268,73 @@ def embedding_pca(variables: dict, tokens, k: int = 2) -> jax.Array:
     e = e - e.mean(0)
     _, _, vt = jnp.linalg.svd(e, full_matrices=False)
     return e @ vt[:k].T
+
+
+def mask_attention_to(positions, seq_len: int, depth: int, query: int = -1) -> jax.Array:
+    """The :func:`apply` hook that cuts the attention of query position ``query`` to key
+    position ``positions[i]`` of sequence i, in every layer (the probes of book Fig 13.9-13.12):
+
+        M[l, i, h, q, k] = 0  if q == query (mod T) and k == positions[i],  else 1.
+
+    Args:
+      positions: int [n], the key position masked in each sequence (0..T-1).
+      seq_len: T;  depth: the decoder's blocks;  query: the query row (default the last token).
+    Returns:
+      float32 mask [depth, n, 1, T, T] (broadcast over heads).
+    """
+    positions = jnp.asarray(positions)
+    rows = jnp.arange(seq_len)
+    hit = (rows[None, :, None] == query % seq_len) & (
+        rows[None, None, :] == positions[:, None, None]
+    )
+    m = jnp.where(hit, 0.0, 1.0).astype(jnp.float32)  # [n, T, T]
+    return jnp.broadcast_to(m[None, :, None], (depth, positions.shape[0], 1, seq_len, seq_len))
+
+
+def last_hidden(variables: dict, tokens, attention_mask=None) -> jax.Array:
+    """h^L_T, the last block's output at the last token, [n, d_model]: the vector the read-out
+    W_out maps to the logits (one forward pass of :func:`intermediates`, same arguments)."""
+    return intermediates(variables, tokens, attention_mask)["hidden"][:, -1]
+
+
+def masking_cosine(variables: dict, tokens, attention_mask) -> jax.Array:
+    """cos(h, h_masked) per sequence, h = :func:`last_hidden` without and h_masked with
+    ``attention_mask`` (the model's own forward pass with the hook of :func:`apply`), [n].
+
+    Args:
+      variables: from :func:`init`;  tokens: int [n, T];  attention_mask: as in :func:`apply`.
+    """
+    h = last_hidden(variables, tokens)
+    g = last_hidden(variables, tokens, attention_mask)
+    den = jnp.linalg.norm(h, axis=-1) * jnp.linalg.norm(g, axis=-1)
+    return jnp.sum(h * g, -1) / jnp.maximum(den, jnp.finfo(h.dtype).tiny)
+
+
+def representation_pca(h, k: int = 2) -> jax.Array:
+    """Coordinates of the rows of ``h`` [n, d] on their top-``k`` principal axes (centered over
+    the rows; signs follow the SVD): [n, k]."""
+    h = jnp.asarray(h)
+    h = h - h.mean(0)
+    _, _, vt = jnp.linalg.svd(h, full_matrices=False)
+    return h @ vt[:k].T
+
+
+def variance_share(h, groups, n_groups: int) -> jax.Array:
+    """Fraction of the total variance of the rows of ``h`` explained by ``groups`` (the
+    between-group sum of squares over the total, summed over the d coordinates):
+
+        eta^2 = sum_g n_g |mean_g(h) - mean(h)|^2 / sum_i |h_i - mean(h)|^2   in [0, 1];
+
+    1 when h is a function of the group, ~ (n_groups - 1) / (n - 1) when it is independent of it.
+
+    Args:
+      h: [n, d];  groups: int [n] in 0..n_groups-1;  n_groups: the number of groups (static).
+    Returns:
+      a scalar.
+    """
+    h = jnp.asarray(h)
+    c = h - h.mean(0)
+    count = jax.ops.segment_sum(jnp.ones(h.shape[0], h.dtype), groups, n_groups)
+    sums = jax.ops.segment_sum(c, groups, n_groups)
+    between = jnp.sum(jnp.sum(sums**2, -1) / jnp.maximum(count, 1.0))
+    return between / jnp.maximum(jnp.sum(c**2), jnp.finfo(h.dtype).tiny)

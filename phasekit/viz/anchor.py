@@ -127,7 +127,11 @@ def condensation_curve(ds, other: str = "weight_decay"):
 def mechanism(ds, other: str = "weight_decay"):
     """At the smallest, middle and largest gamma (seed 0, last ``other``): the cosine-similarity
     heat map of the first block's W_Q rows (top, Fig 13.7) and the key-token embeddings on their
-    top-2 principal axes coloured by token value (bottom, Fig 13.8).
+    top-2 principal axes coloured by token value (middle, Fig 13.8); when the Dataset holds the
+    masking probes, the last token's output on the held-out pair with its attention to the key
+    item masked, on its top-2 principal axes coloured by the key value, titled with the key-value
+    variance share unmasked -> masked and the mean cosine with the second anchor masked (bottom,
+    Fig 13.9-13.12).
 
     Args:
       ds: an anchor-function Dataset (of its experiment's run, or :func:`phasekit.dynamics.sweep.load`); other: the second grid axis besides gamma.
@@ -136,8 +140,14 @@ def mechanism(ds, other: str = "weight_decay"):
     """
     g = ds["gamma"].values
     picks = sorted({0, len(g) // 2, len(g) - 1})
+    probes = "key_masked_pc" in ds
+    rows = 3 if probes else 2
     fig, axes = plt.subplots(
-        2, len(picks), figsize=(3.2 * len(picks), 6), constrained_layout=True, squeeze=False
+        rows,
+        len(picks),
+        figsize=(3.2 * len(picks), 3 * rows),
+        constrained_layout=True,
+        squeeze=False,
     )
     sel = ds.isel({other: -1, "seed": 0})
     for col, i in enumerate(picks):
@@ -148,6 +158,19 @@ def mechanism(ds, other: str = "weight_decay"):
         sc = axes[1, col].scatter(pc[:, 0], pc[:, 1], c=ds["key_token"].values, cmap="viridis", s=8)
         axes[1, col].set_title(rf"token embeddings 20..99, $\gamma$={g[i]:g}", fontsize=8)
         axes[1, col].set_xlabel("PC 1")
+        if probes:
+            pm = s["key_masked_pc"].values
+            key = ds["ood_key"].values if "ood_key" in ds.coords else ds["ood_sequence"].values
+            sk = axes[2, col].scatter(pm[:, 0], pm[:, 1], c=key, cmap="viridis", s=4)
+            axes[2, col].set_title(
+                rf"key masked, $\gamma$={g[i]:g}" + "\n"
+                f"key share {float(s['key_share']):.2f} -> {float(s['key_share_key_masked']):.2f}; "
+                f"cos(2nd anchor masked) {float(s['anchor2_cosine']):.2f}",
+                fontsize=7,
+            )
+            axes[2, col].set_xlabel("PC 1")
+    if probes:
+        plt.colorbar(sk, ax=axes[2, -1], label="key item x")
     plt.colorbar(im, ax=axes[0, -1], label="cosine similarity")
     plt.colorbar(sc, ax=axes[1, -1], label="token")
     return fig
