@@ -100,3 +100,21 @@ def test_weight_pca_recovers_the_variances_of_orthogonal_fluctuations():
         np.testing.assert_allclose(np.abs(out.directions), np.stack([e1, e2]), atol=1e-12)
         with pytest.raises(ValueError, match="k"):
             sgd_noise.weight_pca(snaps, 5)
+
+
+def test_detrended_weight_pca_removes_a_linear_drift_exactly():
+    # fluctuations orthogonal to 1 and t in time: the detrended PCA sees only them
+    with jax.enable_x64(True):
+        t = np.arange(4.0)
+        a, b = (
+            np.array([1.0, -1, -1, 1]),
+            np.array([1.0, -3, 3, -1]),
+        )  # a.1 = a.t = b.1 = b.t = a.b = 0
+        e = np.eye(6)
+        snaps = 1.0 + 10.0 * t[:, None] * e[5] + 3.0 * a[:, None] * e[0] + b[:, None] * e[2]
+        raw = sgd_noise.weight_pca(snaps, 2)
+        np.testing.assert_allclose(np.abs(raw.directions[0]), e[5], atol=1e-12)  # the drift
+        out = sgd_noise.weight_pca(snaps, 2, detrend=True)
+        np.testing.assert_allclose(out.variance, [9.0, 5.0], rtol=1e-12)
+        np.testing.assert_allclose(np.abs(out.directions), np.stack([e[0], e[2]]), atol=1e-12)
+        np.testing.assert_allclose(out.mean, snaps.mean(0), atol=1e-12)

@@ -733,13 +733,13 @@ def flatness_claims(ds: xr.Dataset) -> list:
             name="large-batch-sharper",
             figure="Keskar et al. 2017, Fig 11",
             book="large batch -> sharper",
-            statement="SGD from the same init with the same lr and steps: the large-batch solution has the larger "
-            "lambda_max, for every seed",
+            statement="the same optimizer and lr, only the batch size differs: the large-batch solution has "
+            "the larger lambda_max, for every seed",
             measured=[float(np.mean(s_small)), float(np.mean(s_large))],
             held=bool(np.all(s_large > s_small)),
             min_preset="quick",
             detail=f"lambda_max small, large (mean over seeds; earlier runs: 1.35 vs 2.77); test accuracy "
-            f"{float(acc[0].mean()):.3f} vs {float(acc[1].mean()):.3f}",
+            f"{float(acc[0].mean()):.3f} vs {float(acc[1].mean()):.3f}; {setup}",
             if_not_held="too few steps: the small-batch run has not left the sharp region of the init",
         ),
         claim(

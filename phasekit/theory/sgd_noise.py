@@ -159,13 +159,18 @@ class WeightPCA(NamedTuple):
     directions: jax.Array
 
 
-def weight_pca(snapshots: jax.Array, k: int) -> WeightPCA:
+def weight_pca(snapshots: jax.Array, k: int, detrend: bool = False) -> WeightPCA:
     """PCA of SGD weight snapshots theta_t [T, P]: the top k principal directions and variances
     sigma_i^2 = s_i^2 / T (s_i the singular values of the centred snapshots), via an SVD of the
     [T, P] matrix (the [P, P] covariance is never formed).
 
+    ``detrend``: remove from every coordinate its least-squares line in the snapshot index
+    t = 0..T-1 (not only its mean) before the SVD, so a steady drift of the weights (e.g. the norm
+    growth of a cross-entropy run) does not count as a fluctuation; ``mean`` stays the mean.
+
     Args:
       snapshots: [T, P] raveled parameters along a run; k: directions kept (<= min(T, P)).
+      detrend: subtract the linear trend in t as well as the mean.
     Returns:
       :class:`WeightPCA`.
     """
@@ -173,7 +178,12 @@ def weight_pca(snapshots: jax.Array, k: int) -> WeightPCA:
     if x.ndim != 2 or not 1 <= k <= min(x.shape):
         raise ValueError(f"k: need 1 <= k <= min(T, P) = {min(x.shape)}, got {k}")
     mean = x.mean(0)
-    _, s, vt = jnp.linalg.svd(x - mean, full_matrices=False)
+    xc = x - mean
+    if detrend:
+        t = jnp.arange(x.shape[0], dtype=x.dtype)
+        t = t - t.mean()
+        xc = xc - jnp.outer(t, t @ xc / (t @ t))
+    _, s, vt = jnp.linalg.svd(xc, full_matrices=False)
     return WeightPCA(mean, s[:k] ** 2 / x.shape[0], vt[:k])
 
 
