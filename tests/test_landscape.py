@@ -63,6 +63,26 @@ def test_slices_and_interpolation_of_a_quadratic_are_exact_parabolas():
     )
 
 
+def test_directional_curvature_is_d_a_d_on_a_quadratic_and_the_second_difference_of_the_line():
+    d = jnp.array([1.0, -0.5])
+    assert float(ls.directional_curvature(_quadratic, jnp.array([0.3, -0.2]), d, 1.0)) == (
+        pytest.approx(float(d @ A @ d), rel=1e-6)
+    )
+    # a non-quadratic loss: d^2/dt^2 L((1 - t) a + t b) at t = 1 by central differences
+    with jax.enable_x64(True):
+        p = mlp.init(jax.random.key(0), [2, 5, 1])
+        q = mlp.init(jax.random.key(1), [2, 5, 1])
+        x = jax.random.normal(jax.random.key(2), (8, 2))
+        loss = lambda p, x: jnp.mean(jnp.sin(mlp.apply(p, x, activation="tanh")) ** 2)
+        p, q = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), (p, q))
+        x = x.astype(jnp.float64)
+        h = 1e-4  # central-difference error O(h^2): 6e-5 relative at h = 1e-3
+        line = ls.interpolate(loss, p, q, jnp.array([1.0 - h, 1.0, 1.0 + h]), x)
+        fd = (line[0] - 2 * line[1] + line[2]) / h**2
+        diff = jax.tree_util.tree_map(lambda b, a: b - a, q, p)
+        np.testing.assert_allclose(ls.directional_curvature(loss, q, diff, x), fd, rtol=1e-5)
+
+
 def test_direction_flatness_on_a_quadratic_matches_the_closed_form():
     """At the minimum, L = L0 + lambda s^2 / 2 along an eigenvector: F = 2 sqrt(2 (e - 1) L0 / lambda)."""
     lam, vecs = np.linalg.eigh(np.asarray(A))

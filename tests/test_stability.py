@@ -72,6 +72,19 @@ def test_late_sharpness_ratio_divides_by_two_over_lr():
     )
 
 
+def test_late_sharpness_slope_of_a_ramp_in_threshold_units():
+    # lambda = 1 + b t (ramp, slope b), then flat at 2/lr: slope in ratio units = b lr / 2, and 0
+    t = np.arange(0.0, 800.0, 100.0)
+    ramp = 1.0 + 0.01 * t
+    flat = np.r_[1.0 + 0.01 * t[:4], np.full(4, 5.0)]
+    nan_tail = ramp.copy()
+    nan_tail[-1] = np.nan  # a diverged record is skipped, the slope of the rest is unchanged
+    got = stability.late_sharpness_slope(np.stack([ramp, flat, nan_tail]), t, [0.2, 0.4, 0.2], 0.5)
+    np.testing.assert_allclose(got, [0.01 * 0.2 / 2, 0.0, 0.01 * 0.2 / 2], atol=1e-12)
+    with pytest.raises(ValueError, match="steps"):
+        stability.late_sharpness_slope(np.ones((1, 4)), np.arange(3), [0.1])
+
+
 def test_bad_record_interval_and_subset_raise():
     with pytest.raises(ValueError, match="every"):
         stability.track_sharpness(

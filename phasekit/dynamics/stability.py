@@ -31,6 +31,7 @@ __all__ = [
     "TrackedEigenpairs",
     "fixed_subset",
     "late_sharpness_ratio",
+    "late_sharpness_slope",
     "sharpness_observer",
     "sharpness_vs_lr",
     "stability_threshold",
@@ -195,6 +196,33 @@ def late_sharpness_ratio(sharpness, lrs, fraction: float = 0.25):
     s = np.asarray(sharpness)
     tail = s[:, int(np.floor((1 - fraction) * s.shape[1])) :]
     return np.nanmean(tail, axis=1) / (2.0 / np.asarray(lrs))
+
+
+def late_sharpness_slope(sharpness, steps, lrs, fraction: float = 0.25):
+    """Least-squares slope of lambda_max against the step over the last ``fraction`` of records,
+    in units of the threshold per step: d(lambda_max / (2 / lr)) / d step, [L] (host-only, numpy).
+
+    > 0: the sharpness is still rising at the end of the budget (progressive sharpening not done);
+    multiplied by the number of steps in the window it is the rise of the ratio
+    lambda_max / (2 / lr) over that window. NaN records (diverged runs) are skipped.
+
+    Args:
+      sharpness: [L, R] lambda_max at the record steps; steps: [R] record steps; lrs: [L].
+      fraction: the window, the last ``fraction`` of the R records (at least 2 records).
+    Returns:
+      [L] slopes (NaN where fewer than 2 finite records lie in the window).
+    """
+    s = np.asarray(sharpness, float) * (np.asarray(lrs, float)[:, None] / 2.0)
+    t = np.asarray(steps, float)
+    if t.shape != s.shape[-1:]:
+        raise ValueError(f"steps: need shape [{s.shape[-1]}], got {t.shape}")
+    start = min(int(np.floor((1 - fraction) * s.shape[1])), s.shape[1] - 2)
+    out = np.full(s.shape[0], np.nan)
+    for i, row in enumerate(s[:, start:]):
+        ok = np.isfinite(row)
+        if ok.sum() >= 2:
+            out[i] = np.polyfit(t[start:][ok], row[ok], 1)[0]
+    return out
 
 
 # ----------------------------------------------------------------------------- warm-started tracking

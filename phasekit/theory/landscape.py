@@ -30,6 +30,7 @@ from phasekit.typing import Data, LossFn, Params
 
 __all__ = [
     "direction_flatness",
+    "directional_curvature",
     "eigenvalues_on_grid",
     "filter_normalize",
     "gradient_norm_ratio",
@@ -186,6 +187,25 @@ def direction_flatness(
         return jnp.where(jnp.any(above), 0.5 * (lo + hi), jnp.inf)
 
     return side(1.0) + side(-1.0)
+
+
+def directional_curvature(
+    loss_fn: LossFn, params: Params, direction: Params, data: Data = None
+) -> jax.Array:
+    """d^T H(theta) d: the second derivative d^2/dt^2 L(theta + t d) at t = 0, by one
+    Hessian-vector product (no dense Hessian). With d = theta_B - theta_A it is the curvature of
+    the interpolation plot L((1 - t) theta_A + t theta_B) at the end theta (Keskar et al.'s
+    "parametric plot": the sharper solution has the larger value, on the same d); divide by |d|^2
+    for the Rayleigh quotient (at most lambda_max).
+
+    Args:
+      loss_fn, params, data: ``loss_fn(params, data) -> scalar`` at theta = ``params``.
+      direction: d, a pytree like params.
+    Returns:
+      scalar.
+    """
+    hd = hessian.hvp(loss_fn, params, direction, data)
+    return ravel_pytree(direction)[0] @ ravel_pytree(hd)[0]
 
 
 def layer_gradient_norms(

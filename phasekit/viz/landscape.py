@@ -332,7 +332,8 @@ def flatness_batch_figures(ds) -> dict:
             ds["alpha"].values,
             {n: sub["slice"].values[i] for i, n in enumerate(names)},
             {n: float(sub["sharpness"].values[i]) for i, n in enumerate(names)},
-            title=f"Digits, ReLU MLP {ds.attrs.get('sizes')}, SGD lr {ds.attrs.get('lr')}, {ds.attrs.get('steps')} steps: "
+            title=f"Digits, ReLU MLP {ds.attrs.get('sizes')}, {str(ds.attrs.get('optimizer', 'sgd')).upper()} lr {ds.attrs.get('lr')}, "
+            f"{ds.attrs.get('steps')} steps: "
             f"batch {int(ds['batch_size'].values[0])} vs {int(ds['batch_size'].values[1])}",
         )
     }
