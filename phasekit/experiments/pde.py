@@ -295,8 +295,9 @@ def claims_high_frequency(ds: xr.Dataset) -> list:
                     "at 0.15-0.23 whatever the schedule or sigma (constant 0.148, cosine 0.172, "
                     "exponential 0.167, sigma = 1 cosine 0.227), its error rising again late in the "
                     "decay: not the Monte Carlo noise, which the decay removes (the MscaleDNN falls "
-                    "from 0.218 to 0.05). Its error is mostly a low-frequency offset (sigma = 1 run: "
-                    "mean of u - u* 0.145; relative error 0.227, 0.096 without the mean), the mode the "
+                    "from 0.218 to 0.05). Its error is mostly a low-frequency offset (quick, cosine: mean "
+                    "of u - u* 0.109, relative error 0.172, 0.075 without the mean; sigma = 1: 0.145, "
+                    "0.227, 0.096; MscaleDNN: 0.027, 0.051, 0.033), the mode the "
                     "Ritz energy penalizes least (E(u) - E(u*) = ||(u - u*)'||^2 / 2) and that the "
                     "random features, unlike the MscaleDNN's scale 1, do not carry"
                 ),
