@@ -215,3 +215,31 @@ def test_xla_flops_of_a_jacobi_sweep_scale_with_the_grid():
         pde.xla_flops(lambda u: pde.jacobi_step(u, u, 0.1), jnp.zeros(m)) for m in (101, 1001)
     )
     assert 5 < large / small < 15
+
+
+@pytest.mark.parametrize("kind", ["constant", "cosine", "exponential"])
+def test_high_frequency_lr_schedule_closed_forms(kind):
+    """lr(t), T = steps, a = lr_final: constant lr; cosine lr (a + (1 - a)(1 + cos(pi t / T)) / 2);
+    exponential lr a^(t / T). All start at lr; the decays end at lr * a."""
+    from phasekit.experiments.pde import HighFrequencyConfig, _lr
+
+    cfg = HighFrequencyConfig(steps=1000, lr=2e-3, lr_final=0.04, lr_schedule=kind)
+    t = np.array([0, 250, 500, 1000])
+    if kind == "constant":
+        want = np.full(4, 2e-3)
+    elif kind == "cosine":
+        want = 2e-3 * (0.04 + 0.96 * (1 + np.cos(PI * t / 1000)) / 2)
+    else:
+        want = 2e-3 * 0.04 ** (t / 1000)
+    sched = _lr(cfg)
+    got = [sched(int(s)) if callable(sched) else sched for s in t]
+    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=1e-5)
+
+
+def test_high_frequency_config_rejects_unknown_schedule():
+    from phasekit.experiments.pde import HighFrequencyConfig
+
+    with pytest.raises(ValueError, match="lr_schedule"):
+        HighFrequencyConfig(lr_schedule="step")
+    with pytest.raises(ValueError, match="lr_final"):
+        HighFrequencyConfig(lr_final=0.0)
