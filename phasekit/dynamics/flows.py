@@ -168,6 +168,29 @@ class _State(NamedTuple):
     started: jax.Array  # the point has been evaluated once
 
 
+def _record_steps(steps, n_records, schedule, record_at) -> np.ndarray:
+    """The flows' record times: :func:`train.record_steps` or ``record_at``, checked."""
+    rec = np.asarray(
+        train.record_steps(steps, n_records, schedule) if record_at is None else record_at
+    )
+    if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or np.any(np.diff(rec) <= 0):
+        raise ValueError(f"record_at: need increasing non-negative steps, got {rec}")
+    return rec
+
+
+def _flat_reference(reference, n_rec: int, M: int, dtype) -> jax.Array:
+    """A reference trajectory (params pytree with a leading [R] axis) as [R, M]; zeros [R, 1]
+    without one."""
+    if reference is None:
+        return jnp.zeros((n_rec, 1), dtype)
+    ref = jax.vmap(lambda p: ravel_pytree(p)[0])(reference)
+    if ref.shape != (n_rec, M):
+        raise ValueError(
+            f"reference: need a leading axis of {n_rec} records like params, got {ref.shape}"
+        )
+    return ref
+
+
 def central_flow(
     loss_fn: Callable,
     params: Params,
@@ -216,11 +239,7 @@ def central_flow(
             raise ValueError(f"{name}: must be an integer >= {lo}, got {v!r}")
     if not isinstance(lr, jax.core.Tracer) and not np.all(np.asarray(lr) > 0):
         raise ValueError(f"lr: must be > 0, got {lr!r}")
-    rec = np.asarray(
-        train.record_steps(steps, n_records, schedule) if record_at is None else record_at
-    )
-    if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or np.any(np.diff(rec) <= 0):
-        raise ValueError(f"record_at: need increasing non-negative steps, got {rec}")
+    rec = _record_steps(steps, n_records, schedule, record_at)
     theta0, unravel = ravel_pytree(params)
     M = theta0.size
     if max_lanczos < k or max_lanczos > M:
@@ -237,15 +256,7 @@ def central_flow(
     observe = observe or (lambda p: {})
     flat_loss = lambda t: hessian.evaluate(loss_fn, unravel(t), data)
     have_ref = reference is not None
-    ref = (
-        jax.vmap(lambda p: ravel_pytree(p)[0])(reference)
-        if have_ref
-        else jnp.zeros((rec.size, 1), dtype)
-    )
-    if have_ref and ref.shape != (rec.size, M):
-        raise ValueError(
-            f"reference: need a leading axis of {rec.size} records like params, got {ref.shape}"
-        )
+    ref = _flat_reference(reference, rec.size, M, dtype)
 
     def at(theta, U, n, edge_now: bool) -> _Point:
         return _point(
@@ -385,11 +396,7 @@ def edge_flow(
     for name, v in (("rho0", rho0), ("rho_min", rho_min)):
         if v is not None and not isinstance(v, jax.core.Tracer) and not float(v) > 0:
             raise ValueError(f"{name}: must be > 0, got {v!r}")
-    rec = np.asarray(
-        train.record_steps(steps, n_records, schedule) if record_at is None else record_at
-    )
-    if rec.ndim != 1 or rec.size == 0 or rec.min() < 0 or np.any(np.diff(rec) <= 0):
-        raise ValueError(f"record_at: need increasing non-negative steps, got {rec}")
+    rec = _record_steps(steps, n_records, schedule, record_at)
     theta0, unravel = ravel_pytree(params)
     M = theta0.size
     if not 1 <= max_lanczos <= M:
@@ -402,15 +409,7 @@ def edge_flow(
     flat_loss = lambda t: hessian.evaluate(loss_fn, unravel(t), data)
     value_and_grad = jax.value_and_grad(flat_loss)
     have_ref = reference is not None
-    ref = (
-        jax.vmap(lambda p: ravel_pytree(p)[0])(reference)
-        if have_ref
-        else jnp.zeros((rec.size, 1), dtype)
-    )
-    if have_ref and ref.shape != (rec.size, M):
-        raise ValueError(
-            f"reference: need a leading axis of {rec.size} records like params, got {ref.shape}"
-        )
+    ref = _flat_reference(reference, rec.size, M, dtype)
 
     def hvp(theta, u):
         return jax.jvp(jax.grad(flat_loss), (theta,), (u,))[1]

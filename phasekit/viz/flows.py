@@ -158,7 +158,8 @@ def central_flow_figures(ds) -> dict:
             v("cf_sharpness"),
             v("gf_sharpness"),
             lrs,
-            title=f"digits, tanh MLP {ds.attrs.get('sizes')}, MSE: GD vs central flow vs gradient flow",
+            title=f"digits, tanh MLP {ds.attrs.get('sizes')}, MSE: GD vs central flow vs gradient flow"
+            + (" vs edge flow" if "ef_sharpness" in ds else ""),
             ef_predicted=v("ef_predicted_loss") if "ef_predicted_loss" in ds else None,
             ef_sharpness=v("ef_sharpness") if "ef_sharpness" in ds else None,
         ),
