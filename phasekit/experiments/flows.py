@@ -4,15 +4,16 @@
                    centred digits, at three learning rates in one vmapped program: loss curves (GD
                    smoothed over its oscillation vs the flow's predicted time-averaged loss
                    L + (1/2) <Sigma, H>), sharpness (the flow holds S = 2/eta), sigma^2 vs GD's
-                   measured squared oscillation along u, per-layer sharpness and the layers' shares
-                   of the top eigenvector, and HVPs per record of warm- vs cold-started Lanczos.
+                   measured squared oscillation along u, the edge flow beside them, and HVPs per
+                   record of warm- vs cold-started Lanczos. Which layers carry the curvature:
+                   ``layer-curvature`` (:mod:`phasekit.experiments.curvature`).
 
 Recipe: digits -> MLP (LeCun init, one init for every lr) -> :func:`phasekit.dynamics.sweep.run`
 over lr (vmapped): :func:`phasekit.dynamics.train.run` (GD loss at every step),
-:func:`phasekit.dynamics.stability.track_top_eigenpairs` warm and cold (sharpness, GD iterates,
-block sharpness and the layers' shares of u at the records),
+:func:`phasekit.dynamics.stability.track_top_eigenpairs` warm and cold (sharpness and GD's iterates
+at the records),
 :func:`phasekit.dynamics.flows.central_flow` with GD's iterates as reference,
-:func:`phasekit.dynamics.flows.gradient_flow` -> claims ->
+:func:`phasekit.dynamics.flows.gradient_flow`, :func:`phasekit.dynamics.flows.edge_flow` -> claims ->
 :mod:`phasekit.viz.flows`.
 """
 
@@ -30,7 +31,6 @@ from phasekit.dynamics import flows as cflows
 from phasekit.dynamics import stability, sweep, train
 from phasekit.experiments.base import Config, Experiment, claim, describe, param, register
 from phasekit.models import mlp
-from phasekit.theory import hessian
 
 __all__ = ["CentralFlowConfig", "agreement", "smoothed_at_records"]
 
@@ -57,7 +57,6 @@ class CentralFlowConfig(Config):
     tol: float = param(1e-3, gt=0.0, lt=1.0, doc="Lanczos relative residual")
     max_lanczos: int = param(30, ge=2)
     track_lanczos: int = param(90, ge=2, doc="Lanczos cap of the warm / cold trackers along GD")
-    lanczos_steps: int = param(20, ge=2, doc="fixed Lanczos steps of the per-layer block sharpness")
     window: int = param(
         50, ge=1, doc="GD steps of the moving average of GD's loss (one oscillation period)"
     )
@@ -79,7 +78,8 @@ class CentralFlowConfig(Config):
             raise ValueError(f"lrs: duplicates in {self.lrs}")
 
 
-def _data(n):
+def digits_centred(n):
+    """``n`` digits (unit scale), inputs centred, with one-hot targets: ``(x [n, 64], y [n, 10])``."""
     from phasekit.data import tabular
 
     x, labels = tabular.digits(n, scale="unit")
@@ -89,12 +89,11 @@ def _data(n):
 def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -> xr.Dataset:
     import optax
 
-    data = _data(cfg.n_train)
+    data = digits_centred(cfg.n_train)
     sizes = [64] + [cfg.width] * cfg.hidden + [10]
     key = jax.random.key(cfg.seed)
     p0 = mlp.init(key, sizes, scheme="lecun")
     loss = train.mse(mlp.apply, activation="tanh")
-    layers = [{"w": f"layer{i + 1}", "b": f"layer{i + 1}"} for i in range(len(p0))]
     n_params = int(jax.flatten_util.ravel_pytree(p0)[0].size)
     rec = train.record_steps(cfg.steps, cfg.steps // cfg.every + 1, "linear")
     every_step = train.record_steps(cfg.steps, cfg.steps + 1, "linear")
@@ -108,14 +107,8 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
         key=key,
     )
 
-    def observe(p, pairs):  # at every record of the warm-started tracker along GD
-        return {
-            "params": p,
-            "shares": hessian.block_shares(pairs.vectors, layers, params=p)[0],
-            "layer_sharpness": hessian.block_top_eigenvalues(
-                loss, p, data, labels=layers, k=1, num_steps=cfg.lanczos_steps, key=key
-            )[:, 0],
-        }
+    def observe(p, pairs):  # GD's iterates at every record of the warm-started tracker
+        return {"params": p}
 
     def point(pt, _):
         lr = pt["lr"]
@@ -159,8 +152,6 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
             "gd_loss": gd_all.loss,
             "gd_record_loss": warm.loss,
             "gd_sharpness": warm.values[:, 0],
-            "layer_sharpness": gd["layer_sharpness"],
-            "layer_share": gd["shares"],
             "cf_loss": cf.loss,
             "cf_predicted_loss": cf.predicted_loss,
             "cf_sharpness": cf.sharpness[:, 0],
@@ -216,7 +207,7 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
             "cold_residual",
         )
     }
-    dims.update(gd_loss=("t",), layer_sharpness=("step", "layer"), layer_share=("step", "layer"))
+    dims.update(gd_loss=("t",))
     ds = sweep.run(
         point,
         {"lr": np.asarray(cfg.lrs, np.float32)},
@@ -228,7 +219,6 @@ def run(cfg: CentralFlowConfig, store=None, shard=None, progress: bool = True) -
         coords={
             "step": rec,
             "t": every_step,
-            "layer": [f"layer{i + 1}" for i in range(len(sizes) - 1)],
         },
         batching=cfg.batching,
         progress=progress,
@@ -267,14 +257,6 @@ VARIABLES = {
     "gd_loss": ("full-batch GD training loss at every step", "1"),
     "gd_record_loss": ("GD loss at the records", "1"),
     "gd_sharpness": ("GD's lambda_max at the records (warm-started Lanczos to residual tol)", "1"),
-    "layer_sharpness": (
-        "lambda_max of the diagonal Hessian block of each layer (w and b) along GD",
-        "1",
-    ),
-    "layer_share": (
-        "share |u_B|^2 of each layer in the full Hessian's top eigenvector along GD",
-        "1",
-    ),
     "cf_loss": ("central flow's L(w(t))", "1"),
     "cf_predicted_loss": (
         "central flow's predicted time-averaged GD loss L + (1/2) <Sigma, H>",
@@ -400,9 +382,6 @@ def claims(ds: xr.Dataset) -> list:
             & (ds["cold_residual"].values <= tol * 1.001)
         )
     )
-    share = ds["layer_share"].values[:, -1]
-    carry = [str(ds["layer"].values[j]) for j in share.argmax(1)]
-    sharpest = [str(ds["layer"].values[j]) for j in ds["layer_sharpness"].values[:, -1].argmax(1)]
     return [
         claim(
             ds,
@@ -481,19 +460,6 @@ def claims(ds: xr.Dataset) -> list:
             if_not_held="records too far apart for the eigenvector to carry over, or the Lanczos cap stopped a "
             "start before the tolerance",
         ),
-        claim(
-            ds,
-            name="top-eigenvector-layer",
-            figure="spec 08 B: per-layer curvature",
-            book="same layer",
-            measured=[float(share[i].max()) for i in range(len(lrs))],
-            statement="at the end of the run the layer carrying the largest share of the full Hessian's top "
-            "eigenvector is the layer whose own block has the largest lambda_max",
-            held=carry == sharpest,
-            min_preset="quick",
-            detail=f"largest share per lr (layers {carry}); sharpest blocks {sharpest}",
-            if_not_held="off-diagonal blocks dominate the top direction",
-        ),
     ]
 
 
@@ -564,7 +530,6 @@ register(
                 window=10,
                 max_lanczos=10,
                 track_lanczos=10,
-                lanczos_steps=8,
             ),
             "quick": {},
             "paper": dict(n_train=1000, width=256, steps=3000, k=2),

@@ -8,7 +8,9 @@ import numpy as np
 __all__ = [
     "central_flow_figures",
     "gd_vs_flows",
-    "oscillation_and_layers",
+    "layer_curvature",
+    "layer_curvature_figure",
+    "oscillation",
 ]
 
 
@@ -78,64 +80,92 @@ def gd_vs_flows(
     return _save(fig, path)
 
 
-def oscillation_and_layers(
-    step,
-    sigma2,
-    oscillation2,
-    layer_sharpness,
-    layer_share,
-    layers,
-    lrs,
-    path=None,
-    title="sigma^2 vs GD's oscillation; per-layer curvature",
-):
-    """Left: the flow's sigma^2 and GD's measured (u^T (w_GD - w_CF))^2 per lr; middle: per-layer
-    block lambda_max along GD; right: the layers' shares of the top eigenvector. [L, R] / [L, R, B].
+def oscillation(step, sigma2, oscillation2, lrs, path=None, title="sigma^2 vs GD's oscillation"):
+    """The central flow's sigma^2 (thick) and GD's measured (u^T (w_GD - w_CF))^2 (thin) per lr.
 
     Args:
       step: record steps [R]; sigma2: the flow's sigma^2 [L, R]; oscillation2: GD's measured
-        (u^T (w_GD - w_CF))^2 [L, R].
-      layer_sharpness: per-layer block lambda_max [L, R, B]; layer_share: the layers' shares of
-        the top eigenvector [L, R, B]; layers: the B layer names; lrs: the learning rates [L].
+        (u^T (w_GD - w_CF))^2 [L, R]; lrs: the learning rates [L].
       path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
     Returns:
       the ``matplotlib.figure.Figure``.
     """
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig, a = plt.subplots(figsize=(5.5, 4.2))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(lrs)))
     for col, lr, s2, o2 in zip(colors, lrs, sigma2, oscillation2):
         a.plot(step, o2, color=col, lw=0.6, alpha=0.6)
         a.plot(step, s2, color=col, lw=1.8, label=f"lr = {lr:g}")
-    a.set(
-        yscale="symlog",
-        xlabel="step",
-        ylabel="squared oscillation along u",
-        title=r"$\sigma^2$ (thick) vs GD (thin)",
-    )
+    a.set(yscale="symlog", xlabel="step", ylabel="squared oscillation along u", title=title)
     a.legend(fontsize=8)
-    styles = ["-", "--", ":", "-."]
-    for col, lr, ls_, sh in zip(colors, lrs, layer_sharpness, layer_share):
+    return _save(fig, path)
+
+
+def layer_curvature(
+    step,
+    sharpness,
+    gn_sharpness,
+    block_sharpness,
+    share,
+    layers,
+    runs,
+    thresholds,
+    path=None,
+    title="per-layer curvature along GD",
+):
+    """One column per run. Top: lambda_max of H (black) and of G (grey dashed), each layer's own
+    block lambda_max(H_BB) (colours) and 2/lr (dotted); bottom: the layers' shares of the top
+    eigenvector stacked (they sum to 1).
+
+    Args:
+      step: record steps [R]; sharpness, gn_sharpness: full H and G lambda_max [N, R];
+      block_sharpness: per-layer lambda_max(H_BB) [N, R, B]; share: the layers' shares of u
+        [N, R, B]; layers: the B layer names; runs: the N run labels; thresholds: 2/lr [N].
+      path: also save the figure there (dpi 130; None: do not save); title: the figure's title.
+    Returns:
+      the ``matplotlib.figure.Figure``.
+    """
+    n = len(runs)
+    fig, axes = plt.subplots(2, n, figsize=(4.6 * n, 7), squeeze=False, sharex=True)
+    colors = plt.cm.tab10(np.arange(len(layers)) % 10)
+    for i, run in enumerate(runs):
+        a, b = axes[0, i], axes[1, i]
+        a.plot(step, sharpness[i], color="k", lw=2, label=r"$\lambda_{\max}(H)$")
+        a.plot(step, gn_sharpness[i], color="0.5", ls="--", label=r"$\lambda_{\max}(G)$")
         for j, name in enumerate(layers):
-            b.plot(step, ls_[:, j], color=col, ls=styles[j % 4], label=f"{name}, lr {lr:g}")
-            c.plot(step, sh[:, j], color=col, ls=styles[j % 4])
-    b.set(
-        xlabel="step",
-        ylabel=r"block $\lambda_{\max}(H_{BB})$",
-        title="per-layer sharpness along GD",
-    )
-    b.legend(fontsize=6, ncol=2)
-    c.set(
-        xlabel="step",
-        ylabel=r"$|u_B|^2$",
-        ylim=(0, 1),
-        title="layers' shares of the top eigenvector",
-    )
+            a.plot(step, block_sharpness[i][:, j], color=colors[j], label=f"{name} block")
+        a.axhline(thresholds[i], color="k", ls=":", lw=1, label="2 / lr")
+        a.set(yscale="log", ylabel="top eigenvalue", title=run)
+        b.stackplot(step, np.asarray(share[i]).T, colors=colors, labels=layers, alpha=0.8)
+        b.set(xlabel="step", ylabel=r"share $|u_B|^2$", ylim=(0, 1))
+    axes[0, 0].legend(fontsize=7)
+    axes[1, 0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title)
     return _save(fig, path)
 
 
+def layer_curvature_figure(ds):
+    """:func:`layer_curvature` of a ``layer-curvature`` Dataset (runs: loss x lr)."""
+    runs = [f"{loss}, lr {float(lr):g}" for loss in ds["loss"].values for lr in ds["lr"].values]
+
+    def flat(name):
+        a = ds[name].transpose("loss", "lr", ...).values
+        return a.reshape(len(runs), *a.shape[2:])
+
+    return layer_curvature(
+        ds["step"].values,
+        flat("sharpness"),
+        flat("gn_sharpness"),
+        flat("block_sharpness"),
+        flat("share"),
+        [str(v) for v in ds["layer"].values],
+        runs,
+        np.tile(ds["threshold"].values, ds.sizes["loss"]),
+        title=f"digits, tanh MLP {ds.attrs.get('sizes')}: which layers carry the curvature",
+    )
+
+
 def central_flow_figures(ds) -> dict:
-    """{"central_flow": :func:`gd_vs_flows`, "oscillation_layers": :func:`oscillation_and_layers`}.
+    """{"central_flow": :func:`gd_vs_flows`, "oscillation": :func:`oscillation`}.
 
     Args:
       ds: the Dataset of its experiment's run (or :func:`phasekit.dynamics.sweep.load` of the
@@ -163,13 +193,5 @@ def central_flow_figures(ds) -> dict:
             ef_predicted=v("ef_predicted_loss") if "ef_predicted_loss" in ds else None,
             ef_sharpness=v("ef_sharpness") if "ef_sharpness" in ds else None,
         ),
-        "oscillation_layers": oscillation_and_layers(
-            ds["step"].values,
-            v("cf_sigma2"),
-            v("cf_oscillation2"),
-            v("layer_sharpness"),
-            v("layer_share"),
-            [str(n) for n in ds["layer"].values],
-            lrs,
-        ),
+        "oscillation": oscillation(ds["step"].values, v("cf_sigma2"), v("cf_oscillation2"), lrs),
     }
