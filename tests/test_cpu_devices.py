@@ -53,7 +53,7 @@ def test_batched_linear_algebra_on_every_device_at_once_does_not_deadlock():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     cores = len(os.sched_getaffinity(0))
-    assert out.stdout.split() == ["pool", str(cores + 2), "ok"]
+    assert out.stdout.split() == ["pool", str(max(cores, 2) + 1), "ok"]
 
 
 def test_a_pool_size_set_by_the_user_is_kept():

@@ -325,7 +325,13 @@ def resumable(
 
     def take_record(r: RunState) -> RunState:
         s = r.train
-        value = (full_loss(s.params, s.key), observe(s.params))
+        # The record's work (full-data loss, observables) depends only on values this
+        # while_loop leaves unchanged, so XLA's loop-invariant code motion hoists it out, into
+        # the step loop, where it ran at EVERY step (1.3 s instead of 11 ms per step for the
+        # anchor Transformer's 20k-sequence record). Tying the parameters to the loop-carried
+        # record counter through an optimization barrier keeps it inside.
+        params, _ = jax.lax.optimization_barrier((s.params, r.rec_i))
+        value = (full_loss(params, s.key), observe(params))
         stopped = s.converged | s.diverged
         slots = jnp.arange(n_rec)
         # a stopped run's remaining records are all equal (same frozen state): write them at once

@@ -112,8 +112,10 @@ class Decoder(nn.Module):
                 h, None if mask is None else mask[layer]
             )
         self.sow("intermediates", "hidden", h)
-        logits = nn.Dense(self.vocab, kernel_init=_unit, name="readout")(h)
-        return logits[:, -1] if positions == "last" else logits
+        # read out only the positions asked for: the [n, t, vocab] logits of every position cost
+        # t times the read-out (and dominated a full-data evaluation of the anchor model)
+        readout = nn.Dense(self.vocab, kernel_init=_unit, name="readout")
+        return readout(h[:, -1]) if positions == "last" else readout(h)
 
 
 def init(
