@@ -15,7 +15,8 @@ Models:
        the ratio rises with n towards P / P_conv. On 2 idle CPU cores, one run each: 7.4x at
        512 images (neural-tangents 0.6.5 in the same run: its structured 5.3x its jacobian, and
        phasekit's structured 1.40x faster than its structured) and 10.1x at 1024 (the default);
-       at 64 and 256 images (loaded machine) 5.3x and 5.9x. Measured on a loaded machine the
+       a later idle run (2026-12-02): 10.3x at 1024 (15.0 s vs 1.46 s) and 10.6x at 2048
+       (40.9 s vs 3.86 s); at 64 and 256 images (loaded machine) 5.3x and 5.9x. Measured on a loaded machine the
        ratios read higher (10.3x at 512, 11.1x at 1024): the Jacobian contraction suffers more
        from a shared memory bus.
 Baselines measured in the same run:
