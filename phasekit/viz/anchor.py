@@ -29,7 +29,7 @@ def phase_diagram(ds, other: str = "weight_decay", ax=None):
     ax = (
         ax
         or plt.subplots(
-            figsize=(1.6 + 1.1 * ds.sizes[other], 1.2 + 0.5 * ds.sizes["gamma"]),
+            figsize=(max(3.6, 1.8 + 1.1 * ds.sizes[other]), 1.6 + 0.5 * ds.sizes["gamma"]),
             constrained_layout=True,
         )[1]
     )
@@ -39,7 +39,7 @@ def phase_diagram(ds, other: str = "weight_decay", ax=None):
     com = last["commutativity"].transpose("gamma", other).values
     g, o = ds["gamma"].values, ds[other].values
     mesh = ax.imshow(ood, origin="lower", cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    plt.colorbar(mesh, ax=ax, label="OOD accuracy (held-out pair, composite answer)")
+    plt.colorbar(mesh, ax=ax, label="OOD accuracy\n(held-out pair, composite answer)")
     for i in range(len(g)):
         for j in range(len(o)):
             if ida[i, j] < ID_FIT:
@@ -62,7 +62,7 @@ def phase_diagram(ds, other: str = "weight_decay", ax=None):
     ax.set_xlabel(other.replace("_", " "))
     ax.set_ylabel(r"init rate $\gamma$ (W ~ N(0, $d_{in}^{-2\gamma}$))")
     ax.set_title(
-        f"OOD accuracy, {ds.sizes['seed']} seed(s); hatched: ID acc < {ID_FIT:g}; "
+        f"OOD accuracy, {ds.sizes['seed']} seed(s)\nhatched: ID acc < {ID_FIT:g}; "
         f"x: commutativity < {COMMUTATIVE:g}",
         fontsize=8,
     )
