@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from phasekit.experiments import curvature
+from phasekit.experiments import base, curvature
 
 
 def _ds():
@@ -58,3 +58,24 @@ def test_phases_of_a_run_that_never_reaches_the_edge():
 def test_config_names_the_bad_field(field, value):
     with pytest.raises(ValueError, match=field):
         curvature.LayerCurvatureConfig(**{field: value})
+
+
+def test_claims_per_loss_and_at_the_edge_over_the_runs_that_reached_it():
+    """MSE sharpens 4x to the edge; cross-entropy's lambda_max falls (never at the edge): the
+    sharpening claim is per loss, the edge claims judge the MSE run alone."""
+    one = _ds()
+    ce = one.copy(deep=True).assign_coords(loss=["cross_entropy"])
+    ce["sharpness"] = ce["sharpness"] * 0 + np.linspace(1.0, 0.2, 11)
+    ds = xr.concat([one, ce], "loss", data_vars="all")
+    ds["threshold"] = one["threshold"]
+    ds["gn_sharpness"] = ds["sharpness"] * 1.0
+    ds["block_gn"] = ds["block_sharpness"] * 0.9
+    ds.attrs["preset"] = "quick"
+    got = {c.name: c for c in curvature.claims(ds)}
+    assert got["progressive-sharpening-mse"].verdict == base.HELD
+    assert got["progressive-sharpening-mse"].measured == [pytest.approx(3.9)]
+    assert got["progressive-sharpening-cross-entropy"].verdict == base.NOT_HELD
+    assert "separates the classes" in got["progressive-sharpening-cross-entropy"].cause
+    assert got["top-eigenvector-layer"].verdict == base.HELD
+    assert got["top-eigenvector-layer"].measured == [pytest.approx(0.7)]
+    assert got["gauss-newton-is-the-sharpness"].measured == [pytest.approx(0.0)]
