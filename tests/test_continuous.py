@@ -153,6 +153,17 @@ def test_refill_with_more_fewer_and_as_many_points_as_lanes(n_points):
     assert cont.attrs["complete"] == 1 and 0 < cont.attrs["lane_utilization"] <= 1
 
 
+def test_device_queues_shorter_than_the_grid_refill_over_many_rounds(monkeypatch):
+    """The device refills its lanes from a queue the host hands out each round; with room for
+    one output per device (OUT_BYTES tiny) the queue is a lane's worth and the 9 x 2 points take
+    many rounds, the host putting back what a device did not take: same results as lax.map."""
+    monkeypatch.setattr(sweep, "OUT_BYTES", 1)
+    lrs = list(np.round(np.geomspace(0.02, 0.8, 9), 4))
+    cont = _sweep(lrs, tols=(0.3, 5.0), lanes=2, round_steps=40, batching="continuous")
+    _close(cont, _sweep(lrs, tols=(0.3, 5.0), batching="map"))
+    assert cont.attrs["complete"] == 1
+
+
 def test_a_run_stopping_at_step_0_and_one_hitting_the_cap():
     """tol above L(w0): converged with 0 updates, every record the initial loss; lr tiny: the
     cap, n_steps == CAP and the last record at step CAP."""

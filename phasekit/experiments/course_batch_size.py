@@ -106,7 +106,19 @@ def run(cfg: BatchSizeConfig, store=None, shard=None, progress: bool = True) -> 
         params = mlp.init(jax.random.split(key)[0], sizes)
         l0 = loss(params, (x, y))
         noise = lambda p: {"b_simple": dg.gradient_noise_scale(loss, p, (x, y)).b_simple}
-        gd = train.run(
+
+        def outputs(gd):
+            # records before the stop (uniform in steps)
+            on_path = (gd.step <= gd.n_steps).astype(l0.dtype)
+            path = jnp.sum(on_path * gd.observables["b_simple"]) / jnp.sum(on_path)
+            return {
+                "b_simple_init": noise(params)["b_simple"],
+                "b_simple_path": jnp.where(gd.converged, path, jnp.nan),
+                "b_simple_target": jnp.where(gd.converged, noise(gd.params)["b_simple"], jnp.nan),
+            }
+
+        # a resumable run (early stop at the target): sweep.run can batch it continuously
+        return train.resumable(
             loss,
             params,
             (x, y),
@@ -116,16 +128,7 @@ def run(cfg: BatchSizeConfig, store=None, shard=None, progress: bool = True) -> 
             schedule="linear",
             observe=noise,
             stop_loss=cfg.target * l0,
-        )
-        on_path = (gd.step <= gd.n_steps).astype(
-            l0.dtype
-        )  # records before the stop (uniform in steps)
-        path = jnp.sum(on_path * gd.observables["b_simple"]) / jnp.sum(on_path)
-        return {
-            "b_simple_init": noise(params)["b_simple"],
-            "b_simple_path": jnp.where(gd.converged, path, jnp.nan),
-            "b_simple_target": jnp.where(gd.converged, noise(gd.params)["b_simple"], jnp.nan),
-        }
+        ).then(outputs)
 
     ds = sweep.run(
         point,

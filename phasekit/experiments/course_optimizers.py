@@ -160,7 +160,8 @@ def run_rates(cfg: RatesConfig, store=None, shard=None, progress: bool = True) -
             * BASE_LR[method]
             / (cfg.adaptive_kappa if method in ("gd", "momentum") else 1.0)
         )
-        traj = train.run(
+        # a resumable run (early stop at the tolerance): sweep.run can batch it continuously
+        return train.resumable(
             lambda x, d: 0.5 * x @ a @ x,
             x0,
             none,
@@ -168,11 +169,14 @@ def run_rates(cfg: RatesConfig, store=None, shard=None, progress: bool = True) -
             steps=cfg.adaptive_steps,
             n_records=2,
             stop_rel_loss=cfg.adaptive_tol,
+        ).then(
+            lambda traj: {
+                "steps_to_tol": jnp.where(traj.converged, traj.n_steps, jnp.nan).astype(
+                    jnp.float32
+                ),
+                "final_rel_loss": traj.loss[-1] / traj.loss0,
+            }
         )
-        return {
-            "steps_to_tol": jnp.where(traj.converged, traj.n_steps, jnp.nan).astype(jnp.float32),
-            "final_rel_loss": traj.loss[-1] / traj.loss0,
-        }
 
     adaptive = sweep.run(
         adaptive_point,

@@ -500,7 +500,7 @@ def run_flatness(cfg: FlatnessConfig, store=None, shard=None, progress: bool = T
             dropout.mean_mse(mlp.apply, dropout.mlp_regularizer, p),
         )
         trained = lambda q, d, k: jax.lax.cond(pt["training"] == 0, noisy, mean, q, d, k)
-        traj = train.run(
+        run = train.resumable(
             dropout.valued_as(trained, clean),
             mlp.init(k_init, sizes, scheme="he"),
             data,
@@ -511,6 +511,10 @@ def run_flatness(cfg: FlatnessConfig, store=None, shard=None, progress: bool = T
             loss_takes_key=True,
             stop_loss=cfg.target_loss,
         )
+        # a resumable run (early stop at the target loss): sweep.run can batch it continuously
+        return run.then(solution)
+
+    def solution(traj):
         q = traj.params
         dirs = jax.vmap(lambda k: landscape.random_direction(k, q))(dir_keys)
         radius = jnp.linalg.norm(ravel_pytree(q)[0])

@@ -193,7 +193,7 @@ def run_fnl(cfg: FnlConfig, store=None, shard=None, progress: bool = True) -> xr
     def point(pt, key):  # model 0: f_L, 1: f_NL (traced: one program for both)
         task = rec.fnl_task(max(cfg.n_values), x_test, nonlinear=pt["model"] == 1)
         cond = {"coef": jnp.asarray(coefs)[pt["target"]], "n": pt["n"]}
-        return rec.recovery_point(
+        return rec.recovery_point_run(
             task,
             cond,
             cfg.init_std,
@@ -305,7 +305,7 @@ def run_matrix(cfg: MatrixConfig, store=None, shard=None, progress: bool = True)
 
     def point(pt, key):
         cond = {"target": targets[pt["target"]], "n": pt["n"]}
-        return rec.recovery_point(
+        return rec.recovery_point_run(
             task,
             cond,
             cfg.init_std,
@@ -501,7 +501,7 @@ def run_init_std(cfg: InitStdConfig, store=None, shard=None, progress: bool = Tr
     task_a = rec.fnl_task(max(cfg.fnl_n), x_test, nonlinear=True)
 
     def point_a(pt, key):
-        return rec.recovery_point(
+        return rec.recovery_point_run(
             task_a,
             {"coef": coef, "n": pt["n"]},
             pt["init_std"],
@@ -523,7 +523,7 @@ def run_init_std(cfg: InitStdConfig, store=None, shard=None, progress: bool = Tr
     task_b = rec.matrix_completion_task(cfg.d)
 
     def point_b(pt, key):
-        return rec.recovery_point(
+        return rec.recovery_point_run(
             task_b,
             {"target": target, "n": pt["n"]},
             pt["init_std"],
@@ -705,7 +705,7 @@ def run_cnn(cfg: CnnConfig, store=None, shard=None, progress: bool = True) -> xr
 
     def point(pt, key):
         task = rec.conv_task(cfg.archs[pt["arch"]], pt["width"], n_max, x_test)
-        return rec.recovery_point(
+        return rec.recovery_point_run(
             task,
             {"n": pt["n"]},
             cfg.init_std,
@@ -902,7 +902,7 @@ def run_width(cfg: WidthConfig, store=None, shard=None, progress: bool = True) -
 
     def point(pt, key):
         task = rec.neuron_task(pt["width"], n_max, x_test, cfg.neuron)
-        return rec.recovery_point(
+        return rec.recovery_point_run(
             task,
             {"n": pt["n"]},
             cfg.init_std,
