@@ -70,6 +70,7 @@ __all__ = [
     "KEY_SCHEME",
     "LanePrograms",
     "LaneStats",
+    "RefillPrograms",
     "auto_chunk_size",
     "auto_lanes",
     "batched",
