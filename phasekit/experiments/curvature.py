@@ -219,8 +219,9 @@ CE_CAUSE = (
     "cross-entropy on digits does not sharpen: the net separates the classes within ~100 steps, the "
     "softmax saturates and the Hessian, weighted by p(1 - p), shrinks; probed on this net at lrs 0.05, "
     "0.1, 0.2, 0.5 on 256 digits and 0.02 to 0.2 on all 1,797 (1,000-2,000 steps), lambda_max peaks "
-    "at ~1 in the first 100 steps and then falls (0.8 -> 0.07 at lr 0.4), far below 2/lr. Cohen et al. 2021 see cross-entropy sharpen on harder data (a CIFAR-10 subset) and "
-    "note the late-training fall"
+    "at ~1 in the first 100 steps and then falls (0.8 -> 0.07 at lr 0.4), far below 2/lr. Cohen et "
+    "al. 2021 see cross-entropy sharpen on harder data (a CIFAR-10 subset) and note the "
+    "late-training fall"
 )
 
 

@@ -500,7 +500,7 @@ def run_flatness(cfg: FlatnessConfig, store=None, shard=None, progress: bool = T
             dropout.mean_mse(mlp.apply, dropout.mlp_regularizer, p),
         )
         trained = lambda q, d, k: jax.lax.cond(pt["training"] == 0, noisy, mean, q, d, k)
-        run = train.resumable(
+        gd = train.resumable(
             dropout.valued_as(trained, clean),
             mlp.init(k_init, sizes, scheme="he"),
             data,
@@ -512,7 +512,7 @@ def run_flatness(cfg: FlatnessConfig, store=None, shard=None, progress: bool = T
             stop_loss=cfg.target_loss,
         )
         # a resumable run (early stop at the target loss): sweep.run can batch it continuously
-        return run.then(solution)
+        return gd.then(solution)
 
     def solution(traj):
         q = traj.params

@@ -399,8 +399,8 @@ def claims(ds: xr.Dataset) -> list:
             reproduces=False,
             if_not_held="the gap is a record-to-record scatter of +-10-20% around a median of 4-9% (a third "
             "of the records past 10%, of both signs); the largest gaps sit on GD's catapult bursts (lr 0.3: "
-            "step 460, whose window takes in the burst at 470-500), which last longer than the 50-step window. Tracking two "
-            "eigenvalues narrows it at the largest lr only: k = 2 at quick gives max 0.226, 0.220, 0.160 "
+            "step 460, whose window takes in the burst at 470-500), which last longer than the 50-step "
+            "window. Tracking two eigenvalues narrows it at the largest lr only: k = 2 at quick gives max 0.226, 0.220, 0.160 "
             "and medians 0.092, 0.069, 0.035",
         ),
         claim(
