@@ -11,6 +11,7 @@ What is checked, and how exact it is on CPU (float32):
   reduction over a width), so final parameters can differ by an ulp (the regression below) and
   RD* by ~2e-7 relative (the phase grid at width 1000); stop steps and flags are identical.
   Floats are compared to rtol 1e-5 there, and the phase grid's width 100 is bit-identical;
+- every check on both lane modes (lanes advanced one after another on CPU, vmapped on accelerators);
 - refills with more, fewer and exactly as many points as lanes; a run that stops at step 0 and
   one that hits the cap; kill -9 and resume gives the same Dataset; reruns are bit-identical.
 """
@@ -65,6 +66,14 @@ def _point(pt, key):
             "w": t.params,
         }
     )
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["lanes-in-turn", "lanes-vmapped"])
+def lane_mode(request, monkeypatch):
+    """Every test on both ways a device advances its lanes: one after another (``lax.map``, the
+    CPU default) and as one vectorized batch (``vmap``, the accelerator default)."""
+    monkeypatch.setattr(sweep, "VECTORIZE_LANES", request.param)
+    return request.param
 
 
 KW = dict(progress=False, dims={"loss": ("record",), "norm": ("record",), "w": ("coef",)})
