@@ -22,25 +22,28 @@ run; continuous: counted by ``sweep.run``). Compile time is included in every ar
     python benchmarks/phase_sweep.py --grid quick --vmap-max-width 1000   # vmap is slow on CPU
 
 Measured on 2 idle CPU cores (2 devices), quick grid (220 runs per width, mean 1,044-1,523
-steps, cap 20,000), compile included, 2026-12-03 (vmap from the same session's all-arms run;
-the other arms after the on-device refill):
+steps, cap 20,000), compile included, 2026-12-03 (vmap from an earlier all-arms run the same
+day; the other arms after lanes carry their setup and advance one after another on CPU):
 
   width     map   vmap (util)    continuous (util)   auto [map]   cached
-    100    2.9s    7.8s  (6%)       5.9s  (95%)          2.2s        2.2s
-    300    2.6s   13.4s  (6%)       5.5s  (83%)          2.8s        3.1s
-   1000    3.1s   14.6s  (8%)       7.6s  (88%)          2.9s        3.8s
-   3000    5.0s  124.0s  (6%)      10.0s  (96%)          5.0s        8.3s
-  10000   13.3s  424.0s  (8%)      28.8s  (96%)         12.2s       22.2s
-  total   26.9s  583.8s            57.7s                25.1s       39.6s
+    100    3.1s    7.8s  (6%)       4.0s (100%)          2.0s        2.4s
+    300    2.4s   13.4s  (6%)       3.9s (100%)          2.5s        2.5s
+   1000    2.5s   14.6s  (8%)       3.3s (100%)          2.6s        4.0s
+   3000    5.1s  124.0s  (6%)       7.8s (100%)          5.7s        7.8s
+  10000   14.2s  424.0s  (8%)      16.7s (100%)         14.6s       23.2s
+  total   27.3s  583.8s            35.7s                27.4s       39.9s
 
-Results: max |RD*| difference relative to map 0 at widths 100-300, <= 8e-5 to 1000, 4e-3 at
-10,000 (continuous) and 5e-3 (vmap): vectorized float rounding over 20,000-step runs; stop steps
-agree. Continuous batching keeps 83-96% of its lanes busy where plain vmap keeps 6-8%, and
-runs 1.4-14.7x faster than plain vmap; but on this CPU it is 0.41-0.50x lax.map at every width:
-a vectorized step of 4 width-100 runs costs 1.2 us per run against 1.9 us for one run
-(1.6x), which does not pay for the lanes' blocks (a 4-lane step inside the round ~10 us against
-4.8 us alone). So ``batching="auto"`` is lax.map on CPU and continuous on accelerators, where a
-batch of lanes is how a device fills (not measured here: no GPU was lent).
+Continuous is 0.62-0.85x lax.map (it was 0.41-0.50x before this change: each block recomputed
+the run's setup, e.g. drew the width-10,000 initial parameters, ~1 ms, and a vmapped lane paid
+a per-step select over its state); the rest of the gap is compile time: the round's program is
+twice the size of a lax.map chunk's (4,862 against 2,391 compiled HLO instructions, 5.4 s
+against 2.4 s to compile at width 100), which decides the small widths, where a width takes
+2-4 s in all. On CPU the lanes advance one after another, so no lane-step is masked (100%).
+Results: max |RD*| difference relative to map 0 at widths 100-1000 and 2e-2 at 3,000 and
+10,000, from one run per width whose 1-ulp different learning rate (computed in another fused
+program) tips the lr-backoff safeguard: the cached loop shows the same 2e-2 at 3,000. So
+``batching="auto"`` is lax.map on CPU and continuous on accelerators, where a batch of lanes is
+how a device fills (not measured here: no GPU was lent).
 """
 
 from __future__ import annotations

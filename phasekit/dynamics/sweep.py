@@ -457,10 +457,9 @@ def _choose(requested: str, resumable: bool) -> str:
     accelerators (a batch of lanes is how a device fills, and plain vmap keeps only 6-8% of its
     lanes busy on the phase grid against 83-97% for continuous batching); 'map' on CPU, where
     each run of a ``lax.map`` already fills a core: on 2 CPU cores the quick phase grid takes
-    29 s with 'map' against 60 s continuous (0.45-0.62x at every width 100-10,000) and 584 s
-    with plain vmap (``benchmarks/phase_sweep.py``); a vectorized step of 4 width-100 runs
-    costs 1.2 us per run against 1.9 us for one run, too little to pay for the lanes' blocks.
-    Points that are not resumable: 'map' on CPU, 'vmap' elsewhere."""
+    27 s with 'map' against 36 s continuous (0.62-0.85x at every width 100-10,000, the gap
+    mostly the round's compile time, twice a chunk's) and 584 s with plain vmap
+    (``benchmarks/phase_sweep.py``). Points that are not resumable: 'map' on CPU, 'vmap' elsewhere."""
     if not resumable or requested in ("map", "vmap"):
         return _resolve(requested)
     if requested == "continuous":
@@ -529,23 +528,23 @@ class RefillPrograms:
                 (mask, args, default),
             )
 
-        def converted(d, kd, s):
-            """``advance`` of the lane's run as a function of (state, n, *setup) and the setup: the
-            values it computes from the point alone (e.g. the initial parameters drawn from the
-            key, the learning rate), hoisted by ``jax.closure_convert``. A lane computes its setup
-            once, at its refill, and carries it: recomputed every block, the setup cost ~1 ms per
-            block at width 10,000 (drawing the initial parameters). The copy traced in each
-            block has no use and XLA removes it."""
-            r = lane_fn(d, kd)
+        def converted(r, s):
+            """``r.advance`` as a function of (state, n, *setup), and the setup: the values it
+            computes from the point alone (e.g. the initial parameters drawn from the key, the
+            learning rate), hoisted by ``jax.closure_convert``. A lane computes its setup once,
+            at its refill, and carries it: recomputed every block, the setup cost ~1 ms per block
+            at width 10,000 (drawing the initial parameters). The copy traced in each block has
+            no use and XLA removes it."""
             return jax.closure_convert(lambda s, n: r.advance(s, n), s, jnp.int32(0))
 
         def init_one(d, k, s):
-            st = lane_fn(d, k).init()
-            return st, converted(d, k, st)[1]
+            r = lane_fn(d, k)
+            st = r.init()
+            return st, converted(r, st)[1]
 
         def advance_one(d, k, s, n):
             st, setup = s
-            return converted(d, k, st)[0](st, n, *setup), setup
+            return converted(lane_fn(d, k), st)[0](st, n, *setup), setup
 
         finish_one = lambda d, k, s: lane_fn(d, k).finish(s[0])
 
