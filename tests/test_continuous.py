@@ -11,7 +11,8 @@ What is checked, and how exact it is on CPU (float32):
   reduction over a width), so final parameters can differ by an ulp (the regression below) and
   RD* by ~2e-7 relative (the phase grid at width 1000); stop steps and flags are identical.
   Floats are compared to rtol 1e-5 there, and the phase grid's width 100 is bit-identical;
-- every check on both lane modes (lanes advanced one after another on CPU, vmapped on accelerators);
+- every in-process continuous sweep on both lane modes (lanes advanced one after another on
+  CPU, vmapped on accelerators);
 - refills with more, fewer and exactly as many points as lanes; a run that stops at step 0 and
   one that hits the cap; kill -9 and resume gives the same Dataset; reruns are bit-identical.
 """
@@ -68,10 +69,12 @@ def _point(pt, key):
     )
 
 
-@pytest.fixture(autouse=True, params=[False, True], ids=["lanes-in-turn", "lanes-vmapped"])
+@pytest.fixture(params=[False, True], ids=["lanes-in-turn", "lanes-vmapped"])
 def lane_mode(request, monkeypatch):
-    """Every test on both ways a device advances its lanes: one after another (``lax.map``, the
-    CPU default) and as one vectorized batch (``vmap``, the accelerator default)."""
+    """A test that uses it runs on both ways a device advances its lanes: one after another
+    (``lax.map``, the CPU default) and as one vectorized batch (``vmap``, the accelerator
+    default). In-process continuous sweeps only: the kill-and-resume test's subprocesses take
+    the CPU default."""
     monkeypatch.setattr(sweep, "VECTORIZE_LANES", request.param)
     return request.param
 
@@ -123,6 +126,7 @@ def test_advance_in_pieces_equals_train_run_bit_for_bit():
     assert int(state.iters) == int(ref.n_steps) + 1  # the update that found the stop counts
 
 
+@pytest.mark.usefixtures("lane_mode")
 def test_continuous_equals_lax_map_per_point_on_a_reduced_phase_grid():
     cfg = dict(gammas=(0.5, 1.75), gamma_primes=(0.0,), widths=(100, 1000), seeds=2, max_steps=2000)
     x, y = authors_three_points()
@@ -138,6 +142,7 @@ def test_continuous_equals_lax_map_per_point_on_a_reduced_phase_grid():
     np.testing.assert_array_equal(a.rd_star.sel(width=100).values, b.rd_star.sel(width=100).values)
 
 
+@pytest.mark.usefixtures("lane_mode")
 def test_a_point_does_not_depend_on_its_lane_or_neighbours():
     """lr=0.2 among early-stopping (large lr) and among late-stopping (small lr) neighbours,
     in lanes of 4: identical bits; the run alone and lax.map: the same to float32 rounding."""
@@ -153,6 +158,7 @@ def test_a_point_does_not_depend_on_its_lane_or_neighbours():
     _close(pick(early), pick(mapped))
 
 
+@pytest.mark.usefixtures("lane_mode")
 @pytest.mark.parametrize("n_points", [9, 3, 4])  # more, fewer, exactly as many points as lanes
 def test_refill_with_more_fewer_and_as_many_points_as_lanes(n_points):
     lrs = list(np.round(np.geomspace(0.02, 0.8, n_points), 4))
@@ -162,6 +168,7 @@ def test_refill_with_more_fewer_and_as_many_points_as_lanes(n_points):
     assert cont.attrs["complete"] == 1 and 0 < cont.attrs["lane_utilization"] <= 1
 
 
+@pytest.mark.usefixtures("lane_mode")
 def test_device_queues_shorter_than_the_grid_refill_over_many_rounds(monkeypatch):
     """The device refills its lanes from a queue the host hands out each round; with room for
     one output per device (OUT_BYTES tiny) the queue is a lane's worth and the 9 x 2 points take
@@ -173,6 +180,7 @@ def test_device_queues_shorter_than_the_grid_refill_over_many_rounds(monkeypatch
     assert cont.attrs["complete"] == 1
 
 
+@pytest.mark.usefixtures("lane_mode")
 def test_a_run_stopping_at_step_0_and_one_hitting_the_cap():
     """tol above L(w0): converged with 0 updates, every record the initial loss; lr tiny: the
     cap, n_steps == CAP and the last record at step CAP."""
@@ -187,6 +195,7 @@ def test_a_run_stopping_at_step_0_and_one_hitting_the_cap():
     assert float(capped.loss[-1]) < float(capped.loss[0])
 
 
+@pytest.mark.usefixtures("lane_mode")
 def test_reruns_are_bit_identical_and_non_resumable_points_fall_back():
     a = _sweep([0.05, 0.1, 0.2], lanes=2, round_steps=7, batching="continuous")
     b = _sweep([0.05, 0.1, 0.2], lanes=2, round_steps=50, batching="continuous")
@@ -231,6 +240,7 @@ def test_kill_then_resume_gives_the_same_dataset(tmp_path):
     xr.testing.assert_identical(ref.drop_attrs(), res.drop_attrs())
 
 
+@pytest.mark.usefixtures("lane_mode")
 def test_recovery_point_as_a_resumable_run_matches_recovery_point():
     """The recovery experiments' point (every (seed, lr) run stacked into one resumable run,
     stopping at stop_loss) gives recovery_point's outputs; through a continuous sweep too."""

@@ -396,9 +396,8 @@ def state_bytes(fn: Callable, example_args) -> int:
 RUNS_PER_LANE = 30  # auto lanes: each lane runs >= ~30 runs in turn, so the drain is a small share
 
 
-VECTORIZE_LANES: bool | None = (
-    None  # None: vectorized lanes on accelerators only (see vectorize_lanes)
-)
+# continuous batching's lanes: vmapped (True) or one after another (False); None: see vectorize_lanes
+VECTORIZE_LANES: bool | None = None
 
 
 def vectorize_lanes() -> bool:
@@ -513,7 +512,6 @@ class RefillPrograms:
     """
 
     def __init__(self, fn: Callable, impl, mesh: Mesh | None = None, vectorize: bool = True):
-        self.vectorize = vectorize
         wrap_key = lambda kd: jax.random.wrap_key_data(kd, impl=impl)
         lane_fn = lambda d, kd: fn(d, wrap_key(kd))
         pick = lambda m, a, b: jax.tree_util.tree_map(
